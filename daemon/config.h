@@ -1,0 +1,78 @@
+/* config.h - secmsgd's configuration, parsed from an INI file.
+ *
+ * Only config.c includes iniparser.h; everything else reads this plain
+ * struct. Parsing is table-driven ({section:key, parser, offset}) and
+ * every value is range-checked while it is parsed.
+ */
+#ifndef SECMSGD_CONFIG_H
+#define SECMSGD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CONFIG_DEFAULT_PATH SYSCONFDIR "/secmsg/secmsgd.conf"
+#define CONFIG_MAX_LISTEN 8
+#define CONFIG_PATH_MAX 4096
+
+enum log_level {
+	LOG_LEVEL_ERROR = 0,
+	LOG_LEVEL_WARNING,
+	LOG_LEVEL_NOTICE,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_DEBUG,
+};
+
+struct limits {
+	unsigned max_connections;	/* open connections, handshaking included */
+	unsigned handshake_timeout_ms;
+	unsigned idle_timeout_ms;
+	unsigned request_timeout_ms;	/* RTT to CONFIRM */
+	unsigned max_chats;		/* established chats per user */
+	unsigned max_pending;		/* pending requests per user, each way */
+	unsigned messages_per_second;	/* per user: records of any kind */
+	unsigned rate_burst;		/* bucket size for the rate limit */
+	size_t send_queue_bytes;	/* per connection; over it: BYE 5 */
+};
+
+struct config {
+	char path[CONFIG_PATH_MAX];		/* the file read */
+	/* [server] */
+	char listen[CONFIG_MAX_LISTEN][128];	/* "HOST:PORT", "[V6]:PORT" */
+	int listen_count;
+	unsigned workers;			/* 0 in the file: one per CPU (resolved) */
+	char certificate[CONFIG_PATH_MAX];	/* PEM chain, leaf first */
+	char private_key[CONFIG_PATH_MAX];	/* resolved path */
+	char private_key_passphrase_file[CONFIG_PATH_MAX]; /* "" = none */
+	char ca[CONFIG_PATH_MAX];		/* "" = do not self-check the chain */
+	char crl[CONFIG_PATH_MAX];		/* "" = none */
+	char users_dir[CONFIG_PATH_MAX];
+	char control_socket[CONFIG_PATH_MAX];
+	char admin_group[64];			/* "" = root only */
+	enum log_level log_level;
+	/* [limits] */
+	struct limits limits;
+};
+
+/* Fill c with the defaults. */
+void config_defaults(struct config *c);
+/*
+ * Parse path into c (starting from the defaults). On error returns a
+ * negative code and writes one line naming the file, line and key to err
+ * (room errlen), e.g. "/etc/secmsg/secmsgd.conf:12: limits.idle_timeout:
+ * invalid duration 'abc'". A relative private_key is looked up in
+ * $CREDENTIALS_DIRECTORY first, then relative to the file's directory;
+ * other relative paths are relative to the file's directory. Checks that
+ * the certificate and key files are readable.
+ */
+int config_load(struct config *c, const char *path, char *err, size_t errlen);
+/* Print the normalised configuration as INI (secmsgd --check-config). */
+void config_print(const struct config *c, FILE *f);
+/* Print an example file: every key commented out with its default and
+ * help (etc/secmsgd.conf is this output). */
+void config_describe(FILE *f);
+/* Parse a log level name ("error".."debug"); -EINVAL if unknown. */
+int config_parse_log_level(const char *s, enum log_level *out);
+
+#endif

@@ -1,0 +1,387 @@
+/* log.c - secmsgd's logging: journal records or plain stderr lines.
+ *
+ * The sink is chosen once, by log_init(): the journal when forced
+ * (--journal) or when $JOURNAL_STREAM ("DEV:INO") names the device and
+ * inode of our stderr, i.e. systemd connected stderr to the journal;
+ * otherwise stderr. Journal records carry MESSAGE, PRIORITY,
+ * SYSLOG_IDENTIFIER=secmsgd, SECMSG_WORKER (worker threads only) and, for
+ * events, MESSAGE_ID and SECMSG_USER, SECMSG_PEER, SECMSG_REMOTE. If the
+ * journal refuses a record, it goes to stderr instead.
+ *
+ * A stderr line is "secmsgd: [w3] TEXT" ("[wN] " only on worker threads),
+ * prefixed by an ISO 8601 UTC timestamp ("2025-01-31T12:00:00.123Z ")
+ * unless systemd started us ($INVOCATION_ID or $JOURNAL_STREAM set), as
+ * systemd stamps lines itself. An event's TEXT is its message followed by
+ * " user=U peer=P remote=R" for the fields given; the journal's MESSAGE is
+ * the same TEXT. Control characters are written as \xNN, so no value can
+ * forge a line, and each line is one write(2), so lines of different
+ * threads never interleave.
+ *
+ * Call log_init() before starting threads; the level may change at any
+ * time (reload).
+ */
+#define SD_JOURNAL_SUPPRESS_LOCATION	/* CODE_FILE would always be log.c */
+
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <syslog.h>
+#include <systemd/sd-journal.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TEXT_MAX	2048	/* one line, well under PIPE_BUF */
+#define FIELD_MAX	256	/* a user name, a peer or an address */
+
+/*
+ * MESSAGE_IDs: made once with `systemd-id128 new`, never to change, so
+ * that `journalctl MESSAGE_ID=...` finds an event across versions. The
+ * same list is in man/secmsgd.conf.5 (LOGGING).
+ */
+static const struct {
+	const char *id;
+	int priority;
+} events[EV_COUNT] = {
+	[EV_LOGIN] = { "ac260b1428884925974e9fd14d48b811", LOG_INFO },
+	[EV_LOGOUT] = { "c56048701d944d0d89a6f9dcb1c728ee", LOG_INFO },
+	[EV_AUTH_FAILED] = { "31c851b1ef434bfaa0063c9c8306ab2f", LOG_NOTICE },
+	[EV_CHAT_ESTABLISHED] = { "39820a553ebe4a0cab1f1070142b4002",
+	    LOG_INFO },
+	[EV_CHAT_ENDED] = { "1f683c1ccb5542b9b7647a2d4e6cebe0", LOG_INFO },
+	[EV_KICK] = { "82692bff2217469da04bfef078fa6242", LOG_NOTICE },
+	[EV_SLOW_READER] = { "0db3c8c96b3d4aedb87200d6cfa90840", LOG_NOTICE },
+	[EV_RELOAD] = { "01dad02b61514892a76beef022e0adb8", LOG_NOTICE },
+	[EV_START] = { "15765cfe04f942d986be594ce7b812d9", LOG_NOTICE },
+	[EV_STOP] = { "a86a0c1d4c584713bdf3af5ffc5b640f", LOG_NOTICE },
+};
+
+static bool to_journal;
+static bool timestamps;
+static atomic_int max_priority = LOG_INFO;
+static _Thread_local int worker_id = -1;
+
+/* A line being built: always NUL-terminated, cut with "..." if full. */
+struct text {
+	char buf[TEXT_MAX];
+	size_t len;
+};
+
+static void text_add(struct text *t, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char ch;
+
+	for (; *s; s++) {
+		ch = (unsigned char)*s;
+		if (t->len + 5 > sizeof(t->buf)) {
+			memcpy(t->buf + sizeof(t->buf) - 4, "...", 4);
+			t->len = sizeof(t->buf) - 1;
+			return;
+		}
+		if (ch < 0x20 || ch == 0x7f) {
+			t->buf[t->len++] = '\\';
+			t->buf[t->len++] = 'x';
+			t->buf[t->len++] = hex[ch >> 4];
+			t->buf[t->len++] = hex[ch & 0xf];
+		} else {
+			t->buf[t->len++] = (char)ch;
+		}
+	}
+	t->buf[t->len] = '\0';
+}
+
+__attribute__((format(printf, 2, 0)))
+static void text_vaddf(struct text *t, const char *fmt, va_list ap)
+{
+	char tmp[TEXT_MAX];
+
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	text_add(t, tmp);
+}
+
+static void text_field(struct text *t, const char *name, const char *value)
+{
+	if (!value)
+		return;
+	text_add(t, " ");
+	text_add(t, name);
+	text_add(t, "=");
+	text_add(t, value);
+}
+
+static void write_all(int fd, const char *p, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+static size_t timestamp(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	size_t n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	n += (size_t)snprintf(buf + n, len - n, ".%03ldZ ",
+	    ts.tv_nsec / 1000000);
+	return n;
+}
+
+static void emit_stderr(const char *text)
+{
+	char line[TEXT_MAX + 64];
+	size_t n = 0;
+	int r;
+
+	if (timestamps)
+		n = timestamp(line, sizeof(line));
+	if (worker_id >= 0)
+		r = snprintf(line + n, sizeof(line) - n, "secmsgd: [w%d] %s\n",
+		    worker_id, text);
+	else
+		r = snprintf(line + n, sizeof(line) - n, "secmsgd: %s\n", text);
+	if (r < 0)
+		return;
+	n += (size_t)r;
+	if (n >= sizeof(line)) {
+		n = sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	write_all(STDERR_FILENO, line, n);
+}
+
+__attribute__((format(printf, 5, 6)))
+static void iov_addf(struct iovec *iov, int *n, char *buf, size_t len,
+    const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return;
+	iov[*n].iov_base = buf;
+	iov[*n].iov_len = (size_t)r < len ? (size_t)r : len - 1;
+	(*n)++;
+}
+
+static int emit_journal(int priority, int ev, const char *user,
+    const char *peer, const char *remote, const char *text)
+{
+	char msg[TEXT_MAX + 16], pri[32], ident[32], id[64], wrk[32];
+	char fu[FIELD_MAX + 16], fp[FIELD_MAX + 16], fr[FIELD_MAX + 16];
+	struct iovec iov[8];
+	int n = 0;
+
+	iov_addf(iov, &n, msg, sizeof(msg), "MESSAGE=%s", text);
+	iov_addf(iov, &n, pri, sizeof(pri), "PRIORITY=%d", priority);
+	iov_addf(iov, &n, ident, sizeof(ident), "SYSLOG_IDENTIFIER=%s",
+	    "secmsgd");
+	if (ev >= 0)
+		iov_addf(iov, &n, id, sizeof(id), "MESSAGE_ID=%s",
+		    events[ev].id);
+	if (user)
+		iov_addf(iov, &n, fu, sizeof(fu), "SECMSG_USER=%s", user);
+	if (peer)
+		iov_addf(iov, &n, fp, sizeof(fp), "SECMSG_PEER=%s", peer);
+	if (remote)
+		iov_addf(iov, &n, fr, sizeof(fr), "SECMSG_REMOTE=%s", remote);
+	if (worker_id >= 0)
+		iov_addf(iov, &n, wrk, sizeof(wrk), "SECMSG_WORKER=%d",
+		    worker_id);
+	return sd_journal_sendv(iov, n);
+}
+
+/* ev < 0: not an event. */
+static void emit(int priority, int ev, const char *user, const char *peer,
+    const char *remote, const char *text)
+{
+	if (to_journal &&
+	    emit_journal(priority, ev, user, peer, remote, text) >= 0)
+		return;
+	emit_stderr(text);
+}
+
+static bool wanted(int priority)
+{
+	return priority <= atomic_load_explicit(&max_priority,
+	    memory_order_relaxed);
+}
+
+/* err < 0: no errno to append. */
+__attribute__((format(printf, 3, 0)))
+static void vlog(int priority, int err, const char *fmt, va_list ap)
+{
+	struct text t = { .len = 0 };
+	char ebuf[128];
+
+	if (!wanted(priority))
+		return;
+	t.buf[0] = '\0';
+	text_vaddf(&t, fmt, ap);
+	if (err >= 0) {
+		text_add(&t, ": ");
+		text_add(&t, strerror_r(err, ebuf, sizeof(ebuf)));
+	}
+	emit(priority, -1, NULL, NULL, NULL, t.buf);
+}
+
+/* Does $JOURNAL_STREAM ("DEV:INO") name our stderr? */
+static bool stderr_is_journal(const char *js)
+{
+	unsigned long long dev, ino;
+	struct stat st;
+	char *end;
+
+	if (!js)
+		return false;
+	errno = 0;
+	dev = strtoull(js, &end, 10);
+	if (end == js || *end != ':' || errno)
+		return false;
+	js = end + 1;
+	ino = strtoull(js, &end, 10);
+	if (end == js || *end != '\0' || errno)
+		return false;
+	if (fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	return st.st_dev == (dev_t)dev && st.st_ino == (ino_t)ino;
+}
+
+void log_init(bool force_journal, enum log_level level)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+
+	to_journal = force_journal || stderr_is_journal(js);
+	timestamps = !js && !getenv("INVOCATION_ID");
+	log_set_level(level);
+}
+
+void log_set_level(enum log_level level)
+{
+	if (level > LOG_LEVEL_DEBUG)
+		level = LOG_LEVEL_DEBUG;
+	atomic_store_explicit(&max_priority, LOG_ERR + (int)level,
+	    memory_order_relaxed);
+}
+
+bool log_to_journal(void)
+{
+	return to_journal;
+}
+
+void log_set_worker(int id)
+{
+	worker_id = id;
+}
+
+void log_warn(const char *fmt, ...)
+{
+	int err = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_WARNING, err, fmt, ap);
+	va_end(ap);
+	errno = err;
+}
+
+void log_warnx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_WARNING, -1, fmt, ap);
+	va_end(ap);
+}
+
+void log_notice(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_NOTICE, -1, fmt, ap);
+	va_end(ap);
+}
+
+void log_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_INFO, -1, fmt, ap);
+	va_end(ap);
+}
+
+void log_debug(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_DEBUG, -1, fmt, ap);
+	va_end(ap);
+}
+
+void fatal(const char *fmt, ...)
+{
+	int err = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_ERR, err, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void fatalx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_ERR, -1, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void log_event(enum log_event ev, const char *user, const char *peer,
+    const char *remote, const char *fmt, ...)
+{
+	struct text t = { .len = 0 };
+	va_list ap;
+
+	if ((unsigned)ev >= EV_COUNT || !wanted(events[ev].priority))
+		return;
+	t.buf[0] = '\0';
+	va_start(ap, fmt);
+	text_vaddf(&t, fmt, ap);
+	va_end(ap);
+	text_field(&t, "user", user);
+	text_field(&t, "peer", peer);
+	text_field(&t, "remote", remote);
+	emit(events[ev].priority, (int)ev, user, peer, remote, t.buf);
+}
+
+const char *log_event_id(enum log_event ev)
+{
+	return (unsigned)ev < EV_COUNT ? events[ev].id : NULL;
+}

@@ -1,0 +1,89 @@
+/* main.c - secmsgd: options, configuration check, then server_run(). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "server.h"
+
+#ifndef SECMSG_VERSION
+#define SECMSG_VERSION "0.1"
+#endif
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: secmsgd [-c FILE] [--journal]\n"
+		"       secmsgd [-c FILE] -t | --check-config\n"
+		"\n"
+		"The secmsg relay daemon (see secmsgd(8)).\n"
+		"\n"
+		"  -c, --config FILE    configuration file (default %s)\n"
+		"  -t, --check-config   check the configuration, print it normalised, exit\n"
+		"      --journal        log to the journal even when not started by systemd\n"
+		"  -h, --help           show this help\n"
+		"  -V, --version        show the version\n",
+		CONFIG_DEFAULT_PATH);
+}
+
+static int check_config(const char *path)
+{
+	struct config c;
+	char err[1024];
+
+	if (config_load(&c, path, err, sizeof(err)) < 0) {
+		fprintf(stderr, "secmsgd: %s\n", err);
+		return 1;
+	}
+	config_print(&c, stdout);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 't' },
+		{ "journal", no_argument, NULL, 'J' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct server_options so = { .config_path = CONFIG_DEFAULT_PATH };
+	int c, check = 0;
+	const char *hooks = getenv("SECMSG_TEST_HOOKS");
+
+	while ((c = getopt_long(argc, argv, "c:thV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			so.config_path = optarg;
+			break;
+		case 't':
+			check = 1;
+			break;
+		case 'J':
+			so.force_journal = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("secmsgd %s\n", SECMSG_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (check)
+		return check_config(so.config_path);
+	so.test_hooks = hooks && strcmp(hooks, "1") == 0;
+	log_init(so.force_journal, LOG_LEVEL_INFO);
+	return server_run(&so);
+}

@@ -1,0 +1,689 @@
+/* server.c - the main thread of secmsgd.
+ *
+ * Start-up (sockets adopted from systemd or bound here, identity, users,
+ * workers), then a small epoll loop over signals, the control socket and
+ * a timer for STATUS= and the watchdog; reload on SIGHUP; an orderly
+ * shutdown on SIGTERM.
+ */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "control.h"
+#include "keys.h"
+#include "log.h"
+#include "registry.h"
+#include "users.h"
+#include "worker.h"
+
+#define TAG_SIGNAL 1
+#define TAG_TIMER 2
+#define STATUS_EVERY_MS 2000
+#define LISTEN_BACKLOG 4096
+
+/* ---- sockets ---- */
+
+static int set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+static int adopt_one(struct server *srv, int fd, const char *name)
+{
+	if (strcmp(name, "control") == 0) {
+		if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0) {
+			log_warnx("socket \"control\" (fd %d) is not a listening "
+				  "UNIX stream socket; ignored", fd);
+			close(fd);
+			return 0;
+		}
+		srv->control_fd = fd;
+	} else if (sd_is_socket_inet(fd, 0, SOCK_STREAM, 1, 0) > 0) {
+		if (srv->nlisten == SERVER_MAX_LISTEN) {
+			log_warnx("too many listening sockets; fd %d ignored", fd);
+			close(fd);
+			return 0;
+		}
+		srv->listen_fds[srv->nlisten++] = fd;
+	} else {
+		log_warnx("socket \"%s\" (fd %d) is not a listening TCP socket; "
+			  "ignored", name, fd);
+		close(fd);
+		return 0;
+	}
+	return set_nonblock(fd);
+}
+
+/* Sockets from systemd (LISTEN_FDS): 0 if none were passed. */
+static int adopt_sockets(struct server *srv)
+{
+	char **names = NULL;
+	int n = sd_listen_fds_with_names(1, &names);
+	int r = 0;
+
+	if (n < 0) {
+		log_warnx("cannot read LISTEN_FDS: %s", strerror(-n));
+		return n;
+	}
+	for (int i = 0; i < n; i++) {
+		const char *name = names && names[i] ? names[i] : "unknown";
+
+		if (r == 0)
+			r = adopt_one(srv, SD_LISTEN_FDS_START + i, name);
+		else
+			close(SD_LISTEN_FDS_START + i);
+	}
+	for (int i = 0; names && i < n; i++)
+		free(names[i]);
+	free(names);
+	if (r == 0 && n > 0 && srv->nlisten == 0) {
+		log_warnx("socket activation passed no TCP socket");
+		return -EINVAL;
+	}
+	return r < 0 ? r : n;
+}
+
+/* "1.2.3.4:10000" or "[::1]:10000" into a sockaddr (config.c checked it). */
+static int parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[128];
+	const char *colon = strrchr(s, ':');
+	struct sockaddr_in *in = (void *)ss;
+	struct sockaddr_in6 *in6 = (void *)ss;
+	size_t hl;
+	long port;
+
+	if (!colon)
+		return -EINVAL;
+	port = strtol(colon + 1, NULL, 10);
+	hl = (size_t)(colon - s);
+	if (hl >= sizeof(host) || port < 1 || port > 65535)
+		return -EINVAL;
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	memset(ss, 0, sizeof(*ss));
+	if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
+		host[hl - 1] = '\0';
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*in6);
+		return inet_pton(AF_INET6, host + 1, &in6->sin6_addr) == 1 ? 0 : -EINVAL;
+	}
+	in->sin_family = AF_INET;
+	in->sin_port = htons((uint16_t)port);
+	*len = sizeof(*in);
+	return inet_pton(AF_INET, host, &in->sin_addr) == 1 ? 0 : -EINVAL;
+}
+
+static int bind_tcp(const char *addr)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, one = 1;
+
+	if (parse_addr(addr, &ss, &len) < 0)
+		return -EINVAL;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 ||
+	    listen(fd, LISTEN_BACKLOG) < 0) {
+		int e = -errno;
+
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+static int bind_listeners(struct server *srv)
+{
+	for (int i = 0; i < srv->cfg.listen_count; i++) {
+		int fd = bind_tcp(srv->cfg.listen[i]);
+
+		if (fd < 0) {
+			log_warnx("cannot listen on %s: %s", srv->cfg.listen[i],
+				  strerror(-fd));
+			return fd;
+		}
+		srv->listen_fds[srv->nlisten++] = fd;
+	}
+	return 0;
+}
+
+/* ntpd's control_init(): unlink, umask, bind, chmod, chown. */
+static int bind_control(struct server *srv)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	const char *path = srv->cfg.control_socket;
+	struct stat st;
+	mode_t old;
+	int fd;
+
+	if (!path[0])
+		return 0;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		log_warnx("control socket path too long: %s", path);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sun.sun_path, path);
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	old = umask(0117);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		int e = errno;
+
+		umask(old);
+		close(fd);
+		log_warnx("cannot bind control socket %s: %s", path, strerror(e));
+		return -e;
+	}
+	umask(old);
+	chmod(path, 0660);
+	if (srv->admin_gid != (gid_t)-1 && chown(path, (uid_t)-1, srv->admin_gid) < 0)
+		log_warn("cannot give %s to the admin group", path);
+	if (listen(fd, 64) < 0) {
+		close(fd);
+		return -errno;
+	}
+	srv->control_fd = fd;
+	srv->control_bound = true;
+	return 0;
+}
+
+static int open_sockets(struct server *srv)
+{
+	int r = adopt_sockets(srv);
+
+	if (r < 0)
+		return r;
+	if (r == 0 && (r = bind_listeners(srv)) < 0)
+		return r;
+	if (srv->control_fd < 0 && (r = bind_control(srv)) < 0)
+		return r;
+	return 0;
+}
+
+/* ---- identity and users ---- */
+
+static int read_passphrase(const char *path, char *out, size_t len)
+{
+	FILE *f;
+	size_t n;
+
+	out[0] = '\0';
+	if (!path[0])
+		return 0;
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	n = fread(out, 1, len - 1, f);
+	fclose(f);
+	out[n] = '\0';
+	out[strcspn(out, "\r\n")] = '\0';
+	return 0;
+}
+
+static int identity_check_chain(const struct config *c, struct identity *id)
+{
+	enum cert_result cr;
+	trust *t;
+	int r;
+
+	if (!c->ca[0])
+		return 0;
+	r = trust_load(c->ca, c->crl[0] ? c->crl : NULL, &t);
+	if (r < 0) {
+		log_warnx("cannot load ca %s or crl %s", c->ca, c->crl);
+		return r;
+	}
+	cr = cert_verify(t, (const uint8_t *const *)id->hs.chain.der,
+			 id->hs.chain.len, id->hs.chain.count, NULL, time(NULL),
+			 NULL);
+	trust_free(t);
+	if (cr != CERT_OK) {
+		log_warnx("%s: %s", c->certificate, cert_result_str(cr));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int identity_load(const struct config *c, struct identity **out)
+{
+	struct identity *id = calloc(1, sizeof(*id));
+	char pass[1024];
+	sm_key *leaf = NULL;
+	int r;
+
+	*out = NULL;
+	if (!id)
+		return -ENOMEM;
+	atomic_init(&id->refs, 1);
+	r = cert_chain_load(c->certificate, &id->hs.chain);
+	if (r < 0) {
+		log_warnx("cannot load certificate chain %s: %s", c->certificate,
+			  strerror(-r));
+		goto fail;
+	}
+	r = read_passphrase(c->private_key_passphrase_file, pass, sizeof(pass));
+	if (r == 0)
+		r = key_load_private(c->private_key, pass[0] ? pass : NULL, &id->hs.key);
+	crypto_cleanse(pass, sizeof(pass));
+	if (r < 0) {
+		log_warnx("cannot load private key %s: %s", c->private_key,
+			  r == -EACCES ? "wrong or missing passphrase" :
+			  r == -EINVAL ? "key type or size not allowed" : strerror(-r));
+		goto fail;
+	}
+	r = cert_public_key(id->hs.chain.der[0], id->hs.chain.len[0], &leaf);
+	if (r == 0 && !key_equal(leaf, id->hs.key)) {
+		log_warnx("%s does not match the certificate %s", c->private_key,
+			  c->certificate);
+		r = -EINVAL;
+	}
+	key_unref(leaf);
+	if (r == 0)
+		r = identity_check_chain(c, id);
+	if (r < 0)
+		goto fail;
+	*out = id;
+	return 0;
+fail:
+	identity_unref(id);
+	return r < 0 ? r : -EINVAL;
+}
+
+static int load_users(const struct config *c, struct users **out)
+{
+	int r = users_load(c->users_dir, out);
+
+	if (r < 0)
+		log_warnx("cannot read users directory %s: %s", c->users_dir,
+			  strerror(-r));
+	return r;
+}
+
+static gid_t admin_gid(const char *group)
+{
+	struct group *g;
+
+	if (!group[0])
+		return (gid_t)-1;
+	g = getgrnam(group);
+	if (!g) {
+		log_info("admin group %s does not exist: control socket is "
+			 "for root only", group);
+		return (gid_t)-1;
+	}
+	return g->gr_gid;
+}
+
+/* ---- status and watchdog ---- */
+
+static void notify_status(struct server *srv, const char *state)
+{
+	struct admin_req *r = admin_req_new(ADMIN_STATS);
+	uint64_t chats = 0;
+
+	if (r && admin_ask(srv->workers, srv->nworkers, r, 1000) == 0)
+		chats = r->stats.chats;
+	admin_req_unref(r);
+	sd_notifyf(0, "%sSTATUS=%zu users online, %llu chats, %u connections",
+		   state ? state : "", registry_count(), (unsigned long long)chats,
+		   worker_connections());
+}
+
+/* WATCHDOG=1 only if every worker went round its loop since last time. */
+static void watchdog_check(struct server *srv)
+{
+	bool alive = true;
+
+	for (int i = 0; i < srv->nworkers; i++) {
+		uint64_t b = atomic_load(&srv->workers[i]->heartbeat);
+
+		if (b == srv->last_beats[i])
+			alive = false;
+		srv->last_beats[i] = b;
+	}
+	if (alive)
+		sd_notify(0, "WATCHDOG=1");
+	else
+		log_warnx("a worker is not making progress; not pinging the watchdog");
+}
+
+static int start_timer(struct server *srv)
+{
+	uint64_t ms = STATUS_EVERY_MS;
+	struct itimerspec its;
+
+	if (sd_watchdog_enabled(0, &srv->watchdog_usec) > 0 &&
+	    srv->watchdog_usec / 4000 < ms)
+		ms = srv->watchdog_usec / 4000 ? srv->watchdog_usec / 4000 : 1;
+	else if (srv->watchdog_usec == 0)
+		srv->watchdog_usec = 0;
+	its.it_interval.tv_sec = (time_t)(ms / 1000);
+	its.it_interval.tv_nsec = (long)(ms % 1000) * 1000000L;
+	its.it_value = its.it_interval;
+	srv->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (srv->timerfd < 0 || timerfd_settime(srv->timerfd, 0, &its, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+static void on_timer(struct server *srv)
+{
+	static int64_t last_status;
+	uint64_t v;
+	int64_t now = time(NULL);
+
+	if (read(srv->timerfd, &v, sizeof(v)) < 0)
+		return;
+	if (srv->watchdog_usec)
+		watchdog_check(srv);
+	if (now - last_status >= STATUS_EVERY_MS / 1000) {
+		notify_status(srv, NULL);
+		last_status = now;
+	}
+}
+
+/* ---- workers ---- */
+
+static int start_workers(struct server *srv)
+{
+	int n = (int)srv->cfg.workers;
+	int r;
+
+	srv->workers = calloc((size_t)n, sizeof(*srv->workers));
+	srv->last_beats = calloc((size_t)n, sizeof(*srv->last_beats));
+	if (!srv->workers || !srv->last_beats)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		r = worker_create(i, &srv->cfg.limits, srv->ident, srv->users,
+				  srv->listen_fds, srv->nlisten, &srv->workers[i]);
+		if (r < 0)
+			return r;
+		srv->nworkers++;
+	}
+	for (int i = 0; i < n; i++) {
+		srv->workers[i]->all = srv->workers;
+		srv->workers[i]->nworkers = n;
+		if ((r = worker_start(srv->workers[i])) < 0)
+			return r;
+	}
+	/* Start barrier: READY=1 only once every worker runs its loop. */
+	for (int i = 0; i < n; i++)
+		while (!atomic_load(&srv->workers[i]->running))
+			usleep(1000);
+	return 0;
+}
+
+static void stop_workers(struct server *srv)
+{
+	struct event e = { .type = EVT_SHUTDOWN };
+
+	for (int i = 0; i < srv->nworkers; i++) {
+		e.to.worker = (uint16_t)i;
+		worker_post(srv->workers[i], &e, NULL);
+	}
+	for (int i = 0; i < srv->nworkers; i++)
+		worker_join(srv->workers[i]);
+	for (int i = 0; i < srv->nworkers; i++)
+		worker_destroy(srv->workers[i]);
+	free(srv->workers);
+	free(srv->last_beats);
+	srv->workers = NULL;
+	srv->nworkers = 0;
+}
+
+/* ---- reload, kick ---- */
+
+static void post_reload(struct server *srv)
+{
+	struct reload_info *ri = calloc(1, sizeof(*ri));
+	struct event e = { .type = EVT_RELOAD };
+	struct admin_req *barrier;
+
+	if (!ri)
+		return;
+	ri->id = identity_ref(srv->ident);
+	ri->users = users_ref(srv->users);
+	ri->limits = srv->cfg.limits;
+	atomic_init(&ri->pending, srv->nworkers);
+	e.ptr = ri;
+	for (int i = 0; i < srv->nworkers; i++) {
+		e.to.worker = (uint16_t)i;
+		worker_post(srv->workers[i], &e, NULL);
+	}
+	/* Events are applied in order: once this is answered, every worker
+	 * has the new users and keys. */
+	barrier = admin_req_new(ADMIN_STATS);
+	if (barrier)
+		admin_ask(srv->workers, srv->nworkers, barrier, 2000);
+	admin_req_unref(barrier);
+}
+
+int server_reload(struct server *srv)
+{
+	struct config nc;
+	struct identity *id = NULL;
+	struct users *u = NULL;
+	char err[1024];
+	int r;
+
+	sd_notify(0, "RELOADING=1");
+	r = config_load(&nc, srv->cfg.path, err, sizeof(err));
+	if (r < 0)
+		log_warnx("reload: %s; keeping the running configuration", err);
+	if (r == 0 && (r = identity_load(&nc, &id)) == 0)
+		r = load_users(&nc, &u);
+	if (r < 0) {
+		identity_unref(id);
+		notify_status(srv, "READY=1\n");
+		return r;
+	}
+	nc.workers = srv->cfg.workers;	/* takes a restart */
+	srv->cfg = nc;
+	log_set_level(nc.log_level);
+	identity_unref(srv->ident);
+	srv->ident = id;
+	users_unref(srv->users);
+	srv->users = u;
+	post_reload(srv);
+	log_event(EV_RELOAD, NULL, NULL, NULL, "reloaded: %zu users enrolled",
+		  users_count(u));
+	notify_status(srv, "READY=1\n");
+	return (int)users_count(u);
+}
+
+int server_kick(struct server *srv, const char *name, const char *reason)
+{
+	struct handle h = registry_lookup(name);
+	struct event e = { .type = EVT_KICK };
+
+	if (!handle_valid(h) || h.worker >= srv->nworkers)
+		return -ENOENT;
+	e.to = h;
+	e.len = (uint32_t)strlen(reason);
+	return worker_post(srv->workers[h.worker], &e, reason);
+}
+
+/* ---- the loop ---- */
+
+static int setup_signals(struct server *srv)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR2);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+		return -EINVAL;
+	srv->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	return srv->sigfd < 0 ? -errno : 0;
+}
+
+static void stall_worker(struct server *srv)
+{
+	struct event e = { .type = EVT_STALL };
+
+	if (!srv->opts.test_hooks) {
+		log_info("SIGUSR2 ignored (test hooks are off)");
+		return;
+	}
+	log_warnx("test hook: stalling worker 0");
+	worker_post(srv->workers[0], &e, NULL);
+}
+
+static void on_signal(struct server *srv)
+{
+	struct signalfd_siginfo si;
+
+	while (read(srv->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGHUP:
+			server_reload(srv);
+			break;
+		case SIGUSR2:
+			stall_worker(srv);
+			break;
+		default:
+			srv->stopping = true;
+			break;
+		}
+	}
+}
+
+static int main_loop(struct server *srv)
+{
+	struct epoll_event evs[64];
+
+	while (!srv->stopping) {
+		int n = epoll_wait(srv->epfd, evs, 64, -1);
+
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		for (int i = 0; i < n; i++) {
+			uint64_t d = evs[i].data.u64;
+
+			if (d == TAG_SIGNAL)
+				on_signal(srv);
+			else if (d == TAG_TIMER)
+				on_timer(srv);
+			else
+				control_handle(srv, d, evs[i].events);
+		}
+	}
+	return 0;
+}
+
+static int setup_loop(struct server *srv)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	srv->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (srv->epfd < 0 || start_timer(srv) < 0)
+		return -errno;
+	ev.data.u64 = TAG_SIGNAL;
+	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->sigfd, &ev) < 0)
+		return -errno;
+	ev.data.u64 = TAG_TIMER;
+	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->timerfd, &ev) < 0)
+		return -errno;
+	return srv->control_fd >= 0 ? control_start(srv) : 0;
+}
+
+static int server_start(struct server *srv)
+{
+	char err[1024];
+	int r;
+
+	r = config_load(&srv->cfg, srv->opts.config_path, err, sizeof(err));
+	if (r < 0) {
+		log_warnx("%s", err);
+		return r;
+	}
+	log_set_level(srv->cfg.log_level);
+	srv->admin_gid = admin_gid(srv->cfg.admin_group);
+	if ((r = crypto_init()) < 0 || (r = setup_signals(srv)) < 0 ||
+	    (r = identity_load(&srv->cfg, &srv->ident)) < 0 ||
+	    (r = load_users(&srv->cfg, &srv->users)) < 0 ||
+	    (r = open_sockets(srv)) < 0 || (r = registry_init()) < 0 ||
+	    (r = start_workers(srv)) < 0 || (r = setup_loop(srv)) < 0)
+		return r;
+	return 0;
+}
+
+static void server_cleanup(struct server *srv)
+{
+	if (srv->control)
+		control_stop(srv);
+	if (srv->workers)
+		stop_workers(srv);
+	for (int i = 0; i < srv->nlisten; i++)
+		close(srv->listen_fds[i]);
+	if (srv->control_fd >= 0)
+		close(srv->control_fd);
+	if (srv->control_bound)
+		unlink(srv->cfg.control_socket);
+	if (srv->epfd >= 0)
+		close(srv->epfd);
+	if (srv->sigfd >= 0)
+		close(srv->sigfd);
+	if (srv->timerfd >= 0)
+		close(srv->timerfd);
+	identity_unref(srv->ident);
+	users_unref(srv->users);
+	registry_free();
+}
+
+int server_run(const struct server_options *opts)
+{
+	struct server srv = { .opts = *opts, .epfd = -1, .sigfd = -1,
+			      .timerfd = -1, .control_fd = -1 };
+	int r;
+
+	srv.started = time(NULL);
+	r = server_start(&srv);
+	if (r == 0) {
+		log_event(EV_START, NULL, NULL, NULL,
+			  "secmsgd started: %d workers, %zu users enrolled",
+			  srv.nworkers, users_count(srv.users));
+		notify_status(&srv, "READY=1\n");
+		r = main_loop(&srv);
+		sd_notify(0, "STOPPING=1\nSTATUS=shutting down");
+		log_event(EV_STOP, NULL, NULL, NULL, "secmsgd stopping");
+	}
+	server_cleanup(&srv);
+	return r < 0 ? 1 : 0;
+}

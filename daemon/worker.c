@@ -1,0 +1,643 @@
+/* worker.c - one epoll loop per thread (ARCHITECTURE.md "The daemon's threads").
+ *
+ * Each iteration: wait, read and process what is ready, apply events
+ * from the inbox, hand this iteration's events to their workers (one lock
+ * and one eventfd write per destination), write queued output, and free
+ * the sessions that closed. The heartbeat advances every iteration; the
+ * main thread pings the systemd watchdog only while every worker's does.
+ */
+#include "worker.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "frame.h"
+#include "handshake.h"
+#include "log.h"
+#include "msg.h"
+#include "session.h"
+#include "users.h"
+
+#define RDBUF_SIZE (256 * 1024)
+#define MAX_EVENTS 256
+#define ACCEPT_BATCH 64
+#define TICK_MS 100
+#define SHUTDOWN_FLUSH_MS 3000
+
+/* epoll tags in the top 32 bits of data.u64; a session's slot below. */
+enum { TAG_SESSION = 0, TAG_LISTEN = 1, TAG_INBOX = 2, TAG_TIMER = 3 };
+#define TAG(t, v) ((uint64_t)(t) << 32 | (uint32_t)(v))
+
+static atomic_uint total_connections;
+
+unsigned worker_connections(void)
+{
+	return atomic_load(&total_connections);
+}
+
+int64_t worker_unix_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct identity *identity_ref(struct identity *id)
+{
+	if (id)
+		atomic_fetch_add(&id->refs, 1);
+	return id;
+}
+
+void identity_unref(struct identity *id)
+{
+	if (!id || atomic_fetch_sub(&id->refs, 1) != 1)
+		return;
+	key_unref(id->hs.key);
+	cert_chain_free(&id->hs.chain);
+	free(id);
+}
+
+/* ---- set-up ---- */
+
+static int epoll_add(int epfd, int fd, uint32_t events, uint64_t data)
+{
+	struct epoll_event ev = { .events = events, .data.u64 = data };
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+static int worker_setup_fds(struct worker *w)
+{
+	struct itimerspec its = {
+		.it_interval = { 0, TICK_MS * 1000000L },
+		.it_value = { 0, TICK_MS * 1000000L },
+	};
+
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	w->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (w->epfd < 0 || w->evfd < 0 || w->timerfd < 0)
+		return -errno;
+	if (timerfd_settime(w->timerfd, 0, &its, NULL) < 0)
+		return -errno;
+	if (epoll_add(w->epfd, w->evfd, EPOLLIN, TAG(TAG_INBOX, 0)) < 0 ||
+	    epoll_add(w->epfd, w->timerfd, EPOLLIN, TAG(TAG_TIMER, 0)) < 0)
+		return -errno;
+	for (int i = 0; i < w->nlisten; i++)
+		if (epoll_add(w->epfd, w->listen_fds[i], EPOLLIN | EPOLLEXCLUSIVE,
+			      TAG(TAG_LISTEN, i)) < 0)
+			return -errno;
+	return 0;
+}
+
+int worker_create(int id, const struct limits *limits, struct identity *ident,
+		  struct users *users, const int *listen_fds, int nlisten,
+		  struct worker **out)
+{
+	struct worker *w = calloc(1, sizeof(*w));
+	int r;
+
+	*out = NULL;
+	if (!w)
+		return -ENOMEM;
+	w->id = id;
+	w->epfd = w->evfd = w->timerfd = -1;
+	w->listen_fds = listen_fds;
+	w->nlisten = nlisten;
+	w->limits = *limits;
+	w->ident = identity_ref(ident);
+	w->users = users_ref(users);
+	w->next_gen = 1;
+	pthread_mutex_init(&w->inbox_lock, NULL);
+	w->rdbuf = malloc(RDBUF_SIZE);
+	r = w->rdbuf ? worker_setup_fds(w) : -ENOMEM;
+	if (r < 0) {
+		worker_destroy(w);
+		return r;
+	}
+	*out = w;
+	return 0;
+}
+
+void worker_destroy(struct worker *w)
+{
+	if (!w)
+		return;
+	for (uint32_t i = 0; i < w->nslots; i++) {
+		if (w->slots[i]) {
+			close(w->slots[i]->fd);
+			session_free(w->slots[i]);
+			atomic_fetch_sub(&total_connections, 1);
+		}
+	}
+	for (struct evbuf *b = w->inbox, *n; b; b = n) {
+		n = b->next;
+		free(b);
+	}
+	if (w->outbox)
+		for (int i = 0; i < w->nworkers; i++)
+			free(w->outbox[i]);
+	free(w->outbox);
+	free(w->slots);
+	free(w->free_slots);
+	free(w->rdbuf);
+	if (w->epfd >= 0)
+		close(w->epfd);
+	if (w->evfd >= 0)
+		close(w->evfd);
+	if (w->timerfd >= 0)
+		close(w->timerfd);
+	identity_unref(w->ident);
+	users_unref(w->users);
+	pthread_mutex_destroy(&w->inbox_lock);
+	free(w);
+}
+
+/* ---- slots ---- */
+
+static int slot_alloc(struct worker *w, uint32_t *slot)
+{
+	if (w->nfree > 0) {
+		*slot = w->free_slots[--w->nfree];
+		return 0;
+	}
+	if (w->nslots == w->slot_cap) {
+		uint32_t ncap = w->slot_cap ? w->slot_cap * 2 : 1024;
+		struct session **ns = realloc(w->slots, ncap * sizeof(*ns));
+		uint32_t *nf;
+
+		if (!ns)
+			return -ENOMEM;
+		w->slots = ns;
+		nf = realloc(w->free_slots, ncap * sizeof(*nf));
+		if (!nf)
+			return -ENOMEM;
+		w->free_slots = nf;
+		w->slot_cap = ncap;
+	}
+	*slot = w->nslots++;
+	w->slots[*slot] = NULL;
+	return 0;
+}
+
+struct session *worker_session(struct worker *w, struct handle h)
+{
+	struct session *s;
+
+	if (h.worker != w->id || h.slot >= w->nslots)
+		return NULL;
+	s = w->slots[h.slot];
+	if (!s || s->h.gen != h.gen || s->state == SS_DEAD)
+		return NULL;
+	return s;
+}
+
+void worker_release(struct worker *w, struct session *s)
+{
+	epoll_ctl(w->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+	close(s->fd);
+	s->fd = -1;
+	atomic_fetch_sub(&total_connections, 1);
+	atomic_fetch_sub(&w->stats.connections, 1);
+	s->dead_next = w->dead;
+	w->dead = s;
+}
+
+static void free_dead(struct worker *w)
+{
+	while (w->dead) {
+		struct session *s = w->dead;
+
+		w->dead = s->dead_next;
+		w->slots[s->h.slot] = NULL;
+		w->free_slots[w->nfree++] = s->h.slot;
+		w->nsessions--;
+		session_free(s);
+	}
+}
+
+void worker_each(struct worker *w,
+		 void (*fn)(struct worker *, struct session *, void *), void *arg)
+{
+	for (uint32_t i = 0; i < w->nslots; i++) {
+		struct session *s = w->slots[i];
+
+		if (s && s->state != SS_DEAD)
+			fn(w, s, arg);
+	}
+}
+
+/* ---- accepting ---- */
+
+static void refuse_busy(int fd)
+{
+	uint8_t frame[FRAME_HDR + 2];
+	struct writer wr;
+
+	wr_init(&wr, frame + FRAME_HDR, 2);
+	hs_write_error(&wr, HSE_BUSY);
+	frame_put_hdr(frame, 2);
+	if (write(fd, frame, sizeof(frame)) < 0)
+		(void)0;	/* best effort: the connection closes anyway */
+	close(fd);
+}
+
+static void accept_one(struct worker *w, int fd, const struct sockaddr *sa)
+{
+	struct handle h = { .worker = (uint16_t)w->id };
+	struct session *s;
+	int one = 1;
+
+	if (atomic_fetch_add(&total_connections, 1) >= w->limits.max_connections) {
+		atomic_fetch_sub(&total_connections, 1);
+		atomic_fetch_add(&w->stats.handshakes_failed, 1);
+		refuse_busy(fd);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	h.gen = w->next_gen++;
+	if (w->next_gen == 0)
+		w->next_gen = 1;
+	if (slot_alloc(w, &h.slot) < 0 || !(s = session_new(w, fd, sa, h))) {
+		atomic_fetch_sub(&total_connections, 1);
+		close(fd);
+		return;
+	}
+	w->slots[h.slot] = s;
+	w->nsessions++;
+	atomic_fetch_add(&w->stats.connections, 1);
+	if (epoll_add(w->epfd, fd, EPOLLIN | EPOLLRDHUP, TAG(TAG_SESSION, h.slot)) < 0) {
+		w->slots[h.slot] = NULL;
+		w->free_slots[w->nfree++] = h.slot;
+		w->nsessions--;
+		atomic_fetch_sub(&w->stats.connections, 1);
+		atomic_fetch_sub(&total_connections, 1);
+		session_free(s);
+		close(fd);
+	}
+}
+
+static void accept_ready(struct worker *w, int lfd)
+{
+	for (int i = 0; i < ACCEPT_BATCH && !w->stopping; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int fd = accept4(lfd, (struct sockaddr *)&ss, &len,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE)
+				log_warn("worker %d: accept", w->id);
+			return;
+		}
+		accept_one(w, fd, (struct sockaddr *)&ss);
+	}
+}
+
+/* ---- events ---- */
+
+void worker_emit(struct worker *w, const struct event *e, const void *payload,
+		 size_t len)
+{
+	int dst = e->to.worker;
+	size_t need = EVENT_ALIGN(sizeof(*e)) + EVENT_ALIGN(len);
+	struct evbuf *b;
+	struct event *ne;
+
+	if (dst < 0 || dst >= w->nworkers)
+		return;
+	b = w->outbox[dst];
+	if (!b || b->len + need > b->cap) {
+		size_t ncap = b ? b->cap * 2 : 16384;
+		struct evbuf *nb;
+
+		while (ncap < (b ? b->len : 0) + need)
+			ncap *= 2;
+		nb = realloc(b, sizeof(*nb) + ncap);
+		if (!nb) {
+			log_warnx("worker %d: out of memory for events", w->id);
+			return;
+		}
+		if (!b)
+			nb->len = 0;
+		nb->next = NULL;
+		nb->cap = ncap;
+		w->outbox[dst] = b = nb;
+	}
+	ne = (struct event *)(b->data + b->len);
+	*ne = *e;
+	ne->len = (uint32_t)len;
+	if (len)
+		memcpy(b->data + b->len + EVENT_ALIGN(sizeof(*e)), payload, len);
+	b->len += need;
+}
+
+static void inbox_append(struct worker *dst, struct evbuf *b)
+{
+	bool was_empty;
+	uint64_t one = 1;
+
+	b->next = NULL;
+	pthread_mutex_lock(&dst->inbox_lock);
+	was_empty = dst->inbox == NULL;
+	if (was_empty)
+		dst->inbox = b;
+	else
+		dst->inbox_tail->next = b;
+	dst->inbox_tail = b;
+	pthread_mutex_unlock(&dst->inbox_lock);
+	if (was_empty && write(dst->evfd, &one, sizeof(one)) < 0)
+		(void)0;	/* the counter cannot overflow in practice */
+}
+
+int worker_post(struct worker *dst, const struct event *e, const void *payload)
+{
+	size_t len = e->len;
+	size_t need = EVENT_ALIGN(sizeof(*e)) + EVENT_ALIGN(len);
+	struct evbuf *b = malloc(sizeof(*b) + need);
+
+	if (!b)
+		return -ENOMEM;
+	b->cap = b->len = need;
+	memcpy(b->data, e, sizeof(*e));
+	if (len)
+		memcpy(b->data + EVENT_ALIGN(sizeof(*e)), payload, len);
+	inbox_append(dst, b);
+	return 0;
+}
+
+static void worker_reload(struct worker *w, struct reload_info *ri);
+
+static void each_shutdown(struct worker *w, struct session *s, void *arg)
+{
+	(void)arg;
+	session_shutdown(w, s);
+}
+
+static void each_tick(struct worker *w, struct session *s, void *arg)
+{
+	(void)arg;
+	session_tick(w, s);
+}
+
+static void worker_event(struct worker *w, const struct event *e)
+{
+	switch (e->type) {
+	case EVT_SHUTDOWN:
+		if (!w->stopping) {
+			w->stopping = true;
+			w->stop_deadline_ms = w->now_ms + SHUTDOWN_FLUSH_MS;
+			for (int i = 0; i < w->nlisten; i++)
+				epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->listen_fds[i], NULL);
+			worker_each(w, each_shutdown, NULL);
+		}
+		break;
+	case EVT_RELOAD:
+		worker_reload(w, e->ptr);
+		break;
+	case EVT_CONTROL:
+		admin_collect(w, e->ptr);
+		break;
+	case EVT_STALL:
+		w->stall_test = 1;
+		break;
+	default:
+		break;
+	}
+}
+
+static void apply_batch(struct worker *w, struct evbuf *b)
+{
+	size_t off = 0;
+
+	while (off < b->len) {
+		const struct event *e = (const struct event *)(b->data + off);
+		struct session *s;
+
+		off += EVENT_ALIGN(sizeof(*e)) + EVENT_ALIGN(e->len);
+		if (e->to.gen == 0) {
+			worker_event(w, e);
+			continue;
+		}
+		s = worker_session(w, e->to);
+		if (s)
+			session_event(w, s, e);
+		else if (e->type == EVT_RTT)
+			session_answer_rtt(w, e, REFUSE_OFFLINE);
+	}
+}
+
+static void inbox_drain(struct worker *w)
+{
+	struct evbuf *b, *n;
+	uint64_t v;
+
+	if (read(w->evfd, &v, sizeof(v)) < 0)
+		(void)0;	/* EAGAIN: nothing was rung */
+	pthread_mutex_lock(&w->inbox_lock);
+	b = w->inbox;
+	w->inbox = w->inbox_tail = NULL;
+	pthread_mutex_unlock(&w->inbox_lock);
+	for (; b; b = n) {
+		n = b->next;
+		apply_batch(w, b);
+		free(b);
+	}
+}
+
+/* Apply our own events (they may queue more), then send the others'. */
+static void outbox_flush(struct worker *w)
+{
+	for (int round = 0; round < 16 && w->outbox[w->id]; round++) {
+		struct evbuf *b = w->outbox[w->id];
+
+		w->outbox[w->id] = NULL;
+		apply_batch(w, b);
+		free(b);
+	}
+	for (int i = 0; i < w->nworkers; i++) {
+		if (i == w->id || !w->outbox[i])
+			continue;
+		inbox_append(w->all[i], w->outbox[i]);
+		w->outbox[i] = NULL;
+	}
+}
+
+/* ---- output ---- */
+
+void worker_want_flush(struct worker *w, struct session *s)
+{
+	if (s->flush_queued)
+		return;
+	s->flush_queued = true;
+	s->flush_next = w->flush_list;
+	w->flush_list = s;
+}
+
+void worker_set_out(struct worker *w, struct session *s, bool on)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP,
+				  .data.u64 = TAG(TAG_SESSION, s->h.slot) };
+
+	if (s->want_out == on || s->fd < 0)
+		return;
+	if (on)
+		ev.events |= EPOLLOUT;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, s->fd, &ev) == 0)
+		s->want_out = on;
+}
+
+static void flush_all(struct worker *w)
+{
+	while (w->flush_list) {
+		struct session *s = w->flush_list;
+
+		w->flush_list = s->flush_next;
+		s->flush_queued = false;
+		if (s->state != SS_DEAD)
+			session_flush(w, s);
+	}
+}
+
+/* ---- reload ---- */
+
+static void check_user_key(struct worker *w, struct session *s, void *arg)
+{
+	struct event e = { .type = EVT_REMOVED, .to = s->h };
+	sm_key *k;
+
+	(void)arg;
+	if (s->state != SS_ONLINE)
+		return;
+	k = users_lookup(w->users, s->name);
+	if (!k || !key_equal(k, s->key))
+		session_event(w, s, &e);
+}
+
+static void worker_reload(struct worker *w, struct reload_info *ri)
+{
+	identity_unref(w->ident);
+	w->ident = identity_ref(ri->id);
+	users_unref(w->users);
+	w->users = users_ref(ri->users);
+	w->limits = ri->limits;
+	worker_each(w, check_user_key, NULL);
+	if (atomic_fetch_sub(&ri->pending, 1) == 1) {
+		identity_unref(ri->id);
+		users_unref(ri->users);
+		free(ri);
+	}
+}
+
+/* ---- the loop ---- */
+
+static void tick(struct worker *w)
+{
+	uint64_t v;
+
+	if (read(w->timerfd, &v, sizeof(v)) < 0)
+		(void)0;
+	worker_each(w, each_tick, NULL);
+}
+
+static void dispatch(struct worker *w, const struct epoll_event *ev)
+{
+	uint32_t tag = (uint32_t)(ev->data.u64 >> 32);
+	uint32_t v = (uint32_t)ev->data.u64;
+	struct session *s;
+
+	switch (tag) {
+	case TAG_LISTEN:
+		accept_ready(w, w->listen_fds[v]);
+		break;
+	case TAG_INBOX:
+		inbox_drain(w);
+		break;
+	case TAG_TIMER:
+		tick(w);
+		break;
+	default:
+		s = v < w->nslots ? w->slots[v] : NULL;
+		if (!s || s->state == SS_DEAD)
+			break;
+		if (ev->events & EPOLLOUT)
+			session_flush(w, s);
+		if (s->state != SS_DEAD && (ev->events & (EPOLLIN | EPOLLHUP |
+							  EPOLLERR | EPOLLRDHUP)))
+			session_readable(w, s);
+		break;
+	}
+}
+
+static bool worker_done(struct worker *w)
+{
+	return w->stopping && (w->nsessions == 0 || w->now_ms >= w->stop_deadline_ms);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct epoll_event evs[MAX_EVENTS];
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	log_set_worker(w->id);
+	atomic_store(&w->running, true);
+	while (!worker_done(w)) {
+		int n = epoll_wait(w->epfd, evs, MAX_EVENTS, TICK_MS);
+
+		w->now_ms = mono_ms();
+		if (w->stall_test)
+			pause();	/* tests: a worker that makes no progress */
+		atomic_fetch_add(&w->heartbeat, 1);
+		for (int i = 0; i < n; i++)
+			dispatch(w, &evs[i]);
+		outbox_flush(w);
+		flush_all(w);
+		free_dead(w);
+	}
+	atomic_store(&w->running, false);
+	return NULL;
+}
+
+int worker_start(struct worker *w)
+{
+	char name[16];
+	int r;
+
+	w->outbox = calloc((size_t)w->nworkers, sizeof(*w->outbox));
+	if (!w->outbox)
+		return -ENOMEM;
+	w->now_ms = mono_ms();
+	r = pthread_create(&w->thread, NULL, worker_main, w);
+	if (r != 0)
+		return -r;
+	snprintf(name, sizeof(name), "secmsgd-w%d", w->id);
+	pthread_setname_np(w->thread, name);
+	return 0;
+}
+
+void worker_join(struct worker *w)
+{
+	pthread_join(w->thread, NULL);
+}

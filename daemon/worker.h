@@ -1,0 +1,121 @@
+/* worker.h - one epoll loop per thread; each owns its connections for life.
+ *
+ * A worker accepts from the shared listening sockets (EPOLLEXCLUSIVE),
+ * runs every connection it accepted, and applies events from its inbox.
+ * Nothing here blocks: sockets are non-blocking and output is bounded.
+ */
+#ifndef SECMSGD_WORKER_H
+#define SECMSGD_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "event.h"
+#include "handshake.h"
+
+struct session;
+struct users;
+
+/* The server identity, shared by workers through references. */
+struct identity {
+	atomic_int refs;
+	struct hs_server_identity hs;
+};
+
+struct identity *identity_ref(struct identity *id);
+void identity_unref(struct identity *id);
+
+/* What a reload hands each worker (each takes its own references). */
+struct reload_info {
+	struct identity *id;
+	struct users *users;
+	struct limits limits;
+	atomic_int pending;	/* workers yet to apply it */
+};
+
+/* Counters read by Stats; written only by the owning worker. */
+struct worker_stats {
+	atomic_uint_fast64_t handshakes_ok;
+	atomic_uint_fast64_t handshakes_failed;
+	atomic_uint_fast64_t messages_relayed;
+	atomic_uint_fast64_t bytes_relayed;
+	atomic_uint connections;
+};
+
+struct worker {
+	int id;
+	pthread_t thread;
+	int epfd;
+	int evfd;	/* inbox doorbell */
+	int timerfd;
+	const int *listen_fds;
+	int nlisten;
+	struct worker **all;	/* every worker, for sending events */
+	int nworkers;
+
+	/* inbox: filled by anyone under inbox_lock */
+	pthread_mutex_t inbox_lock;
+	struct evbuf *inbox, *inbox_tail;
+
+	/* everything below belongs to the worker thread alone */
+	struct evbuf **outbox;		/* one batch per destination worker */
+	struct session *dead;		/* closed this iteration */
+	uint32_t nsessions;
+	int64_t stop_deadline_ms;
+	struct session **slots;
+	uint32_t nslots, slot_cap;
+	uint32_t *free_slots;
+	uint32_t nfree;
+	uint32_t next_gen;
+	struct session *flush_list;
+	uint8_t *rdbuf;			/* shared read buffer */
+	struct limits limits;
+	struct users *users;
+	struct identity *ident;
+	int64_t now_ms;			/* CLOCK_MONOTONIC, per iteration */
+	bool stopping;
+	int stall_test;			/* test builds: stall on request */
+
+	struct worker_stats stats;
+	atomic_uint_fast64_t heartbeat;	/* advances every iteration */
+	atomic_bool running;
+};
+
+/* Allocate and set up worker id (epoll, eventfd, timer); not started. */
+int worker_create(int id, const struct limits *limits, struct identity *ident,
+		  struct users *users, const int *listen_fds, int nlisten,
+		  struct worker **out);
+/* Start the thread (signals blocked, named "secmsgd-wN"). */
+int worker_start(struct worker *w);
+void worker_join(struct worker *w);
+void worker_destroy(struct worker *w);
+
+/* Send an event to the worker owning e->to (or to worker dst when e->to.gen
+ * is 0) from outside any worker (main thread): locks and rings at once. */
+int worker_post(struct worker *dst, const struct event *e, const void *payload);
+
+/* From inside worker w: queue an event for the owner of e->to (or
+ * worker e->to.worker); delivered at the end of this iteration. */
+void worker_emit(struct worker *w, const struct event *e, const void *payload,
+		 size_t len);
+/* The session in slot h of this worker, if h is still current. */
+struct session *worker_session(struct worker *w, struct handle h);
+/* Mark s as having output to write at the end of this iteration. */
+void worker_want_flush(struct worker *w, struct session *s);
+/* Wall clock seconds. */
+int64_t worker_unix_now(void);
+
+/* Close s's socket and free its slot at the end of this iteration. */
+void worker_release(struct worker *w, struct session *s);
+/* Arm or disarm EPOLLOUT for s. */
+void worker_set_out(struct worker *w, struct session *s, bool on);
+/* Call fn for every live session of w. */
+void worker_each(struct worker *w, void (*fn)(struct worker *, struct session *, void *),
+		 void *arg);
+/* Open connections on all workers. */
+unsigned worker_connections(void);
+
+#endif

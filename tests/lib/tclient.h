@@ -1,0 +1,93 @@
+/* tclient.h - a small blocking protocol client and daemon launcher for
+ * integration tests, built on proto/ like the real client. */
+#ifndef SECMSG_TCLIENT_H
+#define SECMSG_TCLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "channel.h"
+#include "frame.h"
+#include "handshake.h"
+#include "msg.h"
+
+struct tc {
+	int fd;
+	char name[NAME_MAX_LEN + 1];
+	struct channel chan;
+	struct framer fr;
+	uint8_t rec[FRAME_HDR + FRAME_MAX];	/* last record received */
+	uint8_t peer_code;			/* HandshakeError code seen */
+	enum hs_result hs;			/* client-side handshake result */
+};
+
+/* A daemon started for a test. */
+struct tdaemon {
+	pid_t pid;
+	int port;
+	char dir[64];		/* its temp directory: config, users, socket */
+	char conf[512];
+	char control[512];	/* control socket path */
+	bool activated;		/* started by systemd-socket-activate */
+	char notify[100];	/* NOTIFY_SOCKET given to the daemon */
+	int notify_fd;
+	char last_notify[4096];	/* the last sd_notify message seen */
+};
+
+/* TCP connect to 127.0.0.1:port; fd or -errno. */
+int tc_connect(int port);
+/*
+ * Log in as user with the PKI fixture USER.key; 0 when the first LIST
+ * reply arrived (consumed, its names stored by tc_last_list), else
+ * negative. On a HandshakeError from the server, c->peer_code is set.
+ */
+int tc_login(struct tc *c, int port, const char *user);
+/* Same with an explicit key file. */
+int tc_login_key(struct tc *c, int port, const char *user, const char *keyfile);
+/* Encode and send a client-to-server message. */
+int tc_send(struct tc *c, const struct msg *m);
+/* Seal and send an arbitrary record plaintext. */
+int tc_send_pt(struct tc *c, const uint8_t *pt, size_t len);
+/* Seal pt as a record without chan_seal's checks (empty or bad records). */
+int tc_send_unchecked(struct tc *c, const uint8_t *pt, size_t len);
+/* Write raw bytes on the socket. */
+int tc_write(struct tc *c, const void *p, size_t len);
+/*
+ * Receive the next record within timeout_ms and decode it (s2c) into m
+ * (fields point into c->rec). 0, -ETIMEDOUT, -ECONNRESET when the server
+ * closed, -EBADMSG when a record fails.
+ */
+int tc_recv(struct tc *c, struct msg *m, int timeout_ms);
+/* Receive until a record with opcode op arrives (others are skipped,
+ * PINGs answered); 0 or negative. */
+int tc_expect(struct tc *c, uint8_t op, struct msg *m, int timeout_ms);
+/* True if the server closed the connection within timeout_ms (records
+ * before the close are skipped). */
+bool tc_closed(struct tc *c, int timeout_ms);
+void tc_close(struct tc *c);
+
+/* Convenience senders. */
+int tc_rtt(struct tc *c, const char *peer);
+int tc_simple(struct tc *c, uint8_t op, const char *peer);
+
+/*
+ * Start secmsgd ($SECMSG_BUILD/secmsgd) with a fresh config in a temp
+ * dir, users alice bob carol dave erin enrolled from the fixture PKI.
+ * extra: lines appended to the [limits] section (may be NULL).
+ * activated: start it under systemd-socket-activate.
+ */
+int td_start(struct tdaemon *d, const char *extra, bool activated);
+/* Wait until an sd_notify message containing what arrives; 0 or -ETIMEDOUT. */
+int td_wait_notify(struct tdaemon *d, const char *what, int timeout_ms);
+/* SIGTERM, wait (bounded); returns the exit status or -1. */
+int td_stop(struct tdaemon *d);
+/* Send a signal. */
+void td_signal(struct tdaemon *d, int sig);
+/* Path of a file in the daemon's dir. */
+const char *td_path(const struct tdaemon *d, const char *file);
+/* Resident set size of the daemon, in KiB. */
+long td_rss_kib(const struct tdaemon *d);
+
+#endif
