@@ -130,8 +130,9 @@ $(O)/tests/integration/%: $(O)/tests/integration/%.o $(TLIBS_COMMON) $(DAEMON_LI
 
 check: deps
 	$(MAKE) --no-print-directory O=build/asan SAN=address,undefined tests
+	$(MAKE) --no-print-directory O=build/tsan SAN=thread build/tsan/secmsgd
 	$(MAKE) --no-print-directory all
-	tests/run.sh build/asan build
+	tests/run.sh build/asan build build/tsan
 
 demo: deps all
 	@scripts/demo.sh $(O)
@@ -142,11 +143,105 @@ bench: deps all
 fuzz:
 	@echo "make fuzz: the fuzz targets (tests/fuzz/) are not written yet (issue 8)."
 
+# ---- install / uninstall ----
+# Directories for systemd's files come from pkg-config (systemd.pc), each
+# overridable: make install UNITDIR=... SYSUSERSDIR=... TMPFILESDIR=...
+# With DESTDIR empty, install also creates the secmsgadm group
+# (systemd-sysusers), /etc/secmsg/users (systemd-tmpfiles) and reloads
+# systemd; uninstall disables and stops the units first. The configuration
+# and the users directory are never overwritten nor removed.
+docdir      ?= $(datadir)/doc/secmsg
+bashcompdir ?= $(datadir)/bash-completion/completions
+INSTALL     ?= install
+sd_var = $(shell $(PKG_CONFIG) --variable=$(1) systemd 2>/dev/null)
+ifndef UNITDIR
+UNITDIR := $(or $(call sd_var,systemdsystemunitdir),/lib/systemd/system)
+endif
+ifndef SYSUSERSDIR
+SYSUSERSDIR := $(or $(call sd_var,sysusersdir),/usr/lib/sysusers.d)
+endif
+ifndef TMPFILESDIR
+TMPFILESDIR := $(or $(call sd_var,tmpfilesdir),/usr/lib/tmpfiles.d)
+endif
+UNITS       := secmsgd.service secmsgd.socket secmsgd-control.socket
+SBIN_PROGS  := $(filter $(O)/secmsgd $(O)/secmsgctl,$(PROGRAMS))
+BIN_PROGS   := $(filter-out $(SBIN_PROGS),$(PROGRAMS))
+COMPLETION  := $(firstword $(wildcard etc/secmsgctl.bash-completion \
+               etc/secmsgctl.bash etc/bash-completion/secmsgctl \
+               etc/completion/secmsgctl.bash etc/completion/secmsgctl))
+# The units and snippets name /usr/sbin and /etc/secmsg; point them at
+# the directories of this installation.
+SED_PATHS    = sed -e 's|/usr/sbin/|$(sbindir)/|g' -e 's|/etc/secmsg|$(sysconfdir)/secmsg|g'
+D_CONF       = $(DESTDIR)$(sysconfdir)/secmsg
+
 install: all
-	@echo "make install: arrives with the systemd units and man pages (issue 6)."
+	@echo "  INSTALL programs"
+	@$(INSTALL) -d $(DESTDIR)$(sbindir) $(DESTDIR)$(bindir)
+	@for p in $(SBIN_PROGS); do $(INSTALL) -m 0755 $$p $(DESTDIR)$(sbindir)/ || exit 1; done
+	@for p in $(BIN_PROGS); do $(INSTALL) -m 0755 $$p $(DESTDIR)$(bindir)/ || exit 1; done
+	@echo "  INSTALL units in $(UNITDIR), sysusers.d, tmpfiles.d"
+	@$(INSTALL) -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
+	@for u in $(UNITS); do \
+		$(SED_PATHS) systemd/$$u >$(DESTDIR)$(UNITDIR)/$$u.tmp && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u.tmp && \
+		mv -f $(DESTDIR)$(UNITDIR)/$$u.tmp $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+	@$(INSTALL) -m 0644 systemd/secmsgd.sysusers $(DESTDIR)$(SYSUSERSDIR)/secmsgd.conf
+	@$(SED_PATHS) systemd/secmsgd.tmpfiles >$(DESTDIR)$(TMPFILESDIR)/secmsgd.conf
+	@chmod 0644 $(DESTDIR)$(TMPFILESDIR)/secmsgd.conf
+	@echo "  INSTALL man pages"
+	@for p in man/*.[1-8]; do \
+		[ -f "$$p" ] || continue; \
+		s=$${p##*.}; \
+		$(INSTALL) -d $(DESTDIR)$(mandir)/man$$s && \
+		$(INSTALL) -m 0644 $$p $(DESTDIR)$(mandir)/man$$s/ || exit 1; \
+	done
+	@echo "  INSTALL examples in $(docdir)"
+	@$(INSTALL) -d $(DESTDIR)$(docdir)
+	@$(INSTALL) -m 0644 etc/secmsgd.conf etc/client.conf README.md $(DESTDIR)$(docdir)/
+ifneq ($(COMPLETION),)
+	@$(INSTALL) -d $(DESTDIR)$(bashcompdir)
+	@$(INSTALL) -m 0644 $(COMPLETION) $(DESTDIR)$(bashcompdir)/secmsgctl
+endif
+	@[ -d $(D_CONF) ] || $(INSTALL) -d -m 0755 $(D_CONF)
+	@[ -d $(D_CONF)/users ] || $(INSTALL) -d -m 0755 $(D_CONF)/users
+	@if [ -e $(D_CONF)/secmsgd.conf ]; then \
+		echo "  KEEP    $(D_CONF)/secmsgd.conf (the new example is in $(docdir))"; \
+	else \
+		echo "  INSTALL $(D_CONF)/secmsgd.conf"; \
+		$(INSTALL) -m 0644 etc/secmsgd.conf $(D_CONF)/secmsgd.conf; \
+	fi
+	@if [ -z "$(DESTDIR)" ]; then \
+		if command -v systemd-sysusers >/dev/null; then \
+			systemd-sysusers $(SYSUSERSDIR)/secmsgd.conf; fi; \
+		if command -v systemd-tmpfiles >/dev/null; then \
+			systemd-tmpfiles --create $(TMPFILESDIR)/secmsgd.conf; fi; \
+		if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi; \
+		echo "Next: put server.pem and server.key (mode 0600) in $(sysconfdir)/secmsg,"; \
+		echo "enrol users, then: systemctl enable --now secmsgd.socket secmsgd-control.socket"; \
+	fi
 
 uninstall:
-	@echo "make uninstall: arrives with the systemd units and man pages (issue 6)."
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \
+		systemctl disable --now $(UNITS) 2>/dev/null || true; \
+	elif command -v systemctl >/dev/null; then \
+		systemctl --root=$(if $(DESTDIR),$(DESTDIR),/) disable $(UNITS) 2>/dev/null || true; \
+	fi
+	rm -f $(addprefix $(DESTDIR)$(sbindir)/,secmsgd secmsgctl)
+	rm -f $(addprefix $(DESTDIR)$(bindir)/,secmsg-client secmsg-bench)
+	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS))
+	rm -f $(DESTDIR)$(SYSUSERSDIR)/secmsgd.conf $(DESTDIR)$(TMPFILESDIR)/secmsgd.conf
+	rm -f $(addprefix $(DESTDIR)$(mandir)/,man1/secmsg-client.1 man5/secmsgd.conf.5 \
+		man7/secmsg-protocol.7 man8/secmsgd.8 man8/secmsgctl.8)
+	@for p in man/*.[1-8]; do \
+		[ -f "$$p" ] || continue; \
+		n=$${p#man/}; rm -f $(DESTDIR)$(mandir)/man$${p##*.}/$$n; \
+	done
+	rm -f $(addprefix $(DESTDIR)$(docdir)/,secmsgd.conf client.conf README.md)
+	rmdir $(DESTDIR)$(docdir) 2>/dev/null || true
+	rm -f $(DESTDIR)$(bashcompdir)/secmsgctl
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+	@echo "Kept $(D_CONF) (configuration, keys, users) and the group secmsgadm."
 
 format-check:
 	@scripts/format-check.sh

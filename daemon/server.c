@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -623,11 +624,24 @@ static int setup_loop(struct server *srv)
 	return srv->control_fd >= 0 ? control_start(srv) : 0;
 }
 
+/* Connections are file descriptors: allow as many as the hard limit. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warn("cannot raise the open files limit");
+	}
+}
+
 static int server_start(struct server *srv)
 {
 	char err[1024];
 	int r;
 
+	raise_nofile();
 	r = config_load(&srv->cfg, srv->opts.config_path, err, sizeof(err));
 	if (r < 0) {
 		log_warnx("%s", err);

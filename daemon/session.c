@@ -1101,6 +1101,12 @@ void session_tick(struct worker *w, struct session *s)
 
 	if (s->state == SS_ONLINE)
 		expire_requests(w, s);
+	/* An idle connection keeps no output buffer (ARCHITECTURE.md rule 5). */
+	if (s->obuf && queued(s) == 0) {
+		free(s->obuf);
+		s->obuf = NULL;
+		s->ocap = s->ohead = s->olen = 0;
+	}
 	if (w->now_ms < s->deadline_ms || s->state == SS_DEAD)
 		return;
 	switch (s->state) {

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Run every test of secmsg and print one summary line for the whole suite:
 #   N passed, N failed
-# Usage: tests/run.sh SANITIZED_BUILD_DIR RELEASE_BUILD_DIR
+# Usage: tests/run.sh ASAN_BUILD_DIR RELEASE_BUILD_DIR [TSAN_BUILD_DIR]
 #
 # cmocka binaries report their own counts; shell tests print one line per
 # check, "PASS: what" or "FAIL: what", and exit non-zero on any failure.
@@ -9,6 +9,7 @@ set -u
 cd "$(dirname "$0")/.."
 B=${1:-build/asan}
 R=${2:-build}
+TS=${3:-}
 export SECMSG_BUILD=$B SECMSG_RELEASE=$R
 export SECMSG_PKI=$B/pki
 export SECMSG_VECTORS=tests/vectors
@@ -26,7 +27,7 @@ note_fail() { failed=$((failed + $2)); failures+=("$1"); }
 
 run_cmocka() {
 	local bin=$1 name out p f rc
-	name=$(basename "$bin")
+	name=$(basename "$bin")${2:+-$2}
 	out=$LOG/$name.log
 	timeout 900 "$bin" >"$out" 2>&1
 	rc=$?
@@ -71,6 +72,12 @@ done
 for t in "$B"/tests/integration/test_*; do
 	[ -x "$t" ] && run_cmocka "$t"
 done
+# The daemon's threads under ThreadSanitizer: the concurrent integration
+# test once more against a TSan build of secmsgd (a report stops it).
+if [ -n "$TS" ] && [ -x "$TS/secmsgd" ] && [ -x "$B/tests/integration/test_daemon" ]; then
+	echo "=== test_daemon against the ThreadSanitizer build of secmsgd"
+	SECMSG_BUILD=$TS run_cmocka "$B/tests/integration/test_daemon" tsan
+fi
 for t in tests/integration/*.sh tests/system/*.sh tests/lint/*.sh; do
 	[ -x "$t" ] && run_script "$t"
 done

@@ -178,6 +178,37 @@ int tc_login_key(struct tc *c, int port, const char *user, const char *keyfile)
 	return r;
 }
 
+int tc_login_raw(struct tc *c, int port, const char *user, const char *keyfile)
+{
+	sm_key *key = NULL;
+	trust *t = NULL;
+	long n;
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	framer_init(&c->fr, 0);
+	c->fd = tc_connect(port);
+	if (c->fd < 0)
+		return c->fd;
+	r = key_load_private(keyfile, NULL, &key);
+	if (r == 0)
+		r = trust_load(tu_pki_path("ca.pem"), NULL, &t);
+	if (r == 0)
+		r = handshake(c, user, key, t);
+	if (r == 0) {
+		n = read_frame(c, 10000);
+		if (n < 0)
+			r = (int)n;
+		else if (n == FRAME_HDR + 2 && c->rec[FRAME_HDR] == HS_ERROR)
+			r = -EACCES;
+	}
+	key_unref(key);
+	trust_free(t);
+	framer_free(&c->fr);
+	chan_clear(&c->chan);
+	return r;
+}
+
 int tc_login(struct tc *c, int port, const char *user)
 {
 	char path[256];

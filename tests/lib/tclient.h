@@ -44,6 +44,9 @@ int tc_connect(int port);
  * negative. On a HandshakeError from the server, c->peer_code is set.
  */
 int tc_login(struct tc *c, int port, const char *user);
+/* Log in and wait for the first record without decrypting it; only c->fd
+ * stays usable (for idle-connection tests). */
+int tc_login_raw(struct tc *c, int port, const char *user, const char *keyfile);
 /* Same with an explicit key file. */
 int tc_login_key(struct tc *c, int port, const char *user, const char *keyfile);
 /* Encode and send a client-to-server message. */
