@@ -1,0 +1,55 @@
+/* event.h - what the client has to tell its user, independent of the front end.
+ *
+ * The chat logic and the network code describe each event as a struct cev;
+ * batch.c turns it into one line of CLIENT.md's batch format, ui.c into a
+ * line for a person. Nothing here knows where the line goes (see out.h).
+ */
+#ifndef SECMSG_CLIENT_EVENT_H
+#define SECMSG_CLIENT_EVENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum cev_kind {
+	CEV_READY = 0,	/* peer: our user name; s1: users online (a,b,...) */
+	CEV_USERS,	/* s1: the users, comma-separated ("" when none) */
+	CEV_REQUEST,	/* peer asks to talk */
+	CEV_CHAT,	/* established; s1: peer's fingerprint (hex); flag: first seen */
+	CEV_REFUSED,	/* reason: REFUSE reason */
+	CEV_MSG,	/* id, text */
+	CEV_SENT,	/* id, text (text for the interactive view only) */
+	CEV_DELIVERED,	/* id */
+	CEV_ENDED,	/* reason: END reason, or CEV_END_FAILED */
+	CEV_KEYCHANGE,	/* s1: recorded fingerprint, s2: new (both hex) */
+	CEV_ERROR,	/* code (0: local), text */
+	CEV_BYE,	/* reason: BYE reason, text */
+	CEV_NOTICE,	/* text for a person: batch writes it to stderr */
+	CEV_INFO,	/* text for a person: batch drops it */
+	CEV_KIND_COUNT
+};
+
+/* The `ended` reason a client uses when one of its own checks fails. */
+#define CEV_END_FAILED 0
+
+struct cev {
+	enum cev_kind kind;
+	const char *peer;	/* a valid user name, or NULL */
+	const char *s1;
+	const char *s2;
+	uint32_t id;
+	unsigned code;
+	unsigned reason;
+	bool flag;
+	const char *text;	/* may hold any bytes, NUL included */
+	size_t text_len;
+};
+
+/* The batch word for a REFUSE reason ("declined"...), NULL if unknown. */
+const char *cev_refuse_word(unsigned reason);
+/* The batch word for an END reason ("left"..., "failed" for 0), or NULL. */
+const char *cev_end_word(unsigned reason);
+/* The batch word for a BYE reason ("kicked"...), or NULL. */
+const char *cev_bye_word(unsigned reason);
+
+#endif

@@ -1,0 +1,402 @@
+/* test_client_batch.c - the batch line format, escaping and command parsing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "client/batch.h"
+#include "client/cmd.h"
+#include "client/event.h"
+#include "msg.h"
+
+static const char fpr1[] =
+	"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+static const char fpr2[] =
+	"ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+
+/* Format ev and compare with the expected line (newline included). */
+static void expect_line(const struct cev *ev, const char *want, size_t len)
+{
+	char *line;
+	size_t n = batch_format(ev, &line);
+
+	assert_non_null(line);
+	assert_int_equal(n, len);
+	assert_memory_equal(line, want, len);
+	assert_int_equal(line[n], '\0');
+	free(line);
+}
+
+#define EXPECT(ev, s) expect_line(ev, s, sizeof(s) - 1)
+
+static void test_escape(void **state)
+{
+	char out[64];
+	size_t n;
+
+	(void)state;
+	n = batch_escape("a\tb\nc\\d", 7, out);
+	assert_int_equal(n, 10);
+	assert_string_equal(out, "a\\tb\\nc\\\\d");
+	n = batch_escape("", 0, out);
+	assert_int_equal(n, 0);
+	/* Only TAB, newline and backslash are escaped (CLIENT.md). */
+	n = batch_escape("\r\x1b\x00z", 4, out);
+	assert_int_equal(n, 4);
+	assert_memory_equal(out, "\r\x1b\x00z", 4);
+	n = batch_escape("\\\\\n", 3, out);
+	assert_string_equal(out, "\\\\\\\\\\n");
+}
+
+static void test_unescape(void **state)
+{
+	char out[64];
+	size_t n;
+
+	(void)state;
+	n = batch_unescape("a\\tb\\nc\\\\d", 10, out);
+	assert_int_equal(n, 7);
+	assert_memory_equal(out, "a\tb\nc\\d", 7);
+	/* Other backslashes stay as they are, a trailing one too. */
+	n = batch_unescape("C:\\path\\", 8, out);
+	assert_int_equal(n, 8);
+	assert_string_equal(out, "C:\\path\\");
+	/* "\\\\n" is a backslash then n, not a newline. */
+	n = batch_unescape("\\\\n", 3, out);
+	assert_int_equal(n, 2);
+	assert_string_equal(out, "\\n");
+}
+
+static void test_roundtrip(void **state)
+{
+	char esc[600], back[300], text[256];
+	size_t i, n;
+
+	(void)state;
+	for (i = 0; i < sizeof(text); i++)
+		text[i] = (char)i;
+	n = batch_escape(text, sizeof(text), esc);
+	assert_null(memchr(esc, '\t', n));
+	assert_null(memchr(esc, '\n', n));
+	n = batch_unescape(esc, n, back);
+	assert_int_equal(n, sizeof(text));
+	assert_memory_equal(back, text, sizeof(text));
+}
+
+static void test_format_session(void **state)
+{
+	struct cev ev = { .kind = CEV_READY, .peer = "alice", .s1 = "bob" };
+
+	(void)state;
+	EXPECT(&ev, "ready\talice\n");
+	ev = (struct cev){ .kind = CEV_USERS, .s1 = "bob,carol" };
+	EXPECT(&ev, "users\tbob,carol\n");
+	ev.s1 = "";
+	EXPECT(&ev, "users\t\n");
+	ev.s1 = NULL;
+	EXPECT(&ev, "users\t\n");
+	ev = (struct cev){ .kind = CEV_BYE, .reason = BYE_KICKED,
+			   .text = "bye\tnow", .text_len = 7 };
+	EXPECT(&ev, "bye\tkicked\tbye\\tnow\n");
+	ev = (struct cev){ .kind = CEV_BYE, .reason = BYE_REMOVED };
+	EXPECT(&ev, "bye\tremoved\t\n");
+	ev = (struct cev){ .kind = CEV_ERROR, .code = 2,
+			   .text = "no such chat", .text_len = 12 };
+	EXPECT(&ev, "error\t2\tno such chat\n");
+	ev = (struct cev){ .kind = CEV_ERROR, .code = 0,
+			   .text = "a\nb", .text_len = 3 };
+	EXPECT(&ev, "error\t0\ta\\nb\n");
+}
+
+static void test_format_requests(void **state)
+{
+	struct cev ev = { .kind = CEV_REQUEST, .peer = "bob" };
+
+	(void)state;
+	EXPECT(&ev, "request\tbob\n");
+	ev = (struct cev){ .kind = CEV_CHAT, .peer = "bob", .s1 = fpr1 };
+	EXPECT(&ev, "chat\tbob\t"
+		    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n");
+	ev = (struct cev){ .kind = CEV_KEYCHANGE, .peer = "bob", .s1 = fpr1,
+			   .s2 = fpr2 };
+	EXPECT(&ev, "keychange\tbob\t"
+		    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\t"
+		    "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100\n");
+}
+
+static void test_format_reasons(void **state)
+{
+	static const char *const refused[] = { NULL, "declined", "offline",
+		"busy", "self", "exists", "expired" };
+	static const char *const ended[] = { "failed", "left", "disconnected",
+		"kicked", "withdrawn" };
+	static const char *const bye[] = { NULL, "kicked", "elsewhere",
+		"shutdown", "idle", "overflow", "violation", "removed" };
+	char want[64], *line;
+	struct cev ev = { .peer = "carol" };
+	unsigned i;
+
+	(void)state;
+	for (i = 1; i < 7; i++) {
+		ev.kind = CEV_REFUSED;
+		ev.reason = i;
+		snprintf(want, sizeof(want), "refused\tcarol\t%s\n", refused[i]);
+		expect_line(&ev, want, strlen(want));
+	}
+	for (i = 0; i < 5; i++) {
+		ev.kind = CEV_ENDED;
+		ev.reason = i;
+		snprintf(want, sizeof(want), "ended\tcarol\t%s\n", ended[i]);
+		expect_line(&ev, want, strlen(want));
+	}
+	for (i = 1; i < 8; i++) {
+		assert_string_equal(cev_bye_word(i), bye[i]);
+	}
+	assert_null(cev_refuse_word(0));
+	assert_null(cev_refuse_word(7));
+	assert_null(cev_end_word(5));
+	assert_null(cev_bye_word(0));
+	assert_null(cev_bye_word(200));
+	/* A reason this client does not know prints as its number. */
+	ev.kind = CEV_REFUSED;
+	ev.reason = 9;
+	EXPECT(&ev, "refused\tcarol\t9\n");
+	ev.kind = CEV_ENDED;
+	ev.reason = 77;
+	EXPECT(&ev, "ended\tcarol\t77\n");
+	ev = (struct cev){ .kind = CEV_BYE, .reason = 8 };
+	batch_format(&ev, &line);
+	assert_string_equal(line, "bye\t8\t\n");
+	free(line);
+}
+
+static void test_format_messages(void **state)
+{
+	struct cev ev = { .kind = CEV_MSG, .peer = "bob", .id = 1,
+			  .text = "hi", .text_len = 2 };
+	static const char nul[] = "a\0b";
+
+	(void)state;
+	EXPECT(&ev, "msg\tbob\t1\thi\n");
+	ev.id = 4294967295u;
+	ev.text = "tab\there\nnew\\line";
+	ev.text_len = strlen(ev.text);
+	EXPECT(&ev, "msg\tbob\t4294967295\ttab\\there\\nnew\\\\line\n");
+	ev.text = nul;
+	ev.text_len = 3;
+	ev.id = 2;
+	EXPECT(&ev, "msg\tbob\t2\ta\0b\n");
+	ev.text = "";
+	ev.text_len = 0;
+	EXPECT(&ev, "msg\tbob\t2\t\n");
+	ev = (struct cev){ .kind = CEV_SENT, .peer = "bob", .id = 3,
+			   .text = "secret", .text_len = 6 };
+	EXPECT(&ev, "sent\tbob\t3\n"); /* the text is for people only */
+	ev.kind = CEV_DELIVERED;
+	EXPECT(&ev, "delivered\tbob\t3\n");
+}
+
+static void test_format_long_text(void **state)
+{
+	char text[4096], *line;
+	struct cev ev = { .kind = CEV_MSG, .peer = "a", .id = 7,
+			  .text = text, .text_len = sizeof(text) };
+	size_t n;
+
+	(void)state;
+	memset(text, '\n', sizeof(text));
+	n = batch_format(&ev, &line);
+	assert_non_null(line);
+	assert_int_equal(n, strlen("msg\ta\t7\t") + 2 * sizeof(text) + 1);
+	assert_int_equal(line[n - 1], '\n');
+	assert_null(memchr(line, '\n', n - 1));
+	free(line);
+}
+
+static void test_format_silent(void **state)
+{
+	struct cev ev = { .kind = CEV_INFO, .text = "x", .text_len = 1 };
+	char *line = (char *)1;
+
+	(void)state;
+	assert_int_equal(batch_format(&ev, &line), 0);
+	assert_null(line);
+	ev.kind = CEV_NOTICE;
+	assert_int_equal(batch_format(&ev, &line), 0);
+	assert_null(line);
+	ev.kind = CEV_KIND_COUNT;
+	assert_int_equal(batch_format(&ev, &line), 0);
+	assert_null(line);
+}
+
+static void parse(const char *s, struct ccmd *c)
+{
+	ccmd_parse_batch(s, strlen(s), c);
+}
+
+static void test_parse_simple(void **state)
+{
+	struct ccmd c;
+
+	(void)state;
+	parse("", &c);
+	assert_int_equal(c.kind, CCMD_NONE);
+	parse("   \t ", &c);
+	assert_int_equal(c.kind, CCMD_NONE);
+	parse("list", &c);
+	assert_int_equal(c.kind, CCMD_LIST);
+	parse("  quit  ", &c);
+	assert_int_equal(c.kind, CCMD_QUIT);
+	parse("talk bob", &c);
+	assert_int_equal(c.kind, CCMD_TALK);
+	assert_string_equal(c.peer, "bob");
+	parse("accept\tbob.smith-1_x", &c);
+	assert_int_equal(c.kind, CCMD_ACCEPT);
+	assert_string_equal(c.peer, "bob.smith-1_x");
+	parse("refuse  carol ", &c);
+	assert_int_equal(c.kind, CCMD_REFUSE);
+	assert_string_equal(c.peer, "carol");
+	parse("end bob", &c);
+	assert_int_equal(c.kind, CCMD_END);
+	parse("trust bob", &c);
+	assert_int_equal(c.kind, CCMD_TRUST);
+	assert_string_equal(c.peer, "bob");
+}
+
+static void test_parse_bad(void **state)
+{
+	static const char *const bad[] = {
+		"lis", "LIST", "list bob", "talk", "talk Bob", "talk -bob",
+		"talk bob carol", "accept", "end", "end bob x", "trust",
+		"send", "send bob", "send bob ", "quit now", "help", "to bob",
+		"chats", "fingerprint", "/list", "talk aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		"talk bo\xc3\xa9",
+	};
+	struct ccmd c;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		parse(bad[i], &c);
+		if (c.kind != CCMD_BAD)
+			fail_msg("accepted: '%s'", bad[i]);
+		assert_non_null(c.err);
+	}
+}
+
+static void test_parse_send(void **state)
+{
+	struct ccmd c;
+	char line[2 * 4096 + 32];
+
+	(void)state;
+	parse("send bob hello world", &c);
+	assert_int_equal(c.kind, CCMD_SEND);
+	assert_string_equal(c.peer, "bob");
+	assert_int_equal(c.text_len, 11);
+	assert_string_equal(c.text, "hello world");
+	/* TEXT starts after exactly one separator and keeps the rest. */
+	parse("send  bob   two  spaces ", &c);
+	assert_int_equal(c.kind, CCMD_SEND);
+	assert_string_equal(c.text, "  two  spaces ");
+	parse("send bob\ttab", &c);
+	assert_string_equal(c.text, "tab");
+	/* The batch escapes. */
+	parse("send bob a\\tb\\nc\\\\d\\x", &c);
+	assert_int_equal(c.kind, CCMD_SEND);
+	assert_int_equal(c.text_len, 9);
+	assert_memory_equal(c.text, "a\tb\nc\\d\\x", 9);
+	/* 4096 bytes pass, 4097 do not, counted after unescaping. */
+	strcpy(line, "send bob ");
+	memset(line + 9, 'x', 4096);
+	line[9 + 4096] = '\0';
+	parse(line, &c);
+	assert_int_equal(c.kind, CCMD_SEND);
+	assert_int_equal(c.text_len, 4096);
+	strcat(line, "y");
+	parse(line, &c);
+	assert_int_equal(c.kind, CCMD_BAD);
+	for (int i = 0; i < 4096; i++) {
+		line[9 + 2 * i] = '\\';
+		line[9 + 2 * i + 1] = 'n';
+	}
+	line[9 + 2 * 4096] = '\0';
+	parse(line, &c);
+	assert_int_equal(c.kind, CCMD_SEND);
+	assert_int_equal(c.text_len, 4096);
+	assert_int_equal(c.text[4095], '\n');
+}
+
+static void iparse(const char *s, struct ccmd *c)
+{
+	ccmd_parse_interactive(s, strlen(s), c);
+}
+
+static void test_parse_interactive(void **state)
+{
+	struct ccmd c;
+
+	(void)state;
+	iparse("", &c);
+	assert_int_equal(c.kind, CCMD_NONE);
+	iparse("hello there", &c);
+	assert_int_equal(c.kind, CCMD_SAY);
+	assert_string_equal(c.text, "hello there");
+	/* No batch unescaping for what a person types. */
+	iparse("a\\nb", &c);
+	assert_string_equal(c.text, "a\\nb");
+	iparse("//etc/passwd", &c);
+	assert_int_equal(c.kind, CCMD_SAY);
+	assert_string_equal(c.text, "/etc/passwd");
+	iparse("/list", &c);
+	assert_int_equal(c.kind, CCMD_LIST);
+	iparse("/to bob", &c);
+	assert_int_equal(c.kind, CCMD_TO);
+	assert_string_equal(c.peer, "bob");
+	iparse("/end", &c);
+	assert_int_equal(c.kind, CCMD_END);
+	assert_string_equal(c.peer, "");
+	iparse("/end bob", &c);
+	assert_string_equal(c.peer, "bob");
+	iparse("/fingerprint", &c);
+	assert_int_equal(c.kind, CCMD_FINGERPRINT);
+	assert_string_equal(c.peer, "");
+	iparse("/chats", &c);
+	assert_int_equal(c.kind, CCMD_CHATS);
+	iparse("/help", &c);
+	assert_int_equal(c.kind, CCMD_HELP);
+	iparse("/quit", &c);
+	assert_int_equal(c.kind, CCMD_QUIT);
+	iparse("/send bob hi", &c);
+	assert_int_equal(c.kind, CCMD_BAD);
+	iparse("/", &c);
+	assert_int_equal(c.kind, CCMD_BAD);
+	iparse("/talk", &c);
+	assert_int_equal(c.kind, CCMD_BAD);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_escape),
+		cmocka_unit_test(test_unescape),
+		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_format_session),
+		cmocka_unit_test(test_format_requests),
+		cmocka_unit_test(test_format_reasons),
+		cmocka_unit_test(test_format_messages),
+		cmocka_unit_test(test_format_long_text),
+		cmocka_unit_test(test_format_silent),
+		cmocka_unit_test(test_parse_simple),
+		cmocka_unit_test(test_parse_bad),
+		cmocka_unit_test(test_parse_send),
+		cmocka_unit_test(test_parse_interactive),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
