@@ -650,6 +650,83 @@ static void test_shutdown(void **state)
 	assert_int_equal(td_start(&D, LIMITS, activated), 0);
 }
 
+/* Restart the daemon with other limits for the tests below. */
+static void restart_with(const char *limits)
+{
+	assert_int_equal(td_stop(&D), 0);
+	assert_int_equal(td_start(&D, limits, activated), 0);
+}
+
+static void test_idle_timeout(void **state)
+{
+	struct tc a;
+
+	(void)state;
+	restart_with("idle_timeout = 1s\n");
+	login(&a, "alice");
+	expect_bye(&a, 4);
+	tc_close(&a);
+	restart_with(LIMITS);
+}
+
+static void test_max_connections(void **state)
+{
+	struct tc a, b, x;
+	long n;
+
+	(void)state;
+	restart_with("max_connections = 2\n");
+	login(&a, "alice");
+	login(&b, "bob");
+	memset(&x, 0, sizeof(x));
+	framer_init(&x.fr, 0);
+	x.fd = tc_connect(D.port);
+	assert_true(x.fd >= 0);
+	/* HandshakeError 4 right away, then the server closes. */
+	n = tc_recv(&x, &(struct msg){ 0 }, T);
+	assert_int_equal(n, -EBADMSG);
+	assert_int_equal(be32_get(x.rec), 2);
+	assert_int_equal(x.rec[4], HS_ERROR);
+	assert_int_equal(x.rec[5], 4);
+	assert_true(tc_closed(&x, T));
+	tc_close(&x);
+	tc_close(&a);
+	tc_close(&b);
+	restart_with(LIMITS);
+}
+
+static void test_handshake_timeout(void **state)
+{
+	struct tc x;
+	long n;
+
+	(void)state;
+	memset(&x, 0, sizeof(x));
+	framer_init(&x.fr, 0);
+	x.fd = tc_connect(D.port);
+	/* handshake_timeout = 3 s: HandshakeError 5, then closed. */
+	n = tc_recv(&x, &(struct msg){ 0 }, 8000);
+	assert_int_equal(n, -EBADMSG);
+	assert_int_equal(x.rec[4], HS_ERROR);
+	assert_int_equal(x.rec[5], 5);
+	assert_true(tc_closed(&x, T));
+	tc_close(&x);
+}
+
+static void test_status(void **state)
+{
+	struct tc a, b;
+
+	(void)state;
+	login(&a, "alice");
+	login(&b, "carol");
+	chat(&a, &b);
+	/* STATUS= is refreshed every 2 s with users and chats. */
+	assert_int_equal(td_wait_notify(&D, "STATUS=2 users online, 1 chats", 6000), 0);
+	tc_close(&a);
+	tc_close(&b);
+}
+
 static int run(bool act, const char *name)
 {
 	const struct CMUnitTest tests[] = {
@@ -669,6 +746,10 @@ static int run(bool act, const char *name)
 		cmocka_unit_test(test_hostile_frames),
 		cmocka_unit_test(test_slowloris),
 		cmocka_unit_test(test_slow_reader),
+		cmocka_unit_test(test_idle_timeout),
+		cmocka_unit_test(test_max_connections),
+		cmocka_unit_test(test_handshake_timeout),
+		cmocka_unit_test(test_status),
 		cmocka_unit_test(test_reload_removes_user),
 		cmocka_unit_test(test_shutdown),
 	};
