@@ -493,6 +493,11 @@ static void on_client_hello(struct worker *w, struct session *s,
 	s->state = SS_AUTH;
 }
 
+static bool same_key(const sm_key *a, const sm_key *b)
+{
+	return a && b && key_equal(a, b);
+}
+
 static void on_client_auth(struct worker *w, struct session *s,
 			   const uint8_t *body, size_t len)
 {
@@ -503,6 +508,14 @@ static void on_client_auth(struct worker *w, struct session *s,
 
 	wr_init(&wr, out, sizeof(out));
 	r = hs_server_auth(s->hs, body, len, s->key, &wr, &sec);
+	/* A reload between ClientHello and ClientAuth may have removed or
+	 * changed the key this login was checked against. */
+	if (r == HS_OK && !same_key(s->key, users_lookup(w->users, s->hs->username))) {
+		crypto_cleanse(&sec, sizeof(sec));
+		wr_init(&wr, out, sizeof(out));
+		hs_write_error(&wr, HSE_AUTH);
+		r = HS_ERR_CLIENT_AUTH;
+	}
 	if (r != HS_OK) {
 		hs_fail(w, s, &wr, r, NULL);
 		return;
