@@ -719,7 +719,10 @@ static void dispatch(struct worker *w, struct session *s, const uint8_t *pt,
 		return send_error(w, s, ERR_MALFORMED, "malformed request");
 	if (m.op == OP_PONG)
 		return;
-	if (!rate_ok(w, s))
+	/* QUIT is always honoured and PING answered at once (§5); a flood of
+	 * PINGs costs no more than the ERROR 3 replies would, and a client that
+	 * does not read them meets the send-queue bound. */
+	if (m.op != OP_QUIT && m.op != OP_PING && !rate_ok(w, s))
 		return send_error(w, s, ERR_LIMIT, "rate limit reached");
 	switch (m.op) {
 	case OP_QUIT:
