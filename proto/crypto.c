@@ -38,14 +38,13 @@ struct sm_hash {
 
 /* Per-thread reusable contexts. */
 struct thread_ctx {
-	EVP_MAC_CTX *hmac;
-	EVP_CIPHER_CTX *gcm;
+	EVP_MD_CTX *md;		/* HMAC */
+	EVP_CIPHER_CTX *gcm;	/* AES-256-GCM, re-keyed for each record */
 };
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static pthread_key_t tctx_key;
 static EVP_MD *md_sha256;
-static EVP_MAC *mac_hmac;
 static EVP_CIPHER *cipher_gcm;
 static int init_err;
 
@@ -75,7 +74,7 @@ static void thread_ctx_free(void *p)
 {
 	struct thread_ctx *t = p;
 
-	EVP_MAC_CTX_free(t->hmac);
+	EVP_MD_CTX_free(t->md);
 	EVP_CIPHER_CTX_free(t->gcm);
 	free(t);
 }
@@ -83,9 +82,8 @@ static void thread_ctx_free(void *p)
 static void crypto_do_init(void)
 {
 	md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-	mac_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	cipher_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
-	if (!md_sha256 || !mac_hmac || !cipher_gcm ||
+	if (!md_sha256 || !cipher_gcm ||
 	    pthread_key_create(&tctx_key, thread_ctx_free) != 0)
 		init_err = -EIO;
 }
@@ -108,9 +106,13 @@ static struct thread_ctx *thread_ctx(void)
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return NULL;
-	t->hmac = EVP_MAC_CTX_new(mac_hmac);
+	t->md = EVP_MD_CTX_new();
 	t->gcm = EVP_CIPHER_CTX_new();
-	if (!t->hmac || !t->gcm || pthread_setspecific(tctx_key, t) != 0) {
+	/* The cipher is set once; each record then only re-keys (cipher NULL),
+	 * which keeps the provider context instead of rebuilding it. */
+	if (!t->md || !t->gcm ||
+	    EVP_EncryptInit_ex2(t->gcm, cipher_gcm, NULL, NULL, NULL) != 1 ||
+	    pthread_setspecific(tctx_key, t) != 0) {
 		thread_ctx_free(t);
 		return NULL;
 	}
@@ -183,33 +185,50 @@ void hash_free(sm_hash *h)
 
 /* ---- HMAC and HKDF ---- */
 
+/*
+ * HMAC-SHA256 (RFC 2104) on the thread's reusable digest context: EVP_MAC
+ * re-initialises its provider context for every key and costs several
+ * times more than the two hash passes themselves.
+ */
 static int hmac_v(const uint8_t *key, size_t keylen, const struct iov_c *v,
 		  int n, uint8_t out[SHA256_LEN])
 {
-	static const OSSL_PARAM params[] = {
-		OSSL_PARAM_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
-		OSSL_PARAM_END,
-	};
-	static const uint8_t no_key[1];
 	struct thread_ctx *t = thread_ctx();
-	size_t outl;
+	uint8_t k[64] = { 0 }, pad[64], inner[SHA256_LEN];
+	int r = -EIO;
 
 	if (!t)
 		return -ENOMEM;
-	/* EVP_MAC_init with a NULL key keeps the key of the previous call on
-	 * this (reused) context: an empty key must be a non-NULL pointer. */
-	if (!key) {
-		key = no_key;
-		keylen = 0;
-	}
-	if (EVP_MAC_init(t->hmac, key, keylen, params) != 1)
-		return -EIO;
-	for (int i = 0; i < n; i++)
-		if (EVP_MAC_update(t->hmac, v[i].p, v[i].len) != 1)
+	if (keylen > sizeof(k)) {
+		struct iov_c kv = { key, keylen };
+
+		if (crypto_sha256(&kv, 1, k) < 0)
 			return -EIO;
-	if (EVP_MAC_final(t->hmac, out, &outl, SHA256_LEN) != 1)
-		return -EIO;
-	return 0;
+	} else if (keylen) {
+		memcpy(k, key, keylen);
+	}
+	for (size_t i = 0; i < sizeof(pad); i++)
+		pad[i] = k[i] ^ 0x36;
+	if (EVP_DigestInit_ex2(t->md, md_sha256, NULL) != 1 ||
+	    EVP_DigestUpdate(t->md, pad, sizeof(pad)) != 1)
+		goto done;
+	for (int i = 0; i < n; i++)
+		if (v[i].len && EVP_DigestUpdate(t->md, v[i].p, v[i].len) != 1)
+			goto done;
+	if (EVP_DigestFinal_ex(t->md, inner, NULL) != 1)
+		goto done;
+	for (size_t i = 0; i < sizeof(pad); i++)
+		pad[i] = k[i] ^ 0x5c;
+	if (EVP_DigestInit_ex2(t->md, md_sha256, NULL) == 1 &&
+	    EVP_DigestUpdate(t->md, pad, sizeof(pad)) == 1 &&
+	    EVP_DigestUpdate(t->md, inner, sizeof(inner)) == 1 &&
+	    EVP_DigestFinal_ex(t->md, out, NULL) == 1)
+		r = 0;
+done:
+	crypto_cleanse(k, sizeof(k));
+	crypto_cleanse(pad, sizeof(pad));
+	crypto_cleanse(inner, sizeof(inner));
+	return r;
 }
 
 int crypto_hmac_sha256(const uint8_t *key, size_t keylen, const void *data,
@@ -331,7 +350,7 @@ int crypto_aead_seal(const uint8_t key[AEAD_KEY_LEN],
 		return -ENOMEM;
 	if (len > INT_MAX || aadlen > INT_MAX)
 		return -EINVAL;
-	if (EVP_EncryptInit_ex2(t->gcm, cipher_gcm, key, nonce, NULL) != 1 ||
+	if (EVP_EncryptInit_ex2(t->gcm, NULL, key, nonce, NULL) != 1 ||
 	    EVP_EncryptUpdate(t->gcm, NULL, &n, aad, (int)aadlen) != 1 ||
 	    EVP_EncryptUpdate(t->gcm, out, &n, in, (int)len) != 1 ||
 	    EVP_EncryptFinal_ex(t->gcm, out + n, &n) != 1 ||
@@ -356,7 +375,7 @@ int crypto_aead_open(const uint8_t key[AEAD_KEY_LEN],
 		return -EBADMSG;
 	len = ctlen - AEAD_TAG_LEN;
 	memcpy(tag, in + len, AEAD_TAG_LEN); /* in and out may overlap */
-	if (EVP_DecryptInit_ex2(t->gcm, cipher_gcm, key, nonce, NULL) != 1 ||
+	if (EVP_DecryptInit_ex2(t->gcm, NULL, key, nonce, NULL) != 1 ||
 	    EVP_DecryptUpdate(t->gcm, NULL, &n, aad, (int)aadlen) != 1 ||
 	    EVP_DecryptUpdate(t->gcm, out, &n, in, (int)len) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(t->gcm, EVP_CTRL_GCM_SET_TAG, AEAD_TAG_LEN, tag) != 1)
