@@ -1,0 +1,575 @@
+#!/bin/bash
+# systemd.sh - secmsg installed and run by a real systemd (issue 6).
+#
+# Boots systemd in a container (systemd-nspawn) over an overlay of the
+# host's /, into which `make install DESTDIR=... PREFIX=/usr` put the
+# product; then uses it as an administrator would and checks each claim:
+# socket activation, READY/STATUS, two users chatting from the host,
+# secmsgctl, the journal's structured records (and no secrets in it),
+# reload, restart under load, the watchdog, `systemd-analyze security`,
+# and finally make uninstall. See ../shared/SYSTEMD-TESTING.md.
+#
+# Needs root, systemd-nspawn and overlayfs. One "PASS: what" or
+# "FAIL: what" line per check; exits non-zero on any failure. Everything
+# is bounded in time, and the container, overlay and temporary files are
+# removed on every exit path.
+#
+# Environment: SECMSG_RELEASE (release build dir, default build),
+# SECMSG_PKI (test PKI from tests/lib/mkpki.sh, made if missing),
+# SECMSG_KEEP=1 keeps the temporary directory's logs (not the mounts).
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+TOP=$PWD
+: "${SECMSG_RELEASE:=build}"
+REL=$(realpath "$SECMSG_RELEASE")
+: "${SECMSG_PKI:=$REL/pki}"
+LIMIT=240		# seconds for the whole test
+T0=$(date +%s)
+
+FAILURES=0
+pass() { echo "PASS: $*"; }
+fail() { echo "FAIL: $*"; FAILURES=$((FAILURES + 1)); }
+note() { echo "  ... $*"; }
+
+if [ "$(id -u)" -ne 0 ]; then
+	fail "systemd system test: needs root (run make check as root)"
+	exit 1
+fi
+for t in systemd-nspawn nsenter jq ss; do
+	if ! command -v "$t" >/dev/null; then
+		fail "systemd system test: $t is missing (make deps)"
+		exit 1
+	fi
+done
+if ! tests/lib/mkpki.sh "$SECMSG_PKI" >/dev/null; then
+	fail "systemd system test: cannot make the test PKI in $SECMSG_PKI"
+	exit 1
+fi
+PKI=$(realpath "$SECMSG_PKI")
+CLIENT=$REL/secmsg-client
+
+R=$(mktemp -d /tmp/secmsg-systemd-XXXXXX)
+C=$R/host		# the host side: client configs, keys, outputs
+mkdir -p "$R/up" "$R/root" "$C/keys" "$C/known"
+NSPAWN=
+P1=
+MOUNTED=
+BG_PIDS=()
+
+cleanup() {
+	local p
+	for p in "${BG_PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null
+	done
+	if [ -n "$NSPAWN" ] && kill -0 "$NSPAWN" 2>/dev/null; then
+		kill -TERM "$NSPAWN"	# the container shuts down cleanly
+		for _ in $(seq 1 150); do
+			kill -0 "$NSPAWN" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$NSPAWN" 2>/dev/null; then
+			# Killing the container's init ends its whole PID namespace.
+			[ -n "$P1" ] && kill -KILL "$P1" 2>/dev/null
+			kill -KILL "$NSPAWN" 2>/dev/null
+		fi
+	fi
+	wait 2>/dev/null
+	if [ -n "$MOUNTED" ]; then
+		umount "$R/root" 2>/dev/null || umount -l "$R/root"
+		umount "$R/up" 2>/dev/null || umount -l "$R/up"
+	fi
+	if [ -n "${SECMSG_KEEP:-}" ]; then
+		echo "kept $R"
+	else
+		rm -rf "$R"
+	fi
+}
+trap cleanup EXIT
+trap 'fail "systemd system test: interrupted or over ${LIMIT}s"; exit 1' INT TERM HUP
+# The whole test is bounded: a watchdog of its own.
+(
+	trap 'kill $sl 2>/dev/null; exit 0' TERM
+	sleep "$LIMIT" & sl=$!
+	wait $sl && kill -TERM $$
+) >/dev/null 2>&1 </dev/null &
+BG_PIDS+=($!)
+
+# ---- helpers ----
+
+# E CMD...: run CMD inside the container (all its namespaces), bounded.
+E() { timeout 30 nsenter -t "$P1" -a "$@"; }
+prop() { E systemctl show -p "$1" --value "${2:-secmsgd.service}"; }
+# until_true SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
+until_true() {
+	local end=$(($(date +%s%N) / 1000000 + $1 * 1000))
+	shift
+	while ! "$@" 2>/dev/null; do
+		[ $(($(date +%s%N) / 1000000)) -ge $end ] && return 1
+		sleep 0.1
+	done
+}
+is_running() {
+	[ "$(prop ActiveState)" = active ] && [ "$(prop SubState)" = running ]
+}
+
+# Interactive batch clients: cl_start NAME; cl_cmd NAME LINE; cl_wait NAME ERE.
+declare -A CL_FD CL_PID
+cl_start() {
+	local u=$1 fd
+	rm -f "$C/$u.in"
+	mkfifo "$C/$u.in"
+	exec {fd}<>"$C/$u.in"
+	CL_FD[$u]=$fd
+	"$CLIENT" -c "$C/client.conf" --batch "$u" <"$C/$u.in" \
+		>"$C/$u.out" 2>"$C/$u.err" &
+	CL_PID[$u]=$!
+	BG_PIDS+=($!)
+}
+cl_cmd() { printf '%s\n' "$2" >&"${CL_FD[$1]}"; }
+cl_wait() { until_true "${3:-10}" grep -Eq "$2" "$C/$1.out"; }
+cl_stop() {
+	local u=$1
+	[ -n "${CL_FD[$u]:-}" ] || return 0
+	local fd=${CL_FD[$u]}
+	cl_cmd "$u" quit 2>/dev/null
+	exec {fd}>&-
+	until_true 5 eval "! kill -0 ${CL_PID[$u]}" || kill -KILL "${CL_PID[$u]}" 2>/dev/null
+	wait "${CL_PID[$u]}" 2>/dev/null
+	unset "CL_FD[$u]"
+}
+# login USER: one complete session (log in, quit); exit status of the client.
+login() {
+	printf 'quit\n' | timeout 15 "$CLIENT" -c "$C/client.conf" --batch "$1" \
+		>"$C/login-$1.out" 2>"$C/login-$1.err"
+}
+journal_json() { E journalctl -u secmsgd.service -o json --no-pager; }
+# records MESSAGE_ID [USER]: how many secmsgd records carry them.
+records() {
+	journal_json | jq -s --arg id "$1" --arg u "${2:-}" \
+		'[.[] | select(.MESSAGE_ID == $id and ($u == "" or .SECMSG_USER == $u))] | length'
+}
+# MESSAGE_IDs (daemon/log.c).
+ID_LOGIN=ac260b1428884925974e9fd14d48b811
+ID_CHAT=39820a553ebe4a0cab1f1070142b4002
+ID_KICK=82692bff2217469da04bfef078fa6242
+ID_RELOAD=01dad02b61514892a76beef022e0adb8
+at_least() { [ "$(records "$2" "${3:-}")" -ge "$1" ]; }
+count() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
+wd_timeouts() { E journalctl -u secmsgd --no-pager | grep -c "Watchdog timeout"; }
+
+# ---- the container ----
+
+mount -t tmpfs tmpfs "$R/up" || { fail "tmpfs for the overlay"; exit 1; }
+mkdir -p "$R/up/u" "$R/up/w"
+if ! mount -t overlay overlay \
+	-o "lowerdir=/,upperdir=$R/up/u,workdir=$R/up/w" "$R/root"; then
+	umount "$R/up"
+	fail "overlay of / (overlayfs needed)"
+	exit 1
+fi
+MOUNTED=1
+systemd-id128 new >"$R/root/etc/machine-id"
+# A clean slate for the product: nothing of a host installation shows.
+rm -rf "$R/root/etc/secmsg" "$R/root/etc/systemd/system/"*.wants/secmsgd*
+
+if make --no-print-directory -C "$TOP" O="$SECMSG_RELEASE" SAN= DESTDIR="$R/root" PREFIX=/usr \
+	install >"$C/install.log" 2>&1; then
+	pass "make install DESTDIR=... PREFIX=/usr"
+else
+	fail "make install DESTDIR=... PREFIX=/usr"
+	cat "$C/install.log"
+	exit 1
+fi
+sdvar() { pkg-config --variable="$1" systemd 2>/dev/null || true; }
+UNITDIR=$(sdvar systemdsystemunitdir)
+UNITDIR=${UNITDIR:-/lib/systemd/system}
+SYSUSERSDIR=$(sdvar sysusersdir)
+SYSUSERSDIR=${SYSUSERSDIR:-/usr/lib/sysusers.d}
+TMPFILESDIR=$(sdvar tmpfilesdir)
+TMPFILESDIR=${TMPFILESDIR:-/usr/lib/tmpfiles.d}
+ok=1
+for f in usr/sbin/secmsgd usr/bin/secmsg-client "${UNITDIR#/}/secmsgd.service" \
+	"${UNITDIR#/}/secmsgd.socket" "${UNITDIR#/}/secmsgd-control.socket" \
+	"${SYSUSERSDIR#/}/secmsgd.conf" "${TMPFILESDIR#/}/secmsgd.conf" \
+	etc/secmsg/secmsgd.conf; do
+	[ -e "$R/root/$f" ] || { note "missing /$f"; ok=; }
+done
+[ -d "$R/root/etc/secmsg/users" ] || { note "missing /etc/secmsg/users"; ok=; }
+if [ -n "$ok" ]; then
+	pass "install put programs, units, sysusers.d and config in place"
+else
+	fail "install put programs, units, sysusers.d and config in place"
+fi
+
+# The administrator's part: certificate, key (root's, 0600), two users.
+# The installed secmsgd.conf is used as it is (its defaults name these files).
+install -m 0644 "$PKI/server.pem" "$R/root/etc/secmsg/server.pem"
+install -m 0600 "$PKI/server.key" "$R/root/etc/secmsg/server.key"
+install -m 0644 "$PKI/alice.pub" "$R/root/etc/secmsg/users/alice.pem"
+install -m 0644 "$PKI/bob.pub" "$R/root/etc/secmsg/users/bob.pem"
+install -m 0644 "$PKI/carol.pub" "$R/root/root/carol.pub"
+
+# Port 10000 is in the host's network namespace (the container shares it).
+PORT=10000
+if [ -n "$(ss -Hltn "sport = :$PORT")" ]; then
+	PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	note "port 10000 is busy on this host: secmsgd.socket gets ListenStream=$PORT (drop-in)"
+	mkdir -p "$R/root/etc/systemd/system/secmsgd.socket.d"
+	printf '[Socket]\nListenStream=\nListenStream=%s\n' "$PORT" \
+		>"$R/root/etc/systemd/system/secmsgd.socket.d/port.conf"
+fi
+for u in alice bob carol dave erin; do
+	install -m 0600 "$PKI/$u.key" "$C/keys/$u.key"
+done
+cat >"$C/client.conf" <<EOF
+[client]
+server = 127.0.0.1:$PORT
+server_name = localhost
+ca = $PKI/ca.pem
+keys_dir = $C/keys
+known_peers_dir = $C/known
+EOF
+
+setsid systemd-nspawn -D "$R/root" --machine="secmsg-test-$$" --register=no \
+	--link-journal=no --keep-unit -b --console=pipe >"$R/boot.log" 2>&1 &
+NSPAWN=$!
+until_true 15 pgrep -P "$NSPAWN" -x systemd >/dev/null
+P1=$(pgrep -P "$NSPAWN" -x systemd)
+# Until systemd's bus is up, is-system-running fails at once: ask again.
+booted() {
+	state=$(E systemctl is-system-running --wait 2>/dev/null)
+	[ "$state" = running ] || [ "$state" = degraded ]
+}
+state=
+if [ -z "$P1" ] || ! until_true 60 booted; then
+	fail "container boots (state '${state:-no systemd}')"
+	tail -30 "$R/boot.log"
+	exit 1
+fi
+pass "container with systemd $(E systemctl --version | sed -n '1s/systemd \([0-9]*\).*/\1/p') booted ($state), $(($(date +%s) - T0))s into the test"
+
+# ---- socket activation ----
+
+# What a package's postinst does: the group, then units known to systemd.
+E systemd-sysusers >/dev/null
+E systemd-tmpfiles --create "$TMPFILESDIR/secmsgd.conf"
+E systemctl daemon-reload
+if E systemctl enable secmsgd.service >/dev/null 2>&1 &&
+	[ "$(E systemctl is-enabled secmsgd.socket)" = enabled ] &&
+	[ "$(E systemctl is-enabled secmsgd-control.socket)" = enabled ]; then
+	pass "systemctl enable secmsgd enables both sockets (Also=)"
+else
+	fail "systemctl enable secmsgd enables both sockets (Also=)"
+fi
+E systemctl start secmsgd.socket secmsgd-control.socket
+ctl_sock=$(E stat -c '%a %U:%G %F' /run/secmsgd/control 2>/dev/null)
+if [ "$(prop ActiveState secmsgd.socket)" = active ] &&
+	[ "$(prop ActiveState secmsgd-control.socket)" = active ] &&
+	[ "$ctl_sock" = "660 root:secmsgadm socket" ]; then
+	pass "systemctl start secmsgd.socket secmsgd-control.socket: listening ($ctl_sock)"
+else
+	fail "systemctl start secmsgd.socket secmsgd-control.socket: listening ($ctl_sock)"
+	E systemctl status --no-pager secmsgd.socket secmsgd-control.socket
+fi
+sleep 1
+st=$(prop ActiveState)
+if [ "$st" = inactive ] && [ "$(prop MainPID)" = 0 ]; then
+	pass "secmsgd.service is not running before the first client ($st)"
+else
+	fail "secmsgd.service is not running before the first client ($st)"
+fi
+
+if [ ! -x "$CLIENT" ]; then
+	fail "secmsg-client is not built ($CLIENT)"
+	exit 1
+fi
+cl_start alice
+if cl_wait alice $'^ready\talice$' 15 && is_running; then
+	pass "the first connection starts the service: $(prop ActiveState) ($(prop SubState))"
+else
+	fail "the first connection starts the service: $(prop ActiveState) ($(prop SubState))"
+	cat "$C/alice.err"
+	E journalctl -u secmsgd --no-pager | tail -20
+fi
+# Type=notify: "running" only after READY=1; STATUS= shows in StatusText.
+until_true 5 eval '[[ "$(prop StatusText)" == *"users online"* ]]'
+status=$(prop StatusText)
+if [[ "$status" == *"users online"* ]] &&
+	E journalctl -u secmsgd --no-pager | grep -q "Started secmsgd.service"; then
+	pass "READY=1 received (Type=notify started) with STATUS=\"$status\""
+else
+	fail "READY=1 received (Type=notify started) with STATUS=\"$status\""
+fi
+
+# ---- hardening, measured on the shipped unit while it runs ----
+
+E systemd-analyze security secmsgd.service --no-pager >"$C/security.txt" 2>&1
+exposure=$(sed -n 's/.*Overall exposure level for secmsgd.service: \([0-9.]*\).*/\1/p' "$C/security.txt")
+echo "systemd-analyze security secmsgd.service: $(grep 'Overall exposure' "$C/security.txt")"
+grep '✗' "$C/security.txt" | sed 's/^/    /'
+if [ -n "$exposure" ] && awk -v e="$exposure" 'BEGIN { exit !(e <= 1.5) }'; then
+	pass "systemd-analyze security secmsgd.service: exposure $exposure (<= 1.5), service running"
+else
+	fail "systemd-analyze security secmsgd.service: exposure '${exposure:-?}' (<= 1.5)"
+fi
+user=$(E ps -o user= -p "$(prop MainPID)" 2>/dev/null)
+caps=$(E grep CapEff "/proc/$(prop MainPID)/status" 2>/dev/null | awk '{print $2}')
+if [ -n "$user" ] && [ "$user" != root ] && [ "$caps" = 0000000000000000 ]; then
+	pass "secmsgd runs as a dynamic user ($user) without capabilities"
+else
+	fail "secmsgd runs as a dynamic user (${user:-?}) without capabilities (${caps:-?})"
+fi
+
+# ---- two users chat ----
+
+SECRET="the eagle lands at midnight $$"
+cl_start bob
+ok=
+if cl_wait bob $'^ready\tbob$' 10; then
+	cl_cmd alice "talk bob"
+	if cl_wait bob $'^request\talice$' 10; then
+		cl_cmd bob "accept alice"
+		if cl_wait alice $'^chat\tbob\t' 10 && cl_wait bob $'^chat\talice\t' 10; then
+			cl_cmd alice "send bob $SECRET"
+			cl_wait bob $'^msg\talice\t[^\t]+\t'"$SECRET"'$' 10 &&
+				cl_wait alice $'^delivered\tbob\t' 10 && ok=1
+		fi
+	fi
+fi
+if [ -n "$ok" ]; then
+	pass "alice and bob log in from the host and chat (message delivered, receipt back)"
+else
+	fail "alice and bob log in from the host and chat"
+	for u in alice bob; do sed "s/^/    $u> /" "$C/$u.out" "$C/$u.err"; done
+fi
+
+HAVE_CTL=
+[ -x "$R/root/usr/sbin/secmsgctl" ] && HAVE_CTL=1
+if [ -n "$HAVE_CTL" ]; then
+	lu=$(E secmsgctl list-users 2>&1)
+	if grep -qw alice <<<"$lu" && grep -qw bob <<<"$lu"; then
+		pass "secmsgctl list-users (root, in the container) shows alice and bob"
+	else
+		fail "secmsgctl list-users (root, in the container) shows alice and bob"
+		sed 's/^/    /' <<<"$lu"
+	fi
+	# A member of secmsgadm may use it; anyone else is kept out.
+	E useradd -M -N -G secmsgadm secmsgops 2>/dev/null
+	E useradd -M -N secmsgnobody 2>/dev/null
+	if E runuser -u secmsgops -- secmsgctl list-users 2>&1 | grep -qw alice &&
+		! E runuser -u secmsgnobody -- secmsgctl list-users >/dev/null 2>&1; then
+		pass "secmsgctl works for a secmsgadm member, not for other users"
+	else
+		fail "secmsgctl works for a secmsgadm member, not for other users"
+	fi
+	if E secmsgctl kick bob >"$C/kick.out" 2>&1 &&
+		cl_wait bob $'^bye\tkicked' 10; then
+		pass "secmsgctl kick bob drops bob's session"
+	else
+		fail "secmsgctl kick bob drops bob's session"
+		cat "$C/kick.out" "$C/bob.out"
+	fi
+fi
+cl_stop bob
+cl_stop alice
+
+# ---- the journal ----
+
+until_true 5 at_least 1 $ID_LOGIN bob
+j=$(journal_json)
+jcheck() { jq -se "$1" >/dev/null <<<"$j"; }
+has() { jcheck "[.[] | select(.MESSAGE_ID == \"$1\" and .SECMSG_USER == \"$2\")] | length > 0"; }
+ok=1
+for u in alice bob; do has $ID_LOGIN $u || { note "no login record for $u"; ok=; }; done
+jcheck "[.[] | select(.MESSAGE_ID == \"$ID_CHAT\" and .SECMSG_USER != null and .SECMSG_PEER != null)] | length > 0" ||
+	{ note "no chat record with SECMSG_USER and SECMSG_PEER"; ok=; }
+if [ -n "$HAVE_CTL" ]; then
+	has $ID_KICK bob || { note "no kick record for bob"; ok=; }
+	what="logins, chat and kick"
+else
+	what="logins and chat"
+fi
+if [ -n "$ok" ]; then
+	pass "journalctl -u secmsgd -o json: MESSAGE_ID and SECMSG_USER records of the $what"
+else
+	fail "journalctl -u secmsgd -o json: MESSAGE_ID and SECMSG_USER records of the $what"
+fi
+
+# No message text and no key material anywhere in the journal.
+E journalctl -o json --no-pager >"$C/journal-all.json"
+leaks=
+grep -qF "$SECRET" "$C/journal-all.json" && leaks="$leaks message-text"
+for k in server alice bob; do
+	while read -r line; do
+		[ ${#line} -ge 16 ] || continue
+		grep -qF "$line" "$C/journal-all.json" && { leaks="$leaks $k.key"; break; }
+	done < <(grep -v '^-----' "$PKI/$k.key")
+done
+if [ -z "$leaks" ]; then
+	pass "the journal holds no message text and no private key material"
+else
+	fail "the journal holds no message text and no private key material:$leaks"
+fi
+
+# ---- reload ----
+
+# The administrator drops erin's key into the users directory by hand.
+login erin; before=$?
+pid=$(prop MainPID)
+nreload=$(records $ID_RELOAD)
+install -m 0644 "$PKI/erin.pub" "$R/root/etc/secmsg/users/erin.pem"
+E systemctl reload secmsgd; rrc=$?
+# ExecReload= only sends SIGHUP (systemd 252 has no Type=notify-reload):
+# wait for the daemon's own record of the reload.
+until_true 10 at_least $((nreload + 1)) $ID_RELOAD
+login erin; after=$?
+if [ $before -ne 0 ] && [ $rrc -eq 0 ] && [ $after -eq 0 ] &&
+	[ "$(prop MainPID)" = "$pid" ] && is_running; then
+	pass "systemctl reload secmsgd re-reads the users: erin, added, logs in without a restart"
+else
+	fail "systemctl reload re-reads the users (erin before $before, reload $rrc, after $after, PID $pid -> $(prop MainPID))"
+	cat "$C/login-erin.err"
+fi
+if [ -n "$HAVE_CTL" ]; then
+	login carol; before=$?
+	E secmsgctl add-user carol /root/carol.pub >"$C/adduser.out" 2>&1; arc=$?
+	login carol; after=$?
+	if [ $before -ne 0 ] && [ $arc -eq 0 ] && [ $after -eq 0 ] &&
+		[ "$(prop MainPID)" = "$pid" ]; then
+		pass "secmsgctl add-user carol: carol logs in without a restart"
+	else
+		fail "secmsgctl add-user carol (before $before, add-user $arc, after $after)"
+		cat "$C/adduser.out" "$C/login-carol.err"
+	fi
+fi
+
+# ---- restart while clients keep connecting ----
+
+nreload=$(records $ID_RELOAD)
+install -m 0644 "$PKI/dave.pub" "$R/root/etc/secmsg/users/dave.pem"
+E systemctl reload secmsgd
+until_true 10 at_least $((nreload + 1)) $ID_RELOAD
+pid=$(prop MainPID)
+# Plain TCP connects, as fast as they come: any refusal is logged.
+(
+	end=$((SECONDS + 8))
+	while [ $SECONDS -lt $end ]; do
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+			echo refused >>"$C/tcp-refused"
+		fi
+		echo x >>"$C/tcp-tries"
+	done
+) &
+TCPLOOP=$!
+BG_PIDS+=($!)
+# Complete logins, one after another; a session cut by the restart
+# (old daemon stopping) is retried, as a client reconnects.
+(
+	end=$((SECONDS + 8))
+	while [ $SECONDS -lt $end ]; do
+		ok=
+		for _ in 1 2 3 4 5; do
+			if printf 'quit\n' | timeout 15 "$CLIENT" -c "$C/client.conf" \
+				--batch dave >>"$C/loop.out" 2>>"$C/loop.err"; then
+				ok=1
+				break
+			fi
+			echo retry >>"$C/loop-retries"
+			sleep 0.2
+		done
+		[ -n "$ok" ] && echo ok >>"$C/loop-ok" || echo lost >>"$C/loop-lost"
+	done
+) &
+LOGINLOOP=$!
+BG_PIDS+=($!)
+sleep 2
+E systemctl restart secmsgd.service; rrc=$?
+restarted_at=$(count "$C/loop-ok")
+wait $TCPLOOP $LOGINLOOP
+tries=$(count "$C/tcp-tries")
+refused=$(count "$C/tcp-refused")
+oks=$(count "$C/loop-ok")
+lost=$(count "$C/loop-lost")
+retries=$(count "$C/loop-retries")
+grep -qi "connection refused" "$C/loop.err" 2>/dev/null && refused=$((refused + 1))
+newpid=$(prop MainPID)
+if [ $rrc -eq 0 ] && [ "$newpid" != "$pid" ] && is_running && [ "$refused" -eq 0 ] &&
+	[ "$lost" -eq 0 ] && [ "$oks" -gt "$restarted_at" ] && [ "$tries" -gt 0 ]; then
+	pass "systemctl restart under load: no connection refused ($tries connects, $oks logins, $retries retried), new PID $pid -> $newpid"
+else
+	fail "systemctl restart under load: $refused refused of $tries connects; $oks logins ($restarted_at before the restart), $lost lost, $retries retried; PID $pid -> $newpid"
+	sort "$C/loop.err" 2>/dev/null | uniq -c | head
+fi
+
+# ---- the watchdog ----
+
+E mkdir -p /run/systemd/system/secmsgd.service.d
+printf '[Service]\nWatchdogSec=3s\nEnvironment=SECMSG_TEST_HOOKS=1\n' |
+	E tee /run/systemd/system/secmsgd.service.d/test.conf >/dev/null
+E systemctl daemon-reload
+E systemctl reset-failed secmsgd.service 2>/dev/null
+E systemctl restart secmsgd.service
+until_true 10 is_running
+wd=$(prop WatchdogUSec)
+# watchdog_restart WHAT SIGNAL: send SIGNAL, wait for a new, running daemon.
+watchdog_restart() {
+	local what=$1 sig=$2 pid n0 t w0
+	pid=$(prop MainPID)
+	n0=$(prop NRestarts)
+	w0=$(wd_timeouts)
+	t=$(date +%s)
+	E kill -s "$sig" "$pid"
+	if until_true 25 eval '[ "$(prop NRestarts)" -gt "$n0" ] && [ "$(prop MainPID)" != "$pid" ] && [ "$(prop MainPID)" != 0 ] && is_running' &&
+		[ "$(wd_timeouts)" -gt "$w0" ]; then
+		pass "watchdog ($wd): $what -> restarted in $(($(date +%s) - t))s (PID $pid -> $(prop MainPID), NRestarts $(prop NRestarts))"
+		return 0
+	fi
+	fail "watchdog ($wd): $what -> restarted (PID $pid -> $(prop MainPID), NRestarts $n0 -> $(prop NRestarts), $(prop ActiveState))"
+	E journalctl -u secmsgd --no-pager | tail -15
+	return 1
+}
+watchdog_restart "SIGSTOP to secmsgd" STOP
+if watchdog_restart "worker 0 stalled (SIGUSR2, SECMSG_TEST_HOOKS=1)" USR2; then
+	E journalctl -u secmsgd --no-pager | grep -q "not making progress" ||
+		fail "the daemon logged that a worker is not making progress"
+fi
+if login alice; then
+	pass "after the watchdog restarts, clients log in again"
+else
+	fail "after the watchdog restarts, clients log in again"
+fi
+
+# ---- stop, uninstall ----
+
+E systemctl stop secmsgd.socket secmsgd-control.socket secmsgd.service
+if [ "$(prop ActiveState)" = inactive ]; then
+	pass "systemctl stop: the service stops cleanly"
+else
+	fail "systemctl stop: the service stops cleanly ($(prop ActiveState), $(prop Result))"
+fi
+kill -TERM "$NSPAWN"
+until_true 15 eval "! kill -0 $NSPAWN"
+wait "$NSPAWN" 2>/dev/null
+NSPAWN=
+
+make --no-print-directory -C "$TOP" O="$SECMSG_RELEASE" SAN= DESTDIR="$R/root" PREFIX=/usr \
+	uninstall >"$C/uninstall.log" 2>&1; urc=$?
+left=
+for f in usr/sbin/secmsgd usr/bin/secmsg-client usr/sbin/secmsgctl \
+	"${UNITDIR#/}/secmsgd.service" "${UNITDIR#/}/secmsgd.socket" \
+	"${UNITDIR#/}/secmsgd-control.socket" "${SYSUSERSDIR#/}/secmsgd.conf" \
+	"${TMPFILESDIR#/}/secmsgd.conf" usr/share/man/man1/secmsg-client.1 \
+	usr/share/doc/secmsg etc/systemd/system/sockets.target.wants/secmsgd.socket \
+	etc/systemd/system/sockets.target.wants/secmsgd-control.socket; do
+	[ -e "$R/root/$f" ] || [ -L "$R/root/$f" ] && left="$left /$f"
+done
+if [ $urc -eq 0 ] && [ -z "$left" ] && [ -f "$R/root/etc/secmsg/secmsgd.conf" ] &&
+	[ -f "$R/root/etc/secmsg/users/alice.pem" ]; then
+	pass "make uninstall removes what install added, keeps /etc/secmsg (config, users)"
+else
+	fail "make uninstall removes what install added (left:${left:- none}), keeps /etc/secmsg"
+	cat "$C/uninstall.log"
+fi
+
+echo "systemd system test: $(($(date +%s) - T0))s"
+[ "$FAILURES" -eq 0 ]
