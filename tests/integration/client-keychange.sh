@@ -1,0 +1,157 @@
+#!/bin/bash
+# client-keychange.sh - a user's key changes on the server (SIGHUP reload):
+# the peer who knew the old key gets keychange, sends nothing to the user
+# until trust, and then talks again with the new key. Twice: as the
+# requester, then (after a restart, known peers read back from the file)
+# as the accepting side.
+#
+# Usage (from the top directory): SECMSG_BUILD=build/asan tests/integration/client-keychange.sh
+[ -n "${SECMSG_TIMED:-}" ] || SECMSG_TIMED=1 exec timeout -k 5 110 "$0" "$@"
+cd "$(dirname "$0")/../.." || exit 1
+. tests/lib/daemon.sh
+. tests/lib/clients.sh
+
+START=$(now_us)
+FA=$(fpr_hex "$SECMSG_PKI/alice.pub")
+FB=$(fpr_hex "$SECMSG_PKI/bob.pub")
+FD=$(fpr_hex "$SECMSG_PKI/dave.pub")
+KNOWN=
+
+reloads() { grep -c "reloaded" "$DDIR/secmsgd.log"; }
+
+dstart || { fail "secmsgd starts"; exit 1; }
+KNOWN=$DDIR/known/alice/alice
+
+# ---- a first chat: alice records bob's key ----
+cl_start alice alice
+cl_start bob bob
+expect alice "^ready${TAB}alice\$" "alice logs in"
+expect bob "^ready${TAB}bob\$" "bob logs in with his own key"
+cl_cmd alice "talk bob"
+expect bob "^request${TAB}alice\$" "bob gets request alice"
+cl_cmd bob "accept alice"
+expect alice "^chat${TAB}bob${TAB}$FB\$" "alice: chat bob with bob's first key"
+cl_cmd alice "send bob before the change"
+expect bob "^msg${TAB}alice${TAB}1${TAB}before the change\$" "bob gets alice's message"
+expect alice "^delivered${TAB}bob${TAB}1\$" "alice: delivered bob 1"
+cl_cmd alice "end bob"
+expect bob "^ended${TAB}alice${TAB}left\$" "alice ends the chat"
+check "alice's known peers file holds bob's first fingerprint" \
+	grep -q "^bob .*$FB" "$KNOWN"
+
+# ---- bob's key changes on the server ----
+n0=$(reloads)
+cp "$SECMSG_PKI/dave.pub" "$DDIR/users/bob.pem"
+kill -HUP "$DPID"
+for _ in $(seq 1 200); do
+	[ "$(reloads)" -gt "$n0" ] && break
+	sleep 0.05
+done
+check "secmsgd reloads on SIGHUP" [ "$(reloads)" -gt "$n0" ]
+expect bob "^bye${TAB}removed${TAB}" "bob's old session ends: bye removed"
+expect_exit bob 1 "bob's old client exits 1 after bye"
+
+# The old key no longer logs in; the new one does.
+cl_start oldbob bob
+expect_exit oldbob 3 "bob's old key is refused after the reload: exit 3"
+check "... with the message that the server refused our credentials" \
+	grep -q "refused our credentials" "$(cl_err oldbob)"
+mkdir -p "$CL_DIR/bobkeys"
+cp "$SECMSG_PKI/dave.key" "$CL_DIR/bobkeys/bob.key"
+cl_start bob2 bob -k "$CL_DIR/bobkeys"
+expect bob2 "^ready${TAB}bob\$" "bob logs in again with his new key"
+
+# ---- alice talks to bob: keychange, and nothing is sent ----
+cl_cmd alice "talk bob"
+expect bob2 "^request${TAB}alice\$" "bob gets alice's request"
+cl_cmd bob2 "accept alice"
+expect alice "^keychange${TAB}bob${TAB}$FB${TAB}$FD\$" \
+	"alice: keychange bob OLD NEW with the old and the new fingerprint"
+expect bob2 "^ended${TAB}alice${TAB}left\$" "alice stops the attempt: bob gets ended alice left"
+cl_cmd alice "send bob must not be sent"
+cl_cmd alice "talk bob"
+wait_count alice "^error${TAB}0${TAB}" 2
+check "alice: send and talk to bob are refused with error 0 until trust" \
+	[ "$(grep -c "^error${TAB}0${TAB}" "$(cl_out alice)")" -eq 2 ]
+# bob asks; alice cannot accept either.
+cl_cmd bob2 "talk alice"
+expect alice "^request${TAB}bob\$" "bob asks alice to talk: alice gets request bob"
+cl_cmd alice "accept bob"
+expect_count alice "^error${TAB}0${TAB}" 3 "alice: accept bob is refused with error 0 until trust"
+cl_cmd bob2 "end alice"
+expect alice "^ended${TAB}bob${TAB}withdrawn\$" "bob withdraws his request"
+sleep 0.3
+expect_none bob2 "^(chat|msg)${TAB}" "bob's client shows no chat and no message from alice before trust"
+check "alice shows no chat with bob's new key before trust, and sent nothing more" \
+	[ "$(grep -c "^chat${TAB}bob" "$(cl_out alice)")" -eq 1 -a \
+	  "$(grep -c "^sent${TAB}bob" "$(cl_out alice)")" -eq 1 ]
+check "the known peers file still holds bob's old fingerprint" \
+	eval 'grep -q "^bob .*$FB" "$KNOWN" && ! grep -q "$FD" "$KNOWN"'
+
+# ---- trust, then talk again ----
+lines=$(wc -l <"$(cl_out alice)")
+cl_cmd alice "trust bob"
+cl_cmd alice "list"
+expect alice "^users${TAB}bob\$" "alice's list after trust: users bob"
+check "trust prints no event line (only the users reply follows)" \
+	[ "$(wc -l <"$(cl_out alice)")" -eq $((lines + 1)) ]
+check "the known peers file now holds bob's new fingerprint" \
+	eval 'grep -q "^bob .*$FD" "$KNOWN" && ! grep -q "$FB" "$KNOWN"'
+cl_cmd alice "talk bob"
+expect_count bob2 "^request${TAB}alice\$" 2 "bob gets alice's new request"
+cl_cmd bob2 "accept alice"
+expect alice "^chat${TAB}bob${TAB}$FD\$" "after trust: alice: chat bob with bob's new fingerprint"
+expect bob2 "^chat${TAB}alice${TAB}$FA\$" "bob: chat alice"
+cl_cmd alice "send bob after the trust"
+cl_cmd bob2 "send alice welcome back"
+expect bob2 "^msg${TAB}alice${TAB}1${TAB}after the trust\$" "bob gets alice's message after trust"
+expect alice "^msg${TAB}bob${TAB}1${TAB}welcome back\$" "alice gets bob's message after trust"
+expect alice "^delivered${TAB}bob${TAB}1\$" "alice: delivered bob 1 (new chat)"
+expect bob2 "^delivered${TAB}alice${TAB}1\$" "bob: delivered alice 1"
+check "the refused text was never delivered to bob" \
+	[ "$(grep -c "must not be sent" "$(cl_out bob2)")" -eq 0 ]
+
+cl_cmd alice quit
+expect_exit alice 0 "alice quits: exit 0"
+
+# ---- the accepting side, after a restart: bob's key changes back ----
+n0=$(reloads)
+cp "$SECMSG_PKI/bob.pub" "$DDIR/users/bob.pem"
+kill -HUP "$DPID"
+for _ in $(seq 1 200); do
+	[ "$(reloads)" -gt "$n0" ] && break
+	sleep 0.05
+done
+expect bob2 "^bye${TAB}removed${TAB}" "second reload: bob's session with the new key ends"
+expect_exit bob2 1 "bob's client exits 1 after bye"
+cl_start alice3 alice
+cl_start bob3 bob
+expect alice3 "^ready${TAB}alice\$" "alice logs in again (known peers read from the file)"
+expect bob3 "^ready${TAB}bob\$" "bob logs in with his first key again"
+cl_cmd bob3 "talk alice"
+expect alice3 "^request${TAB}bob\$" "alice gets bob's request"
+cl_cmd alice3 "accept bob"
+expect alice3 "^keychange${TAB}bob${TAB}$FD${TAB}$FB\$" \
+	"accepting side: keychange bob OLD NEW when bob's confirmation brings the other key"
+expect bob3 "^ended${TAB}alice${TAB}left\$" "bob gets ended alice left"
+cl_cmd bob3 "send alice are you there"
+sleep 0.3
+expect_none bob3 "^(msg|delivered)${TAB}" "alice sent bob nothing: no msg and no receipt"
+expect_none alice3 "^(chat|msg)${TAB}bob" "alice shows no chat and no message from bob"
+cl_cmd alice3 "trust bob"
+cl_cmd bob3 "talk alice"
+expect_count alice3 "^request${TAB}bob\$" 2 "alice gets bob's new request"
+cl_cmd alice3 "accept bob"
+expect alice3 "^chat${TAB}bob${TAB}$FB\$" "after trust: chat bob with bob's first key again"
+cl_cmd bob3 "send alice hello again"
+expect alice3 "^msg${TAB}bob${TAB}1${TAB}hello again\$" "alice gets bob's message"
+expect bob3 "^delivered${TAB}alice${TAB}1\$" "bob: delivered alice 1 (after the second trust)"
+cl_cmd alice3 quit
+cl_cmd bob3 quit
+expect_exit alice3 0 "alice quits: exit 0 (after restart)"
+expect_exit bob3 0 "bob quits: exit 0"
+check "no client wrote a sanitizer report" \
+	[ -z "$(grep -l -E 'Sanitizer|runtime error' "$CL_DIR"/*.err 2>/dev/null)" ]
+daemon_stop && pass "secmsgd exits 0"
+echo "client-keychange.sh took $(( ($(now_us) - START) / 1000 )) ms"
+[ "$FAILURES" -eq 0 ]
