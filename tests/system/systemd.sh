@@ -233,7 +233,7 @@ EOF
 setsid systemd-nspawn -D "$R/root" --machine="secmsg-test-$$" --register=no \
 	--link-journal=no --keep-unit -b --console=pipe >"$R/boot.log" 2>&1 &
 NSPAWN=$!
-until_true 15 pgrep -P "$NSPAWN" -x systemd >/dev/null
+until_true 60 pgrep -P "$NSPAWN" -x systemd >/dev/null
 P1=$(pgrep -P "$NSPAWN" -x systemd)
 # Until systemd's bus is up, is-system-running fails at once: ask again.
 booted() {
@@ -242,7 +242,8 @@ booted() {
 }
 state=
 if [ -z "$P1" ] || ! until_true 60 booted; then
-	fail "container boots (state '${state:-no systemd}')"
+	fail "container boots (state '${state:-no systemd}', nspawn pid $NSPAWN, systemd pid ${P1:-none})"
+	ps -o pid,ppid,stat,etime,args --ppid "$NSPAWN" 2>/dev/null
 	tail -30 "$R/boot.log"
 	exit 1
 fi
