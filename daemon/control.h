@@ -7,9 +7,21 @@
 
 struct server;
 
-/* Epoll tags the main loop routes to control_handle(). */
+/* Epoll tags the main loop routes to control_handle(): the low 12 bits of
+ * the epoll data; a client's slot and generation sit above them. */
 #define CONTROL_TAG_LISTEN 0x100
 #define CONTROL_TAG_CLIENT 0x200
+#define CONTROL_TAG_TIMER 0x300
+#define CONTROL_TAG_MASK 0xfff
+
+/* Bounds on what a control client may cost. */
+#define CONTROL_MAX_CONNS 128		/* further connections are closed */
+#define CONTROL_REQ_MAX 65536		/* one request, without its NUL */
+#define CONTROL_OUT_MAX (4u << 20)	/* queued replies: no reading past it */
+#define CONTROL_ASK_MS 2000		/* wait for the workers' answers */
+#define CONTROL_IDLE_MS 600000		/* an admin's connection, idle */
+#define CONTROL_DENIED_MS 3000		/* a refused peer's whole connection */
+#define CONTROL_REASON_MAX 1023		/* Kick reason, bytes of UTF-8 */
 
 /* Start serving on srv->control_fd (registered in srv->epfd). */
 int control_start(struct server *srv);
@@ -17,5 +29,7 @@ int control_start(struct server *srv);
 void control_handle(struct server *srv, uint64_t data, uint32_t events);
 /* Close every control connection. */
 void control_stop(struct server *srv);
+/* The interface description of io.secmsg.Admin (§9, verbatim). */
+extern const char control_admin_interface[];
 
 #endif
