@@ -32,8 +32,9 @@ run_cmocka() {
 	timeout 900 "$bin" >"$out" 2>&1
 	rc=$?
 	cat "$out"
-	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$out" | tail -1)
-	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$out" | tail -1)
+	# A binary may run several groups: add up every group's summary.
+	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$out" | awk '{s+=$1} END {if (NR) print s}')
+	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$out" | awk '{s+=$1} END {if (NR) print s}')
 	passed=$((passed + ${p:-0}))
 	if [ -n "$f" ] && [ "$f" -gt 0 ]; then
 		note_fail "$name" "$f"
@@ -81,6 +82,10 @@ fi
 for t in tests/integration/*.sh tests/system/*.sh tests/lint/*.sh; do
 	[ -x "$t" ] && run_script "$t"
 done
+# libFuzzer targets, 30 s each (make fuzz FUZZ_SECONDS=N for longer runs).
+if [ -x tests/fuzz/smoke.sh ] && [ -z "${SECMSG_NO_FUZZ:-}" ]; then
+	FUZZ_NOBUILD=1 run_script tests/fuzz/smoke.sh 1800
+fi
 
 echo
 if [ ${#failures[@]} -gt 0 ]; then

@@ -59,6 +59,7 @@ static int setup(void **state)
 	const char *rel = getenv("SECMSG_RELEASE");
 	char bin[512];
 	struct rlimit rl;
+	unsigned mark;
 
 	(void)state;
 	getrlimit(RLIMIT_NOFILE, &rl);
@@ -71,8 +72,9 @@ static int setup(void **state)
 		return -1;
 	if (enrol() < 0)
 		return -1;
+	mark = td_notify_mark(&D);
 	td_signal(&D, SIGHUP);
-	return td_wait_notify(&D, "READY=1", 10000);
+	return td_wait_notify_since(&D, mark, "READY=1", 10000);
 }
 
 static int teardown(void **state)

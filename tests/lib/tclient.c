@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -468,27 +469,94 @@ static int notify_open(struct tdaemon *d)
 	return fd;
 }
 
-/* Wait for a notification containing what (e.g. "READY=1"). */
-int td_wait_notify(struct tdaemon *d, const char *what, int timeout_ms)
+/*
+ * The reader of the daemon's sd_notify messages, as systemd would be: it
+ * drains the socket at once (an unread datagram socket fills after a few
+ * messages and would block the daemon's main thread) and keeps the last
+ * TD_NOTIFY_KEEP messages for td_wait_notify().
+ */
+static void *notify_reader(void *arg)
 {
-	int64_t end = now_ms() + timeout_ms;
-	char buf[4096];
+	struct tdaemon *d = arg;
+	char buf[sizeof(d->last_notify)];
 
-	for (;;) {
+	while (!atomic_load(&d->notify_stop)) {
 		struct pollfd p = { .fd = d->notify_fd, .events = POLLIN };
-		int64_t left = end - now_ms();
 		ssize_t n;
 
-		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
-			return -ETIMEDOUT;
-		n = recv(d->notify_fd, buf, sizeof(buf) - 1, 0);
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		n = recv(d->notify_fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
 		if (n <= 0)
 			continue;
 		buf[n] = '\0';
+		pthread_mutex_lock(&d->notify_lock);
+		snprintf(d->notify_msgs[d->notify_count % TD_NOTIFY_KEEP],
+			 sizeof(d->notify_msgs[0]), "%s", buf);
 		snprintf(d->last_notify, sizeof(d->last_notify), "%s", buf);
-		if (strstr(buf, what))
-			return 0;
+		d->notify_count++;
+		pthread_cond_broadcast(&d->notify_cond);
+		pthread_mutex_unlock(&d->notify_lock);
 	}
+	return NULL;
+}
+
+unsigned td_notify_mark(struct tdaemon *d)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&d->notify_lock);
+	n = d->notify_count;
+	pthread_mutex_unlock(&d->notify_lock);
+	return n;
+}
+
+int td_wait_notify_since(struct tdaemon *d, unsigned mark, const char *what,
+			 int timeout_ms)
+{
+	struct timespec until;
+	int r = -ETIMEDOUT;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&d->notify_lock);
+	if (d->notify_count > mark + TD_NOTIFY_KEEP)
+		mark = d->notify_count - TD_NOTIFY_KEEP;
+	for (;;) {
+		for (; mark < d->notify_count; mark++)
+			if (strstr(d->notify_msgs[mark % TD_NOTIFY_KEEP], what)) {
+				r = 0;
+				goto out;
+			}
+		if (pthread_cond_timedwait(&d->notify_cond, &d->notify_lock,
+					   &until) != 0)
+			break;
+	}
+out:
+	pthread_mutex_unlock(&d->notify_lock);
+	return r;
+}
+
+int td_wait_notify(struct tdaemon *d, const char *what, int timeout_ms)
+{
+	return td_wait_notify_since(d, td_notify_mark(d), what, timeout_ms);
+}
+
+static void notify_stop(struct tdaemon *d)
+{
+	if (d->notify_fd < 0)
+		return;
+	atomic_store(&d->notify_stop, true);
+	pthread_join(d->notify_thread, NULL);
+	close(d->notify_fd);
+	d->notify_fd = -1;
+	pthread_mutex_destroy(&d->notify_lock);
+	pthread_cond_destroy(&d->notify_cond);
 }
 
 int td_start(struct tdaemon *d, const char *extra, bool activated)
@@ -504,6 +572,13 @@ int td_start(struct tdaemon *d, const char *extra, bool activated)
 	d->notify_fd = notify_open(d);
 	if (d->port < 0 || d->notify_fd < 0 || write_config(d, extra) < 0)
 		return -EIO;
+	pthread_mutex_init(&d->notify_lock, NULL);
+	pthread_cond_init(&d->notify_cond, NULL);
+	if (pthread_create(&d->notify_thread, NULL, notify_reader, d) != 0) {
+		close(d->notify_fd);
+		d->notify_fd = -1;
+		return -EIO;
+	}
 	d->pid = fork();
 	if (d->pid < 0)
 		return -errno;
@@ -519,7 +594,7 @@ int td_start(struct tdaemon *d, const char *extra, bool activated)
 		}
 		usleep(20000);
 	}
-	if (td_wait_notify(d, "READY=1", 20000) == 0)
+	if (td_wait_notify_since(d, 0, "READY=1", 20000) == 0)
 		return 0;
 	if (waitpid(d->pid, &st, WNOHANG) == d->pid)
 		d->pid = 0;
@@ -547,15 +622,15 @@ int td_stop(struct tdaemon *d)
 {
 	int st = 0;
 
-	if (d->notify_fd > 0)
-		close(d->notify_fd);
-	d->notify_fd = -1;
-	if (d->pid <= 0)
+	if (d->pid <= 0) {
+		notify_stop(d);
 		return -1;
+	}
 	kill(d->pid, SIGTERM);
 	for (int i = 0; i < 500; i++) {	/* 10 s */
 		if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
 			d->pid = 0;
+			notify_stop(d);
 			st = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 			if (st == 0)
 				td_remove_dir(d);
@@ -570,6 +645,7 @@ int td_stop(struct tdaemon *d)
 	kill(d->pid, SIGKILL);
 	waitpid(d->pid, &st, 0);
 	d->pid = 0;
+	notify_stop(d);
 	return -1;
 }
 

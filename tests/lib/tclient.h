@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/types.h>
 
 #include "channel.h"
@@ -23,6 +25,8 @@ struct tc {
 	enum hs_result hs;			/* client-side handshake result */
 };
 
+#define TD_NOTIFY_KEEP 64
+
 /* A daemon started for a test. */
 struct tdaemon {
 	pid_t pid;
@@ -33,7 +37,13 @@ struct tdaemon {
 	bool activated;		/* started by systemd-socket-activate */
 	char notify[100];	/* NOTIFY_SOCKET given to the daemon */
 	int notify_fd;
-	char last_notify[4096];	/* the last sd_notify message seen */
+	pthread_t notify_thread;	/* drains notify_fd, as systemd would */
+	atomic_bool notify_stop;
+	pthread_mutex_t notify_lock;
+	pthread_cond_t notify_cond;
+	unsigned notify_count;		/* messages received so far */
+	char notify_msgs[TD_NOTIFY_KEEP][512];
+	char last_notify[512];	/* the last sd_notify message seen */
 };
 
 /* TCP connect to 127.0.0.1:port; fd or -errno. */
@@ -82,8 +92,14 @@ int tc_simple(struct tc *c, uint8_t op, const char *peer);
  * activated: start it under systemd-socket-activate.
  */
 int td_start(struct tdaemon *d, const char *extra, bool activated);
-/* Wait until an sd_notify message containing what arrives; 0 or -ETIMEDOUT. */
+/* Wait until an sd_notify message containing what arrives after this call;
+ * 0 or -ETIMEDOUT. */
 int td_wait_notify(struct tdaemon *d, const char *what, int timeout_ms);
+/* The number of notifications so far, and a wait for one after a mark
+ * (take the mark before the action, e.g. SIGHUP, whose answer you want). */
+unsigned td_notify_mark(struct tdaemon *d);
+int td_wait_notify_since(struct tdaemon *d, unsigned mark, const char *what,
+			 int timeout_ms);
 /* SIGTERM, wait (bounded); returns the exit status or -1. */
 int td_stop(struct tdaemon *d);
 /* Send a signal. */
