@@ -131,6 +131,7 @@ $(O)/tests/integration/%: $(O)/tests/integration/%.o $(TLIBS_COMMON) $(DAEMON_LI
 check: deps
 	$(MAKE) --no-print-directory O=build/asan SAN=address,undefined tests
 	$(MAKE) --no-print-directory O=build/tsan SAN=thread build/tsan/secmsgd
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=0
 	$(MAKE) --no-print-directory all
 	tests/run.sh build/asan build build/tsan
 
@@ -140,8 +141,46 @@ demo: deps all
 bench: deps all
 	@echo "make bench: the benchmark (bench/) is not written yet (issue 7)."
 
-fuzz:
-	@echo "make fuzz: the fuzz targets (tests/fuzz/) are not written yet (issue 8)."
+# ---- fuzz: libFuzzer targets (tests/fuzz/fuzz_*.c) ----
+# make fuzz [FUZZ_SECONDS=N] builds every target with clang into
+# $(FUZZ_O) (proto/, daemon/config.c and the harness helpers, all with
+# ASan+UBSan and fuzzer coverage) and runs each for N seconds (default 60)
+# on its seed corpus tests/fuzz/corpus/NAME plus a writable corpus in
+# $(FUZZ_O)/corpus-NAME, printing the executions per target; any crash,
+# leak or timeout fails. FUZZ_SECONDS=0 only builds.
+FUZZ_SECONDS  ?= 60
+FUZZ_CC       ?= clang
+FUZZ_O        ?= build/fuzz
+FUZZ_TARGETS  := $(patsubst tests/fuzz/fuzz_%.c,%,$(filter-out \
+                 tests/fuzz/fuzz_common.c,$(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_CPPFLAGS := -D_GNU_SOURCE -I. -Iproto -Itests/fuzz -DSYSCONFDIR='"$(sysconfdir)"'
+FUZZ_CFLAGS   := $(WARN) -O1 -g -fno-omit-frame-pointer \
+                 -fsanitize=address,undefined -fno-sanitize-recover=all \
+                 $(CFLAGS_PKG) $(INIPARSER_CFLAGS)
+FUZZ_LIB_SRC  := $(PROTO_SRC) daemon/config.c tests/fuzz/fuzz_common.c
+FUZZ_LIB      := $(FUZZ_O)/libsecmsg-fuzz.a
+FUZZ_LIBS     := $(shell $(PKG_CONFIG) --libs libcrypto jansson 2>/dev/null) -liniparser -lpthread
+FUZZ_BINS     := $(addprefix $(FUZZ_O)/fuzz_,$(FUZZ_TARGETS))
+
+fuzz: $(FUZZ_BINS)
+	@if [ "$(FUZZ_SECONDS)" != 0 ]; then \
+		FUZZ_O=$(FUZZ_O) FUZZ_NOBUILD=1 tests/fuzz/smoke.sh $(FUZZ_SECONDS); \
+	fi
+
+$(FUZZ_O)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	@$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+$(FUZZ_LIB): $(patsubst %.c,$(FUZZ_O)/obj/%.o,$(FUZZ_LIB_SRC))
+	@rm -f $@ && $(AR) rcs $@ $^
+$(FUZZ_O)/fuzz_%: $(FUZZ_O)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB)
+	@echo "  LD      $@"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(FUZZ_LIBS)
+.PRECIOUS: $(FUZZ_O)/obj/%.o
+
+ifneq ($(filter fuzz,$(MAKECMDGOALS)),)
+-include $(shell find $(FUZZ_O) -name '*.d' 2>/dev/null)
+endif
 
 # ---- install / uninstall ----
 # Directories for systemd's files come from pkg-config (systemd.pc), each

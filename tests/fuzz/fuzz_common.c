@@ -1,0 +1,270 @@
+/* fuzz_common.c - deterministic randomness, temporary files, seed writing
+ * and an input cursor for the libFuzzer targets. */
+#include "fuzz_common.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crypto.h"
+#include "rand.h"
+
+/* ---- randomness ---- */
+
+#define SCRIPT_MAX 8
+
+static struct {
+	uint64_t ctr;
+	const uint8_t *buf[SCRIPT_MAX];
+	size_t len[SCRIPT_MAX];
+	size_t n, next;
+} R;
+
+/* splitmix64 over a counter: cheap, and the same bytes every run. */
+static uint64_t mix(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ULL;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+static int fz_source(void *ctx, void *out, size_t len)
+{
+	uint8_t *p = out;
+
+	(void)ctx;
+	if (R.next < R.n) {
+		if (R.len[R.next] != len) {
+			fprintf(stderr, "fuzz: scripted randomness: %zu bytes "
+				"asked, %zu scripted\n", len, R.len[R.next]);
+			abort();
+		}
+		memcpy(out, R.buf[R.next], len);
+		R.next++;
+		return 0;
+	}
+	while (len > 0) {
+		uint64_t v = mix(R.ctr++);
+		size_t n = len < 8 ? len : 8;
+
+		memcpy(p, &v, n);
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+void fz_rand_reset(void)
+{
+	memset(&R, 0, sizeof(R));
+	rand_set(fz_source, NULL);
+}
+
+void fz_rand_push(const uint8_t *buf, size_t len)
+{
+	if (R.n >= SCRIPT_MAX)
+		abort();
+	R.buf[R.n] = buf;
+	R.len[R.n] = len;
+	R.n++;
+}
+
+size_t fz_rand_left(void)
+{
+	return R.n - R.next;
+}
+
+void fz_init(void)
+{
+	if (crypto_init() < 0) {
+		fprintf(stderr, "fuzz: crypto_init failed\n");
+		abort();
+	}
+	fz_rand_reset();
+}
+
+/* ---- temporary files ---- */
+
+static char tmpdir[FZ_PATH_MAX];
+
+static void tmpdir_remove(void)
+{
+	DIR *d = opendir(tmpdir);
+	struct dirent *e;
+	char path[FZ_PATH_MAX * 2];
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", tmpdir, e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+	rmdir(tmpdir);
+}
+
+const char *fz_tmpdir(void)
+{
+	const char *base;
+
+	if (tmpdir[0])
+		return tmpdir;
+	base = getenv("TMPDIR");
+	if (!base || base[0] != '/' || strlen(base) > 100)
+		base = "/tmp";
+	snprintf(tmpdir, sizeof(tmpdir), "%s/secmsg-fuzz.XXXXXX", base);
+	if (!mkdtemp(tmpdir)) {
+		perror("fuzz: mkdtemp");
+		abort();
+	}
+	atexit(tmpdir_remove);
+	return tmpdir;
+}
+
+static void write_all(const char *path, const void *p, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	const uint8_t *b = p;
+
+	if (fd < 0)
+		goto fail;
+	while (len > 0) {
+		ssize_t n = write(fd, b, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			goto fail;
+		b += n;
+		len -= (size_t)n;
+	}
+	if (close(fd) == 0)
+		return;
+fail:
+	perror(path);
+	abort();
+}
+
+void fz_write_file(const char *name, const void *p, size_t len,
+		   char path[FZ_PATH_MAX])
+{
+	if (snprintf(path, FZ_PATH_MAX, "%s/%s", fz_tmpdir(), name) >=
+	    FZ_PATH_MAX)
+		abort();
+	write_all(path, p, len);
+}
+
+static const char b64[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+void fz_write_pem_cert(const char *name, const uint8_t *der, size_t len,
+		       char path[FZ_PATH_MAX])
+{
+	static const char head[] = "-----BEGIN CERTIFICATE-----\n";
+	static const char tail[] = "-----END CERTIFICATE-----\n";
+	size_t cap = sizeof(head) + sizeof(tail) + len * 2 + 16, n = 0, col = 0;
+	char *pem = malloc(cap);
+
+	if (!pem)
+		abort();
+	memcpy(pem, head, sizeof(head) - 1);
+	n = sizeof(head) - 1;
+	for (size_t i = 0; i < len; i += 3) {
+		uint32_t v = (uint32_t)der[i] << 16;
+
+		if (i + 1 < len)
+			v |= (uint32_t)der[i + 1] << 8;
+		if (i + 2 < len)
+			v |= der[i + 2];
+		pem[n++] = b64[v >> 18 & 63];
+		pem[n++] = b64[v >> 12 & 63];
+		pem[n++] = i + 1 < len ? b64[v >> 6 & 63] : '=';
+		pem[n++] = i + 2 < len ? b64[v & 63] : '=';
+		if ((col += 4) == 64) {
+			pem[n++] = '\n';
+			col = 0;
+		}
+	}
+	if (col)
+		pem[n++] = '\n';
+	memcpy(pem + n, tail, sizeof(tail) - 1);
+	n += sizeof(tail) - 1;
+	fz_write_file(name, pem, n, path);
+	free(pem);
+}
+
+/* ---- seeds ---- */
+
+static const char *seed_dir;
+
+void fz_maybe_write_seeds(void (*fn)(void))
+{
+	seed_dir = getenv("FUZZ_WRITE_SEEDS");
+	if (!seed_dir || !seed_dir[0])
+		return;
+	fn();
+	exit(0);
+}
+
+void fz_seed(const char *name, const void *p, size_t len)
+{
+	char path[4096];
+
+	if (!seed_dir)
+		return;
+	if (snprintf(path, sizeof(path), "%s/%s", seed_dir, name) >=
+	    (int)sizeof(path))
+		abort();
+	write_all(path, p, len);
+	printf("  SEED    %s (%zu bytes)\n", path, len);
+}
+
+/* ---- input cursor ---- */
+
+void fz_in_init(struct fz_in *in, const uint8_t *p, size_t len)
+{
+	in->p = p;
+	in->len = len;
+	in->off = 0;
+}
+
+size_t fz_in_left(const struct fz_in *in)
+{
+	return in->len - in->off;
+}
+
+uint8_t fz_u8(struct fz_in *in)
+{
+	return in->off < in->len ? in->p[in->off++] : 0;
+}
+
+uint16_t fz_u16(struct fz_in *in)
+{
+	uint16_t hi = fz_u8(in);
+
+	return (uint16_t)(hi << 8 | fz_u8(in));
+}
+
+const uint8_t *fz_bytes(struct fz_in *in, size_t n, size_t *got)
+{
+	const uint8_t *p = in->p + in->off;
+
+	if (n > fz_in_left(in))
+		n = fz_in_left(in);
+	in->off += n;
+	*got = n;
+	return p;
+}
+
+void fz_fail(const char *file, int line, const char *cond)
+{
+	fprintf(stderr, "%s:%d: property violated: %s\n", file, line, cond);
+	abort();
+}

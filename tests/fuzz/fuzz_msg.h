@@ -1,0 +1,182 @@
+/* fuzz_msg.h - the body of fuzz_msg_c2s.c and fuzz_msg_s2c.c: decode a
+ * record plaintext, and when it decodes, encode it again and demand the
+ * same bytes (abort otherwise). Include after defining MSG_S2C to 0 or 1.
+ */
+#ifndef SECMSG_FUZZ_MSG_H
+#define SECMSG_FUZZ_MSG_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "fuzz_common.h"
+#include "msg.h"
+#include "vectors.h"
+
+/* Largest record plaintext (§4), opcode included: nothing longer is ever
+ * decoded, and the encoder refuses it. */
+#define PT_MAX 65520
+
+#if MSG_S2C
+#define DECODE msg_decode_s2c
+#define ENCODE msg_encode_s2c
+#define FORBIDDEN(op) ((op) == OP_QUIT)
+#else
+#define DECODE msg_decode_c2s
+#define ENCODE msg_encode_c2s
+#define FORBIDDEN(op) ((op) == OP_ERROR || (op) == OP_BYE)
+#endif
+
+static bool inside(const uint8_t *p, size_t n, const uint8_t *data,
+		   size_t size)
+{
+	if (n == 0)
+		return true;
+	return p && p >= data && n <= size && p - data <= (ptrdiff_t)(size - n);
+}
+
+/* A LIST reply's names: exactly count valid ones. */
+static void check_names(const struct msg *m)
+{
+	char name[NAME_MAX_LEN + 1];
+	size_t off = 0;
+	unsigned n = 0;
+	int e;
+
+	while ((e = msg_list_next(m, &off, name)) == 1) {
+		FZ_CHECK(name_valid_str(name));
+		n++;
+	}
+	FZ_CHECK(e == 0);
+	FZ_CHECK(n == m->count && off == m->names_len);
+}
+
+static void check_ok(const struct msg *m, const uint8_t *data, size_t size)
+{
+	static uint8_t out[PT_MAX + 64];
+	struct writer w;
+
+	FZ_CHECK(m->op == data[0] && !FORBIDDEN(m->op) && m->op < OP_COUNT);
+	FZ_CHECK(inside(m->sig, m->sig_len, data, size));
+	FZ_CHECK(inside(m->e2e, m->e2e_len, data, size));
+	FZ_CHECK(inside(m->peer_key, m->peer_key_len, data, size));
+	FZ_CHECK(inside(m->text, m->text_len, data, size));
+	FZ_CHECK(inside(m->names, m->names_len, data, size));
+	FZ_CHECK(m->sig_len <= MSG_SIG_MAX && m->e2e_len <= E2E_MAX &&
+		 m->peer_key_len <= PEER_KEY_MAX);
+	if (m->op >= OP_RTT && m->op <= OP_END)
+		FZ_CHECK(name_valid_str(m->peer));
+	if (MSG_S2C && m->op == OP_LIST)
+		check_names(m);
+	if (size > PT_MAX)
+		return;
+	wr_init(&w, out, sizeof(out));
+	FZ_CHECK(ENCODE(m, &w) == 0);
+	FZ_CHECK(w.len == size);
+	FZ_CHECK(memcmp(out, data, size) == 0);
+	/* No room: the encoder fails and leaves the writer as it was. */
+	if (size > 1) {
+		wr_init(&w, out, size - 1);
+		FZ_CHECK(ENCODE(m, &w) == -ENOBUFS);
+		FZ_CHECK(w.len == 0 && !wr_error(&w));
+	}
+}
+
+static void check_failed(const struct msg *m, int e, const uint8_t *data,
+			 size_t size)
+{
+	struct msg zero;
+
+	FZ_CHECK(e == -ENOTSUP || e == -EMSGSIZE || e == -EBADMSG);
+	memset(&zero, 0, sizeof(zero));
+	zero.op = size ? data[0] : 0;
+	FZ_CHECK(memcmp(m, &zero, sizeof(zero)) == 0);
+	if (e == -ENOTSUP)
+		FZ_CHECK(size == 0 || data[0] >= OP_COUNT ||
+			 FORBIDDEN(data[0]));
+	else
+		FZ_CHECK(size > 0 && data[0] < OP_COUNT && !FORBIDDEN(data[0]));
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct msg m;
+	int e;
+
+	memset(&m, 0xa5, sizeof(m));
+	e = DECODE(data, size, &m);
+	if (e == 0)
+		check_ok(&m, data, size);
+	else
+		check_failed(&m, e, data, size);
+	FZ_CHECK(opcode_name(size ? data[0] : 0) != NULL);
+	return 0;
+}
+
+/* ---- seeds: the vectors' records and one of each opcode ---- */
+
+static void seed_msg(const char *name, const struct msg *m)
+{
+	static uint8_t out[PT_MAX];
+	struct writer w;
+
+	wr_init(&w, out, sizeof(out));
+	if (ENCODE(m, &w) == 0)
+		fz_seed(name, out, w.len);
+}
+
+static void seeds(void)
+{
+	static const struct {
+		const uint8_t *p;
+		size_t len;
+	} recs[] = MSG_RECORDS;
+	static const uint8_t names[] = { 3, 'b', 'o', 'b', 5, 'c', 'a', 'r',
+					 'o', 'l' };
+	static const uint8_t blob[80] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+	char name[32];
+	struct msg m;
+
+	for (size_t i = 0; i < sizeof(recs) / sizeof(recs[0]); i++) {
+		snprintf(name, sizeof(name), "vector-%zu", i);
+		fz_seed(name, recs[i].p, recs[i].len);
+	}
+	for (uint8_t op = 0; op < OP_COUNT; op++) {
+		memset(&m, 0, sizeof(m));
+		m.op = op;
+		strcpy(m.peer, "carol");
+		memset(m.nonce, 0x11, sizeof(m.nonce));
+		memset(m.share, 0x22, sizeof(m.share));
+		m.sig = blob;
+		m.sig_len = 64;
+		m.e2e = blob;
+		m.e2e_len = sizeof(blob);
+		m.peer_key = blob;
+		m.peer_key_len = 44;
+		m.reason = 1;
+		m.code = 4;
+		m.text = (const uint8_t *)"unknown opcode";
+		m.text_len = 14;
+		m.cookie = 0x0102030405060708ULL;
+		m.last = 1;
+		m.count = 2;
+		m.names = names;
+		m.names_len = sizeof(names);
+		snprintf(name, sizeof(name), "op-%s", opcode_name(op));
+		seed_msg(name, &m);
+	}
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	fz_init();
+	fz_maybe_write_seeds(seeds);
+	return 0;
+}
+
+#endif
