@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -229,6 +230,9 @@ int main(int argc, char **argv)
 	struct app_opts a;
 	int r;
 
+	/* The process holds the user's private key and every chat's ratchet:
+	 * no core dumps, and no ptrace by other processes of the same user. */
+	prctl(PR_SET_DUMPABLE, 0);
 	r = parse_args(argc, argv, &o);
 	if (r < 0)
 		r = load_config(&o, &cfg);

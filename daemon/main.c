@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "config.h"
 #include "log.h"
@@ -84,6 +85,9 @@ int main(int argc, char **argv)
 	if (check)
 		return check_config(so.config_path);
 	so.test_hooks = hooks && strcmp(hooks, "1") == 0;
+	/* The process holds the server's private key and every session's
+	 * traffic keys: no core dumps, no ptrace by the same user. */
+	prctl(PR_SET_DUMPABLE, 0);
 	log_init(so.force_journal, LOG_LEVEL_INFO);
 	return server_run(&so);
 }

@@ -704,6 +704,9 @@ static enum cert_result chain_verify(const trust *t, X509 *leaf,
 	if (t->crl)
 		flags |= X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL;
 	X509_STORE_CTX_set_flags(ctx, flags);
+	/* A leaf whose extendedKeyUsage excludes serverAuth was not issued
+	 * for a server (certificates without the extension still pass). */
+	X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER);
 	X509_STORE_CTX_set_time(ctx, 0, now);
 	X509_STORE_CTX_set_verify_cb(ctx, verify_cb);
 	ok = X509_verify_cert(ctx);

@@ -14,6 +14,7 @@
 #   server-chain.pem/.key    leaf signed by inter; the file holds leaf, inter
 #   server-ecdsa  server-rsa the same SANs with P-256 / RSA-2048 keys
 #   server-expired server-notyet server-wrongname server-revoked
+#   server-clientauth (extendedKeyUsage clientAuth only: not for a server)
 #   server-untrusted server-cn server-rsa1024   (each .pem and .key)
 #   crl.pem                  valid CRLs: ca's (revokes server-revoked), then inter's
 #   crl-expired.pem          the same CRLs with nextUpdate in the past
@@ -74,6 +75,12 @@ basicConstraints = critical, CA:false
 keyUsage = critical, digitalSignature
 authorityKeyIdentifier = keyid:always
 subjectAltName = DNS:other.example
+[ clientauth_ext ]
+basicConstraints = critical, CA:false
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
+authorityKeyIdentifier = keyid:always
+$SAN
 [ cn_ext ]
 basicConstraints = critical, CA:false
 keyUsage = critical, digitalSignature
@@ -175,6 +182,7 @@ leaf server-rsa rsa2048 ca leaf_ext
 leaf server-rsa1024 rsa1024 ca leaf_ext
 leaf server-wrongname ed25519 ca wrongname_ext
 leaf server-cn ed25519 ca cn_ext
+leaf server-clientauth ed25519 ca clientauth_ext
 leaf server-untrusted ed25519 other-ca leaf_ext
 leaf server-revoked ed25519 ca leaf_ext
 dated server-expired ca_root 20200101000000Z 20210101000000Z

@@ -802,6 +802,8 @@ static const struct vcase vcases[] = {
 	{ "server-cn.pem", T_PLAIN, "LOCALHOST", CERT_OK },
 	{ "server-cn.pem", T_PLAIN, "127.0.0.1", CERT_NAME },
 	{ "server-cn.pem", T_PLAIN, "other.example", CERT_NAME },
+	/* extendedKeyUsage clientAuth only: not issued for a server */
+	{ "server-clientauth.pem", T_PLAIN, "localhost", CERT_UNTRUSTED },
 	{ "server-wrongname.pem", T_PLAIN, "localhost", CERT_NAME },
 	{ "server-wrongname.pem", T_PLAIN, "127.0.0.1", CERT_NAME },
 	{ "server-wrongname.pem", T_PLAIN, "other.example", CERT_OK },
