@@ -213,7 +213,7 @@ struct session *worker_session(struct worker *w, struct handle h)
 
 void worker_release(struct worker *w, struct session *s)
 {
-	epoll_ctl(w->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+	/* close() takes the socket out of the epoll set: it is never dup'ed. */
 	close(s->fd);
 	s->fd = -1;
 	atomic_fetch_sub(&total_connections, 1);
