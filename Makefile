@@ -139,7 +139,7 @@ demo: deps all
 	@scripts/demo.sh $(O)
 
 bench: deps all
-	@echo "make bench: the benchmark (bench/) is not written yet (issue 7)."
+	bench/run-matrix.sh $(O)
 
 # ---- fuzz: libFuzzer targets (tests/fuzz/fuzz_*.c) ----
 # make fuzz [FUZZ_SECONDS=N] builds every target with clang into

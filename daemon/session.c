@@ -337,8 +337,9 @@ static void emit_to(struct worker *w, struct session *s, struct handle to,
 	struct writer wr;
 	struct event e = { .type = type, .arg = arg, .to = to, .from = s->h };
 
-	snprintf(e.from_name, sizeof(e.from_name), "%s", s->name);
-	snprintf(e.to_name, sizeof(e.to_name), "%s", to_name);
+	/* Names are at most NAME_MAX_LEN bytes (checked when they arrived). */
+	memcpy(e.from_name, s->name, sizeof(e.from_name));
+	strncpy(e.to_name, to_name, sizeof(e.to_name) - 1);
 	wr_init(&wr, buf, sizeof(buf));
 	if (rec && msg_encode_s2c(rec, &wr) < 0)
 		return;
