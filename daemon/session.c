@@ -839,6 +839,10 @@ static int keep_partial(struct session *s, const uint8_t *p, size_t n)
 		need = FRAME_HDR + body;
 	else
 		need = FRAME_HDR;
+	/* p may be the session's own buffer (a header completed by a later
+	 * read): realloc keeps those bytes, and p is stale once it moved. */
+	bool own = p == s->rbuf;
+
 	if (need > s->rcap) {
 		uint8_t *nb = realloc(s->rbuf, need);
 
@@ -847,7 +851,8 @@ static int keep_partial(struct session *s, const uint8_t *p, size_t n)
 		s->rbuf = nb;
 		s->rcap = (uint32_t)need;
 	}
-	memcpy(s->rbuf, p, n);
+	if (!own)
+		memcpy(s->rbuf, p, n);
 	s->rlen = (uint32_t)n;
 	return 0;
 }
@@ -890,9 +895,11 @@ static ssize_t read_partial(struct worker *w, struct session *s)
 
 	if (s->rlen < FRAME_HDR) {
 		need = FRAME_HDR;
-	} else {
-		frame_peek(s->rbuf, s->rlen, &body);
+	} else if (frame_peek(s->rbuf, s->rlen, &body) == 1) {
 		need = FRAME_HDR + body;
+	} else {
+		session_close(w, s);	/* cannot happen: checked on arrival */
+		return 1;
 	}
 	n = read(s->fd, s->rbuf + s->rlen, need - s->rlen);
 	if (n <= 0)
