@@ -532,10 +532,10 @@ static const struct ckey keys[] = {
 	    "Pending chat requests per user, incoming and outgoing each\n"
 	    "(1..1024)."),
 	UINT("limits", "messages_per_second", limits.messages_per_second, 1,
-	    10000000, "50",
+	    CONFIG_MAX_RATE, "50",
 	    "Records per second a user may send, on average (1..10000000).\n"
 	    "A record over the limit gets ERROR 3 and is not carried out."),
-	UINT("limits", "rate_burst", limits.rate_burst, 1, 20000000, NULL,
+	UINT("limits", "rate_burst", limits.rate_burst, 1, CONFIG_MAX_BURST, NULL,
 	    "Records a user may send in a burst above that rate\n"
 	    "(1..20000000). Default: twice messages_per_second."),
 	SIZE("limits", "send_queue_bytes", limits.send_queue_bytes, 64 * KIB,

@@ -50,8 +50,9 @@ static void check_values(const struct config *c)
 	FZ_CHECK(c->limits.max_chats >= 1 && c->limits.max_chats <= 1024);
 	FZ_CHECK(c->limits.max_pending >= 1 && c->limits.max_pending <= 1024);
 	FZ_CHECK(c->limits.messages_per_second >= 1 &&
-		 c->limits.messages_per_second <= 100000);
-	FZ_CHECK(c->limits.rate_burst >= 1 && c->limits.rate_burst <= 1000000);
+		 c->limits.messages_per_second <= CONFIG_MAX_RATE);
+	FZ_CHECK(c->limits.rate_burst >= 1 &&
+		 c->limits.rate_burst <= CONFIG_MAX_BURST);
 	FZ_CHECK(c->limits.send_queue_bytes >= 64 * 1024 &&
 		 c->limits.send_queue_bytes <= 1024 * 1024 * 1024);
 }
