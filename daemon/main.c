@@ -1,5 +1,6 @@
 /* main.c - secmsgd: options, configuration check, then server_run(). */
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,12 @@ int main(int argc, char **argv)
 	/* The process holds the server's private key and every session's
 	 * traffic keys: no core dumps, no ptrace by the same user. */
 	prctl(PR_SET_DUMPABLE, 0);
+	/* Fixed thresholds turn off glibc's dynamic ones, which rise after
+	 * each large block freed (a 10,000-name LIST reply) until the worker
+	 * threads' arenas are never trimmed: memory of connections gone for
+	 * good would stay resident. See also TRIM_AFTER in worker.c. */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 256 * 1024);
 	log_init(so.force_journal, LOG_LEVEL_INFO);
 	return server_run(&so);
 }

@@ -64,6 +64,25 @@ static int grow(void)
 	return 0;
 }
 
+/*
+ * Halve the array when three quarters are unused, so that the memory of
+ * a crowd that has gone is returned (hysteresis: a count that goes up and
+ * down around a power of two does not realloc each time).
+ */
+static void shrink(void)
+{
+	size_t ncap = cap / 2;
+	struct entry *nv;
+
+	if (cap <= 256 || count > cap / 4)
+		return;
+	nv = realloc(v, ncap * sizeof(*nv));
+	if (nv) {
+		v = nv;
+		cap = ncap;
+	}
+}
+
 int registry_set(const char *name, struct handle h, struct handle *old)
 {
 	int found, r = 0;
@@ -95,6 +114,7 @@ void registry_remove(const char *name, struct handle h)
 	if (found && handle_eq(v[i].h, h)) {
 		memmove(&v[i], &v[i + 1], (count - i - 1) * sizeof(*v));
 		count--;
+		shrink();
 	}
 	pthread_mutex_unlock(&lock);
 }

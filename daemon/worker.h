@@ -64,6 +64,8 @@ struct worker {
 	struct evbuf **outbox;		/* one batch per destination worker */
 	struct session *dead;		/* closed this iteration */
 	uint32_t nsessions;
+	uint32_t freed_since_trim;	/* sessions freed since malloc_trim */
+	uint32_t freed_at_tick;		/* ... as it was at the last tick */
 	int64_t stop_deadline_ms;
 	struct session **slots;
 	uint32_t nslots, slot_cap;
