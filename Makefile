@@ -55,6 +55,7 @@ BENCH_SRC  := $(wildcard bench/*.c)
 TLIB_SRC   := $(wildcard tests/lib/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 INTEG_SRC  := $(wildcard tests/integration/test_*.c)
+STRESS_SRC := $(wildcard tests/stress/test_*.c)
 
 obj = $(patsubst %.c,$(O)/%.o,$(1))
 PROTO_LIB  := $(O)/libsecmsg-proto.a
@@ -69,13 +70,14 @@ PROGRAMS := $(if $(wildcard daemon/main.c),$(O)/secmsgd) \
             $(if $(BENCH_SRC),$(O)/secmsg-bench)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(UNIT_SRC))
 INTEG_BINS := $(patsubst tests/integration/%.c,$(O)/tests/integration/%,$(INTEG_SRC))
+STRESS_BINS := $(patsubst tests/stress/%.c,$(O)/tests/stress/%,$(STRESS_SRC))
 
 .PHONY: all check demo install uninstall bench fuzz clean deps tests lint-man format-check
 .DEFAULT_GOAL := all
 
 all: $(PROTO_LIB) $(PROGRAMS)
 
-tests: all $(UNIT_BINS) $(INTEG_BINS)
+tests: all $(UNIT_BINS) $(INTEG_BINS) $(STRESS_BINS)
 
 deps:
 	@scripts/deps.sh
@@ -125,6 +127,9 @@ $(O)/tests/unit/%: $(O)/tests/unit/%.o $(TLIBS_COMMON) $(DAEMON_LIB) $(PROTO_LIB
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS_DAEMON) $(LIBS_CMOCKA)
 $(O)/tests/integration/%: $(O)/tests/integration/%.o $(TLIBS_COMMON) $(DAEMON_LIB) $(PROTO_LIB)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS_DAEMON) $(LIBS_CMOCKA)
+$(O)/tests/stress/%: $(O)/tests/stress/%.o $(TLIBS_COMMON) $(DAEMON_LIB) $(PROTO_LIB)
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS_DAEMON) $(LIBS_CMOCKA)
 

@@ -144,9 +144,25 @@ done:
 	return r;
 }
 
-int tc_login_key(struct tc *c, int port, const char *user, const char *keyfile)
+int tc_await_list(struct tc *c, int timeout_ms)
 {
 	struct msg m;
+	int r = tc_recv(c, &m, timeout_ms);
+
+	/* The server may answer HandshakeError 3 after ClientAuth. */
+	if (r == -EBADMSG && be32_get(c->rec) == 2 && c->rec[4] == HS_ERROR) {
+		c->peer_code = c->rec[5];
+		r = -EACCES;
+	} else if (r == 0 && m.op != OP_LIST) {
+		r = -EPROTO;
+	}
+	while (r == 0 && !m.last)
+		r = tc_expect(c, OP_LIST, &m, timeout_ms);
+	return r;
+}
+
+int tc_login_key(struct tc *c, int port, const char *user, const char *keyfile)
+{
 	sm_key *key = NULL;
 	trust *t = NULL;
 	int r;
@@ -162,18 +178,8 @@ int tc_login_key(struct tc *c, int port, const char *user, const char *keyfile)
 		r = trust_load(tu_pki_path("ca.pem"), NULL, &t);
 	if (r == 0)
 		r = handshake(c, user, key, t);
-	/* The server may answer HandshakeError 3 after ClientAuth. */
-	if (r == 0) {
-		r = tc_recv(c, &m, 5000);
-		if (r == -EBADMSG && be32_get(c->rec) == 2 && c->rec[4] == HS_ERROR) {
-			c->peer_code = c->rec[5];
-			r = -EACCES;
-		} else if (r == 0 && m.op != OP_LIST) {
-			r = -EPROTO;
-		}
-		while (r == 0 && !m.last)
-			r = tc_expect(c, OP_LIST, &m, 5000);
-	}
+	if (r == 0)
+		r = tc_await_list(c, 5000);
 	key_unref(key);
 	trust_free(t);
 	return r;
@@ -422,11 +428,38 @@ static int write_config(struct tdaemon *d, const char *extra)
 	return fclose(f) == 0 ? 0 : -1;
 }
 
+/*
+ * $SECMSG_DAEMON_WRAPPER, split at blanks (e.g. "/usr/bin/valgrind
+ * --tool=memcheck"), goes before the daemon's command, after
+ * systemd-socket-activate's options when activated. Runs in the child
+ * between fork and exec: no allocation.
+ */
+#define WRAP_MAX 32
+
+static int wrapper_args(const char **argv, char *buf, size_t len)
+{
+	const char *w = getenv("SECMSG_DAEMON_WRAPPER");
+	char *save, *t;
+	int n = 0;
+
+	if (!w || !*w)
+		return 0;
+	snprintf(buf, len, "%s", w);
+	for (t = strtok_r(buf, " \t", &save); t && n < WRAP_MAX;
+	     t = strtok_r(NULL, " \t", &save))
+		argv[n++] = t;
+	return n;
+}
+
 static void exec_daemon(struct tdaemon *d)
 {
-	char bin[512], listen[64], ctl[600], log[1024];
+	static const char *env[] = { "NOTIFY_SOCKET", "ASAN_OPTIONS",
+				     "UBSAN_OPTIONS", "TSAN_OPTIONS",
+				     "LSAN_OPTIONS", "SECMSG_TEST_HOOKS" };
+	char bin[512], listen[64], ctl[600], log[1024], wrap[2048];
+	const char *argv[64];
 	const char *b = getenv("SECMSG_BUILD");
-	int fd;
+	int fd, n = 0;
 
 	snprintf(bin, sizeof(bin), "%s/secmsgd", b ? b : "build");
 	snprintf(log, sizeof(log), "%s/secmsgd.log", d->dir);
@@ -437,19 +470,27 @@ static void exec_daemon(struct tdaemon *d)
 	}
 	unsetenv("JOURNAL_STREAM");
 	setenv("NOTIFY_SOCKET", d->notify, 1);
-	if (!d->activated) {
-		execl(bin, bin, "-c", d->conf, (char *)NULL);
-	} else {
+	if (d->activated) {
 		snprintf(listen, sizeof(listen), "127.0.0.1:%d", d->port);
 		snprintf(ctl, sizeof(ctl), "%s", d->control);
+		argv[n++] = "systemd-socket-activate";
+		argv[n++] = "-l";
+		argv[n++] = listen;
+		argv[n++] = "-l";
+		argv[n++] = ctl;
+		argv[n++] = "--fdname=chat:control";
 		/* It passes on only the variables named with -E. */
-		execlp("systemd-socket-activate", "systemd-socket-activate",
-		       "-l", listen, "-l", ctl, "--fdname=chat:control",
-		       "-E", "NOTIFY_SOCKET", "-E", "ASAN_OPTIONS",
-		       "-E", "UBSAN_OPTIONS", "-E", "TSAN_OPTIONS",
-		       "-E", "LSAN_OPTIONS", "-E", "SECMSG_TEST_HOOKS", bin,
-		       "-c", d->conf, (char *)NULL);
+		for (size_t i = 0; i < sizeof(env) / sizeof(env[0]); i++) {
+			argv[n++] = "-E";
+			argv[n++] = env[i];
+		}
 	}
+	n += wrapper_args(argv + n, wrap, sizeof(wrap));
+	argv[n++] = bin;
+	argv[n++] = "-c";
+	argv[n++] = d->conf;
+	argv[n] = NULL;
+	execvp(argv[0], (char *const *)argv);
 	_exit(127);
 }
 

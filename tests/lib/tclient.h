@@ -59,6 +59,9 @@ int tc_login(struct tc *c, int port, const char *user);
 int tc_login_raw(struct tc *c, int port, const char *user, const char *keyfile);
 /* Same with an explicit key file. */
 int tc_login_key(struct tc *c, int port, const char *user, const char *keyfile);
+/* After a handshake: the login's LIST reply, all of it; -EACCES (and
+ * c->peer_code) if the server answered HandshakeError instead. */
+int tc_await_list(struct tc *c, int timeout_ms);
 /* Encode and send a client-to-server message. */
 int tc_send(struct tc *c, const struct msg *m);
 /* Seal and send an arbitrary record plaintext. */
