@@ -222,13 +222,13 @@ static int user_cmp(const void *a, const void *b)
 		      ((const struct admin_user *)b)->name);
 }
 
-static json_t *m_list_users(struct server *srv, const struct conn *c,
+static json_t *m_list_users(struct server *srv, uid_t uid,
 			    json_t *params)
 {
 	struct admin_req *r;
 	json_t *users, *err = check_known(params, no_params);
 
-	(void)c;
+	(void)uid;
 	if (err)
 		return err;
 	if (!(r = ask(srv, ADMIN_LIST_USERS)))
@@ -253,13 +253,13 @@ static int chat_cmp(const void *a, const void *b)
 	return d ? d : strcmp(x->target, y->target);
 }
 
-static json_t *m_list_chats(struct server *srv, const struct conn *c,
+static json_t *m_list_chats(struct server *srv, uid_t uid,
 			    json_t *params)
 {
 	struct admin_req *r;
 	json_t *chats, *err = check_known(params, no_params);
 
-	(void)c;
+	(void)uid;
 	if (err)
 		return err;
 	if (!(r = ask(srv, ADMIN_LIST_CHATS)))
@@ -285,7 +285,7 @@ static json_t *m_list_chats(struct server *srv, const struct conn *c,
 	return chats ? reply_ok(json_pack("{s:o}", "chats", chats)) : NULL;
 }
 
-static json_t *m_kick(struct server *srv, const struct conn *c, json_t *params)
+static json_t *m_kick(struct server *srv, uid_t uid, json_t *params)
 {
 	static const char *const known[] = { "name", "reason", NULL };
 	json_t *name = json_object_get(params, "name");
@@ -310,12 +310,12 @@ static json_t *m_kick(struct server *srv, const struct conn *c, json_t *params)
 				   json_pack("{s:O}", "name", name));
 	if (r < 0)
 		return err_failed(strerror(-r));
-	log_info("control: uid %u kicked %s", (unsigned)c->uid,
+	log_info("control: uid %u kicked %s", (unsigned)uid,
 		 json_string_value(name));
 	return reply_ok(json_object());
 }
 
-static json_t *m_reload(struct server *srv, const struct conn *c,
+static json_t *m_reload(struct server *srv, uid_t uid,
 			json_t *params)
 {
 	json_t *err = check_known(params, no_params);
@@ -323,7 +323,7 @@ static json_t *m_reload(struct server *srv, const struct conn *c,
 
 	if (err)
 		return err;
-	log_info("control: uid %u asked for a reload", (unsigned)c->uid);
+	log_info("control: uid %u asked for a reload", (unsigned)uid);
 	n = server_reload(srv);
 	if (n < 0)
 		return err_failed("reload failed; the running configuration "
@@ -331,13 +331,13 @@ static json_t *m_reload(struct server *srv, const struct conn *c,
 	return reply_ok(json_pack("{s:i}", "users", n));
 }
 
-static json_t *m_stats(struct server *srv, const struct conn *c, json_t *params)
+static json_t *m_stats(struct server *srv, uid_t uid, json_t *params)
 {
 	struct admin_req *r;
 	struct admin_stats s;
 	json_t *err = check_known(params, no_params);
 
-	(void)c;
+	(void)uid;
 	if (err)
 		return err;
 	if (!(r = ask(srv, ADMIN_STATS)))
@@ -358,13 +358,13 @@ static json_t *m_stats(struct server *srv, const struct conn *c, json_t *params)
 
 /* ---- org.varlink.service ---- */
 
-static json_t *m_get_info(struct server *srv, const struct conn *c,
+static json_t *m_get_info(struct server *srv, uid_t uid,
 			  json_t *params)
 {
 	json_t *err = check_known(params, no_params);
 
 	(void)srv;
-	(void)c;
+	(void)uid;
 	if (err)
 		return err;
 	return reply_ok(json_pack("{s:s, s:s, s:s, s:s, s:[s, s]}",
@@ -373,7 +373,7 @@ static json_t *m_get_info(struct server *srv, const struct conn *c,
 				  "interfaces", IFACE_SERVICE, IFACE_ADMIN));
 }
 
-static json_t *m_get_description(struct server *srv, const struct conn *c,
+static json_t *m_get_description(struct server *srv, uid_t uid,
 				 json_t *params)
 {
 	static const char *const known[] = { "interface", NULL };
@@ -382,7 +382,7 @@ static json_t *m_get_description(struct server *srv, const struct conn *c,
 	const char *text;
 
 	(void)srv;
-	(void)c;
+	(void)uid;
 	if (err)
 		return err;
 	if (!json_is_string(iface))
@@ -399,7 +399,7 @@ static json_t *m_get_description(struct server *srv, const struct conn *c,
 
 /* ---- dispatch ---- */
 
-typedef json_t *method_fn(struct server *, const struct conn *, json_t *);
+typedef json_t *method_fn(struct server *, uid_t, json_t *);
 
 static const struct method {
 	const char *name;
@@ -432,10 +432,8 @@ static json_t *not_found(const char *method)
 			   json_pack("{s:o}", "interface", iface));
 }
 
-/* The reply to one request (NULL only when memory ran out); *oneway set
- * when the caller wants none. */
-static json_t *call(struct server *srv, const struct conn *c, const char *msg,
-		    size_t len, bool *oneway)
+json_t *control_call(struct server *srv, uid_t uid, const char *msg,
+		     size_t len, bool *oneway)
 {
 	json_t *req = json_loadb(msg, len, JSON_REJECT_DUPLICATES, NULL);
 	json_t *method = json_object_get(req, "method");
@@ -460,9 +458,9 @@ static json_t *call(struct server *srv, const struct conn *c, const char *msg,
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
 		if (strcmp(methods[i].name, name) == 0) {
 			/* Only known names are logged: the peer's are not. */
-			log_debug("control: uid %u calls %s", (unsigned)c->uid,
+			log_debug("control: uid %u calls %s", (unsigned)uid,
 				  methods[i].name);
-			reply = params ? methods[i].fn(srv, c, params) : NULL;
+			reply = params ? methods[i].fn(srv, uid, params) : NULL;
 			goto out;
 		}
 	reply = params ? not_found(name) : NULL;
@@ -600,7 +598,7 @@ static int conn_process(struct server *srv, struct conn *c)
 					    json_object());
 			c->closing = true;
 		} else {
-			reply = call(srv, c, msg, n, &oneway);
+			reply = control_call(srv, c->uid, msg, n, &oneway);
 		}
 		if (!oneway || !reply)
 			r = conn_queue(c, reply);

@@ -3,7 +3,11 @@
 #ifndef SECMSGD_CONTROL_H
 #define SECMSGD_CONTROL_H
 
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct server;
 
@@ -29,6 +33,14 @@ int control_start(struct server *srv);
 void control_handle(struct server *srv, uint64_t data, uint32_t events);
 /* Close every control connection. */
 void control_stop(struct server *srv);
+/*
+ * The reply to one request, msg (len bytes, NUL-terminated), from a peer
+ * already allowed in, as uid: a Varlink reply object, NULL only when
+ * memory ran out. *oneway is set when the caller asked for no reply.
+ * The socket code and tests/fuzz/fuzz_varlink.c call it.
+ */
+json_t *control_call(struct server *srv, uid_t uid, const char *msg,
+		     size_t len, bool *oneway);
 /* The interface description of io.secmsg.Admin (§9, verbatim). */
 extern const char control_admin_interface[];
 
