@@ -278,7 +278,7 @@ static void ceiling_run(struct ceiling *c, double cpu_s)
 	do {
 		sig_len = sizeof(sig);
 		c->bad |= crypto_x25519_keygen(priv, pub);
-		c->bad |= crypto_x25519(priv, c->peer, z);
+		c->bad |= crypto_x25519_kp(priv, pub, c->peer, z);
 		c->bad |= key_sign(c->srv, c->m, sizeof(c->m), sig, &sig_len);
 		c->bad |= key_verify(c->user, c->m, sizeof(c->m), c->usig,
 				     c->usig_len);

@@ -16,6 +16,7 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
@@ -311,15 +312,15 @@ static bool all_zero(const uint8_t *p, size_t n)
 	return acc == 0;
 }
 
-int crypto_x25519(const uint8_t priv[X25519_LEN], const uint8_t peer[X25519_LEN],
-		  uint8_t out[X25519_LEN])
+/* own's private key with the peer's public value; own is freed. */
+static int x25519_derive(EVP_PKEY *own, const uint8_t peer[X25519_LEN],
+			 uint8_t out[X25519_LEN])
 {
-	EVP_PKEY *own, *other;
+	EVP_PKEY *other;
 	EVP_PKEY_CTX *ctx = NULL;
 	size_t n = X25519_LEN;
 	int r = -EIO;
 
-	own = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, X25519_LEN);
 	other = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, peer, X25519_LEN);
 	if (own && other)
 		ctx = EVP_PKEY_CTX_new_from_pkey(NULL, own, NULL);
@@ -335,6 +336,45 @@ int crypto_x25519(const uint8_t priv[X25519_LEN], const uint8_t peer[X25519_LEN]
 	if (r < 0)
 		memset(out, 0, X25519_LEN);
 	return r;
+}
+
+int crypto_x25519(const uint8_t priv[X25519_LEN], const uint8_t peer[X25519_LEN],
+		  uint8_t out[X25519_LEN])
+{
+	return x25519_derive(EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL,
+							  priv, X25519_LEN),
+			     peer, out);
+}
+
+/*
+ * The pair as one key: OpenSSL imports a private key alone by computing
+ * its public value, a scalar multiplication as costly as the agreement.
+ */
+static EVP_PKEY *x25519_pair(const uint8_t priv[X25519_LEN],
+			     const uint8_t pub[X25519_LEN])
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "X25519", NULL);
+	OSSL_PARAM p[] = {
+		OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PRIV_KEY,
+						  (void *)priv, X25519_LEN),
+		OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
+						  (void *)pub, X25519_LEN),
+		OSSL_PARAM_construct_end(),
+	};
+	EVP_PKEY *pk = NULL;
+
+	if (!ctx || EVP_PKEY_fromdata_init(ctx) != 1 ||
+	    EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_KEYPAIR, p) != 1)
+		pk = NULL;
+	EVP_PKEY_CTX_free(ctx);
+	return pk;
+}
+
+int crypto_x25519_kp(const uint8_t priv[X25519_LEN],
+		     const uint8_t pub[X25519_LEN],
+		     const uint8_t peer[X25519_LEN], uint8_t out[X25519_LEN])
+{
+	return x25519_derive(x25519_pair(priv, pub), peer, out);
 }
 
 /* ---- AES-256-GCM ---- */

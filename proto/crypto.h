@@ -64,6 +64,12 @@ int crypto_x25519_public(const uint8_t priv[X25519_LEN], uint8_t pub[X25519_LEN]
 /* X25519(priv, peer); -EINVAL if the result is all zero (§1). */
 int crypto_x25519(const uint8_t priv[X25519_LEN], const uint8_t peer[X25519_LEN],
 		  uint8_t out[X25519_LEN]);
+/* The same when the caller holds the public half of priv too (from
+ * crypto_x25519_keygen): one scalar multiplication instead of two. pub
+ * must be priv's; only priv enters the result. */
+int crypto_x25519_kp(const uint8_t priv[X25519_LEN],
+		     const uint8_t pub[X25519_LEN],
+		     const uint8_t peer[X25519_LEN], uint8_t out[X25519_LEN]);
 
 /*
  * AES-256-GCM with a 12-byte nonce and 16-byte tag. out receives

@@ -337,7 +337,7 @@ static enum hs_result server_reply(struct hs_server *hs, const uint8_t *ch,
 	if (rand_bytes(nonce, sizeof(nonce)) < 0 ||
 	    crypto_x25519_keygen(hs->eph_priv, pub) < 0)
 		return HS_ERR_INTERNAL;
-	e = crypto_x25519(hs->eph_priv, share, hs->z);
+	e = crypto_x25519_kp(hs->eph_priv, pub, share, hs->z);
 	crypto_cleanse(hs->eph_priv, sizeof(hs->eph_priv));
 	if (e == -EINVAL)
 		return HS_ERR_ZERO_SHARE;
@@ -552,7 +552,7 @@ static enum hs_result client_auth(struct hs_client *hs,
 	enum hs_result r = HS_ERR_INTERNAL;
 	int e;
 
-	e = crypto_x25519(hs->eph_priv, m->share, z);
+	e = crypto_x25519_kp(hs->eph_priv, hs->eph_pub, m->share, z);
 	if (e < 0)
 		return e == -EINVAL ? HS_ERR_ZERO_SHARE : HS_ERR_INTERNAL;
 	if (hash_peek(hs->transcript, h) < 0)
@@ -600,21 +600,21 @@ static bool config_usable(const struct hs_client_config *cfg)
 
 enum hs_result hs_client_hello(struct hs_client *hs, struct writer *out)
 {
-	uint8_t nonce[HS_NONCE_LEN], pub[X25519_LEN];
+	uint8_t nonce[HS_NONCE_LEN];
 	size_t start = out->len;
 
 	if (hs->state != ST_START || !hs->cfg)
 		return HS_ERR_STATE;
 	hs->state = ST_FAILED;
 	if (!config_usable(hs->cfg) || rand_bytes(nonce, sizeof(nonce)) < 0 ||
-	    crypto_x25519_keygen(hs->eph_priv, pub) < 0)
+	    crypto_x25519_keygen(hs->eph_priv, hs->eph_pub) < 0)
 		goto fail;
 	wr_u8(out, HS_CLIENT_HELLO);
 	wr_bytes(out, hs_magic, sizeof(hs_magic));
 	wr_u8(out, HS_VERSION);
 	wr_name(out, hs->cfg->username);
 	wr_bytes(out, nonce, sizeof(nonce));
-	wr_bytes(out, pub, sizeof(pub));
+	wr_bytes(out, hs->eph_pub, sizeof(hs->eph_pub));
 	hs->transcript = hash_new();
 	if (wr_error(out) || !hs->transcript ||
 	    hash_update(hs->transcript, out->p + start, out->len - start) < 0)

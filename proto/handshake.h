@@ -109,6 +109,7 @@ struct hs_client {
 	int state;
 	const struct hs_client_config *cfg;
 	uint8_t eph_priv[X25519_LEN];
+	uint8_t eph_pub[X25519_LEN];
 	sm_hash *transcript;
 	uint8_t peer_code; /* HandshakeError code the server sent */
 };

@@ -201,6 +201,32 @@ static void test_x25519_rfc7748(void **state)
 	assert_memory_equal(z, k, 32);
 }
 
+/* crypto_x25519_kp: the same results from the pair, the §6.1 vector too. */
+static void test_x25519_kp(void **state)
+{
+	uint8_t a[32], b[32], apub[32], bpub[32], z[32], k[32];
+
+	(void)state;
+	unhex_into(X_ALICE_PRIV, a, 32);
+	unhex_into(X_ALICE_PUB, apub, 32);
+	unhex_into(X_BOB_PUB, bpub, 32);
+	assert_int_equal(crypto_x25519_kp(a, apub, bpub, z), 0);
+	assert_hex(z, 32, X_SHARED);
+	for (int i = 0; i < 20; i++) {
+		assert_int_equal(crypto_x25519_keygen(a, apub), 0);
+		assert_int_equal(crypto_x25519_keygen(b, bpub), 0);
+		assert_int_equal(crypto_x25519_kp(a, apub, bpub, z), 0);
+		assert_int_equal(crypto_x25519(b, apub, k), 0);
+		assert_memory_equal(z, k, 32);
+	}
+	/* A low-order peer: -EINVAL and zeros, as crypto_x25519. */
+	memset(bpub, 0, sizeof(bpub));
+	bpub[0] = 1;
+	memset(z, 0xaa, sizeof(z));
+	assert_int_equal(crypto_x25519_kp(a, apub, bpub, z), -EINVAL);
+	assert_true(all_zero(z, sizeof(z)));
+}
+
 static void test_x25519_low_order(void **state)
 {
 	/* Points whose product with any clamped scalar is zero (RFC 7748 §6.1
@@ -809,6 +835,7 @@ int main(void)
 		cmocka_unit_test(test_hkdf_rfc5869),
 		cmocka_unit_test(test_x25519_rfc7748),
 		cmocka_unit_test(test_x25519_low_order),
+		cmocka_unit_test(test_x25519_kp),
 		cmocka_unit_test(test_aead_known_answer),
 		cmocka_unit_test(test_aead_round_trip_tamper),
 		cmocka_unit_test(test_sign_each_type),
