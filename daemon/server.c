@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,16 @@ static int set_nonblock(int fd)
 	return 0;
 }
 
+/* Accepted sockets inherit TCP_NODELAY from the listener (Linux): one
+ * setsockopt per listener instead of one per connection. */
+static void tune_listener(int fd)
+{
+	int one = 1;
+
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
+		log_warn("TCP_NODELAY on listening socket %d", fd);
+}
+
 static int adopt_one(struct server *srv, int fd, const char *name)
 {
 	if (strcmp(name, "control") == 0) {
@@ -68,6 +79,7 @@ static int adopt_one(struct server *srv, int fd, const char *name)
 			return 0;
 		}
 		srv->listen_fds[srv->nlisten++] = fd;
+		tune_listener(fd);
 	} else {
 		log_warnx("socket \"%s\" (fd %d) is not a listening TCP socket; "
 			  "ignored", name, fd);
@@ -173,6 +185,7 @@ static int bind_listeners(struct server *srv)
 			return fd;
 		}
 		srv->listen_fds[srv->nlisten++] = fd;
+		tune_listener(fd);
 	}
 	return 0;
 }

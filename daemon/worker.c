@@ -276,7 +276,6 @@ static void accept_one(struct worker *w, int fd, const struct sockaddr *sa)
 {
 	struct handle h = { .worker = (uint16_t)w->id };
 	struct session *s;
-	int one = 1;
 
 	if (atomic_fetch_add(&total_connections, 1) >= w->limits.max_connections) {
 		atomic_fetch_sub(&total_connections, 1);
@@ -284,7 +283,6 @@ static void accept_one(struct worker *w, int fd, const struct sockaddr *sa)
 		refuse_busy(fd);
 		return;
 	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	h.gen = w->next_gen++;
 	if (w->next_gen == 0)
 		w->next_gen = 1;
