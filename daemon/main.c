@@ -89,12 +89,11 @@ int main(int argc, char **argv)
 	/* The process holds the server's private key and every session's
 	 * traffic keys: no core dumps, no ptrace by the same user. */
 	prctl(PR_SET_DUMPABLE, 0);
-	/* Fixed thresholds turn off glibc's dynamic ones, which rise after
-	 * each large block freed (a 10,000-name LIST reply) until the worker
-	 * threads' arenas are never trimmed: memory of connections gone for
-	 * good would stay resident. See also TRIM_AFTER in worker.c. */
-	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-	mallopt(M_TRIM_THRESHOLD, 256 * 1024);
+	/* One malloc arena: malloc_trim() gives back the free memory at the
+	 * top of the main arena only, so the memory of connections gone for
+	 * good would stay resident in per-thread arenas (see TRIM_AFTER in
+	 * worker.c). Small blocks still come from per-thread caches. */
+	mallopt(M_ARENA_MAX, 1);
 	log_init(so.force_journal, LOG_LEVEL_INFO);
 	return server_run(&so);
 }

@@ -148,6 +148,17 @@ int worker_create(int id, const struct limits *limits, struct identity *ident,
 	return 0;
 }
 
+static void spare_free(struct worker *w)
+{
+	while (w->spare) {
+		struct evbuf *b = w->spare;
+
+		w->spare = b->next;
+		free(b);
+	}
+	w->nspare = 0;
+}
+
 void worker_destroy(struct worker *w)
 {
 	if (!w)
@@ -167,6 +178,7 @@ void worker_destroy(struct worker *w)
 		for (int i = 0; i < w->nworkers; i++)
 			free(w->outbox[i]);
 	free(w->outbox);
+	spare_free(w);
 	free(w->slots);
 	free(w->free_slots);
 	free(w->rdbuf);
@@ -324,6 +336,63 @@ static void accept_ready(struct worker *w, int lfd)
 
 /* ---- events ---- */
 
+/*
+ * Event batches are reused: a worker keeps the batches it emptied (its
+ * own or other workers') for its next outboxes, so a busy relay does not
+ * allocate, fault in and free a batch per destination per iteration. A
+ * tick without use gives them back.
+ */
+#define SPARE_MAX 4
+#define SPARE_CAP_MAX (4u << 20)
+
+/* Keep b if there is room or it is larger than the smallest kept. */
+static void evbuf_done(struct worker *w, struct evbuf *b)
+{
+	struct evbuf **small = NULL;
+
+	w->spare_used = true;
+	if (b->cap > SPARE_CAP_MAX) {
+		free(b);
+		return;
+	}
+	if (w->nspare >= SPARE_MAX) {
+		for (struct evbuf **p = &w->spare; *p; p = &(*p)->next)
+			if (!small || (*p)->cap < (*small)->cap)
+				small = p;
+		if ((*small)->cap >= b->cap) {
+			free(b);
+			return;
+		}
+		struct evbuf *gone = *small;
+
+		*small = gone->next;
+		free(gone);
+		w->nspare--;
+	}
+	b->next = w->spare;
+	w->spare = b;
+	w->nspare++;
+}
+
+/* The largest batch kept, emptied; NULL if none. */
+static struct evbuf *evbuf_take(struct worker *w)
+{
+	struct evbuf **big = NULL, *b;
+
+	for (struct evbuf **p = &w->spare; *p; p = &(*p)->next)
+		if (!big || (*p)->cap > (*big)->cap)
+			big = p;
+	if (!big)
+		return NULL;
+	b = *big;
+	*big = b->next;
+	w->nspare--;
+	w->spare_used = true;
+	b->len = 0;
+	b->next = NULL;
+	return b;
+}
+
 void worker_emit(struct worker *w, const struct event *e, const void *payload,
 		 size_t len)
 {
@@ -335,6 +404,8 @@ void worker_emit(struct worker *w, const struct event *e, const void *payload,
 	if (dst < 0 || dst >= w->nworkers)
 		return;
 	b = w->outbox[dst];
+	if (!b && (b = evbuf_take(w)))
+		w->outbox[dst] = b;
 	if (!b || b->len + need > b->cap) {
 		size_t ncap = b ? b->cap * 2 : 16384;
 		struct evbuf *nb;
@@ -469,7 +540,7 @@ static void inbox_drain(struct worker *w)
 	for (; b; b = n) {
 		n = b->next;
 		apply_batch(w, b);
-		free(b);
+		evbuf_done(w, b);
 	}
 }
 
@@ -481,7 +552,7 @@ static void outbox_flush(struct worker *w)
 
 		w->outbox[w->id] = NULL;
 		apply_batch(w, b);
-		free(b);
+		evbuf_done(w, b);
 	}
 	for (int i = 0; i < w->nworkers; i++) {
 		if (i == w->id || !w->outbox[i])
@@ -566,6 +637,9 @@ static void tick(struct worker *w)
 	if (read(w->timerfd, &v, sizeof(v)) < 0)
 		(void)0;
 	worker_each(w, each_tick, NULL);
+	if (!w->spare_used)
+		spare_free(w);
+	w->spare_used = false;
 	if (w->freed_since_trim >= TRIM_AFTER ||
 	    (w->freed_since_trim >= TRIM_QUIET &&
 	     w->freed_since_trim == w->freed_at_tick)) {

@@ -62,6 +62,9 @@ struct worker {
 
 	/* everything below belongs to the worker thread alone */
 	struct evbuf **outbox;		/* one batch per destination worker */
+	struct evbuf *spare;		/* emptied batches kept for reuse */
+	int nspare;
+	bool spare_used;		/* ... taken or returned this tick */
 	struct session *dead;		/* closed this iteration */
 	uint32_t nsessions;
 	uint32_t freed_since_trim;	/* sessions freed since malloc_trim */
