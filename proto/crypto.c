@@ -38,9 +38,22 @@ struct sm_hash {
 };
 
 /* Per-thread reusable contexts. */
+/*
+ * AES-256-GCM for one direction of use (sealing or opening) on one thread.
+ * It keeps the last key it was given: records come in runs on one
+ * connection (a read holds many of one sender's, a batch many for one
+ * receiver), and setting only the nonce skips the key schedule, the GHASH
+ * key and OpenSSL's parameter look-ups that a re-key costs.
+ */
+struct gcm_slot {
+	EVP_CIPHER_CTX *ctx;
+	uint8_t key[AEAD_KEY_LEN];
+	bool keyed;
+};
+
 struct thread_ctx {
 	EVP_MD_CTX *md;		/* HMAC */
-	EVP_CIPHER_CTX *gcm;	/* AES-256-GCM, re-keyed for each record */
+	struct gcm_slot seal, open;
 };
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -76,7 +89,9 @@ static void thread_ctx_free(void *p)
 	struct thread_ctx *t = p;
 
 	EVP_MD_CTX_free(t->md);
-	EVP_CIPHER_CTX_free(t->gcm);
+	EVP_CIPHER_CTX_free(t->seal.ctx);
+	EVP_CIPHER_CTX_free(t->open.ctx);
+	OPENSSL_cleanse(t, sizeof(*t));
 	free(t);
 }
 
@@ -108,11 +123,13 @@ static struct thread_ctx *thread_ctx(void)
 	if (!t)
 		return NULL;
 	t->md = EVP_MD_CTX_new();
-	t->gcm = EVP_CIPHER_CTX_new();
-	/* The cipher is set once; each record then only re-keys (cipher NULL),
-	 * which keeps the provider context instead of rebuilding it. */
-	if (!t->md || !t->gcm ||
-	    EVP_EncryptInit_ex2(t->gcm, cipher_gcm, NULL, NULL, NULL) != 1 ||
+	t->seal.ctx = EVP_CIPHER_CTX_new();
+	t->open.ctx = EVP_CIPHER_CTX_new();
+	/* The cipher is set once; each record then only re-keys or sets the
+	 * nonce (cipher NULL), which keeps the provider context. */
+	if (!t->md || !t->seal.ctx || !t->open.ctx ||
+	    EVP_EncryptInit_ex2(t->seal.ctx, cipher_gcm, NULL, NULL, NULL) != 1 ||
+	    EVP_DecryptInit_ex2(t->open.ctx, cipher_gcm, NULL, NULL, NULL) != 1 ||
 	    pthread_setspecific(tctx_key, t) != 0) {
 		thread_ctx_free(t);
 		return NULL;
@@ -379,24 +396,48 @@ int crypto_x25519_kp(const uint8_t priv[X25519_LEN],
 
 /* ---- AES-256-GCM ---- */
 
+/* Key (if it is not the slot's already) and nonce for one record. */
+static int gcm_begin(struct gcm_slot *g, const uint8_t key[AEAD_KEY_LEN],
+		     const uint8_t nonce[AEAD_NONCE_LEN], bool enc)
+{
+	bool same = g->keyed && CRYPTO_memcmp(g->key, key, AEAD_KEY_LEN) == 0;
+	const uint8_t *k = same ? NULL : key;
+	int ok = enc ? EVP_EncryptInit_ex2(g->ctx, NULL, k, nonce, NULL)
+		     : EVP_DecryptInit_ex2(g->ctx, NULL, k, nonce, NULL);
+
+	if (ok != 1) {
+		g->keyed = false;
+		return -EIO;
+	}
+	if (!same) {
+		memcpy(g->key, key, AEAD_KEY_LEN);
+		g->keyed = true;
+	}
+	return 0;
+}
+
 int crypto_aead_seal(const uint8_t key[AEAD_KEY_LEN],
 		     const uint8_t nonce[AEAD_NONCE_LEN], const void *aad,
 		     size_t aadlen, const void *in, size_t len, uint8_t *out)
 {
 	struct thread_ctx *t = thread_ctx();
+	EVP_CIPHER_CTX *c;
 	int n;
 
 	if (!t)
 		return -ENOMEM;
 	if (len > INT_MAX || aadlen > INT_MAX)
 		return -EINVAL;
-	if (EVP_EncryptInit_ex2(t->gcm, NULL, key, nonce, NULL) != 1 ||
-	    EVP_EncryptUpdate(t->gcm, NULL, &n, aad, (int)aadlen) != 1 ||
-	    EVP_EncryptUpdate(t->gcm, out, &n, in, (int)len) != 1 ||
-	    EVP_EncryptFinal_ex(t->gcm, out + n, &n) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(t->gcm, EVP_CTRL_GCM_GET_TAG, AEAD_TAG_LEN,
-				out + len) != 1)
+	c = t->seal.ctx;
+	if (gcm_begin(&t->seal, key, nonce, true) < 0 ||
+	    EVP_EncryptUpdate(c, NULL, &n, aad, (int)aadlen) != 1 ||
+	    EVP_EncryptUpdate(c, out, &n, in, (int)len) != 1 ||
+	    EVP_EncryptFinal_ex(c, out + n, &n) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, AEAD_TAG_LEN,
+				out + len) != 1) {
+		t->seal.keyed = false;
 		return -EIO;
+	}
 	return 0;
 }
 
@@ -406,6 +447,7 @@ int crypto_aead_open(const uint8_t key[AEAD_KEY_LEN],
 {
 	struct thread_ctx *t = thread_ctx();
 	uint8_t tag[AEAD_TAG_LEN];
+	EVP_CIPHER_CTX *c;
 	size_t len;
 	int n;
 
@@ -415,12 +457,15 @@ int crypto_aead_open(const uint8_t key[AEAD_KEY_LEN],
 		return -EBADMSG;
 	len = ctlen - AEAD_TAG_LEN;
 	memcpy(tag, in + len, AEAD_TAG_LEN); /* in and out may overlap */
-	if (EVP_DecryptInit_ex2(t->gcm, NULL, key, nonce, NULL) != 1 ||
-	    EVP_DecryptUpdate(t->gcm, NULL, &n, aad, (int)aadlen) != 1 ||
-	    EVP_DecryptUpdate(t->gcm, out, &n, in, (int)len) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(t->gcm, EVP_CTRL_GCM_SET_TAG, AEAD_TAG_LEN, tag) != 1)
+	c = t->open.ctx;
+	if (gcm_begin(&t->open, key, nonce, false) < 0 ||
+	    EVP_DecryptUpdate(c, NULL, &n, aad, (int)aadlen) != 1 ||
+	    EVP_DecryptUpdate(c, out, &n, in, (int)len) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, AEAD_TAG_LEN, tag) != 1) {
+		t->open.keyed = false;
 		return -EIO;
-	if (EVP_DecryptFinal_ex(t->gcm, out + n, &n) != 1) {
+	}
+	if (EVP_DecryptFinal_ex(c, out + n, &n) != 1) {
 		crypto_cleanse(out, len);
 		return -EBADMSG;
 	}

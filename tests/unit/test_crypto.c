@@ -271,6 +271,51 @@ static void test_aead_known_answer(void **state)
 	assert_true(all_zero(pt, 16));
 }
 
+/*
+ * The thread's contexts keep the last key: runs of one key, keys that
+ * alternate, and a failed open in between must all give what a fresh
+ * context gives (the McGrew & Viega case 14 answer for the zero key).
+ */
+static void test_aead_key_runs(void **state)
+{
+	static const char *const want14 =
+		"cea7403d4d606b6e074ec5d3baf39d18d0d1c8a799996bf0265b98b5d48ab919";
+	uint8_t zero[32] = { 0 }, other[32], nonce[12] = { 0 }, pt[16] = { 0 };
+	uint8_t out[32], first[32], bad[32], back[16];
+
+	(void)state;
+	memset(other, 0x42, sizeof(other));
+	assert_int_equal(crypto_aead_seal(other, nonce, NULL, 0, pt, 16, first), 0);
+	for (int i = 0; i < 3; i++) {
+		/* zero key after the other one, then again (same key run) */
+		assert_int_equal(crypto_aead_seal(zero, nonce, NULL, 0, pt, 16, out), 0);
+		assert_hex(out, 32, want14);
+		assert_int_equal(crypto_aead_seal(zero, nonce, NULL, 0, pt, 16, out), 0);
+		assert_hex(out, 32, want14);
+		assert_int_equal(crypto_aead_seal(other, nonce, NULL, 0, pt, 16, out), 0);
+		assert_memory_equal(out, first, 32);
+	}
+	/* A nonce change within a run of one key. */
+	nonce[0] = 1;
+	assert_int_equal(crypto_aead_seal(zero, nonce, NULL, 0, pt, 16, out), 0);
+	assert_memory_not_equal(out, first, 32);
+	assert_int_equal(crypto_aead_open(zero, nonce, NULL, 0, out, 32, back), 0);
+	nonce[0] = 0;
+	/* A failed open, then good ones with the same key and another. */
+	unhex_into(want14, bad, 32);
+	bad[31] ^= 1;
+	assert_int_equal(crypto_aead_open(zero, nonce, NULL, 0, bad, 32, back),
+			 -EBADMSG);
+	unhex_into(want14, out, 32);
+	assert_int_equal(crypto_aead_open(zero, nonce, NULL, 0, out, 32, back), 0);
+	assert_true(all_zero(back, 16));
+	assert_int_equal(crypto_aead_open(other, nonce, NULL, 0, first, 32, back), 0);
+	assert_true(all_zero(back, 16));
+	assert_int_equal(crypto_aead_open(zero, nonce, NULL, 0, first, 32, back),
+			 -EBADMSG);
+	assert_int_equal(crypto_aead_open(zero, nonce, NULL, 0, out, 32, back), 0);
+}
+
 static void test_aead_round_trip_tamper(void **state)
 {
 	static const char aad[] = "header";
@@ -838,6 +883,7 @@ int main(void)
 		cmocka_unit_test(test_x25519_kp),
 		cmocka_unit_test(test_aead_known_answer),
 		cmocka_unit_test(test_aead_round_trip_tamper),
+		cmocka_unit_test(test_aead_key_runs),
 		cmocka_unit_test(test_sign_each_type),
 		cmocka_unit_test(test_ed25519_rfc8032),
 		cmocka_unit_test(test_rsa_pss_salt_32),
