@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <malloc.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,11 +35,12 @@
 #define ACCEPT_BATCH 64
 #define TICK_MS 100
 /*
- * Return the free memory of every malloc arena to the kernel after many
- * sessions were freed: glibc keeps freed chunks in the worker threads'
- * arenas otherwise, and a daemon that once held 10,000 connections would
- * keep their RSS for good. At a tick after TRIM_AFTER frees, or after
- * TRIM_QUIET when a whole tick passed with no more; at most once a tick.
+ * Return free malloc memory to the kernel after many sessions were freed:
+ * glibc keeps freed chunks otherwise, and a daemon that once held 10,000
+ * connections would keep their RSS for good (main() limits malloc to one
+ * arena, the one malloc_trim can shrink). At a tick after TRIM_AFTER
+ * frees, or after TRIM_QUIET when a whole tick passed with no more; at
+ * most once a tick.
  */
 #define TRIM_AFTER 4096
 #define TRIM_QUIET 64
@@ -345,51 +345,47 @@ static void accept_ready(struct worker *w, int lfd)
 #define SPARE_MAX 4
 #define SPARE_CAP_MAX (4u << 20)
 
-/* Keep b if there is room or it is larger than the smallest kept. */
+/* Unlink and return the largest (or smallest) kept batch; NULL if none. */
+static struct evbuf *spare_unlink(struct worker *w, bool largest)
+{
+	struct evbuf **pick = NULL, *b;
+
+	for (struct evbuf **p = &w->spare; *p; p = &(*p)->next)
+		if (!pick || (largest ? (*p)->cap > (*pick)->cap
+				      : (*p)->cap < (*pick)->cap))
+			pick = p;
+	if (!pick)
+		return NULL;
+	b = *pick;
+	*pick = b->next;
+	b->next = NULL;
+	w->nspare--;
+	return b;
+}
+
+/* Keep b; past SPARE_MAX, the smallest kept goes (b itself perhaps). */
 static void evbuf_done(struct worker *w, struct evbuf *b)
 {
-	struct evbuf **small = NULL;
-
 	w->spare_used = true;
 	if (b->cap > SPARE_CAP_MAX) {
 		free(b);
 		return;
 	}
-	if (w->nspare >= SPARE_MAX) {
-		for (struct evbuf **p = &w->spare; *p; p = &(*p)->next)
-			if (!small || (*p)->cap < (*small)->cap)
-				small = p;
-		if ((*small)->cap >= b->cap) {
-			free(b);
-			return;
-		}
-		struct evbuf *gone = *small;
-
-		*small = gone->next;
-		free(gone);
-		w->nspare--;
-	}
 	b->next = w->spare;
 	w->spare = b;
-	w->nspare++;
+	if (++w->nspare > SPARE_MAX)
+		free(spare_unlink(w, false));
 }
 
 /* The largest batch kept, emptied; NULL if none. */
 static struct evbuf *evbuf_take(struct worker *w)
 {
-	struct evbuf **big = NULL, *b;
+	struct evbuf *b = spare_unlink(w, true);
 
-	for (struct evbuf **p = &w->spare; *p; p = &(*p)->next)
-		if (!big || (*p)->cap > (*big)->cap)
-			big = p;
-	if (!big)
-		return NULL;
-	b = *big;
-	*big = b->next;
-	w->nspare--;
-	w->spare_used = true;
-	b->len = 0;
-	b->next = NULL;
+	if (b) {
+		w->spare_used = true;
+		b->len = 0;
+	}
 	return b;
 }
 
