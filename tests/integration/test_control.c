@@ -180,19 +180,7 @@ static void vlc_close(struct vlc *c)
 
 static int vlc_write(struct vlc *c, const void *p, size_t len)
 {
-	const char *b = p;
-
-	while (len > 0) {
-		ssize_t n = send(c->fd, b, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -errno;
-		b += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return tu_send_all(c->fd, p, len);
 }
 
 /* Send a text and its NUL. */

@@ -181,24 +181,12 @@ void st_cred_free(struct st_cred *cr)
 static int send_frame_fd(int fd, const uint8_t *body, size_t len)
 {
 	uint8_t buf[FRAME_HDR + FRAME_HS_MAX];
-	const uint8_t *p = buf;
-	size_t left = FRAME_HDR + len;
 
 	if (len > FRAME_HS_MAX)
 		return -EINVAL;
 	frame_put_hdr(buf, (uint32_t)len);
 	memcpy(buf + FRAME_HDR, body, len);
-	while (left > 0) {
-		ssize_t n = send(fd, p, left, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		p += n;
-		left -= (size_t)n;
-	}
-	return 0;
+	return tu_send_all(fd, buf, FRAME_HDR + len);
 }
 
 /* Read exactly len bytes within the deadline (microseconds). */

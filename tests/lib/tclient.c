@@ -53,19 +53,7 @@ int tc_connect(int port)
 
 int tc_write(struct tc *c, const void *p, size_t len)
 {
-	const uint8_t *b = p;
-
-	while (len > 0) {
-		ssize_t n = send(c->fd, b, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -errno;
-		b += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return tu_send_all(c->fd, p, len);
 }
 
 /* Read one whole frame into c->rec within timeout_ms; its total length. */

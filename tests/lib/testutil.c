@@ -1,9 +1,11 @@
 /* testutil.c - vector loading, hex and a scripted randomness source. */
 #include "testutil.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "rand.h"
 
@@ -166,4 +168,21 @@ const char *tu_pki_path(const char *file)
 
 	snprintf(path, sizeof(path), "%s/%s", d ? d : "build/pki", file);
 	return path;
+}
+
+int tu_send_all(int fd, const void *p, size_t len)
+{
+	const uint8_t *b = p;
+
+	while (len > 0) {
+		ssize_t n = send(fd, b, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		b += n;
+		len -= (size_t)n;
+	}
+	return 0;
 }

@@ -36,4 +36,8 @@ void tu_rand_reset(void);
 /* Path of a fixture made by tests/lib/mkpki.sh ($SECMSG_PKI or build dir). */
 const char *tu_pki_path(const char *file);
 
+/* Send all len bytes on a blocking socket (no SIGPIPE): 0, or -errno
+ * (-EIO if the peer took nothing). */
+int tu_send_all(int fd, const void *p, size_t len);
+
 #endif

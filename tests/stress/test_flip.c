@@ -75,16 +75,7 @@ static int teardown(void **state)
 
 static void send_all(int fd, const uint8_t *p, size_t len)
 {
-	while (len > 0) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return;	/* the daemon may already have closed */
-		p += n;
-		len -= (size_t)n;
-	}
+	(void)tu_send_all(fd, p, len);	/* the daemon may already have closed */
 }
 
 /*
