@@ -33,6 +33,14 @@ static uint64_t mix(uint64_t x)
 	return x ^ (x >> 31);
 }
 
+uint64_t fz_next(uint64_t *state)
+{
+	uint64_t x = mix(*state);
+
+	*state += 0x9e3779b97f4a7c15ULL;
+	return x;
+}
+
 static int fz_source(void *ctx, void *out, size_t len)
 {
 	uint8_t *p = out;

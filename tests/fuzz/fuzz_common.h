@@ -25,6 +25,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* crypto_init, the deterministic randomness source; aborts on failure. */
 void fz_init(void);
+/* The next value of a splitmix64 stream (for a target's own choices, such
+ * as how to split its input; not the rand_bytes() source). */
+uint64_t fz_next(uint64_t *state);
 /* Restart the counter stream and drop the scripted buffers. */
 void fz_rand_reset(void);
 /* Hand out these bytes for the next rand_bytes() call of exactly len bytes. */

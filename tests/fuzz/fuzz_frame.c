@@ -28,19 +28,10 @@ static uint32_t choose_max(uint8_t mode, uint8_t seed)
 	}
 }
 
-static uint64_t next_rand(uint64_t *s)
-{
-	uint64_t x = (*s += 0x9e3779b97f4a7c15ULL);
-
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
 /* The next read size: often tiny, sometimes all that is left. */
 static size_t chunk_size(uint64_t *rng, size_t left)
 {
-	uint64_t r = next_rand(rng);
+	uint64_t r = fz_next(rng);
 	size_t n = (r & 3) == 0 ? left : 1 + (size_t)((r >> 2) % 37);
 
 	return n < left ? n : left;

@@ -156,15 +156,6 @@ static void handle(const char *msg, size_t len)
 	json_decref(reply);
 }
 
-static uint64_t next_rand(uint64_t *s)
-{
-	uint64_t x = (*s += 0x9e3779b97f4a7c15ULL);
-
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct vl_reader r;
@@ -180,7 +171,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	n = size - 2;
 	vl_reader_init(&r, max);
 	while (pos < n) {
-		uint64_t x = next_rand(&rng);
+		uint64_t x = fz_next(&rng);
 		size_t chunk = (x & 3) == 0 ? n - pos : 1 + (size_t)(x >> 2) % 61;
 		size_t p = part, mlen;
 		bool over = false;
