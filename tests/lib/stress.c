@@ -116,7 +116,12 @@ int st_enrol(struct tdaemon *d, const char *prefix, int n)
 	}
 	mark = td_notify_mark(d);
 	td_signal(d, SIGHUP);
-	return td_wait_notify_since(d, mark, "READY=1", 30000);
+	if (td_wait_notify_since(d, mark, "READY=1", 30000) < 0) {
+		td_print_log(d, "the reload after enrolling users did not "
+			     "finish within 30 s");
+		return -ETIMEDOUT;
+	}
+	return 0;
 }
 
 int st_wait_status(struct tdaemon *d, int users, int chats, int conns,

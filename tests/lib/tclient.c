@@ -588,6 +588,17 @@ static void notify_stop(struct tdaemon *d)
 	pthread_cond_destroy(&d->notify_cond);
 }
 
+void td_print_log(const struct tdaemon *d, const char *why)
+{
+	char cmd[1200];
+
+	fprintf(stderr, "%s (port %d); the end of %s/secmsgd.log:\n", why,
+		d->port, d->dir);
+	snprintf(cmd, sizeof(cmd), "tail -n 20 '%s/secmsgd.log' >&2", d->dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "(no log)\n");
+}
+
 int td_start(struct tdaemon *d, const char *extra, bool activated)
 {
 	int st;
@@ -625,8 +636,14 @@ int td_start(struct tdaemon *d, const char *extra, bool activated)
 	}
 	if (td_wait_notify_since(d, 0, "READY=1", 20000) == 0)
 		return 0;
-	if (waitpid(d->pid, &st, WNOHANG) == d->pid)
+	if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
 		d->pid = 0;
+		td_print_log(d, WIFEXITED(st) && WEXITSTATUS(st) == 127 ?
+			     "secmsgd could not be started" :
+			     "secmsgd exited before READY=1");
+	} else {
+		td_print_log(d, "secmsgd did not report READY=1 within 20 s");
+	}
 	return -ETIMEDOUT;
 }
 

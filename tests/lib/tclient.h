@@ -95,6 +95,9 @@ int tc_simple(struct tc *c, uint8_t op, const char *peer);
  * activated: start it under systemd-socket-activate.
  */
 int td_start(struct tdaemon *d, const char *extra, bool activated);
+/* On stderr: why, then the end of the daemon's log (its directory is
+ * removed at teardown, so a failure would leave no trace otherwise). */
+void td_print_log(const struct tdaemon *d, const char *why);
 /* Wait until an sd_notify message containing what arrives after this call;
  * 0 or -ETIMEDOUT. */
 int td_wait_notify(struct tdaemon *d, const char *what, int timeout_ms);
