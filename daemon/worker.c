@@ -45,6 +45,18 @@
 #define TRIM_AFTER 4096
 #define TRIM_QUIET 64
 #define SHUTDOWN_FLUSH_MS 3000
+/*
+ * Spreading new connections (see "spreading" below): worker i > 0 accepts
+ * while worker i - 1 was at least SPREAD_BUSY_PCT busy in its last tick
+ * (its thread's CPU time over the tick's wall time) or has not ticked for
+ * SPREAD_STUCK_TICKS of ours; it stops after SPREAD_CALM_TICKS ticks in a
+ * row in which both together were at most SPREAD_CALM_PCT busy (one
+ * worker could have carried them).
+ */
+#define SPREAD_BUSY_PCT 75
+#define SPREAD_CALM_PCT 50
+#define SPREAD_CALM_TICKS 10
+#define SPREAD_STUCK_TICKS 3
 
 /* epoll tags in the top 32 bits of data.u64; a session's slot below. */
 enum { TAG_SESSION = 0, TAG_LISTEN = 1, TAG_INBOX = 2, TAG_TIMER = 3 };
@@ -62,12 +74,26 @@ int64_t worker_unix_now(void)
 	return (int64_t)time(NULL);
 }
 
-static int64_t mono_ms(void)
+static int64_t mono_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t mono_ms(void)
+{
+	return mono_ns() / 1000000;
+}
+
+static int64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
+		return 0;
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 struct identity *identity_ref(struct identity *id)
@@ -112,10 +138,25 @@ static int worker_setup_fds(struct worker *w)
 	if (epoll_add(w->epfd, w->evfd, EPOLLIN, TAG(TAG_INBOX, 0)) < 0 ||
 	    epoll_add(w->epfd, w->timerfd, EPOLLIN, TAG(TAG_TIMER, 0)) < 0)
 		return -errno;
-	for (int i = 0; i < w->nlisten; i++)
-		if (epoll_add(w->epfd, w->listen_fds[i], EPOLLIN | EPOLLEXCLUSIVE,
-			      TAG(TAG_LISTEN, i)) < 0)
-			return -errno;
+	return 0;
+}
+
+/* Put the listening sockets in w's epoll or take them out. */
+static int listen_set(struct worker *w, bool on)
+{
+	for (int i = 0; i < w->nlisten; i++) {
+		if (!on) {
+			epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->listen_fds[i], NULL);
+			continue;
+		}
+		int r = epoll_add(w->epfd, w->listen_fds[i],
+				  EPOLLIN | EPOLLEXCLUSIVE, TAG(TAG_LISTEN, i));
+		if (r < 0) {
+			listen_set(w, false);
+			return r;
+		}
+	}
+	w->accepting = on;
 	return 0;
 }
 
@@ -140,6 +181,8 @@ int worker_create(int id, const struct limits *limits, struct identity *ident,
 	pthread_mutex_init(&w->inbox_lock, NULL);
 	w->rdbuf = malloc(RDBUF_SIZE);
 	r = w->rdbuf ? worker_setup_fds(w) : -ENOMEM;
+	if (r == 0 && id == 0)
+		r = listen_set(w, true);	/* the others when needed */
 	if (r < 0) {
 		worker_destroy(w);
 		return r;
@@ -482,8 +525,7 @@ static void worker_event(struct worker *w, const struct event *e)
 		if (!w->stopping) {
 			w->stopping = true;
 			w->stop_deadline_ms = w->now_ms + SHUTDOWN_FLUSH_MS;
-			for (int i = 0; i < w->nlisten; i++)
-				epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->listen_fds[i], NULL);
+			listen_set(w, false);
 			worker_each(w, each_shutdown, NULL);
 		}
 		break;
@@ -624,6 +666,71 @@ static void worker_reload(struct worker *w, struct reload_info *ri)
 	}
 }
 
+/* ---- spreading ----
+ *
+ * Worker 0 always accepts; worker i > 0 only while worker i - 1 needs
+ * help (the SPREAD_* rule at the top). Why: on a machine that is not
+ * saturated, connections spread over idle threads make every thread
+ * sleep and wake for few events, and a sleep and a wake are dear (on the
+ * 2-vCPU VM of bench/results.md, logins with two workers accepting: 5x
+ * the context switches of one, and 15-20% more CPU per login). A
+ * connection stays with the worker that accepted it, so a load that
+ * grows on connections made while the server was quiet stays on the
+ * workers that accepted them; a reconnection storm spreads within a tick.
+ * Each worker changes only its own epoll, on its own tick.
+ */
+bool worker_spread_decide(bool accepting, int prev_pct, int own_pct, int *calm)
+{
+	if (prev_pct >= SPREAD_BUSY_PCT) {
+		*calm = 0;
+		return true;
+	}
+	if (!accepting)
+		return false;
+	if (prev_pct + own_pct > SPREAD_CALM_PCT) {
+		*calm = 0;
+		return true;
+	}
+	if (++*calm < SPREAD_CALM_TICKS)
+		return true;
+	*calm = 0;
+	return false;
+}
+
+/* Publish w's load for the last tick; follow the rule for w itself. */
+static void spread_tick(struct worker *w)
+{
+	int64_t now = mono_ns(), cpu = thread_cpu_ns();
+	int64_t span = now - w->window_ns;
+	int pct = span > 0 ? (int)((cpu - w->cpu_ns) * 100 / span) : 0;
+	struct worker *prev;
+	uint64_t t;
+	int prev_pct;
+	bool on;
+
+	w->cpu_ns = cpu;
+	w->window_ns = now;
+	atomic_store(&w->load_pct, pct > 100 ? 100 : pct);
+	atomic_fetch_add(&w->ticks, 1);
+	if (w->id == 0 || w->stopping)
+		return;
+	prev = w->all[w->id - 1];
+	t = atomic_load(&prev->ticks);
+	w->prev_still = t == w->prev_ticks ? w->prev_still + 1 : 0;
+	w->prev_ticks = t;
+	prev_pct = w->prev_still >= SPREAD_STUCK_TICKS ? 100 :
+		   atomic_load(&prev->load_pct);
+	on = worker_spread_decide(w->accepting, prev_pct, pct, &w->calm_ticks);
+	if (on == w->accepting)
+		return;
+	if (listen_set(w, on) < 0)
+		log_warn("worker %d: cannot accept", w->id);
+	else
+		log_debug("worker %d: %s new connections (worker %d %d%% busy)",
+			  w->id, on ? "accepting" : "no longer accepting",
+			  w->id - 1, prev_pct);
+}
+
 /* ---- the loop ---- */
 
 static void tick(struct worker *w)
@@ -632,6 +739,7 @@ static void tick(struct worker *w)
 
 	if (read(w->timerfd, &v, sizeof(v)) < 0)
 		(void)0;
+	spread_tick(w);
 	worker_each(w, each_tick, NULL);
 	if (!w->spare_used)
 		spare_free(w);
@@ -689,6 +797,8 @@ static void *worker_main(void *arg)
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	log_set_worker(w->id);
 	atomic_store(&w->running, true);
+	w->window_ns = mono_ns();
+	w->cpu_ns = thread_cpu_ns();
 	while (!worker_done(w)) {
 		int n = epoll_wait(w->epfd, evs, MAX_EVENTS, TICK_MS);
 

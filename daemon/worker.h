@@ -1,7 +1,8 @@
 /* worker.h - one epoll loop per thread; each owns its connections for life.
  *
- * A worker accepts from the shared listening sockets (EPOLLEXCLUSIVE),
- * runs every connection it accepted, and applies events from its inbox.
+ * A worker accepts from the shared listening sockets (EPOLLEXCLUSIVE) -
+ * worker 0 always, worker i > 0 while worker i - 1 is busy - runs every
+ * connection it accepted, and applies events from its inbox.
  * Nothing here blocks: sockets are non-blocking and output is bounded.
  */
 #ifndef SECMSGD_WORKER_H
@@ -83,6 +84,14 @@ struct worker {
 	int64_t now_ms;			/* CLOCK_MONOTONIC, per iteration */
 	bool stopping;
 	int stall_test;			/* test builds: stall on request */
+	bool accepting;			/* listening sockets in its epoll */
+	int64_t window_ns;		/* when this tick began (monotonic) */
+	int64_t cpu_ns;			/* the thread's CPU time then */
+	uint64_t prev_ticks;		/* worker id-1's ticks, last seen */
+	int prev_still;			/* our ticks since they last moved */
+	int calm_ticks;			/* ticks in a row help was not needed */
+	atomic_int load_pct;		/* CPU share of the last tick, % */
+	atomic_uint_fast64_t ticks;	/* ticks done */
 
 	struct worker_stats stats;
 	atomic_uint_fast64_t heartbeat;	/* advances every iteration */
@@ -120,6 +129,11 @@ void worker_set_out(struct worker *w, struct session *s, bool on);
 /* Call fn for every live session of w. */
 void worker_each(struct worker *w, void (*fn)(struct worker *, struct session *, void *),
 		 void *arg);
+/* The spreading rule, for worker i > 0 at each tick: whether it should
+ * accept, given whether it does, worker i-1's and its own share of the
+ * last tick spent busy (percent; 100 for a worker that did not tick) and
+ * its count of calm ticks (updated). */
+bool worker_spread_decide(bool accepting, int prev_pct, int own_pct, int *calm);
 /* Open connections on all workers. */
 unsigned worker_connections(void);
 

@@ -1222,10 +1222,13 @@ static void test_load(void **state)
 }
 
 /* A worker that never answers: the queries give up after CONTROL_ASK_MS
- * with io.secmsg.Admin.Failed, and the main thread serves on. */
+ * with io.secmsg.Admin.Failed, and the main thread serves on. Worker 0
+ * accepts alone while it keeps up; once it stalls, worker 1 takes the new
+ * connections (it stops ticking: the spreading rule's "stuck"). */
 static void test_stalled_worker(void **state)
 {
 	struct vlc c;
+	struct tc a;
 	int64_t t0, dt;
 	json_t *r;
 	int st;
@@ -1254,6 +1257,8 @@ static void test_stalled_worker(void **state)
 	assert_int_equal(ctl("status"), 1);
 	assert_string_equal(err, "secmsgctl: secmsgd: the workers did not answer\n");
 	assert_string_equal(out, "");
+	login(&a, "alice");
+	tc_close(&a);
 	/* it cannot stop cleanly with a worker stuck: kill it, start anew */
 	kill(D.pid, SIGKILL);
 	assert_int_equal(waitpid(D.pid, &st, 0), D.pid);
