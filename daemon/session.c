@@ -932,6 +932,15 @@ static void read_eof(struct worker *w, struct session *s)
 	session_close(w, s);
 }
 
+/* The peer reset the connection (epoll reported EPOLLERR): it is closed
+ * without a read. Saves a system call per reset; what the peer sent and
+ * was not read yet goes, as a reset means. */
+void session_reset(struct worker *w, struct session *s)
+{
+	if (s->state != SS_DEAD)
+		read_eof(w, s);
+}
+
 void session_readable(struct worker *w, struct session *s)
 {
 	bool partial = s->rlen > 0;

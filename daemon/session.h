@@ -85,6 +85,8 @@ struct session *session_new(struct worker *w, int fd,
 void session_free(struct session *s);
 /* The socket is readable: read, process whole frames. */
 void session_readable(struct worker *w, struct session *s);
+/* The connection was reset: close it as if it had ended (END 2 to peers). */
+void session_reset(struct worker *w, struct session *s);
 /* Write queued output; arms or disarms EPOLLOUT. */
 void session_flush(struct worker *w, struct session *s);
 /* Apply an event addressed to this session. */

@@ -775,8 +775,10 @@ static void dispatch(struct worker *w, const struct epoll_event *ev)
 			break;
 		if (ev->events & EPOLLOUT)
 			session_flush(w, s);
-		if (s->state != SS_DEAD && (ev->events & (EPOLLIN | EPOLLHUP |
-							  EPOLLERR | EPOLLRDHUP)))
+		if (ev->events & EPOLLERR)
+			session_reset(w, s);
+		else if (s->state != SS_DEAD &&
+			 (ev->events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)))
 			session_readable(w, s);
 		break;
 	}

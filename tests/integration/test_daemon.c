@@ -365,6 +365,7 @@ static void test_key_update(void **state)
 
 static void test_quit_and_disconnect(void **state)
 {
+	struct linger reset = { .l_onoff = 1, .l_linger = 0 };
 	struct tc a, b, c;
 
 	(void)state;
@@ -383,6 +384,13 @@ static void test_quit_and_disconnect(void **state)
 	tc_close(&b);
 	expect_end(&c, "bob", 2);
 	tc_close(&a);
+	/* A reset (the daemon closes it on EPOLLERR, without a read): END 2. */
+	login(&a, "alice");
+	chat(&a, &c);
+	assert_int_equal(setsockopt(a.fd, SOL_SOCKET, SO_LINGER, &reset,
+				    sizeof(reset)), 0);
+	tc_close(&a);
+	expect_end(&c, "alice", 2);
 	tc_close(&c);
 }
 
