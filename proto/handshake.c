@@ -330,12 +330,18 @@ static enum hs_result server_reply(struct hs_server *hs, const uint8_t *ch,
 				   size_t chlen, const uint8_t *share,
 				   struct writer *out)
 {
-	uint8_t nonce[HS_NONCE_LEN], pub[X25519_LEN], h[SHA256_LEN];
+	uint8_t rnd[HS_NONCE_LEN + X25519_LEN], pub[X25519_LEN], h[SHA256_LEN];
+	const uint8_t *nonce = rnd;
 	size_t start = out->len;
 	int e;
 
-	if (rand_bytes(nonce, sizeof(nonce)) < 0 ||
-	    crypto_x25519_keygen(hs->eph_priv, pub) < 0)
+	/* One draw for the nonce and the ephemeral key, in that order: each
+	 * RAND_bytes call costs OpenSSL a fork check (a getpid system call). */
+	if (rand_bytes(rnd, sizeof(rnd)) < 0)
+		return HS_ERR_INTERNAL;
+	memcpy(hs->eph_priv, rnd + HS_NONCE_LEN, X25519_LEN);
+	crypto_cleanse(rnd + HS_NONCE_LEN, X25519_LEN);
+	if (crypto_x25519_public(hs->eph_priv, pub) < 0)
 		return HS_ERR_INTERNAL;
 	e = crypto_x25519_kp(hs->eph_priv, pub, share, hs->z);
 	crypto_cleanse(hs->eph_priv, sizeof(hs->eph_priv));

@@ -116,15 +116,24 @@ static struct {
 	size_t n, next;
 } script;
 
+/* Serves the pushed buffers in order; one request may take several
+ * whole buffers (the server draws its nonce and ephemeral key at once),
+ * never part of one. */
 static int scripted(void *ctx, void *out, size_t len)
 {
+	uint8_t *p = out;
+
 	(void)ctx;
-	if (script.next >= script.n)
-		die("scripted randomness exhausted", "");
-	if (script.len[script.next] != len)
-		die("scripted randomness: size mismatch", "");
-	memcpy(out, script.buf[script.next], len);
-	script.next++;
+	do {
+		if (script.next >= script.n)
+			die("scripted randomness exhausted", "");
+		if (script.len[script.next] > len)
+			die("scripted randomness: size mismatch", "");
+		memcpy(p, script.buf[script.next], script.len[script.next]);
+		p += script.len[script.next];
+		len -= script.len[script.next];
+		script.next++;
+	} while (len > 0);
 	return 0;
 }
 
