@@ -35,6 +35,8 @@ enum ev_type {
 	EVT_KICK,	/* BYE 1, payload: the reason text */
 	EVT_REMOVED,	/* BYE 7 */
 	EVT_STALL,	/* tests only: the worker stops making progress */
+	EVT_ADOPT,	/* tests only: a connection another worker accepted,
+			   payload struct adopt (round-robin hook) */
 	/* to a worker */
 	EVT_CONTROL,	/* ptr: struct control_req (main thread waits) */
 	EVT_RELOAD,	/* ptr: struct reload_info */

@@ -43,6 +43,24 @@ static int check_config(const char *path)
 	return 0;
 }
 
+/* $SECMSG_TEST_HOOKS, for the test suite only: words separated by commas;
+ * "1" allows the stall request (SIGUSR2), "round-robin" deals accepted
+ * connections to the workers in turn. Unknown words are ignored. */
+static void test_hooks(const char *hooks, struct server_options *so)
+{
+	char buf[64], *save, *t;
+
+	if (!hooks || strlen(hooks) >= sizeof(buf))
+		return;
+	memcpy(buf, hooks, strlen(hooks) + 1);
+	for (t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (strcmp(t, "1") == 0)
+			so->test_hooks = true;
+		else if (strcmp(t, "round-robin") == 0)
+			so->test_deal = true;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -85,7 +103,7 @@ int main(int argc, char **argv)
 	}
 	if (check)
 		return check_config(so.config_path);
-	so.test_hooks = hooks && strcmp(hooks, "1") == 0;
+	test_hooks(hooks, &so);
 	/* The process holds the server's private key and every session's
 	 * traffic keys: no core dumps, no ptrace by the same user. */
 	prctl(PR_SET_DUMPABLE, 0);

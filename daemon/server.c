@@ -449,6 +449,7 @@ static int start_workers(struct server *srv)
 	for (int i = 0; i < n; i++) {
 		srv->workers[i]->all = srv->workers;
 		srv->workers[i]->nworkers = n;
+		srv->workers[i]->deal_test = srv->opts.test_deal;
 		if ((r = worker_start(srv->workers[i])) < 0)
 			return r;
 	}

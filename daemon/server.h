@@ -20,6 +20,7 @@ struct server_options {
 	const char *config_path;
 	bool force_journal;
 	bool test_hooks;	/* allow the test-only stall request */
+	bool test_deal;		/* deal connections to workers round robin */
 };
 
 struct server {

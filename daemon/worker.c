@@ -360,6 +360,40 @@ static void accept_one(struct worker *w, int fd, const struct sockaddr *sa)
 	}
 }
 
+/*
+ * Test hook (SECMSG_TEST_HOOKS=round-robin): the accepting worker deals
+ * its connections to the workers in turn, so that the tests' users are on
+ * different workers and the events between workers get exercised (left
+ * alone, sequential logins all land on worker 0).
+ */
+struct adopt {
+	int fd;
+	struct sockaddr_storage ss;
+};
+
+static void deal(struct worker *w, int fd, const struct sockaddr_storage *ss)
+{
+	int dst = (int)(w->deal_next++ % (uint32_t)w->nworkers);
+	struct event e = { .type = EVT_ADOPT, .to = { .worker = (uint16_t)dst } };
+	struct adopt a = { .fd = fd, .ss = *ss };
+
+	if (dst == w->id || worker_emit(w, &e, &a, sizeof(a)) < 0)
+		accept_one(w, fd, (const struct sockaddr *)ss);
+}
+
+static void adopt(struct worker *w, const struct event *e)
+{
+	struct adopt a;
+
+	if (e->len != sizeof(a))
+		return;
+	memcpy(&a, event_payload(e), sizeof(a));
+	if (w->stopping)
+		close(a.fd);
+	else
+		accept_one(w, a.fd, (const struct sockaddr *)&a.ss);
+}
+
 static void accept_ready(struct worker *w, int lfd)
 {
 	for (int i = 0; i < ACCEPT_BATCH && !w->stopping; i++) {
@@ -373,7 +407,10 @@ static void accept_ready(struct worker *w, int lfd)
 				log_warn("worker %d: accept", w->id);
 			return;
 		}
-		accept_one(w, fd, (struct sockaddr *)&ss);
+		if (w->deal_test)
+			deal(w, fd, &ss);
+		else
+			accept_one(w, fd, (struct sockaddr *)&ss);
 	}
 }
 
@@ -432,8 +469,8 @@ static struct evbuf *evbuf_take(struct worker *w)
 	return b;
 }
 
-void worker_emit(struct worker *w, const struct event *e, const void *payload,
-		 size_t len)
+int worker_emit(struct worker *w, const struct event *e, const void *payload,
+		size_t len)
 {
 	int dst = e->to.worker;
 	size_t need = EVENT_ALIGN(sizeof(*e)) + EVENT_ALIGN(len);
@@ -441,7 +478,7 @@ void worker_emit(struct worker *w, const struct event *e, const void *payload,
 	struct event *ne;
 
 	if (dst < 0 || dst >= w->nworkers)
-		return;
+		return -EINVAL;
 	b = w->outbox[dst];
 	if (!b && (b = evbuf_take(w)))
 		w->outbox[dst] = b;
@@ -454,7 +491,7 @@ void worker_emit(struct worker *w, const struct event *e, const void *payload,
 		nb = realloc(b, sizeof(*nb) + ncap);
 		if (!nb) {
 			log_warnx("worker %d: out of memory for events", w->id);
-			return;
+			return -ENOMEM;
 		}
 		if (!b)
 			nb->len = 0;
@@ -468,6 +505,7 @@ void worker_emit(struct worker *w, const struct event *e, const void *payload,
 	if (len)
 		memcpy(b->data + b->len + EVENT_ALIGN(sizeof(*e)), payload, len);
 	b->len += need;
+	return 0;
 }
 
 static void inbox_append(struct worker *dst, struct evbuf *b)
@@ -537,6 +575,9 @@ static void worker_event(struct worker *w, const struct event *e)
 		break;
 	case EVT_STALL:
 		w->stall_test = 1;
+		break;
+	case EVT_ADOPT:
+		adopt(w, e);
 		break;
 	default:
 		break;

@@ -84,6 +84,9 @@ struct worker {
 	int64_t now_ms;			/* CLOCK_MONOTONIC, per iteration */
 	bool stopping;
 	int stall_test;			/* test builds: stall on request */
+	bool deal_test;			/* tests: deal accepted connections
+					   round robin (SECMSG_TEST_HOOKS) */
+	uint32_t deal_next;
 	bool accepting;			/* listening sockets in its epoll */
 	int64_t window_ns;		/* when this tick began (monotonic) */
 	int64_t cpu_ns;			/* the thread's CPU time then */
@@ -112,9 +115,10 @@ void worker_destroy(struct worker *w);
 int worker_post(struct worker *dst, const struct event *e, const void *payload);
 
 /* From inside worker w: queue an event for the owner of e->to (or
- * worker e->to.worker); delivered at the end of this iteration. */
-void worker_emit(struct worker *w, const struct event *e, const void *payload,
-		 size_t len);
+ * worker e->to.worker); delivered at the end of this iteration. 0, or
+ * -ENOMEM (logged) / -EINVAL: not sent. */
+int worker_emit(struct worker *w, const struct event *e, const void *payload,
+		size_t len);
 /* The session in slot h of this worker, if h is still current. */
 struct session *worker_session(struct worker *w, struct handle h);
 /* Mark s as having output to write at the end of this iteration. */

@@ -463,6 +463,23 @@ static void test_rate_limit(void **state)
 	tc_close(&a);
 }
 
+/* Whether the daemon's log has a line with both strings. */
+static bool log_has(const char *a, const char *b)
+{
+	char path[128], line[1024];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/secmsgd.log", D.dir);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, a) && strstr(line, b);
+	fclose(f);
+	return found;
+}
+
 static void test_many_users(void **state)
 {
 	static const char *names[] = { "alice", "bob", "carol", "dave", "erin" };
@@ -472,7 +489,13 @@ static void test_many_users(void **state)
 	(void)state;
 	for (int i = 0; i < 5; i++)
 		login(&c[i], names[i]);
-	/* a ring of chats across both workers, messages both ways */
+	/* The first group deals connections to the workers in turn (test
+	 * hook); the second leaves them to worker 0 while it is not busy. */
+	assert_true(log_has("[w0] ", " logged in from "));
+	if (!activated)
+		assert_true(log_has("[w1] ", " logged in from "));
+	/* a ring of chats (across both workers in the first group), messages
+	 * both ways */
 	for (int i = 0; i < 5; i++)
 		chat(&c[i], &c[(i + 1) % 5]);
 	for (int round = 0; round < 20; round++) {
@@ -777,7 +800,11 @@ int main(void)
 	crypto_init();
 	if (getenv("SECMSG_TEST_FILTER"))
 		cmocka_set_test_filter(getenv("SECMSG_TEST_FILTER"));
+	/* Users on both workers: the events between workers are exercised
+	 * (under TSan too: tests/run.sh runs this against a TSan secmsgd). */
+	setenv("SECMSG_TEST_HOOKS", "round-robin", 1);
 	failed = run(false, "daemon");
+	unsetenv("SECMSG_TEST_HOOKS");
 	failed += run(true, "daemon (socket activation)");
 	return failed;
 }
