@@ -41,19 +41,26 @@ uint64_t fz_next(uint64_t *state)
 	return x;
 }
 
+/* Pushed buffers first, whole (one request may take several: the server
+ * draws its nonce and ephemeral key at once), then the counter. */
 static int fz_source(void *ctx, void *out, size_t len)
 {
 	uint8_t *p = out;
 
 	(void)ctx;
 	if (R.next < R.n) {
-		if (R.len[R.next] != len) {
-			fprintf(stderr, "fuzz: scripted randomness: %zu bytes "
-				"asked, %zu scripted\n", len, R.len[R.next]);
-			abort();
+		while (len > 0) {
+			if (R.next >= R.n || R.len[R.next] > len) {
+				fprintf(stderr, "fuzz: scripted randomness: %zu "
+					"bytes asked, %zu scripted\n", len,
+					R.next < R.n ? R.len[R.next] : 0);
+				abort();
+			}
+			memcpy(p, R.buf[R.next], R.len[R.next]);
+			p += R.len[R.next];
+			len -= R.len[R.next];
+			R.next++;
 		}
-		memcpy(out, R.buf[R.next], len);
-		R.next++;
 		return 0;
 	}
 	while (len > 0) {
