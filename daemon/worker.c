@@ -48,8 +48,8 @@
 /*
  * Spreading new connections (see "spreading" below): worker i > 0 accepts
  * while worker i - 1 was at least SPREAD_BUSY_PCT busy in its last tick
- * (its thread's CPU time over the tick's wall time) or has not ticked for
- * SPREAD_STUCK_TICKS of ours; it stops after SPREAD_CALM_TICKS ticks in a
+ * (its thread's CPU time over the tick's wall time) or its heartbeat has
+ * not moved for SPREAD_STUCK_TICKS of ours; it stops after SPREAD_CALM_TICKS ticks in a
  * row in which both together were at most SPREAD_CALM_PCT busy (one
  * worker could have carried them).
  */
@@ -752,13 +752,13 @@ static void spread_tick(struct worker *w)
 	w->cpu_ns = cpu;
 	w->window_ns = now;
 	atomic_store(&w->load_pct, pct > 100 ? 100 : pct);
-	atomic_fetch_add(&w->ticks, 1);
 	if (w->id == 0 || w->stopping)
 		return;
+	/* The watchdog's sign of life: it moves at least every TICK_MS. */
 	prev = w->all[w->id - 1];
-	t = atomic_load(&prev->ticks);
-	w->prev_still = t == w->prev_ticks ? w->prev_still + 1 : 0;
-	w->prev_ticks = t;
+	t = atomic_load(&prev->heartbeat);
+	w->prev_still = t == w->prev_beat ? w->prev_still + 1 : 0;
+	w->prev_beat = t;
 	prev_pct = w->prev_still >= SPREAD_STUCK_TICKS ? 100 :
 		   atomic_load(&prev->load_pct);
 	on = worker_spread_decide(w->accepting, prev_pct, pct, &w->calm_ticks);

@@ -90,14 +90,13 @@ struct worker {
 	bool accepting;			/* listening sockets in its epoll */
 	int64_t window_ns;		/* when this tick began (monotonic) */
 	int64_t cpu_ns;			/* the thread's CPU time then */
-	uint64_t prev_ticks;		/* worker id-1's ticks, last seen */
-	int prev_still;			/* our ticks since they last moved */
+	uint64_t prev_beat;		/* worker id-1's heartbeat, last seen */
+	int prev_still;			/* our ticks since it last moved */
 	int calm_ticks;			/* ticks in a row help was not needed */
-	atomic_int load_pct;		/* CPU share of the last tick, % */
-	atomic_uint_fast64_t ticks;	/* ticks done */
 
 	struct worker_stats stats;
 	atomic_uint_fast64_t heartbeat;	/* advances every iteration */
+	atomic_int load_pct;		/* CPU share of the last tick, % */
 	atomic_bool running;
 };
 
@@ -135,7 +134,7 @@ void worker_each(struct worker *w, void (*fn)(struct worker *, struct session *,
 		 void *arg);
 /* The spreading rule, for worker i > 0 at each tick: whether it should
  * accept, given whether it does, worker i-1's and its own share of the
- * last tick spent busy (percent; 100 for a worker that did not tick) and
+ * last tick spent busy (percent; 100 for a worker whose heartbeat stopped) and
  * its count of calm ticks (updated). */
 bool worker_spread_decide(bool accepting, int prev_pct, int own_pct, int *calm);
 /* Open connections on all workers. */

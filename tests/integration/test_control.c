@@ -1224,7 +1224,7 @@ static void test_load(void **state)
 /* A worker that never answers: the queries give up after CONTROL_ASK_MS
  * with io.secmsg.Admin.Failed, and the main thread serves on. Worker 0
  * accepts alone while it keeps up; once it stalls, worker 1 takes the new
- * connections (it stops ticking: the spreading rule's "stuck"). */
+ * connections (its heartbeat stops: the spreading rule's "stuck"). */
 static void test_stalled_worker(void **state)
 {
 	struct vlc c;

@@ -28,7 +28,7 @@ static void test_starts_when_previous_busy(void **state)
 	assert_false(tick(&on, &calm, 74, 0));
 	assert_false(tick(&on, &calm, 60, 60));	/* its own load does not count */
 	assert_true(tick(&on, &calm, 75, 0));	/* SPREAD_BUSY_PCT */
-	assert_true(tick(&on, &calm, 100, 0));	/* a worker that did not tick */
+	assert_true(tick(&on, &calm, 100, 0));	/* a worker whose heartbeat stopped */
 }
 
 static void test_stops_after_calm_ticks(void **state)
