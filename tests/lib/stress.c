@@ -237,15 +237,7 @@ static bool is_hs_error(const uint8_t *frame, long body)
 int st_login(struct tc *c, int port, const char *user,
 	     const struct st_cred *cr)
 {
-	struct hs_client_config cfg = { .username = user, .key = cr->key,
-					.trust = cr->trust,
-					.server_name = "localhost" };
-	struct hs_client hs;
-	struct hs_secrets sec;
-	uint8_t out[FRAME_HS_MAX];
-	struct writer w;
-	long n;
-	int r = -EPROTO;
+	int r;
 
 	memset(c, 0, sizeof(*c));
 	framer_init(&c->fr, 0);
@@ -253,30 +245,8 @@ int st_login(struct tc *c, int port, const char *user,
 	c->fd = tc_connect(port);
 	if (c->fd < 0)
 		return c->fd;
-	hs_client_init(&hs, &cfg);
-	wr_init(&w, out, sizeof(out));
-	if (hs_client_hello(&hs, &w) != HS_OK ||
-	    send_frame_fd(c->fd, out, w.len) < 0)
-		goto done;
-	n = st_read_frame(c->fd, c->rec, sizeof(c->rec), 10000);
-	if (n < 0) {
-		r = (int)n;
-		goto done;
-	}
-	wr_init(&w, out, sizeof(out));
-	c->hs = hs_client_finish(&hs, c->rec + FRAME_HDR, (size_t)n, &w, &sec);
-	if (c->hs == HS_ERR_PEER_ERROR)
-		c->peer_code = hs.peer_code;
-	if (w.len)
-		send_frame_fd(c->fd, out, w.len);
-	if (c->hs != HS_OK)
-		goto done;
-	chan_init(&c->chan, sec.c2s, sec.s2c);
-	crypto_cleanse(&sec, sizeof(sec));
-	r = tc_await_list(c, 10000);
-done:
-	hs_client_clear(&hs);
-	return r;
+	r = tc_handshake(c, user, cr->key, cr->trust, 10000);
+	return r ? r : tc_await_list(c, 10000);
 }
 
 struct pending_login {

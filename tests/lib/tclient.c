@@ -94,8 +94,8 @@ static int send_frame(struct tc *c, const uint8_t *body, size_t len)
 	return r ? r : tc_write(c, body, len);
 }
 
-static int handshake(struct tc *c, const char *user, const sm_key *key,
-		     trust *t)
+int tc_handshake(struct tc *c, const char *user, const sm_key *key, trust *t,
+		 int timeout_ms)
 {
 	struct hs_client_config cfg = { .username = user, .key = key, .trust = t,
 					.server_name = "localhost" };
@@ -110,7 +110,7 @@ static int handshake(struct tc *c, const char *user, const sm_key *key,
 	wr_init(&w, out, sizeof(out));
 	if (hs_client_hello(&hs, &w) != HS_OK || send_frame(c, out, w.len) < 0)
 		goto done;
-	n = read_frame(c, 5000);
+	n = read_frame(c, timeout_ms);
 	if (n < 0) {
 		r = (int)n;
 		goto done;
@@ -165,7 +165,7 @@ int tc_login_key(struct tc *c, int port, const char *user, const char *keyfile)
 	if (r == 0)
 		r = trust_load(tu_pki_path("ca.pem"), NULL, &t);
 	if (r == 0)
-		r = handshake(c, user, key, t);
+		r = tc_handshake(c, user, key, t, 5000);
 	if (r == 0)
 		r = tc_await_list(c, 5000);
 	key_unref(key);
@@ -189,7 +189,7 @@ int tc_login_raw(struct tc *c, int port, const char *user, const char *keyfile)
 	if (r == 0)
 		r = trust_load(tu_pki_path("ca.pem"), NULL, &t);
 	if (r == 0)
-		r = handshake(c, user, key, t);
+		r = tc_handshake(c, user, key, t, 5000);
 	if (r == 0) {
 		n = read_frame(c, 10000);
 		if (n < 0)

@@ -59,6 +59,11 @@ int tc_login(struct tc *c, int port, const char *user);
 int tc_login_raw(struct tc *c, int port, const char *user, const char *keyfile);
 /* Same with an explicit key file. */
 int tc_login_key(struct tc *c, int port, const char *user, const char *keyfile);
+/* The handshake on c's connected socket, waiting up to timeout_ms for
+ * the ServerHello: 0 once ClientAuth is sent (c->hs, c->peer_code and
+ * c->chan set), or a negative error. */
+int tc_handshake(struct tc *c, const char *user, const sm_key *key, trust *t,
+		 int timeout_ms);
 /* After a handshake: the login's LIST reply, all of it; -EACCES (and
  * c->peer_code) if the server answered HandshakeError instead. */
 int tc_await_list(struct tc *c, int timeout_ms);
