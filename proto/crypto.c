@@ -37,7 +37,6 @@ struct sm_hash {
 	EVP_MD_CTX *ctx;
 };
 
-/* Per-thread reusable contexts. */
 /*
  * AES-256-GCM for one direction of use (sealing or opening) on one thread.
  * It keeps the last key it was given: records come in runs on one
@@ -51,6 +50,7 @@ struct gcm_slot {
 	bool keyed;
 };
 
+/* Per-thread reusable contexts. */
 struct thread_ctx {
 	EVP_MD_CTX *md;		/* HMAC */
 	struct gcm_slot seal, open;
