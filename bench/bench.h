@@ -60,6 +60,7 @@ struct target {
 	trust *trust;
 	char prefix[24];
 	char server_name[256];
+	char pki_dir[64];		/* own daemon: its PKI ("" if external) */
 	unsigned users;			/* users enrolled (0: unknown) */
 };
 
@@ -258,6 +259,7 @@ struct result {
 	double msgs_per_s, msgs_per_server_cpu_s, payload_mb_s;
 	double logins_per_s, logins_per_server_cpu_s;
 	double crypto_ceiling_per_s, ceiling_fraction, ceiling_quiet_per_s;
+	double inproc_per_s, inproc_fraction;
 	unsigned long long ceiling_during_iters;
 	double rss_per_conn_bytes, rss_fixed_per_conn_bytes;
 	double p50_us, p99_us, p999_us, max_us, mean_us;

@@ -430,6 +430,7 @@ int daemon_start(struct owned_daemon *d, const struct opts *o, unsigned users,
 	t->pid = d->pid;
 	t->users = users;
 	snprintf(t->server_name, sizeof(t->server_name), "localhost");
+	snprintf(t->pki_dir, sizeof(t->pki_dir), "%s", d->dir);
 	snprintf(path, sizeof(path), "%s/user.key", d->dir);
 	r = key_load_private(path, NULL, &t->key);
 	snprintf(path, sizeof(path), "%s/ca.pem", d->dir);

@@ -415,7 +415,7 @@ static void result_init(struct result *r)
 		&r->msgs_per_s, &r->msgs_per_server_cpu_s, &r->payload_mb_s,
 		&r->logins_per_s, &r->logins_per_server_cpu_s,
 		&r->crypto_ceiling_per_s, &r->ceiling_fraction,
-		&r->ceiling_quiet_per_s,
+		&r->ceiling_quiet_per_s, &r->inproc_per_s, &r->inproc_fraction,
 		&r->rss_per_conn_bytes, &r->rss_fixed_per_conn_bytes,
 		&r->p50_us, &r->p99_us, &r->p999_us, &r->max_us, &r->mean_us,
 		&r->lag_p99_us, &r->lag_max_us, &r->server_cpu_pct,
@@ -500,6 +500,8 @@ static void print_json(const struct opts *o, const struct result *r, bool own)
 		jnum("ceiling_fraction", r->ceiling_fraction, 4, &f);
 		jint("ceiling_iterations", r->ceiling_during_iters, &f);
 		jnum("ceiling_quiet_per_s", r->ceiling_quiet_per_s, 1, &f);
+		jnum("inproc_logins_per_s", r->inproc_per_s, 1, &f);
+		jnum("inproc_fraction", r->inproc_fraction, 4, &f);
 		jnum("max_us", r->max_us, 1, &f);
 	}
 	if (idle) {
@@ -574,6 +576,10 @@ static void print_table(const struct opts *o, const struct result *r, bool own)
 		    "%");
 		row("ceiling, quiet machine", r->ceiling_quiet_per_s, 0,
 		    "per CPU-second (after the run)");
+		row("server steps in process", r->inproc_per_s, 0,
+		    "logins per CPU-second (no network)");
+		row("  fraction of the ceiling", r->inproc_fraction * 100, 1,
+		    "% (quiet machine)");
 		row("login latency p50", r->p50_us, 1, "us");
 		row("login latency p99", r->p99_us, 1, "us");
 		break;

@@ -57,7 +57,7 @@ smoke relay '.msgs_per_s > 0 and .msgs_per_server_cpu_s != null and .p50_us != n
 	--pairs 2 --size 64 --window 8 --seconds 1 --warmup 0.2
 smoke latency '.msgs_per_s > 0 and .p99_us != null' \
 	--pairs 4 --rate 400 --seconds 1 --warmup 0.2
-smoke handshake '.logins_per_s > 0 and .crypto_ceiling_per_s > 0' \
+smoke handshake '.logins_per_s > 0 and .crypto_ceiling_per_s > 0 and .inproc_fraction > 0' \
 	--connectors 2 --seconds 1 --warmup 0.2
 smoke idle '.rss_per_conn_bytes != null and .connections == 40' \
 	--connections 40
