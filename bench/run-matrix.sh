@@ -180,12 +180,12 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 	echo
 	echo "## Handshake (full logins: handshake + first LIST)"
 	echo
-	echo "| configuration | logins/s | logins per server CPU-s | crypto ceiling per CPU-s | fraction of ceiling % | ceiling, quiet | server CPU % | bench CPU % | other CPU % | errors |"
-	echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+	echo "| configuration | logins/s | logins per server CPU-s | crypto ceiling per CPU-s | fraction of ceiling % | ceiling, quiet | server steps in process, % of quiet ceiling | server CPU % | bench CPU % | other CPU % | errors |"
+	echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 	for c in handshake-8 handshake-64; do
 		echo "| K=${c#handshake-} | $(cell $c logins_per_s) | $(cell $c logins_per_server_cpu_s)" \
 			"| $(cell $c crypto_ceiling_per_s) | $(cell $c ceiling_fraction 100 1)" \
-			"| $(cell $c ceiling_quiet_per_s)" \
+			"| $(cell $c ceiling_quiet_per_s) | $(cell $c inproc_fraction 100 1)" \
 			"| $(cell $c server_cpu_pct 1 1) | $(cell $c bench_cpu_pct 1 1)" \
 			"| $(cell $c other_cpu_pct 1 1) | $(errors $c) |"
 	done
