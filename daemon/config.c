@@ -513,6 +513,11 @@ static const struct ckey keys[] = {
 	    "20000",
 	    "Open client connections, handshakes included (1..1000000).\n"
 	    "Further clients get HandshakeError 4 (server busy)."),
+	UINT("limits", "max_handshakes_per_source",
+	    limits.max_handshakes_per_source, 0, 1000000, "256",
+	    "Connections from one source (an IPv4 address, an IPv6 /64)\n"
+	    "still in their handshake (0..1000000). Further ones get\n"
+	    "HandshakeError 4 (server busy). 0: no limit."),
 	DURATION("limits", "handshake_timeout", limits.handshake_timeout_ms,
 	    100, 10 * MIN, "10s",
 	    "Time a client has to complete the handshake, else\n"

@@ -29,6 +29,7 @@ enum log_level {
 
 struct limits {
 	unsigned max_connections;	/* open connections, handshaking included */
+	unsigned max_handshakes_per_source; /* in progress, per address; 0: any */
 	unsigned handshake_timeout_ms;
 	unsigned idle_timeout_ms;
 	unsigned request_timeout_ms;	/* RTT to CONFIRM */

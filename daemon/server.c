@@ -33,6 +33,7 @@
 #include "keys.h"
 #include "log.h"
 #include "registry.h"
+#include "sources.h"
 #include "users.h"
 #include "worker.h"
 
@@ -667,6 +668,7 @@ static int server_start(struct server *srv)
 	    (r = identity_load(&srv->cfg, &srv->ident)) < 0 ||
 	    (r = load_users(&srv->cfg, &srv->users)) < 0 ||
 	    (r = open_sockets(srv)) < 0 || (r = registry_init()) < 0 ||
+	    (r = sources_init()) < 0 ||
 	    (r = start_workers(srv)) < 0 || (r = setup_loop(srv)) < 0)
 		return r;
 	return 0;

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "msg.h"
 #include "registry.h"
+#include "sources.h"
 #include "users.h"
 #include "worker.h"
 
@@ -80,6 +81,10 @@ struct session *session_new(struct worker *w, int fd,
 
 static void session_hs_end(struct session *s)
 {
+	if (s->src_counted) {
+		sources_leave(s->src_bucket);
+		s->src_counted = false;
+	}
 	if (s->hs) {
 		hs_server_clear(s->hs);
 		free(s->hs);

@@ -56,6 +56,8 @@ struct session {
 	uint8_t state;
 	bool flush_queued;
 	bool want_out;		/* EPOLLOUT registered */
+	bool src_counted;	/* in sources.c's count until the handshake ends */
+	uint16_t src_bucket;
 	struct handle h;
 	char name[NAME_MAX_LEN + 1];
 	struct remote remote;

@@ -8,6 +8,7 @@
  */
 #include "worker.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <malloc.h>
 #include <netinet/in.h>
@@ -28,12 +29,14 @@
 #include "log.h"
 #include "msg.h"
 #include "session.h"
+#include "sources.h"
 #include "users.h"
 
 #define RDBUF_SIZE (256 * 1024)
 #define MAX_EVENTS 256
 #define ACCEPT_BATCH 64
 #define TICK_MS 100
+#define SOURCE_LOG_MS 10000	/* at most one "refused" warning per 10 s */
 /*
  * Return free malloc memory to the kernel after many sessions were freed:
  * glibc keeps freed chunks otherwise, and a daemon that once held 10,000
@@ -327,10 +330,35 @@ static void refuse_busy(int fd)
 	close(fd);
 }
 
+/*
+ * A source at max_handshakes_per_source: one warning per SOURCE_LOG_MS at
+ * most, with the count since the last (a flood must not flood the log).
+ */
+static void source_refused(struct worker *w, const struct sockaddr *sa)
+{
+	const struct sockaddr_in6 *in6 = (const void *)sa;
+	const struct sockaddr_in *in = (const void *)sa;
+	char addr[INET6_ADDRSTRLEN] = "?";
+	const void *a = sa->sa_family == AF_INET6 ? (const void *)&in6->sin6_addr
+						  : (const void *)&in->sin_addr;
+
+	w->src_refused++;
+	if (w->src_logged_ms && w->now_ms - w->src_logged_ms < SOURCE_LOG_MS)
+		return;
+	inet_ntop(sa->sa_family, a, addr, sizeof(addr));
+	log_warnx("worker %d: %u connection(s) refused: their source had "
+		  "max_handshakes_per_source (%u) handshakes in progress "
+		  "(the last from %s)", w->id, w->src_refused,
+		  w->limits.max_handshakes_per_source, addr);
+	w->src_refused = 0;
+	w->src_logged_ms = w->now_ms;
+}
+
 static void accept_one(struct worker *w, int fd, const struct sockaddr *sa)
 {
 	struct handle h = { .worker = (uint16_t)w->id };
 	struct session *s;
+	uint16_t bucket;
 
 	if (atomic_fetch_add(&total_connections, 1) >= w->limits.max_connections) {
 		atomic_fetch_sub(&total_connections, 1);
@@ -338,14 +366,24 @@ static void accept_one(struct worker *w, int fd, const struct sockaddr *sa)
 		refuse_busy(fd);
 		return;
 	}
+	if (!sources_enter(sa, w->limits.max_handshakes_per_source, &bucket)) {
+		atomic_fetch_sub(&total_connections, 1);
+		atomic_fetch_add(&w->stats.handshakes_failed, 1);
+		source_refused(w, sa);
+		refuse_busy(fd);
+		return;
+	}
 	h.gen = w->next_gen++;
 	if (w->next_gen == 0)
 		w->next_gen = 1;
 	if (slot_alloc(w, &h.slot) < 0 || !(s = session_new(w, fd, sa, h))) {
+		sources_leave(bucket);
 		atomic_fetch_sub(&total_connections, 1);
 		close(fd);
 		return;
 	}
+	s->src_bucket = bucket;
+	s->src_counted = true;
 	w->slots[h.slot] = s;
 	w->nsessions++;
 	atomic_fetch_add(&w->stats.connections, 1);

@@ -82,6 +82,8 @@ struct worker {
 	struct users *users;
 	struct identity *ident;
 	int64_t now_ms;			/* CLOCK_MONOTONIC, per iteration */
+	int64_t src_logged_ms;		/* last "source refused" warning */
+	unsigned src_refused;		/* ... refusals since */
 	bool stopping;
 	int stall_test;			/* test builds: stall on request */
 	bool deal_test;			/* tests: deal accepted connections

@@ -6,6 +6,7 @@
  * secmsgd started by systemd-socket-activate.
  */
 #include <errno.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -591,8 +592,9 @@ static void test_slowloris(void **state)
 	struct tc a, b;
 
 	(void)state;
+	/* From two other hosts: each stays under max_handshakes_per_source. */
 	for (int i = 0; i < N; i++) {
-		idle[i].fd = tc_connect(D.port);
+		idle[i].fd = tc_connect_from(D.port, i % 2 ? "127.0.0.2" : "127.0.0.3");
 		assert_true(idle[i].fd >= 0);
 		framer_init(&idle[i].fr, 0);
 		if (i % 2)
@@ -728,6 +730,100 @@ static void test_max_connections(void **state)
 	restart_with(LIMITS);
 }
 
+/* A connection the server refuses at once: HandshakeError 4, then closed. */
+static void expect_busy(int fd)
+{
+	struct tc x;
+
+	memset(&x, 0, sizeof(x));
+	framer_init(&x.fr, 0);
+	x.fd = fd;
+	assert_true(x.fd >= 0);
+	assert_int_equal(tc_recv(&x, &(struct msg){ 0 }, T), -EBADMSG);
+	assert_int_equal(be32_get(x.rec), 2);
+	assert_int_equal(x.rec[4], HS_ERROR);
+	assert_int_equal(x.rec[5], 4);
+	assert_true(tc_closed(&x, T));
+	tc_close(&x);
+}
+
+/*
+ * n connections that never speak: the daemon refuses exactly one of them
+ * (which one depends on the order its workers count them in: the first
+ * group deals connections to both workers). Closes that one; the others
+ * stay open and silent for another 300 ms. Returns its index.
+ */
+static int one_refused(int *fd, int n)
+{
+	struct pollfd p[8];
+	int got = -1;
+
+	assert_true(n <= 8);
+	for (int i = 0; i < n; i++)
+		p[i] = (struct pollfd){ .fd = fd[i], .events = POLLIN };
+	assert_int_equal(poll(p, (nfds_t)n, T), 1);
+	for (int i = 0; i < n; i++)
+		if (p[i].revents)
+			got = i;
+	expect_busy(fd[got]);
+	fd[got] = -1;
+	for (int i = 0; i < n; i++)
+		p[i].fd = fd[i];
+	assert_int_equal(poll(p, (nfds_t)n, 300), 0);
+	return got;
+}
+
+/* Log in, retrying while the source is still at its limit (the daemon
+ * counts a closed handshake out when it sees the close). */
+static void login_when_room(struct tc *c, const char *user)
+{
+	for (int i = 0; i < 100; i++) {
+		if (tc_login(c, D.port, user) == 0)
+			return;
+		assert_int_equal(c->peer_code, 4);
+		tc_close(c);
+		usleep(50000);
+	}
+	fail_msg("%s: still refused after 5 s", user);
+}
+
+/*
+ * max_handshakes_per_source: connections still in their handshake count
+ * against their source address; logged-in users and ended handshakes do
+ * not, and other sources have their own count.
+ */
+static void test_handshakes_per_source(void **state)
+{
+	struct tc a, b, c, other;
+	int fd[3], k;
+
+	(void)state;
+	restart_with("max_handshakes_per_source = 2\n");
+	login(&a, "alice");		/* logged in: not counted */
+	login(&b, "bob");
+	for (int i = 0; i < 3; i++)
+		fd[i] = tc_connect(D.port);
+	k = one_refused(fd, 3);		/* two fit, not three */
+	/* Another host is not held back by this one. */
+	assert_int_equal(tc_login_from(&other, D.port, "dave", "127.0.0.2"), 0);
+	tc_close(&other);
+	/* One half-open connection closes: room for one login again. */
+	close(fd[(k + 1) % 3]);
+	login_when_room(&c, "carol");
+	/* carol's handshake has ended: one more half-open fits, not two. */
+	fd[k] = tc_connect(D.port);
+	fd[(k + 1) % 3] = tc_connect(D.port);
+	one_refused(fd, 3);
+	for (int i = 0; i < 3; i++)
+		if (fd[i] >= 0)
+			close(fd[i]);
+	assert_true(log_has(" refused: ", "max_handshakes_per_source (2)"));
+	tc_close(&a);
+	tc_close(&b);
+	tc_close(&c);
+	restart_with(LIMITS);
+}
+
 static void test_handshake_timeout(void **state)
 {
 	struct tc x;
@@ -781,6 +877,7 @@ static int run(bool act, const char *name)
 		cmocka_unit_test(test_slow_reader),
 		cmocka_unit_test(test_idle_timeout),
 		cmocka_unit_test(test_max_connections),
+		cmocka_unit_test(test_handshakes_per_source),
 		cmocka_unit_test(test_handshake_timeout),
 		cmocka_unit_test(test_status),
 		cmocka_unit_test(test_reload_removes_user),

@@ -34,14 +34,22 @@ static int64_t now_ms(void)
 
 int tc_connect(int port)
 {
+	return tc_connect_from(port, NULL);
+}
+
+int tc_connect_from(int port, const char *src)
+{
 	struct sockaddr_in sin = { .sin_family = AF_INET,
 				   .sin_port = htons((uint16_t)port) };
+	struct sockaddr_in from = { .sin_family = AF_INET };
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
 
 	if (fd < 0)
 		return -errno;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+	if ((src && (inet_pton(AF_INET, src, &from.sin_addr) != 1 ||
+		     bind(fd, (struct sockaddr *)&from, sizeof(from)) < 0)) ||
+	    connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
 		int e = -errno;
 
 		close(fd);
@@ -149,7 +157,8 @@ int tc_await_list(struct tc *c, int timeout_ms)
 	return r;
 }
 
-int tc_login_key(struct tc *c, int port, const char *user, const char *keyfile)
+static int login_from(struct tc *c, int port, const char *user,
+		      const char *keyfile, const char *src)
 {
 	sm_key *key = NULL;
 	trust *t = NULL;
@@ -158,7 +167,7 @@ int tc_login_key(struct tc *c, int port, const char *user, const char *keyfile)
 	memset(c, 0, sizeof(*c));
 	framer_init(&c->fr, 0);
 	snprintf(c->name, sizeof(c->name), "%s", user);
-	c->fd = tc_connect(port);
+	c->fd = tc_connect_from(port, src);
 	if (c->fd < 0)
 		return c->fd;
 	r = key_load_private(keyfile, NULL, &key);
@@ -171,6 +180,19 @@ int tc_login_key(struct tc *c, int port, const char *user, const char *keyfile)
 	key_unref(key);
 	trust_free(t);
 	return r;
+}
+
+int tc_login_key(struct tc *c, int port, const char *user, const char *keyfile)
+{
+	return login_from(c, port, user, keyfile, NULL);
+}
+
+int tc_login_from(struct tc *c, int port, const char *user, const char *src)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s.key", user);
+	return login_from(c, port, user, tu_pki_path(path), src);
 }
 
 int tc_login_raw(struct tc *c, int port, const char *user, const char *keyfile)

@@ -48,12 +48,17 @@ struct tdaemon {
 
 /* TCP connect to 127.0.0.1:port; fd or -errno. */
 int tc_connect(int port);
+/* The same from source address src (another 127.x.y.z: another client
+ * host as the daemon sees it), or from the default one if src is NULL. */
+int tc_connect_from(int port, const char *src);
 /*
  * Log in as user with the PKI fixture USER.key; 0 when the first LIST
  * reply arrived (consumed, its names stored by tc_last_list), else
  * negative. On a HandshakeError from the server, c->peer_code is set.
  */
 int tc_login(struct tc *c, int port, const char *user);
+/* The same from source address src (see tc_connect_from). */
+int tc_login_from(struct tc *c, int port, const char *user, const char *src);
 /* Log in and wait for the first record without decrypting it; only c->fd
  * stays usable (for idle-connection tests). */
 int tc_login_raw(struct tc *c, int port, const char *user, const char *keyfile);

@@ -3,8 +3,12 @@
  *
  * 1,000 connections never speak; 500 send a ClientHello one byte a second
  * from its first byte, 500 its 4-byte frame header at once and then the
- * body one byte a second (slowloris). The daemon's handshake_timeout is 60 s,
- * longer than the test, so all 2,000 stay open throughout (checked: none
+ * body one byte a second (slowloris). They come from 8 addresses
+ * (127.0.0.2..9), 250 from each: below the default
+ * max_handshakes_per_source (256), which would refuse more from one host
+ * (test_daemon's test_handshakes_per_source). The daemon's
+ * handshake_timeout is 60 s, longer than the test, so all 2,000 stay open
+ * throughout (checked: none
  * is closed, and the daemon counts 2,050 connections). Meanwhile 25 pairs
  * of users exchange chat messages (opaque e2e bytes, as the server relays
  * them) for CHAT_SECONDS: each of the 50 sends one message every 20 ms,
@@ -39,6 +43,7 @@
 #include "testutil.h"
 
 #define HALF_OPEN 2000
+#define SOURCES 8		/* 127.0.0.2..9: 250 half-open from each */
 #define USERS 50
 #define CHAT_SECONDS 10
 #define ROUND_US 20000		/* a message from each user every 20 ms */
@@ -143,7 +148,11 @@ static void test_chat_under_slowloris(void **state)
 	(void)state;
 	make_hello();
 	for (int i = 0; i < HALF_OPEN; i++) {
-		idle_fds[i] = tc_connect(D.port);
+		char src[16];
+
+		/* From SOURCES other hosts, each under max_handshakes_per_source */
+		snprintf(src, sizeof(src), "127.0.0.%d", 2 + i % SOURCES);
+		idle_fds[i] = tc_connect_from(D.port, src);
 		assert_true(idle_fds[i] >= 0);
 	}
 	for (int i = 0; i < USERS; i++) {
