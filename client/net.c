@@ -237,14 +237,17 @@ static int next_frame(struct cnet *n, int stop_fd, int timeout_ms)
 	return 0;
 }
 
+/* A handshake frame, in one write (one segment, and no second write to
+ * fail on a connection the server has just refused and closed). */
 static int send_frame(struct cnet *n, const uint8_t *body, size_t len)
 {
-	uint8_t hdr[FRAME_HDR];
-	int r;
+	uint8_t frame[FRAME_HDR + FRAME_HS_MAX];
 
-	frame_put_hdr(hdr, (uint32_t)len);
-	r = write_all(n->fd, hdr, sizeof(hdr));
-	return r < 0 ? r : write_all(n->fd, body, len);
+	if (len > FRAME_HS_MAX)
+		return -EMSGSIZE;
+	frame_put_hdr(frame, (uint32_t)len);
+	memcpy(frame + FRAME_HDR, body, len);
+	return write_all(n->fd, frame, FRAME_HDR + len);
 }
 
 /* ---- set-up ---- */
@@ -332,12 +335,15 @@ static enum hs_result hs_run(struct cnet *n, struct hs_client *hs,
 	r = hs_client_hello(hs, &w);
 	if (r != HS_OK)
 		return r;
-	if ((e = send_frame(n, buf, w.len)) < 0) {
-		*sys_err = e;
+	/* A server that refuses at once (HandshakeError 4: busy) may have
+	 * closed before the ClientHello went out: its answer is still there
+	 * to read, and says more than the failed write. */
+	e = send_frame(n, buf, w.len);
+	if (read_hs_frame(n, sys_err) != HS_OK) {
+		if (e < 0)
+			*sys_err = e;
 		return HS_ERR_INTERNAL;
 	}
-	if (read_hs_frame(n, sys_err) != HS_OK)
-		return HS_ERR_INTERNAL;
 	if (framer_body_len(&n->fr) > FRAME_HS_MAX)
 		return HS_ERR_MALFORMED;
 	wr_init(&w, buf, cap);

@@ -183,17 +183,6 @@ void st_cred_free(struct st_cred *cr)
 	cr->trust = NULL;
 }
 
-static int send_frame_fd(int fd, const uint8_t *body, size_t len)
-{
-	uint8_t buf[FRAME_HDR + FRAME_HS_MAX];
-
-	if (len > FRAME_HS_MAX)
-		return -EINVAL;
-	frame_put_hdr(buf, (uint32_t)len);
-	memcpy(buf + FRAME_HDR, body, len);
-	return tu_send_all(fd, buf, FRAME_HDR + len);
-}
-
 /* Read exactly len bytes within the deadline (microseconds). */
 static int read_exact(int fd, uint8_t *p, size_t len, int64_t deadline)
 {
@@ -279,7 +268,7 @@ static int login_batch(int port, const char *prefix, int first, int k,
 		p->fd = tc_connect(port);
 		wr_init(&w, out, sizeof(out));
 		if (p->fd < 0 || hs_client_hello(&p->hs, &w) != HS_OK ||
-		    send_frame_fd(p->fd, out, w.len) < 0) {
+		    tc_send_frame(p->fd, out, w.len) < 0) {
 			r = p->fd < 0 ? p->fd : -EIO;
 			goto fail;
 		}
@@ -299,7 +288,7 @@ static int login_batch(int port, const char *prefix, int first, int k,
 			goto fail;
 		}
 		crypto_cleanse(&sec, sizeof(sec));
-		if (send_frame_fd(p->fd, out, w.len) < 0) {
+		if (tc_send_frame(p->fd, out, w.len) < 0) {
 			r = -EIO;
 			goto fail;
 		}

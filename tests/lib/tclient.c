@@ -92,14 +92,15 @@ static long read_frame(struct tc *c, int timeout_ms)
 	return FRAME_HDR + (long)be32_get(c->rec);
 }
 
-static int send_frame(struct tc *c, const uint8_t *body, size_t len)
+int tc_send_frame(int fd, const uint8_t *body, size_t len)
 {
-	uint8_t hdr[FRAME_HDR];
-	int r;
+	uint8_t frame[FRAME_HDR + FRAME_HS_MAX];
 
-	frame_put_hdr(hdr, (uint32_t)len);
-	r = tc_write(c, hdr, sizeof(hdr));
-	return r ? r : tc_write(c, body, len);
+	if (len > FRAME_HS_MAX)
+		return -EMSGSIZE;
+	frame_put_hdr(frame, (uint32_t)len);
+	memcpy(frame + FRAME_HDR, body, len);
+	return tu_send_all(fd, frame, FRAME_HDR + len);
 }
 
 int tc_handshake(struct tc *c, const char *user, const sm_key *key, trust *t,
@@ -116,8 +117,11 @@ int tc_handshake(struct tc *c, const char *user, const sm_key *key, trust *t,
 
 	hs_client_init(&hs, &cfg);
 	wr_init(&w, out, sizeof(out));
-	if (hs_client_hello(&hs, &w) != HS_OK || send_frame(c, out, w.len) < 0)
+	if (hs_client_hello(&hs, &w) != HS_OK)
 		goto done;
+	/* As the real client: a server that refused at once may have closed
+	 * before the ClientHello went out; its HandshakeError is still read. */
+	tc_send_frame(c->fd, out, w.len);
 	n = read_frame(c, timeout_ms);
 	if (n < 0) {
 		r = (int)n;
@@ -129,7 +133,7 @@ int tc_handshake(struct tc *c, const char *user, const sm_key *key, trust *t,
 	if (c->hs == HS_ERR_PEER_ERROR)
 		c->peer_code = hs.peer_code;
 	if (w.len)
-		send_frame(c, out, w.len);
+		tc_send_frame(c->fd, out, w.len);
 	if (c->hs != HS_OK)
 		goto done;
 	chan_init(&c->chan, sec.c2s, sec.s2c);

@@ -80,6 +80,8 @@ int tc_send_pt(struct tc *c, const uint8_t *pt, size_t len);
 int tc_send_unchecked(struct tc *c, const uint8_t *pt, size_t len);
 /* Write raw bytes on the socket. */
 int tc_write(struct tc *c, const void *p, size_t len);
+/* A handshake frame (body at most FRAME_HS_MAX) in one write: 0 or -errno. */
+int tc_send_frame(int fd, const uint8_t *body, size_t len);
 /*
  * Receive the next record within timeout_ms and decode it (s2c) into m
  * (fields point into c->rec). 0, -ETIMEDOUT, -ECONNRESET when the server
