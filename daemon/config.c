@@ -522,6 +522,12 @@ static const struct ckey keys[] = {
 	    100, 10 * MIN, "10s",
 	    "Time a client has to complete the handshake, else\n"
 	    "HandshakeError 5 (100ms..10m)."),
+	DURATION("limits", "auth_failure_delay", limits.auth_failure_delay_ms,
+	    0, 10 * SEC, "50ms",
+	    "A failed ClientAuth is answered (HandshakeError 3) no sooner\n"
+	    "than this after it arrived, on the next 100 ms tick, so the\n"
+	    "answer's timing does not tell whether the user is enrolled\n"
+	    "(0..10s; 0: at once)."),
 	DURATION("limits", "idle_timeout", limits.idle_timeout_ms, 100,
 	    24 * HOUR, "300s",
 	    "A logged-in client that sends no record for this long is\n"

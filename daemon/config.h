@@ -31,6 +31,7 @@ struct limits {
 	unsigned max_connections;	/* open connections, handshaking included */
 	unsigned max_handshakes_per_source; /* in progress, per address; 0: any */
 	unsigned handshake_timeout_ms;
+	unsigned auth_failure_delay_ms;	/* HandshakeError 3 no sooner */
 	unsigned idle_timeout_ms;
 	unsigned request_timeout_ms;	/* RTT to CONFIRM */
 	unsigned max_chats;		/* established chats per user */

@@ -433,9 +433,34 @@ static void hs_fail(struct worker *w, struct session *s, struct writer *out,
 	else
 		log_info("handshake from %s failed: %s", remote,
 			 why ? why : hs_result_str(r));
+	session_hs_end(s);
+	if (r == HS_ERR_CLIENT_AUTH && w->limits.auth_failure_delay_ms) {
+		/* The answer waits (session_tick), and input is dropped. */
+		s->state = SS_REFUSING;
+		s->deadline_ms = w->now_ms + w->limits.auth_failure_delay_ms;
+		return;
+	}
 	if (out && out->len)
 		send_raw(w, s, out->p, out->len);
-	session_hs_end(s);
+	s->state = SS_CLOSING;
+	s->deadline_ms = w->now_ms + CLOSE_LINGER_MS;
+	worker_want_flush(w, s);
+}
+
+/*
+ * The delayed answer to a failed ClientAuth (SECURITY.md W1): every
+ * failure is answered at a tick at least auth_failure_delay after the
+ * ClientAuth arrived, whatever the signature check cost (a stand-in key
+ * for an unknown user, the enrolled key otherwise).
+ */
+static void send_refusal(struct worker *w, struct session *s)
+{
+	uint8_t out[2];
+	struct writer wr;
+
+	wr_init(&wr, out, sizeof(out));
+	hs_write_error(&wr, HSE_AUTH);
+	send_raw(w, s, out, wr.len);
 	s->state = SS_CLOSING;
 	s->deadline_ms = w->now_ms + CLOSE_LINGER_MS;
 	worker_want_flush(w, s);
@@ -869,13 +894,19 @@ static void drop_partial(struct session *s)
 	s->rlen = s->rcap = 0;
 }
 
+/* Whether input is still taken (else it is read and dropped). */
+static bool reading(const struct session *s)
+{
+	return s->state < SS_CLOSING && s->state != SS_REFUSING;
+}
+
 /* Process whole frames in buf[0..n); keep the tail. */
 static void process_buffer(struct worker *w, struct session *s, uint8_t *buf,
 			   size_t n)
 {
 	size_t off = 0;
 
-	while (off < n && (s->state < SS_CLOSING)) {
+	while (off < n && reading(s)) {
 		uint32_t body;
 
 		if (n - off < FRAME_HDR)
@@ -887,7 +918,7 @@ static void process_buffer(struct worker *w, struct session *s, uint8_t *buf,
 		session_frame(w, s, buf + off, FRAME_HDR + body);
 		off += FRAME_HDR + body;
 	}
-	if (off < n && s->state < SS_CLOSING && keep_partial(s, buf + off, n - off) < 0)
+	if (off < n && reading(s) && keep_partial(s, buf + off, n - off) < 0)
 		session_close(w, s);
 }
 
@@ -961,8 +992,8 @@ void session_readable(struct worker *w, struct session *s)
 		read_eof(w, s);
 		return;
 	}
-	if (n <= 0 || s->state == SS_CLOSING)
-		return;	/* closing: drain and drop while the last record goes out */
+	if (n <= 0 || !reading(s))
+		return;	/* drain and drop: the last record is (or will be) out */
 	if (!partial)
 		process_buffer(w, s, w->rdbuf, (size_t)n);
 }
@@ -1153,6 +1184,9 @@ void session_tick(struct worker *w, struct session *s)
 		wr_init(&wr, out, sizeof(out));
 		hs_write_error(&wr, HSE_TIMEOUT);
 		hs_fail(w, s, &wr, HS_ERR_STATE, "handshake timeout");
+		break;
+	case SS_REFUSING:
+		send_refusal(w, s);
 		break;
 	case SS_ONLINE:
 		send_bye(w, s, BYE_IDLE, "idle timeout");

@@ -21,6 +21,7 @@ struct worker;
 enum session_state {
 	SS_HELLO,	/* waiting for ClientHello */
 	SS_AUTH,	/* waiting for ClientAuth */
+	SS_REFUSING,	/* ClientAuth failed: HandshakeError 3 at deadline_ms */
 	SS_ONLINE,	/* authenticated */
 	SS_CLOSING,	/* flushing a last record, then close */
 	SS_DEAD,	/* closed; freed at the end of the iteration */

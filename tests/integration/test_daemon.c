@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -526,6 +527,77 @@ static void test_bad_auth(void **state)
 	tc_close(&y);
 }
 
+static void restart_with(const char *limits);
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * A login as user with keyfile's key: how long the server took to answer
+ * the ClientAuth (ms), and in *code its HandshakeError code (0: logged
+ * in). With extra, a HandshakeError frame follows the ClientAuth at once.
+ */
+static long auth_answer_ms(const char *user, const char *keyfile, bool extra,
+			   int *code)
+{
+	struct tc c;
+	sm_key *key = NULL;
+	trust *t = NULL;
+	int64_t t0;
+	int r;
+
+	memset(&c, 0, sizeof(c));
+	framer_init(&c.fr, 0);
+	c.fd = tc_connect(D.port);
+	assert_true(c.fd >= 0);
+	assert_int_equal(key_load_private(tu_pki_path(keyfile), NULL, &key), 0);
+	assert_int_equal(trust_load(tu_pki_path("ca.pem"), NULL, &t), 0);
+	assert_int_equal(tc_handshake(&c, user, key, t, T), 0);
+	t0 = mono_ms();
+	if (extra)
+		assert_int_equal(tc_write(&c, "\0\0\0\x02\x0f\x01", 6), 0);
+	r = tc_await_list(&c, T);
+	t0 = mono_ms() - t0;
+	*code = r == 0 ? 0 : r == -EACCES ? c.peer_code : -1;
+	key_unref(key);
+	trust_free(t);
+	tc_close(&c);
+	return (long)t0;
+}
+
+/*
+ * auth_failure_delay (SECURITY.md W1): an unknown user and an enrolled
+ * user with the wrong key both get HandshakeError 3, and no sooner than
+ * the delay after their ClientAuth, so the answer's timing does not tell
+ * them apart; what the client sends meanwhile is dropped (a HandshakeError
+ * from the client would otherwise close the connection without an
+ * answer). A good login is not delayed.
+ */
+static void test_auth_failure_delay(void **state)
+{
+	int code;
+
+	(void)state;
+	restart_with("auth_failure_delay = 400ms\n");
+	assert_true(auth_answer_ms("mallory", "alice.key", false, &code) >= 400);
+	assert_int_equal(code, 3);
+	assert_true(auth_answer_ms("bob", "alice.key", false, &code) >= 400);
+	assert_int_equal(code, 3);
+	assert_true(auth_answer_ms("bob", "alice.key", true, &code) >= 400);
+	assert_int_equal(code, 3);
+	auth_answer_ms("alice", "alice.key", false, &code);
+	assert_int_equal(code, 0);
+	restart_with("auth_failure_delay = 0\n");
+	auth_answer_ms("mallory", "alice.key", false, &code);
+	assert_int_equal(code, 3);
+	restart_with(LIMITS);
+}
+
 static void test_tamper_replay(void **state)
 {
 	struct tc a, b;
@@ -778,9 +850,13 @@ static int one_refused(int *fd, int n)
 static void login_when_room(struct tc *c, const char *user)
 {
 	for (int i = 0; i < 100; i++) {
-		if (tc_login(c, D.port, user) == 0)
+		int r = tc_login(c, D.port, user);
+
+		if (r == 0)
 			return;
-		assert_int_equal(c->peer_code, 4);
+		if (c->peer_code != 4)
+			fail_msg("%s: login failed: %d (%s), HandshakeError %d",
+				 user, r, strerror(-r), c->peer_code);
 		tc_close(c);
 		usleep(50000);
 	}
@@ -871,6 +947,7 @@ static int run(bool act, const char *name)
 		cmocka_unit_test(test_rate_limit),
 		cmocka_unit_test(test_many_users),
 		cmocka_unit_test(test_bad_auth),
+		cmocka_unit_test(test_auth_failure_delay),
 		cmocka_unit_test(test_tamper_replay),
 		cmocka_unit_test(test_hostile_frames),
 		cmocka_unit_test(test_slowloris),
