@@ -111,6 +111,13 @@ static int new_passphrase(const struct keygen_opts *o, char *pass,
 				"to write an unprotected key\n");
 		return -EINVAL;
 	}
+	/* The key file resists guessing only as well as its passphrase:
+	 * scrypt's cost cannot be raised within PKCS#8 (SECURITY.md W8). */
+	if (strlen(pass) < PASS_MIN) {
+		fprintf(stderr, PROG ": the passphrase is too short: at least %d "
+				"characters (or --no-passphrase)\n", PASS_MIN);
+		return -EINVAL;
+	}
 	return 0;
 }
 

@@ -9,6 +9,9 @@
 #include <stddef.h>
 
 #define PASS_MAX 1024
+/* The shortest passphrase --keygen accepts, in bytes (NIST SP 800-63B's
+ * minimum for a secret the user chooses). */
+#define PASS_MIN 8
 
 /*
  * Ask for a passphrase on /dev/tty with echo off (restored even if a

@@ -1,8 +1,8 @@
 #!/bin/bash
 # client-keygen.sh - secmsg-client --keygen: the files it writes (modes,
 # PEM kinds, scrypt + AES-256-CBC, the public half), each key type, the
-# refusals (empty passphrase, no terminal, existing files, bad name, bad
-# type), and a login with the new key once its .pub is enrolled.
+# refusals (empty or short passphrase, no terminal, existing files, bad
+# name, bad type), and a login with the new key once its .pub is enrolled.
 #
 # Usage (from the top directory): SECMSG_BUILD=build/asan tests/integration/client-keygen.sh
 [ -n "${SECMSG_TIMED:-}" ] || SECMSG_TIMED=1 exec timeout -k 5 170 "$0" "$@"
@@ -77,6 +77,15 @@ keygen kgempty -p "$EMPTY"
 check "an empty passphrase is refused (exit 2, names --no-passphrase)" eval \
 	"[ $KG_RC = 2 ] && grep -q -- '--no-passphrase' '$KE'"
 check "... and writes nothing" [ ! -e "$K/kgempty.key" -a ! -e "$K/kgempty.pub" ]
+printf '1234567\n' >"$CL_DIR/short"
+keygen kgshort -p "$CL_DIR/short"
+check "a 7-character passphrase is refused (exit 2, 'too short')" eval \
+	"[ $KG_RC = 2 ] && grep -q 'too short: at least 8' '$KE'"
+check "... and writes nothing" [ ! -e "$K/kgshort.key" -a ! -e "$K/kgshort.pub" ]
+printf '12345678\n' >"$CL_DIR/eight"
+keygen kgeight -p "$CL_DIR/eight"
+check "an 8-character one is taken" eval \
+	"[ $KG_RC = 0 ] && openssl pkey -in '$K/kgeight.key' -passin 'file:$CL_DIR/eight' -noout"
 keygen kgtty
 check "no terminal to ask on: exit 2, names --passphrase-file" eval \
 	"[ $KG_RC = 2 ] && grep -q -- '--passphrase-file' '$KE'"
