@@ -500,6 +500,9 @@ static void print_json(const struct opts *o, const struct result *r, bool own)
 		jnum("ceiling_fraction", r->ceiling_fraction, 4, &f);
 		jint("ceiling_iterations", r->ceiling_during_iters, &f);
 		jnum("ceiling_quiet_per_s", r->ceiling_quiet_per_s, 1, &f);
+		jnum("ceiling_drift", have(r->crypto_ceiling_per_s) &&
+		     r->ceiling_quiet_per_s > 0 ? r->crypto_ceiling_per_s /
+		     r->ceiling_quiet_per_s : NAN, 3, &f);
 		jnum("inproc_logins_per_s", r->inproc_per_s, 1, &f);
 		jnum("inproc_fraction", r->inproc_fraction, 4, &f);
 		jnum("max_us", r->max_us, 1, &f);
