@@ -36,7 +36,7 @@ static void session_disconnect(struct worker *w, struct session *s,
 
 /* ---- set-up and tear-down ---- */
 
-static void remote_set(struct remote *r, const struct sockaddr *sa)
+void remote_set(struct remote *r, const struct sockaddr *sa)
 {
 	memset(r, 0, sizeof(*r));
 	r->family = sa->sa_family;
@@ -53,15 +53,20 @@ static void remote_set(struct remote *r, const struct sockaddr *sa)
 	}
 }
 
-void session_remote_str(const struct session *s, char *out, size_t len)
+void remote_str(const struct remote *r, char *out, size_t len)
 {
 	char ip[INET6_ADDRSTRLEN] = "?";
 
-	inet_ntop(s->remote.family, s->remote.addr, ip, sizeof(ip));
-	if (s->remote.family == AF_INET6)
-		snprintf(out, len, "[%s]:%u", ip, s->remote.port);
+	inet_ntop(r->family, r->addr, ip, sizeof(ip));
+	if (r->family == AF_INET6)
+		snprintf(out, len, "[%s]:%u", ip, r->port);
 	else
-		snprintf(out, len, "%s:%u", ip, s->remote.port);
+		snprintf(out, len, "%s:%u", ip, r->port);
+}
+
+void session_remote_str(const struct session *s, char *out, size_t len)
+{
+	remote_str(&s->remote, out, len);
 }
 
 struct session *session_new(struct worker *w, int fd,
@@ -419,6 +424,17 @@ void session_shutdown(struct worker *w, struct session *s)
 
 /* ---- the handshake ---- */
 
+/* The handshake's last answer (if any), then close once it is out. */
+static void hs_answer_close(struct worker *w, struct session *s,
+			    const uint8_t *answer, size_t len)
+{
+	if (len)
+		send_raw(w, s, answer, len);
+	s->state = SS_CLOSING;
+	s->deadline_ms = w->now_ms + CLOSE_LINGER_MS;
+	worker_want_flush(w, s);
+}
+
 static void hs_fail(struct worker *w, struct session *s, struct writer *out,
 		    enum hs_result r, const char *why)
 {
@@ -440,11 +456,7 @@ static void hs_fail(struct worker *w, struct session *s, struct writer *out,
 		s->deadline_ms = w->now_ms + w->limits.auth_failure_delay_ms;
 		return;
 	}
-	if (out && out->len)
-		send_raw(w, s, out->p, out->len);
-	s->state = SS_CLOSING;
-	s->deadline_ms = w->now_ms + CLOSE_LINGER_MS;
-	worker_want_flush(w, s);
+	hs_answer_close(w, s, out ? out->p : NULL, out ? out->len : 0);
 }
 
 /*
@@ -460,10 +472,7 @@ static void send_refusal(struct worker *w, struct session *s)
 
 	wr_init(&wr, out, sizeof(out));
 	hs_write_error(&wr, HSE_AUTH);
-	send_raw(w, s, out, wr.len);
-	s->state = SS_CLOSING;
-	s->deadline_ms = w->now_ms + CLOSE_LINGER_MS;
-	worker_want_flush(w, s);
+	hs_answer_close(w, s, out, wr.len);
 }
 
 static void send_list(struct worker *w, struct session *s);

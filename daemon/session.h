@@ -102,6 +102,9 @@ void session_answer_rtt(struct worker *w, const struct event *e, uint8_t reason)
 void session_shutdown(struct worker *w, struct session *s);
 /* "IP:port" or "[IPv6]:port". */
 void session_remote_str(const struct session *s, char *out, size_t len);
+/* A peer's address from accept(), and the same "IP:port" text. */
+void remote_set(struct remote *r, const struct sockaddr *sa);
+void remote_str(const struct remote *r, char *out, size_t len);
 /* Established chats and pending requests this session holds. */
 unsigned session_count(const struct session *s, bool established);
 

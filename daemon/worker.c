@@ -8,7 +8,6 @@
  */
 #include "worker.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <malloc.h>
 #include <netinet/in.h>
@@ -336,16 +335,14 @@ static void refuse_busy(int fd)
  */
 static void source_refused(struct worker *w, const struct sockaddr *sa)
 {
-	const struct sockaddr_in6 *in6 = (const void *)sa;
-	const struct sockaddr_in *in = (const void *)sa;
-	char addr[INET6_ADDRSTRLEN] = "?";
-	const void *a = sa->sa_family == AF_INET6 ? (const void *)&in6->sin6_addr
-						  : (const void *)&in->sin_addr;
+	struct remote r;
+	char addr[64];
 
 	w->src_refused++;
 	if (w->src_logged_ms && w->now_ms - w->src_logged_ms < SOURCE_LOG_MS)
 		return;
-	inet_ntop(sa->sa_family, a, addr, sizeof(addr));
+	remote_set(&r, sa);
+	remote_str(&r, addr, sizeof(addr));
 	log_warnx("worker %d: %u connection(s) refused: their source had "
 		  "max_handshakes_per_source (%u) handshakes in progress "
 		  "(the last from %s)", w->id, w->src_refused,
