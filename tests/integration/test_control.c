@@ -28,7 +28,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -679,25 +678,18 @@ static int nobody_call(void)
 	return ret;
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Says nothing: closed after CONTROL_DENIED_MS. */
 static int nobody_silent(void)
 {
 	struct vlc c;
-	int64_t t0 = mono_ms(), dt;
+	int64_t t0 = tc_now_ms(), dt;
 	int ret;
 
 	if (vlc_connect(&c) < 0)
 		return 10;
 	ret = vlc_closed(&c, CONTROL_DENIED_MS + 3000) ? 0 : 13;
-	dt = mono_ms() - t0;
+	dt = tc_now_ms() - t0;
 	if (ret == 0 && (dt < CONTROL_DENIED_MS - 100 || dt > CONTROL_DENIED_MS + 2500))
 		ret = 14;
 	vlc_close(&c);
@@ -1167,12 +1159,13 @@ static void test_load(void **state)
 	(void)state;
 	wait_online(0);
 	enroll_many();
-	t0 = mono_ms();
+	t0 = tc_now_ms();
 	holders_start(h, 2);
 	wait_online(NCHAT);
-	fprintf(stderr, "%d logins in %lld ms\n", NCHAT, (long long)(mono_ms() - t0));
+	fprintf(stderr, "%d logins in %lld ms\n", NCHAT,
+		(long long)(tc_now_ms() - t0));
 	/* 100 control clients at once, each with three calls in flight */
-	t0 = mono_ms();
+	t0 = tc_now_ms();
 	for (int i = 0; i < NCTL; i++) {
 		vlc_open(&c[i]);
 		vlc_send(&c[i], "{\"method\":\"io.secmsg.Admin.ListUsers\"}");
@@ -1194,7 +1187,7 @@ static void test_load(void **state)
 		json_decref(r);
 	}
 	fprintf(stderr, "%d control clients served in %lld ms\n", NCTL,
-		(long long)(mono_ms() - t0));
+		(long long)(tc_now_ms() - t0));
 	for (int i = 0; i < NCTL; i++)
 		vlc_close(&c[i]);
 	/* secmsgctl processes in parallel, too */
@@ -1241,10 +1234,10 @@ static void test_stalled_worker(void **state)
 	td_signal(&D, SIGUSR2);	/* worker 0 stops making progress */
 	usleep(300000);
 	vlc_open(&c);
-	t0 = mono_ms();
+	t0 = tc_now_ms();
 	vlc_send(&c, "{\"method\":\"io.secmsg.Admin.ListUsers\"}");
 	r = vlc_reply(&c);
-	dt = mono_ms() - t0;
+	dt = tc_now_ms() - t0;
 	assert_string_equal(jstr(r, "error"), "io.secmsg.Admin.Failed");
 	assert_string_equal(jstr(r, "parameters.reason"), "the workers did not answer");
 	assert_true(dt >= CONTROL_ASK_MS - 100 && dt < CONTROL_ASK_MS + 2000);

@@ -24,7 +24,7 @@
 #include "rand.h"
 #include "testutil.h"
 
-static int64_t now_ms(void)
+int64_t tc_now_ms(void)
 {
 	struct timespec ts;
 
@@ -67,12 +67,12 @@ int tc_write(struct tc *c, const void *p, size_t len)
 /* Read one whole frame into c->rec within timeout_ms; its total length. */
 static long read_frame(struct tc *c, int timeout_ms)
 {
-	int64_t end = now_ms() + timeout_ms;
+	int64_t end = tc_now_ms() + timeout_ms;
 
 	while (!framer_ready(&c->fr)) {
 		uint8_t buf[4096];
 		struct pollfd p = { .fd = c->fd, .events = POLLIN };
-		int64_t left = end - now_ms();
+		int64_t left = end - tc_now_ms();
 		ssize_t n;
 		long used;
 
@@ -296,10 +296,10 @@ int tc_recv(struct tc *c, struct msg *m, int timeout_ms)
 
 int tc_expect(struct tc *c, uint8_t op, struct msg *m, int timeout_ms)
 {
-	int64_t end = now_ms() + timeout_ms;
+	int64_t end = tc_now_ms() + timeout_ms;
 
 	for (;;) {
-		int64_t left = end - now_ms();
+		int64_t left = end - tc_now_ms();
 		int r = tc_recv(c, m, left > 0 ? (int)left : 0);
 
 		if (r < 0)
@@ -316,11 +316,11 @@ int tc_expect(struct tc *c, uint8_t op, struct msg *m, int timeout_ms)
 
 bool tc_closed(struct tc *c, int timeout_ms)
 {
-	int64_t end = now_ms() + timeout_ms;
+	int64_t end = tc_now_ms() + timeout_ms;
 	struct msg m;
 
 	for (;;) {
-		int64_t left = end - now_ms();
+		int64_t left = end - tc_now_ms();
 		int r = tc_recv(c, &m, left > 0 ? (int)left : 0);
 
 		if (r == -ECONNRESET)

@@ -46,6 +46,8 @@ struct tdaemon {
 	char last_notify[512];	/* the last sd_notify message seen */
 };
 
+/* CLOCK_MONOTONIC in milliseconds. */
+int64_t tc_now_ms(void);
 /* TCP connect to 127.0.0.1:port; fd or -errno. */
 int tc_connect(int port);
 /* The same from source address src (another 127.x.y.z: another client
