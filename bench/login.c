@@ -238,24 +238,30 @@ struct ceiling {
 	int bad;
 };
 
+/* The users' key as the server holds it: loaded from its public half. */
+static int user_key_as_server(const struct target *tg, sm_key **out)
+{
+	size_t len;
+	const uint8_t *spki = key_spki(tg->key, &len);
+
+	return spki ? key_from_spki(spki, len, out) : -EIO;
+}
+
 /*
  * A signing key of the server's type and the user's key as the server
- * holds it (loaded from its public half), with a user signature to verify.
+ * holds it, with a user signature to verify.
  */
 static int ceiling_prepare(struct ceiling *c, const struct target *tg)
 {
 	uint8_t priv[X25519_LEN];
-	const uint8_t *spki;
-	size_t spki_len;
 
 	memset(c, 0, sizeof(*c));
 	c->stype = server_key_type();
-	spki = key_spki(tg->key, &spki_len);
 	memcpy(c->m, CEIL_LABEL, sizeof(CEIL_LABEL));
 	c->usig_len = sizeof(c->usig);
 	if (rand_bytes(c->m + sizeof(CEIL_LABEL), SHA256_LEN) < 0 ||
-	    key_generate(c->stype, &c->srv) < 0 || !spki ||
-	    key_from_spki(spki, spki_len, &c->user) < 0 ||
+	    key_generate(c->stype, &c->srv) < 0 ||
+	    user_key_as_server(tg, &c->user) < 0 ||
 	    key_sign(tg->key, c->m, sizeof(c->m), c->usig, &c->usig_len) < 0 ||
 	    crypto_x25519_keygen(priv, c->peer) < 0)
 		return -EIO;
@@ -343,8 +349,6 @@ static void inproc_free(struct inproc *p)
 
 static int inproc_prepare(struct inproc *p, const struct target *tg)
 {
-	const uint8_t *spki;
-	size_t spki_len;
 	char path[128];
 	int r;
 
@@ -356,9 +360,8 @@ static int inproc_prepare(struct inproc *p, const struct target *tg)
 	snprintf(path, sizeof(path), "%s/server.pem", tg->pki_dir);
 	if (r == 0)
 		r = cert_chain_load(path, &p->id.chain);
-	spki = key_spki(tg->key, &spki_len);
 	if (r == 0)
-		r = spki ? key_from_spki(spki, spki_len, &p->user) : -EIO;
+		r = user_key_as_server(tg, &p->user);
 	if (r == 0 && !(p->buf = malloc(3 * FRAME_HS_MAX)))
 		r = -ENOMEM;
 	p->cfg.username = "inproc";
