@@ -261,22 +261,37 @@ static int open_sockets(struct server *srv)
 
 /* ---- identity and users ---- */
 
+/*
+ * The passphrase file's first line into out (the caller cleanses it).
+ * Read with read(2), not stdio: a FILE's buffer would keep a copy of the
+ * passphrase in freed memory that nothing cleanses.
+ */
 static int read_passphrase(const char *path, char *out, size_t len)
 {
-	FILE *f;
-	size_t n;
+	size_t n = 0;
+	int fd, r = 0;
 
 	out[0] = '\0';
 	if (!path[0])
 		return 0;
-	f = fopen(path, "re");
-	if (!f)
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return -errno;
-	n = fread(out, 1, len - 1, f);
-	fclose(f);
+	while (n < len - 1) {
+		ssize_t k = read(fd, out + n, len - 1 - n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			r = -errno;
+		if (k <= 0)
+			break;
+		n += (size_t)k;
+	}
+	close(fd);
 	out[n] = '\0';
 	out[strcspn(out, "\r\n")] = '\0';
-	return 0;
+	return r;
 }
 
 static int identity_check_chain(const struct config *c, struct identity *id)
