@@ -470,8 +470,8 @@ int cchat_talk(struct cchat *c, const char *peer)
 		return refuse_changed(c, peer);
 	r = peer_create(c, peer, CCHAT_OUT_REQ, &p);
 	if (r == -EEXIST) {
-		cout_error(c->out, "a chat or request with %s already exists",
-			   peer);
+		/* What the server would answer (REFUSE 5), without asking it. */
+		emit(c, CEV_REFUSED, peer, REFUSE_EXISTS);
 		return r;
 	}
 	if (r < 0)

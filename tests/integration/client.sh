@@ -94,6 +94,11 @@ expect carol "^chat${TAB}alice${TAB}$FA\$" "carol: chat alice with alice's finge
 expect dave "^chat${TAB}alice${TAB}$FA\$" "dave (requester): chat alice with alice's fingerprint"
 check "the known peers file records the fingerprints seen" \
 	grep -q "$FB" "$DDIR/known/alice/alice"
+# Asking again for a chat that exists: CLIENT.md's refusal, not an error.
+cl_cmd alice "talk bob"
+expect alice "^refused${TAB}bob${TAB}exists\$" "talk bob while a chat with bob exists: refused bob exists"
+cl_cmd alice "talk dave"
+expect alice "^refused${TAB}dave${TAB}exists\$" "... also for a chat alice accepted: refused dave exists"
 
 # Messages both ways in all three chats, interleaved.
 cl_cmd alice "send bob $W1 one"

@@ -405,7 +405,9 @@ static void test_refusals(void **state)
 	pump();
 	EXPECT(c, "request\talice");
 	assert_true(cchat_talk(a->c, "carol") < 0);
-	EXPECT(a, "error\t0\ta chat or request with carol already exists");
+	EXPECT(a, "refused\tcarol\texists");
+	assert_false(printed(a, "error\t0\ta chat or request with carol already exists"));
+	assert_int_equal(qtail, 0);
 	assert_true(cchat_send(a->c, "carol", "x", 1) < 0);
 	EXPECT(a, "error\t0\tcarol has not accepted yet");
 	assert_true(cchat_send(c->c, "alice", "x", 1) < 0);
