@@ -623,9 +623,12 @@ static int hold_text(struct cchat *c, struct peer *p, const char *text,
 int cchat_send(struct cchat *c, const char *peer, const char *text,
 	       size_t len)
 {
-	struct peer *p = peer_get(c, peer);
+	struct peer *p;
 	int r;
 
+	if (change_pending(c, peer))
+		return refuse_changed(c, peer);
+	p = peer_get(c, peer);
 	if (!p) {
 		cout_error(c->out, "no chat with %s", peer);
 		return -ENOENT;

@@ -473,6 +473,11 @@ static void test_key_change_initiator(void **state)
 	assert_int_equal(qtail, 0);
 	EXPECT(a, "error\t0\tbob's key has changed; check its fingerprint "
 		  "and use trust bob first");
+	forget_output();
+	assert_true(cchat_send(a->c, "bob", "x", 1) < 0);
+	assert_int_equal(qtail, 0);
+	EXPECT(a, "error\t0\tbob's key has changed; check its fingerprint "
+		  "and use trust bob first");
 	assert_int_equal(cchat_trust(a->c, "bob"), 0);
 	establish(0, 1);
 	EXPECT(a, "chat\tbob\t%s", new);
