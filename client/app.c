@@ -133,8 +133,7 @@ static void *recv_main(void *arg)
 		if (r == 0)
 			continue;
 		if (r == 2) {
-			cout_notice(&a->out, "a malformed %s record from the "
-				    "server was ignored", opcode_name(m.op));
+			cchat_handle_malformed(a->chat, &m);
 			continue;
 		}
 		if (r < 0) {

@@ -1004,6 +1004,23 @@ int cchat_handle(struct cchat *c, const struct msg *m)
 	return 0;
 }
 
+void cchat_handle_malformed(struct cchat *c, const struct msg *m)
+{
+	struct peer *p = m->peer[0] ? peer_get(c, m->peer) : NULL;
+
+	if (!p) {
+		cout_notice(c->out, "a malformed %s record from the server "
+			    "was ignored", opcode_name(m->op));
+		return;
+	}
+	/* The attempt cannot complete (§5: a peer_key over 2048 bytes, say):
+	 * end it now rather than leave it pending until it expires. */
+	fail_peer(c, p, m->op == OP_MESSAGE ?
+		  "the server sent a malformed MESSAGE" :
+		  "the server sent a malformed ACCEPT or CONFIRM");
+	peer_release(c, p);
+}
+
 bool cchat_logged_in(struct cchat *c)
 {
 	return c->logged_in;

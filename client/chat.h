@@ -82,6 +82,13 @@ int cchat_quit(struct cchat *c);
  * the session (BYE).
  */
 int cchat_handle(struct cchat *c, const struct msg *m);
+/*
+ * A record from the server that does not decode (m->op, and m->peer when
+ * it could be read): an ACCEPT, CONFIRM or MESSAGE for a known peer fails
+ * that attempt or chat (END is sent); anything else is reported and
+ * ignored.
+ */
+void cchat_handle_malformed(struct cchat *c, const struct msg *m);
 /* True once the login LIST reply (every record of it) has arrived. */
 bool cchat_logged_in(struct cchat *c);
 

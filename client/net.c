@@ -231,7 +231,7 @@ static int next_frame(struct cnet *n, int stop_fd, int timeout_ms)
 		}
 		k = framer_feed(&n->fr, n->rbuf + n->rpos, n->rlen - n->rpos);
 		if (k < 0)
-			return -EPROTO;
+			return k == -EMSGSIZE ? -EMSGSIZE : -EPROTO;
 		n->rpos += (size_t)k;
 	}
 	return 0;
@@ -257,7 +257,8 @@ int cnet_init(struct cnet *n)
 	memset(n, 0, sizeof(*n));
 	n->fd = -1;
 	pthread_mutex_init(&n->send_mu, NULL);
-	framer_init(&n->fr, 0);
+	/* Handshake frames first: a longer one is refused at its header. */
+	framer_init(&n->fr, FRAME_HS_MAX);
 	n->tx_pt = malloc(CHAN_PT_MAX);
 	n->tx_frame = malloc(CHAN_SEAL_MAX(CHAN_PT_MAX));
 	n->rx_pt = malloc(CHAN_PT_MAX);
@@ -294,11 +295,25 @@ void cnet_shutdown(struct cnet *n)
 
 /* ---- handshake ---- */
 
-/* Read one handshake frame (at most FRAME_HS_MAX bytes of body). */
+static int send_frame(struct cnet *n, const uint8_t *body, size_t len);
+
+/*
+ * Read one handshake frame. A header announcing more than the framer's
+ * bound (FRAME_HS_MAX until the ServerHello is in) gets HandshakeError 2
+ * at once, without reading the body (§3).
+ */
 static enum hs_result read_hs_frame(struct cnet *n, int *sys_err)
 {
+	uint8_t err[2];
+	struct writer w;
 	int r = next_frame(n, -1, CNET_HANDSHAKE_TIMEOUT_MS);
 
+	if (r == -EMSGSIZE) {
+		wr_init(&w, err, sizeof(err));
+		hs_write_error(&w, HSE_MALFORMED);
+		send_frame(n, err, w.len);
+		return HS_ERR_MALFORMED;
+	}
 	if (r < 0) {
 		*sys_err = r;
 		return HS_ERR_INTERNAL;
@@ -339,13 +354,13 @@ static enum hs_result hs_run(struct cnet *n, struct hs_client *hs,
 	 * closed before the ClientHello went out: its answer is still there
 	 * to read, and says more than the failed write. */
 	e = send_frame(n, buf, w.len);
-	if (read_hs_frame(n, sys_err) != HS_OK) {
-		if (e < 0)
-			*sys_err = e;
-		return HS_ERR_INTERNAL;
-	}
-	if (framer_body_len(&n->fr) > FRAME_HS_MAX)
-		return HS_ERR_MALFORMED;
+	r = read_hs_frame(n, sys_err);
+	if (r == HS_ERR_INTERNAL && e < 0)
+		*sys_err = e;
+	if (r != HS_OK)
+		return r;
+	/* From now on, records: any size up to FRAME_MAX. */
+	n->fr.max_body = FRAME_MAX;
 	wr_init(&w, buf, cap);
 	r = hs_client_finish(hs, framer_body(&n->fr), framer_body_len(&n->fr),
 			     &w, sec);
@@ -552,6 +567,24 @@ long cnet_idle_ms(struct cnet *n)
 	return ms;
 }
 
+/*
+ * A record that does not decode may still name the peer it is about (the
+ * first field of ACCEPT, CONFIRM and MESSAGE): then the chat layer can end
+ * that attempt or chat at once instead of leaving it to expire.
+ */
+static void salvage_peer(const uint8_t *pt, size_t len, struct msg *m)
+{
+	struct reader r;
+
+	m->op = pt[0];
+	if (m->op != OP_ACCEPT && m->op != OP_CONFIRM && m->op != OP_MESSAGE)
+		return;
+	rd_init(&r, pt + 1, len - 1);
+	rd_name(&r, m->peer);
+	if (rd_error(&r))
+		m->peer[0] = '\0';
+}
+
 int cnet_read_record(struct cnet *n, int stop_fd, int timeout_ms,
 		     struct msg *m)
 {
@@ -575,7 +608,7 @@ int cnet_read_record(struct cnet *n, int stop_fd, int timeout_ms,
 		/* CHAN_KEY_UPDATED: the receiving key moved on; read on. */
 	}
 	if (msg_decode_s2c(n->rx_pt, pt_len, m) < 0) {
-		m->op = n->rx_pt[0];
+		salvage_peer(n->rx_pt, pt_len, m);
 		return 2;
 	}
 	return 1;

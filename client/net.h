@@ -84,7 +84,8 @@ int cnet_send_msg(void *ctx, const struct msg *m);
  * Wait up to timeout_ms (-1: forever) for the next record and decode it
  * into m (its fields point into n's buffer until the next call). Returns
  * 1 with a record, 2 with a record that does not decode (m->op holds its
- * opcode; the connection stays up), 0 on timeout,
+ * opcode and, for ACCEPT, CONFIRM and MESSAGE, m->peer the peer it names
+ * when that much reads; the connection stays up), 0 on timeout,
  * -ECANCELED when stop_fd became readable,
  * -EPIPE when the server closed the connection, another negative error
  * when the connection broke (a record failed to decrypt...).
