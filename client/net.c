@@ -270,8 +270,7 @@ void cnet_close(struct cnet *n)
 	if (n->fd >= 0)
 		close(n->fd);
 	n->fd = -1;
-	crypto_cleanse(&n->tx, sizeof(n->tx));
-	crypto_cleanse(&n->rx, sizeof(n->rx));
+	chan_clear(&n->ch);
 	if (n->rx_pt)
 		crypto_cleanse(n->rx_pt, CHAN_PT_MAX);
 	if (n->tx_pt)
@@ -395,8 +394,7 @@ enum hs_result cnet_handshake(struct cnet *n,
 	r = hs_run(n, &hs, buf, sizeof(buf), peer_code, sys_err, &sec);
 	hs_client_clear(&hs);
 	if (r == HS_OK) {
-		if (chan_dir_init(&n->tx, sec.c2s) < 0 ||
-		    chan_dir_init(&n->rx, sec.s2c) < 0)
+		if (chan_init(&n->ch, sec.c2s, sec.s2c) < 0)
 			r = HS_ERR_INTERNAL;
 		n->secure = true;
 		clock_gettime(CLOCK_MONOTONIC, &n->last_send);
@@ -544,7 +542,7 @@ int cnet_send_msg(void *ctx, const struct msg *m)
 		r = -EMSGSIZE;
 	if (r == 0) {
 		pace(n);
-		k = chan_seal(&n->tx, n->tx_pt, w.len, n->tx_frame);
+		k = chan_seal(&n->ch.tx, n->tx_pt, w.len, n->tx_frame);
 		r = k < 0 ? (int)k : write_all(n->fd, n->tx_frame, (size_t)k);
 		if (r < 0 && k >= 0) {
 			n->broken = true;
@@ -597,7 +595,7 @@ int cnet_read_record(struct cnet *n, int stop_fd, int timeout_ms,
 			return 0;
 		if (r < 0)
 			return r;
-		r = chan_open(&n->rx, framer_frame(&n->fr),
+		r = chan_open(&n->ch.rx, framer_frame(&n->fr),
 			      FRAME_HDR + framer_body_len(&n->fr), n->rx_pt,
 			      &pt_len);
 		framer_consume(&n->fr);

@@ -28,7 +28,7 @@
 struct cnet {
 	int fd;
 	pthread_mutex_t send_mu;
-	struct chan_dir tx;		/* under send_mu */
+	struct channel ch;		/* tx under send_mu; rx below */
 	uint8_t *tx_pt;			/* under send_mu: CHAN_PT_MAX */
 	uint8_t *tx_frame;		/* under send_mu: sealed frames */
 	struct timespec last_send;	/* under send_mu (CLOCK_MONOTONIC) */
@@ -37,8 +37,7 @@ struct cnet {
 	int64_t tokens;			/* under send_mu: thousandths */
 	struct timespec last_fill;	/* under send_mu */
 	bool secure;			/* records from now on */
-	/* The receiving side: the receive thread's alone. */
-	struct chan_dir rx;
+	/* The receiving side (ch.rx too): the receive thread's alone. */
 	struct framer fr;
 	uint8_t *rx_pt;			/* CHAN_PT_MAX */
 	uint8_t rbuf[16384];
@@ -53,7 +52,7 @@ int cnet_parse_hostport(const char *s, char *host, size_t hostlen,
 			char *port, size_t portlen);
 /* Prepare n (no socket yet); call cnet_close even if this fails. */
 int cnet_init(struct cnet *n);
-/* Close the socket and cleanse the keys. */
+/* Close the socket and cleanse the keys (n->ch is all zero after it). */
 void cnet_close(struct cnet *n);
 /*
  * Connect to host:port, trying each address within timeout_ms in all.
