@@ -668,6 +668,26 @@ static sm_key *take_key(struct chats *c, struct peer *p, const struct msg *m,
 	return pk;
 }
 
+/*
+ * The exchange finished with er: on success its ratchet r becomes p's
+ * chat (and the exchange state is cleansed); on failure the attempt ends.
+ */
+static bool start_chat(struct chats *c, struct peer *p, enum e2e_result er,
+		       struct ratchet *r, bool initiator)
+{
+	if (er != E2E_OK) {
+		ratchet_clear(r);
+		fail_peer(c, p, e2e_result_str(er));
+		return false;
+	}
+	e2e_initiator_clear(&p->ini);
+	e2e_responder_clear(&p->resp);
+	chat_init(&p->chat, r, initiator);
+	ratchet_clear(r);
+	p->state = PEER_ESTABLISHED; /* chat_clear on removal from now on */
+	return true;
+}
+
 /* A: the peer accepted. Check its key, CONFIRM, HELLO. */
 static void on_accept(struct chats *c, struct peer *p, const struct msg *m)
 {
@@ -685,14 +705,8 @@ static void on_accept(struct chats *c, struct peer *p, const struct msg *m)
 				  m->sig_len, pk, c->key, sig_a, &sig_a_len,
 				  &r);
 	key_unref(pk);
-	if (er != E2E_OK) {
-		fail_peer(c, p, e2e_result_str(er));
+	if (!start_chat(c, p, er, &r, true))
 		return;
-	}
-	e2e_initiator_clear(&p->ini);
-	chat_init(&p->chat, &r, true);
-	ratchet_clear(&r);
-	p->state = PEER_ESTABLISHED; /* chat_clear on removal from now on */
 	snprintf(conf.peer, sizeof(conf.peer), "%s", p->name);
 	conf.sig = sig_a;
 	conf.sig_len = sig_a_len;
@@ -715,14 +729,8 @@ static void on_confirm(struct chats *c, struct peer *p, const struct msg *m)
 		return;
 	er = e2e_responder_finish(&p->resp, m->sig, m->sig_len, pk, &r);
 	key_unref(pk);
-	if (er != E2E_OK) {
-		fail_peer(c, p, e2e_result_str(er));
-		return;
-	}
-	e2e_responder_clear(&p->resp);
-	chat_init(&p->chat, &r, false);
-	ratchet_clear(&r);
-	established(c, p, kv == KEY_FIRST);
+	if (start_chat(c, p, er, &r, false))
+		established(c, p, kv == KEY_FIRST);
 }
 
 /* B: HELLO arrived; send what the user typed meanwhile, in order. */
