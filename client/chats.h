@@ -65,16 +65,22 @@ int chats_new(const char *self, sm_key *key, const char *kp_path,
 void chats_free(struct chats *c);
 
 /* User commands. Each reports its own failures through out (error 0). */
+/* Ask for the users online (LIST). */
 int chats_list(struct chats *c);
+/* Ask peer to talk (RTT); `refused PEER exists` if a row for it exists. */
 int chats_talk(struct chats *c, const char *peer);
+/* Accept peer's request (ACCEPT). */
 int chats_accept(struct chats *c, const char *peer);
+/* Decline peer's request (REFUSE 1). */
 int chats_refuse(struct chats *c, const char *peer);
 /* Send TEXT to an established chat (or hold it until A's HELLO, on B). */
 int chats_send(struct chats *c, const char *peer, const char *text,
 	       size_t len);
 /* Leave a chat, withdraw our request or decline theirs. */
 int chats_end(struct chats *c, const char *peer);
+/* Record the key a key change brought for peer, and lift the gate. */
 int chats_trust(struct chats *c, const char *peer);
+/* Leave the session (QUIT). */
 int chats_quit(struct chats *c);
 /* A keepalive PING (its cookie counts up). */
 int chats_ping(struct chats *c);

@@ -40,6 +40,7 @@ size_t ui_format(const struct cev *ev, char **text);
 /* The interactive front end; it runs commands in env and sets env->focus
  * to its own current chat. One at a time (readline has no context). */
 struct ui *ui_new(struct cmd_env *env);
+/* Free it, cleansing the output it still held. */
 void ui_free(struct ui *u);
 /* Its front-end interface (for out.c and the session loop). */
 void ui_front(struct ui *u, struct front *f);
