@@ -382,6 +382,7 @@ int cchat_new(const char *self, sm_key *key, const char *kp_path,
 	      struct cchat **cp)
 {
 	struct cchat *c = calloc(1, sizeof(*c));
+	char warn[1024];
 	int r;
 
 	if (!c)
@@ -397,6 +398,8 @@ int cchat_new(const char *self, sm_key *key, const char *kp_path,
 	r = c->kp_path ? key_fingerprint_hex(key, c->self_fpr) : -ENOMEM;
 	if (r == 0)
 		r = kp_load(&c->kp, kp_path);
+	if (r == 0 && kp_warning(&c->kp, kp_path, warn, sizeof(warn)) > 0)
+		cout_notice(out, "%s", warn);
 	if (r < 0) {
 		cchat_free(c);
 		return r;
