@@ -12,20 +12,14 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "loglevel.h"
+
 #define CONFIG_DEFAULT_PATH SYSCONFDIR "/secmsg/secmsgd.conf"
 #define CONFIG_MAX_LISTEN 8
 #define CONFIG_PATH_MAX 4096
 /* Upper bounds of [limits] messages_per_second and rate_burst. */
 #define CONFIG_MAX_RATE 10000000
 #define CONFIG_MAX_BURST (2 * CONFIG_MAX_RATE)
-
-enum log_level {
-	LOG_LEVEL_ERROR = 0,
-	LOG_LEVEL_WARNING,
-	LOG_LEVEL_NOTICE,
-	LOG_LEVEL_INFO,
-	LOG_LEVEL_DEBUG,
-};
 
 struct limits {
 	unsigned max_connections;	/* open connections, handshaking included */
