@@ -24,7 +24,6 @@
 #define CTL_PATH_MAX 4096
 #define CTL_CALL_TIMEOUT_MS 60000
 #define CTL_REPLY_MAX (256u << 20)	/* largest reply accepted */
-#define CTL_REASON_MAX 1023		/* the daemon's bound on a reason */
 
 /* Exit statuses (secmsgctl(8), EXIT STATUS). */
 enum {
