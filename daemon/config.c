@@ -14,7 +14,6 @@
  */
 #include "config.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +26,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "addr.h"
 
 #define FILE_MAX	(1024 * 1024)	/* larger config files are refused */
 #define LINE_MAX_LEN	1000		/* iniparser's own limit is 1022 */
@@ -344,48 +345,28 @@ static int parse_group(const struct ckey *k, const char *val,
 	return 0;
 }
 
-/* One "IPv4:PORT" or "[IPv6]:PORT", normalised with inet_ntop. */
+/* One "IPv4:PORT" or "[IPv6]:PORT", normalised (proto/addr). */
 static int parse_address(const char *tok, size_t n, char *out, size_t outlen,
     char *why, size_t whylen)
 {
-	char tmp[128], text[INET6_ADDRSTRLEN];
-	unsigned char addr[16];
-	const char *port;
-	char *end;
-	unsigned long long p;
-	int af = AF_INET;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	char tmp[128];
+	int r = -EINVAL, show = (int)(n < SHOW ? n : SHOW);
 
-	if (n >= sizeof(tmp))
-		goto bad;
-	memcpy(tmp, tok, n);
-	tmp[n] = '\0';
-	if (tmp[0] == '[') {
-		af = AF_INET6;
-		end = strchr(tmp, ']');
-		if (!end || end[1] != ':')
-			goto bad;
-		*end = '\0';
-		port = end + 2;
-	} else {
-		end = strrchr(tmp, ':');
-		if (!end)
-			goto bad;
-		*end = '\0';
-		port = end + 1;
+	if (n < sizeof(tmp)) {
+		memcpy(tmp, tok, n);
+		tmp[n] = '\0';
+		r = addr_parse(tmp, &ss, &sslen);
 	}
-	if (inet_pton(af, af == AF_INET6 ? tmp + 1 : tmp, addr) != 1)
-		goto bad;
-	if (parse_digits(&port, &p) < 0 || *port != '\0' || p < 1 ||
-	    p > 65535)
+	if (r == -ERANGE)
 		return whyf(why, whylen, "invalid port in '%.*s' (1..65535)",
-		    (int)(n < SHOW ? n : SHOW), tok);
-	inet_ntop(af, addr, text, sizeof(text));
-	snprintf(out, outlen, af == AF_INET6 ? "[%s]:%llu" : "%s:%llu", text,
-	    p);
+		    show, tok);
+	if (r < 0)
+		return whyf(why, whylen, "invalid listen address '%.*s' "
+		    "(IPv4:PORT or [IPv6]:PORT)", show, tok);
+	addr_format((struct sockaddr *)&ss, out, outlen);
 	return 0;
-bad:
-	return whyf(why, whylen, "invalid listen address '%.*s' (IPv4:PORT "
-	    "or [IPv6]:PORT)", (int)(n < SHOW ? n : SHOW), tok);
 }
 
 static int parse_listen(const struct ckey *k, const char *val,
