@@ -436,9 +436,10 @@ static int scan_section(struct conf_load *x, const char *s, size_t n,
 	*sec = find_section(x->schema, s, n);
 	if (*sec >= 0)
 		return 0;
-	/* iniparser would cut a name at its first ']' */
+	/* iniparser would cut a name at its first ']', and ':' separates
+	 * the section from the key in its dictionary */
 	if (!x->schema->other_sections || n == 0 || memchr(s, '[', n) ||
-	    memchr(s, ']', n))
+	    memchr(s, ']', n) || memchr(s, ':', n))
 		return errf(x, -EINVAL, lineno, "[%.*s]: unknown section",
 			    show, s);
 	*sec = SEC_OTHER;

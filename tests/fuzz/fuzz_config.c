@@ -15,7 +15,8 @@
  * config_print writes loads again and prints the same (what
  * secmsgd --check-config shows is itself a valid configuration);
  * config_read agrees with config_load whenever that succeeds; the
- * client-like table has the same two properties.
+ * engine's scan and iniparser never read the text differently; the
+ * client-like table has the same properties.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,6 +110,13 @@ static void check_read(const struct config *c)
 	FZ_CHECK(memcmp(&r, c, sizeof(r)) == 0);
 }
 
+/* The engine's scan and iniparser read the text the same way: its own
+ * error, "PATH: iniparser ...", never comes (err names conf_path). */
+static bool agree(const char *err)
+{
+	return strncmp(err + strlen(conf_path), ": iniparser ", 12) != 0;
+}
+
 /* ---- a client-like table ---- */
 
 struct fz_cfg {
@@ -150,6 +158,7 @@ static void check_client_table(void)
 
 	if (fz_load(conf_path, &a, err, sizeof(err)) < 0) {
 		FZ_CHECK(strncmp(err, conf_path, strlen(conf_path)) == 0);
+		FZ_CHECK(agree(err));
 		return;
 	}
 	FZ_CHECK(a.path[0] == '\0' || a.path[0] == '/');
@@ -182,6 +191,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FZ_CHECK(memchr(err, '\0', sizeof(err)) != NULL);
 	if (r < 0) {
 		FZ_CHECK(strncmp(err, conf_path, strlen(conf_path)) == 0);
+		FZ_CHECK(agree(err));
 		return 0;
 	}
 	FZ_CHECK(r == 0 && err[0] == '\0');
@@ -240,6 +250,8 @@ static void seeds(void)
 		  "private_key = server.key\ncontrol_socket =\n");
 	seed_text("client", "[client]\npath = ~/keys\nkeepalive = 2m\n"
 		  "send_rate = 0\n[other]\nanything = goes\n");
+	seed_text("client-colon", "[client:x]\nkeepalive = 1\n[a:b]\n"
+		  "c:d = e\n");
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -234,6 +234,8 @@ static void test_strict(void **state)
 	expect_load_line("[client]\nserver = a:1\n\x01\n",
 			 "3: unexpected byte 0x01 (not a text file?)");
 	expect_load_line("[oth]er]\n", "1: [oth]er]: unknown section");
+	expect_load_line("[client:x]\nserver = a:1\n",
+			 "1: [client:x]: unknown section");
 }
 
 /* A relative path is relative to the file's real directory, as in
