@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "conn.h"
 #include "control.h"
 #include "keys.h"
 #include "log.h"
@@ -53,14 +54,25 @@ static int set_nonblock(int fd)
 	return 0;
 }
 
-/* Accepted sockets inherit TCP_NODELAY from the listener (Linux): one
- * setsockopt per listener instead of one per connection. */
+/*
+ * Accepted sockets inherit these from the listener (Linux): one
+ * setsockopt per listener instead of one per connection. TCP_NODELAY:
+ * records go out at once. TCP_NOTSENT_LOWAT: the kernel takes no more of
+ * a connection's output than CONN_NOTSENT_LOWAT bytes not yet sent (what
+ * its reader's window lets through is sent at once), so what a slow
+ * reader has not taken waits in the daemon's own queue, where it counts
+ * against send_queue_bytes and a BYE can drop it, not in a kernel buffer
+ * that can grow to megabytes.
+ */
 static void tune_listener(int fd)
 {
-	int one = 1;
+	int one = 1, lowat = CONN_NOTSENT_LOWAT;
 
 	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
 		log_warn("TCP_NODELAY on listening socket %d", fd);
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat,
+		       sizeof(lowat)) < 0)
+		log_warn("TCP_NOTSENT_LOWAT on listening socket %d", fd);
 }
 
 static int adopt_one(struct server *srv, int fd, const char *name)

@@ -36,7 +36,8 @@ static const char *LIMITS =
 	"max_chats = 3\n"
 	"max_pending = 2\n"
 	"send_queue_bytes = 64K\n"
-	"handshake_timeout = 3s\n";
+	"handshake_timeout = 3s\n"
+	"logins_per_minute = 0\n";
 
 static int setup(void **state)
 {
