@@ -297,6 +297,7 @@ int chats_new(const char *self, sm_key *key, const char *kp_path,
 	      struct chats **cp)
 {
 	struct chats *c = calloc(1, sizeof(*c));
+	char warn[1024];
 	int r;
 
 	if (!c)
@@ -311,6 +312,8 @@ int chats_new(const char *self, sm_key *key, const char *kp_path,
 	r = c->kp_path ? key_fingerprint_hex(key, c->self_fpr) : -ENOMEM;
 	if (r == 0)
 		r = kp_load(&c->kp, kp_path);
+	if (r == 0 && kp_warning(&c->kp, kp_path, warn, sizeof(warn)) > 0)
+		out_notice(out, "%s", warn);
 	if (r < 0) {
 		chats_free(c);
 		return r;
