@@ -28,9 +28,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "admin.h"
 #include "conn.h"
 #include "control.h"
+#include "fileio.h"
 #include "keys.h"
 #include "log.h"
 #include "registry.h"
@@ -131,45 +133,13 @@ static int adopt_sockets(struct server *srv)
 	return r < 0 ? r : n;
 }
 
-/* "1.2.3.4:10000" or "[::1]:10000" into a sockaddr (config.c checked it). */
-static int parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[128];
-	const char *colon = strrchr(s, ':');
-	struct sockaddr_in *in = (void *)ss;
-	struct sockaddr_in6 *in6 = (void *)ss;
-	size_t hl;
-	long port;
-
-	if (!colon)
-		return -EINVAL;
-	port = strtol(colon + 1, NULL, 10);
-	hl = (size_t)(colon - s);
-	if (hl >= sizeof(host) || port < 1 || port > 65535)
-		return -EINVAL;
-	memcpy(host, s, hl);
-	host[hl] = '\0';
-	memset(ss, 0, sizeof(*ss));
-	if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
-		host[hl - 1] = '\0';
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*in6);
-		return inet_pton(AF_INET6, host + 1, &in6->sin6_addr) == 1 ? 0 : -EINVAL;
-	}
-	in->sin_family = AF_INET;
-	in->sin_port = htons((uint16_t)port);
-	*len = sizeof(*in);
-	return inet_pton(AF_INET, host, &in->sin_addr) == 1 ? 0 : -EINVAL;
-}
-
 static int bind_tcp(const char *addr)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
 	int fd, one = 1;
 
-	if (parse_addr(addr, &ss, &len) < 0)
+	if (addr_parse(addr, &ss, &len) < 0)
 		return -EINVAL;
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -263,35 +233,29 @@ static int open_sockets(struct server *srv)
 
 /*
  * The passphrase file's first line into out (the caller cleanses it).
- * Read with read(2), not stdio: a FILE's buffer would keep a copy of the
- * passphrase in freed memory that nothing cleanses.
+ * Read whole with fio_read_file (read(2), not stdio: a FILE's buffer
+ * would keep a copy of the passphrase that nothing cleanses), and that
+ * buffer cleansed by fio_free.
  */
 static int read_passphrase(const char *path, char *out, size_t len)
 {
-	size_t n = 0;
-	int fd, r = 0;
+	char *buf;
+	size_t size, n;
+	int r;
 
 	out[0] = '\0';
 	if (!path[0])
 		return 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	while (n < len - 1) {
-		ssize_t k = read(fd, out + n, len - 1 - n);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			r = -errno;
-		if (k <= 0)
-			break;
-		n += (size_t)k;
-	}
-	close(fd);
+	r = fio_read_file(path, 4096, &buf, &size);
+	if (r < 0)
+		return r;
+	n = strcspn(buf, "\r\n");
+	if (n >= len)
+		n = len - 1;
+	memcpy(out, buf, n);
 	out[n] = '\0';
-	out[strcspn(out, "\r\n")] = '\0';
-	return r;
+	fio_free(buf, size);
+	return 0;
 }
 
 static int identity_check_chain(const struct config *c, struct identity *id)

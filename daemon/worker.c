@@ -24,6 +24,7 @@
 
 #include "frame.h"
 #include "log.h"
+#include "mono.h"
 #include "relay.h"
 #include "session.h"
 #include "users.h"
@@ -66,19 +67,6 @@ static atomic_uint total_connections;
 unsigned worker_connections(void)
 {
 	return atomic_load(&total_connections);
-}
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t mono_ms(void)
-{
-	return mono_ns() / 1000000;
 }
 
 static int64_t thread_cpu_ns(void)
