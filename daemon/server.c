@@ -33,6 +33,7 @@
 #include "conn.h"
 #include "control.h"
 #include "fileio.h"
+#include "httpd.h"
 #include "keys.h"
 #include "log.h"
 #include "registry.h"
@@ -77,6 +78,21 @@ static void tune_listener(int fd)
 		log_warn("TCP_NOTSENT_LOWAT on listening socket %d", fd);
 }
 
+/* "metrics": any listening stream socket (TCP, or UNIX for a local
+ * scraper); the first one passed. */
+static int adopt_metrics(struct server *srv, int fd)
+{
+	if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0 ||
+	    srv->metrics_fd >= 0) {
+		log_warnx("socket \"metrics\" (fd %d) is not a listening stream "
+			  "socket or not the first; ignored", fd);
+		close(fd);
+		return 0;
+	}
+	srv->metrics_fd = fd;
+	return set_nonblock(fd);
+}
+
 static int adopt_one(struct server *srv, int fd, const char *name)
 {
 	if (strcmp(name, "control") == 0) {
@@ -87,6 +103,8 @@ static int adopt_one(struct server *srv, int fd, const char *name)
 			return 0;
 		}
 		srv->control_fd = fd;
+	} else if (strcmp(name, "metrics") == 0) {
+		return adopt_metrics(srv, fd);
 	} else if (sd_is_socket_inet(fd, 0, SOCK_STREAM, 1, 0) > 0) {
 		if (srv->nlisten == SERVER_MAX_LISTEN) {
 			log_warnx("too many listening sockets; fd %d ignored", fd);
@@ -226,6 +244,14 @@ static int open_sockets(struct server *srv)
 		return r;
 	if (srv->control_fd < 0 && (r = bind_control(srv)) < 0)
 		return r;
+	if (srv->metrics_fd < 0 && srv->cfg.metrics_listen[0]) {
+		srv->metrics_fd = bind_tcp(srv->cfg.metrics_listen);
+		if (srv->metrics_fd < 0) {
+			log_warnx("cannot listen for metrics on %s: %s",
+				  srv->cfg.metrics_listen, strerror(-srv->metrics_fd));
+			return srv->metrics_fd;
+		}
+	}
 	return 0;
 }
 
@@ -512,6 +538,7 @@ int server_reload(struct server *srv)
 	if (r == 0 && (r = identity_load(&nc, &id)) == 0)
 		r = load_users(&nc, &u);
 	if (r < 0) {
+		srv->reloads_failed++;
 		identity_unref(id);
 		notify_status(srv, "READY=1\n");
 		return r;
@@ -524,6 +551,7 @@ int server_reload(struct server *srv)
 	users_unref(srv->users);
 	srv->users = u;
 	post_reload(srv);
+	srv->reloads_ok++;
 	log_event(EV_RELOAD, NULL, NULL, NULL, "reloaded: %zu users enrolled",
 		  users_count(u));
 	notify_status(srv, "READY=1\n");
@@ -607,6 +635,8 @@ static int main_loop(struct server *srv)
 				on_signal(srv);
 			else if (d == TAG_TIMER)
 				on_timer(srv);
+			else if (httpd_owns(d))
+				httpd_handle(srv, d, evs[i].events);
 			else
 				control_handle(srv, d, evs[i].events);
 		}
@@ -617,6 +647,7 @@ static int main_loop(struct server *srv)
 static int setup_loop(struct server *srv)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
+	int r;
 
 	srv->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (srv->epfd < 0 || start_timer(srv) < 0)
@@ -627,6 +658,8 @@ static int setup_loop(struct server *srv)
 	ev.data.u64 = TAG_TIMER;
 	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->timerfd, &ev) < 0)
 		return -errno;
+	if (srv->metrics_fd >= 0 && (r = httpd_start(srv)) < 0)
+		return r;
 	return srv->control_fd >= 0 ? control_start(srv) : 0;
 }
 
@@ -669,6 +702,7 @@ static void server_cleanup(struct server *srv)
 {
 	if (srv->control)
 		control_stop(srv);
+	httpd_stop(srv);
 	if (srv->workers)
 		stop_workers(srv);
 	for (int i = 0; i < srv->nlisten; i++)
@@ -677,6 +711,8 @@ static void server_cleanup(struct server *srv)
 		close(srv->control_fd);
 	if (srv->control_bound)
 		unlink(srv->cfg.control_socket);
+	if (srv->metrics_fd >= 0)
+		close(srv->metrics_fd);
 	if (srv->epfd >= 0)
 		close(srv->epfd);
 	if (srv->sigfd >= 0)
@@ -691,7 +727,8 @@ static void server_cleanup(struct server *srv)
 int server_run(const struct server_options *opts)
 {
 	struct server srv = { .opts = *opts, .epfd = -1, .sigfd = -1,
-			      .timerfd = -1, .control_fd = -1 };
+			      .timerfd = -1, .control_fd = -1,
+			      .metrics_fd = -1 };
 	int r;
 
 	srv.started = time(NULL);
