@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define NS_PER_SEC INT64_C(1000000000)
+#define NS_PER_SEC UINT64_C(1000000000)
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Upper bounds in ns. Handshakes: a loopback login takes a few ms, a
@@ -103,11 +103,11 @@ put(struct out *o, const char *fmt, ...)
 }
 
 /* ns as seconds, exactly, without trailing zeros ("0.0025", "10"). */
-static const char *seconds(int64_t ns, char *buf, size_t len)
+static const char *seconds(uint64_t ns, char *buf, size_t len)
 {
 	size_t n;
 
-	snprintf(buf, len, "%" PRId64 ".%09" PRId64, ns / NS_PER_SEC,
+	snprintf(buf, len, "%" PRIu64 ".%09" PRIu64, ns / NS_PER_SEC,
 		 ns % NS_PER_SEC);
 	n = strlen(buf);
 	while (buf[n - 1] == '0')
@@ -155,11 +155,11 @@ static void histogram(struct out *o, const char *name, const char *help,
 	for (int i = 0; i < STAT_HIST_BOUNDS; i++) {
 		cum += h->bucket[i];
 		put(o, "%s_bucket{le=\"%s\"} %" PRIu64 "\n", name,
-		    seconds(bounds[i], s, sizeof(s)), cum);
+		    seconds((uint64_t)bounds[i], s, sizeof(s)), cum);
 	}
 	cum += h->bucket[STAT_HIST_BOUNDS];
 	put(o, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
-	put(o, "%s_sum %s\n", name, seconds((int64_t)h->sum_ns, s, sizeof(s)));
+	put(o, "%s_sum %s\n", name, seconds(h->sum_ns, s, sizeof(s)));
 	put(o, "%s_count %" PRIu64 "\n", name, cum);
 }
 
