@@ -165,7 +165,7 @@ FUZZ_CPPFLAGS := -D_GNU_SOURCE -I. -Iproto -Itests/fuzz -DSYSCONFDIR='"$(sysconf
 FUZZ_CFLAGS   := $(WARN) -O1 -g -fno-omit-frame-pointer \
                  -fsanitize=address,undefined -fno-sanitize-recover=all \
                  $(CFLAGS_PKG) $(INIPARSER_CFLAGS)
-FUZZ_LIB_SRC  := $(PROTO_SRC) daemon/config.c daemon/control.c tests/fuzz/fuzz_common.c
+FUZZ_LIB_SRC  := $(PROTO_SRC) daemon/config.c daemon/control.c daemon/http.c tests/fuzz/fuzz_common.c
 FUZZ_LIB      := $(FUZZ_O)/libsecmsg-fuzz.a
 FUZZ_LIBS     := $(shell $(PKG_CONFIG) --libs libcrypto jansson 2>/dev/null) -liniparser -lpthread
 FUZZ_BINS     := $(addprefix $(FUZZ_O)/fuzz_,$(FUZZ_TARGETS))
