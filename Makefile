@@ -210,7 +210,7 @@ endif
 ifndef TMPFILESDIR
 TMPFILESDIR := $(or $(call sd_var,tmpfilesdir),/usr/lib/tmpfiles.d)
 endif
-UNITS       := secmsgd.service secmsgd.socket secmsgd-control.socket
+UNITS       := secmsgd.service secmsgd.socket secmsgd-control.socket secmsgd-metrics.socket
 SBIN_PROGS  := $(filter $(O)/secmsgd $(O)/secmsgctl,$(PROGRAMS))
 BIN_PROGS   := $(filter-out $(SBIN_PROGS),$(PROGRAMS))
 COMPLETION  := $(firstword $(wildcard etc/secmsgctl.bash-completion \
