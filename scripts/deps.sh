@@ -6,7 +6,7 @@ set -eu
 PKGS="build-essential pkg-config libssl-dev openssl libsystemd-dev
 libiniparser-dev libjansson-dev libreadline-dev libcmocka-dev
 jq tmux mandoc clang-format procps psmisc systemd systemd-container
-iproute2 util-linux valgrind clang libclang-rt-14-dev"
+iproute2 util-linux valgrind clang libclang-rt-14-dev prometheus"
 
 missing=""
 for p in $PKGS; do
