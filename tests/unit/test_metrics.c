@@ -23,6 +23,7 @@
 #include "daemon/metrics.h"
 
 #define GOLDEN "tests/unit/metrics/full.prom"
+#define MAN_PAGE "man/secmsgd.8"
 
 static char text[METRICS_TEXT_MAX];
 
@@ -94,13 +95,13 @@ static void snapshot(struct metrics_snapshot *m)
 	metrics_add_worker(m, &b);
 }
 
-static size_t read_golden(char *buf, size_t cap)
+static size_t read_text(const char *path, char *buf, size_t cap)
 {
-	FILE *f = fopen(GOLDEN, "r");
+	FILE *f = fopen(path, "r");
 	size_t n;
 
 	if (!f)
-		fail_msg("cannot read %s (run from the top directory)", GOLDEN);
+		fail_msg("cannot read %s (run from the top directory)", path);
 	n = fread(buf, 1, cap - 1, f);
 	fclose(f);
 	buf[n] = '\0';
@@ -125,7 +126,7 @@ static void test_golden(void **state)
 		fputs(text, f);
 		assert_int_equal(fclose(f), 0);
 	}
-	read_golden(want, sizeof(want));
+	read_text(GOLDEN, want, sizeof(want));
 	if (strcmp(text, want) != 0)
 		print_error("%s differs; the text rendered:\n%s", GOLDEN, text);
 	assert_string_equal(text, want);
@@ -224,6 +225,29 @@ static void test_observe(void **state)
 	}
 }
 
+/* secmsgd(8), METRICS, lists every family with its type. */
+static void test_man_page(void **state)
+{
+	static char man[256 * 1024];
+	struct metrics_snapshot m;
+	char name[128], type[16], entry[200];
+	int families = 0;
+
+	(void)state;
+	snapshot(&m);
+	assert_true(metrics_render(&m, text, sizeof(text)) > 0);
+	assert_true(read_text(MAN_PAGE, man, sizeof(man)) < sizeof(man) - 1);
+	for (const char *p = text; (p = strstr(p, "# TYPE ")); p++) {
+		assert_int_equal(sscanf(p, "# TYPE %127s %15s", name, type), 2);
+		snprintf(entry, sizeof(entry), "\n.TP\n.BR %s \" (%s)\"\n", name,
+			 type);
+		if (!strstr(man, entry))
+			fail_msg("%s lacks \"%s\"", MAN_PAGE, entry + 5);
+		families++;
+	}
+	assert_int_equal(families, 23);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -232,6 +256,7 @@ int main(void)
 		cmocka_unit_test(test_label_escaping),
 		cmocka_unit_test(test_bound),
 		cmocka_unit_test(test_observe),
+		cmocka_unit_test(test_man_page),
 	};
 
 	return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);
