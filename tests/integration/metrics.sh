@@ -9,7 +9,7 @@
 #
 # Needs promtool and prometheus (scripts/deps.sh installs the package),
 # jq and systemd-socket-activate; a missing one fails the test (python3's
-# urllib is the HTTP client).
+# urllib, through tests/lib/fetch.py, is the HTTP client).
 # Uses $SECMSG_BUILD and $SECMSG_PKI.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -48,20 +48,7 @@ until_true() {
 }
 # fetch URL: the body on stdout, "STATUS CONTENT-TYPE" in $T/head; exit
 # status 0 for a 200.
-fetch() {
-	python3 -c '
-import sys, urllib.error, urllib.request
-try:
-    r = urllib.request.urlopen(sys.argv[1], timeout=20)
-except urllib.error.HTTPError as e:
-    r = e
-except OSError as e:
-    sys.exit("fetch %s: %s" % (sys.argv[1], e))
-with open(sys.argv[2], "w") as f:
-    f.write("%d %s\n" % (r.status, r.headers.get("Content-Type")))
-sys.stdout.buffer.write(r.read())
-sys.exit(r.status != 200)' "$1" "$T/head"
-}
+fetch() { tests/lib/fetch.py "$1" "$T/head"; }
 login() {
 	printf 'quit\n' | timeout 20 "$SECMSG_BUILD/secmsg-client" -c "$(client_conf "$1")" \
 		--batch "$1" >"$T/login-$1.out" 2>&1

@@ -31,6 +31,7 @@
 
 #include "crypto.h"
 #include "daemon/httpd.h"
+#include "stress.h"
 #include "tclient.h"
 #include "testutil.h"
 
@@ -227,21 +228,11 @@ static void expect(struct tc *c, uint8_t op, struct msg *m)
 /* The HandshakeError code the daemon answers on fd, or -1. */
 static int hs_error(int fd)
 {
-	uint8_t b[FRAME_HDR + 2];
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	size_t got = 0;
+	uint8_t b[FRAME_HDR + 16];
 
-	while (got < sizeof(b)) {
-		ssize_t n;
-
-		if (poll(&p, 1, T) <= 0)
-			return -1;
-		n = recv(fd, b + got, sizeof(b) - got, 0);
-		if (n <= 0)
-			return -1;
-		got += (size_t)n;
-	}
-	return b[3] == 2 && b[FRAME_HDR] == HS_ERROR ? b[FRAME_HDR + 1] : -1;
+	if (st_read_frame(fd, b, sizeof(b), T) != 2 || b[FRAME_HDR] != HS_ERROR)
+		return -1;
+	return b[FRAME_HDR + 1];
 }
 
 static int raw(const char *src)
@@ -261,24 +252,6 @@ static int bad_hello(const uint8_t *body, size_t len)
 	code = hs_error(fd);
 	close(fd);
 	return code;
-}
-
-/* a asks b, b accepts, a confirms (the relay checks no signature). */
-static void chat(struct tc *a, struct tc *b)
-{
-	struct msg m, acc = { .op = OP_ACCEPT }, conf = { .op = OP_CONFIRM };
-	uint8_t sig[64] = { 1 };
-
-	assert_int_equal(tc_rtt(a, b->name), 0);
-	expect(b, OP_RTT, &m);
-	snprintf(acc.peer, sizeof(acc.peer), "%s", a->name);
-	acc.sig = conf.sig = sig;
-	acc.sig_len = conf.sig_len = sizeof(sig);
-	assert_int_equal(tc_send(b, &acc), 0);
-	expect(a, OP_ACCEPT, &m);
-	snprintf(conf.peer, sizeof(conf.peer), "%s", b->name);
-	assert_int_equal(tc_send(a, &conf), 0);
-	expect(b, OP_CONFIRM, &m);
 }
 
 /* n PINGs at once: how many were refused with ERROR 3. */
@@ -351,7 +324,6 @@ static void test_counters(void **state)
 	};
 	uint8_t e2e[E2E_LEN] = { 0 };
 	struct tc a, b, c, c2, d, e;
-	struct msg m = { .op = OP_MESSAGE, .e2e = e2e, .e2e_len = E2E_LEN };
 	struct msg got;
 	int src[4];
 
@@ -360,10 +332,9 @@ static void test_counters(void **state)
 	/* logins, a chat, messages */
 	login(&a, "alice");
 	login(&b, "bob");
-	chat(&a, &b);
-	snprintf(m.peer, sizeof(m.peer), "bob");
+	assert_int_equal(st_chat(&a, &b, T), 0);
 	for (int i = 0; i < NMSG; i++) {
-		assert_int_equal(tc_send(&a, &m), 0);
+		assert_int_equal(st_send_msg(&a, "bob", e2e, sizeof(e2e)), 0);
 		expect(&b, OP_MESSAGE, &got);
 	}
 	/* handshakes that fail */

@@ -31,19 +31,8 @@ C=$R/host
 mkdir -p "$C/keys" "$C/known"
 CLIENT=$REL/secmsg-client
 
-# fetch URL: the body on stdout, exit status 0 for a 200 (python3's urllib).
-fetch() {
-	python3 -c '
-import sys, urllib.error, urllib.request
-try:
-    r = urllib.request.urlopen(sys.argv[1], timeout=20)
-except urllib.error.HTTPError as e:
-    r = e
-except OSError as e:
-    sys.exit("fetch %s: %s" % (sys.argv[1], e))
-sys.stdout.buffer.write(r.read())
-sys.exit(r.status != 200)' "$1"
-}
+# fetch URL: the body on stdout, exit status 0 for a 200.
+fetch() { tests/lib/fetch.py "$1"; }
 # free_or PORT: PORT if nothing listens on it here, else a free one.
 free_or() {
 	if [ -z "$(ss -Hltn "sport = :$1")" ]; then
