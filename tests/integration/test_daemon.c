@@ -670,7 +670,12 @@ static void test_slowloris(void **state)
 	send_message(&a, &b, (const uint8_t *)"hello", 5);
 	/* handshake_timeout = 3 s: each gets HandshakeError 5 and is closed */
 	for (int i = 0; i < N; i++) {
-		assert_true(tc_closed(&idle[i], 8000));
+		assert_int_equal(tc_recv(&idle[i], &(struct msg){ 0 }, 8000),
+				 -EBADMSG);
+		assert_int_equal(be32_get(idle[i].rec), 2);
+		assert_int_equal(idle[i].rec[4], HS_ERROR);
+		assert_int_equal(idle[i].rec[5], 5);
+		assert_true(tc_closed(&idle[i], T));
 		tc_close(&idle[i]);
 	}
 	tc_close(&a);
