@@ -634,6 +634,10 @@ static void test_hostile_frames(void **state)
 	x.fd = tc_connect(D.port);
 	framer_init(&x.fr, 0);
 	assert_int_equal(tc_write(&x, hs_big, 4), 0);
+	assert_int_equal(tc_recv(&x, &(struct msg){ 0 }, T), -EBADMSG);
+	assert_int_equal(be32_get(x.rec), 2);
+	assert_int_equal(x.rec[4], HS_ERROR);
+	assert_int_equal(x.rec[5], 2);
 	assert_true(tc_closed(&x, T));
 	tc_close(&x);
 	/* Garbage, then a frame cut midway. */
