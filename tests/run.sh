@@ -111,9 +111,10 @@ run_cmocka() {
 	fi
 }
 
+# run_script SCRIPT [TIMEOUT [NAME]]
 run_script() {
 	local script=$1 name out p f rc
-	name=$(basename "$script")
+	name=${3:-$(basename "$script")}
 	out=$LOG/$name.log
 	echo "=== $name"
 	timeout "${2:-1200}" "$script" >"$out" 2>&1
@@ -191,6 +192,11 @@ for t in tests/integration/*.sh tests/stress/*.sh tests/system/*.sh tests/lint/*
 		note_fail "$t (not executable: chmod +x)" 1
 	fi
 done
+# Every entry of tests/mutants/list still matches the code (a second;
+# the mutants themselves run in make mutants, about 6 minutes).
+if need tests/mutants/run.sh "mutants list check"; then
+	MUTANTS_LIST_ONLY=1 run_script tests/mutants/run.sh 120 mutants-list
+fi
 # libFuzzer targets, 30 s each (make fuzz FUZZ_SECONDS=N for longer runs).
 if [ -n "${SECMSG_NO_FUZZ:-}" ]; then
 	echo "=== fuzz smoke left out (SECMSG_NO_FUZZ)"

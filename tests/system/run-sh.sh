@@ -74,7 +74,8 @@ EOF
 }
 
 # tree DIR: the parts both fake trees share (the runner, a PKI maker, the
-# release programs, a unit test that passes, a script that passes).
+# release programs, a unit test that passes, a script that passes, the
+# mutants' list check).
 tree() {
 	local d=$1
 	mkdir -p "$d/tests/lib" "$d/tests/unit" "$d/tests/integration" \
@@ -90,6 +91,9 @@ tree() {
 	: >"$d/tests/unit/test_ok.c"
 	cmocka_ok test_one test_two | stub "$d/build/asan/tests/unit/test_ok" 755
 	echo "PASS: ok" | stub "$d/tests/integration/ok.sh" 755
+	mkdir -p "$d/tests/mutants"
+	echo "PASS: mutant 1 (x): its text is in x.c once" |
+		stub "$d/tests/mutants/run.sh" 755
 }
 
 # run DIR: run the fake tree's runner; its output in DIR.out, status in DIR.rc.
@@ -116,10 +120,10 @@ rm "$G/build/secmsgctl"
 run "$G"
 
 check "gaps: the run fails (exit $(cat "$G.rc"))" [ "$(cat "$G.rc")" -ne 0 ]
-# test_ok 2, test_skip 1, ok.sh 1, skips.sh 1; one failure for each of
-# the 9 gaps.
-check "gaps: summary '$(summary "$G")' is '5 passed, 9 failed, 0 skipped'" \
-	[ "$(summary "$G")" = "5 passed, 9 failed, 0 skipped" ]
+# test_ok 2, test_skip 1, ok.sh 1, skips.sh 1, the list check 1; one
+# failure for each of the 9 gaps.
+check "gaps: summary '$(summary "$G")' is '6 passed, 9 failed, 0 skipped'" \
+	[ "$(summary "$G")" = "6 passed, 9 failed, 0 skipped" ]
 check "gaps: a cmocka skip not in the allow-list is a failure" \
 	has_line "$G" "failed: test_skip: unexpected skip of test_needs_pki"
 check "gaps: a binary that ran 0 tests is a failure" \
@@ -153,9 +157,9 @@ run "$C"
 
 check "clean: the run passes (exit $(cat "$C.rc"))" [ "$(cat "$C.rc")" -eq 0 ]
 # test_ok 2, test_config 1, test_daemon 1 and once more against TSan,
-# ok.sh 1, the fuzz smoke 1; the allowed skip.
-check "clean: summary '$(summary "$C")' is '7 passed, 0 failed, 1 skipped'" \
-	[ "$(summary "$C")" = "7 passed, 0 failed, 1 skipped" ]
+# ok.sh 1, the list check 1, the fuzz smoke 1; the allowed skip.
+check "clean: summary '$(summary "$C")' is '8 passed, 0 failed, 1 skipped'" \
+	[ "$(summary "$C")" = "8 passed, 0 failed, 1 skipped" ]
 check "clean: the allowed skip is listed with its reason" \
 	has_line "$C" "skipped: test_config: empty.conf (secmsg is installed"
 
