@@ -16,9 +16,9 @@
 # First every entry is checked against the code (its text must occur
 # exactly once in its file), the scratch tree is built, and each distinct
 # test command must pass there without any mutant. Then, for each mutant:
-# replace the text, rebuild the test's binaries (and for a test that is
-# not a unit test secmsgd, secmsg-client and secmsgctl, which it may run)
-# with -Wno-error, run the
+# replace the text, rebuild the test's binaries (and, unless it is a unit
+# test, secmsgd, secmsg-client and secmsgctl, which it may run) with
+# -Wno-error, run the
 # test under a timeout (MUTANTS_TIMEOUT seconds, default 300), put the file
 # back. (About 6 minutes for the whole list on 2 busy CPUs.) Prints one
 # line per mutant:
@@ -164,13 +164,15 @@ fi
 # it names, and the programs a test against a real daemon runs.
 cmd_of() { printf '%s' "${TEST[$1]//@B@/$B}"; }
 targets_of() {
-	local w t=()
+	local w t=() progs=1
 	for w in $(cmd_of "$1"); do
 		case $w in
-		"$B"/tests/unit/*) t+=("$w") ;;
-		"$B"/*) t+=("$w" "$B/secmsgd" "$B/secmsg-client" "$B/secmsgctl") ;;
+		"$B"/tests/unit/*) t+=("$w") progs= ;;
+		"$B"/*) t+=("$w") ;;
+		*/*.sh) progs=1; break ;;
 		esac
 	done
+	[ -n "$progs" ] && t+=("$B/secmsgd" "$B/secmsg-client" "$B/secmsgctl")
 	printf '%s\n' "${t[@]}"
 }
 # run_test I LOG: the test of entry I, bounded; its exit status.
