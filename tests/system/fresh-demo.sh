@@ -6,8 +6,9 @@
 # ../shared/SYSTEMD-TESTING.md) and a chroot into it: purge the -dev
 # packages secmsg builds with (apt-get purge), clone the tree afresh, then
 # do what a new user does:
-#   make           must stop at once, before compiling, with the apt-get
-#                  command (make never installs packages)
+#   make, make install
+#                  must stop at once, before compiling, with the apt-get
+#                  command (they never install packages)
 #   make demo      must install them, build, and start secmsgd (its ready
 #                  line, "secmsgd started")
 #   the client command make demo printed, for alice, in batch mode, must
@@ -171,17 +172,20 @@ note "clone of $(git -C "$ROOT$SRC" log --oneline -1)"
 
 # ---- make: stops at once, with the command to run ----
 
-t=$(date +%s)
-IN 120 "make -j$JOBS" >"$R/make.log" 2>&1
-rc=$?
-if [ $rc -ne 0 ] && grep -q 'apt-get install' "$R/make.log" &&
-	! grep -q '^  CC ' "$R/make.log"; then
-	pass "make without the packages stops at once with the apt-get command (exit $rc, $(since "$t") s, nothing compiled)"
-else
-	fail "make without the packages stops at once with the apt-get command (exit $rc, $(since "$t") s, $(grep -c '^  CC ' "$R/make.log") files compiled)"
-	tail -5 "$R/make.log" | sed 's/^/    /'
-fi
-IN 60 "make clean" >/dev/null 2>&1
+for goal in "" "install DESTDIR=/tmp/stage"; do
+	t=$(date +%s)
+	IN 120 "make -j$JOBS $goal" >"$R/make.log" 2>&1
+	rc=$?
+	what="make${goal:+ $goal} without the packages stops at once with the apt-get command"
+	if [ $rc -ne 0 ] && grep -q 'apt-get install' "$R/make.log" &&
+		! grep -q '^  CC ' "$R/make.log"; then
+		pass "$what (exit $rc, $(since "$t") s, nothing compiled)"
+	else
+		fail "$what (exit $rc, $(since "$t") s, $(grep -c '^  CC ' "$R/make.log") files compiled)"
+		tail -5 "$R/make.log" | sed 's/^/    /'
+	fi
+	IN 60 "make clean" >/dev/null 2>&1
+done
 
 # ---- make demo: installs, builds, serves ----
 
