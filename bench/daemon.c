@@ -267,6 +267,8 @@ static int write_config(const struct owned_daemon *d, const struct opts *o)
 		"[limits]\n"
 		"max_connections = 1000000\n"
 		"max_handshakes_per_source = 0\n"
+		"handshake_rate_per_source = 0\n"
+		"logins_per_minute = 0\n"
 		"handshake_timeout = 60s\n"
 		"idle_timeout = 24h\n"
 		"request_timeout = 1h\n"

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "registry.h"
+#include "relay.h"
 #include "session.h"
 #include "worker.h"
 
@@ -40,7 +40,6 @@ void admin_req_unref(struct admin_req *r)
 int admin_ask(struct worker **workers, int n, struct admin_req *r,
 	      int timeout_ms)
 {
-	struct event e = { .type = EVT_CONTROL, .ptr = r };
 	struct timespec until;
 	int ret = 0;
 
@@ -53,10 +52,9 @@ int admin_ask(struct worker **workers, int n, struct admin_req *r,
 	}
 	pthread_mutex_lock(&r->lock);
 	for (int i = 0; i < n; i++) {
-		e.to.worker = (uint16_t)i;
 		atomic_fetch_add(&r->refs, 1);
 		r->pending++;
-		if (worker_post(workers[i], &e, NULL) < 0) {
+		if (worker_call_all(&workers[i], 1, admin_collect, r) < 0) {
 			r->pending--;
 			atomic_fetch_sub(&r->refs, 1);
 			ret = -ENOMEM;
@@ -83,10 +81,25 @@ static void *grow(void *v, size_t *cap, size_t n, size_t size)
 	return nv;
 }
 
-static int add_user(struct admin_req *r, struct worker *w, struct session *s)
+static void add_peer_name(void *arg, const struct relay_chat_info *c)
 {
+	struct admin_user *u = arg;
+
+	if (c->established)
+		snprintf(u->chats[u->nchats++], sizeof(u->chats[0]), "%s", c->peer);
+}
+
+static void count_chat(void *arg, const struct relay_chat_info *c)
+{
+	*(size_t *)arg += c->established;
+}
+
+static int add_user(struct admin_req *r, struct worker *w, struct session *s,
+		    const struct relay_user *ru)
+{
+	struct session_info si;
 	struct admin_user *u;
-	size_t k = 0;
+	size_t n = 0;
 	void *nv = grow(r->users, &r->users_cap, r->nusers, sizeof(*r->users));
 
 	if (!nv)
@@ -94,77 +107,86 @@ static int add_user(struct admin_req *r, struct worker *w, struct session *s)
 	r->users = nv;
 	u = &r->users[r->nusers];
 	memset(u, 0, sizeof(*u));
-	snprintf(u->name, sizeof(u->name), "%s", s->name);
-	session_remote_str(s, u->address, sizeof(u->address));
-	u->since = s->since;
-	u->messages_in = s->msgs_in;
-	u->messages_out = s->msgs_out;
-	u->bytes_in = s->bytes_in;
-	u->bytes_out = s->bytes_out;
+	session_info(s, &si);
+	snprintf(u->name, sizeof(u->name), "%s", relay_user_name(ru));
+	snprintf(u->address, sizeof(u->address), "%s", si.address);
+	u->since = si.since;
+	u->bytes_in = si.bytes_in;
+	u->bytes_out = si.bytes_out;
+	relay_user_counts(ru, &u->messages_in, &u->messages_out);
 	u->worker = w->id;
-	u->chats = calloc(s->npeers ? s->npeers : 1, sizeof(*u->chats));
+	relay_user_each_chat(ru, false, count_chat, &n);
+	u->chats = calloc(n ? n : 1, sizeof(*u->chats));
 	if (!u->chats)
 		return -ENOMEM;
-	for (uint16_t i = 0; i < s->npeers; i++)
-		if (s->peers[i].state == PE_ESTABLISHED)
-			memcpy(u->chats[k++], s->peers[i].name, sizeof(u->chats[0]));
-	u->nchats = k;
+	relay_user_each_chat(ru, false, add_peer_name, u);
 	r->nusers++;
 	return 0;
 }
 
-/* Chats are reported by the requester's side only, so each appears once. */
-static int add_chats(struct admin_req *r, struct session *s)
-{
-	for (uint16_t i = 0; i < s->npeers; i++) {
-		const struct peer_entry *p = &s->peers[i];
-		struct admin_chat *c;
-		void *nv;
+struct chat_collect {
+	struct admin_req *r;
+	const char *user;
+	int err;
+};
 
-		if (!p->requester)
-			continue;
-		nv = grow(r->chats, &r->chats_cap, r->nchats, sizeof(*r->chats));
-		if (!nv)
-			return -ENOMEM;
-		r->chats = nv;
-		c = &r->chats[r->nchats++];
-		snprintf(c->requester, sizeof(c->requester), "%s", s->name);
-		snprintf(c->target, sizeof(c->target), "%s", p->name);
-		c->established = p->state == PE_ESTABLISHED;
-		c->since = p->since;
-		c->messages = p->messages;
+/* A chat this user reports (each chat is reported once, by one side). */
+static void add_chat(void *arg, const struct relay_chat_info *c)
+{
+	struct chat_collect *x = arg;
+	struct admin_req *r = x->r;
+	struct admin_chat *ch;
+	void *nv = grow(r->chats, &r->chats_cap, r->nchats, sizeof(*r->chats));
+
+	if (!nv) {
+		x->err = -ENOMEM;
+		return;
 	}
-	return 0;
+	r->chats = nv;
+	ch = &r->chats[r->nchats++];
+	snprintf(ch->requester, sizeof(ch->requester), "%s", x->user);
+	snprintf(ch->target, sizeof(ch->target), "%s", c->peer);
+	ch->established = c->established;
+	ch->since = c->since;
+	ch->messages = c->messages;
+}
+
+static void count_established(void *arg, const struct relay_chat_info *c)
+{
+	*(uint64_t *)arg += c->established;
 }
 
 static void collect_one(struct worker *w, struct session *s, void *arg)
 {
 	struct admin_req *r = arg;
+	const struct relay_user *ru = session_user(s);
+	struct chat_collect x = { .r = r };
 	int err = 0;
 
-	if (s->state != SS_ONLINE)
+	if (!ru)
 		return;
 	switch (r->op) {
 	case ADMIN_LIST_USERS:
-		err = add_user(r, w, s);
+		err = add_user(r, w, s, ru);
 		break;
 	case ADMIN_LIST_CHATS:
-		err = add_chats(r, s);
+		x.user = relay_user_name(ru);
+		relay_user_each_chat(ru, true, add_chat, &x);
+		err = x.err;
 		break;
 	case ADMIN_STATS:
 		r->stats.online++;
-		for (uint16_t i = 0; i < s->npeers; i++)
-			if (s->peers[i].requester &&
-			    s->peers[i].state == PE_ESTABLISHED)
-				r->stats.chats++;
+		relay_user_each_chat(ru, true, count_established, &r->stats.chats);
 		break;
 	}
 	if (err)
 		r->error = err;
 }
 
-void admin_collect(struct worker *w, struct admin_req *r)
+void admin_collect(struct worker *w, void *arg)
 {
+	struct admin_req *r = arg;
+
 	pthread_mutex_lock(&r->lock);
 	worker_each(w, collect_one, r);
 	if (r->op == ADMIN_STATS) {

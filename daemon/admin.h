@@ -72,7 +72,7 @@ void admin_req_unref(struct admin_req *r);
  */
 int admin_ask(struct worker **workers, int n, struct admin_req *r,
 	      int timeout_ms);
-/* On a worker thread: add this worker's part and answer. */
-void admin_collect(struct worker *w, struct admin_req *r);
+/* On a worker thread: add this worker's part (an admin_req) and answer. */
+void admin_collect(struct worker *w, void *r);
 
 #endif

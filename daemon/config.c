@@ -515,9 +515,24 @@ static const struct ckey keys[] = {
 	    "Further clients get HandshakeError 4 (server busy)."),
 	UINT("limits", "max_handshakes_per_source",
 	    limits.max_handshakes_per_source, 0, 1000000, "256",
-	    "Connections from one source (an IPv4 address, an IPv6 /64)\n"
-	    "still in their handshake (0..1000000). Further ones get\n"
-	    "HandshakeError 4 (server busy). 0: no limit."),
+	    "Connections from one source (an IPv4 address, an IPv6 prefix:\n"
+	    "ipv6_source_prefix) not logged in yet (0..1000000). Further\n"
+	    "ones get HandshakeError 4 (server busy). 0: no limit."),
+	UINT("limits", "handshake_rate_per_source",
+	    limits.handshake_rate_per_source, 0, 100000, "64",
+	    "Connections one source may open per second, on average, in\n"
+	    "bursts of four seconds' worth (0..100000). Further ones get\n"
+	    "HandshakeError 4 at once, before any work. 0: no limit."),
+	UINT("limits", "ipv6_source_prefix", limits.ipv6_source_prefix, 32, 128,
+	    "56",
+	    "The IPv6 prefix length that makes one source for the two\n"
+	    "limits above (32..128): a site usually has a /56 or a /48, a\n"
+	    "host a /64."),
+	UINT("limits", "logins_per_minute", limits.logins_per_minute, 0, 100000,
+	    "30",
+	    "Logins one user may make per minute, in bursts of as many\n"
+	    "(0..100000); a login over it gets HandshakeError 4 after its\n"
+	    "ClientAuth. 0: no limit."),
 	DURATION("limits", "handshake_timeout", limits.handshake_timeout_ms,
 	    100, 10 * MIN, "10s",
 	    "Time a client has to complete the handshake, else\n"

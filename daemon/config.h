@@ -29,7 +29,10 @@ enum log_level {
 
 struct limits {
 	unsigned max_connections;	/* open connections, handshaking included */
-	unsigned max_handshakes_per_source; /* in progress, per address; 0: any */
+	unsigned max_handshakes_per_source; /* in progress, per source; 0: any */
+	unsigned handshake_rate_per_source; /* begun per second, per source; 0: any */
+	unsigned ipv6_source_prefix;	/* an IPv6 source is its /N (32..128) */
+	unsigned logins_per_minute;	/* per user; 0: any */
 	unsigned handshake_timeout_ms;
 	unsigned auth_failure_delay_ms;	/* HandshakeError 3 no sooner */
 	unsigned idle_timeout_ms;

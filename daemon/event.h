@@ -25,7 +25,6 @@ enum ev_type {
 	EVT_RTT_REFUSED, /* target's answer to an RTT: arg is the REFUSE reason,
 			   or 0 for ERROR 3 (requester's limit) */
 	EVT_ACCEPT,
-	EVT_DECLINE,	/* REFUSE 1 from the target */
 	EVT_CONFIRM,
 	EVT_MESSAGE,
 	EVT_GONE,	/* the sender left the chat or request; payload is the
@@ -34,11 +33,13 @@ enum ev_type {
 	EVT_TAKEOVER,	/* BYE 2 */
 	EVT_KICK,	/* BYE 1, payload: the reason text */
 	EVT_REMOVED,	/* BYE 7 */
+	EVT_ABORT,	/* close at once: a newer session of the same user
+			   is closing (registry.h) */
 	EVT_STALL,	/* tests only: the worker stops making progress */
 	EVT_ADOPT,	/* tests only: a connection another worker accepted,
 			   payload struct adopt (round-robin hook) */
 	/* to a worker */
-	EVT_CONTROL,	/* ptr: struct control_req (main thread waits) */
+	EVT_CALL,	/* payload: struct worker_call, run on the worker */
 	EVT_RELOAD,	/* ptr: struct reload_info */
 	EVT_SHUTDOWN,
 };

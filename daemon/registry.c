@@ -3,18 +3,30 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
+#define MINUTE_MS 60000
+
+/*
+ * One user: online (h valid), closing, or both; or neither while its
+ * login bucket refills (so that logging out does not reset it).
+ */
 struct entry {
 	char name[NAME_MAX_LEN + 1];
-	struct handle h;
+	struct handle h;	/* the online session; gen 0: offline */
+	struct handle closing;	/* its session still closing, if any */
+	int64_t tokens;		/* logins left, in thousandths */
+	int64_t tokens_ms;	/* when tokens was last brought up to date */
+	int64_t full_ms;	/* when the bucket is full again */
+	bool counted;		/* tokens is in use */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct entry *v;
-static size_t count, cap;
+static size_t count, cap, online;
 
 int registry_init(void)
 {
@@ -26,7 +38,7 @@ void registry_free(void)
 	pthread_mutex_lock(&lock);
 	free(v);
 	v = NULL;
-	count = cap = 0;
+	count = cap = online = 0;
 	pthread_mutex_unlock(&lock);
 }
 
@@ -83,38 +95,118 @@ static void shrink(void)
 	}
 }
 
-int registry_set(const char *name, struct handle h, struct handle *old)
+static struct entry *insert(size_t i, const char *name)
 {
+	if (count == cap && grow() < 0)
+		return NULL;
+	memmove(&v[i + 1], &v[i], (count - i) * sizeof(*v));
+	memset(&v[i], 0, sizeof(v[i]));
+	snprintf(v[i].name, sizeof(v[i].name), "%s", name);
+	count++;
+	return &v[i];
+}
+
+/* Forget entry i once nothing of it is left to remember. */
+static void maybe_drop(size_t i, int64_t now_ms)
+{
+	struct entry *e = &v[i];
+
+	if (handle_valid(e->h) || handle_valid(e->closing) || now_ms < e->full_ms)
+		return;
+	memmove(&v[i], &v[i + 1], (count - i - 1) * sizeof(*v));
+	count--;
+	shrink();
+}
+
+/* Take one login from e's bucket (per_minute deep, refilled over a
+ * minute); false if it is empty. */
+static bool take_login(struct entry *e, unsigned per_minute, int64_t now_ms)
+{
+	int64_t full = (int64_t)per_minute * 1000;
+
+	if (per_minute == 0)
+		return true;
+	if (!e->counted)
+		e->tokens = full;
+	else
+		e->tokens += (now_ms - e->tokens_ms) * per_minute * 1000 / MINUTE_MS;
+	if (e->tokens > full)
+		e->tokens = full;
+	e->tokens_ms = now_ms;
+	e->counted = true;
+	if (e->tokens < 1000)
+		return false;
+	e->tokens -= 1000;
+	e->full_ms = now_ms + (full - e->tokens) * MINUTE_MS / full;
+	return true;
+}
+
+/* The user's closing session becomes h; the one it replaces is returned. */
+static struct handle set_closing(struct entry *e, struct handle h)
+{
+	struct handle prev = e->closing;
+
+	e->closing = h;
+	return prev;
+}
+
+int registry_login(const char *name, struct handle h, unsigned per_minute,
+		   int64_t now_ms, struct handle *old, struct handle *abort)
+{
+	struct entry *e;
 	int found, r = 0;
 	size_t i;
 
 	memset(old, 0, sizeof(*old));
+	memset(abort, 0, sizeof(*abort));
 	pthread_mutex_lock(&lock);
 	i = find(name, &found);
-	if (found) {
-		*old = v[i].h;
-		v[i].h = h;
-	} else if (count < cap || (r = grow()) == 0) {
-		memmove(&v[i + 1], &v[i], (count - i) * sizeof(*v));
-		snprintf(v[i].name, sizeof(v[i].name), "%s", name);
-		v[i].h = h;
-		count++;
+	e = found ? &v[i] : insert(i, name);
+	if (!e) {
+		r = -ENOMEM;
+	} else if (!take_login(e, per_minute, now_ms)) {
+		r = -EAGAIN;
+		maybe_drop(i, now_ms);
+	} else {
+		*old = e->h;
+		if (handle_valid(e->h))
+			*abort = set_closing(e, e->h);
+		else
+			online++;
+		e->h = h;
 	}
 	pthread_mutex_unlock(&lock);
 	return r;
 }
 
-void registry_remove(const char *name, struct handle h)
+void registry_logout(const char *name, struct handle h, int64_t now_ms,
+		     struct handle *abort)
+{
+	int found;
+	size_t i;
+
+	memset(abort, 0, sizeof(*abort));
+	pthread_mutex_lock(&lock);
+	i = find(name, &found);
+	if (found && handle_eq(v[i].h, h)) {
+		memset(&v[i].h, 0, sizeof(v[i].h));
+		online--;
+		*abort = set_closing(&v[i], h);
+		maybe_drop(i, now_ms);
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+void registry_closed(const char *name, struct handle h, int64_t now_ms)
 {
 	int found;
 	size_t i;
 
 	pthread_mutex_lock(&lock);
 	i = find(name, &found);
-	if (found && handle_eq(v[i].h, h)) {
-		memmove(&v[i], &v[i + 1], (count - i - 1) * sizeof(*v));
-		count--;
-		shrink();
+	if (found && handle_eq(v[i].closing, h)) {
+		memset(&v[i].closing, 0, sizeof(v[i].closing));
+		maybe_drop(i, now_ms);
 	}
 	pthread_mutex_unlock(&lock);
 }
@@ -138,24 +230,25 @@ size_t registry_count(void)
 	size_t n;
 
 	pthread_mutex_lock(&lock);
-	n = count;
+	n = online;
 	pthread_mutex_unlock(&lock);
 	return n;
 }
 
 int registry_names(struct registry_names *out)
 {
+	size_t k = 0;
 	int r = 0;
 
 	pthread_mutex_lock(&lock);
-	out->count = count;
-	out->name = malloc((count ? count : 1) * sizeof(*out->name));
-	if (!out->name) {
-		out->count = 0;
+	out->count = 0;
+	out->name = malloc((online ? online : 1) * sizeof(*out->name));
+	if (!out->name)
 		r = -ENOMEM;
-	}
-	for (size_t i = 0; i < out->count; i++)
-		memcpy(out->name[i], v[i].name, sizeof(out->name[i]));
+	for (size_t i = 0; out->name && i < count; i++)
+		if (handle_valid(v[i].h))
+			memcpy(out->name[k++], v[i].name, sizeof(out->name[0]));
+	out->count = k;
 	pthread_mutex_unlock(&lock);
 	return r;
 }

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "conn.h"
 #include "control.h"
 #include "keys.h"
 #include "log.h"
@@ -53,14 +54,25 @@ static int set_nonblock(int fd)
 	return 0;
 }
 
-/* Accepted sockets inherit TCP_NODELAY from the listener (Linux): one
- * setsockopt per listener instead of one per connection. */
+/*
+ * Accepted sockets inherit these from the listener (Linux): one
+ * setsockopt per listener instead of one per connection. TCP_NODELAY:
+ * records go out at once. TCP_NOTSENT_LOWAT: the kernel takes no more of
+ * a connection's output than CONN_NOTSENT_LOWAT bytes not yet sent (what
+ * its reader's window lets through is sent at once), so what a slow
+ * reader has not taken waits in the daemon's own queue, where it counts
+ * against send_queue_bytes and a BYE can drop it, not in a kernel buffer
+ * that can grow to megabytes.
+ */
 static void tune_listener(int fd)
 {
-	int one = 1;
+	int one = 1, lowat = CONN_NOTSENT_LOWAT;
 
 	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
 		log_warn("TCP_NODELAY on listening socket %d", fd);
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat,
+		       sizeof(lowat)) < 0)
+		log_warn("TCP_NOTSENT_LOWAT on listening socket %d", fd);
 }
 
 static int adopt_one(struct server *srv, int fd, const char *name)
@@ -249,22 +261,37 @@ static int open_sockets(struct server *srv)
 
 /* ---- identity and users ---- */
 
+/*
+ * The passphrase file's first line into out (the caller cleanses it).
+ * Read with read(2), not stdio: a FILE's buffer would keep a copy of the
+ * passphrase in freed memory that nothing cleanses.
+ */
 static int read_passphrase(const char *path, char *out, size_t len)
 {
-	FILE *f;
-	size_t n;
+	size_t n = 0;
+	int fd, r = 0;
 
 	out[0] = '\0';
 	if (!path[0])
 		return 0;
-	f = fopen(path, "re");
-	if (!f)
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return -errno;
-	n = fread(out, 1, len - 1, f);
-	fclose(f);
+	while (n < len - 1) {
+		ssize_t k = read(fd, out + n, len - 1 - n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			r = -errno;
+		if (k <= 0)
+			break;
+		n += (size_t)k;
+	}
+	close(fd);
 	out[n] = '\0';
 	out[strcspn(out, "\r\n")] = '\0';
-	return 0;
+	return r;
 }
 
 static int identity_check_chain(const struct config *c, struct identity *id)

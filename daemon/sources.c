@@ -9,6 +9,10 @@
 #include "rand.h"
 
 static atomic_uint counters[SOURCES_BUCKETS];
+/* Rate buckets: the low 32 bits the monotonic ms of the last update, the
+ * high 32 bits the tokens in thousandths of a connection. */
+static atomic_uint_fast64_t rates[SOURCES_BUCKETS];
+#define RATE_BURST_S 4	/* a bucket holds four seconds' worth */
 static uint8_t hash_key[16];
 
 /* ---- SipHash-2-4 ---- */
@@ -80,8 +84,11 @@ void sources_init_key(const uint8_t key[16])
 	memcpy(hash_key, key, sizeof(hash_key));
 }
 
-/* The source's bytes, tagged by kind so an IPv4 address and a /64 differ. */
-static size_t source_of(const struct sockaddr *sa, uint8_t out[9])
+/* The source's bytes, tagged by kind so an IPv4 address and an IPv6
+ * prefix differ: 4 and the address, or 6, the prefix length and the
+ * address with the bits past it cleared. */
+static size_t source_of(const struct sockaddr *sa, unsigned prefix6,
+			uint8_t out[18])
 {
 	static const uint8_t v4mapped[12] = {
 		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff,
@@ -96,9 +103,16 @@ static size_t source_of(const struct sockaddr *sa, uint8_t out[9])
 			memcpy(out + 1, a + 12, 4);
 			return 5;
 		}
+		if (prefix6 > 128)
+			prefix6 = 128;
 		out[0] = 6;
-		memcpy(out + 1, a, 8);
-		return 9;
+		out[1] = (uint8_t)prefix6;
+		memset(out + 2, 0, 16);
+		memcpy(out + 2, a, prefix6 / 8);
+		if (prefix6 % 8)
+			out[2 + prefix6 / 8] = a[prefix6 / 8] &
+					       (uint8_t)(0xff00 >> (prefix6 % 8));
+		return 18;
 	}
 	if (sa->sa_family == AF_INET) {
 		out[0] = 4;
@@ -110,29 +124,61 @@ static size_t source_of(const struct sockaddr *sa, uint8_t out[9])
 	return 1;
 }
 
-uint16_t sources_bucket(const struct sockaddr *sa)
+uint16_t sources_bucket(const struct sockaddr *sa, unsigned prefix6)
 {
-	uint8_t src[9];
-	size_t n = source_of(sa, src);
+	uint8_t src[18];
+	size_t n = source_of(sa, prefix6, src);
 
 	return (uint16_t)(siphash24(hash_key, src, n) % SOURCES_BUCKETS);
 }
 
-bool sources_enter(const struct sockaddr *sa, unsigned limit, uint16_t *bucket)
+/* Take one connection from bucket b's rate; false if it has none. */
+static bool rate_take(uint16_t b, unsigned rate, int64_t now_ms)
 {
-	uint16_t b = sources_bucket(sa);
+	uint64_t cap = (uint64_t)rate * 1000 * RATE_BURST_S;
+	uint32_t now = (uint32_t)now_ms;
+	uint_fast64_t old = atomic_load_explicit(&rates[b], memory_order_relaxed);
+	uint_fast64_t new;
+
+	if (rate == 0)
+		return true;
+	do {
+		uint64_t tokens = old >> 32;
+		uint32_t then = (uint32_t)old;
+
+		/* An empty word is a bucket never used: full. */
+		tokens = old == 0 ? cap : tokens + (uint64_t)(now - then) * rate;
+		if (tokens > cap)
+			tokens = cap;
+		if (tokens < 1000)
+			return false;
+		new = (tokens - 1000) << 32 | now;
+	} while (!atomic_compare_exchange_weak_explicit(&rates[b], &old, new,
+							memory_order_relaxed,
+							memory_order_relaxed));
+	return true;
+}
+
+int sources_enter(const struct sockaddr *sa, const struct sources_policy *p,
+		  int64_t now_ms, uint16_t *bucket)
+{
+	uint16_t b = sources_bucket(sa, p->prefix6);
 	unsigned n = atomic_load_explicit(&counters[b], memory_order_relaxed);
 
 	/* A compare-and-swap loop, so a counter never passes the limit even
 	 * for a moment while other workers test it. */
 	do {
-		if (limit && n >= limit)
-			return false;
+		if (p->limit && n >= p->limit)
+			return -EBUSY;
 	} while (!atomic_compare_exchange_weak_explicit(&counters[b], &n, n + 1,
 							memory_order_relaxed,
 							memory_order_relaxed));
+	if (!rate_take(b, p->rate, now_ms)) {
+		sources_leave(b);
+		return -EAGAIN;
+	}
 	*bucket = b;
-	return true;
+	return 0;
 }
 
 void sources_leave(uint16_t bucket)

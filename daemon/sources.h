@@ -27,16 +27,27 @@ int sources_init(void);
 /* The same with a given key (tests). */
 void sources_init_key(const uint8_t key[16]);
 
+/* What a source may do (config.h's limits of the same names). */
+struct sources_policy {
+	unsigned limit;		/* connections not logged in; 0: any */
+	unsigned rate;		/* connections begun per second; 0: any */
+	unsigned prefix6;	/* an IPv6 source is its /prefix6 */
+};
+
 /*
- * Count one more handshaking connection from sa, unless its source has
- * limit of them already (limit 0: no limit). True and *bucket set if
- * counted; the caller then owes one sources_leave(*bucket).
+ * Count one more connection from sa, unless its source has p->limit of
+ * them not logged in yet (-EBUSY) or has begun more than its rate allows
+ * (-EAGAIN: a bucket of 4 s' worth refilled at p->rate per second; now_ms
+ * the monotonic clock). 0 and *bucket set if counted; the caller then
+ * owes one sources_leave(*bucket).
  */
-bool sources_enter(const struct sockaddr *sa, unsigned limit, uint16_t *bucket);
+int sources_enter(const struct sockaddr *sa, const struct sources_policy *p,
+		  int64_t now_ms, uint16_t *bucket);
 /* That connection's handshake ended (logged in, refused or closed). */
 void sources_leave(uint16_t bucket);
-/* The counter sa's source uses, and its value (tests, statistics). */
-uint16_t sources_bucket(const struct sockaddr *sa);
+/* The counter sa's source uses (its /prefix6 if IPv6), and its value
+ * (tests, statistics). */
+uint16_t sources_bucket(const struct sockaddr *sa, unsigned prefix6);
 unsigned sources_count(uint16_t bucket);
 
 /* SipHash-2-4 (Aumasson and Bernstein), 64-bit output. */

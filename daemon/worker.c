@@ -22,20 +22,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "admin.h"
 #include "frame.h"
-#include "handshake.h"
 #include "log.h"
-#include "msg.h"
+#include "relay.h"
 #include "session.h"
-#include "sources.h"
 #include "users.h"
 
-#define RDBUF_SIZE (256 * 1024)
+/* The one read buffer a worker has: each read takes at most this much. */
+#define WORKER_RDBUF (256 * 1024)
 #define MAX_EVENTS 256
 #define ACCEPT_BATCH 64
 #define TICK_MS 100
-#define SOURCE_LOG_MS 10000	/* at most one "refused" warning per 10 s */
 /*
  * Return free malloc memory to the kernel after many sessions were freed:
  * glibc keeps freed chunks otherwise, and a daemon that once held 10,000
@@ -71,11 +68,6 @@ unsigned worker_connections(void)
 	return atomic_load(&total_connections);
 }
 
-int64_t worker_unix_now(void)
-{
-	return (int64_t)time(NULL);
-}
-
 static int64_t mono_ns(void)
 {
 	struct timespec ts;
@@ -98,21 +90,7 @@ static int64_t thread_cpu_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-struct identity *identity_ref(struct identity *id)
-{
-	if (id)
-		atomic_fetch_add(&id->refs, 1);
-	return id;
-}
-
-void identity_unref(struct identity *id)
-{
-	if (!id || atomic_fetch_sub(&id->refs, 1) != 1)
-		return;
-	key_unref(id->hs.key);
-	cert_chain_free(&id->hs.chain);
-	free(id);
-}
+static void env_init(struct worker *w);
 
 /* ---- set-up ---- */
 
@@ -181,7 +159,8 @@ int worker_create(int id, const struct limits *limits, struct identity *ident,
 	w->users = users_ref(users);
 	w->next_gen = 1;
 	pthread_mutex_init(&w->inbox_lock, NULL);
-	w->rdbuf = malloc(RDBUF_SIZE);
+	w->rdbuf = malloc(WORKER_RDBUF);
+	env_init(w);
 	r = w->rdbuf ? worker_setup_fds(w) : -ENOMEM;
 	if (r == 0 && id == 0)
 		r = listen_set(w, true);	/* the others when needed */
@@ -209,11 +188,13 @@ void worker_destroy(struct worker *w)
 	if (!w)
 		return;
 	for (uint32_t i = 0; i < w->nslots; i++) {
-		if (w->slots[i]) {
-			close(w->slots[i]->fd);
-			session_free(w->slots[i]);
+		struct session *s = w->slots[i];
+
+		if (s && !session_dead(s)) {
+			close(session_fd(s));
 			atomic_fetch_sub(&total_connections, 1);
 		}
+		session_free(&w->env, s);
 	}
 	for (struct evbuf *b = w->inbox, *n; b; b = n) {
 		n = b->next;
@@ -226,6 +207,9 @@ void worker_destroy(struct worker *w)
 	spare_free(w);
 	free(w->slots);
 	free(w->free_slots);
+	free(w->flush_mark);
+	free(w->flushq);
+	free(w->dead);
 	free(w->rdbuf);
 	if (w->epfd >= 0)
 		close(w->epfd);
@@ -241,6 +225,20 @@ void worker_destroy(struct worker *w)
 
 /* ---- slots ---- */
 
+/* Grow an array of n-byte items to hold one more than *cap allows. */
+static int grow(void *pv, uint32_t *cap, size_t size)
+{
+	void **p = pv;
+	uint32_t ncap = *cap ? *cap * 2 : 1024;
+	void *nv = realloc(*p, ncap * size);
+
+	if (!nv)
+		return -ENOMEM;
+	*p = nv;
+	*cap = ncap;
+	return 0;
+}
+
 static int slot_alloc(struct worker *w, uint32_t *slot)
 {
 	if (w->nfree > 0) {
@@ -248,59 +246,52 @@ static int slot_alloc(struct worker *w, uint32_t *slot)
 		return 0;
 	}
 	if (w->nslots == w->slot_cap) {
-		uint32_t ncap = w->slot_cap ? w->slot_cap * 2 : 1024;
-		struct session **ns = realloc(w->slots, ncap * sizeof(*ns));
-		uint32_t *nf;
+		uint32_t cap = w->slot_cap;
+		uint8_t *nm;
 
-		if (!ns)
+		if (grow(&w->slots, &cap, sizeof(*w->slots)) < 0)
 			return -ENOMEM;
-		w->slots = ns;
-		nf = realloc(w->free_slots, ncap * sizeof(*nf));
-		if (!nf)
+		cap = w->slot_cap;
+		if (grow(&w->free_slots, &cap, sizeof(*w->free_slots)) < 0)
 			return -ENOMEM;
-		w->free_slots = nf;
-		w->slot_cap = ncap;
+		nm = realloc(w->flush_mark, cap);
+		if (!nm)
+			return -ENOMEM;
+		memset(nm + w->slot_cap, 0, cap - w->slot_cap);
+		w->flush_mark = nm;
+		w->slot_cap = cap;
 	}
 	*slot = w->nslots++;
 	w->slots[*slot] = NULL;
 	return 0;
 }
 
-struct session *worker_session(struct worker *w, struct handle h)
+/* The session h names, if it is this worker's and still current. */
+static struct session *session_at(struct worker *w, struct handle h)
 {
 	struct session *s;
 
 	if (h.worker != w->id || h.slot >= w->nslots)
 		return NULL;
 	s = w->slots[h.slot];
-	if (!s || s->h.gen != h.gen || s->state == SS_DEAD)
+	if (!s || session_dead(s) || !handle_eq(session_handle(s), h))
 		return NULL;
 	return s;
 }
 
-void worker_release(struct worker *w, struct session *s)
-{
-	/* close() takes the socket out of the epoll set: it is never dup'ed. */
-	close(s->fd);
-	s->fd = -1;
-	atomic_fetch_sub(&total_connections, 1);
-	atomic_fetch_sub(&w->stats.connections, 1);
-	s->dead_next = w->dead;
-	w->dead = s;
-}
-
 static void free_dead(struct worker *w)
 {
-	while (w->dead) {
-		struct session *s = w->dead;
+	for (uint32_t i = 0; i < w->ndead; i++) {
+		struct session *s = w->dead[i];
+		uint32_t slot = session_handle(s).slot;
 
-		w->dead = s->dead_next;
-		w->slots[s->h.slot] = NULL;
-		w->free_slots[w->nfree++] = s->h.slot;
+		w->slots[slot] = NULL;
+		w->free_slots[w->nfree++] = slot;
 		w->nsessions--;
 		w->freed_since_trim++;
-		session_free(s);
+		session_free(&w->env, s);
 	}
+	w->ndead = 0;
 }
 
 void worker_each(struct worker *w,
@@ -309,90 +300,135 @@ void worker_each(struct worker *w,
 	for (uint32_t i = 0; i < w->nslots; i++) {
 		struct session *s = w->slots[i];
 
-		if (s && s->state != SS_DEAD)
+		if (s && !session_dead(s))
 			fn(w, s, arg);
 	}
 }
 
-/* ---- accepting ---- */
+/* ---- what sessions and relays ask of their worker ---- */
 
-static void refuse_busy(int fd)
+static void op_want_flush(void *ctx, struct session *s)
 {
-	uint8_t frame[FRAME_HDR + 2];
-	struct writer wr;
+	struct worker *w = ctx;
+	uint32_t slot = session_handle(s).slot;
 
-	wr_init(&wr, frame + FRAME_HDR, 2);
-	hs_write_error(&wr, HSE_BUSY);
-	frame_put_hdr(frame, 2);
-	if (write(fd, frame, sizeof(frame)) < 0)
-		(void)0;	/* best effort: the connection closes anyway */
-	close(fd);
-}
-
-/*
- * A source at max_handshakes_per_source: one warning per SOURCE_LOG_MS at
- * most, with the count since the last (a flood must not flood the log).
- */
-static void source_refused(struct worker *w, const struct sockaddr *sa)
-{
-	struct remote r;
-	char addr[64];
-
-	w->src_refused++;
-	if (w->src_logged_ms && w->now_ms - w->src_logged_ms < SOURCE_LOG_MS)
+	if (w->flush_mark[slot])
 		return;
-	remote_set(&r, sa);
-	remote_str(&r, addr, sizeof(addr));
-	log_warnx("worker %d: %u connection(s) refused: their source had "
-		  "max_handshakes_per_source (%u) handshakes in progress "
-		  "(the last from %s)", w->id, w->src_refused,
-		  w->limits.max_handshakes_per_source, addr);
-	w->src_refused = 0;
-	w->src_logged_ms = w->now_ms;
+	if (w->nflush == w->flush_cap &&
+	    grow(&w->flushq, &w->flush_cap, sizeof(*w->flushq)) < 0) {
+		log_warnx("worker %d: out of memory for the flush list", w->id);
+		return;	/* written when its socket is next ready */
+	}
+	w->flush_mark[slot] = 1;
+	w->flushq[w->nflush++] = s;
 }
+
+static void op_set_out(void *ctx, struct session *s, bool on)
+{
+	struct worker *w = ctx;
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP,
+				  .data.u64 = TAG(TAG_SESSION,
+						  session_handle(s).slot) };
+
+	if (on)
+		ev.events |= EPOLLOUT;
+	(void)epoll_ctl(w->epfd, EPOLL_CTL_MOD, session_fd(s), &ev);
+}
+
+/* Close s's socket now (close() takes it out of the epoll set: it is
+ * never dup'ed) and free it at the end of this iteration. */
+static void op_release(void *ctx, struct session *s)
+{
+	struct worker *w = ctx;
+
+	close(session_fd(s));
+	atomic_fetch_sub(&total_connections, 1);
+	atomic_fetch_sub(&w->stats.connections, 1);
+	if (w->ndead == w->dead_cap &&
+	    grow(&w->dead, &w->dead_cap, sizeof(*w->dead)) < 0) {
+		/* Cannot happen for long: the array only ever grows. */
+		fatalx("worker %d: out of memory for closed sessions", w->id);
+	}
+	w->dead[w->ndead++] = s;
+}
+
+static void op_deliver(void *ctx, void *owner, const uint8_t *pt, size_t len)
+{
+	struct worker *w = ctx;
+
+	session_deliver(&w->env, owner, pt, len);
+}
+
+static int op_emit(void *ctx, const struct event *e, const void *payload,
+		   size_t len)
+{
+	return worker_emit(ctx, e, payload, len);
+}
+
+static const struct session_ops session_ops = {
+	.want_flush = op_want_flush,
+	.set_out = op_set_out,
+	.release = op_release,
+};
+
+static const struct relay_ops relay_ops = {
+	.deliver = op_deliver,
+	.emit = op_emit,
+};
+
+/* The environment its sessions see (the clock is set each iteration). */
+static void env_init(struct worker *w)
+{
+	struct session_env *e = &w->env;
+
+	e->relay.ops = &relay_ops;
+	e->relay.ctx = w;
+	e->relay.limits = &w->limits;
+	e->relay.stats = &w->stats;
+	e->ops = &session_ops;
+	e->ctx = w;
+	e->users = w->users;
+	e->ident = w->ident;
+	e->rdbuf = w->rdbuf;
+	e->rdcap = WORKER_RDBUF;
+	e->hs_log = &w->hs_log;
+	e->src_log = &w->src_log;
+}
+
+static void set_now(struct worker *w, int64_t now_ms)
+{
+	w->now_ms = now_ms;
+	w->env.relay.now_ms = now_ms;
+}
+
+/* ---- accepting ---- */
 
 static void accept_one(struct worker *w, int fd, const struct sockaddr *sa)
 {
 	struct handle h = { .worker = (uint16_t)w->id };
 	struct session *s;
-	uint16_t bucket;
 
 	if (atomic_fetch_add(&total_connections, 1) >= w->limits.max_connections) {
 		atomic_fetch_sub(&total_connections, 1);
-		atomic_fetch_add(&w->stats.handshakes_failed, 1);
-		refuse_busy(fd);
-		return;
-	}
-	if (!sources_enter(sa, w->limits.max_handshakes_per_source, &bucket)) {
-		atomic_fetch_sub(&total_connections, 1);
-		atomic_fetch_add(&w->stats.handshakes_failed, 1);
-		source_refused(w, sa);
-		refuse_busy(fd);
+		stat_add(&w->stats.handshakes_failed, 1);
+		session_refuse_busy(fd);
+		close(fd);
 		return;
 	}
 	h.gen = w->next_gen++;
 	if (w->next_gen == 0)
 		w->next_gen = 1;
-	if (slot_alloc(w, &h.slot) < 0 || !(s = session_new(w, fd, sa, h))) {
-		sources_leave(bucket);
+	if (slot_alloc(w, &h.slot) < 0 ||
+	    session_accept(&w->env, fd, sa, h, &s) < 0) {
 		atomic_fetch_sub(&total_connections, 1);
 		close(fd);
 		return;
 	}
-	s->src_bucket = bucket;
-	s->src_counted = true;
 	w->slots[h.slot] = s;
 	w->nsessions++;
 	atomic_fetch_add(&w->stats.connections, 1);
-	if (epoll_add(w->epfd, fd, EPOLLIN | EPOLLRDHUP, TAG(TAG_SESSION, h.slot)) < 0) {
-		w->slots[h.slot] = NULL;
-		w->free_slots[w->nfree++] = h.slot;
-		w->nsessions--;
-		atomic_fetch_sub(&w->stats.connections, 1);
-		atomic_fetch_sub(&total_connections, 1);
-		session_free(s);
-		close(fd);
-	}
+	if (epoll_add(w->epfd, fd, EPOLLIN | EPOLLRDHUP, TAG(TAG_SESSION, h.slot)) < 0)
+		op_release(w, s);	/* freed at the end of the iteration */
 }
 
 /*
@@ -582,13 +618,23 @@ static void worker_reload(struct worker *w, struct reload_info *ri);
 static void each_shutdown(struct worker *w, struct session *s, void *arg)
 {
 	(void)arg;
-	session_shutdown(w, s);
+	session_shutdown(&w->env, s);
 }
 
 static void each_tick(struct worker *w, struct session *s, void *arg)
 {
 	(void)arg;
-	session_tick(w, s);
+	session_tick(&w->env, s);
+}
+
+static void run_call(struct worker *w, const struct event *e)
+{
+	struct worker_call c;
+
+	if (e->len != sizeof(c))
+		return;
+	memcpy(&c, event_payload(e), sizeof(c));
+	c.fn(w, c.arg);
 }
 
 static void worker_event(struct worker *w, const struct event *e)
@@ -605,8 +651,8 @@ static void worker_event(struct worker *w, const struct event *e)
 	case EVT_RELOAD:
 		worker_reload(w, e->ptr);
 		break;
-	case EVT_CONTROL:
-		admin_collect(w, e->ptr);
+	case EVT_CALL:
+		run_call(w, e);
 		break;
 	case EVT_STALL:
 		w->stall_test = 1;
@@ -617,6 +663,21 @@ static void worker_event(struct worker *w, const struct event *e)
 	default:
 		break;
 	}
+}
+
+int worker_call_all(struct worker **all, int n,
+		    void (*fn)(struct worker *, void *), void *arg)
+{
+	struct worker_call c = { .fn = fn, .arg = arg };
+	struct event e = { .type = EVT_CALL, .len = sizeof(c) };
+	int r = 0;
+
+	for (int i = 0; i < n; i++) {
+		e.to.worker = (uint16_t)i;
+		if (worker_post(all[i], &e, &c) < 0)
+			r = -ENOMEM;
+	}
+	return r;
 }
 
 static void apply_batch(struct worker *w, struct evbuf *b)
@@ -632,11 +693,11 @@ static void apply_batch(struct worker *w, struct evbuf *b)
 			worker_event(w, e);
 			continue;
 		}
-		s = worker_session(w, e->to);
+		s = session_at(w, e->to);
 		if (s)
-			session_event(w, s, e);
-		else if (e->type == EVT_RTT)
-			session_answer_rtt(w, e, REFUSE_OFFLINE);
+			session_event(&w->env, s, e);
+		else
+			relay_event_lost(&w->env.relay, e);
 	}
 }
 
@@ -678,53 +739,24 @@ static void outbox_flush(struct worker *w)
 
 /* ---- output ---- */
 
-void worker_want_flush(struct worker *w, struct session *s)
-{
-	if (s->flush_queued)
-		return;
-	s->flush_queued = true;
-	s->flush_next = w->flush_list;
-	w->flush_list = s;
-}
-
-void worker_set_out(struct worker *w, struct session *s, bool on)
-{
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP,
-				  .data.u64 = TAG(TAG_SESSION, s->h.slot) };
-
-	if (s->want_out == on || s->fd < 0)
-		return;
-	if (on)
-		ev.events |= EPOLLOUT;
-	if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, s->fd, &ev) == 0)
-		s->want_out = on;
-}
-
 static void flush_all(struct worker *w)
 {
-	while (w->flush_list) {
-		struct session *s = w->flush_list;
+	for (uint32_t i = 0; i < w->nflush; i++) {
+		struct session *s = w->flushq[i];
 
-		w->flush_list = s->flush_next;
-		s->flush_queued = false;
-		if (s->state != SS_DEAD)
-			session_flush(w, s);
+		w->flush_mark[session_handle(s).slot] = 0;
+		if (!session_dead(s))
+			session_flush(&w->env, s);
 	}
+	w->nflush = 0;
 }
 
 /* ---- reload ---- */
 
-static void check_user_key(struct worker *w, struct session *s, void *arg)
+static void each_reloaded(struct worker *w, struct session *s, void *arg)
 {
-	struct event e = { .type = EVT_REMOVED, .to = s->h };
-	sm_key *k;
-
 	(void)arg;
-	if (s->state != SS_ONLINE)
-		return;
-	k = users_lookup(w->users, s->name);
-	if (!k || !key_equal(k, s->key))
-		session_event(w, s, &e);
+	session_reloaded(&w->env, s);
 }
 
 static void worker_reload(struct worker *w, struct reload_info *ri)
@@ -734,7 +766,9 @@ static void worker_reload(struct worker *w, struct reload_info *ri)
 	users_unref(w->users);
 	w->users = users_ref(ri->users);
 	w->limits = ri->limits;
-	worker_each(w, check_user_key, NULL);
+	w->env.users = w->users;
+	w->env.ident = w->ident;
+	worker_each(w, each_reloaded, NULL);
 	if (atomic_fetch_sub(&ri->pending, 1) == 1) {
 		identity_unref(ri->id);
 		users_unref(ri->users);
@@ -817,6 +851,7 @@ static void tick(struct worker *w)
 		(void)0;
 	spread_tick(w);
 	worker_each(w, each_tick, NULL);
+	session_log_tick(&w->hs_log, w->now_ms);
 	if (!w->spare_used)
 		spare_free(w);
 	w->spare_used = false;
@@ -847,15 +882,15 @@ static void dispatch(struct worker *w, const struct epoll_event *ev)
 		break;
 	default:
 		s = v < w->nslots ? w->slots[v] : NULL;
-		if (!s || s->state == SS_DEAD)
+		if (!s || session_dead(s))
 			break;
 		if (ev->events & EPOLLOUT)
-			session_flush(w, s);
+			session_flush(&w->env, s);
 		if (ev->events & EPOLLERR)
-			session_reset(w, s);
-		else if (s->state != SS_DEAD &&
+			session_reset(&w->env, s);
+		else if (!session_dead(s) &&
 			 (ev->events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)))
-			session_readable(w, s);
+			session_readable(&w->env, s);
 		break;
 	}
 }
@@ -880,7 +915,7 @@ static void *worker_main(void *arg)
 	while (!worker_done(w)) {
 		int n = epoll_wait(w->epfd, evs, MAX_EVENTS, TICK_MS);
 
-		w->now_ms = mono_ms();
+		set_now(w, mono_ms());
 		if (w->stall_test)
 			pause();	/* tests: a worker that makes no progress */
 		atomic_fetch_add(&w->heartbeat, 1);
@@ -902,7 +937,7 @@ int worker_start(struct worker *w)
 	w->outbox = calloc((size_t)w->nworkers, sizeof(*w->outbox));
 	if (!w->outbox)
 		return -ENOMEM;
-	w->now_ms = mono_ms();
+	set_now(w, mono_ms());
 	r = pthread_create(&w->thread, NULL, worker_main, w);
 	if (r != 0)
 		return -r;

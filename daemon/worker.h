@@ -15,19 +15,12 @@
 
 #include "config.h"
 #include "event.h"
-#include "handshake.h"
+#include "identity.h"
+#include "session.h"
+#include "stats.h"
 
-struct session;
 struct users;
-
-/* The server identity, shared by workers through references. */
-struct identity {
-	atomic_int refs;
-	struct hs_server_identity hs;
-};
-
-struct identity *identity_ref(struct identity *id);
-void identity_unref(struct identity *id);
+struct worker;
 
 /* What a reload hands each worker (each takes its own references). */
 struct reload_info {
@@ -37,13 +30,11 @@ struct reload_info {
 	atomic_int pending;	/* workers yet to apply it */
 };
 
-/* Counters read by Stats; written only by the owning worker. */
-struct worker_stats {
-	atomic_uint_fast64_t handshakes_ok;
-	atomic_uint_fast64_t handshakes_failed;
-	atomic_uint_fast64_t messages_relayed;
-	atomic_uint_fast64_t bytes_relayed;
-	atomic_uint connections;
+/* A function to run on a worker's thread (EVT_CALL's payload): how the
+ * control plane asks the workers without reaching into them. */
+struct worker_call {
+	void (*fn)(struct worker *w, void *arg);
+	void *arg;
 };
 
 struct worker {
@@ -66,7 +57,13 @@ struct worker {
 	struct evbuf *spare;		/* emptied batches kept for reuse */
 	int nspare;
 	bool spare_used;		/* ... taken or returned this tick */
-	struct session *dead;		/* closed this iteration */
+	struct session_env env;		/* what its sessions see of it */
+	struct log_budget hs_log, src_log;
+	struct session **dead;		/* released this iteration */
+	uint32_t ndead, dead_cap;
+	struct session **flushq;	/* with output to write this iteration */
+	uint32_t nflush, flush_cap;
+	uint8_t *flush_mark;		/* per slot: in flushq */
 	uint32_t nsessions;
 	uint32_t freed_since_trim;	/* sessions freed since malloc_trim */
 	uint32_t freed_at_tick;		/* ... as it was at the last tick */
@@ -76,14 +73,11 @@ struct worker {
 	uint32_t *free_slots;
 	uint32_t nfree;
 	uint32_t next_gen;
-	struct session *flush_list;
-	uint8_t *rdbuf;			/* shared read buffer */
+	uint8_t *rdbuf;			/* the read buffer, WORKER_RDBUF bytes */
 	struct limits limits;
 	struct users *users;
 	struct identity *ident;
 	int64_t now_ms;			/* CLOCK_MONOTONIC, per iteration */
-	int64_t src_logged_ms;		/* last "source refused" warning */
-	unsigned src_refused;		/* ... refusals since */
 	bool stopping;
 	int stall_test;			/* test builds: stall on request */
 	bool deal_test;			/* tests: deal accepted connections
@@ -112,7 +106,8 @@ void worker_join(struct worker *w);
 void worker_destroy(struct worker *w);
 
 /* Send an event to the worker owning e->to (or to worker dst when e->to.gen
- * is 0) from outside any worker (main thread): locks and rings at once. */
+ * is 0) from outside any worker (main thread): locks and rings at once.
+ * The payload is e->len bytes. */
 int worker_post(struct worker *dst, const struct event *e, const void *payload);
 
 /* From inside worker w: queue an event for the owner of e->to (or
@@ -120,20 +115,13 @@ int worker_post(struct worker *dst, const struct event *e, const void *payload);
  * -ENOMEM (logged) / -EINVAL: not sent. */
 int worker_emit(struct worker *w, const struct event *e, const void *payload,
 		size_t len);
-/* The session in slot h of this worker, if h is still current. */
-struct session *worker_session(struct worker *w, struct handle h);
-/* Mark s as having output to write at the end of this iteration. */
-void worker_want_flush(struct worker *w, struct session *s);
-/* Wall clock seconds. */
-int64_t worker_unix_now(void);
-
-/* Close s's socket and free its slot at the end of this iteration. */
-void worker_release(struct worker *w, struct session *s);
-/* Arm or disarm EPOLLOUT for s. */
-void worker_set_out(struct worker *w, struct session *s, bool on);
 /* Call fn for every live session of w. */
 void worker_each(struct worker *w, void (*fn)(struct worker *, struct session *, void *),
 		 void *arg);
+/* Ask every worker of all (n) to run fn(w, arg) on its thread, in the
+ * order of their inboxes; 0 or -ENOMEM (some were not asked). */
+int worker_call_all(struct worker **all, int n, void (*fn)(struct worker *, void *),
+		    void *arg);
 /* The spreading rule, for worker i > 0 at each tick: whether it should
  * accept, given whether it does, worker i-1's and its own share of the
  * last tick spent busy (percent; 100 for a worker whose heartbeat stopped) and

@@ -51,7 +51,8 @@ static const char *LIMITS =
 	"request_timeout = 30s\n"
 	"messages_per_second = 2000\n"
 	"rate_burst = 400\n"
-	"handshake_timeout = 10s\n";
+	"handshake_timeout = 10s\n"
+	"logins_per_minute = 0\n";
 
 /* ---- the daemon and secmsgctl ---- */
 

@@ -68,7 +68,8 @@ static int setup(void **state)
 	snprintf(bin, sizeof(bin), "%s/secmsgd", rel ? rel : "");
 	if (rel && access(bin, X_OK) == 0)
 		setenv("SECMSG_BUILD", rel, 1);
-	if (td_start(&D, "max_connections = 20000\nidle_timeout = 1h\n", false) < 0)
+	if (td_start(&D, "max_connections = 20000\nidle_timeout = 1h\n"
+		     "handshake_rate_per_source = 0\n", false) < 0)
 		return -1;
 	if (enrol() < 0)
 		return -1;

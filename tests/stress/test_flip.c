@@ -65,7 +65,8 @@ static int setup(void **state)
 	 * at once: 5 s instead of 90 (test_daemon's test_auth_failure_delay
 	 * checks the delay). */
 	return td_start(&D, "handshake_timeout = 2s\nauth_failure_delay = 0\n"
-			"messages_per_second = 1000\nrate_burst = 1000\n",
+			"messages_per_second = 1000\nrate_burst = 1000\n"
+			"handshake_rate_per_source = 0\nlogins_per_minute = 0\n",
 			false);
 }
 

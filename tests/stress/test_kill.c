@@ -89,7 +89,8 @@ static int setup_with(bool release)
 	if (st_nofile(2000) < 0)
 		return -1;
 	if (td_start(&D, "messages_per_second = 2000\nrate_burst = 2000\n"
-		     "handshake_timeout = 30s\n", false) < 0)
+		     "handshake_timeout = 30s\nhandshake_rate_per_source = 0\n"
+		     "logins_per_minute = 0\n", false) < 0)
 		return -1;
 	if (st_enrol(&D, "k", KILLS + WARMUP) < 0 ||
 	    st_enrol(&D, "p", PEERS) < 0)

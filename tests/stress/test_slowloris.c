@@ -65,7 +65,7 @@ static int setup_with(bool release)
 	if (!build)
 		return -1;
 	if (td_start(&D, "handshake_timeout = 60s\nmessages_per_second = 1000\n"
-		     "rate_burst = 1000\n", false) < 0)
+		     "rate_burst = 1000\nhandshake_rate_per_source = 0\n", false) < 0)
 		return -1;
 	if (st_enrol(&D, "c", USERS) < 0)
 		return -1;

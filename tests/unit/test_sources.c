@@ -1,5 +1,6 @@
 /* test_sources.c - daemon/sources.c: handshakes in progress per source,
  * and the SipHash-2-4 that picks each source's counter. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -58,10 +59,18 @@ static struct sockaddr_in6 v6(const char *ip, uint16_t port)
 
 #define SA(x) ((const struct sockaddr *)&(x))
 
+/* Count a connection from sa under a limit, no rate, IPv6 by /64. */
+static bool enter(const struct sockaddr *sa, unsigned limit, uint16_t *b)
+{
+	struct sources_policy p = { .limit = limit, .prefix6 = 64 };
+
+	return sources_enter(sa, &p, 0, b) == 0;
+}
+
 /* Take every counter of the source at once (the table is global). */
 static void drain(const struct sockaddr *sa)
 {
-	uint16_t b = sources_bucket(sa);
+	uint16_t b = sources_bucket(sa, 64);
 
 	while (sources_count(b) > 0)
 		sources_leave(b);
@@ -75,14 +84,14 @@ static void test_limit_per_source(void **state)
 	(void)state;
 	sources_init_key(key);
 	drain(SA(a));
-	assert_true(sources_enter(SA(a), 2, &b1));
-	assert_true(sources_enter(SA(a2), 2, &b2));	/* another port, same source */
+	assert_true(enter(SA(a), 2, &b1));
+	assert_true(enter(SA(a2), 2, &b2));	/* another port, same source */
 	assert_int_equal(b1, b2);
 	assert_int_equal(sources_count(b1), 2);
-	assert_false(sources_enter(SA(a), 2, &b3));	/* at the limit */
+	assert_false(enter(SA(a), 2, &b3));	/* at the limit */
 	assert_int_equal(sources_count(b1), 2);		/* a refusal counts nothing */
 	sources_leave(b1);
-	assert_true(sources_enter(SA(a), 2, &b3));	/* room again */
+	assert_true(enter(SA(a), 2, &b3));	/* room again */
 	sources_leave(b2);
 	sources_leave(b3);
 	assert_int_equal(sources_count(b1), 0);
@@ -99,9 +108,9 @@ static void test_no_limit_still_counts(void **state)
 	sources_init_key(key);
 	drain(SA(a));
 	for (int i = 0; i < 1000; i++)
-		assert_true(sources_enter(SA(a), 0, &b));
+		assert_true(enter(SA(a), 0, &b));
 	assert_int_equal(sources_count(b), 1000);
-	assert_false(sources_enter(SA(a), 1000, &b));
+	assert_false(enter(SA(a), 1000, &b));
 	drain(SA(a));
 }
 
@@ -115,16 +124,63 @@ static void test_ipv6_by_64(void **state)
 	(void)state;
 	sources_init_key(key);
 	/* A whole /64 is one source. */
-	assert_int_equal(sources_bucket(SA(a)), sources_bucket(SA(same)));
+	assert_int_equal(sources_bucket(SA(a), 64), sources_bucket(SA(same), 64));
 	/* Another /64 is another source (not a shared counter under this key). */
-	assert_int_not_equal(sources_bucket(SA(a)), sources_bucket(SA(other)));
+	assert_int_not_equal(sources_bucket(SA(a), 64), sources_bucket(SA(other), 64));
 	drain(SA(a));
 	drain(SA(other));
-	assert_true(sources_enter(SA(a), 1, &b));
-	assert_false(sources_enter(SA(same), 1, &b));
-	assert_true(sources_enter(SA(other), 1, &b));
+	assert_true(enter(SA(a), 1, &b));
+	assert_false(enter(SA(same), 1, &b));
+	assert_true(enter(SA(other), 1, &b));
 	drain(SA(a));
 	drain(SA(other));
+}
+
+/* With prefix 56, the /56 is one source; another /56 is another. */
+static void test_ipv6_prefix(void **state)
+{
+	struct sockaddr_in6 a = v6("2001:db8:1:200::1", 1);
+	struct sockaddr_in6 same = v6("2001:db8:1:2ff:ffff::1", 2);
+	struct sockaddr_in6 other = v6("2001:db8:1:300::1", 1);
+
+	(void)state;
+	sources_init_key(key);
+	assert_int_equal(sources_bucket(SA(a), 56), sources_bucket(SA(same), 56));
+	assert_int_not_equal(sources_bucket(SA(a), 56),
+			     sources_bucket(SA(other), 56));
+	/* ... while by /64 they differ, and by /128 every address does. */
+	assert_int_not_equal(sources_bucket(SA(a), 64), sources_bucket(SA(same), 64));
+	assert_int_not_equal(sources_bucket(SA(a), 128),
+			     sources_bucket(SA(a), 64));
+}
+
+/* A rate of 10 per second holds 40 at once; then one per 100 ms. A
+ * refusal for the rate counts nothing; another source is not affected. */
+static void test_rate(void **state)
+{
+	struct sockaddr_in a = v4("192.0.2.77", 1), o = v4("192.0.2.78", 1);
+	struct sources_policy p = { .limit = 0, .rate = 10, .prefix6 = 64 };
+	int64_t t = 5000;
+	uint16_t b;
+
+	(void)state;
+	sources_init_key(key);
+	drain(SA(a));
+	for (int i = 0; i < 40; i++)
+		assert_int_equal(sources_enter(SA(a), &p, t, &b), 0);
+	assert_int_equal(sources_enter(SA(a), &p, t, &b), -EAGAIN);
+	assert_int_equal(sources_count(b), 40);
+	assert_int_equal(sources_enter(SA(a), &p, t + 99, &b), -EAGAIN);
+	assert_int_equal(sources_enter(SA(a), &p, t + 100, &b), 0);
+	assert_int_equal(sources_enter(SA(a), &p, t + 100, &b), -EAGAIN);
+	assert_int_equal(sources_enter(SA(o), &p, t + 100, &b), 0);
+	drain(SA(a));
+	drain(SA(o));
+	/* The limit is checked too (-EBUSY), before the rate. */
+	p.limit = 1;
+	assert_int_equal(sources_enter(SA(a), &p, t + 1000, &b), 0);
+	assert_int_equal(sources_enter(SA(a), &p, t + 2000, &b), -EBUSY);
+	drain(SA(a));
 }
 
 static void test_v4_mapped_is_v4(void **state)
@@ -135,8 +191,8 @@ static void test_v4_mapped_is_v4(void **state)
 
 	(void)state;
 	sources_init_key(key);
-	assert_int_equal(sources_bucket(SA(a)), sources_bucket(SA(m)));
-	assert_int_not_equal(sources_bucket(SA(a)), sources_bucket(SA(n)));
+	assert_int_equal(sources_bucket(SA(a), 64), sources_bucket(SA(m), 64));
+	assert_int_not_equal(sources_bucket(SA(a), 64), sources_bucket(SA(n), 64));
 }
 
 /* The key decides the counter: without it, nobody can pick a source that
@@ -155,11 +211,11 @@ static void test_key_moves_buckets(void **state)
 
 		snprintf(ip, sizeof(ip), "192.0.2.%d", i + 1);
 		a[i] = v4(ip, 1);
-		before[i] = sources_bucket(SA(a[i]));
+		before[i] = sources_bucket(SA(a[i]), 64);
 	}
 	sources_init_key(other_key);
 	for (int i = 0; i < 8; i++)
-		moved += sources_bucket(SA(a[i])) != before[i];
+		moved += sources_bucket(SA(a[i]), 64) != before[i];
 	assert_true(moved >= 7);
 	assert_int_equal(sources_init(), 0);	/* a random key */
 }
@@ -173,8 +229,8 @@ static void test_other_family(void **state)
 	(void)state;
 	sources_init_key(key);
 	drain(SA(u));
-	assert_true(sources_enter(SA(u), 1, &b));
-	assert_false(sources_enter(SA(u), 1, &b));
+	assert_true(enter(SA(u), 1, &b));
+	assert_false(enter(SA(u), 1, &b));
 	drain(SA(u));
 }
 
@@ -185,6 +241,8 @@ int main(void)
 		cmocka_unit_test(test_limit_per_source),
 		cmocka_unit_test(test_no_limit_still_counts),
 		cmocka_unit_test(test_ipv6_by_64),
+		cmocka_unit_test(test_ipv6_prefix),
+		cmocka_unit_test(test_rate),
 		cmocka_unit_test(test_v4_mapped_is_v4),
 		cmocka_unit_test(test_key_moves_buckets),
 		cmocka_unit_test(test_other_family),
