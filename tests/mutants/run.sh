@@ -6,7 +6,7 @@
 #   tests/mutants/run.sh [NAME...]      every mutant, or the ones named
 #   MUTANTS_LIST_ONLY=1 tests/mutants/run.sh
 #                                       only check that the list follows the
-#                                       code (seconds; tests/run.sh does this)
+#                                       code (a fraction of a second)
 #
 # The scratch copy is the working tree as it is (tracked and untracked
 # files, not the ignored ones), with a copy of the ASan build directory
@@ -20,8 +20,8 @@
 # test, secmsgd, secmsg-client and secmsgctl, which it may run) with
 # -Wno-error, run the
 # test under a timeout (MUTANTS_TIMEOUT seconds, default 300), put the file
-# back. (About 6 minutes for the whole list on 2 busy CPUs.) Prints one
-# line per mutant:
+# back. (About 4 minutes for the whole list on 2 busy CPUs; make check
+# runs it through tests/run.sh.) Prints one line per mutant:
 #   PASS: mutant N (NAME): killed by TEST
 #   FAIL: mutant N (NAME): SURVIVED (TEST passed)
 # and FAIL lines for entries that no longer match the code, do not
