@@ -233,6 +233,7 @@ leftovers() {
 		-name 'secmsgd*' 2>/dev/null | sed "s|^$R/root||"
 	E systemctl list-unit-files --no-legend 'secmsgd*' | awk '{print "unit " $1}'
 	E getent group secmsgadm | sed 's/^/group /'
+	E test -e /run/secmsgd && echo /run/secmsgd
 	for f in secmsgd secmsg-client; do
 		E dpkg-query -W -f='${Status}\n' "$f" 2>/dev/null |
 			grep -v '^unknown ok not-installed$' | sed "s/^/dpkg $f: /"
