@@ -25,104 +25,25 @@
 # missing; default build/pki).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
-TOP=$PWD
 : "${SECMSG_PKI:=build/pki}"
 LIMIT=600		# seconds for the whole test
 T0=$(date +%s)
 SUFFIX=upgradetest1	# the rebuild's version is VERSION+SUFFIX
 
-FAILURES=0
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; FAILURES=$((FAILURES + 1)); }
-note() { echo "  ... $*"; }
 elapsed() { echo "$(($(date +%s) - T0))s"; }
 
-if [ "$(id -u)" -ne 0 ]; then
-	fail "deb system test: needs root (run make check as root)"
-	exit 1
-fi
-for t in systemd-nspawn nsenter ss; do
-	if ! command -v "$t" >/dev/null; then
-		fail "deb system test: $t is missing (make deps)"
-		exit 1
-	fi
-done
-if ! tests/lib/mkpki.sh "$SECMSG_PKI" >/dev/null; then
-	fail "deb system test: cannot make the test PKI in $SECMSG_PKI"
-	exit 1
-fi
-PKI=$(realpath "$SECMSG_PKI")
-
-R=$(mktemp -d /tmp/secmsg-deb-XXXXXX)
-mkdir -p "$R/up" "$R/root" "$R/v1" "$R/v2" "$R/io"
+. tests/lib/nspawn.sh
+ns_require deb ss
+ns_setup deb "$LIMIT"
+mkdir -p "$R/v1" "$R/v2" "$R/io"
 W=/srv/secmsg-deb-test	# the test's directory inside the container
-NSPAWN=
-P1=
-MOUNTED=
-BG_PIDS=()		# killed at exit
-JOBS=()			# process groups (setsid) killed at exit
-
-cleanup() {
-	local p
-	for p in "${JOBS[@]}"; do
-		kill -TERM -- "-$p" 2>/dev/null
-	done
-	for p in "${BG_PIDS[@]}"; do
-		kill -TERM "$p" 2>/dev/null
-	done
-	if [ -n "$NSPAWN" ] && kill -0 "$NSPAWN" 2>/dev/null; then
-		kill -TERM "$NSPAWN"	# the container shuts down cleanly
-		for _ in $(seq 1 150); do
-			kill -0 "$NSPAWN" 2>/dev/null || break
-			sleep 0.1
-		done
-		if kill -0 "$NSPAWN" 2>/dev/null; then
-			# Killing the container's init ends its whole PID namespace.
-			[ -n "$P1" ] && kill -KILL "$P1" 2>/dev/null
-			kill -KILL "$NSPAWN" 2>/dev/null
-		fi
-	fi
-	wait 2>/dev/null
-	if [ -n "$MOUNTED" ]; then
-		umount "$R/root" 2>/dev/null || umount -l "$R/root"
-		umount "$R/up" 2>/dev/null || umount -l "$R/up"
-	fi
-	if [ -n "${SECMSG_KEEP:-}" ]; then
-		echo "kept $R"
-	else
-		rm -rf "$R"
-	fi
-}
-trap cleanup EXIT
-trap 'fail "deb system test: interrupted or over ${LIMIT}s"; exit 1' INT TERM HUP
-(
-	trap 'kill $sl 2>/dev/null; exit 0' TERM
-	sleep "$LIMIT" & sl=$!
-	wait $sl && kill -TERM $$
-) >/dev/null 2>&1 </dev/null &
-BG_PIDS+=($!)
 
 # ---- helpers ----
 
-# E CMD...: run CMD inside the container (all its namespaces), bounded.
-E() { timeout 30 nsenter -t "$P1" -a "$@"; }
 # APT ARGS...: apt-get in the container, in $W, without questions.
 APT() {
 	timeout 180 nsenter -t "$P1" -a sh -c 'cd "$0" && DEBIAN_FRONTEND=noninteractive \
 		exec apt-get -y --no-install-recommends "$@"' "$W" "$@" </dev/null
-}
-prop() { E systemctl show -p "$1" --value "${2:-secmsgd.service}"; }
-# until_true SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
-until_true() {
-	local end=$(($(date +%s%N) / 1000000 + $1 * 1000))
-	shift
-	while ! "$@" 2>/dev/null; do
-		[ $(($(date +%s%N) / 1000000)) -ge $end ] && return 1
-		sleep 0.1
-	done
-}
-is_running() {
-	[ "$(prop ActiveState)" = active ] && [ "$(prop SubState)" = running ]
 }
 # pkg_status PKG: dpkg's view in the container, e.g. "install ok installed 0.1".
 pkg_status() {
@@ -130,71 +51,17 @@ pkg_status() {
 }
 # owner PATH: the package owning PATH in the container, or nothing.
 owner() { E dpkg-query -S "$1" 2>/dev/null | sed 's/:.*//'; }
-# job NAME CMD...: CMD in the background in a process group of its own,
-# output in $R/NAME.log; wait_job NAME gives its exit status.
-declare -A JOB_PID
-job() {
-	local n=$1
-	shift
-	setsid "$@" >"$R/$n.log" 2>&1 </dev/null &
-	JOB_PID[$n]=$!
-	JOBS+=($!)
-}
-wait_job() { wait "${JOB_PID[$1]}"; }
-
-# The installed client, in the container: cl_start NAME; cl_cmd NAME LINE;
-# cl_wait NAME ERE [SECONDS]; cl_stop NAME. Its input and output are files
-# of the host, opened here and handed over by nsenter.
-declare -A CL_FD CL_PID
-cl_start() {
-	local u=$1 fd
-	rm -f "$R/io/$u.in"
-	mkfifo "$R/io/$u.in"
-	exec {fd}<>"$R/io/$u.in"
-	CL_FD[$u]=$fd
-	: >"$R/io/$u.out"
-	nsenter -t "$P1" -a /usr/bin/secmsg-client -c "$W/client.conf" --batch "$u" \
-		<"$R/io/$u.in" >"$R/io/$u.out" 2>"$R/io/$u.err" &
-	CL_PID[$u]=$!
-	BG_PIDS+=($!)
-}
-cl_cmd() { printf '%s\n' "$2" >&"${CL_FD[$1]}"; }
-cl_wait() { until_true "${3:-10}" grep -Eq "$2" "$R/io/$1.out"; }
-cl_stop() {
-	local u=$1
-	[ -n "${CL_FD[$u]:-}" ] || return 0
-	local fd=${CL_FD[$u]}
-	cl_cmd "$u" quit 2>/dev/null
-	exec {fd}>&-
-	until_true 5 eval "! kill -0 ${CL_PID[$u]}" || kill -KILL "${CL_PID[$u]}" 2>/dev/null
-	wait "${CL_PID[$u]}" 2>/dev/null
-	unset "CL_FD[$u]"
-}
 # chat WHAT: alice and bob log in, agree to chat, alice's message reaches
 # bob and the receipt comes back; both stay logged in.
 NCHAT=0
 chat() {
-	local secret ok=
 	NCHAT=$((NCHAT + 1))
-	secret="hello bob $NCHAT from $$"
 	cl_start alice
 	cl_start bob
-	if cl_wait alice $'^ready\talice$' 15 && cl_wait bob $'^ready\tbob$' 10; then
-		cl_cmd alice "talk bob"
-		if cl_wait bob $'^request\talice$' 10; then
-			cl_cmd bob "accept alice"
-			if cl_wait alice $'^chat\tbob\t' 10 && cl_wait bob $'^chat\talice\t' 10; then
-				cl_cmd alice "send bob $secret"
-				cl_wait bob $'^msg\talice\t[^\t]+\t'"$secret"'$' 10 &&
-					cl_wait alice $'^delivered\tbob\t' 10 && ok=1
-			fi
-		fi
-	fi
-	if [ -n "$ok" ]; then
+	if cl_chat alice bob "hello bob $NCHAT from $$"; then
 		pass "$1: alice and bob log in with the installed client and chat (message, receipt)"
 	else
 		fail "$1: alice and bob log in with the installed client and chat"
-		for u in alice bob; do sed "s/^/    $u> /" "$R/io/$u.out" "$R/io/$u.err"; done
 		E journalctl -u secmsgd --no-pager | tail -15
 	fi
 }
@@ -208,6 +75,14 @@ stage() {
 		f=$(cd "$d" && echo "${p}"_*.deb)
 		cp "$d/$f" "$R/root$W/" && DEBS+=("./$f")
 	done
+}
+# install_from DIR VERSION LOG: apt-get install DIR's two packages; dpkg
+# must then have both at VERSION.
+install_from() {
+	stage "$1" secmsgd secmsg-client
+	APT install "${DEBS[@]}" >"$3" 2>&1 &&
+		[ "$(pkg_status secmsgd)" = "install ok installed $2" ] &&
+		[ "$(pkg_status secmsg-client)" = "install ok installed $2" ]
 }
 # files_of DIR: every path the packages in DIR install, one per line.
 files_of() {
@@ -259,22 +134,13 @@ V2=$V1+$SUFFIX
 # lintian and the rebuild (with the objects of the first build: only the
 # packaging runs again) take a minute of CPU: meanwhile the container boots
 # and the first version is tested.
-job lintian scripts/deb.sh -L -o "$R/v1"
-job rebuild scripts/deb.sh -n -o "$R/v2" -l "$SUFFIX" -r "$R/v1"
+ns_job lintian scripts/deb.sh -L -o "$R/v1"
+ns_job rebuild scripts/deb.sh -n -o "$R/v2" -l "$SUFFIX" -r "$R/v1"
 files_of "$R/v1" >"$R/files"
 
 # ---- the container ----
 
-mount -t tmpfs tmpfs "$R/up" || { fail "tmpfs for the overlay"; exit 1; }
-mkdir -p "$R/up/u" "$R/up/w"
-if ! mount -t overlay overlay \
-	-o "lowerdir=/,upperdir=$R/up/u,workdir=$R/up/w" "$R/root"; then
-	umount "$R/up"
-	fail "overlay of / (overlayfs needed)"
-	exit 1
-fi
-MOUNTED=1
-systemd-id128 new >"$R/root/etc/machine-id"
+ns_overlay || exit 1
 # A clean slate: nothing of a secmsg installed on the host (make install,
 # or these packages) may make a check pass. Packages known to the host's
 # dpkg are purged in the container once it runs; files of a make install
@@ -304,22 +170,12 @@ while read -r f; do
 	[ -d "$R/root$f" ] && echo "$f"
 done <"$R/files" >"$R/dirs-before"
 
-setsid systemd-nspawn -D "$R/root" --machine="secmsg-deb-$$" --register=no \
-	--link-journal=no --keep-unit -b --console=pipe >"$R/boot.log" 2>&1 &
-NSPAWN=$!
-until_true 60 pgrep -P "$NSPAWN" -x systemd >/dev/null
-P1=$(pgrep -P "$NSPAWN" -x systemd)
-booted() {
-	state=$(E systemctl is-system-running --wait 2>/dev/null)
-	[ "$state" = running ] || [ "$state" = degraded ]
-}
-state=
-if [ -z "$P1" ] || ! until_true 60 booted; then
-	fail "container boots (state '${state:-no systemd}', nspawn pid $NSPAWN, systemd pid ${P1:-none})"
-	tail -30 "$R/boot.log"
-	exit 1
-fi
-note "container booted ($state), $(elapsed) into the test"
+ns_boot "secmsg-deb-$$" || exit 1
+# The installed client runs in the container; its input and output are
+# files of the host, opened here and handed over by nsenter.
+CL_IO=$R/io
+CL_EXEC=(nsenter -t "$P1" -a /usr/bin/secmsg-client -c "$W/client.conf")
+note "container booted ($NS_STATE), $(elapsed) into the test"
 for p in secmsgd secmsg-client; do
 	if pkg_status "$p" | grep -q 'installed'; then
 		note "the host has $p installed: purged in the container first"
@@ -336,13 +192,10 @@ fi
 
 # ---- install ----
 
-stage "$R/v1" secmsgd secmsg-client
-if APT install "${DEBS[@]}" >"$R/apt-install.log" 2>&1 &&
-	[ "$(pkg_status secmsgd)" = "install ok installed $V1" ] &&
-	[ "$(pkg_status secmsg-client)" = "install ok installed $V1" ]; then
+if install_from "$R/v1" "$V1" "$R/apt-install.log"; then
 	pass "apt-get install ${DEBS[*]}: dpkg has both, version $V1"
 else
-	fail "apt-get install ./*.deb (secmsgd: '$(pkg_status secmsgd)', secmsg-client: '$(pkg_status secmsg-client)')"
+	fail "apt-get install ${DEBS[*]} (secmsgd: '$(pkg_status secmsgd)', secmsg-client: '$(pkg_status secmsg-client)')"
 	cat "$R/apt-install.log"
 	exit 1
 fi
@@ -393,14 +246,7 @@ printf '[Socket]\nListenStream=\nListenStream=127.0.0.1:%s\n' "$PORT" |
 	E tee /run/systemd/system/secmsgd.socket.d/test.conf >/dev/null
 printf '[Service]\nStateDirectory=secmsgd\n' |
 	E tee /run/systemd/system/secmsgd.service.d/test.conf >/dev/null
-cat >"$R/root$W/client.conf" <<EOF
-[client]
-server = 127.0.0.1:$PORT
-server_name = localhost
-ca = $W/ca.pem
-keys_dir = $W/keys
-known_peers_dir = $W/known
-EOF
+ns_client_conf "$PORT" "$W/ca.pem" "$W/keys" "$W/known" >"$R/root$W/client.conf"
 
 E systemctl daemon-reload
 if E systemctl enable --now secmsgd.socket secmsgd-control.socket >"$R/enable.log" 2>&1 &&
@@ -432,7 +278,7 @@ fi
 
 # ---- upgrade ----
 
-if wait_job rebuild && [ -f "$R/v2/secmsgd_${V2}_amd64.deb" ]; then
+if ns_wait rebuild && [ -f "$R/v2/secmsgd_${V2}_amd64.deb" ]; then
 	pass "scripts/deb.sh -l $SUFFIX rebuilds the packages as $V2 ($(elapsed))"
 else
 	fail "scripts/deb.sh -l $SUFFIX rebuilds the packages as $V2"
@@ -447,13 +293,10 @@ grep -q '^max_chats = 31$' "$R/root/etc/secmsg/secmsgd.conf" ||
 	fail "the test changes max_chats in /etc/secmsg/secmsgd.conf"
 cl_stop bob
 pid=$(prop MainPID)
-stage "$R/v2" secmsgd secmsg-client
-if APT install "${DEBS[@]}" >"$R/apt-upgrade.log" 2>&1 &&
-	[ "$(pkg_status secmsgd)" = "install ok installed $V2" ] &&
-	[ "$(pkg_status secmsg-client)" = "install ok installed $V2" ]; then
+if install_from "$R/v2" "$V2" "$R/apt-upgrade.log"; then
 	pass "apt-get install ${DEBS[*]} upgrades both packages $V1 -> $V2"
 else
-	fail "apt-get install ./*.deb upgrades both packages (secmsgd: '$(pkg_status secmsgd)')"
+	fail "apt-get install ${DEBS[*]} upgrades both packages (secmsgd: '$(pkg_status secmsgd)', secmsg-client: '$(pkg_status secmsg-client)')"
 	cat "$R/apt-upgrade.log"
 fi
 rm -f "$R/root$W"/*.deb
@@ -463,7 +306,7 @@ if cl_wait alice $'^bye\tshutdown' 10 && is_running && [ "$newpid" != "$pid" ] &
 	pass "the upgrade restarted the running service (PID $pid -> $newpid; alice was told: shutdown), sockets kept"
 else
 	fail "the upgrade restarted the running service (PID $pid -> $newpid, $(prop ActiveState))"
-	cat "$R/io/alice.out"
+	cat "$CL_IO/alice.out"
 fi
 cl_stop alice
 conf=$(E secmsgd -c /etc/secmsg/secmsgd.conf --check-config 2>&1)
@@ -548,7 +391,7 @@ grep -i 'warning\|kept' "$R/apt-remove.log" "$R/apt-purge.log" | sed 's/^/  ... 
 
 # ---- lintian ----
 
-wait_job lintian; lrc=$?
+ns_wait lintian; lrc=$?
 echo "lintian --display-info --pedantic (overrides in debian/*.lintian-overrides):"
 sed 's/^/    /' "$R/v1/lintian.log"
 if [ $lrc -eq 0 ]; then
