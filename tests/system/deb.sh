@@ -177,10 +177,13 @@ CL_IO=$R/io
 CL_EXEC=(nsenter -t "$P1" -a /usr/bin/secmsg-client -c "$W/client.conf")
 note "container booted ($NS_STATE), $(elapsed) into the test"
 for p in secmsgd secmsg-client; do
-	if pkg_status "$p" | grep -q 'installed'; then
-		note "the host has $p installed: purged in the container first"
+	case $(pkg_status "$p") in
+	'' | *not-installed*) ;;
+	*)
+		note "the host's dpkg knows $p ($(pkg_status "$p")): purged in the container first"
 		APT purge "$p" >>"$R/apt-purge-host.log" 2>&1
-	fi
+		;;
+	esac
 done
 left=$(leftovers; E sh -c 'command -v secmsgd secmsgctl secmsg-client')
 if [ -z "$left" ]; then
