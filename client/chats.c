@@ -297,6 +297,7 @@ int chats_new(const char *self, sm_key *key, const char *kp_path,
 	      struct chats **cp)
 {
 	struct chats *c = calloc(1, sizeof(*c));
+	char warn[1024];
 	int r;
 
 	if (!c)
@@ -311,6 +312,8 @@ int chats_new(const char *self, sm_key *key, const char *kp_path,
 	r = c->kp_path ? key_fingerprint_hex(key, c->self_fpr) : -ENOMEM;
 	if (r == 0)
 		r = kp_load(&c->kp, kp_path);
+	if (r == 0 && kp_warning(&c->kp, kp_path, warn, sizeof(warn)) > 0)
+		out_notice(out, "%s", warn);
 	if (r < 0) {
 		chats_free(c);
 		return r;
@@ -754,7 +757,7 @@ static void flush_held(struct chats *c, struct peer *p)
 }
 
 static void on_chat_event(struct chats *c, struct peer *p,
-			  const struct chat_event *ev)
+			  const struct chat_message *ev)
 {
 	uint8_t out[E2E_MSG_MAX];
 	size_t out_len = sizeof(out);
@@ -783,7 +786,7 @@ static void on_chat_event(struct chats *c, struct peer *p,
 static void on_message(struct chats *c, struct peer *p, const struct msg *m)
 {
 	uint8_t pt[CHAT_PT_MAX];
-	struct chat_event ev;
+	struct chat_message ev;
 	enum e2e_result er;
 
 	er = chat_open(&p->chat, m->e2e, m->e2e_len, pt, &ev);

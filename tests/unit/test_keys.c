@@ -507,6 +507,7 @@ static void test_write_round_trip(void **state)
 	assert_int_equal(key_write_private(tmp_path("no/such/dir"), k, NULL), -ENOENT);
 	assert_int_equal(key_write_public(tmp_path("no/such/dir"), k), -ENOENT);
 	assert_int_equal(key_write_public(tmpdir, k), -EISDIR);
+	assert_int_equal(key_write_public_new(tmpdir, k), -EEXIST);
 	assert_int_equal(count_dir_entries(), 0);
 	key_unref(k);
 }
@@ -574,6 +575,43 @@ static void load_chain(const char *file, struct cert_chain *c)
 
 	assert_int_equal(cert_chain_load(p, c), 0);
 	free(p);
+}
+
+/* The grouped form round-trips through fingerprint_parse, which also
+ * takes upper case and refuses anything but 64 digits in 1 or 16 groups. */
+static void test_fingerprint_forms(void **state)
+{
+	static const char hex[] = "0123456789abcdef0123456789abcdef"
+				  "0123456789abcdef0123456789abcdef";
+	static const char *const bad[] = {
+		"", "0123", "0123456789abcdef0123456789abcdef0123456789abcdef"
+		"0123456789abcde", "0123456789abcdef0123456789abcdef0123456789abcdef"
+		"0123456789abcdef0", "01234567 89abcdef 0123456789abcdef0123456789"
+		"abcdef0123456789abcdef0123456789abcdef", "0123 4567 89ab cdef "
+		"0123 4567 89ab cdef 0123 4567 89ab cdef 0123 4567 89ab cdeg",
+		"0123:4567:89ab:cdef:0123:4567:89ab:cdef:0123:4567:89ab:cdef:"
+		"0123:4567:89ab:cdef", "0123 4567 89ab cdef 0123 4567 89ab cdef "
+		"0123 4567 89ab cdef 0123 4567 89ab cde f",
+	};
+	char text[FPR_TEXT_LEN + 1], out[FPR_HEX_LEN + 1];
+
+	(void)state;
+	fingerprint_group(hex, text);
+	assert_int_equal(strlen(text), FPR_TEXT_LEN);
+	assert_memory_equal(text, "0123 4567 89ab cdef 0123", 24);
+	assert_int_equal(fingerprint_parse(text, strlen(text), out), 0);
+	assert_string_equal(out, hex);
+	assert_int_equal(fingerprint_parse(hex, strlen(hex), out), 0);
+	assert_string_equal(out, hex);
+	assert_int_equal(fingerprint_parse(" 0123456789ABCDEF0123456789abcdef"
+					   "0123456789abcdef0123456789ABCDEF\r",
+					   66, out), 0);
+	assert_string_equal(out, hex);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (fingerprint_parse(bad[i], strlen(bad[i]), out) != -EINVAL)
+			fail_msg("accepted '%s'", bad[i]);
+	fingerprint_group("0123456", text);	/* short: fewer groups */
+	assert_string_equal(text, "0123 456");
 }
 
 static void test_cert_chain_load(void **state)
@@ -1130,6 +1168,7 @@ int main(void)
 		cmocka_unit_test(test_traditional_pem),
 		cmocka_unit_test(test_write_round_trip),
 		cmocka_unit_test(test_fingerprints),
+		cmocka_unit_test(test_fingerprint_forms),
 		cmocka_unit_test(test_cert_chain_load),
 		cmocka_unit_test(test_trust_load),
 		cmocka_unit_test_setup_teardown(test_verify_fixtures, setup_trusts,
