@@ -80,11 +80,20 @@ parse
 # mutate FILE FROM TO [--check]: replace the one occurrence of FROM (with
 # \n \t \\ escapes) by TO; return 2 if FROM is not there, 3 if it is there
 # more than once. With --check, change nothing.
+unescape() {
+	local s=$1 ph=$'\001'
+	s=${s//\\\\/$ph}
+	s=${s//\\n/$'\n'}
+	s=${s//\\t/$'\t'}
+	printf '%s' "${s//$ph/\\}"
+}
 mutate() {
 	local text from to rest n
 	IFS= read -r -d '' text <"$1"
-	printf -v from '%b' "$2"
-	printf -v to '%b' "$3"
+	from=$(unescape "$2"; echo x)
+	from=${from%x}
+	to=$(unescape "$3"; echo x)
+	to=${to%x}
 	[ -n "$from" ] || return 2
 	rest=${text//"$from"/}
 	n=$(((${#text} - ${#rest}) / ${#from}))

@@ -23,7 +23,8 @@
 #
 # Needs root, overlayfs, unshare and chroot. Runs in a mount namespace of
 # its own, so no mount outlives it; the demo is killed and the overlay
-# unmounted on every exit path; every wait is bounded. One "PASS: what" or
+# unmounted on every exit path (tests/lib/nspawn.sh's cleanup, though no
+# container is booted here); every wait is bounded. One "PASS: what" or
 # "FAIL: what" line per check. About 2-4 minutes (the build is most of it).
 #
 # Environment: SECMSG_FRESH_REV (the commit to clone, default HEAD; e.g.
@@ -37,10 +38,9 @@ LIMIT=${SECMSG_FRESH_LIMIT:-900}	# seconds for the whole test
 JOBS=${SECMSG_FRESH_JOBS:-2}
 PURGE="libsystemd-dev libiniparser-dev libjansson-dev libcmocka-dev libreadline-dev libssl-dev"
 
-FAILURES=0
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; FAILURES=$((FAILURES + 1)); }
-note() { echo "  ... $*"; }
+# pass, fail, note, ns_setup (the temporary directory R, the cleanup at
+# exit, the bound on the whole test), ns_overlay, ns_job, until_true.
+. tests/lib/nspawn.sh
 
 if [ "$(id -u)" -ne 0 ]; then
 	fail "fresh-machine demo: needs root (run make check as root)"
@@ -63,53 +63,10 @@ REV=$(git -C "$TOP" rev-parse --verify "${SECMSG_FRESH_REV:-HEAD}^{commit}") || 
 	exit 1
 }
 T0=$(date +%s)
-R=$(mktemp -d /tmp/secmsg-fresh-XXXXXX)
+ns_setup fresh "$LIMIT"
 ROOT=$R/root
 SRC=/root/secmsg-fresh		# the clone, inside the chroot
-mkdir -p "$R/up" "$ROOT"
-DEMO=
-MOUNTED=
-WATCHDOG=
 
-cleanup() {
-	if [ -n "$DEMO" ] && kill -0 "$DEMO" 2>/dev/null; then
-		kill -TERM -- "-$DEMO" 2>/dev/null
-		for _ in $(seq 1 50); do
-			kill -0 "$DEMO" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL -- "-$DEMO" 2>/dev/null
-	fi
-	[ -n "$WATCHDOG" ] && kill "$WATCHDOG" 2>/dev/null
-	wait 2>/dev/null
-	if [ -n "$MOUNTED" ]; then
-		umount -R "$ROOT" 2>/dev/null || umount -R -l "$ROOT"
-		umount "$R/up" 2>/dev/null || umount -l "$R/up"
-	fi
-	if [ -n "${SECMSG_KEEP:-}" ]; then
-		echo "kept $R (logs)"
-	else
-		rm -rf "$R"
-	fi
-}
-trap cleanup EXIT
-trap 'fail "fresh-machine demo: interrupted or over ${LIMIT}s"; exit 1' INT TERM HUP
-(
-	trap 'kill $sl 2>/dev/null; exit 0' TERM
-	sleep "$LIMIT" & sl=$!
-	wait $sl && kill -TERM $$
-) >/dev/null 2>&1 </dev/null &
-WATCHDOG=$!
-
-# until_true SECONDS CMD...: poll CMD every 0.2 s until it succeeds.
-until_true() {
-	local end=$(($(date +%s) + $1))
-	shift
-	while ! "$@" 2>/dev/null; do
-		[ "$(date +%s)" -ge $end ] && return 1
-		sleep 0.2
-	done
-}
 # In the chroot, from the clone, bounded: IN SECONDS CMD...
 IN() {
 	local s=$1
@@ -123,14 +80,7 @@ since() { echo $(($(date +%s) - $1)); }
 
 # ---- the fresh machine ----
 
-mount -t tmpfs tmpfs "$R/up" || { fail "tmpfs for the overlay"; exit 1; }
-mkdir -p "$R/up/u" "$R/up/w"
-if ! mount -t overlay overlay -o "lowerdir=/,upperdir=$R/up/u,workdir=$R/up/w" "$ROOT"; then
-	umount "$R/up"
-	fail "overlay of / (overlayfs needed)"
-	exit 1
-fi
-MOUNTED=1
+ns_overlay || exit 1
 mount -t proc proc "$ROOT/proc" &&
 	mount --rbind /dev "$ROOT/dev" &&
 	mount -t tmpfs tmpfs "$ROOT/run" &&
@@ -191,11 +141,13 @@ done
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 t=$(date +%s)
-setsid chroot "$ROOT" /usr/bin/env -i \
+# Its own process group (ns_job), which the cleanup ends: make, the
+# demo script and secmsgd.
+ns_job demo chroot "$ROOT" /usr/bin/env -i \
 	PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	HOME=/root LANG=C.UTF-8 SECMSG_DEMO_PORT="$PORT" \
-	/bin/sh -c "cd $SRC && exec make -j$JOBS demo" >"$R/demo.log" 2>&1 </dev/null &
-DEMO=$!
+	/bin/sh -c "cd $SRC && exec make -j$JOBS demo"
+DEMO=${NS_JOB[demo]}
 ready() { grep -q 'secmsgd started' "$R/demo.log" || ! kill -0 "$DEMO"; }
 until_true 600 ready
 if grep -q 'secmsgd started' "$R/demo.log"; then
