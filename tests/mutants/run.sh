@@ -216,6 +216,7 @@ for i in "${SEL[@]}"; do
 	mutate "$f" "${FROM[i]}" "${TO[i]}"
 	mapfile -t tg < <(targets_of "$i")
 	log=$LOGS/$n-${NAME[i]}.log
+	t0=$(date +%s)
 	if ! "${MK[@]}" CFLAGS=-Wno-error "${tg[@]}" >"$log" 2>&1; then
 		fail "$what: does not compile (see $log)"
 	else
@@ -226,7 +227,7 @@ for i in "${SEL[@]}"; do
 		rm -f "$log.test"
 		if [ $rc -ne 0 ]; then
 			killed=$((killed + 1))
-			pass "$what: killed by $c (exit $rc$([ $rc -eq 124 ] && echo ", timed out"), $(($(date +%s) - t1)) s)"
+			pass "$what: killed by $c (exit $rc$([ $rc -eq 124 ] && echo ", timed out"); build $((t1 - t0)) s, test $(($(date +%s) - t1)) s)"
 		else
 			survived=$((survived + 1))
 			fail "$what: SURVIVED ($c passed) - ${CLAIM[i]}"
