@@ -7,6 +7,7 @@
 #   make install    install into $(DESTDIR)$(PREFIX) (and /etc, the unit dir)
 #   make mutants    check that the tests catch one-line mutants of the
 #                   security checks (tests/mutants/)
+#   make deb        Debian packages in build/deb/ (debian/, scripts/deb.sh)
 #
 # O=DIR picks the build directory, SAN=address,undefined or SAN=thread a
 # sanitizer build (make check does both itself).
@@ -43,7 +44,7 @@ endif
 LDHARDEN = -pie -Wl,-z,relro,-z,now
 
 SELF_INSTALLING := demo bench check deps mutants
-NOT_BUILDING    := clean uninstall format-check
+NOT_BUILDING    := clean uninstall deb
 ifneq ($(filter-out $(SELF_INSTALLING) $(NOT_BUILDING),$(or $(MAKECMDGOALS),all)),)
 ifneq ($(shell scripts/deps.sh --check >&2 && echo ok),ok)
 $(error build dependencies missing (see above))
@@ -91,7 +92,7 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(UNIT_SRC))
 INTEG_BINS := $(patsubst tests/integration/%.c,$(O)/tests/integration/%,$(INTEG_SRC))
 STRESS_BINS := $(patsubst tests/stress/%.c,$(O)/tests/stress/%,$(STRESS_SRC))
 
-.PHONY: all check demo install uninstall bench fuzz clean deps tests lint-man format-check mutants
+.PHONY: all check demo install uninstall bench fuzz clean deps tests lint-man mutants deb
 .DEFAULT_GOAL := all
 
 all: $(PROTO_LIB) $(PROGRAMS)
@@ -323,8 +324,11 @@ uninstall:
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 	@echo "Kept $(D_CONF) (configuration, keys, users) and the group secmsgadm."
 
-format-check:
-	@scripts/format-check.sh
+# make deb: the Debian packages secmsgd and secmsg-client in build/deb/
+# (installs the build dependencies and lintian when missing; fails on a
+# lintian error or warning).
+deb:
+	@scripts/deb.sh
 
 clean:
 	rm -rf build

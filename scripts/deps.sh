@@ -21,8 +21,9 @@ set -eu
 BUILD="build-essential pkg-config libssl-dev openssl libsystemd-dev
 libiniparser-dev libjansson-dev libreadline-dev"
 BENCH="$BUILD jq"
-CHECK="$BENCH libcmocka-dev tmux mandoc clang-format procps psmisc systemd
-systemd-container iproute2 util-linux valgrind clang libclang-rt-14-dev"
+CHECK="$BENCH libcmocka-dev tmux mandoc procps psmisc systemd
+systemd-container iproute2 util-linux valgrind clang libclang-rt-14-dev
+dpkg-dev debhelper lintian"
 
 # What the compile and link of the programs need, found the way the
 # Makefile finds it (pkg-config; iniparser has no .pc file), so that
