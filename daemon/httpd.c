@@ -12,14 +12,12 @@
  * connection; nothing here blocks but the bounded wait for the workers'
  * gauges (HTTPD_ASK_MS), skipped while a worker is stalled.
  *
- * GET /health reads the workers' heartbeat times (worker.h beat_ms):
- * 200 "ok" while every worker's loop went round in the last
- * HEALTH_STALL_MS, else 503 with the reason.
+ * GET /health asks env->ops->stalled: 200 "ok" while every worker's loop
+ * went round in the last HEALTH_STALL_MS, else 503 with the reason.
  */
 #include "httpd.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,14 +26,10 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "admin.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
 #include "mono.h"
-#include "server.h"
-#include "users.h"
-#include "worker.h"
 
 #ifndef SECMSG_VERSION
 #define SECMSG_VERSION "0.1"
@@ -60,6 +54,7 @@ struct hconn {
 };
 
 struct httpd {
+	struct httpd_env env;
 	struct hconn *conns[HTTPD_MAX_CONNS];
 	int nconns;
 	uint32_t next_gen;
@@ -71,55 +66,6 @@ struct httpd {
 };
 
 /* ---- what is answered ---- */
-
-/* Workers whose loop has not gone round for HEALTH_STALL_MS; the first
- * one's reason in why. */
-static unsigned stalled_workers(const struct server *srv, char *why, size_t len)
-{
-	int64_t now = mono_ms();
-	unsigned n = 0;
-
-	for (int i = 0; i < srv->nworkers; i++) {
-		int64_t still = now - atomic_load_explicit(&srv->workers[i]->beat_ms,
-							   memory_order_relaxed);
-
-		if (still < HEALTH_STALL_MS)
-			continue;
-		if (n++ == 0)
-			snprintf(why, len, "worker %d has not gone round its "
-				 "loop for %" PRId64 " ms", i, still);
-	}
-	return n;
-}
-
-static void snapshot(struct server *srv, struct metrics_snapshot *m)
-{
-	struct admin_req *r;
-	char why[128];
-
-	memset(m, 0, sizeof(*m));
-	m->version = SECMSG_VERSION;
-	m->start_time = srv->started;
-	m->workers = (unsigned)srv->nworkers;
-	m->stalled_workers = stalled_workers(srv, why, sizeof(why));
-	m->enrolled_users = users_count(srv->users);
-	m->open_connections = worker_connections();
-	m->reloads_ok = srv->reloads_ok;
-	m->reloads_failed = srv->reloads_failed;
-	for (int i = 0; i < srv->nworkers; i++)
-		metrics_add_worker(m, &srv->workers[i]->stats);
-	if (m->stalled_workers)
-		return;	/* asking would only wait HTTPD_ASK_MS */
-	r = admin_req_new(ADMIN_STATS);
-	if (r && admin_ask(srv->workers, srv->nworkers, r, HTTPD_ASK_MS) == 0 &&
-	    r->error == 0) {
-		m->have_sessions = true;
-		m->users_online = r->stats.online;
-		m->chats = r->stats.chats;
-		m->chat_requests = r->stats.requests;
-	}
-	admin_req_unref(r);
-}
 
 struct answer {
 	int status;
@@ -138,23 +84,23 @@ static void answer_text(struct answer *a, int status, const char *text)
 	a->len = strlen(a->note);
 }
 
-static void answer_for(struct server *srv, const struct http_request *req,
+static void answer_for(struct httpd *h, const struct http_request *req,
 		       struct answer *a)
 {
-	struct metrics_snapshot m;
+	struct metrics_snapshot m = { .version = SECMSG_VERSION };
 	char why[128];
 	int n;
 
 	if (req->status != 200) {
 		answer_text(a, req->status, http_reason(req->status));
 	} else if (req->route == HTTP_ROUTE_HEALTH) {
-		if (stalled_workers(srv, why, sizeof(why)))
+		if (h->env.ops->stalled(h->env.ctx, why, sizeof(why)))
 			answer_text(a, 503, why);
 		else
 			answer_text(a, 200, "ok");
 	} else {
-		snapshot(srv, &m);
-		n = metrics_render(&m, srv->httpd->text, sizeof(srv->httpd->text));
+		h->env.ops->snapshot(h->env.ctx, &m);
+		n = metrics_render(&m, h->text, sizeof(h->text));
 		if (n < 0) {
 			log_warnx("metrics: the text does not fit in %d bytes",
 				  METRICS_TEXT_MAX);
@@ -163,7 +109,7 @@ static void answer_for(struct server *srv, const struct http_request *req,
 		}
 		a->status = 200;
 		a->ctype = METRICS_CONTENT_TYPE;
-		a->body = srv->httpd->text;
+		a->body = h->text;
 		a->len = (size_t)n;
 	}
 }
@@ -261,7 +207,7 @@ static bool out_pending(const struct hconn *c)
 }
 
 /* Write, then choose what to wait for; false if c was closed. */
-static bool conn_run(struct server *srv, struct httpd *h, struct hconn *c)
+static bool conn_run(struct httpd *h, struct hconn *c)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = conn_tag(c) };
 
@@ -274,7 +220,7 @@ static bool conn_run(struct server *srv, struct httpd *h, struct hconn *c)
 	if (out_pending(c))
 		ev.events |= EPOLLOUT;
 	if (ev.events != c->events) {
-		if (epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0) {
+		if (epoll_ctl(h->env.epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0) {
 			conn_close(h, c);
 			return false;
 		}
@@ -294,7 +240,7 @@ static void conn_drain(struct hconn *c)
 		c->eof = true;
 }
 
-static void conn_read(struct server *srv, struct httpd *h, struct hconn *c)
+static void conn_read(struct httpd *h, struct hconn *c)
 {
 	struct http_request req;
 	struct answer a;
@@ -302,7 +248,7 @@ static void conn_read(struct server *srv, struct httpd *h, struct hconn *c)
 
 	if (c->answered) {
 		conn_drain(c);
-		conn_run(srv, h, c);
+		conn_run(h, c);
 		return;
 	}
 	n = recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len,
@@ -316,15 +262,15 @@ static void conn_read(struct server *srv, struct httpd *h, struct hconn *c)
 	c->in_len += (size_t)n;
 	if (http_parse(c->in, c->in_len, &req) == -EAGAIN)
 		return;
-	answer_for(srv, &req, &a);
+	answer_for(h, &req, &a);
 	if (conn_answer(c, &a) < 0) {
 		conn_close(h, c);
 		return;
 	}
-	conn_run(srv, h, c);
+	conn_run(h, c);
 }
 
-static void conn_open(struct server *srv, struct httpd *h, int fd)
+static void conn_open(struct httpd *h, int fd)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct hconn *c = NULL;
@@ -347,7 +293,7 @@ static void conn_open(struct server *srv, struct httpd *h, int fd)
 	c->deadline_ms = mono_ms() + HTTPD_TIMEOUT_MS;
 	c->events = EPOLLIN;
 	ev.data.u64 = conn_tag(c);
-	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+	if (epoll_ctl(h->env.epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		log_warn("metrics: epoll_ctl");
 		close(fd);
 		free(c);
@@ -358,24 +304,24 @@ static void conn_open(struct server *srv, struct httpd *h, int fd)
 	tick_update(h);
 }
 
-static void listen_enable(struct server *srv, struct httpd *h, bool on)
+static void listen_enable(struct httpd *h, bool on)
 {
 	struct epoll_event ev = { .events = on ? EPOLLIN : 0,
 				  .data.u64 = HTTPD_TAG_LISTEN };
 
-	if (epoll_ctl(srv->epfd, EPOLL_CTL_MOD, srv->metrics_fd, &ev) == 0)
+	if (epoll_ctl(h->env.epfd, EPOLL_CTL_MOD, h->env.listen_fd, &ev) == 0)
 		h->listen_paused = !on;
 	tick_update(h);
 }
 
-static void on_accept(struct server *srv, struct httpd *h)
+static void on_accept(struct httpd *h)
 {
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
-		int fd = accept4(srv->metrics_fd, NULL, NULL,
+		int fd = accept4(h->env.listen_fd, NULL, NULL,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd >= 0) {
-			conn_open(srv, h, fd);
+			conn_open(h, fd);
 			continue;
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
@@ -384,14 +330,14 @@ static void on_accept(struct server *srv, struct httpd *h)
 		    errno == ENOMEM) {
 			/* Level-triggered: do not spin until fds are free. */
 			log_warn("metrics: accept");
-			listen_enable(srv, h, false);
+			listen_enable(h, false);
 		}
 		return;
 	}
 }
 
 /* Connections past their time: 408 if they never sent a whole head. */
-static void on_tick(struct server *srv, struct httpd *h)
+static void on_tick(struct httpd *h)
 {
 	int64_t now = mono_ms();
 	uint64_t v;
@@ -400,7 +346,7 @@ static void on_tick(struct server *srv, struct httpd *h)
 		return;
 	h->warned_full = false;
 	if (h->listen_paused)
-		listen_enable(srv, h, true);
+		listen_enable(h, true);
 	for (int i = 0; i < HTTPD_MAX_CONNS; i++) {
 		struct hconn *c = h->conns[i];
 
@@ -412,8 +358,7 @@ static void on_tick(struct server *srv, struct httpd *h)
 	}
 }
 
-static void on_client(struct server *srv, struct httpd *h, uint64_t data,
-		      uint32_t events)
+static void on_client(struct httpd *h, uint64_t data, uint32_t events)
 {
 	uint32_t slot = (uint32_t)(data >> 12) & 0xfffff;
 	uint32_t gen = (uint32_t)(data >> 32);
@@ -426,27 +371,34 @@ static void on_client(struct server *srv, struct httpd *h, uint64_t data,
 		return;
 	}
 	if (events & (EPOLLIN | EPOLLHUP))
-		conn_read(srv, h, c);
+		conn_read(h, c);
 	else if (events & EPOLLOUT)
-		conn_run(srv, h, c);
+		conn_run(h, c);
 }
 
 /* ---- the interface to the main loop ---- */
 
-int httpd_start(struct server *srv)
+struct httpd *httpd_new(const struct httpd_env *env)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = HTTPD_TAG_LISTEN };
 	struct httpd *h = calloc(1, sizeof(*h));
 
 	if (!h)
-		return -ENOMEM;
-	srv->httpd = h;
+		return NULL;
+	h->env = *env;
+	h->timerfd = -1;
+	return h;
+}
+
+int httpd_start(struct httpd *h)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = HTTPD_TAG_LISTEN };
+
 	h->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (h->timerfd < 0 ||
-	    epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->metrics_fd, &ev) < 0)
+	    epoll_ctl(h->env.epfd, EPOLL_CTL_ADD, h->env.listen_fd, &ev) < 0)
 		return -errno;
 	ev.data.u64 = HTTPD_TAG_TIMER;
-	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, h->timerfd, &ev) < 0)
+	if (epoll_ctl(h->env.epfd, EPOLL_CTL_ADD, h->timerfd, &ev) < 0)
 		return -errno;
 	return 0;
 }
@@ -459,31 +411,27 @@ bool httpd_owns(uint64_t data)
 	       t == HTTPD_TAG_TIMER;
 }
 
-void httpd_handle(struct server *srv, uint64_t data, uint32_t events)
+void httpd_handle(struct httpd *h, uint64_t data, uint32_t events)
 {
-	struct httpd *h = srv->httpd;
-
 	if (!h)
 		return;
 	switch (data & HTTPD_TAG_MASK) {
 	case HTTPD_TAG_LISTEN:
-		on_accept(srv, h);
+		on_accept(h);
 		break;
 	case HTTPD_TAG_CLIENT:
-		on_client(srv, h, data, events);
+		on_client(h, data, events);
 		break;
 	case HTTPD_TAG_TIMER:
-		on_tick(srv, h);
+		on_tick(h);
 		break;
 	default:
 		break;
 	}
 }
 
-void httpd_stop(struct server *srv)
+void httpd_free(struct httpd *h)
 {
-	struct httpd *h = srv->httpd;
-
 	if (!h)
 		return;
 	for (int i = 0; i < HTTPD_MAX_CONNS; i++)
@@ -492,5 +440,4 @@ void httpd_stop(struct server *srv)
 	if (h->timerfd >= 0)
 		close(h->timerfd);
 	free(h);
-	srv->httpd = NULL;
 }

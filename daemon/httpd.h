@@ -1,12 +1,32 @@
 /* httpd.h - GET /metrics and GET /health on the metrics socket, served
- * by the main thread (secmsgd(8), METRICS). */
+ * by the main thread (secmsgd(8), METRICS). It sees the rest of the
+ * daemon through struct httpd_env, as the control socket does. */
 #ifndef SECMSGD_HTTPD_H
 #define SECMSGD_HTTPD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-struct server;
+struct httpd;
+struct metrics_snapshot;
+
+/* What the endpoint needs of the daemon (server.c gives the services). */
+struct httpd_ops {
+	/* Fill m (zeroed by the caller) with the daemon's figures; the
+	 * gauges the workers give may be left out (have_sessions). */
+	void (*snapshot)(void *ctx, struct metrics_snapshot *m);
+	/* Workers whose loop has not gone round for HEALTH_STALL_MS: 0, or
+	 * their number and the first one's reason in why (room len). */
+	unsigned (*stalled)(void *ctx, char *why, size_t len);
+};
+
+struct httpd_env {
+	const struct httpd_ops *ops;
+	void *ctx;
+	int epfd;		/* the main loop's epoll */
+	int listen_fd;		/* the listening metrics socket */
+};
 
 /* Epoll tags the main loop routes to httpd_handle() (the low 12 bits, as
  * control.h's; a client's slot and generation above them). */
@@ -23,13 +43,15 @@ struct server;
  * long (it goes round at least every 100 ms). */
 #define HEALTH_STALL_MS 2000
 
-/* Serve srv->metrics_fd from srv->epfd. 0 or a negative errno. */
-int httpd_start(struct server *srv);
+/* An endpoint for env (copied); NULL when memory runs out. */
+struct httpd *httpd_new(const struct httpd_env *env);
+/* Start serving: the listening socket and a timer in env->epfd. */
+int httpd_start(struct httpd *h);
 /* Whether an epoll tag is one of httpd's. */
 bool httpd_owns(uint64_t data);
 /* An epoll event whose tag is HTTPD_TAG_*. */
-void httpd_handle(struct server *srv, uint64_t data, uint32_t events);
-/* Close every connection; free. */
-void httpd_stop(struct server *srv);
+void httpd_handle(struct httpd *h, uint64_t data, uint32_t events);
+/* Close every connection and free h (NULL: nothing). */
+void httpd_free(struct httpd *h);
 
 #endif

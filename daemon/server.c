@@ -11,9 +11,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +38,8 @@
 #include "httpd.h"
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
+#include "mono.h"
 #include "registry.h"
 #include "sources.h"
 #include "users.h"
@@ -284,7 +288,21 @@ static int read_passphrase(const char *path, char *out, size_t len)
 	return 0;
 }
 
-static int identity_check_chain(const struct config *c, struct identity *id)
+/* Log why a load failed (a warning: start-up logs its own fatal line)
+ * and keep the same text in why for a caller that reports it. */
+__attribute__((format(printf, 3, 4)))
+static void whyf(char *why, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, len, fmt, ap);
+	va_end(ap);
+	log_warnx("%s", why);
+}
+
+static int identity_check_chain(const struct config *c, struct identity *id,
+				char *why, size_t len)
 {
 	enum cert_result cr;
 	trust *t;
@@ -294,7 +312,7 @@ static int identity_check_chain(const struct config *c, struct identity *id)
 		return 0;
 	r = trust_load(c->ca, c->crl[0] ? c->crl : NULL, &t);
 	if (r < 0) {
-		log_warnx("cannot load ca %s or crl %s", c->ca, c->crl);
+		whyf(why, len, "cannot load ca %s or crl %s", c->ca, c->crl);
 		return r;
 	}
 	cr = cert_verify(t, (const uint8_t *const *)id->hs.chain.der,
@@ -302,13 +320,14 @@ static int identity_check_chain(const struct config *c, struct identity *id)
 			 NULL);
 	trust_free(t);
 	if (cr != CERT_OK) {
-		log_warnx("%s: %s", c->certificate, cert_result_str(cr));
+		whyf(why, len, "%s: %s", c->certificate, cert_result_str(cr));
 		return -EINVAL;
 	}
 	return 0;
 }
 
-static int identity_load(const struct config *c, struct identity **out)
+static int identity_load(const struct config *c, struct identity **out,
+			 char *why, size_t len)
 {
 	struct identity *id = calloc(1, sizeof(*id));
 	char pass[1024];
@@ -321,7 +340,7 @@ static int identity_load(const struct config *c, struct identity **out)
 	atomic_init(&id->refs, 1);
 	r = cert_chain_load(c->certificate, &id->hs.chain);
 	if (r < 0) {
-		log_warnx("cannot load certificate chain %s: %s", c->certificate,
+		whyf(why, len, "cannot load certificate chain %s: %s", c->certificate,
 			  strerror(-r));
 		goto fail;
 	}
@@ -330,20 +349,20 @@ static int identity_load(const struct config *c, struct identity **out)
 		r = key_load_private(c->private_key, pass[0] ? pass : NULL, &id->hs.key);
 	crypto_cleanse(pass, sizeof(pass));
 	if (r < 0) {
-		log_warnx("cannot load private key %s: %s", c->private_key,
+		whyf(why, len, "cannot load private key %s: %s", c->private_key,
 			  r == -EACCES ? "wrong or missing passphrase" :
 			  r == -EINVAL ? "key type or size not allowed" : strerror(-r));
 		goto fail;
 	}
 	r = cert_public_key(id->hs.chain.der[0], id->hs.chain.len[0], &leaf);
 	if (r == 0 && !key_equal(leaf, id->hs.key)) {
-		log_warnx("%s does not match the certificate %s", c->private_key,
+		whyf(why, len, "%s does not match the certificate %s", c->private_key,
 			  c->certificate);
 		r = -EINVAL;
 	}
 	key_unref(leaf);
 	if (r == 0)
-		r = identity_check_chain(c, id);
+		r = identity_check_chain(c, id, why, len);
 	if (r < 0)
 		goto fail;
 	*out = id;
@@ -353,13 +372,14 @@ fail:
 	return r < 0 ? r : -EINVAL;
 }
 
-static int load_users(const struct config *c, struct users **out)
+static int load_users(const struct config *c, struct users **out, char *why,
+		      size_t len)
 {
 	int r = users_load(c->users_dir, out);
 
 	if (r < 0)
-		log_warnx("cannot read users directory %s: %s", c->users_dir,
-			  strerror(-r));
+		whyf(why, len, "cannot read users directory %s: %s",
+		     c->users_dir, strerror(-r));
 	return r;
 }
 
@@ -523,20 +543,19 @@ static void post_reload(struct server *srv)
 	admin_req_unref(barrier);
 }
 
-int server_reload(struct server *srv)
+int server_reload(struct server *srv, char *why, size_t len)
 {
 	struct config nc;
 	struct identity *id = NULL;
 	struct users *u = NULL;
-	char err[1024];
 	int r;
 
 	sd_notify(0, "RELOADING=1");
-	r = config_load(&nc, srv->cfg.path, err, sizeof(err));
+	r = config_load(&nc, srv->cfg.path, why, len);
 	if (r < 0)
-		log_warnx("reload: %s; keeping the running configuration", err);
-	if (r == 0 && (r = identity_load(&nc, &id)) == 0)
-		r = load_users(&nc, &u);
+		log_warnx("reload: %s; keeping the running configuration", why);
+	if (r == 0 && (r = identity_load(&nc, &id, why, len)) == 0)
+		r = load_users(&nc, &u, why, len);
 	if (r < 0) {
 		srv->reloads_failed++;
 		identity_unref(id);
@@ -603,11 +622,12 @@ static void stall_worker(struct server *srv)
 static void on_signal(struct server *srv)
 {
 	struct signalfd_siginfo si;
+	char why[1024];
 
 	while (read(srv->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		switch (si.ssi_signo) {
 		case SIGHUP:
-			server_reload(srv);
+			server_reload(srv, why, sizeof(why));
 			break;
 		case SIGUSR2:
 			stall_worker(srv);
@@ -636,12 +656,111 @@ static int main_loop(struct server *srv)
 			else if (d == TAG_TIMER)
 				on_timer(srv);
 			else if (httpd_owns(d))
-				httpd_handle(srv, d, evs[i].events);
+				httpd_handle(srv->httpd, d, evs[i].events);
 			else
-				control_handle(srv, d, evs[i].events);
+				control_handle(srv->control, d, evs[i].events);
 		}
 	}
 	return 0;
+}
+
+/* ---- the control socket's services ---- */
+
+static int ctl_ask(void *ctx, struct admin_req *r)
+{
+	struct server *srv = ctx;
+
+	return admin_ask(srv->workers, srv->nworkers, r, CONTROL_ASK_MS);
+}
+
+static int ctl_kick(void *ctx, const char *name, const char *reason)
+{
+	return server_kick(ctx, name, reason);
+}
+
+static int ctl_reload(void *ctx, char *why, size_t len)
+{
+	return server_reload(ctx, why, len);
+}
+
+static int start_control(struct server *srv)
+{
+	static const struct control_ops ops = {
+		.ask = ctl_ask, .kick = ctl_kick, .reload = ctl_reload,
+	};
+	struct control_env env = {
+		.ops = &ops, .ctx = srv, .epfd = srv->epfd,
+		.listen_fd = srv->control_fd, .admin_gid = srv->admin_gid,
+		.started = srv->started, .nworkers = srv->nworkers,
+	};
+
+	srv->control = control_new(&env);
+	return srv->control ? control_start(srv->control) : -ENOMEM;
+}
+
+/* ---- the metrics socket's services ---- */
+
+/* Workers whose loop has not gone round for HEALTH_STALL_MS (each
+ * publishes the time of its latest iteration); the first one in why. */
+static unsigned metrics_stalled(void *ctx, char *why, size_t len)
+{
+	struct server *srv = ctx;
+	int64_t now = mono_ms();
+	unsigned n = 0;
+
+	for (int i = 0; i < srv->nworkers; i++) {
+		int64_t still = now - atomic_load_explicit(&srv->workers[i]->beat_ms,
+							   memory_order_relaxed);
+
+		if (still >= HEALTH_STALL_MS && n++ == 0)
+			snprintf(why, len, "worker %d has not gone round its loop "
+				 "for %" PRId64 " ms", i, still);
+	}
+	return n;
+}
+
+/* The workers' counters read directly (stats.h: relaxed atomics), the
+ * gauges they give asked for (bounded) unless one of them is stalled. */
+static void metrics_snapshot(void *ctx, struct metrics_snapshot *m)
+{
+	struct server *srv = ctx;
+	struct admin_req *r;
+	char why[128];
+
+	m->start_time = srv->started;
+	m->workers = (unsigned)srv->nworkers;
+	m->stalled_workers = metrics_stalled(srv, why, sizeof(why));
+	m->enrolled_users = users_count(srv->users);
+	m->open_connections = worker_connections();
+	m->reloads_ok = srv->reloads_ok;
+	m->reloads_failed = srv->reloads_failed;
+	for (int i = 0; i < srv->nworkers; i++)
+		metrics_add_worker(m, &srv->workers[i]->stats);
+	if (m->stalled_workers)
+		return;	/* asking would only wait HTTPD_ASK_MS */
+	r = admin_req_new(ADMIN_STATS);
+	if (r && admin_ask(srv->workers, srv->nworkers, r, HTTPD_ASK_MS) == 0 &&
+	    r->error == 0) {
+		m->have_sessions = true;
+		m->users_online = r->stats.online;
+		m->chats = r->stats.chats;
+		m->chat_requests = r->stats.requests;
+	}
+	admin_req_unref(r);
+}
+
+static int start_httpd(struct server *srv)
+{
+	static const struct httpd_ops ops = {
+		.snapshot = metrics_snapshot, .stalled = metrics_stalled,
+	};
+	struct httpd_env env = {
+		.ops = &ops, .ctx = srv, .epfd = srv->epfd,
+		.listen_fd = srv->metrics_fd,
+	};
+
+	srv->httpd = httpd_new(&env);
+	return srv->httpd ? httpd_start(srv->httpd) : -ENOMEM;
 }
 
 static int setup_loop(struct server *srv)
@@ -658,9 +777,9 @@ static int setup_loop(struct server *srv)
 	ev.data.u64 = TAG_TIMER;
 	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->timerfd, &ev) < 0)
 		return -errno;
-	if (srv->metrics_fd >= 0 && (r = httpd_start(srv)) < 0)
+	if (srv->metrics_fd >= 0 && (r = start_httpd(srv)) < 0)
 		return r;
-	return srv->control_fd >= 0 ? control_start(srv) : 0;
+	return srv->control_fd >= 0 ? start_control(srv) : 0;
 }
 
 /* Connections are file descriptors: allow as many as the hard limit. */
@@ -677,7 +796,7 @@ static void raise_nofile(void)
 
 static int server_start(struct server *srv)
 {
-	char err[1024];
+	char err[1024], why[1024];
 	int r;
 
 	raise_nofile();
@@ -689,8 +808,8 @@ static int server_start(struct server *srv)
 	log_set_level(srv->cfg.log_level);
 	srv->admin_gid = admin_gid(srv->cfg.admin_group);
 	if ((r = crypto_init()) < 0 || (r = setup_signals(srv)) < 0 ||
-	    (r = identity_load(&srv->cfg, &srv->ident)) < 0 ||
-	    (r = load_users(&srv->cfg, &srv->users)) < 0 ||
+	    (r = identity_load(&srv->cfg, &srv->ident, why, sizeof(why))) < 0 ||
+	    (r = load_users(&srv->cfg, &srv->users, why, sizeof(why))) < 0 ||
 	    (r = open_sockets(srv)) < 0 || (r = registry_init()) < 0 ||
 	    (r = sources_init()) < 0 ||
 	    (r = start_workers(srv)) < 0 || (r = setup_loop(srv)) < 0)
@@ -700,9 +819,10 @@ static int server_start(struct server *srv)
 
 static void server_cleanup(struct server *srv)
 {
-	if (srv->control)
-		control_stop(srv);
-	httpd_stop(srv);
+	control_free(srv->control);
+	srv->control = NULL;
+	httpd_free(srv->httpd);
+	srv->httpd = NULL;
 	if (srv->workers)
 		stop_workers(srv);
 	for (int i = 0; i < srv->nlisten; i++)

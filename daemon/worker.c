@@ -858,7 +858,7 @@ static void tick(struct worker *w)
 	w->freed_at_tick = w->freed_since_trim;
 }
 
-static void dispatch(struct worker *w, const struct epoll_event *ev)
+static void on_epoll_event(struct worker *w, const struct epoll_event *ev)
 {
 	uint32_t tag = (uint32_t)(ev->data.u64 >> 32);
 	uint32_t v = (uint32_t)ev->data.u64;
@@ -914,7 +914,7 @@ static void *worker_main(void *arg)
 			pause();	/* tests: a worker that makes no progress */
 		atomic_fetch_add(&w->heartbeat, 1);
 		for (int i = 0; i < n; i++)
-			dispatch(w, &evs[i]);
+			on_epoll_event(w, &evs[i]);
 		outbox_flush(w);
 		flush_all(w);
 		free_dead(w);
