@@ -38,7 +38,8 @@
  *   decode as server messages, the first a LIST (or a BYE); nothing
  *   after a HandshakeError or a BYE;
  * - after each step, the registry lists exactly the logged-in sessions,
- *   each under its own handle;
+ *   each under its own handle, and each source counts exactly its
+ *   sessions that have not logged in (a login ends the count);
  * - a shutdown ends every session within the closing linger; then the
  *   registry is empty and every per-source count is back to zero.
  */
@@ -138,6 +139,8 @@ struct slot {
 	struct session *s;
 	struct handle h;
 	bool flush, want_out, released;
+	bool v6;		/* from the IPv6 source (else the IPv4 one) */
+	bool logged_in;		/* handshakes_ok moved while it read */
 	struct client cl;
 };
 
@@ -300,6 +303,18 @@ static void settle(void)
 		slots[i].s = NULL;
 		slots[i].released = slots[i].want_out = slots[i].flush = false;
 	}
+}
+
+/* Each source counts exactly its sessions that have not logged in. */
+static void check_sources(void)
+{
+	unsigned n[2] = { 0, 0 };
+
+	for (int i = 0; i < NSLOTS; i++)
+		if (slots[i].s && !slots[i].released && !slots[i].logged_in)
+			n[slots[i].v6]++;
+	for (int i = 0; i < 2; i++)
+		FZ_CHECK(sources_count(buckets[i]) == n[i]);
 }
 
 /* The registry lists exactly the logged-in sessions, by their handles. */
@@ -497,6 +512,8 @@ static void op_connect(struct fz_in *in)
 	sa = a & 4 ? (const struct sockaddr *)&sin6 :
 		     (const struct sockaddr *)&sin;
 	sl->cl.fd = sv[1];
+	sl->v6 = a & 4;
+	sl->logged_in = false;
 	sl->h = (struct handle){ .worker = 0, .slot = (uint32_t)(sl - slots),
 				 .gen = ++next_gen };
 	if (session_accept(&env, sv[0], sa, sl->h, &sl->s) < 0) {
@@ -577,6 +594,8 @@ static void op_pings(struct client *cl, uint8_t n)
 
 static void op_read(struct slot *sl, uint8_t k)
 {
+	uint64_t ok;
+
 	for (unsigned i = 0; i <= k % 16 && live(sl); i++) {
 		/* Every ServerHello draws the vectors' nonce and key (the
 		 * script holds 8 buffers: start it again once used up). */
@@ -585,7 +604,10 @@ static void op_read(struct slot *sl, uint8_t k)
 			fz_rand_push(v_server_nonce, sizeof(v_server_nonce));
 			fz_rand_push(v_server_priv, sizeof(v_server_priv));
 		}
+		ok = atomic_load(&stats.handshakes_ok);
 		session_readable(&env, sl->s);
+		if (atomic_load(&stats.handshakes_ok) != ok)
+			sl->logged_in = true;
 	}
 }
 
@@ -818,6 +840,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		step(&in);
 		settle();
 		check_registry();
+		check_sources();
 	}
 	run_end();
 	return 0;
@@ -1147,6 +1170,8 @@ static void seeds(void)
 	sop(&s, DO_HELLO, 1, 1);
 	exchange(&s, 1);
 	sop(&s, DO_AUTH, 1, 1);	/* a wrong signature */
+	exchange(&s, 1);
+	raw(&s, 1, "\x00\x00\x00\x01\x03", 5);	/* dropped while refusing */
 	exchange(&s, 1);
 	login(&s, 2, 0);
 	put8(&s, DO_TICK);
