@@ -5,9 +5,19 @@
 #                   run every test (unit, integration, system, lint)
 #   make demo       run secmsgd in the foreground with a throwaway PKI
 #   make install    install into $(DESTDIR)$(PREFIX) (and /etc, the unit dir)
+#   make mutants    check that the tests catch one-line mutants of the
+#                   security checks (tests/mutants/)
+#   make deb        Debian packages in build/deb/ (debian/, scripts/deb.sh)
 #
 # O=DIR picks the build directory, SAN=address,undefined or SAN=thread a
 # sanitizer build (make check does both itself).
+#
+# Packages: make demo, make bench and make check install what is missing
+# (as root; scripts/deps.sh) and then build in a sub-make, because the
+# pkg-config flags below are read when make reads this file, which must be
+# after the libraries are there. Every other goal that builds (make, make
+# install, ...) installs nothing: it stops at once, before compiling,
+# naming the missing packages and the apt-get command.
 
 PREFIX     ?= /usr/local
 bindir     ?= $(PREFIX)/bin
@@ -33,9 +43,19 @@ OPT     = -O1 -g -fno-omit-frame-pointer -fsanitize=$(SAN) -fno-sanitize-recover
 endif
 LDHARDEN = -pie -Wl,-z,relro,-z,now
 
+SELF_INSTALLING := demo bench check deps mutants
+NOT_BUILDING    := clean uninstall deb
+ifneq ($(filter-out $(SELF_INSTALLING) $(NOT_BUILDING),$(or $(MAKECMDGOALS),all)),)
+ifneq ($(shell scripts/deps.sh --check >&2 && echo ok),ok)
+$(error build dependencies missing (see above))
+endif
+endif
+
 PKGS_CRYPTO = libcrypto
 PKGS_DAEMON = libcrypto libsystemd jansson
-CFLAGS_PKG  := $(shell $(PKG_CONFIG) --cflags $(PKGS_DAEMON) readline cmocka 2>/dev/null)
+# cmocka apart: without it (only the tests need it) the others still count.
+CFLAGS_PKG  := $(shell $(PKG_CONFIG) --cflags $(PKGS_DAEMON) readline 2>/dev/null) \
+               $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
 LIBS_CRYPTO := $(shell $(PKG_CONFIG) --libs $(PKGS_CRYPTO) 2>/dev/null)
 LIBS_DAEMON := $(shell $(PKG_CONFIG) --libs $(PKGS_DAEMON) 2>/dev/null) -liniparser -lpthread
 LIBS_CLIENT := $(shell $(PKG_CONFIG) --libs libcrypto readline 2>/dev/null) -liniparser -lpthread
@@ -72,7 +92,7 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(UNIT_SRC))
 INTEG_BINS := $(patsubst tests/integration/%.c,$(O)/tests/integration/%,$(INTEG_SRC))
 STRESS_BINS := $(patsubst tests/stress/%.c,$(O)/tests/stress/%,$(STRESS_SRC))
 
-.PHONY: all check demo install uninstall bench fuzz clean deps tests lint-man format-check
+.PHONY: all check demo install uninstall bench fuzz clean deps tests lint-man mutants deb
 .DEFAULT_GOAL := all
 
 all: $(PROTO_LIB) $(PROGRAMS)
@@ -80,7 +100,7 @@ all: $(PROTO_LIB) $(PROGRAMS)
 tests: all $(UNIT_BINS) $(INTEG_BINS) $(STRESS_BINS)
 
 deps:
-	@scripts/deps.sh
+	@scripts/deps.sh check
 
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -123,6 +143,9 @@ $(O)/tests/unit/test_client_%: $(O)/tests/unit/test_client_%.o $(TLIBS_COMMON) $
 $(O)/tests/unit/test_ctl_%: $(O)/tests/unit/test_ctl_%.o $(TLIBS_COMMON) $(CTL_LIB) $(PROTO_LIB)
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS_CTL) $(LIBS_DAEMON) $(LIBS_CMOCKA)
+# Tests that wrap a function of the objects they link (see each file's top).
+$(O)/tests/unit/test_session: override LDFLAGS += -Wl,--wrap=free
+$(O)/tests/unit/test_standin: override LDFLAGS += -Wl,--wrap=key_verify
 $(O)/tests/unit/%: $(O)/tests/unit/%.o $(TLIBS_COMMON) $(DAEMON_LIB) $(PROTO_LIB)
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS_DAEMON) $(LIBS_CMOCKA)
@@ -140,11 +163,25 @@ check: deps
 	$(MAKE) --no-print-directory all
 	tests/run.sh build/asan build build/tsan
 
-demo: deps all
+# The sub-makes read the pkg-config flags after deps.sh installed the
+# libraries (on a fresh machine, this make read them before: empty).
+demo:
+	@scripts/deps.sh build
+	@$(MAKE) --no-print-directory all
 	@scripts/demo.sh $(O)
 
-bench: deps all
+bench:
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory all
 	bench/run-matrix.sh $(O)
+
+# One-line mutants of the security checks, each in a scratch copy of the
+# tree, which starts from a copy of build/asan (built here first, so that
+# a mutant rebuilds only what it touches); fails if a test misses one
+# (tests/mutants/list, README).
+mutants: deps
+	$(MAKE) --no-print-directory O=build/asan SAN=address,undefined tests
+	@MUTANTS_BUILD=build/asan tests/mutants/run.sh
 
 # ---- fuzz: libFuzzer targets (tests/fuzz/fuzz_*.c) ----
 # make fuzz [FUZZ_SECONDS=N] builds every target with clang into
@@ -292,8 +329,11 @@ uninstall:
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 	@echo "Kept $(D_CONF) (configuration, keys, users) and the group secmsgadm."
 
-format-check:
-	@scripts/format-check.sh
+# make deb: the Debian packages secmsgd and secmsg-client in build/deb/
+# (installs the build dependencies and lintian when missing; fails on a
+# lintian error or warning).
+deb:
+	@scripts/deb.sh
 
 clean:
 	rm -rf build

@@ -12,166 +12,240 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "chats.h"
+#include "cmd.h"
 #include "keygen.h"
+#include "net.h"
+#include "out.h"
 #include "ui.h"
 
 #define PROG "secmsg-client"
 
-/* ---- signals: flags plus a byte on the wake pipe ---- */
+struct app {
+	struct ccfg cfg;
+	char user[NAME_MAX_LEN + 1];
+	sm_key *key;
+	trust *trust;
+	struct cnet net;
+	struct chats *chats;
+	struct front front;
+	struct cmd_env env;
+	struct batch *batch;	/* the front end: one of these two */
+	struct ui *ui;
+	int sig[2];		/* the signal handler's pipe */
+	bool done;		/* the session ended (BYE, closed, broken) */
+	bool quitting;		/* the user is done: QUIT is queued */
+	int64_t quit_by;	/* quitting, QUIT out: stop waiting then */
+};
+
+/* ---- signals: flags plus a byte on the pipe ---- */
 
 static volatile sig_atomic_t sig_bits;
-static int sig_wake_fd = -1;
+static int sig_fd = -1;
 
 static void on_signal(int sig)
 {
 	int saved = errno;
 
-	sig_bits |= sig == SIGINT ? APP_SIG_INT :
-		    sig == SIGWINCH ? APP_SIG_WINCH :
-		    sig == SIGTSTP ? APP_SIG_TSTP : APP_SIG_QUIT;
-	if (sig_wake_fd >= 0)
-		(void)!write(sig_wake_fd, "s", 1);
+	sig_bits |= sig == SIGINT ? FRONT_SIG_INT :
+		    sig == SIGWINCH ? FRONT_SIG_WINCH :
+		    sig == SIGTSTP ? FRONT_SIG_TSTP : FRONT_SIG_QUIT;
+	if (sig_fd >= 0)
+		(void)!write(sig_fd, "s", 1);
 	errno = saved;
 }
 
-int app_take_signals(void)
+static const int caught[] = { SIGINT, SIGTERM, SIGHUP, SIGWINCH, SIGTSTP };
+#define NCAUGHT (sizeof(caught) / sizeof(caught[0]))
+
+/* The FRONT_SIG_* bits seen since the last call, and an empty pipe. */
+static int take_signals(int fd)
 {
 	sigset_t set, old;
+	char buf[64];
+	size_t i;
 	int bits;
 
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
 	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGWINCH);
-	sigaddset(&set, SIGTSTP);
-	pthread_sigmask(SIG_BLOCK, &set, &old);
+	for (i = 0; i < NCAUGHT; i++)
+		sigaddset(&set, caught[i]);
+	sigprocmask(SIG_BLOCK, &set, &old);
 	bits = sig_bits;
 	sig_bits = 0;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	return bits;
 }
 
-static void install_signals(int wake_fd, bool batch)
+static void install_signals(int fd, bool batch)
 {
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGWINCH,
-				    SIGTSTP };
 	struct sigaction sa;
 	size_t i;
 
-	sig_wake_fd = wake_fd;
+	sig_fd = fd;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
 	/* Batch mode keeps the default SIGTSTP: there is no terminal to fix. */
-	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]) - batch; i++)
-		sigaction(sigs[i], &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	for (i = 0; i < NCAUGHT - batch; i++)
+		sigaction(caught[i], &sa, NULL);
 }
 
-/* ---- the receive thread ---- */
-
-bool app_done(struct app *a)
-{
-	return atomic_load(&a->done);
-}
-
-void app_drain_wake(struct app *a)
-{
-	char buf[64];
-
-	while (read(a->wake[0], buf, sizeof(buf)) > 0)
-		;
-}
-
-static void wake_main(struct app *a)
-{
-	(void)!write(a->wake[1], "w", 1);
-}
+/* ---- the end of a session ---- */
 
 /* The session is over from the server's or the network's side. */
 static void session_over(struct app *a, int why)
 {
-	if (!atomic_load(&a->quitting)) {
-		if (why == -EPIPE)
-			cout_notice(&a->out, "the server closed the connection");
-		else if (why < 0)
-			cout_notice(&a->out, "the connection to the server "
-				    "broke: %s", strerror(-why));
-	}
-	atomic_store(&a->done, true);
-	wake_main(a);
+	if (a->done)
+		return;
+	a->done = true;
+	if (a->quitting)
+		return; /* a close is what we asked for */
+	if (why == -EPIPE)
+		out_notice(&a->front, "the server closed the connection");
+	else if (why < 0)
+		out_notice(&a->front, "the connection to the server broke: %s",
+			   strerror(-why));
 }
 
-/* PING when nothing was sent for keepalive seconds; the wait until then. */
-static int keepalive(struct app *a, uint64_t *cookie)
+/* The user is done: QUIT goes out behind what is queued. */
+static void start_quit(struct app *a)
 {
-	long keep = (long)a->cfg.keepalive * 1000L, idle;
-	struct msg ping = { .op = OP_PING };
+	if (a->quitting)
+		return;
+	a->quitting = true;
+	if (a->done || chats_quit(a->chats) < 0)
+		a->done = true;
+}
 
-	if (keep == 0)
+/* Quitting: once QUIT has left, the server gets a moment to close. */
+static bool quit_over(struct app *a, int64_t now)
+{
+	if (!a->quitting || a->net.head)
+		return false;
+	if (!a->quit_by)
+		a->quit_by = now + APP_QUIT_WAIT_MS;
+	return now >= a->quit_by;
+}
+
+/* ---- one round of the loop ---- */
+
+/* Hand every whole record read so far to the chat table. */
+static int take_records(struct app *a)
+{
+	const uint8_t *pt;
+	size_t len;
+	int r;
+
+	while (!a->done && (r = cnet_next(&a->net, &pt, &len)) == 1)
+		if (chats_receive(a->chats, pt, len))
+			session_over(a, 0); /* BYE: reported, the server closes */
+	return a->done ? 0 : r;
+}
+
+static void on_socket(struct app *a)
+{
+	int r = cnet_fill(&a->net);
+
+	if (r == 0)
+		r = take_records(a);
+	if (r < 0 && r != -EAGAIN)
+		session_over(a, r);
+}
+
+/* Milliseconds until the keepalive PING (after keepalive seconds with
+ * nothing sent), or -1 when none is due. */
+static int64_t keepalive_left(struct app *a, int64_t now)
+{
+	int64_t keep = (int64_t)a->cfg.keepalive * 1000, left;
+
+	if (keep == 0 || a->quitting || a->net.head)
 		return -1;
-	idle = cnet_idle_ms(&a->net);
-	if (idle >= keep) {
-		ping.cookie = ++*cookie;
-		cnet_send_msg(&a->net, &ping);
-		idle = 0;
-	}
-	return (int)(keep - idle);
+	left = keep - cnet_quiet_ms(&a->net, now);
+	return left > 0 ? left : 0;
 }
 
-static void *recv_main(void *arg)
+static void on_timers(struct app *a, int64_t now)
 {
-	struct app *a = arg;
-	uint64_t cookie = 0;
-	struct msg m;
 	int r;
 
-	for (;;) {
-		r = cnet_read_record(&a->net, a->stop[0], keepalive(a, &cookie),
-				     &m);
-		if (r == 0)
-			continue;
-		if (r == 2) {
-			cout_notice(&a->out, "a malformed %s record from the "
-				    "server was ignored", opcode_name(m.op));
-			continue;
-		}
-		if (r < 0) {
-			if (r != -ECANCELED)
-				session_over(a, r);
-			break;
-		}
-		if (cchat_handle(a->chat, &m)) {
-			session_over(a, 0);
-			break;
-		}
-	}
-	return NULL;
+	if (keepalive_left(a, now) == 0)
+		chats_ping(a->chats);
+	r = cnet_flush(&a->net, now);
+	if (r < 0)
+		session_over(a, r);
 }
 
-static int start_recv(struct app *a)
+/* The earlier of two timeouts (-1: none). */
+static int64_t earlier(int64_t t, int64_t u)
 {
-	sigset_t all, old;
-	int r;
+	return t < 0 || (u >= 0 && u < t) ? u : t;
+}
 
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = pthread_create(&a->recv, NULL, recv_main, a);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (r != 0)
-		return -r;
-	a->recv_started = true;
+/* The poll timeout: the nearest of the timers, or -1. */
+static int next_timer(struct app *a, int64_t now)
+{
+	int64_t t = earlier(cnet_timeout(&a->net, now),
+			    keepalive_left(a, now));
+
+	if (a->quit_by)
+		t = earlier(t, a->quit_by > now ? a->quit_by - now : 0);
+	return (int)t;
+}
+
+enum { P_SOCK, P_SIG, P_INPUT, P_N };
+
+/* Which fds to wait for: the socket (unless output is clogged), the
+ * signal pipe, and the input unless the user is done or output backs up. */
+static nfds_t want(struct app *a, struct pollfd *p)
+{
+	short ev = cnet_clogged(&a->net) ? 0 : POLLIN;
+
+	if (cnet_want_write(&a->net))
+		ev |= POLLOUT;
+	p[P_SOCK] = (struct pollfd){ .fd = a->net.fd, .events = ev };
+	p[P_SIG] = (struct pollfd){ .fd = a->sig[0], .events = POLLIN };
+	p[P_INPUT] = (struct pollfd){ .fd = a->front.fd, .events = POLLIN };
+	if (a->quitting || a->front.fd < 0 || cnet_backlog(&a->net))
+		return P_INPUT;
+	return P_N;
+}
+
+static int round_once(struct app *a)
+{
+	const struct front_ops *f = a->front.ops;
+	struct pollfd p[P_N];
+	nfds_t n = want(a, p);
+
+	if (poll(p, n, next_timer(a, cnet_now_ms())) < 0) {
+		if (errno != EINTR)
+			return -errno;
+		memset(p, 0, sizeof(p));
+	}
+	if (p[P_SIG].revents &&
+	    f->signals(a->front.ctx, take_signals(a->sig[0])) == FRONT_QUIT)
+		start_quit(a);
+	if (p[P_SOCK].revents & (POLLIN | POLLHUP | POLLERR))
+		on_socket(a);
+	if (n == P_N && p[P_INPUT].revents && !a->done &&
+	    f->input(a->front.ctx) == FRONT_QUIT)
+		start_quit(a);
+	if (!a->done)
+		on_timers(a, cnet_now_ms());
+	f->flush(a->front.ctx);
 	return 0;
 }
 
-static void stop_recv(struct app *a)
+static void loop(struct app *a)
 {
-	if (!a->recv_started)
-		return;
-	(void)!write(a->stop[1], "x", 1);
-	pthread_join(a->recv, NULL);
-	a->recv_started = false;
+	int r;
+
+	a->front.ops->start(a->front.ctx);
+	a->front.ops->flush(a->front.ctx);
+	while (!a->done && !quit_over(a, cnet_now_ms()))
+		if ((r = round_once(a)) < 0)
+			session_over(a, r);
 }
 
 /* ---- set-up ---- */
@@ -191,9 +265,21 @@ static int fail(int status, const char *fmt, ...)
 	return status;
 }
 
-static int make_pipe(int fds[2])
+/* The front end: events go to it from the start (login included). */
+static int make_front(struct app *a, bool batch)
 {
-	return pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0 ? -errno : 0;
+	a->env.out = &a->front;
+	a->env.user = a->user;
+	if (batch) {
+		a->batch = batch_new(&a->env, 0, stdout, stderr);
+		if (a->batch)
+			batch_front(a->batch, &a->front);
+		return a->batch ? 0 : -ENOMEM;
+	}
+	a->ui = ui_new(&a->env);
+	if (a->ui)
+		ui_front(a->ui, &a->front);
+	return a->ui ? 0 : -ENOMEM;
 }
 
 /* Key, CA, known peers: everything local. Exit status 2 on failure. */
@@ -220,24 +306,24 @@ static int load_local(struct app *a, const struct app_opts *o)
 			    strerror(-r));
 	snprintf(path, sizeof(path), "%s/%s", a->cfg.known_peers_dir,
 		 a->user);
-	r = cchat_new(a->user, a->key, path, cnet_send_msg, &a->net, &a->out,
-		      &a->chat);
+	r = chats_new(a->user, a->key, path, cnet_queue, &a->net, &a->front,
+		      &a->chats);
 	if (r < 0)
 		return fail(2, "cannot read the known peers file %s: %s", path,
 			    strerror(-r));
+	a->env.chats = a->chats;
 	return 0;
 }
 
-/* Connect, authenticate, wait for the login LIST. */
-static int login(struct app *a)
+/* Connect and authenticate. */
+static int connect_server(struct app *a)
 {
 	char err[512], name[256];
 	struct hs_client_config hc = { .username = a->user, .key = a->key,
 				       .trust = a->trust };
 	enum hs_result hr;
 	uint8_t code;
-	struct msg m;
-	int r, sys;
+	int sys;
 
 	if (cnet_connect(&a->net, a->cfg.server, CNET_CONNECT_TIMEOUT_MS, err,
 			 sizeof(err)) < 0)
@@ -245,74 +331,39 @@ static int login(struct app *a)
 	ccfg_server_name(&a->cfg, name, sizeof(name));
 	hc.server_name = name;
 	hr = cnet_handshake(&a->net, &hc, &code, &sys);
-	if (hr != HS_OK) {
-		r = cnet_hs_explain(hr, code, sys, name, a->cfg.ca, err,
-				    sizeof(err));
-		return fail(r, "%s", err);
-	}
-	while (!cchat_logged_in(a->chat)) {
-		r = cnet_read_record(&a->net, -1, CNET_HANDSHAKE_TIMEOUT_MS, &m);
-		if (r == 0 || r < 0)
-			return fail(1, "login failed: %s", r == 0 ?
+	if (hr == HS_OK)
+		return 0;
+	return fail(cnet_hs_explain(hr, code, sys, name, a->cfg.ca, err,
+				    sizeof(err)), "%s", err);
+}
+
+/* Wait for the login LIST (its last record). */
+static int login(struct app *a)
+{
+	const uint8_t *pt;
+	size_t len;
+	int r = connect_server(a);
+
+	while (r == 0 && !chats_logged_in(a->chats)) {
+		r = cnet_wait_record(&a->net, CNET_HANDSHAKE_TIMEOUT_MS, &pt,
+				     &len);
+		if (r < 0)
+			return fail(1, "login failed: %s", r == -ETIMEDOUT ?
 				    "no answer from the server" : r == -EPIPE ?
 				    "the server closed the connection" :
 				    strerror(-r));
-		if (r == 1 && cchat_handle(a->chat, &m))
-			return 1; /* BYE, reported */
+		r = chats_receive(a->chats, pt, len); /* 1: BYE, reported */
 	}
-	return 0;
-}
-
-/* After the user quit: QUIT, then give the server a moment to close. */
-static void say_goodbye(struct app *a)
-{
-	struct pollfd pfd = { .fd = a->wake[0], .events = POLLIN };
-	struct timespec start, now;
-	long left = APP_QUIT_WAIT_MS;
-
-	atomic_store(&a->quitting, true);
-	if (app_done(a) || cchat_quit(a->chat) < 0)
-		return;
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	while (!app_done(a) && left > 0) {
-		poll(&pfd, 1, (int)left);
-		app_drain_wake(a);
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		left = APP_QUIT_WAIT_MS - ((now.tv_sec - start.tv_sec) * 1000L +
-					   (now.tv_nsec - start.tv_nsec) / 1000000L);
-	}
-}
-
-static void cleanup(struct app *a)
-{
-	stop_recv(a);
-	if (!a->batch)
-		ui_flush_plain(a);
-	cchat_free(a->chat);
-	cnet_close(&a->net);
-	if (a->trust)
-		trust_free(a->trust);
-	if (a->key)
-		key_unref(a->key);
-	cout_destroy(&a->out);
-	sig_wake_fd = -1;
-	for (int i = 0; i < 2; i++) {
-		if (a->wake[i] >= 0)
-			close(a->wake[i]);
-		if (a->stop[i] >= 0)
-			close(a->stop[i]);
-	}
+	return r;
 }
 
 static int run(struct app *a, const struct app_opts *o)
 {
 	int r;
 
-	if (make_pipe(a->wake) < 0 || make_pipe(a->stop) < 0 ||
-	    crypto_init() < 0)
+	if (pipe2(a->sig, O_CLOEXEC | O_NONBLOCK) < 0 || crypto_init() < 0 ||
+	    make_front(a, o->batch) < 0)
 		return fail(1, "out of resources");
-	if (!a->batch)
-		a->out.wake_fd = a->wake[1];
 	signal(SIGPIPE, SIG_IGN);
 	r = load_local(a, o);
 	if (r == 0)
@@ -320,14 +371,32 @@ static int run(struct app *a, const struct app_opts *o)
 	if (r != 0)
 		return r;
 	/* Until now a signal simply ends the program (a hung connect). */
-	install_signals(a->wake[1], a->batch);
-	cnet_set_rate(&a->net, a->cfg.send_rate);
-	if (start_recv(a) < 0)
-		return fail(1, "cannot start the receive thread");
-	r = a->batch ? batch_run(a) : ui_run(a);
-	if (r == 0)
-		say_goodbye(a);
-	return r;
+	install_signals(a->sig[1], o->batch);
+	cnet_set_rate(&a->net, a->cfg.send_rate, cnet_now_ms());
+	loop(a);
+	return a->quitting ? 0 : 1;
+}
+
+static void cleanup(struct app *a)
+{
+	size_t i;
+
+	if (a->front.ops)
+		a->front.ops->close(a->front.ctx, a->quitting);
+	chats_free(a->chats);
+	cnet_close(&a->net);
+	if (a->trust)
+		trust_free(a->trust);
+	if (a->key)
+		key_unref(a->key);
+	ui_free(a->ui);
+	batch_free(a->batch);
+	sig_fd = -1;
+	for (i = 0; i < NCAUGHT; i++)
+		signal(caught[i], SIG_DFL);
+	for (i = 0; i < 2; i++)
+		if (a->sig[i] >= 0)
+			close(a->sig[i]);
 }
 
 int app_run(const struct app_opts *o)
@@ -338,12 +407,8 @@ int app_run(const struct app_opts *o)
 	if (!a)
 		return fail(1, "out of memory");
 	a->cfg = *o->cfg;
-	a->batch = o->batch;
-	a->wake[0] = a->wake[1] = a->stop[0] = a->stop[1] = -1;
-	atomic_init(&a->done, false);
-	atomic_init(&a->quitting, false);
+	a->sig[0] = a->sig[1] = -1;
 	snprintf(a->user, sizeof(a->user), "%s", o->user);
-	cout_init(&a->out, a->batch, stdout, stderr, -1);
 	if (cnet_init(&a->net) < 0)
 		r = fail(1, "out of memory");
 	else

@@ -3,18 +3,16 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "app.h"
-#include "chat.h"
-#include "cmd.h"
 #include "crypto.h"
+#include "escape.h"
 #include "msg.h"
+#include "out.h"
 
 /* Longest command line: "send", a name and 4096 bytes all escaped. */
 #define BATCH_LINE_MAX (16 + NAME_MAX_LEN + 2 * CHAT_TEXT_MAX)
@@ -56,54 +54,6 @@ const char *cev_bye_word(unsigned reason)
 	return WORD(bye_words, reason);
 }
 
-size_t batch_escape(const char *text, size_t len, char *out)
-{
-	size_t i, o = 0;
-
-	for (i = 0; i < len; i++) {
-		switch (text[i]) {
-		case '\t':
-			out[o++] = '\\';
-			out[o++] = 't';
-			break;
-		case '\n':
-			out[o++] = '\\';
-			out[o++] = 'n';
-			break;
-		case '\\':
-			out[o++] = '\\';
-			out[o++] = '\\';
-			break;
-		default:
-			out[o++] = text[i];
-			break;
-		}
-	}
-	out[o] = '\0';
-	return o;
-}
-
-size_t batch_unescape(const char *in, size_t len, char *out)
-{
-	size_t i, o = 0;
-
-	for (i = 0; i < len; i++) {
-		if (in[i] == '\\' && i + 1 < len) {
-			char next = in[i + 1];
-
-			if (next == 't' || next == 'n' || next == '\\') {
-				out[o++] = next == 't' ? '\t' :
-					   next == 'n' ? '\n' : '\\';
-				i++;
-				continue;
-			}
-		}
-		out[o++] = in[i];
-	}
-	out[o] = '\0';
-	return o;
-}
-
 /* A line being built: room is computed up front, so appends cannot fail. */
 struct line {
 	char *p;
@@ -143,7 +93,7 @@ static void put_word(struct line *l, const char *word, unsigned v)
 static void put_text(struct line *l, const char *text, size_t len)
 {
 	l->p[l->len++] = '\t';
-	l->len += batch_escape(text, len, l->p + l->len);
+	l->len += text_escape(text, len, l->p + l->len);
 }
 
 static size_t room(const struct cev *ev)
@@ -225,7 +175,7 @@ size_t batch_format(const struct cev *ev, char **line)
 
 	*line = NULL;
 	if (ev->kind == CEV_INFO || ev->kind == CEV_NOTICE ||
-	    ev->kind >= CEV_KIND_COUNT)
+	    ev->kind == CEV_GONE || ev->kind >= CEV_KIND_COUNT)
 		return 0;
 	l.p = malloc(room(ev));
 	if (!l.p)
@@ -238,56 +188,66 @@ size_t batch_format(const struct cev *ev, char **line)
 	return l.len;
 }
 
-/* Carry out one command; returns 1 when the user asked to quit. */
-static int run_command(struct app *a, const struct ccmd *c)
-{
-	switch (c->kind) {
-	case CCMD_NONE:
-		break;
-	case CCMD_BAD:
-		cout_error(&a->out, "%s", c->err);
-		break;
-	case CCMD_LIST:
-		cchat_list(a->chat);
-		break;
-	case CCMD_TALK:
-		cchat_talk(a->chat, c->peer);
-		break;
-	case CCMD_ACCEPT:
-		cchat_accept(a->chat, c->peer);
-		break;
-	case CCMD_REFUSE:
-		cchat_refuse(a->chat, c->peer);
-		break;
-	case CCMD_SEND:
-		cchat_send(a->chat, c->peer, c->text, c->text_len);
-		break;
-	case CCMD_END:
-		cchat_end(a->chat, c->peer);
-		break;
-	case CCMD_TRUST:
-		cchat_trust(a->chat, c->peer);
-		break;
-	case CCMD_QUIT:
-		return 1;
-	default:
-		cout_error(&a->out, "unknown command");
-		break;
-	}
-	return 0;
-}
+/* ---- the front end ---- */
 
 /* Input buffer for fd 0; lines are cut out of it as they complete. */
-struct inbuf {
-	char buf[BATCH_LINE_MAX + 2];
-	size_t len;
+struct batch {
+	const struct cmd_env *env;
+	int in_fd;
+	FILE *out, *err;
 	bool skipping;	/* discarding the rest of an over-long line */
+	size_t len;
+	char buf[BATCH_LINE_MAX + 2];
 };
 
-static int handle_line(struct app *a, char *line, size_t len)
+struct batch *batch_new(const struct cmd_env *env, int in_fd, FILE *out,
+			FILE *err)
+{
+	struct batch *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return NULL;
+	b->env = env;
+	b->in_fd = in_fd;
+	b->out = out;
+	b->err = err;
+	return b;
+}
+
+void batch_free(struct batch *b)
+{
+	if (!b)
+		return;
+	crypto_cleanse(b, sizeof(*b));
+	free(b);
+}
+
+static void on_event(void *fe, const struct cev *ev)
+{
+	struct batch *b = fe;
+	char *line = NULL;
+	size_t len;
+
+	if (ev->kind == CEV_NOTICE) {
+		fprintf(b->err, "secmsg-client: %.*s\n", (int)ev->text_len,
+			ev->text);
+		fflush(b->err);
+		return;
+	}
+	len = batch_format(ev, &line);
+	if (!line)
+		return;
+	fwrite(line, 1, len, b->out);
+	fflush(b->out);
+	crypto_cleanse(line, len);
+	free(line);
+}
+
+/* Run one command line; FRONT_QUIT when it was `quit`. */
+static int handle_line(struct batch *b, char *line, size_t len)
 {
 	struct ccmd *c;
-	int quit;
+	int r;
 
 	if (len > 0 && line[len - 1] == '\r')
 		len--;
@@ -295,77 +255,87 @@ static int handle_line(struct app *a, char *line, size_t len)
 	if (!c)
 		return 0;
 	ccmd_parse_batch(line, len, c);
-	quit = run_command(a, c);
+	r = ccmd_run(b->env, c);
 	crypto_cleanse(c, sizeof(*c));
 	free(c);
-	return quit;
+	return r;
 }
 
-/* Process every complete line in the buffer; 1 on quit. */
-static int drain_lines(struct app *a, struct inbuf *in)
+/* Run every complete line in the buffer; FRONT_QUIT on quit. */
+static int drain_lines(struct batch *b)
 {
 	char *nl;
 	size_t n;
 
-	while ((nl = memchr(in->buf, '\n', in->len))) {
-		n = (size_t)(nl - in->buf);
-		if (!in->skipping && handle_line(a, in->buf, n))
-			return 1;
-		in->skipping = false;
-		crypto_cleanse(in->buf, n + 1);
-		memmove(in->buf, nl + 1, in->len - n - 1);
-		in->len -= n + 1;
+	while ((nl = memchr(b->buf, '\n', b->len))) {
+		n = (size_t)(nl - b->buf);
+		if (!b->skipping && handle_line(b, b->buf, n))
+			return FRONT_QUIT;
+		b->skipping = false;
+		crypto_cleanse(b->buf, n + 1);
+		memmove(b->buf, nl + 1, b->len - n - 1);
+		b->len -= n + 1;
 	}
-	if (in->len == sizeof(in->buf)) {
-		if (!in->skipping)
-			cout_error(&a->out, "command line too long");
-		in->skipping = true;
-		crypto_cleanse(in->buf, in->len);
-		in->len = 0;
+	if (b->len == sizeof(b->buf)) {
+		if (!b->skipping)
+			out_error(b->env->out, "command line too long");
+		b->skipping = true;
+		crypto_cleanse(b->buf, b->len);
+		b->len = 0;
 	}
 	return 0;
 }
 
-/* Read what stdin has; 1 on quit or end of input. */
-static int read_input(struct app *a, struct inbuf *in)
+/* Read what stdin has; FRONT_QUIT on quit or at the end of input. */
+static int on_input(void *fe)
 {
-	ssize_t n = read(0, in->buf + in->len, sizeof(in->buf) - in->len);
+	struct batch *b = fe;
+	ssize_t n = read(b->in_fd, b->buf + b->len, sizeof(b->buf) - b->len);
 
 	if (n < 0)
-		return errno == EINTR || errno == EAGAIN ? 0 : 1;
+		return errno == EINTR || errno == EAGAIN ? 0 : FRONT_QUIT;
 	if (n == 0) {
 		/* A last line without a newline still counts. */
-		if (in->len > 0 && !in->skipping)
-			handle_line(a, in->buf, in->len);
-		return 1;
+		if (b->len > 0 && !b->skipping)
+			handle_line(b, b->buf, b->len);
+		return FRONT_QUIT;
 	}
-	in->len += (size_t)n;
-	return drain_lines(a, in);
+	b->len += (size_t)n;
+	return drain_lines(b);
 }
 
-int batch_run(struct app *a)
+/* SIGINT, SIGTERM, SIGHUP: leave as on `quit`. */
+static int on_signals(void *fe, int bits)
 {
-	struct inbuf *in = calloc(1, sizeof(*in));
-	struct pollfd pfd[2];
-	int rc = -1;
+	(void)fe;
+	return bits & (FRONT_SIG_QUIT | FRONT_SIG_INT) ? FRONT_QUIT : 0;
+}
 
-	if (!in)
-		return 0;
-	while (rc < 0) {
-		pfd[0] = (struct pollfd){ .fd = 0, .events = POLLIN };
-		pfd[1] = (struct pollfd){ .fd = a->wake[0], .events = POLLIN };
-		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
-			rc = 0;
-		else if (app_take_signals() & (APP_SIG_QUIT | APP_SIG_INT))
-			rc = 0;
-		if (pfd[1].revents)
-			app_drain_wake(a);
-		if (app_done(a))
-			rc = 1;
-		else if (rc < 0 && pfd[0].revents && read_input(a, in))
-			rc = 0;
-	}
-	crypto_cleanse(in, sizeof(*in));
-	free(in);
-	return rc;
+/* Nothing to take: batch mode has no terminal. Every line was written
+ * and flushed as it came. */
+static void on_nothing(void *fe)
+{
+	(void)fe;
+}
+
+static void on_close(void *fe, bool user_quit)
+{
+	(void)fe;
+	(void)user_quit;
+}
+
+static const struct front_ops batch_ops = {
+	.start = on_nothing,
+	.event = on_event,
+	.input = on_input,
+	.signals = on_signals,
+	.flush = on_nothing,
+	.close = on_close,
+};
+
+void batch_front(struct batch *b, struct front *f)
+{
+	f->ops = &batch_ops;
+	f->ctx = b;
+	f->fd = b->in_fd;
 }

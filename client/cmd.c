@@ -1,42 +1,245 @@
-/* cmd.c - parse one line of user input into a command. */
+/* cmd.c - the command table: parse a line, run it, list the help. */
 #include "cmd.h"
 
+#include <stdio.h>
 #include <string.h>
 
-#include "batch.h"
+#include "escape.h"
+#include "keygen.h"
+#include "out.h"
 
 enum arg_shape {
 	ARGS_NONE,	/* WORD */
 	ARGS_PEER,	/* WORD PEER */
 	ARGS_OPT_PEER,	/* WORD [PEER] */
 	ARGS_PEER_TEXT,	/* WORD PEER TEXT... */
+	ARGS_TEXT,	/* the whole line is text (plain text, no word) */
 };
 
 #define IN_BATCH 1
 #define IN_UI 2
 
-struct verb {
-	const char *word;
+typedef int (*cmd_fn)(const struct cmd_env *e, const struct ccmd *c);
+
+struct command {
+	const char *word;	/* NULL: plain text, interactive */
 	enum ccmd_kind kind;
 	enum arg_shape args;
-	int where;
+	int where;		/* IN_BATCH, IN_UI */
+	bool chat_text;		/* the line holds chat text: not for history */
+	cmd_fn run;
+	const char *usage;	/* the interactive help: NULL to leave out */
+	const char *help;
 };
 
-static const struct verb verbs[] = {
-	{ "list", CCMD_LIST, ARGS_NONE, IN_BATCH | IN_UI },
-	{ "talk", CCMD_TALK, ARGS_PEER, IN_BATCH | IN_UI },
-	{ "accept", CCMD_ACCEPT, ARGS_PEER, IN_BATCH | IN_UI },
-	{ "refuse", CCMD_REFUSE, ARGS_PEER, IN_BATCH | IN_UI },
-	{ "send", CCMD_SEND, ARGS_PEER_TEXT, IN_BATCH },
-	{ "end", CCMD_END, ARGS_PEER, IN_BATCH },
-	{ "end", CCMD_END, ARGS_OPT_PEER, IN_UI },
-	{ "trust", CCMD_TRUST, ARGS_PEER, IN_BATCH | IN_UI },
-	{ "quit", CCMD_QUIT, ARGS_NONE, IN_BATCH | IN_UI },
-	{ "to", CCMD_TO, ARGS_PEER, IN_UI },
-	{ "chats", CCMD_CHATS, ARGS_NONE, IN_UI },
-	{ "fingerprint", CCMD_FINGERPRINT, ARGS_OPT_PEER, IN_UI },
-	{ "help", CCMD_HELP, ARGS_NONE, IN_UI },
+/* ---- handlers ---- */
+
+/* Point plain text at peer (interactive; a no-op in batch mode). */
+static void focus_on(const struct cmd_env *e, const char *peer)
+{
+	if (e->focus)
+		snprintf(e->focus->name, sizeof(e->focus->name), "%s", peer);
+}
+
+static int run_list(const struct cmd_env *e, const struct ccmd *c)
+{
+	(void)c;
+	chats_list(e->chats);
+	return 0;
+}
+
+/* A chat the user just asked for becomes the current one (issue 13 §6). */
+static int run_talk(const struct cmd_env *e, const struct ccmd *c)
+{
+	if (chats_talk(e->chats, c->peer) == 0)
+		focus_on(e, c->peer);
+	return 0;
+}
+
+/* ... and so does a chat the user just accepted. */
+static int run_accept(const struct cmd_env *e, const struct ccmd *c)
+{
+	if (chats_accept(e->chats, c->peer) == 0)
+		focus_on(e, c->peer);
+	return 0;
+}
+
+static int run_refuse(const struct cmd_env *e, const struct ccmd *c)
+{
+	chats_refuse(e->chats, c->peer);
+	return 0;
+}
+
+/* send PEER TEXT, /msg PEER TEXT: to PEER, whatever chat is current. */
+static int run_send(const struct cmd_env *e, const struct ccmd *c)
+{
+	chats_send(e->chats, c->peer, c->text, c->text_len);
+	return 0;
+}
+
+/*
+ * Copy the current chat's name to peer (a copy: the front end clears the
+ * current chat while the command runs if the chat ends); false, and an
+ * error, when there is none.
+ */
+static bool current(const struct cmd_env *e, char peer[NAME_MAX_LEN + 1])
+{
+	if (e->focus && e->focus->name[0]) {
+		memcpy(peer, e->focus->name, NAME_MAX_LEN + 1);
+		return true;
+	}
+	out_error(e->out, "no current chat: /talk NAME, /accept NAME or "
+		  "/to NAME first");
+	return false;
+}
+
+static int run_say(const struct cmd_env *e, const struct ccmd *c)
+{
+	char peer[NAME_MAX_LEN + 1];
+
+	if (current(e, peer))
+		chats_send(e->chats, peer, c->text, c->text_len);
+	return 0;
+}
+
+static int run_to(const struct cmd_env *e, const struct ccmd *c)
+{
+	if (chats_state(e->chats, c->peer) < 0)
+		out_error(e->out, "no chat or request with %s", c->peer);
+	else
+		focus_on(e, c->peer);
+	return 0;
+}
+
+static int run_end(const struct cmd_env *e, const struct ccmd *c)
+{
+	char peer[NAME_MAX_LEN + 1];
+
+	if (c->peer[0])
+		chats_end(e->chats, c->peer);
+	else if (current(e, peer))
+		chats_end(e->chats, peer);
+	return 0;
+}
+
+static int run_trust(const struct cmd_env *e, const struct ccmd *c)
+{
+	chats_trust(e->chats, c->peer);
+	return 0;
+}
+
+static int run_quit(const struct cmd_env *e, const struct ccmd *c)
+{
+	(void)e;
+	(void)c;
+	return FRONT_QUIT;
+}
+
+static const char *row_text(const struct chats_row *r)
+{
+	static const char *const what[] = {
+		[PEER_OUT_REQ] = "waiting for them to accept",
+		[PEER_IN_REQ] = "asks to talk (/accept or /refuse)",
+		[PEER_ACCEPTED] = "accepted, setting up",
+		[PEER_ESTABLISHED] = "chat",
+	};
+
+	if (r->key_changed)
+		return "KEY CHANGED: check it, then /trust";
+	if (r->waiting_hello)
+		return "chat (waiting for their client)";
+	return what[r->state];
+}
+
+static int run_chats(const struct cmd_env *e, const struct ccmd *c)
+{
+	struct chats_row v[64];
+	size_t n = chats_snapshot(e->chats, v, 64), i;
+	bool cur;
+
+	(void)c;
+	if (n == 0)
+		out_info(e->out, "No chats or requests.");
+	for (i = 0; i < n && i < 64; i++) {
+		cur = e->focus && !v[i].key_changed &&
+		      strcmp(v[i].name, e->focus->name) == 0;
+		out_info(e->out, "%c %-32s %s", cur ? '*' : ' ', v[i].name,
+			 row_text(&v[i]));
+	}
+	return 0;
+}
+
+static int run_fingerprint(const struct cmd_env *e, const struct ccmd *c)
+{
+	char hex[FPR_HEX_LEN + 1], g[FPR_TEXT_LEN + 1];
+
+	if (!c->peer[0]) {
+		chats_self_fpr(e->chats, hex);
+		keygen_group_fpr(hex, g);
+		out_info(e->out, "Your key (%s): %s", e->user, g);
+	} else if (chats_known_fpr(e->chats, c->peer, hex) == 0) {
+		keygen_group_fpr(hex, g);
+		out_info(e->out, "%s's recorded key: %s", c->peer, g);
+	} else {
+		out_error(e->out, "no key recorded for %s", c->peer);
+	}
+	return 0;
+}
+
+static int run_help(const struct cmd_env *e, const struct ccmd *c);
+
+/* ---- the table ---- */
+
+static const struct command commands[] = {
+	{ "list", CCMD_LIST, ARGS_NONE, IN_BATCH | IN_UI, false, run_list,
+	  "/list", "who is online" },
+	{ "talk", CCMD_TALK, ARGS_PEER, IN_BATCH | IN_UI, false, run_talk,
+	  "/talk NAME", "ask NAME to talk (it becomes the current chat)" },
+	{ "accept", CCMD_ACCEPT, ARGS_PEER, IN_BATCH | IN_UI, false,
+	  run_accept, "/accept NAME",
+	  "accept NAME's request (it becomes the current chat)" },
+	{ "refuse", CCMD_REFUSE, ARGS_PEER, IN_BATCH | IN_UI, false,
+	  run_refuse, "/refuse NAME", "refuse NAME's request" },
+	{ "send", CCMD_SEND, ARGS_PEER_TEXT, IN_BATCH, true, run_send,
+	  NULL, NULL },
+	{ "msg", CCMD_MSG, ARGS_PEER_TEXT, IN_UI, true, run_send,
+	  "/msg NAME TEXT", "send one line to NAME, whatever chat is current" },
+	{ "to", CCMD_TO, ARGS_PEER, IN_UI, false, run_to,
+	  "/to NAME", "make NAME the current chat" },
+	{ "chats", CCMD_CHATS, ARGS_NONE, IN_UI, false, run_chats,
+	  "/chats", "open chats and requests (* marks the current one)" },
+	{ "end", CCMD_END, ARGS_PEER, IN_BATCH, false, run_end, NULL, NULL },
+	{ "end", CCMD_END, ARGS_OPT_PEER, IN_UI, false, run_end,
+	  "/end [NAME]", "leave a chat or withdraw a request" },
+	{ "fingerprint", CCMD_FINGERPRINT, ARGS_OPT_PEER, IN_UI, false,
+	  run_fingerprint, "/fingerprint [NAME]",
+	  "your key's fingerprint, or NAME's as recorded" },
+	{ "trust", CCMD_TRUST, ARGS_PEER, IN_BATCH | IN_UI, false, run_trust,
+	  "/trust NAME", "accept NAME's new key (check it first!)" },
+	{ "quit", CCMD_QUIT, ARGS_NONE, IN_BATCH | IN_UI, false, run_quit,
+	  "/quit", "leave (also Ctrl-D)" },
+	{ "help", CCMD_HELP, ARGS_NONE, IN_UI, false, run_help,
+	  "/help", "this list" },
+	{ NULL, CCMD_SAY, ARGS_TEXT, IN_UI, true, run_say, NULL, NULL },
 };
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static int run_help(const struct cmd_env *e, const struct ccmd *c)
+{
+	size_t i;
+
+	(void)c;
+	for (i = 0; i < NCOMMANDS; i++)
+		if (commands[i].usage)
+			out_info(e->out, "%-21s %s", commands[i].usage,
+				 commands[i].help);
+	out_info(e->out, "Anything else goes to the current chat; start a "
+		 "line with // to\nsend a line that begins with /.");
+	return 0;
+}
+
+/* ---- parsing ---- */
 
 static bool is_sep(char ch)
 {
@@ -58,22 +261,25 @@ static size_t next_word(const char *s, size_t len, size_t *pos)
 static void bad(struct ccmd *c, const char *why)
 {
 	c->kind = CCMD_BAD;
+	c->cmd = NULL;
 	c->err = why;
 }
 
-static const struct verb *find_verb(const char *w, size_t n, int where)
+static const struct command *find_command(const char *w, size_t n,
+					  int where)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
-		if ((verbs[i].where & where) && strlen(verbs[i].word) == n &&
-		    memcmp(verbs[i].word, w, n) == 0)
-			return &verbs[i];
+	for (i = 0; i < NCOMMANDS; i++) {
+		if ((commands[i].where & where) && commands[i].word &&
+		    strlen(commands[i].word) == n &&
+		    memcmp(commands[i].word, w, n) == 0)
+			return &commands[i];
 	}
 	return NULL;
 }
 
-/* Set c->text from raw bytes, unescaping for batch input. */
+/* Set c->text from raw bytes, unescaping batch input. */
 static void set_text(struct ccmd *c, const char *t, size_t n, bool unescape)
 {
 	char tmp[2 * CHAT_TEXT_MAX + 2];
@@ -87,24 +293,39 @@ static void set_text(struct ccmd *c, const char *t, size_t n, bool unescape)
 			bad(c, "message too long (at most 4096 bytes)");
 			return;
 		}
-		n = batch_unescape(t, n, tmp);
+		n = text_unescape(t, n, tmp);
 		t = tmp;
 	}
 	if (n > CHAT_TEXT_MAX) {
 		bad(c, "message too long (at most 4096 bytes)");
-		return;
+	} else {
+		memcpy(c->text, t, n);
+		c->text[n] = '\0';
+		c->text_len = n;
 	}
-	memcpy(c->text, t, n);
-	c->text[n] = '\0';
-	c->text_len = n;
+	if (t == tmp)
+		crypto_cleanse(tmp, n + 1);
 }
 
-static void parse_args(const struct verb *v, const char *s, size_t len,
+/* The PEER argument at s[pos] (n bytes); false (and c BAD) if invalid. */
+static bool set_peer(struct ccmd *c, const char *s, size_t pos, size_t n)
+{
+	if (n > NAME_MAX_LEN || !name_valid(s + pos, n)) {
+		bad(c, "invalid user name");
+		return false;
+	}
+	memcpy(c->peer, s + pos, n);
+	c->peer[n] = '\0';
+	return true;
+}
+
+static void parse_args(const struct command *v, const char *s, size_t len,
 		       size_t pos, bool batch, struct ccmd *c)
 {
 	size_t n = next_word(s, len, &pos);
 
 	c->kind = v->kind;
+	c->cmd = v;
 	if (v->args == ARGS_NONE) {
 		if (n != 0)
 			bad(c, "this command takes no argument");
@@ -115,12 +336,8 @@ static void parse_args(const struct verb *v, const char *s, size_t len,
 			bad(c, "a user name is missing");
 		return;
 	}
-	if (n > NAME_MAX_LEN || !name_valid(s + pos, n)) {
-		bad(c, "invalid user name");
+	if (!set_peer(c, s, pos, n))
 		return;
-	}
-	memcpy(c->peer, s + pos, n);
-	c->peer[n] = '\0';
 	pos += n;
 	if (v->args == ARGS_PEER_TEXT) {
 		if (pos < len)
@@ -135,19 +352,20 @@ static void parse_args(const struct verb *v, const char *s, size_t len,
 static void reset(struct ccmd *c)
 {
 	c->kind = CCMD_NONE;
+	c->cmd = NULL;
 	c->peer[0] = '\0';
 	c->text[0] = '\0';
 	c->text_len = 0;
 	c->err = NULL;
 }
 
-static void parse_verb(const char *line, size_t len, size_t pos, int where,
+static void parse_word(const char *line, size_t len, size_t pos, int where,
 		       struct ccmd *c)
 {
-	const struct verb *v;
+	const struct command *v;
 	size_t n = next_word(line, len, &pos);
 
-	v = find_verb(line + pos, n, where);
+	v = find_command(line + pos, n, where);
 	if (!v) {
 		bad(c, where == IN_UI ? "unknown command (try /help)" :
 					"unknown command");
@@ -163,20 +381,39 @@ void ccmd_parse_batch(const char *line, size_t len, struct ccmd *c)
 	reset(c);
 	if (next_word(line, len, &pos) == 0)
 		return;
-	parse_verb(line, len, 0, IN_BATCH, c);
+	parse_word(line, len, 0, IN_BATCH, c);
 }
 
 void ccmd_parse_interactive(const char *line, size_t len, struct ccmd *c)
 {
+	const struct command *say = &commands[NCOMMANDS - 1];
+	size_t skip;
+
 	reset(c);
 	if (len == 0)
 		return;
-	if (line[0] != '/' || (len > 1 && line[1] == '/')) {
-		size_t skip = line[0] == '/' ? 1 : 0;
-
-		c->kind = CCMD_SAY;
-		set_text(c, line + skip, len - skip, false);
+	if (line[0] == '/' && !(len > 1 && line[1] == '/')) {
+		parse_word(line, len, 1, IN_UI, c);
 		return;
 	}
-	parse_verb(line, len, 1, IN_UI, c);
+	skip = line[0] == '/' ? 1 : 0;
+	c->kind = say->kind;
+	c->cmd = say;
+	set_text(c, line + skip, len - skip, false);
+}
+
+int ccmd_run(const struct cmd_env *e, const struct ccmd *c)
+{
+	if (c->kind == CCMD_NONE)
+		return 0;
+	if (c->kind == CCMD_BAD) {
+		out_error(e->out, "%s", c->err);
+		return 0;
+	}
+	return c->cmd->run(e, c);
+}
+
+bool ccmd_historic(const struct ccmd *c)
+{
+	return c->cmd && !c->cmd->chat_text;
 }

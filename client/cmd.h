@@ -1,9 +1,11 @@
-/* cmd.h - parse one line of user input into a command (pure).
+/* cmd.h - the client's commands: one table, each command with its words,
+ * its parser shape, its handler and its help line, for both front ends.
  *
  * Batch lines are "WORD [PEER [TEXT...]]"; interactive lines are
  * "/WORD ..." or plain text for the current chat. Words are separated by
- * spaces or TABs; TEXT is the rest of the line after the one separator that
- * follows PEER. Batch TEXT is unescaped (batch_unescape).
+ * spaces or TABs; TEXT is the rest of the line after the one separator
+ * that follows PEER. Batch TEXT is unescaped (escape.h); what a person
+ * types is taken as it is.
  */
 #ifndef SECMSG_CLIENT_CMD_H
 #define SECMSG_CLIENT_CMD_H
@@ -12,7 +14,9 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "chats.h"
 #include "e2e.h"
+#include "front.h"
 
 enum ccmd_kind {
 	CCMD_NONE = 0,	/* an empty line */
@@ -23,6 +27,7 @@ enum ccmd_kind {
 	CCMD_REFUSE,
 	CCMD_SEND,	/* batch: send PEER TEXT */
 	CCMD_SAY,	/* interactive: plain text to the current chat */
+	CCMD_MSG,	/* interactive: /msg PEER TEXT, one line to PEER */
 	CCMD_TO,
 	CCMD_CHATS,
 	CCMD_END,	/* peer may be "" interactively: the current chat */
@@ -32,8 +37,29 @@ enum ccmd_kind {
 	CCMD_HELP,
 };
 
+/*
+ * The interactive client's current chat, where plain text goes ("": none).
+ * It is the front end's state (ui.c owns it), not the chat table's: only
+ * the user's own commands change it (/talk, /accept, /to), or the end of
+ * that chat, which ui.c announces.
+ */
+struct focus {
+	char name[NAME_MAX_LEN + 1];
+};
+
+/* What a command works on. */
+struct cmd_env {
+	struct chats *chats;
+	struct front *out;
+	struct focus *focus;	/* interactive; NULL in batch mode */
+	const char *user;	/* our user name (/fingerprint) */
+};
+
+struct command;
+
 struct ccmd {
 	enum ccmd_kind kind;
+	const struct command *cmd;	/* its table row; NULL: NONE, BAD */
 	char peer[NAME_MAX_LEN + 1];
 	char text[CHAT_TEXT_MAX + 1];	/* NUL-terminated; may hold NULs */
 	size_t text_len;
@@ -44,5 +70,13 @@ struct ccmd {
 void ccmd_parse_batch(const char *line, size_t len, struct ccmd *c);
 /* Parse an interactive line; "//text" sends "/text". */
 void ccmd_parse_interactive(const char *line, size_t len, struct ccmd *c);
+/* Carry out a parsed command; FRONT_QUIT when the user asked to leave. */
+int ccmd_run(const struct cmd_env *e, const struct ccmd *c);
+/*
+ * May the line c was parsed from enter the history? Only a command that
+ * parsed and carries no chat text: never plain text, /msg, or a line that
+ * did not parse (a mistyped command may hold the text meant for a chat).
+ */
+bool ccmd_historic(const struct ccmd *c);
 
 #endif

@@ -1,269 +1,144 @@
-/* config.c - parse the client's INI file and options into struct ccfg. */
+/* config.c - the client's [client] keys: one table over struct ccfg.
+ *
+ * proto/conf reads the file (once, strictly, with iniparser) and holds
+ * the common types, the same engine secmsgd and secmsgctl use; this file
+ * holds the keys and the two parsers only the client has (the server's
+ * address and its certificate name). Sections other than [client] are
+ * ignored, but must be well formed.
+ */
 #include "config.h"
 
 #include <errno.h>
-#include <iniparser.h>
-#include <pwd.h>
-#include <stdarg.h>
-#include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "net.h"
+#include "addr.h"
+#include "conf.h"
 
-enum ccfg_type { T_SERVER, T_NAME, T_PATH, T_OPT_PATH, T_SECONDS, T_RATE };
+#define ARRAY_LEN(a)	(sizeof(a) / sizeof((a)[0]))
+#define HOST_MAX	256
 
-struct ccfg_key {
-	const char *name;
-	enum ccfg_type type;
-	size_t offset;
-	size_t size;
-};
-
-#define KEY(n, t, f) \
-	{ n, t, offsetof(struct ccfg, f), sizeof(((struct ccfg *)0)->f) }
-
-static const struct ccfg_key keys[] = {
-	KEY("server", T_SERVER, server),
-	KEY("server_name", T_NAME, server_name),
-	KEY("ca", T_PATH, ca),
-	KEY("crl", T_OPT_PATH, crl),
-	KEY("keys_dir", T_PATH, keys_dir),
-	KEY("known_peers_dir", T_PATH, known_peers_dir),
-	KEY("keepalive", T_SECONDS, keepalive),
-	KEY("send_rate", T_RATE, send_rate),
-};
-
-static const char *home_dir(void)
+/* HOST:PORT or [IPv6]:PORT (proto/addr's grammar); the host is resolved
+ * when connecting. */
+static int parse_server(const struct conf_key *k, const char *val, void *obj,
+			char *why, size_t whylen)
 {
-	const char *h = getenv("HOME");
-	struct passwd *pw;
+	char host[HOST_MAX];
+	unsigned port;
 
-	if (h && h[0] == '/')
-		return h;
-	pw = getpwuid(getuid());
-	return pw && pw->pw_dir ? pw->pw_dir : "/";
+	if (strlen(val) >= k->size ||
+	    addr_split(val, host, sizeof(host), &port) < 0)
+		return conf_why(why, whylen, "invalid address '%.*s' "
+				"(HOST:PORT or [IPv6]:PORT, port 1..65535)",
+				CONF_SHOW, val);
+	memcpy((char *)obj + k->off, val, strlen(val) + 1);
+	return 0;
 }
+
+/* A DNS name or an IP address: printable, no spaces; "" = from server. */
+static int parse_name(const struct conf_key *k, const char *val, void *obj,
+		      char *why, size_t whylen)
+{
+	size_t n = strlen(val);
+
+	if (n > 253 || n >= k->size)
+		return conf_why(why, whylen, "invalid host name '%.*s'",
+				CONF_SHOW, val);
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)val[i] <= ' ' || (unsigned char)val[i] >= 0x7f)
+			return conf_why(why, whylen, "invalid host name "
+					"'%.*s'", CONF_SHOW, val);
+	memcpy((char *)obj + k->off, val, n + 1);
+	return 0;
+}
+
+#define STRING(key, f, p, help) \
+	CONF_CUSTOM("client", key, p, conf_format_string, \
+		    CONF_OFF_STR_(struct ccfg, f), \
+		    sizeof(CONF_FIELD_(struct ccfg, f)), NULL, help)
+#define PATH(key, f, flags, def, help) \
+	CONF_PATH(struct ccfg, "client", key, f, CONF_HOME | (flags), def, \
+		  help)
+
+/* Every key, in the order ccfg_print() and etc/client.conf use. */
+static const struct conf_key keys[] = {
+	STRING("server", server, parse_server,
+	       "The relay's address: HOST:PORT or [IPv6]:PORT, for example\n"
+	       "chat.example.org:10000. Required. Option: -s, --server."),
+	STRING("server_name", server_name, parse_name,
+	       "The name the server's certificate must carry (a DNS name,\n"
+	       "compared case-insensitively, or an IP address). Empty: the\n"
+	       "host part of server. Option: -n, --server-name."),
+	PATH("ca", ca, 0, NULL,
+	     "The CA certificates (PEM) that sign the server's certificate;\n"
+	     "the server's chain must verify to them. Required.\n"
+	     "Option: --ca."),
+	PATH("crl", crl, CONF_OPTIONAL, NULL,
+	     "Certificate revocation lists (PEM) for the server's chain.\n"
+	     "When set, a valid CRL of the leaf's issuer must be present and\n"
+	     "must not list the server's certificate. Empty: no revocation\n"
+	     "check. Option: --crl."),
+	PATH("keys_dir", keys_dir, 0, CCFG_KEYS_DIR,
+	     "Where your private key USER.key lives (and where --keygen\n"
+	     "writes USER.key and USER.pub). Option: -k, --keys-dir."),
+	PATH("known_peers_dir", known_peers_dir, 0, CCFG_KNOWN_PEERS_DIR,
+	     "Where the known-peers files live: one file per local user,\n"
+	     "named after the user, with one \"name fingerprint\" line per\n"
+	     "peer whose key you have seen. Made (mode 0700) if missing.\n"
+	     "Option: --known-peers-dir."),
+	CONF_DURATION(struct ccfg, "client", "keepalive", keepalive, CONF_SEC,
+		      0, CCFG_KEEPALIVE_MAX * CONF_SEC, "60s",
+		      "After this long without sending anything the client sends\n"
+		      "a PING, so that the server's idle timeout does not end a\n"
+		      "quiet session (whole seconds, 0..24h; 0: never). Keep it\n"
+		      "below the server's idle_timeout. Option: --keepalive."),
+	CONF_UINT(struct ccfg, "client", "send_rate", send_rate, 0,
+		  CCFG_SEND_RATE_MAX, "45",
+		  "The most records the client sends per second on average, in\n"
+		  "bursts of up to twice as many (0..100000; 0: no limit). The\n"
+		  "server refuses records over its messages_per_second with\n"
+		  "ERROR 3, and a lost chat message or receipt ends that chat,\n"
+		  "so the client waits instead of exceeding this rate. Receipts\n"
+		  "count too. Keep it below the server's messages_per_second.\n"
+		  "Option: --send-rate."),
+};
+
+_Static_assert(ARRAY_LEN(keys) <= CONF_KEYS_MAX, "too many keys");
+
+static const char *const sections[] = { "client" };
+
+static const struct conf_schema schema = {
+	.keys = keys, .nkeys = ARRAY_LEN(keys),
+	.sections = sections, .nsections = ARRAY_LEN(sections),
+	.other_sections = true,
+};
 
 int ccfg_expand_path(const char *in, const char *base_dir, char *out,
 		     size_t outlen)
 {
-	int n;
-
-	if (in[0] == '~' && in[1] != '\0' && in[1] != '/')
-		return -EINVAL;
-	if (in[0] == '~')
-		n = snprintf(out, outlen, "%s%s", home_dir(), in + 1);
-	else if (in[0] != '/' && base_dir && base_dir[0])
-		n = snprintf(out, outlen, "%s/%s", base_dir, in);
-	else
-		n = snprintf(out, outlen, "%s", in);
-	return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
+	return conf_expand_path(in, base_dir, true, out, outlen);
 }
 
 void ccfg_defaults(struct ccfg *c)
 {
 	memset(c, 0, sizeof(*c));
-	ccfg_expand_path("~/.config/secmsg/keys", NULL, c->keys_dir,
-			 sizeof(c->keys_dir));
-	ccfg_expand_path("~/.local/share/secmsg", NULL, c->known_peers_dir,
-			 sizeof(c->known_peers_dir));
-	c->keepalive = CCFG_KEEPALIVE_DEFAULT;
-	c->send_rate = CCFG_SEND_RATE_DEFAULT;
-}
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
-
-static int parse_uint(const char *v, unsigned max, unsigned *out)
-{
-	unsigned long x = 0;
-	const char *p;
-
-	if (*v == '\0' || strlen(v) > 6)
-		return -EINVAL;
-	for (p = v; *p; p++) {
-		if (*p < '0' || *p > '9')
-			return -EINVAL;
-		x = x * 10 + (unsigned long)(*p - '0');
-	}
-	if (x > max)
-		return -EINVAL;
-	*out = (unsigned)x;
-	return 0;
-}
-
-/* A DNS name or an IP address: printable, no spaces, not empty. */
-static bool server_name_ok(const char *v)
-{
-	const char *p;
-
-	if (*v == '\0' || strlen(v) > 253)
-		return false;
-	for (p = v; *p; p++)
-		if (*p <= ' ' || *p >= 0x7f)
-			return false;
-	return true;
-}
-
-static int set_value(const struct ccfg_key *k, char *field, const char *v,
-		     const char *base_dir, char *err, size_t errlen)
-{
-	char host[256], port[8];
-
-	switch (k->type) {
-	case T_SERVER:
-		if (cnet_parse_hostport(v, host, sizeof(host), port,
-					sizeof(port)) < 0 ||
-		    strlen(v) >= k->size)
-			return fail(err, errlen, "client.%s: not HOST:PORT or "
-				    "[IPv6]:PORT '%s'", k->name, v);
-		break;
-	case T_NAME:
-		if (*v && !server_name_ok(v))
-			return fail(err, errlen, "client.%s: not a host name "
-				    "'%s'", k->name, v);
-		break;
-	case T_SECONDS:
-		if (parse_uint(v, CCFG_KEEPALIVE_MAX, (unsigned *)(void *)field))
-			return fail(err, errlen, "client.%s: not a number of "
-				    "seconds 0..%d '%s'", k->name,
-				    CCFG_KEEPALIVE_MAX, v);
-		return 0;
-	case T_RATE:
-		if (parse_uint(v, CCFG_SEND_RATE_MAX, (unsigned *)(void *)field))
-			return fail(err, errlen, "client.%s: not a number of "
-				    "records per second 0..%d '%s'", k->name,
-				    CCFG_SEND_RATE_MAX, v);
-		return 0;
-	case T_OPT_PATH:
-		if (*v == '\0') {
-			field[0] = '\0';
-			return 0;
-		}
-		/* fall through */
-	case T_PATH:
-		if (*v == '\0')
-			return fail(err, errlen, "client.%s: empty path",
-				    k->name);
-		if (ccfg_expand_path(v, base_dir, field, k->size) < 0)
-			return fail(err, errlen, "client.%s: bad path '%s'",
-				    k->name, v);
-		return 0;
-	}
-	snprintf(field, k->size, "%s", v);
-	return 0;
+	conf_defaults(&schema, c);
 }
 
 int ccfg_set(struct ccfg *c, const char *key, const char *value,
 	     const char *base_dir, char *err, size_t errlen)
 {
-	size_t i;
-
-	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		if (strcmp(keys[i].name, key) == 0)
-			return set_value(&keys[i], (char *)c + keys[i].offset,
-					 value, base_dir, err, errlen);
-	}
-	snprintf(err, errlen, "client.%s: unknown key", key);
-	return -ENOENT;
-}
-
-/* iniparser reports syntax errors through a callback without context. */
-static char ini_err[512];
-
-static int ini_error(const char *fmt, ...)
-{
-	va_list ap;
-	size_t n;
-
-	va_start(ap, fmt);
-	vsnprintf(ini_err, sizeof(ini_err), fmt, ap);
-	va_end(ap);
-	n = strlen(ini_err);
-	while (n > 0 && (ini_err[n - 1] == '\n' || ini_err[n - 1] == '\r'))
-		ini_err[--n] = '\0';
-	return 0;
-}
-
-static void dir_of(const char *path, char *out, size_t len)
-{
-	const char *slash = strrchr(path, '/');
-
-	if (!slash)
-		snprintf(out, len, ".");
-	else if (slash == path)
-		snprintf(out, len, "/");
-	else
-		snprintf(out, len, "%.*s", (int)(slash - path), path);
-}
-
-static int load_section(struct ccfg *c, dictionary *d, const char *path,
-			char *err, size_t errlen)
-{
-	char base[CCFG_PATH_MAX], msg[512];
-	const char **names;
-	int i, n, r = 0;
-
-	n = iniparser_getsecnkeys(d, "client");
-	if (n <= 0)
-		return 0;
-	names = calloc((size_t)n, sizeof(*names));
-	if (!names || !iniparser_getseckeys(d, "client", names)) {
-		free(names);
-		return -ENOMEM;
-	}
-	dir_of(path, base, sizeof(base));
-	for (i = 0; i < n && r == 0; i++) {
-		const char *k = strchr(names[i], ':');
-		const char *v = iniparser_getstring(d, names[i], "");
-
-		r = ccfg_set(c, k ? k + 1 : names[i], v ? v : "", base, msg,
-			     sizeof(msg));
-		if (r < 0)
-			snprintf(err, errlen, "%s: %s", path, msg);
-	}
-	free(names);
-	return r < 0 ? -EINVAL : 0;
+	return conf_set(&schema, c, "client", key, value, base_dir, err,
+			errlen);
 }
 
 int ccfg_load(struct ccfg *c, const char *path, char *err, size_t errlen)
 {
-	dictionary *d;
-	int r;
+	struct conf_load x = { .schema = &schema, .path = path, .err = err,
+			       .errlen = errlen };
 
-	if (access(path, R_OK) < 0) {
-		r = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return r;
-	}
-	ini_err[0] = '\0';
-	iniparser_set_error_callback(ini_error);
-	d = iniparser_load(path);
-	iniparser_set_error_callback(NULL);
-	if (!d) {
-		snprintf(err, errlen, "%s: %s", path,
-			 ini_err[0] ? ini_err : "cannot parse");
-		return -EINVAL;
-	}
-	if (ini_err[0]) {
-		snprintf(err, errlen, "%s: %s", path, ini_err);
-		iniparser_freedict(d);
-		return -EINVAL;
-	}
-	r = load_section(c, d, path, err, errlen);
-	iniparser_freedict(d);
-	return r;
+	return conf_load(&x, c);
 }
 
 void ccfg_default_file(char *out, size_t len)
@@ -280,36 +155,59 @@ void ccfg_default_file(char *out, size_t len)
 
 int ccfg_check_session(const struct ccfg *c, char *err, size_t errlen)
 {
-	if (c->server[0] == '\0')
-		return fail(err, errlen, "no server configured (set server "
-			    "in the configuration file, or use -s HOST:PORT)");
-	if (c->ca[0] == '\0')
-		return fail(err, errlen, "no CA file configured (set ca in "
-			    "the configuration file, or use --ca FILE)");
+	if (c->server[0] == '\0') {
+		snprintf(err, errlen, "no server configured (set server in "
+			 "the configuration file, or use -s HOST:PORT)");
+		return -EINVAL;
+	}
+	if (c->ca[0] == '\0') {
+		snprintf(err, errlen, "no CA file configured (set ca in the "
+			 "configuration file, or use --ca FILE)");
+		return -EINVAL;
+	}
 	return 0;
 }
 
 void ccfg_server_name(const struct ccfg *c, char *out, size_t len)
 {
-	char port[8];
+	unsigned port;
 
 	if (c->server_name[0]) {
 		snprintf(out, len, "%s", c->server_name);
 		return;
 	}
-	if (cnet_parse_hostport(c->server, out, len, port, sizeof(port)) < 0)
+	if (addr_split(c->server, out, len, &port) < 0)
 		out[0] = '\0';
 }
 
 void ccfg_print(const struct ccfg *c, FILE *f)
 {
-	fprintf(f, "[client]\n");
-	fprintf(f, "server = %s\n", c->server);
-	fprintf(f, "server_name = %s\n", c->server_name);
-	fprintf(f, "ca = %s\n", c->ca);
-	fprintf(f, "crl = %s\n", c->crl);
-	fprintf(f, "keys_dir = %s\n", c->keys_dir);
-	fprintf(f, "known_peers_dir = %s\n", c->known_peers_dir);
-	fprintf(f, "keepalive = %u\n", c->keepalive);
-	fprintf(f, "send_rate = %u\n", c->send_rate);
+	conf_print(&schema, c, f, false);
+}
+
+void ccfg_describe(FILE *f)
+{
+	struct ccfg c;
+
+	ccfg_defaults(&c);
+	/* the defaults as written, not as expanded for this user */
+	snprintf(c.keys_dir, sizeof(c.keys_dir), "%s", CCFG_KEYS_DIR);
+	snprintf(c.known_peers_dir, sizeof(c.known_peers_dir), "%s",
+		 CCFG_KNOWN_PEERS_DIR);
+	fputs("# client.conf - configuration of secmsg-client.\n"
+	      "#\n"
+	      "# Copy to ~/.config/secmsg/client.conf (or install as\n"
+	      "# /etc/secmsg/client.conf, read when a user has no file of\n"
+	      "# their own). Every key is shown commented out, with its\n"
+	      "# default; server and ca have none and must be set. Every key\n"
+	      "# can also be set by a command-line option, which wins over\n"
+	      "# this file. Durations are a number with a unit: ms, s, m or h\n"
+	      "# (a bare number is seconds). A relative path is relative to\n"
+	      "# the directory of this file (symbolic links resolved); a\n"
+	      "# leading ~ stands for your home directory. Quote a value\n"
+	      "# holding ';' or '#'. Other sections than [client] are\n"
+	      "# ignored. \"secmsg-client --print-config\" prints the\n"
+	      "# configuration in use. See secmsg-client(1).\n"
+	      "\n", f);
+	conf_print(&schema, &c, f, true);
 }

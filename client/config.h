@@ -1,9 +1,11 @@
 /* config.h - secmsg-client's configuration: [client] of an INI file.
  *
- * Only config.c includes iniparser.h. Every key can also be set by a
- * command-line option (ccfg_set with the key's name), which wins over the
- * file. Values are checked while they are parsed; paths get ~ expanded
- * and, in a file, relative paths are taken from the file's directory.
+ * Read by proto/conf, the engine secmsgd and secmsgctl use too (one read,
+ * strict, "FILE:LINE: client.key: why" errors). Every key can also be set
+ * by a command-line option (ccfg_set with the key's name), which wins over
+ * the file. Values are checked while they are parsed; paths get ~
+ * expanded and, in a file, relative paths are taken from the file's
+ * directory; keepalive is a duration (90s, 2m; bare: seconds).
  */
 #ifndef SECMSG_CLIENT_CONFIG_H
 #define SECMSG_CLIENT_CONFIG_H
@@ -14,9 +16,9 @@
 #define CCFG_PATH_MAX 4096
 #define CCFG_USER_FILE "~/.config/secmsg/client.conf"
 #define CCFG_SYSTEM_FILE SYSCONFDIR "/secmsg/client.conf"
-#define CCFG_KEEPALIVE_DEFAULT 60
-#define CCFG_KEEPALIVE_MAX 86400
-#define CCFG_SEND_RATE_DEFAULT 45
+#define CCFG_KEYS_DIR "~/.config/secmsg/keys"
+#define CCFG_KNOWN_PEERS_DIR "~/.local/share/secmsg"
+#define CCFG_KEEPALIVE_MAX 86400	/* seconds: 24h */
 #define CCFG_SEND_RATE_MAX 100000
 
 struct ccfg {
@@ -33,10 +35,10 @@ struct ccfg {
 /* Fill c with the defaults (keys_dir and known_peers_dir under $HOME). */
 void ccfg_defaults(struct ccfg *c);
 /*
- * Read the [client] section of path into c. On error returns a negative
- * code and writes one line to err, e.g. "FILE: client.keepalive: not a
- * number of seconds 'x'". An unknown key in [client] is an error; other
- * sections are ignored.
+ * Read the [client] section of path into c (only the keys it sets
+ * change). On error returns a negative code and writes one line to err,
+ * e.g. "FILE:7: client.keepalive: invalid duration 'x' (...)". An unknown
+ * key in [client] is an error; other sections are ignored.
  */
 int ccfg_load(struct ccfg *c, const char *path, char *err, size_t errlen);
 /*
@@ -63,5 +65,8 @@ int ccfg_check_session(const struct ccfg *c, char *err, size_t errlen);
 void ccfg_server_name(const struct ccfg *c, char *out, size_t len);
 /* Print the effective configuration as INI (--print-config). */
 void ccfg_print(const struct ccfg *c, FILE *f);
+/* Print an example file: every key commented out with its default and
+ * help (etc/client.conf is this output). */
+void ccfg_describe(FILE *f);
 
 #endif

@@ -1,8 +1,8 @@
 /* event.h - what the client has to tell its user, independent of the front end.
  *
- * The chat logic and the network code describe each event as a struct cev;
+ * The chat table and the session describe each event as a struct cev;
  * batch.c turns it into one line of CLIENT.md's batch format, ui.c into a
- * line for a person. Nothing here knows where the line goes (see out.h).
+ * line for a person. Nothing here knows where the line goes (see front.h).
  */
 #ifndef SECMSG_CLIENT_EVENT_H
 #define SECMSG_CLIENT_EVENT_H
@@ -26,6 +26,8 @@ enum cev_kind {
 	CEV_BYE,	/* reason: BYE reason, text */
 	CEV_NOTICE,	/* text for a person: batch writes it to stderr */
 	CEV_INFO,	/* text for a person: batch drops it */
+	CEV_GONE,	/* peer: the chat or request with peer no longer exists
+			 * (whatever ended it; no batch line) */
 	CEV_KIND_COUNT
 };
 

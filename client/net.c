@@ -2,7 +2,6 @@
 #include "net.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -11,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -66,13 +66,12 @@ int cnet_parse_hostport(const char *s, char *host, size_t hostlen,
 	return 0;
 }
 
-static long ms_since(const struct timespec *t)
+int64_t cnet_now_ms(void)
 {
-	struct timespec now;
+	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - t->tv_sec) * 1000L +
-	       (now.tv_nsec - t->tv_nsec) / 1000000L;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Wait for a non-blocking connect; 0 or a negative errno. */
@@ -113,14 +112,11 @@ static int try_addr(const struct addrinfo *ai, int timeout_ms, int *fdp)
 	return 0;
 }
 
-/* Blocking from now on, with a send timeout and no Nagle delay. */
+/* No Nagle delay: a chat line should leave at once. */
 static void tune_socket(int fd)
 {
-	struct timeval tv = { .tv_sec = CNET_SEND_TIMEOUT_S };
 	int one = 1;
 
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
@@ -129,9 +125,8 @@ int cnet_connect(struct cnet *n, const char *hostport, int timeout_ms,
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
 	char host[256], port[8];
-	struct timespec start;
+	int64_t end = cnet_now_ms() + timeout_ms, left;
 	int r, fd = -1;
-	long left;
 
 	if (cnet_parse_hostport(hostport, host, sizeof(host), port,
 				sizeof(port)) < 0) {
@@ -145,10 +140,9 @@ int cnet_connect(struct cnet *n, const char *hostport, int timeout_ms,
 			 gai_strerror(r));
 		return -EHOSTUNREACH;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &start);
 	r = -EHOSTUNREACH;
 	for (ai = res; ai; ai = ai->ai_next) {
-		left = timeout_ms - ms_since(&start);
+		left = end - cnet_now_ms();
 		if (left <= 0) {
 			r = -ETIMEDOUT;
 			break;
@@ -168,48 +162,106 @@ int cnet_connect(struct cnet *n, const char *hostport, int timeout_ms,
 	return 0;
 }
 
-/* ---- raw I/O ---- */
+/* ---- set-up ---- */
 
-static int write_all(int fd, const uint8_t *p, size_t len)
+int cnet_init(struct cnet *n)
+{
+	memset(n, 0, sizeof(*n));
+	n->fd = -1;
+	/* Handshake frames first: a longer one is refused at its header. */
+	framer_init(&n->fr, FRAME_HS_MAX);
+	n->rx_pt = malloc(CHAN_PT_MAX);
+	return n->rx_pt ? 0 : -ENOMEM;
+}
+
+struct cnet_rec {
+	struct cnet_rec *next;
+	size_t len, off;	/* sealed bytes, and how many are written */
+	uint8_t b[];
+};
+
+static void drop_queue(struct cnet *n)
+{
+	struct cnet_rec *q, *next;
+
+	for (q = n->head; q; q = next) {
+		next = q->next;
+		free(q);
+	}
+	n->head = n->tail = NULL;
+	n->queued = 0;
+	n->queued_bytes = 0;
+}
+
+void cnet_close(struct cnet *n)
+{
+	if (n->fd >= 0)
+		close(n->fd);
+	n->fd = -1;
+	drop_queue(n);
+	chan_clear(&n->ch);
+	if (n->rx_pt)
+		crypto_cleanse(n->rx_pt, CHAN_PT_MAX);
+	free(n->rx_pt);
+	n->rx_pt = NULL;
+	framer_free(&n->fr);
+}
+
+/* ---- waiting in place (connect, handshake, login) ---- */
+
+/* Wait until fd is ready for events or the deadline passes. */
+static int wait_fd(int fd, short events, int64_t deadline)
+{
+	struct pollfd pfd = { .fd = fd, .events = events };
+	int64_t left;
+	int r;
+
+	do {
+		left = deadline - cnet_now_ms();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		r = poll(&pfd, 1, (int)left);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	return r == 0 ? -ETIMEDOUT : 0;
+}
+
+/* Write all of p before the deadline. */
+static int write_wait(int fd, const uint8_t *p, size_t len, int64_t deadline)
 {
 	ssize_t k;
+	int r;
 
 	while (len > 0) {
 		k = send(fd, p, len, MSG_NOSIGNAL);
 		if (k < 0 && errno == EINTR)
 			continue;
+		if (k < 0 && errno == EAGAIN) {
+			r = wait_fd(fd, POLLOUT, deadline);
+			if (r < 0)
+				return r;
+			continue;
+		}
 		if (k < 0)
-			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+			return -errno;
 		p += k;
 		len -= (size_t)k;
 	}
 	return 0;
 }
 
-/* Read more bytes into rbuf: 0, or -ETIMEDOUT, -ECANCELED, -EPIPE, ... */
-static int fill(struct cnet *n, int stop_fd, int timeout_ms)
+int cnet_fill(struct cnet *n)
 {
-	struct pollfd pfd[2] = {
-		{ .fd = n->fd, .events = POLLIN },
-		{ .fd = stop_fd, .events = POLLIN },
-	};
 	ssize_t k;
-	int r;
 
-	do {
-		r = poll(pfd, stop_fd >= 0 ? 2 : 1, timeout_ms);
-	} while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return -errno;
-	if (r == 0)
-		return -ETIMEDOUT;
-	if (stop_fd >= 0 && pfd[1].revents)
-		return -ECANCELED;
+	if (n->rpos < n->rlen)
+		return 0;
 	do {
 		k = read(n->fd, n->rbuf, sizeof(n->rbuf));
 	} while (k < 0 && errno == EINTR);
 	if (k < 0)
-		return -errno;
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 	if (k == 0)
 		return -EPIPE;
 	n->rpos = 0;
@@ -217,24 +269,36 @@ static int fill(struct cnet *n, int stop_fd, int timeout_ms)
 	return 0;
 }
 
-/* Have a whole frame in the framer. */
-static int next_frame(struct cnet *n, int stop_fd, int timeout_ms)
+/* Feed the framer what was read: 1 with a whole frame, 0 for more bytes;
+ * -EMSGSIZE for a header over the framer's bound, -EPROTO for a bad one. */
+static int frame_ready(struct cnet *n)
 {
 	long k;
-	int r;
 
 	while (!framer_ready(&n->fr)) {
-		if (n->rpos == n->rlen) {
-			r = fill(n, stop_fd, timeout_ms);
-			if (r < 0)
-				return r;
-		}
+		if (n->rpos == n->rlen)
+			return 0;
 		k = framer_feed(&n->fr, n->rbuf + n->rpos, n->rlen - n->rpos);
 		if (k < 0)
-			return -EPROTO;
+			return k == -EMSGSIZE ? -EMSGSIZE : -EPROTO;
 		n->rpos += (size_t)k;
 	}
-	return 0;
+	return 1;
+}
+
+/* Have a whole frame in the framer before the deadline. */
+static int wait_frame(struct cnet *n, int64_t deadline)
+{
+	int r;
+
+	while ((r = frame_ready(n)) == 0) {
+		r = cnet_fill(n);
+		if (r == -EAGAIN)
+			r = wait_fd(n->fd, POLLIN, deadline);
+		if (r < 0)
+			return r;
+	}
+	return r < 0 ? r : 0;
 }
 
 /* A handshake frame, in one write (one segment, and no second write to
@@ -247,58 +311,29 @@ static int send_frame(struct cnet *n, const uint8_t *body, size_t len)
 		return -EMSGSIZE;
 	frame_put_hdr(frame, (uint32_t)len);
 	memcpy(frame + FRAME_HDR, body, len);
-	return write_all(n->fd, frame, FRAME_HDR + len);
-}
-
-/* ---- set-up ---- */
-
-int cnet_init(struct cnet *n)
-{
-	memset(n, 0, sizeof(*n));
-	n->fd = -1;
-	pthread_mutex_init(&n->send_mu, NULL);
-	framer_init(&n->fr, 0);
-	n->tx_pt = malloc(CHAN_PT_MAX);
-	n->tx_frame = malloc(CHAN_SEAL_MAX(CHAN_PT_MAX));
-	n->rx_pt = malloc(CHAN_PT_MAX);
-	return n->tx_pt && n->tx_frame && n->rx_pt ? 0 : -ENOMEM;
-}
-
-void cnet_close(struct cnet *n)
-{
-	if (n->fd >= 0)
-		close(n->fd);
-	n->fd = -1;
-	crypto_cleanse(&n->tx, sizeof(n->tx));
-	crypto_cleanse(&n->rx, sizeof(n->rx));
-	if (n->rx_pt)
-		crypto_cleanse(n->rx_pt, CHAN_PT_MAX);
-	if (n->tx_pt)
-		crypto_cleanse(n->tx_pt, CHAN_PT_MAX);
-	free(n->tx_pt);
-	free(n->tx_frame);
-	free(n->rx_pt);
-	n->tx_pt = n->tx_frame = n->rx_pt = NULL;
-	framer_free(&n->fr);
-	pthread_mutex_destroy(&n->send_mu);
-}
-
-void cnet_shutdown(struct cnet *n)
-{
-	pthread_mutex_lock(&n->send_mu);
-	n->broken = true;
-	pthread_mutex_unlock(&n->send_mu);
-	if (n->fd >= 0)
-		shutdown(n->fd, SHUT_RDWR);
+	return write_wait(n->fd, frame, FRAME_HDR + len,
+			  cnet_now_ms() + CNET_HANDSHAKE_TIMEOUT_MS);
 }
 
 /* ---- handshake ---- */
 
-/* Read one handshake frame (at most FRAME_HS_MAX bytes of body). */
+/*
+ * Read one handshake frame. A header announcing more than the framer's
+ * bound (FRAME_HS_MAX until the ServerHello is in) gets HandshakeError 2
+ * at once, without reading the body (§3).
+ */
 static enum hs_result read_hs_frame(struct cnet *n, int *sys_err)
 {
-	int r = next_frame(n, -1, CNET_HANDSHAKE_TIMEOUT_MS);
+	uint8_t err[2];
+	struct writer w;
+	int r = wait_frame(n, cnet_now_ms() + CNET_HANDSHAKE_TIMEOUT_MS);
 
+	if (r == -EMSGSIZE) {
+		wr_init(&w, err, sizeof(err));
+		hs_write_error(&w, HSE_MALFORMED);
+		send_frame(n, err, w.len);
+		return HS_ERR_MALFORMED;
+	}
 	if (r < 0) {
 		*sys_err = r;
 		return HS_ERR_INTERNAL;
@@ -320,7 +355,7 @@ static enum hs_result check_login(struct cnet *n, uint8_t *peer_code,
 			return HS_ERR_MALFORMED;
 		return HS_ERR_PEER_ERROR;
 	}
-	return HS_OK; /* a record: left in the framer for cnet_read_record */
+	return HS_OK; /* a record: left in the framer for cnet_next */
 }
 
 static enum hs_result hs_run(struct cnet *n, struct hs_client *hs,
@@ -339,13 +374,13 @@ static enum hs_result hs_run(struct cnet *n, struct hs_client *hs,
 	 * closed before the ClientHello went out: its answer is still there
 	 * to read, and says more than the failed write. */
 	e = send_frame(n, buf, w.len);
-	if (read_hs_frame(n, sys_err) != HS_OK) {
-		if (e < 0)
-			*sys_err = e;
-		return HS_ERR_INTERNAL;
-	}
-	if (framer_body_len(&n->fr) > FRAME_HS_MAX)
-		return HS_ERR_MALFORMED;
+	r = read_hs_frame(n, sys_err);
+	if (r == HS_ERR_INTERNAL && e < 0)
+		*sys_err = e;
+	if (r != HS_OK)
+		return r;
+	/* From now on, records: any size up to FRAME_MAX. */
+	n->fr.max_body = FRAME_MAX;
 	wr_init(&w, buf, cap);
 	r = hs_client_finish(hs, framer_body(&n->fr), framer_body_len(&n->fr),
 			     &w, sec);
@@ -380,11 +415,10 @@ enum hs_result cnet_handshake(struct cnet *n,
 	r = hs_run(n, &hs, buf, sizeof(buf), peer_code, sys_err, &sec);
 	hs_client_clear(&hs);
 	if (r == HS_OK) {
-		if (chan_dir_init(&n->tx, sec.c2s) < 0 ||
-		    chan_dir_init(&n->rx, sec.s2c) < 0)
+		if (chan_init(&n->ch, sec.c2s, sec.s2c) < 0)
 			r = HS_ERR_INTERNAL;
 		n->secure = true;
-		clock_gettime(CLOCK_MONOTONIC, &n->last_send);
+		n->last_write = cnet_now_ms();
 	}
 	crypto_cleanse(&sec, sizeof(sec));
 	crypto_cleanse(buf, sizeof(buf));
@@ -474,97 +508,169 @@ int cnet_hs_explain(enum hs_result r, uint8_t peer_code, int sys_err,
 	return 3;
 }
 
-/* ---- records ---- */
+/* ---- sending ---- */
 
-void cnet_set_rate(struct cnet *n, unsigned rate)
+void cnet_set_rate(struct cnet *n, unsigned rate, int64_t now)
 {
-	pthread_mutex_lock(&n->send_mu);
 	n->rate = rate;
 	n->tokens = 2000LL * rate;
-	clock_gettime(CLOCK_MONOTONIC, &n->last_fill);
-	pthread_mutex_unlock(&n->send_mu);
+	n->last_fill = now;
 }
 
-/* Take one token from the bucket, waiting for it if need be (send_mu held). */
-static void pace(struct cnet *n)
-{
-	int64_t cap = 2000LL * n->rate, ms;
-	struct timespec ts;
-
-	if (n->rate == 0)
-		return;
-	for (;;) {
-		ms = ms_since(&n->last_fill);
-		if (ms > 0) {
-			n->tokens += ms * n->rate;
-			if (n->tokens > cap)
-				n->tokens = cap;
-			clock_gettime(CLOCK_MONOTONIC, &n->last_fill);
-		}
-		if (n->tokens >= 1000)
-			break;
-		ms = (1000 - n->tokens) / n->rate + 1;
-		ts.tv_sec = ms / 1000;
-		ts.tv_nsec = (ms % 1000) * 1000000L;
-		nanosleep(&ts, NULL);
-	}
-	n->tokens -= 1000;
-}
-
-int cnet_send_msg(void *ctx, const struct msg *m)
+int cnet_queue(void *ctx, const uint8_t *pt, size_t len)
 {
 	struct cnet *n = ctx;
-	struct writer w;
+	struct cnet_rec *q;
 	long k;
-	int r;
 
-	pthread_mutex_lock(&n->send_mu);
-	if (n->broken || !n->secure) {
-		pthread_mutex_unlock(&n->send_mu);
+	if (n->broken || !n->secure)
 		return -EPIPE;
+	q = malloc(sizeof(*q) + CHAN_SEAL_MAX(len));
+	if (!q)
+		return -ENOMEM;
+	k = chan_seal(&n->ch.tx, pt, len, q->b);
+	if (k < 0) {
+		free(q);
+		return (int)k;
 	}
-	wr_init(&w, n->tx_pt, CHAN_PT_MAX);
-	r = msg_encode_c2s(m, &w);
-	if (r == 0 && wr_error(&w))
-		r = -EMSGSIZE;
-	if (r == 0) {
-		pace(n);
-		k = chan_seal(&n->tx, n->tx_pt, w.len, n->tx_frame);
-		r = k < 0 ? (int)k : write_all(n->fd, n->tx_frame, (size_t)k);
-		if (r < 0 && k >= 0) {
-			n->broken = true;
-			shutdown(n->fd, SHUT_RDWR);
-		}
-		clock_gettime(CLOCK_MONOTONIC, &n->last_send);
+	q->len = (size_t)k;
+	q->off = 0;
+	q->next = NULL;
+	if (n->tail)
+		n->tail->next = q;
+	else
+		n->head = q;
+	n->tail = q;
+	n->queued++;
+	n->queued_bytes += q->len;
+	return 0;
+}
+
+static void refill(struct cnet *n, int64_t now)
+{
+	int64_t cap = 2000LL * n->rate;
+
+	if (now > n->last_fill) {
+		n->tokens += (now - n->last_fill) * n->rate;
+		if (n->tokens > cap)
+			n->tokens = cap;
+		n->last_fill = now;
 	}
-	crypto_cleanse(n->tx_pt, w.len);
-	pthread_mutex_unlock(&n->send_mu);
+}
+
+/* May the record at the head start now? A record takes its token when its
+ * first byte goes out; the rest of it follows without another. */
+static bool may_start(const struct cnet *n)
+{
+	return n->head->off > 0 || n->rate == 0 || n->tokens >= 1000;
+}
+
+static void pop(struct cnet *n)
+{
+	struct cnet_rec *q = n->head;
+
+	n->head = q->next;
+	if (!n->head)
+		n->tail = NULL;
+	n->queued--;
+	n->queued_bytes -= q->len;
+	free(q);
+}
+
+/* Write some of the head record: 0, -EAGAIN, or the socket's error. */
+static int write_head(struct cnet *n, int64_t now)
+{
+	struct cnet_rec *q = n->head;
+	ssize_t k;
+
+	do {
+		k = send(n->fd, q->b + q->off, q->len - q->off, MSG_NOSIGNAL);
+	} while (k < 0 && errno == EINTR);
+	if (k < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	if (q->off == 0 && n->rate)
+		n->tokens -= 1000;
+	q->off += (size_t)k;
+	n->last_write = now;
+	n->blocked_since = 0;
+	if (q->off == q->len)
+		pop(n);
+	return 0;
+}
+
+static int broke(struct cnet *n, int r)
+{
+	n->broken = true;
+	drop_queue(n);
+	shutdown(n->fd, SHUT_RDWR);
 	return r;
 }
 
-long cnet_idle_ms(struct cnet *n)
+int cnet_flush(struct cnet *n, int64_t now)
 {
-	long ms;
+	int r = 0;
 
-	pthread_mutex_lock(&n->send_mu);
-	ms = ms_since(&n->last_send);
-	pthread_mutex_unlock(&n->send_mu);
-	return ms;
+	if (n->broken)
+		return -EPIPE;
+	refill(n, now);
+	while (n->head && may_start(n) && (r = write_head(n, now)) == 0)
+		;
+	if (r == -EAGAIN) {
+		if (!n->blocked_since)
+			n->blocked_since = now;
+		r = now - n->blocked_since >= CNET_SEND_TIMEOUT_MS ?
+			    -ETIMEDOUT : 0;
+	}
+	return r < 0 ? broke(n, r) : 0;
 }
 
-int cnet_read_record(struct cnet *n, int stop_fd, int timeout_ms,
-		     struct msg *m)
+int cnet_timeout(const struct cnet *n, int64_t now)
+{
+	int64_t ms;
+
+	if (!n->head || n->broken)
+		return -1;
+	if (n->blocked_since)
+		ms = n->blocked_since + CNET_SEND_TIMEOUT_MS - now;
+	else if (!may_start(n))
+		ms = (1000 - n->tokens + n->rate - 1) / n->rate;
+	else
+		return 0;
+	return ms < 0 ? 0 : (int)ms;
+}
+
+bool cnet_want_write(const struct cnet *n)
+{
+	return n->head && n->blocked_since;
+}
+
+bool cnet_backlog(const struct cnet *n)
+{
+	return n->queued > CNET_BACKLOG;
+}
+
+bool cnet_clogged(const struct cnet *n)
+{
+	return n->queued_bytes > CNET_CLOGGED;
+}
+
+int64_t cnet_quiet_ms(const struct cnet *n, int64_t now)
+{
+	return n->head ? 0 : now - n->last_write;
+}
+
+/* ---- receiving ---- */
+
+int cnet_next(struct cnet *n, const uint8_t **pt, size_t *len)
 {
 	size_t pt_len = 0;
 	int r;
 
 	for (;;) {
-		r = next_frame(n, stop_fd, timeout_ms);
-		if (r == -ETIMEDOUT)
-			return 0;
-		if (r < 0)
+		r = frame_ready(n);
+		if (r <= 0)
 			return r;
-		r = chan_open(&n->rx, framer_frame(&n->fr),
+		r = chan_open(&n->ch.rx, framer_frame(&n->fr),
 			      FRAME_HDR + framer_body_len(&n->fr), n->rx_pt,
 			      &pt_len);
 		framer_consume(&n->fr);
@@ -574,9 +680,23 @@ int cnet_read_record(struct cnet *n, int stop_fd, int timeout_ms,
 			break;
 		/* CHAN_KEY_UPDATED: the receiving key moved on; read on. */
 	}
-	if (msg_decode_s2c(n->rx_pt, pt_len, m) < 0) {
-		m->op = n->rx_pt[0];
-		return 2;
-	}
+	*pt = n->rx_pt;
+	*len = pt_len;
 	return 1;
+}
+
+int cnet_wait_record(struct cnet *n, int timeout_ms, const uint8_t **pt,
+		     size_t *len)
+{
+	int64_t deadline = cnet_now_ms() + timeout_ms;
+	int r;
+
+	while ((r = cnet_next(n, pt, len)) == 0) {
+		r = cnet_fill(n);
+		if (r == -EAGAIN)
+			r = wait_fd(n->fd, POLLIN, deadline);
+		if (r < 0)
+			return r;
+	}
+	return r;
 }

@@ -1,12 +1,7 @@
 /* ui.c - readline front end: commands, events printed above the input line. */
 #include "ui.h"
 
-#include <errno.h>
-#include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,552 +10,230 @@
 #include <readline/history.h>
 #include <readline/readline.h>
 
-#include "app.h"
-#include "chat.h"
-#include "cmd.h"
+#include "chats.h"
 #include "crypto.h"
-#include "keygen.h"
-#include "msg.h"
 
-/* ---- making untrusted text safe for a terminal ---- */
-
-/* Length of a well-formed UTF-8 sequence of 2..4 bytes at s, else 0. */
-static size_t utf8_seq(const unsigned char *s, size_t left, uint32_t *cp)
-{
-	size_t n, i;
-	uint32_t v;
-
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		n = 2;
-		v = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		n = 3;
-		v = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		n = 4;
-		v = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (left < n)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		v = v << 6 | (s[i] & 0x3f);
-	}
-	if ((n == 3 && v < 0x800) || (n == 4 && v < 0x10000) ||
-	    v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-		return 0;
-	*cp = v;
-	return n;
-}
-
-/* Code points that move text around or act as controls on a terminal. */
-static bool cp_unsafe(uint32_t v)
-{
-	return (v >= 0x80 && v <= 0x9f) || v == 0x061c || v == 0x200e ||
-	       v == 0x200f || (v >= 0x2028 && v <= 0x202e) ||
-	       (v >= 0x2066 && v <= 0x2069);
-}
-
-size_t ui_sanitize(const char *in, size_t len, char *out, int keep_newlines)
-{
-	const unsigned char *s = (const unsigned char *)in;
-	size_t i = 0, o = 0, n;
-	uint32_t cp;
-
-	while (i < len) {
-		unsigned char ch = s[i];
-
-		if ((ch >= 0x20 && ch < 0x7f) ||
-		    (keep_newlines && (ch == '\n' || ch == '\t'))) {
-			out[o++] = (char)ch;
-			i++;
-		} else if (ch < 0x20 || ch == 0x7f) {
-			out[o++] = '^';
-			out[o++] = ch == 0x7f ? '?' : (char)(ch + 0x40);
-			i++;
-		} else if ((n = utf8_seq(s + i, len - i, &cp)) == 0) {
-			o += (size_t)sprintf(out + o, "\\x%02x", ch);
-			i++;
-		} else if (cp_unsafe(cp)) {
-			o += (size_t)sprintf(out + o, "U+%04X", (unsigned)cp);
-			i += n;
-		} else {
-			memcpy(out + o, s + i, n);
-			o += n;
-			i += n;
-		}
-	}
-	out[o] = '\0';
-	return o;
-}
-
-/* ---- formatting events for a person ---- */
-
-struct sbuf {
-	char *p;
-	size_t len, cap;
+/* A formatted event waiting for the end of the loop's round. */
+struct ui_line {
+	struct ui_line *next;
+	size_t len;
+	char text[];
 };
 
-static void sb_put(struct sbuf *b, const char *s, size_t n)
-{
-	if (n > b->cap - 1 - b->len)
-		n = b->cap - 1 - b->len;
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-	size_t room = b->cap - b->len;
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(b->p + b->len, room, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		b->len += (size_t)n < room ? (size_t)n : room - 1;
-}
-
-/* Untrusted text, each new line indented so it cannot pass for an event. */
-static void sb_untrusted(struct sbuf *b, const char *t, size_t n,
-			 const char *indent)
-{
-	char *tmp = malloc(6 * n + 1);
-	size_t len, i, start = 0;
-
-	if (!tmp)
-		return;
-	len = ui_sanitize(t, n, tmp, 1);
-	for (i = 0; i < len; i++) {
-		if (tmp[i] != '\n')
-			continue;
-		sb_put(b, tmp + start, i + 1 - start);
-		sb_put(b, indent, strlen(indent));
-		start = i + 1;
-	}
-	sb_put(b, tmp + start, len - start);
-	crypto_cleanse(tmp, 6 * n + 1);
-	free(tmp);
-}
-
-static void sb_users(struct sbuf *b, const char *users)
-{
-	const char *p;
-
-	if (!users || !*users) {
-		sb_printf(b, "Nobody else is online.\n");
-		return;
-	}
-	sb_printf(b, "Online: ");
-	for (p = users; *p; p++) {
-		if (*p == ',')
-			sb_put(b, ", ", 2);
-		else
-			sb_put(b, p, 1);
-	}
-	sb_put(b, "\n", 1);
-}
-
-static void fmt_refused(struct sbuf *b, unsigned reason, const char *p)
-{
-	switch (reason) {
-	case REFUSE_DECLINED:
-		sb_printf(b, "%s declined your request.\n", p);
-		break;
-	case REFUSE_OFFLINE:
-		sb_printf(b, "%s is not online (or unknown).\n", p);
-		break;
-	case REFUSE_BUSY:
-		sb_printf(b, "%s is busy (too many chats or requests).\n", p);
-		break;
-	case REFUSE_SELF:
-		sb_printf(b, "%s: you cannot talk to yourself.\n", p);
-		break;
-	case REFUSE_EXISTS:
-		sb_printf(b, "A chat or request with %s exists already.\n", p);
-		break;
-	case REFUSE_EXPIRED:
-		sb_printf(b, "Your request to %s expired.\n", p);
-		break;
-	default:
-		sb_printf(b, "Your request to %s was refused (%u).\n", p,
-			  reason);
-		break;
-	}
-}
-
-static void fmt_ended(struct sbuf *b, unsigned reason, const char *p)
-{
-	switch (reason) {
-	case CEV_END_FAILED:
-		sb_printf(b, "The chat with %s failed and was ended.\n", p);
-		break;
-	case END_LEFT:
-		sb_printf(b, "%s left the chat.\n", p);
-		break;
-	case END_DISCONNECTED:
-		sb_printf(b, "%s disconnected; the chat is over.\n", p);
-		break;
-	case END_KICKED:
-		sb_printf(b, "%s was disconnected by an administrator.\n", p);
-		break;
-	case END_WITHDRAWN:
-		sb_printf(b, "The request with %s was withdrawn or expired.\n",
-			  p);
-		break;
-	default:
-		sb_printf(b, "The chat with %s ended (%u).\n", p, reason);
-		break;
-	}
-}
-
-static const char *bye_text(unsigned reason)
-{
-	switch (reason) {
-	case BYE_KICKED:
-		return "you were disconnected by an administrator";
-	case BYE_ELSEWHERE:
-		return "you logged in elsewhere";
-	case BYE_SHUTDOWN:
-		return "the server is shutting down";
-	case BYE_IDLE:
-		return "idle for too long";
-	case BYE_OVERFLOW:
-		return "this client read too slowly";
-	case BYE_VIOLATION:
-		return "protocol violation";
-	case BYE_REMOVED:
-		return "your account was removed or its key changed";
-	default:
-		return "no reason given";
-	}
-}
-
-static void fmt_chat(struct sbuf *b, const struct cev *ev)
-{
-	char g[FPR_TEXT_LEN + 1];
-
-	keygen_group_fpr(ev->s1, g);
-	sb_printf(b, "Chat with %s established.\n  %s's key: %s\n", ev->peer,
-		  ev->peer, g);
-	if (ev->flag)
-		sb_printf(b, "  First contact: the key was recorded. Compare "
-			  "this fingerprint with %s in person or by phone.\n",
-			  ev->peer);
-}
-
-static void fmt_keychange(struct sbuf *b, const struct cev *ev)
-{
-	char g1[FPR_TEXT_LEN + 1], g2[FPR_TEXT_LEN + 1];
-
-	keygen_group_fpr(ev->s1, g1);
-	keygen_group_fpr(ev->s2, g2);
-	sb_printf(b, "WARNING: %s's key has CHANGED.\n  recorded: %s\n  "
-		  "now:      %s\nThe chat attempt was stopped and nothing was "
-		  "sent. Someone may be impersonating %s. Check the new "
-		  "fingerprint with %s out of band, then /trust %s.\n",
-		  ev->peer, g1, g2, ev->peer, ev->peer, ev->peer);
-}
-
-static void fmt_text_event(struct sbuf *b, const struct cev *ev)
-{
-	if (ev->kind == CEV_ERROR && ev->code == 0)
-		sb_printf(b, "error: ");
-	else if (ev->kind == CEV_ERROR)
-		sb_printf(b, "server error %u: ", ev->code);
-	else if (ev->kind == CEV_BYE)
-		sb_printf(b, "The server ended the session (%s)%s",
-			  bye_text(ev->reason), ev->text_len ? ": " : "");
-	else if (ev->kind == CEV_NOTICE)
-		sb_printf(b, "-- ");
-	sb_untrusted(b, ev->text, ev->text_len, "   ");
-	sb_put(b, ev->kind == CEV_BYE && !ev->text_len ? ".\n" : "\n", 
-	       ev->kind == CEV_BYE && !ev->text_len ? 2 : 1);
-}
-
-static void fill(struct sbuf *b, const struct cev *ev)
-{
-	switch (ev->kind) {
-	case CEV_READY:
-		sb_printf(b, "Logged in as %s. ", ev->peer);
-		sb_users(b, ev->s1);
-		sb_printf(b, "Type /help for the commands.\n");
-		break;
-	case CEV_USERS:
-		sb_users(b, ev->s1);
-		break;
-	case CEV_REQUEST:
-		sb_printf(b, "%s asks to talk: /accept %s or /refuse %s\n",
-			  ev->peer, ev->peer, ev->peer);
-		break;
-	case CEV_CHAT:
-		fmt_chat(b, ev);
-		break;
-	case CEV_REFUSED:
-		fmt_refused(b, ev->reason, ev->peer);
-		break;
-	case CEV_MSG:
-		sb_printf(b, "<%s> ", ev->peer);
-		sb_untrusted(b, ev->text, ev->text_len, "    ");
-		sb_put(b, "\n", 1);
-		break;
-	case CEV_SENT:
-		sb_printf(b, "[#%u to %s] ", ev->id, ev->peer);
-		sb_untrusted(b, ev->text, ev->text_len, "    ");
-		sb_put(b, "\n", 1);
-		break;
-	case CEV_DELIVERED:
-		sb_printf(b, "[#%u delivered to %s]\n", ev->id, ev->peer);
-		break;
-	case CEV_ENDED:
-		fmt_ended(b, ev->reason, ev->peer);
-		break;
-	case CEV_KEYCHANGE:
-		fmt_keychange(b, ev);
-		break;
-	case CEV_INFO:
-		sb_put(b, ev->text, ev->text_len);
-		sb_put(b, "\n", 1);
-		break;
-	default:
-		fmt_text_event(b, ev);
-		break;
-	}
-}
-
-size_t ui_format(const struct cev *ev, char **text)
-{
-	struct sbuf b;
-
-	*text = NULL;
-	if (ev->kind >= CEV_KIND_COUNT)
-		return 0;
-	b.cap = 2048 + 12 * ev->text_len + (ev->s1 ? 2 * strlen(ev->s1) : 0);
-	b.p = malloc(b.cap);
-	if (!b.p)
-		return 0;
-	b.len = 0;
-	b.p[0] = '\0';
-	fill(&b, ev);
-	*text = b.p;
-	return b.len;
-}
-
-/* ---- the loop ---- */
+struct ui {
+	struct cmd_env *env;
+	struct focus focus;		/* the current chat: the UI's alone */
+	struct ui_line *head, *tail;	/* to print at flush */
+	char prompt[NAME_MAX_LEN + 16];
+	bool started;			/* readline has the terminal */
+	bool installed;			/* the line handler is installed */
+	bool quit;
+	size_t typed_max;		/* longest line typed (to cleanse) */
+};
 
 /* readline's callbacks carry no context. */
-static struct app *ui_app;
-static bool ui_quit;
-static bool ui_installed;
-static unsigned ui_gen = ~0u;
-static char ui_prompt[NAME_MAX_LEN + 16];
+static struct ui *ui_cur;
 
-static const char help_text[] =
-	"/list                 who is online\n"
-	"/talk NAME            ask NAME to talk\n"
-	"/accept NAME          accept NAME's request\n"
-	"/refuse NAME          refuse NAME's request\n"
-	"/to NAME              make NAME the current chat\n"
-	"/chats                open chats and requests (* marks the current one)\n"
-	"/end [NAME]           leave a chat or withdraw a request\n"
-	"/fingerprint [NAME]   your key's fingerprint, or NAME's as recorded\n"
-	"/trust NAME           accept NAME's new key (check it first!)\n"
-	"/quit                 leave (also Ctrl-D)\n"
-	"Anything else goes to the current chat; start a line with // to\n"
-	"send a line that begins with /.";
+/* ---- the history: commands only ---- */
 
-static void show_chats(struct app *a)
+bool ui_history_add(const struct ccmd *c, const char *line)
 {
-	struct cchat_info v[64];
-	size_t n, i;
-	static const char *const what[] = {
-		[CCHAT_OUT_REQ] = "waiting for them to accept",
-		[CCHAT_IN_REQ] = "asks to talk (/accept or /refuse)",
-		[CCHAT_ACCEPTED] = "accepted, setting up",
-		[CCHAT_ESTABLISHED] = "chat",
-	};
-
-	n = cchat_snapshot(a->chat, v, 64);
-	if (n == 0)
-		cout_info(&a->out, "No chats or requests.");
-	for (i = 0; i < n && i < 64; i++)
-		cout_info(&a->out, "%c %-32s %s", v[i].current ? '*' : ' ',
-			  v[i].name, v[i].key_changed ?
-			  "KEY CHANGED: check it, then /trust" :
-			  v[i].waiting_hello ? "chat (waiting for their client)" :
-			  what[v[i].state]);
-}
-
-static void show_fingerprint(struct app *a, const char *peer)
-{
-	char hex[FPR_HEX_LEN + 1], g[FPR_TEXT_LEN + 1];
-
-	if (!peer[0]) {
-		cchat_self_fpr(a->chat, hex);
-		keygen_group_fpr(hex, g);
-		cout_info(&a->out, "Your key (%s): %s", a->user, g);
-	} else if (cchat_known_fpr(a->chat, peer, hex) == 0) {
-		keygen_group_fpr(hex, g);
-		cout_info(&a->out, "%s's recorded key: %s", peer, g);
-	} else {
-		cout_error(&a->out, "no key recorded for %s", peer);
-	}
-}
-
-/* The chat a command without NAME applies to; "" (and an error) if none. */
-static bool current_or(struct app *a, const char *peer, char *out)
-{
-	if (peer[0]) {
-		snprintf(out, NAME_MAX_LEN + 1, "%s", peer);
-		return true;
-	}
-	cchat_current(a->chat, out);
-	if (out[0])
-		return true;
-	cout_error(&a->out, "no current chat: /talk NAME, /accept NAME or "
-		   "/to NAME first");
-	return false;
-}
-
-static void remove_handler(void)
-{
-	if (ui_installed)
-		rl_callback_handler_remove();
-	ui_installed = false;
-}
-
-static void run_command(struct app *a, const struct ccmd *c)
-{
-	char peer[NAME_MAX_LEN + 1];
-
-	switch (c->kind) {
-	case CCMD_BAD:
-		cout_error(&a->out, "%s", c->err);
-		break;
-	case CCMD_LIST:
-		cchat_list(a->chat);
-		break;
-	case CCMD_TALK:
-		cchat_talk(a->chat, c->peer);
-		break;
-	case CCMD_REFUSE:
-		cchat_refuse(a->chat, c->peer);
-		break;
-	case CCMD_TRUST:
-		cchat_trust(a->chat, c->peer);
-		break;
-	case CCMD_ACCEPT:
-		cchat_current(a->chat, peer);
-		if (cchat_accept(a->chat, c->peer) == 0 && !peer[0])
-			cchat_set_current(a->chat, c->peer);
-		break;
-	case CCMD_SAY:
-		if (current_or(a, "", peer))
-			cchat_send(a->chat, peer, c->text, c->text_len);
-		break;
-	case CCMD_TO:
-		if (cchat_set_current(a->chat, c->peer) < 0)
-			cout_error(&a->out, "no chat or request with %s",
-				   c->peer);
-		break;
-	case CCMD_END:
-		if (current_or(a, c->peer, peer))
-			cchat_end(a->chat, peer);
-		break;
-	case CCMD_CHATS:
-		show_chats(a);
-		break;
-	case CCMD_FINGERPRINT:
-		show_fingerprint(a, c->peer);
-		break;
-	case CCMD_HELP:
-		cout_info(&a->out, "%s", help_text);
-		break;
-	case CCMD_QUIT:
-		ui_quit = true;
-		remove_handler();
-		break;
-	default:
-		break;
-	}
-}
-
-static void on_line(char *line)
-{
-	struct ccmd *c;
-
-	if (!line) {
-		ui_quit = true; /* Ctrl-D (readline prints the newline) */
-		remove_handler(); /* or readline would draw the prompt again */
-		return;
-	}
-	if (*line)
-		add_history(line);
-	c = malloc(sizeof(*c));
-	if (c) {
-		ccmd_parse_interactive(line, strlen(line), c);
-		run_command(ui_app, c);
-		crypto_cleanse(c, sizeof(*c));
-		free(c);
-	}
-	crypto_cleanse(line, strlen(line));
-	free(line);
-}
-
-static bool update_prompt(struct app *a)
-{
-	char cur[NAME_MAX_LEN + 1];
-	unsigned g = cchat_generation(a->chat);
-
-	if (g == ui_gen)
+	if (!ccmd_historic(c) || !*line)
 		return false;
-	ui_gen = g;
-	cchat_current(a->chat, cur);
-	if (cur[0])
-		snprintf(ui_prompt, sizeof(ui_prompt), "to %s> ", cur);
+	add_history(line);
+	return true;
+}
+
+void ui_history_cleanse(void)
+{
+	HIST_ENTRY **h = history_list();
+
+	for (; h && *h; h++)
+		if ((*h)->line)
+			crypto_cleanse((*h)->line, strlen((*h)->line));
+}
+
+void ui_history_wipe(void)
+{
+	ui_history_cleanse();
+	clear_history();
+}
+
+/* ---- output ---- */
+
+static void queue_text(struct ui *u, const char *text, size_t len)
+{
+	struct ui_line *l = malloc(sizeof(*l) + len);
+
+	if (!l)
+		return;
+	l->next = NULL;
+	l->len = len;
+	memcpy(l->text, text, len);
+	if (u->tail)
+		u->tail->next = l;
 	else
-		snprintf(ui_prompt, sizeof(ui_prompt), "> ");
-	rl_set_prompt(ui_prompt);
+		u->head = l;
+	u->tail = l;
+}
+
+/* Write what is queued to f, cleansing it (it may be chat text). */
+static void print_queued(struct ui *u, FILE *f)
+{
+	struct ui_line *l, *next;
+
+	for (l = u->head; l; l = next) {
+		next = l->next;
+		fwrite(l->text, 1, l->len, f);
+		crypto_cleanse(l->text, l->len);
+		free(l);
+	}
+	u->head = u->tail = NULL;
+	fflush(f);
+}
+
+/*
+ * The current chat ended. Say so, and which chats are open: plain text now
+ * goes nowhere until the user picks one (/to), rather than to a peer the
+ * user did not choose (issue 13 §6).
+ */
+static void lost_focus(struct ui *u)
+{
+	struct chats_row v[16];
+	size_t n = chats_snapshot(u->env->chats, v, 16), i;
+	char line[512];
+	int len = snprintf(line, sizeof(line), "No current chat now");
+	const char *sep = " (open: ";
+
+	u->focus.name[0] = '\0';
+	for (i = 0; i < n && i < 16 && len < 400; i++) {
+		if (v[i].key_changed)
+			continue;
+		len += snprintf(line + len, sizeof(line) - (size_t)len, "%s%s",
+				sep, v[i].name);
+		sep = ", ";
+	}
+	snprintf(line + len, sizeof(line) - (size_t)len, "%s\n",
+		 sep[0] == ',' ? "): /to NAME picks one." : ".");
+	queue_text(u, line, strlen(line));
+}
+
+static void on_event(void *fe, const struct cev *ev)
+{
+	struct ui *u = fe;
+	char *text;
+	size_t len = ui_format(ev, &text);
+
+	if (text) {
+		queue_text(u, text, len);
+		crypto_cleanse(text, len);
+		free(text);
+	}
+	if (ev->kind == CEV_GONE && strcmp(ev->peer, u->focus.name) == 0)
+		lost_focus(u);
+}
+
+/* The prompt names the current chat; true if it changed. */
+static bool update_prompt(struct ui *u)
+{
+	char p[sizeof(u->prompt)];
+
+	if (u->focus.name[0])
+		snprintf(p, sizeof(p), "to %s> ", u->focus.name);
+	else
+		snprintf(p, sizeof(p), "> ");
+	if (strcmp(p, u->prompt) == 0)
+		return false;
+	memcpy(u->prompt, p, sizeof(p));
+	rl_set_prompt(u->prompt);
 	return true;
 }
 
 /* Print queued lines above the input line, then redraw it intact. */
-static void print_pending(struct app *a)
+static void on_flush(void *fe)
 {
-	size_t len = 0;
-	char *text = cout_take(&a->out, &len);
-	bool newprompt = update_prompt(a);
+	struct ui *u = fe;
+	FILE *f = rl_outstream ? rl_outstream : stdout;
+	bool newprompt = u->installed && update_prompt(u);
 
-	if (!text && !newprompt)
+	if (!u->head && !newprompt)
 		return;
-	rl_clear_visible_line();
-	if (text) {
-		fwrite(text, 1, len, rl_outstream ? rl_outstream : stdout);
-		crypto_cleanse(text, len);
-		free(text);
+	if (!u->installed) {
+		print_queued(u, stdout);
+		return;
 	}
-	fflush(rl_outstream ? rl_outstream : stdout);
+	rl_clear_visible_line();
+	print_queued(u, f);
 	rl_forced_update_display();
 }
 
-static void on_interrupt(void)
+/* ---- input ---- */
+
+static void remove_handler(struct ui *u)
+{
+	if (u->installed)
+		rl_callback_handler_remove();
+	u->installed = false;
+}
+
+/* Readline's copy of what was typed: cleanse what may have held text. */
+static void cleanse_line_buffer(struct ui *u)
+{
+	size_t n = (size_t)rl_end > u->typed_max ? (size_t)rl_end :
+						   u->typed_max;
+
+	if (rl_line_buffer)
+		crypto_cleanse(rl_line_buffer, n);
+}
+
+static void on_line(char *line)
+{
+	struct ui *u = ui_cur;
+	struct ccmd *c;
+	size_t len;
+
+	if (!line) {
+		u->quit = true; /* Ctrl-D (readline prints the newline) */
+		remove_handler(u); /* or readline would draw the prompt again */
+		return;
+	}
+	len = strlen(line);
+	if (len > u->typed_max)
+		u->typed_max = len;
+	c = malloc(sizeof(*c));
+	if (c) {
+		ccmd_parse_interactive(line, len, c);
+		ui_history_add(c, line);
+		if (ccmd_run(u->env, c) == FRONT_QUIT) {
+			u->quit = true;
+			remove_handler(u);
+		}
+		crypto_cleanse(c, sizeof(*c));
+		free(c);
+	}
+	crypto_cleanse(line, len);
+	free(line);
+}
+
+static int on_input(void *fe)
+{
+	struct ui *u = fe;
+
+	rl_callback_read_char();
+	return u->quit ? FRONT_QUIT : 0;
+}
+
+/* Ctrl-C drops the line being typed, as in a shell. */
+static void on_interrupt(struct ui *u)
 {
 	FILE *out = rl_outstream ? rl_outstream : stdout;
 
-	/* Ctrl-C drops the line being typed, as in a shell. */
 	rl_point = rl_end;
 	rl_redisplay();
 	fputs("^C", out);
 	rl_crlf();
 	rl_callback_sigcleanup();
+	cleanse_line_buffer(u);
 	rl_free_line_state();
 	rl_replace_line("", 0);
 	rl_on_new_line();
@@ -577,67 +250,94 @@ static void suspend(void)
 	rl_forced_update_display();
 }
 
-/* One round of waiting; returns false when the loop should end. */
-static bool ui_step(struct app *a)
+static int on_signals(void *fe, int bits)
 {
-	struct pollfd pfd[2] = {
-		{ .fd = 0, .events = POLLIN },
-		{ .fd = a->wake[0], .events = POLLIN },
-	};
-	int sigs;
+	struct ui *u = fe;
 
-	if (poll(pfd, 2, -1) < 0 && errno != EINTR)
-		return false;
-	sigs = app_take_signals();
-	if (sigs & APP_SIG_QUIT)
-		return false;
-	if (sigs & APP_SIG_INT)
-		on_interrupt();
-	if (sigs & APP_SIG_WINCH)
+	if (bits & FRONT_SIG_QUIT)
+		return FRONT_QUIT;
+	if (!u->installed)
+		return 0;
+	if (bits & FRONT_SIG_INT)
+		on_interrupt(u);
+	if (bits & FRONT_SIG_WINCH)
 		rl_resize_terminal();
-	if (sigs & APP_SIG_TSTP)
+	if (bits & FRONT_SIG_TSTP)
 		suspend();
-	if (pfd[1].revents)
-		app_drain_wake(a);
-	if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))
-		rl_callback_read_char();
-	if (ui_quit)
-		return false;
-	print_pending(a);
-	return !app_done(a);
+	return 0;
 }
 
-int ui_run(struct app *a)
+static void on_start(void *fe)
 {
-	ui_app = a;
-	ui_quit = false;
+	struct ui *u = fe;
+
 	rl_catch_signals = 0;
 	rl_catch_sigwinch = 0;
 	rl_readline_name = "secmsg-client";
 	rl_inhibit_completion = 1;
-	ui_gen = ~0u;
-	update_prompt(a);
-	rl_callback_handler_install(ui_prompt, on_line);
-	ui_installed = true;
-	print_pending(a);
-	while (ui_step(a))
-		;
-	remove_handler();
-	if (!ui_quit)
-		fputc('\n', stdout); /* leave the prompt's line */
-	clear_history();
-	return app_done(a) && !ui_quit ? 1 : 0;
+	u->prompt[0] = '\0';
+	update_prompt(u);
+	rl_callback_handler_install(u->prompt, on_line);
+	u->started = u->installed = true;
 }
 
-void ui_flush_plain(struct app *a)
+static void on_close(void *fe, bool user_quit)
 {
-	size_t len = 0;
-	char *text = cout_take(&a->out, &len);
+	struct ui *u = fe;
 
-	if (!text)
+	if (u->installed) {
+		remove_handler(u);
+		if (!user_quit)
+			fputc('\n', stdout); /* leave the prompt's line */
+	}
+	print_queued(u, stdout);
+	if (u->started) {
+		ui_history_wipe();
+		cleanse_line_buffer(u);
+	}
+}
+
+static const struct front_ops ui_ops = {
+	.start = on_start,
+	.event = on_event,
+	.input = on_input,
+	.signals = on_signals,
+	.flush = on_flush,
+	.close = on_close,
+};
+
+struct ui *ui_new(struct cmd_env *env)
+{
+	struct ui *u = calloc(1, sizeof(*u));
+
+	if (!u)
+		return NULL;
+	u->env = env;
+	env->focus = &u->focus;
+	ui_cur = u;
+	return u;
+}
+
+void ui_free(struct ui *u)
+{
+	struct ui_line *l, *next;
+
+	if (!u)
 		return;
-	fwrite(text, 1, len, stdout);
-	fflush(stdout);
-	crypto_cleanse(text, len);
-	free(text);
+	for (l = u->head; l; l = next) {
+		next = l->next;
+		crypto_cleanse(l->text, l->len);
+		free(l);
+	}
+	if (ui_cur == u)
+		ui_cur = NULL;
+	crypto_cleanse(u, sizeof(*u));
+	free(u);
+}
+
+void ui_front(struct ui *u, struct front *f)
+{
+	f->ops = &ui_ops;
+	f->ctx = u;
+	f->fd = 0;
 }

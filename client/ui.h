@@ -1,20 +1,29 @@
 /* ui.h - the interactive front end (GNU readline in callback mode).
  *
- * The main thread waits on stdin and the wake pipe at once. Keys go to
- * readline; lines queued by either thread (out.c) are printed above the
- * line being typed: the visible input line is cleared, the text printed,
- * and readline redraws the prompt with the half-typed line and the cursor
+ * The session loop polls the terminal with everything else. Keys go to
+ * readline; events are formatted for a person (ui_format.c) and queued,
+ * and at the end of each round of the loop printed above the line being
+ * typed: the visible input line is cleared, the text printed, and
+ * readline redraws the prompt with the half-typed line and the cursor
  * where they were. Text that came from the network is made safe for the
  * terminal first (no control characters or escape sequences get through).
+ *
+ * The front end owns the current chat (struct focus, cmd.h): the prompt
+ * names it, and when it ends the user is told that no chat is current, so
+ * plain text never silently goes to another peer. The history holds only
+ * commands without chat text, and is cleansed at the end.
  */
 #ifndef SECMSG_CLIENT_UI_H
 #define SECMSG_CLIENT_UI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
+#include "cmd.h"
 #include "event.h"
+#include "front.h"
 
-struct app;
+struct ui;
 
 /*
  * Copy len bytes of untrusted text for display: printable ASCII and
@@ -27,9 +36,21 @@ size_t ui_sanitize(const char *in, size_t len, char *out, int keep_newlines);
 /* Format ev for a person into malloc'd text (lines ending in newlines);
  * returns its length, or 0 with *text NULL when there is nothing to show. */
 size_t ui_format(const struct cev *ev, char **text);
-/* Run the interactive loop; 0 when the user quit, 1 when the session ended. */
-int ui_run(struct app *a);
-/* Print what is still queued, without readline (after ui_run returned). */
-void ui_flush_plain(struct app *a);
+
+/* The interactive front end; it runs commands in env and sets env->focus
+ * to its own current chat. One at a time (readline has no context). */
+struct ui *ui_new(struct cmd_env *env);
+/* Free it, cleansing the output it still held. */
+void ui_free(struct ui *u);
+/* Its front-end interface (for out.c and the session loop). */
+void ui_front(struct ui *u, struct front *f);
+
+/* Add line (parsed as c) to the history if it may hold it (ccmd_historic);
+ * true if added. */
+bool ui_history_add(const struct ccmd *c, const char *line);
+/* Cleanse the text of every history entry in place. */
+void ui_history_cleanse(void);
+/* Cleanse, then clear the history. */
+void ui_history_wipe(void);
 
 #endif

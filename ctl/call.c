@@ -1,7 +1,8 @@
 /* call.c - one Varlink call over the control socket (PROTOCOL.md §9).
  *
  * Blocking, with one deadline for the whole call: connect, send the
- * request and its NUL, read until the reply's NUL (bounded by
+ * request (at most VL_ADMIN_REQUEST_MAX bytes, the daemon's bound) and
+ * its NUL, read until the reply's NUL (bounded by
  * CTL_REPLY_MAX, through proto/varlink's reader), parse it with jansson.
  */
 #include <errno.h>
@@ -10,26 +11,19 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "ctl.h"
+#include "mono.h"
 #include "varlink.h"
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "varlink_admin.h"
 
 /* Wait for events on fd until deadline; 0 or -ETIMEDOUT. */
 static int wait_fd(int fd, short events, int64_t deadline)
 {
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = events };
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - mono_ms();
 		int n;
 
 		if (left <= 0)
@@ -121,7 +115,7 @@ static char *request_text(const char *method, json_t *params)
 int ctl_call(const char *path, const char *method, json_t *params,
 	     int timeout_ms, json_t **reply, const char **stage)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = mono_ms() + timeout_ms;
 	struct vl_reader rd;
 	char *text;
 	const char *msg;
@@ -132,6 +126,10 @@ int ctl_call(const char *path, const char *method, json_t *params,
 	*stage = "connect to";
 	if (!(text = request_text(method, params)))
 		return -ENOMEM;
+	if (strlen(text) > VL_ADMIN_REQUEST_MAX) {	/* the daemon would close */
+		free(text);
+		return -EMSGSIZE;
+	}
 	fd = connect_unix(path);
 	if (fd < 0) {
 		free(text);

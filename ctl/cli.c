@@ -124,7 +124,8 @@ static void print_options(FILE *f)
 		"  -c, --config FILE   read control_socket and users_dir from\n"
 		"                      secmsgd's configuration FILE (default\n"
 		"                      %s, if it exists)\n"
-		"      --socket PATH   the control socket (default %s)\n"
+		"      --socket PATH   the control socket (default: the file's\n"
+		"                      control_socket, else %s)\n"
 		"      --json          print the result as one JSON document\n"
 		"      --no-legend     omit column headers and the count line\n"
 		"  -h, --help          show this help, or a command's\n"
@@ -248,7 +249,7 @@ static int check_verb(const struct verb *v, const struct cli *c, int nargs)
 static int find_paths(const struct verb *v, const struct cli *c,
 		      struct ctl_paths *p)
 {
-	char err[CTL_PATH_MAX + 128];
+	char err[2 * CTL_PATH_MAX + 256];
 	const char *path = c->config ? c->config : CTL_DEFAULT_CONFIG;
 	int r = ctl_conf_load(path, c->config != NULL, p, err, sizeof(err));
 
@@ -258,8 +259,14 @@ static int find_paths(const struct verb *v, const struct cli *c,
 	}
 	if (r < 0 && !c->socket)
 		ctl_warnx("%s; using the defaults", err);
-	if (c->socket)
+	if (c->socket) {
 		snprintf(p->socket, sizeof(p->socket), "%s", c->socket);
+	} else if (p->socket[0] == '\0') {
+		ctl_warnx("%s: control_socket is empty: secmsgd opens no control "
+			  "socket of its own; name the one it serves with "
+			  "--socket PATH", path);
+		return CTL_EXIT_FAIL;
+	}
 	return 0;
 }
 

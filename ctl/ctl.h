@@ -4,7 +4,8 @@
  * verb; each verb (verbs.c) calls the daemon (call.c) or edits the users
  * directory (enroll.c), collects its result in a struct output, and
  * output.c prints that as text or as one JSON document. conf.c reads the
- * two keys secmsgctl needs from the daemon's configuration file.
+ * two keys secmsgctl needs from the daemon's configuration file, with the
+ * daemon's own table (dconf.c builds daemon/config.c in).
  */
 #ifndef SECMSGCTL_CTL_H
 #define SECMSGCTL_CTL_H
@@ -16,15 +17,16 @@
 #include <stdio.h>
 
 #include "crypto.h"
+#include "daemon/config.h"
 
 #define CTL_PROG "secmsgctl"
-#define CTL_DEFAULT_CONFIG SYSCONFDIR "/secmsg/secmsgd.conf"
-#define CTL_DEFAULT_SOCKET "/run/secmsgd/control"
-#define CTL_DEFAULT_USERS_DIR SYSCONFDIR "/secmsg/users"
-#define CTL_PATH_MAX 4096
+/* secmsgd's own defaults (daemon/config.h). */
+#define CTL_DEFAULT_CONFIG CONFIG_DEFAULT_PATH
+#define CTL_DEFAULT_SOCKET CONFIG_DEFAULT_CONTROL_SOCKET
+#define CTL_DEFAULT_USERS_DIR CONFIG_DEFAULT_USERS_DIR
+#define CTL_PATH_MAX CONFIG_PATH_MAX
 #define CTL_CALL_TIMEOUT_MS 60000
 #define CTL_REPLY_MAX (256u << 20)	/* largest reply accepted */
-#define CTL_REASON_MAX 1023		/* the daemon's bound on a reason */
 
 /* Exit statuses (secmsgctl(8), EXIT STATUS). */
 enum {
@@ -43,10 +45,12 @@ struct ctl_paths {
 
 /*
  * Fill p from the [server] control_socket and users_dir keys of the
- * daemon's configuration file path (relative values are relative to the
- * file's directory, as secmsgd reads them), starting from the defaults.
- * A missing file is an error only when required (given with -c).
- * Returns 0, or a negative code with one line for the user in err.
+ * daemon's configuration file path, read as secmsgd reads it (same
+ * checks, relative paths relative to the file's directory), starting
+ * from the defaults. An empty control_socket gives an empty p->socket:
+ * secmsgd opens no control socket of its own. A missing file is an error
+ * only when required (given with -c). Returns 0, or a negative code with
+ * one line for the user in err ("FILE:LINE: section.key: why").
  */
 int ctl_conf_load(const char *path, bool required, struct ctl_paths *p,
 		  char *err, size_t errlen);

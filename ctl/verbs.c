@@ -15,8 +15,7 @@
 #include "buf.h"
 #include "ctl.h"
 #include "keys.h"
-
-#define ADMIN "io.secmsg.Admin."
+#include "varlink_admin.h"
 
 static const char *plural(json_int_t n, const char *one, const char *many)
 {
@@ -48,21 +47,21 @@ static int report_error(const struct ctl_ctx *x, json_t *reply)
 	json_t *p = json_object_get(reply, "parameters");
 	char *dump;
 
-	if (strcmp(e, ADMIN "PermissionDenied") == 0 ||
-	    strcmp(e, "org.varlink.service.PermissionDenied") == 0) {
+	if (strcmp(e, VL_ADMIN_PERMISSION_DENIED) == 0 ||
+	    strcmp(e, VL_SERVICE_PERMISSION_DENIED) == 0) {
 		ctl_warnx("permission denied: only root and members of the "
 			  "admin group may use %s", x->paths.socket);
 		return CTL_EXIT_FAIL;
 	}
-	if (strcmp(e, ADMIN "NoSuchUser") == 0) {
+	if (strcmp(e, VL_ADMIN_NO_SUCH_USER) == 0) {
 		ctl_warnx("no such user: %s is not online", str(p, "name"));
 		return CTL_EXIT_NOUSER;
 	}
-	if (strcmp(e, ADMIN "Failed") == 0) {
+	if (strcmp(e, VL_ADMIN_FAILED) == 0) {
 		ctl_warnx("secmsgd: %s", str(p, "reason"));
 		return CTL_EXIT_FAIL;
 	}
-	if (strcmp(e, "org.varlink.service.InvalidParameter") == 0) {
+	if (strcmp(e, VL_SERVICE_INVALID_PARAMETER) == 0) {
 		ctl_warnx("secmsgd refused the parameter '%s'",
 			  str(p, "parameter"));
 		return CTL_EXIT_FAIL;
@@ -145,7 +144,7 @@ int ctl_verb_list_users(struct ctl_ctx *x, char **args, struct ctl_output *o)
 	int r;
 
 	(void)args;
-	if ((r = call_daemon(x, ADMIN "ListUsers", NULL, &o->json)))
+	if ((r = call_daemon(x, VL_ADMIN_LIST_USERS, NULL, &o->json)))
 		return r;
 	users = json_object_get(o->json, "users");
 	if (!json_is_array(users))
@@ -184,7 +183,7 @@ int ctl_verb_list_chats(struct ctl_ctx *x, char **args, struct ctl_output *o)
 	int r;
 
 	(void)args;
-	if ((r = call_daemon(x, ADMIN "ListChats", NULL, &o->json)))
+	if ((r = call_daemon(x, VL_ADMIN_LIST_CHATS, NULL, &o->json)))
 		return r;
 	chats = json_object_get(o->json, "chats");
 	if (!json_is_array(chats))
@@ -211,9 +210,9 @@ int ctl_verb_kick(struct ctl_ctx *x, char **args, struct ctl_output *o)
 	if ((r = check_name(args[0])))
 		return r;
 	if (x->reason) {
-		if (strlen(x->reason) > CTL_REASON_MAX) {
+		if (strlen(x->reason) > VL_ADMIN_REASON_MAX) {
 			ctl_warnx("the reason is longer than %d bytes",
-				  CTL_REASON_MAX);
+				  VL_ADMIN_REASON_MAX);
 			return CTL_EXIT_USAGE;
 		}
 		if (!(reason = json_string(x->reason))) {
@@ -226,7 +225,7 @@ int ctl_verb_kick(struct ctl_ctx *x, char **args, struct ctl_output *o)
 			  json_pack("{s:s}", "name", args[0]);
 	if (!params)
 		return oom();
-	r = call_daemon(x, ADMIN "Kick", params, &o->json);
+	r = call_daemon(x, VL_ADMIN_KICK, params, &o->json);
 	json_decref(params);
 	return r;
 }
@@ -257,7 +256,7 @@ int ctl_verb_status(struct ctl_ctx *x, char **args, struct ctl_output *o)
 	int r;
 
 	(void)args;
-	if ((r = call_daemon(x, ADMIN "Stats", NULL, &o->json)))
+	if ((r = call_daemon(x, VL_ADMIN_STATS, NULL, &o->json)))
 		return r;
 	s = o->json;
 	if (!json_is_integer(json_object_get(s, "uptime")))
@@ -288,7 +287,7 @@ int ctl_verb_status(struct ctl_ctx *x, char **args, struct ctl_output *o)
 static int reload(struct ctl_ctx *x, struct ctl_output *o, json_int_t *users)
 {
 	json_t *res;
-	int r = call_daemon(x, ADMIN "Reload", NULL, &res);
+	int r = call_daemon(x, VL_ADMIN_RELOAD, NULL, &res);
 
 	if (r)
 		return r;

@@ -1,8 +1,10 @@
 /* config.h - secmsgd's configuration, parsed from an INI file.
  *
- * Only config.c includes iniparser.h; everything else reads this plain
- * struct. Parsing is table-driven ({section:key, parser, offset}) and
- * every value is range-checked while it is parsed.
+ * Everything else reads this plain struct. config.c holds the table of
+ * keys ({section:key, parser, offset}); proto/conf reads the file with
+ * it (only proto/conf.c includes iniparser.h), and every value is
+ * range-checked while it is parsed. secmsgctl reads secmsgd.conf with
+ * this same table (config_read).
  */
 #ifndef SECMSGD_CONFIG_H
 #define SECMSGD_CONFIG_H
@@ -12,20 +14,16 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "loglevel.h"
+
 #define CONFIG_DEFAULT_PATH SYSCONFDIR "/secmsg/secmsgd.conf"
+#define CONFIG_DEFAULT_USERS_DIR SYSCONFDIR "/secmsg/users"
+#define CONFIG_DEFAULT_CONTROL_SOCKET "/run/secmsgd/control"
 #define CONFIG_MAX_LISTEN 8
 #define CONFIG_PATH_MAX 4096
 /* Upper bounds of [limits] messages_per_second and rate_burst. */
 #define CONFIG_MAX_RATE 10000000
 #define CONFIG_MAX_BURST (2 * CONFIG_MAX_RATE)
-
-enum log_level {
-	LOG_LEVEL_ERROR = 0,
-	LOG_LEVEL_WARNING,
-	LOG_LEVEL_NOTICE,
-	LOG_LEVEL_INFO,
-	LOG_LEVEL_DEBUG,
-};
 
 struct limits {
 	unsigned max_connections;	/* open connections, handshaking included */
@@ -56,7 +54,7 @@ struct config {
 	char ca[CONFIG_PATH_MAX];		/* "" = do not self-check the chain */
 	char crl[CONFIG_PATH_MAX];		/* "" = none */
 	char users_dir[CONFIG_PATH_MAX];
-	char control_socket[CONFIG_PATH_MAX];
+	char control_socket[CONFIG_PATH_MAX];	/* "" = none of our own */
 	char admin_group[64];			/* "" = root only */
 	enum log_level log_level;
 	/* [limits] */
@@ -66,15 +64,19 @@ struct config {
 /* Fill c with the defaults. */
 void config_defaults(struct config *c);
 /*
- * Parse path into c (starting from the defaults). On error returns a
- * negative code and writes one line naming the file, line and key to err
- * (room errlen), e.g. "/etc/secmsg/secmsgd.conf:12: limits.idle_timeout:
- * invalid duration 'abc'". A relative private_key is looked up in
- * $CREDENTIALS_DIRECTORY first, then relative to the file's directory;
- * other relative paths are relative to the file's directory. Checks that
- * the certificate and key files are readable.
+ * Parse path into c (starting from the defaults), reading the file once.
+ * On error returns a negative code and writes one line naming the file,
+ * line and key to err (room errlen), e.g. "/etc/secmsg/secmsgd.conf:12:
+ * limits.idle_timeout: invalid duration 'abc' (...)". A relative path is
+ * relative to the file's directory (symbolic links resolved); a relative
+ * private_key or private_key_passphrase_file is looked up in
+ * $CREDENTIALS_DIRECTORY first. Checks that the certificate, key and
+ * other files named are readable regular files. Reentrant.
  */
 int config_load(struct config *c, const char *path, char *err, size_t errlen);
+/* The same without the file checks: for secmsgctl, which needs only the
+ * paths and may not read the server's key. */
+int config_read(struct config *c, const char *path, char *err, size_t errlen);
 /* Print the normalised configuration as INI (secmsgd --check-config). */
 void config_print(const struct config *c, FILE *f);
 /* Print an example file: every key commented out with its default and

@@ -6,7 +6,7 @@
  *
  * Each connection has its own state: the peer's credentials, read from
  * the kernel at accept (SO_PEERCRED, SO_PEERGROUPS), a bounded reader (a
- * request that grows past CONTROL_REQ_MAX without its NUL closes the
+ * request that grows past VL_ADMIN_REQUEST_MAX without its NUL closes the
  * connection) and an output queue. Requests are answered in order; no
  * further request is read or handled while more than CONTROL_OUT_MAX
  * bytes of replies wait for the client (bgpd's CTL_MSG_HIGH_MARK), so a
@@ -42,8 +42,9 @@
 #include "admin.h"
 #include "buf.h"
 #include "log.h"
-#include "server.h"
+#include "mono.h"
 #include "varlink.h"
+#include "varlink_admin.h"
 
 #ifndef SECMSG_VERSION
 #define SECMSG_VERSION "0.1"
@@ -52,9 +53,6 @@
 #define SECMSG_URL "man:secmsgd(8)"
 #endif
 
-#define IFACE_ADMIN "io.secmsg.Admin"
-#define IFACE_SERVICE "org.varlink.service"
-#define ERR_INVALID IFACE_SERVICE ".InvalidParameter"
 #define READ_CHUNK 65536
 #define ACCEPT_BATCH 16
 #define TICK_MS 1000
@@ -117,6 +115,7 @@ struct conn {
 };
 
 struct control {
+	struct control_env env;
 	struct conn *conns[CONTROL_MAX_CONNS];
 	int nconns;
 	uint32_t next_gen;
@@ -141,13 +140,13 @@ static json_t *reply_error(const char *error, json_t *params)
 
 static json_t *err_invalid(const char *parameter)
 {
-	return reply_error(ERR_INVALID,
+	return reply_error(VL_SERVICE_INVALID_PARAMETER,
 			   json_pack("{s:s}", "parameter", parameter));
 }
 
 static json_t *err_failed(const char *reason)
 {
-	return reply_error(IFACE_ADMIN ".Failed",
+	return reply_error(VL_ADMIN_FAILED,
 			   json_pack("{s:s}", "reason", reason));
 }
 
@@ -171,14 +170,14 @@ static json_t *check_known(json_t *params, const char *const *allowed)
 static const char *const no_params[] = { NULL };
 
 /* Ask every worker; NULL (logged) if they did not all answer in time. */
-static struct admin_req *ask(struct server *srv, enum admin_op op)
+static struct admin_req *ask(struct control *ctl, enum admin_op op)
 {
 	struct admin_req *r = admin_req_new(op);
 	int e;
 
 	if (!r)
 		return NULL;
-	e = admin_ask(srv->workers, srv->nworkers, r, CONTROL_ASK_MS);
+	e = ctl->env.ops->ask(ctl->env.ctx, r);
 	if (e == 0 && r->error)
 		e = r->error;
 	if (e < 0) {
@@ -222,7 +221,7 @@ static int user_cmp(const void *a, const void *b)
 		      ((const struct admin_user *)b)->name);
 }
 
-static json_t *m_list_users(struct server *srv, uid_t uid,
+static json_t *m_list_users(struct control *ctl, uid_t uid,
 			    json_t *params)
 {
 	struct admin_req *r;
@@ -231,7 +230,7 @@ static json_t *m_list_users(struct server *srv, uid_t uid,
 	(void)uid;
 	if (err)
 		return err;
-	if (!(r = ask(srv, ADMIN_LIST_USERS)))
+	if (!(r = ask(ctl, ADMIN_LIST_USERS)))
 		return err_failed("the workers did not answer");
 	if (r->nusers > 1)
 		qsort(r->users, r->nusers, sizeof(*r->users), user_cmp);
@@ -253,7 +252,7 @@ static int chat_cmp(const void *a, const void *b)
 	return d ? d : strcmp(x->target, y->target);
 }
 
-static json_t *m_list_chats(struct server *srv, uid_t uid,
+static json_t *m_list_chats(struct control *ctl, uid_t uid,
 			    json_t *params)
 {
 	struct admin_req *r;
@@ -262,7 +261,7 @@ static json_t *m_list_chats(struct server *srv, uid_t uid,
 	(void)uid;
 	if (err)
 		return err;
-	if (!(r = ask(srv, ADMIN_LIST_CHATS)))
+	if (!(r = ask(ctl, ADMIN_LIST_CHATS)))
 		return err_failed("the workers did not answer");
 	if (r->nchats > 1)
 		qsort(r->chats, r->nchats, sizeof(*r->chats), chat_cmp);
@@ -285,7 +284,7 @@ static json_t *m_list_chats(struct server *srv, uid_t uid,
 	return chats ? reply_ok(json_pack("{s:o}", "chats", chats)) : NULL;
 }
 
-static json_t *m_kick(struct server *srv, uid_t uid, json_t *params)
+static json_t *m_kick(struct control *ctl, uid_t uid, json_t *params)
 {
 	static const char *const known[] = { "name", "reason", NULL };
 	json_t *name = json_object_get(params, "name");
@@ -300,13 +299,13 @@ static json_t *m_kick(struct server *srv, uid_t uid, json_t *params)
 		return err_invalid("name");
 	if (reason && !json_is_null(reason)) {
 		if (!json_is_string(reason) ||
-		    json_string_length(reason) > CONTROL_REASON_MAX)
+		    json_string_length(reason) > VL_ADMIN_REASON_MAX)
 			return err_invalid("reason");
 		text = json_string_value(reason);
 	}
-	r = server_kick(srv, json_string_value(name), text);
+	r = ctl->env.ops->kick(ctl->env.ctx, json_string_value(name), text);
 	if (r == -ENOENT)
-		return reply_error(IFACE_ADMIN ".NoSuchUser",
+		return reply_error(VL_ADMIN_NO_SUCH_USER,
 				   json_pack("{s:O}", "name", name));
 	if (r < 0)
 		return err_failed(strerror(-r));
@@ -315,23 +314,23 @@ static json_t *m_kick(struct server *srv, uid_t uid, json_t *params)
 	return reply_ok(json_object());
 }
 
-static json_t *m_reload(struct server *srv, uid_t uid,
+static json_t *m_reload(struct control *ctl, uid_t uid,
 			json_t *params)
 {
 	json_t *err = check_known(params, no_params);
+	char why[1024] = "";
 	int n;
 
 	if (err)
 		return err;
 	log_info("control: uid %u asked for a reload", (unsigned)uid);
-	n = server_reload(srv);
+	n = ctl->env.ops->reload(ctl->env.ctx, why, sizeof(why));
 	if (n < 0)
-		return err_failed("reload failed; the running configuration "
-				  "stays in force (see the log)");
+		return err_failed(why[0] ? why : strerror(-n));
 	return reply_ok(json_pack("{s:i}", "users", n));
 }
 
-static json_t *m_stats(struct server *srv, uid_t uid, json_t *params)
+static json_t *m_stats(struct control *ctl, uid_t uid, json_t *params)
 {
 	struct admin_req *r;
 	struct admin_stats s;
@@ -340,14 +339,14 @@ static json_t *m_stats(struct server *srv, uid_t uid, json_t *params)
 	(void)uid;
 	if (err)
 		return err;
-	if (!(r = ask(srv, ADMIN_STATS)))
+	if (!(r = ask(ctl, ADMIN_STATS)))
 		return err_failed("the workers did not answer");
 	s = r->stats;
 	admin_req_unref(r);
 	return reply_ok(json_pack(
 		"{s:I, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-		"uptime", (json_int_t)(time(NULL) - srv->started),
-		"workers", srv->nworkers, "online", (json_int_t)s.online,
+		"uptime", (json_int_t)(time(NULL) - ctl->env.started),
+		"workers", ctl->env.nworkers, "online", (json_int_t)s.online,
 		"chats", (json_int_t)s.chats,
 		"connections", (json_int_t)s.connections,
 		"handshakes_ok", (json_int_t)s.handshakes_ok,
@@ -358,22 +357,22 @@ static json_t *m_stats(struct server *srv, uid_t uid, json_t *params)
 
 /* ---- org.varlink.service ---- */
 
-static json_t *m_get_info(struct server *srv, uid_t uid,
+static json_t *m_get_info(struct control *ctl, uid_t uid,
 			  json_t *params)
 {
 	json_t *err = check_known(params, no_params);
 
-	(void)srv;
+	(void)ctl;
 	(void)uid;
 	if (err)
 		return err;
 	return reply_ok(json_pack("{s:s, s:s, s:s, s:s, s:[s, s]}",
 				  "vendor", "secmsg", "product", "secmsgd",
 				  "version", SECMSG_VERSION, "url", SECMSG_URL,
-				  "interfaces", IFACE_SERVICE, IFACE_ADMIN));
+				  "interfaces", VL_SERVICE, VL_ADMIN));
 }
 
-static json_t *m_get_description(struct server *srv, uid_t uid,
+static json_t *m_get_description(struct control *ctl, uid_t uid,
 				 json_t *params)
 {
 	static const char *const known[] = { "interface", NULL };
@@ -381,37 +380,37 @@ static json_t *m_get_description(struct server *srv, uid_t uid,
 	json_t *err = check_known(params, known);
 	const char *text;
 
-	(void)srv;
+	(void)ctl;
 	(void)uid;
 	if (err)
 		return err;
 	if (!json_is_string(iface))
 		return err_invalid("interface");
-	if (strcmp(json_string_value(iface), IFACE_ADMIN) == 0)
+	if (strcmp(json_string_value(iface), VL_ADMIN) == 0)
 		text = control_admin_interface;
-	else if (strcmp(json_string_value(iface), IFACE_SERVICE) == 0)
+	else if (strcmp(json_string_value(iface), VL_SERVICE) == 0)
 		text = service_interface;
 	else
-		return reply_error(IFACE_SERVICE ".InterfaceNotFound",
+		return reply_error(VL_SERVICE_INTERFACE_NOT_FOUND,
 				   json_pack("{s:O}", "interface", iface));
 	return reply_ok(json_pack("{s:s}", "description", text));
 }
 
 /* ---- dispatch ---- */
 
-typedef json_t *method_fn(struct server *, uid_t, json_t *);
+typedef json_t *method_fn(struct control *, uid_t, json_t *);
 
 static const struct method {
 	const char *name;
 	method_fn *fn;
 } methods[] = {
-	{ IFACE_ADMIN ".ListUsers", m_list_users },
-	{ IFACE_ADMIN ".ListChats", m_list_chats },
-	{ IFACE_ADMIN ".Kick", m_kick },
-	{ IFACE_ADMIN ".Reload", m_reload },
-	{ IFACE_ADMIN ".Stats", m_stats },
-	{ IFACE_SERVICE ".GetInfo", m_get_info },
-	{ IFACE_SERVICE ".GetInterfaceDescription", m_get_description },
+	{ VL_ADMIN_LIST_USERS, m_list_users },
+	{ VL_ADMIN_LIST_CHATS, m_list_chats },
+	{ VL_ADMIN_KICK, m_kick },
+	{ VL_ADMIN_RELOAD, m_reload },
+	{ VL_ADMIN_STATS, m_stats },
+	{ VL_SERVICE ".GetInfo", m_get_info },
+	{ VL_SERVICE ".GetInterfaceDescription", m_get_description },
 };
 
 /* MethodNotFound in an interface we serve, else InterfaceNotFound. */
@@ -421,18 +420,18 @@ static json_t *not_found(const char *method)
 	size_t n = dot ? (size_t)(dot - method) : 0;
 	json_t *iface;
 
-	if (!dot || (n == strlen(IFACE_ADMIN) &&
-		     strncmp(method, IFACE_ADMIN, n) == 0) ||
-	    (n == strlen(IFACE_SERVICE) &&
-	     strncmp(method, IFACE_SERVICE, n) == 0))
-		return reply_error(IFACE_SERVICE ".MethodNotFound",
+	if (!dot || (n == strlen(VL_ADMIN) &&
+		     strncmp(method, VL_ADMIN, n) == 0) ||
+	    (n == strlen(VL_SERVICE) &&
+	     strncmp(method, VL_SERVICE, n) == 0))
+		return reply_error(VL_SERVICE_METHOD_NOT_FOUND,
 				   json_pack("{s:s}", "method", method));
 	iface = json_stringn(method, n);
-	return reply_error(IFACE_SERVICE ".InterfaceNotFound",
+	return reply_error(VL_SERVICE_INTERFACE_NOT_FOUND,
 			   json_pack("{s:o}", "interface", iface));
 }
 
-json_t *control_call(struct server *srv, uid_t uid, const char *msg,
+json_t *control_call(struct control *ctl, uid_t uid, const char *msg,
 		     size_t len, bool *oneway)
 {
 	json_t *req = json_loadb(msg, len, JSON_REJECT_DUPLICATES, NULL);
@@ -460,7 +459,7 @@ json_t *control_call(struct server *srv, uid_t uid, const char *msg,
 			/* Only known names are logged: the peer's are not. */
 			log_debug("control: uid %u calls %s", (unsigned)uid,
 				  methods[i].name);
-			reply = params ? methods[i].fn(srv, uid, params) : NULL;
+			reply = params ? methods[i].fn(ctl, uid, params) : NULL;
 			goto out;
 		}
 	reply = params ? not_found(name) : NULL;
@@ -472,14 +471,6 @@ out:
 }
 
 /* ---- connections ---- */
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static bool in_peer_groups(int fd, gid_t want)
 {
@@ -505,7 +496,7 @@ static bool in_peer_groups(int fd, gid_t want)
 }
 
 /* Root, or the admin group as the peer's primary or a supplementary group. */
-static bool peer_allowed(const struct server *srv, struct conn *c)
+static bool peer_allowed(const struct control *ctl, struct conn *c)
 {
 	struct ucred uc;
 	socklen_t len = sizeof(uc);
@@ -518,10 +509,10 @@ static bool peer_allowed(const struct server *srv, struct conn *c)
 	c->pid = uc.pid;
 	if (uc.uid == 0)
 		return true;
-	if (srv->admin_gid == (gid_t)-1)
+	if (ctl->env.admin_gid == (gid_t)-1)
 		return false;
-	return uc.gid == srv->admin_gid ||
-	       in_peer_groups(c->fd, srv->admin_gid);
+	return uc.gid == ctl->env.admin_gid ||
+	       in_peer_groups(c->fd, ctl->env.admin_gid);
 }
 
 static uint64_t conn_tag(const struct conn *c)
@@ -579,7 +570,7 @@ static size_t conn_pending(const struct conn *c)
 }
 
 /* Answer the requests already read, in order, while output may grow. */
-static int conn_process(struct server *srv, struct conn *c)
+static int conn_process(struct control *ctl, struct conn *c)
 {
 	const char *msg;
 	size_t n;
@@ -594,11 +585,11 @@ static int conn_process(struct server *srv, struct conn *c)
 			log_notice("control: uid %u (pid %d) is neither root "
 				   "nor in the admin group: permission denied",
 				   (unsigned)c->uid, (int)c->pid);
-			reply = reply_error(IFACE_ADMIN ".PermissionDenied",
+			reply = reply_error(VL_ADMIN_PERMISSION_DENIED,
 					    json_object());
 			c->closing = true;
 		} else {
-			reply = control_call(srv, c->uid, msg, n, &oneway);
+			reply = control_call(ctl, c->uid, msg, n, &oneway);
 		}
 		if (!oneway || !reply)
 			r = conn_queue(c, reply);
@@ -625,20 +616,20 @@ static int conn_flush(struct conn *c)
 			return -1;
 		c->out_off += (size_t)n;
 		if (c->allowed)
-			c->deadline_ms = now_ms() + CONTROL_IDLE_MS;
+			c->deadline_ms = mono_ms() + CONTROL_IDLE_MS;
 	}
 	c->out_off = c->out_len = 0;
 	return 0;
 }
 
 /* Handle, write, and choose what to wait for; false if c was closed. */
-static bool conn_run(struct server *srv, struct control *ctl, struct conn *c)
+static bool conn_run(struct control *ctl, struct conn *c)
 {
 	struct epoll_event ev = { .data.u64 = conn_tag(c) };
 	size_t n;
 
 	for (;;) {
-		if (conn_process(srv, c) < 0 || conn_flush(c) < 0) {
+		if (conn_process(ctl, c) < 0 || conn_flush(c) < 0) {
 			conn_close(ctl, c);
 			return false;
 		}
@@ -657,7 +648,7 @@ static bool conn_run(struct server *srv, struct control *ctl, struct conn *c)
 	if (conn_pending(c) > 0)
 		ev.events |= EPOLLOUT;
 	if (ev.events != c->events) {
-		if (epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0) {
+		if (epoll_ctl(ctl->env.epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0) {
 			conn_close(ctl, c);
 			return false;
 		}
@@ -666,7 +657,7 @@ static bool conn_run(struct server *srv, struct control *ctl, struct conn *c)
 	return true;
 }
 
-static void conn_read(struct server *srv, struct control *ctl, struct conn *c)
+static void conn_read(struct control *ctl, struct conn *c)
 {
 	static char buf[READ_CHUNK];
 	ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
@@ -683,7 +674,7 @@ static void conn_read(struct server *srv, struct control *ctl, struct conn *c)
 		c->eof = true;
 	} else {
 		if (c->allowed)
-			c->deadline_ms = now_ms() + CONTROL_IDLE_MS;
+			c->deadline_ms = mono_ms() + CONTROL_IDLE_MS;
 		r = vl_reader_feed(&c->rd, buf, (size_t)n);
 		if (r < 0) {
 			log_info("control: uid %u (pid %d): %s; closing",
@@ -694,10 +685,10 @@ static void conn_read(struct server *srv, struct control *ctl, struct conn *c)
 			return;
 		}
 	}
-	conn_run(srv, ctl, c);
+	conn_run(ctl, c);
 }
 
-static void conn_open(struct server *srv, struct control *ctl, int fd)
+static void conn_open(struct control *ctl, int fd)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct conn *c;
@@ -718,12 +709,12 @@ static void conn_open(struct server *srv, struct control *ctl, int fd)
 	c->gen = ++ctl->next_gen;
 	c->uid = (uid_t)-1;
 	c->pid = -1;
-	c->allowed = peer_allowed(srv, c);
-	c->deadline_ms = now_ms() +
+	c->allowed = peer_allowed(ctl, c);
+	c->deadline_ms = mono_ms() +
 			 (c->allowed ? CONTROL_IDLE_MS : CONTROL_DENIED_MS);
-	vl_reader_init(&c->rd, CONTROL_REQ_MAX);
+	vl_reader_init(&c->rd, VL_ADMIN_REQUEST_MAX);
 	ev.data.u64 = conn_tag(c);
-	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+	if (epoll_ctl(ctl->env.epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		log_warn("control: epoll_ctl");
 		close(fd);
 		free(c);
@@ -737,23 +728,23 @@ static void conn_open(struct server *srv, struct control *ctl, int fd)
 		  c->allowed ? "" : ", not allowed");
 }
 
-static void listen_enable(struct server *srv, struct control *ctl, bool on)
+static void listen_enable(struct control *ctl, bool on)
 {
 	struct epoll_event ev = { .events = on ? EPOLLIN : 0,
 				  .data.u64 = CONTROL_TAG_LISTEN };
 
-	if (epoll_ctl(srv->epfd, EPOLL_CTL_MOD, srv->control_fd, &ev) == 0)
+	if (epoll_ctl(ctl->env.epfd, EPOLL_CTL_MOD, ctl->env.listen_fd, &ev) == 0)
 		ctl->listen_paused = !on;
 }
 
-static void on_accept(struct server *srv, struct control *ctl)
+static void on_accept(struct control *ctl)
 {
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
-		int fd = accept4(srv->control_fd, NULL, NULL,
+		int fd = accept4(ctl->env.listen_fd, NULL, NULL,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd >= 0) {
-			conn_open(srv, ctl, fd);
+			conn_open(ctl, fd);
 			continue;
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
@@ -762,23 +753,23 @@ static void on_accept(struct server *srv, struct control *ctl)
 		    errno == ENOMEM) {
 			/* Level-triggered: do not spin until fds are free. */
 			log_warn("control: accept");
-			listen_enable(srv, ctl, false);
+			listen_enable(ctl, false);
 		}
 		return;
 	}
 }
 
 /* Once a second: idle and refused connections past their deadline. */
-static void on_tick(struct server *srv, struct control *ctl)
+static void on_tick(struct control *ctl)
 {
 	uint64_t v;
-	int64_t now = now_ms();
+	int64_t now = mono_ms();
 
 	if (read(ctl->timerfd, &v, sizeof(v)) < 0)
 		return;
 	ctl->warned_full = false;
 	if (ctl->listen_paused)
-		listen_enable(srv, ctl, true);
+		listen_enable(ctl, true);
 	for (int i = 0; i < CONTROL_MAX_CONNS; i++) {
 		struct conn *c = ctl->conns[i];
 
@@ -791,7 +782,7 @@ static void on_tick(struct server *srv, struct control *ctl)
 	}
 }
 
-static void on_client(struct server *srv, struct control *ctl, uint64_t data,
+static void on_client(struct control *ctl, uint64_t data,
 		      uint32_t events)
 {
 	uint32_t slot = (uint32_t)(data >> 12) & 0xfffff;
@@ -806,61 +797,62 @@ static void on_client(struct server *srv, struct control *ctl, uint64_t data,
 		return;
 	}
 	if (events & EPOLLIN)
-		conn_read(srv, ctl, c);
+		conn_read(ctl, c);
 	else if (events & EPOLLOUT)
-		conn_run(srv, ctl, c);
+		conn_run(ctl, c);
 }
 
 /* ---- the interface to the main loop ---- */
 
-int control_start(struct server *srv)
+struct control *control_new(const struct control_env *env)
+{
+	struct control *ctl = calloc(1, sizeof(*ctl));
+
+	if (!ctl)
+		return NULL;
+	ctl->env = *env;
+	ctl->timerfd = -1;
+	return ctl;
+}
+
+int control_start(struct control *ctl)
 {
 	struct itimerspec its = { .it_interval.tv_sec = TICK_MS / 1000,
 				  .it_value.tv_sec = TICK_MS / 1000 };
 	struct epoll_event ev = { .events = EPOLLIN,
 				  .data.u64 = CONTROL_TAG_LISTEN };
-	struct control *ctl = calloc(1, sizeof(*ctl));
 
-	if (!ctl)
-		return -ENOMEM;
-	srv->control = ctl;
 	ctl->timerfd = timerfd_create(CLOCK_MONOTONIC,
 				      TFD_NONBLOCK | TFD_CLOEXEC);
 	if (ctl->timerfd < 0 ||
 	    timerfd_settime(ctl->timerfd, 0, &its, NULL) < 0 ||
-	    epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->control_fd, &ev) < 0)
+	    epoll_ctl(ctl->env.epfd, EPOLL_CTL_ADD, ctl->env.listen_fd, &ev) < 0)
 		return -errno;
 	ev.data.u64 = CONTROL_TAG_TIMER;
-	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, ctl->timerfd, &ev) < 0)
+	if (epoll_ctl(ctl->env.epfd, EPOLL_CTL_ADD, ctl->timerfd, &ev) < 0)
 		return -errno;
 	return 0;
 }
 
-void control_handle(struct server *srv, uint64_t data, uint32_t events)
+void control_handle(struct control *ctl, uint64_t data, uint32_t events)
 {
-	struct control *ctl = srv->control;
-
-	if (!ctl)
-		return;
 	switch (data & CONTROL_TAG_MASK) {
 	case CONTROL_TAG_LISTEN:
-		on_accept(srv, ctl);
+		on_accept(ctl);
 		break;
 	case CONTROL_TAG_CLIENT:
-		on_client(srv, ctl, data, events);
+		on_client(ctl, data, events);
 		break;
 	case CONTROL_TAG_TIMER:
-		on_tick(srv, ctl);
+		on_tick(ctl);
 		break;
 	default:
 		break;
 	}
 }
 
-void control_stop(struct server *srv)
+void control_free(struct control *ctl)
 {
-	struct control *ctl = srv->control;
-
 	if (!ctl)
 		return;
 	for (int i = 0; i < CONTROL_MAX_CONNS; i++)
@@ -869,5 +861,4 @@ void control_stop(struct server *srv)
 	if (ctl->timerfd >= 0)
 		close(ctl->timerfd);
 	free(ctl);
-	srv->control = NULL;
 }

@@ -37,6 +37,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileio.h"
+
 #define TEXT_MAX	2048	/* one line, well under PIPE_BUF */
 #define FIELD_MAX	256	/* a user name, a peer or an address */
 
@@ -116,21 +118,6 @@ static void text_field(struct text *t, const char *name, const char *value)
 	text_add(t, value);
 }
 
-static void write_all(int fd, const char *p, size_t n)
-{
-	ssize_t w;
-
-	while (n > 0) {
-		w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
 static size_t timestamp(char *buf, size_t len)
 {
 	struct timespec ts;
@@ -165,7 +152,7 @@ static void emit_stderr(const char *text)
 		n = sizeof(line) - 1;
 		line[n - 1] = '\n';
 	}
-	write_all(STDERR_FILENO, line, n);
+	(void)fio_write_all(STDERR_FILENO, line, n);
 }
 
 __attribute__((format(printf, 5, 6)))

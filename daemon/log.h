@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stdnoreturn.h>
 
-#include "config.h"
+#include "loglevel.h"
 
 /* Events an administrator searches for, each with its own MESSAGE_ID. */
 enum log_event {

@@ -454,8 +454,8 @@ static bool is_quit(const uint8_t *pt, size_t len)
 	return len == 1 && pt[0] == OP_QUIT;
 }
 
-static void dispatch(const struct relay_env *env, struct relay_user *u,
-		     const struct msg *m)
+static void run_request(const struct relay_env *env, struct relay_user *u,
+			const struct msg *m)
 {
 	switch (m->op) {
 	case OP_LIST:
@@ -525,7 +525,7 @@ enum relay_verdict relay_record(const struct relay_env *env,
 	else if (m.op == OP_QUIT)
 		return RELAY_QUIT;
 	else
-		dispatch(env, u, &m);
+		run_request(env, u, &m);
 	return RELAY_GO_ON;
 }
 

@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,9 +29,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "admin.h"
 #include "conn.h"
 #include "control.h"
+#include "fileio.h"
 #include "keys.h"
 #include "log.h"
 #include "registry.h"
@@ -131,45 +134,13 @@ static int adopt_sockets(struct server *srv)
 	return r < 0 ? r : n;
 }
 
-/* "1.2.3.4:10000" or "[::1]:10000" into a sockaddr (config.c checked it). */
-static int parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[128];
-	const char *colon = strrchr(s, ':');
-	struct sockaddr_in *in = (void *)ss;
-	struct sockaddr_in6 *in6 = (void *)ss;
-	size_t hl;
-	long port;
-
-	if (!colon)
-		return -EINVAL;
-	port = strtol(colon + 1, NULL, 10);
-	hl = (size_t)(colon - s);
-	if (hl >= sizeof(host) || port < 1 || port > 65535)
-		return -EINVAL;
-	memcpy(host, s, hl);
-	host[hl] = '\0';
-	memset(ss, 0, sizeof(*ss));
-	if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
-		host[hl - 1] = '\0';
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*in6);
-		return inet_pton(AF_INET6, host + 1, &in6->sin6_addr) == 1 ? 0 : -EINVAL;
-	}
-	in->sin_family = AF_INET;
-	in->sin_port = htons((uint16_t)port);
-	*len = sizeof(*in);
-	return inet_pton(AF_INET, host, &in->sin_addr) == 1 ? 0 : -EINVAL;
-}
-
 static int bind_tcp(const char *addr)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
 	int fd, one = 1;
 
-	if (parse_addr(addr, &ss, &len) < 0)
+	if (addr_parse(addr, &ss, &len) < 0)
 		return -EINVAL;
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -261,25 +232,48 @@ static int open_sockets(struct server *srv)
 
 /* ---- identity and users ---- */
 
+/*
+ * The passphrase file's first line into out (the caller cleanses it).
+ * Read whole with fio_read_file (read(2), not stdio: a FILE's buffer
+ * would keep a copy of the passphrase that nothing cleanses), and that
+ * buffer cleansed by fio_free.
+ */
 static int read_passphrase(const char *path, char *out, size_t len)
 {
-	FILE *f;
-	size_t n;
+	char *buf;
+	size_t size, n;
+	int r;
 
 	out[0] = '\0';
 	if (!path[0])
 		return 0;
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	n = fread(out, 1, len - 1, f);
-	fclose(f);
+	r = fio_read_file(path, 4096, &buf, &size);
+	if (r < 0)
+		return r;
+	n = strcspn(buf, "\r\n");
+	if (n >= len)
+		n = len - 1;
+	memcpy(out, buf, n);
 	out[n] = '\0';
-	out[strcspn(out, "\r\n")] = '\0';
+	fio_free(buf, size);
 	return 0;
 }
 
-static int identity_check_chain(const struct config *c, struct identity *id)
+/* Log why a load failed (a warning: start-up logs its own fatal line)
+ * and keep the same text in why for a caller that reports it. */
+__attribute__((format(printf, 3, 4)))
+static void whyf(char *why, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, len, fmt, ap);
+	va_end(ap);
+	log_warnx("%s", why);
+}
+
+static int identity_check_chain(const struct config *c, struct identity *id,
+				char *why, size_t len)
 {
 	enum cert_result cr;
 	trust *t;
@@ -289,7 +283,7 @@ static int identity_check_chain(const struct config *c, struct identity *id)
 		return 0;
 	r = trust_load(c->ca, c->crl[0] ? c->crl : NULL, &t);
 	if (r < 0) {
-		log_warnx("cannot load ca %s or crl %s", c->ca, c->crl);
+		whyf(why, len, "cannot load ca %s or crl %s", c->ca, c->crl);
 		return r;
 	}
 	cr = cert_verify(t, (const uint8_t *const *)id->hs.chain.der,
@@ -297,13 +291,14 @@ static int identity_check_chain(const struct config *c, struct identity *id)
 			 NULL);
 	trust_free(t);
 	if (cr != CERT_OK) {
-		log_warnx("%s: %s", c->certificate, cert_result_str(cr));
+		whyf(why, len, "%s: %s", c->certificate, cert_result_str(cr));
 		return -EINVAL;
 	}
 	return 0;
 }
 
-static int identity_load(const struct config *c, struct identity **out)
+static int identity_load(const struct config *c, struct identity **out,
+			 char *why, size_t len)
 {
 	struct identity *id = calloc(1, sizeof(*id));
 	char pass[1024];
@@ -316,7 +311,7 @@ static int identity_load(const struct config *c, struct identity **out)
 	atomic_init(&id->refs, 1);
 	r = cert_chain_load(c->certificate, &id->hs.chain);
 	if (r < 0) {
-		log_warnx("cannot load certificate chain %s: %s", c->certificate,
+		whyf(why, len, "cannot load certificate chain %s: %s", c->certificate,
 			  strerror(-r));
 		goto fail;
 	}
@@ -325,20 +320,20 @@ static int identity_load(const struct config *c, struct identity **out)
 		r = key_load_private(c->private_key, pass[0] ? pass : NULL, &id->hs.key);
 	crypto_cleanse(pass, sizeof(pass));
 	if (r < 0) {
-		log_warnx("cannot load private key %s: %s", c->private_key,
+		whyf(why, len, "cannot load private key %s: %s", c->private_key,
 			  r == -EACCES ? "wrong or missing passphrase" :
 			  r == -EINVAL ? "key type or size not allowed" : strerror(-r));
 		goto fail;
 	}
 	r = cert_public_key(id->hs.chain.der[0], id->hs.chain.len[0], &leaf);
 	if (r == 0 && !key_equal(leaf, id->hs.key)) {
-		log_warnx("%s does not match the certificate %s", c->private_key,
+		whyf(why, len, "%s does not match the certificate %s", c->private_key,
 			  c->certificate);
 		r = -EINVAL;
 	}
 	key_unref(leaf);
 	if (r == 0)
-		r = identity_check_chain(c, id);
+		r = identity_check_chain(c, id, why, len);
 	if (r < 0)
 		goto fail;
 	*out = id;
@@ -348,13 +343,14 @@ fail:
 	return r < 0 ? r : -EINVAL;
 }
 
-static int load_users(const struct config *c, struct users **out)
+static int load_users(const struct config *c, struct users **out, char *why,
+		      size_t len)
 {
 	int r = users_load(c->users_dir, out);
 
 	if (r < 0)
-		log_warnx("cannot read users directory %s: %s", c->users_dir,
-			  strerror(-r));
+		whyf(why, len, "cannot read users directory %s: %s",
+		     c->users_dir, strerror(-r));
 	return r;
 }
 
@@ -518,20 +514,19 @@ static void post_reload(struct server *srv)
 	admin_req_unref(barrier);
 }
 
-int server_reload(struct server *srv)
+int server_reload(struct server *srv, char *why, size_t len)
 {
 	struct config nc;
 	struct identity *id = NULL;
 	struct users *u = NULL;
-	char err[1024];
 	int r;
 
 	sd_notify(0, "RELOADING=1");
-	r = config_load(&nc, srv->cfg.path, err, sizeof(err));
+	r = config_load(&nc, srv->cfg.path, why, len);
 	if (r < 0)
-		log_warnx("reload: %s; keeping the running configuration", err);
-	if (r == 0 && (r = identity_load(&nc, &id)) == 0)
-		r = load_users(&nc, &u);
+		log_warnx("reload: %s; keeping the running configuration", why);
+	if (r == 0 && (r = identity_load(&nc, &id, why, len)) == 0)
+		r = load_users(&nc, &u, why, len);
 	if (r < 0) {
 		identity_unref(id);
 		notify_status(srv, "READY=1\n");
@@ -596,11 +591,12 @@ static void stall_worker(struct server *srv)
 static void on_signal(struct server *srv)
 {
 	struct signalfd_siginfo si;
+	char why[1024];
 
 	while (read(srv->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		switch (si.ssi_signo) {
 		case SIGHUP:
-			server_reload(srv);
+			server_reload(srv, why, sizeof(why));
 			break;
 		case SIGUSR2:
 			stall_worker(srv);
@@ -629,10 +625,44 @@ static int main_loop(struct server *srv)
 			else if (d == TAG_TIMER)
 				on_timer(srv);
 			else
-				control_handle(srv, d, evs[i].events);
+				control_handle(srv->control, d, evs[i].events);
 		}
 	}
 	return 0;
+}
+
+/* ---- the control socket's services ---- */
+
+static int ctl_ask(void *ctx, struct admin_req *r)
+{
+	struct server *srv = ctx;
+
+	return admin_ask(srv->workers, srv->nworkers, r, CONTROL_ASK_MS);
+}
+
+static int ctl_kick(void *ctx, const char *name, const char *reason)
+{
+	return server_kick(ctx, name, reason);
+}
+
+static int ctl_reload(void *ctx, char *why, size_t len)
+{
+	return server_reload(ctx, why, len);
+}
+
+static int start_control(struct server *srv)
+{
+	static const struct control_ops ops = {
+		.ask = ctl_ask, .kick = ctl_kick, .reload = ctl_reload,
+	};
+	struct control_env env = {
+		.ops = &ops, .ctx = srv, .epfd = srv->epfd,
+		.listen_fd = srv->control_fd, .admin_gid = srv->admin_gid,
+		.started = srv->started, .nworkers = srv->nworkers,
+	};
+
+	srv->control = control_new(&env);
+	return srv->control ? control_start(srv->control) : -ENOMEM;
 }
 
 static int setup_loop(struct server *srv)
@@ -648,7 +678,7 @@ static int setup_loop(struct server *srv)
 	ev.data.u64 = TAG_TIMER;
 	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->timerfd, &ev) < 0)
 		return -errno;
-	return srv->control_fd >= 0 ? control_start(srv) : 0;
+	return srv->control_fd >= 0 ? start_control(srv) : 0;
 }
 
 /* Connections are file descriptors: allow as many as the hard limit. */
@@ -665,7 +695,7 @@ static void raise_nofile(void)
 
 static int server_start(struct server *srv)
 {
-	char err[1024];
+	char err[1024], why[1024];
 	int r;
 
 	raise_nofile();
@@ -677,8 +707,8 @@ static int server_start(struct server *srv)
 	log_set_level(srv->cfg.log_level);
 	srv->admin_gid = admin_gid(srv->cfg.admin_group);
 	if ((r = crypto_init()) < 0 || (r = setup_signals(srv)) < 0 ||
-	    (r = identity_load(&srv->cfg, &srv->ident)) < 0 ||
-	    (r = load_users(&srv->cfg, &srv->users)) < 0 ||
+	    (r = identity_load(&srv->cfg, &srv->ident, why, sizeof(why))) < 0 ||
+	    (r = load_users(&srv->cfg, &srv->users, why, sizeof(why))) < 0 ||
 	    (r = open_sockets(srv)) < 0 || (r = registry_init()) < 0 ||
 	    (r = sources_init()) < 0 ||
 	    (r = start_workers(srv)) < 0 || (r = setup_loop(srv)) < 0)
@@ -688,8 +718,8 @@ static int server_start(struct server *srv)
 
 static void server_cleanup(struct server *srv)
 {
-	if (srv->control)
-		control_stop(srv);
+	control_free(srv->control);
+	srv->control = NULL;
 	if (srv->workers)
 		stop_workers(srv);
 	for (int i = 0; i < srv->nlisten; i++)

@@ -4,6 +4,7 @@
 #define SECMSGD_SERVER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -48,9 +49,10 @@ struct server {
 /* Run the daemon until SIGTERM; returns the exit status. */
 int server_run(const struct server_options *opts);
 /* Re-read configuration, certificate, key and users; tell the workers.
- * Returns the number of enrolled users, or a negative error (the old
- * state stays in force). Called on SIGHUP and by the control socket. */
-int server_reload(struct server *srv);
+ * Returns the number of enrolled users, or a negative error with its
+ * reason in why (the old state stays in force). Called on SIGHUP and by
+ * the control socket. */
+int server_reload(struct server *srv, char *why, size_t len);
 /* Post an event to the worker owning a user's session: kick or remove. */
 int server_kick(struct server *srv, const char *name, const char *reason);
 

@@ -24,6 +24,7 @@
 
 #include "frame.h"
 #include "log.h"
+#include "mono.h"
 #include "relay.h"
 #include "session.h"
 #include "users.h"
@@ -66,19 +67,6 @@ static atomic_uint total_connections;
 unsigned worker_connections(void)
 {
 	return atomic_load(&total_connections);
-}
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t mono_ms(void)
-{
-	return mono_ns() / 1000000;
 }
 
 static int64_t thread_cpu_ns(void)
@@ -864,7 +852,7 @@ static void tick(struct worker *w)
 	w->freed_at_tick = w->freed_since_trim;
 }
 
-static void dispatch(struct worker *w, const struct epoll_event *ev)
+static void on_epoll_event(struct worker *w, const struct epoll_event *ev)
 {
 	uint32_t tag = (uint32_t)(ev->data.u64 >> 32);
 	uint32_t v = (uint32_t)ev->data.u64;
@@ -920,7 +908,7 @@ static void *worker_main(void *arg)
 			pause();	/* tests: a worker that makes no progress */
 		atomic_fetch_add(&w->heartbeat, 1);
 		for (int i = 0; i < n; i++)
-			dispatch(w, &evs[i]);
+			on_epoll_event(w, &evs[i]);
 		outbox_flush(w);
 		flush_all(w);
 		free_dead(w);

@@ -10,7 +10,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -29,6 +28,7 @@
 #include <openssl/x509v3.h>
 
 #include "crypto_int.h"
+#include "fileio.h"
 
 #define FILE_MAX (1024 * 1024) /* no key, chain, CA or CRL file is larger */
 #define SCRYPT_N 16384	       /* the `openssl pkcs8 -scrypt` defaults */
@@ -43,140 +43,15 @@ struct trust {
 
 /* ---- files ---- */
 
-/* Read the size bytes of the file open as fd; -EAGAIN if it grows meanwhile. */
-static int read_fd(int fd, size_t size, uint8_t **out, size_t *outlen)
-{
-	uint8_t *buf = malloc(size + 1), extra;
-	size_t len = 0;
-	ssize_t n;
-
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		if (len < size)
-			n = read(fd, buf + len, size - len);
-		else
-			n = read(fd, &extra, 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0 || len == size)
-			break;
-		len += (size_t)n;
-	}
-	if (n != 0) {
-		int r = n < 0 ? -errno : -EAGAIN;
-
-		crypto_cleanse(buf, size);
-		free(buf);
-		return r;
-	}
-	buf[len] = '\0';
-	*out = buf;
-	*outlen = len;
-	return 0;
-}
-
 /* Read all of the regular file path into a malloc'd, NUL-terminated buffer. */
 static int read_file(const char *path, uint8_t **out, size_t *outlen)
 {
-	struct stat st;
-	int fd, r;
-
-	*out = NULL;
-	*outlen = 0;
-	/* O_NONBLOCK: opening a FIFO must not hang; it is refused below. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0)
-		r = -errno;
-	else if (S_ISDIR(st.st_mode))
-		r = -EISDIR;
-	else if (!S_ISREG(st.st_mode))
-		r = -EINVAL;
-	else if (st.st_size > FILE_MAX)
-		r = -EFBIG;
-	else
-		r = read_fd(fd, (size_t)st.st_size, out, outlen);
-	close(fd);
-	return r;
+	return fio_read_file(path, FILE_MAX, (char **)out, outlen);
 }
 
 static void free_file(uint8_t *buf, size_t len)
 {
-	if (buf) {
-		crypto_cleanse(buf, len);
-		free(buf);
-	}
-}
-
-static int write_all(int fd, const void *p, size_t len)
-{
-	const uint8_t *c = p;
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, c, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		c += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Best effort: make the rename durable. */
-static void sync_dir(const char *path)
-{
-	char *copy = strdup(path);
-	int fd;
-
-	if (!copy)
-		return;
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		(void)fsync(fd);
-		close(fd);
-	}
-	free(copy);
-}
-
-/* Write data to path with exactly mode, atomically (temp file + rename). */
-static int write_atomic(const char *path, const void *data, size_t len,
-			mode_t mode)
-{
-	size_t plen = strlen(path);
-	char *tmp = malloc(plen + sizeof(".XXXXXX"));
-	int fd, r = 0;
-
-	if (!tmp)
-		return -ENOMEM;
-	memcpy(tmp, path, plen);
-	memcpy(tmp + plen, ".XXXXXX", sizeof(".XXXXXX"));
-	fd = mkostemp(tmp, O_CLOEXEC); /* created 0600 */
-	if (fd < 0) {
-		r = -errno;
-		free(tmp);
-		return r;
-	}
-	if (fchmod(fd, mode) < 0)
-		r = -errno;
-	if (r == 0)
-		r = write_all(fd, data, len);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0)
-		unlink(tmp);
-	else
-		sync_dir(path);
-	free(tmp);
-	return r;
+	fio_free((char *)buf, len);
 }
 
 /* ---- PEM ---- */
@@ -384,7 +259,7 @@ int key_write_private(const char *path, const sm_key *k, const char *passphrase)
 		r = PEM_write_bio_PKCS8_PRIV_KEY_INFO(b, p8) == 1 ? 0 : -EIO;
 	if (r == 0)
 		r = (n = BIO_get_mem_data(b, &data)) > 0 ?
-			write_atomic(path, data, (size_t)n, 0600) : -EIO;
+			fio_write_atomic(path, data, (size_t)n, 0600, 0) : -EIO;
 out:
 	PKCS8_PRIV_KEY_INFO_free(p8); /* cleanses the key material */
 	BIO_free(b);
@@ -392,7 +267,8 @@ out:
 	return r;
 }
 
-int key_write_public(const char *path, const sm_key *k)
+/* The public key as PEM SPKI, written by fio_write_atomic with flags. */
+static int write_public(const char *path, const sm_key *k, unsigned flags)
 {
 	size_t len;
 	const uint8_t *spki = key_spki(k, &len);
@@ -406,10 +282,20 @@ int key_write_public(const char *path, const sm_key *k)
 	if (len <= LONG_MAX &&
 	    PEM_write_bio(b, "PUBLIC KEY", "", spki, (long)len) > 0 &&
 	    (n = BIO_get_mem_data(b, &data)) > 0)
-		r = write_atomic(path, data, (size_t)n, 0644);
+		r = fio_write_atomic(path, data, (size_t)n, 0644, flags);
 	BIO_free(b);
 	ERR_clear_error();
 	return r;
+}
+
+int key_write_public(const char *path, const sm_key *k)
+{
+	return write_public(path, k, 0);
+}
+
+int key_write_public_new(const char *path, const sm_key *k)
+{
+	return write_public(path, k, FIO_NOREPLACE);
 }
 
 /* ---- fingerprints ---- */
@@ -437,22 +323,72 @@ void fingerprint_hex(const uint8_t *spki, size_t len, char *out)
 	hex_encode(md, sizeof(md), out);
 }
 
-void fingerprint_text(const uint8_t *spki, size_t len, char *out)
+void fingerprint_group(const char *hex, char *out)
 {
-	char hex[FPR_HEX_LEN + 1];
-	size_t o = 0;
+	size_t i, o = 0;
 
-	fingerprint_hex(spki, len, hex);
-	if (hex[0] == '\0') {
-		out[0] = '\0';
-		return;
-	}
-	for (size_t i = 0; i < FPR_HEX_LEN; i++) {
+	for (i = 0; i < FPR_HEX_LEN && hex[i]; i++) {
 		if (i > 0 && i % 4 == 0)
 			out[o++] = ' ';
 		out[o++] = hex[i];
 	}
 	out[o] = '\0';
+}
+
+void fingerprint_text(const uint8_t *spki, size_t len, char *out)
+{
+	char hex[FPR_HEX_LEN + 1];
+
+	fingerprint_hex(spki, len, hex);
+	fingerprint_group(hex, out);
+}
+
+static bool fpr_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r';
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int fingerprint_parse(const char *s, size_t len, char out[FPR_HEX_LEN + 1])
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i = 0, n = 0, group = 0;
+	bool grouped = false;
+
+	while (len > 0 && fpr_blank(s[len - 1]))
+		len--;
+	while (i < len && fpr_blank(s[i]))
+		i++;
+	for (; i < len; i++) {
+		if (fpr_blank(s[i])) {
+			if (group != 4)
+				return -EINVAL;
+			grouped = true;
+			group = 0;
+			while (i + 1 < len && fpr_blank(s[i + 1]))
+				i++;
+			continue;
+		}
+		if (hex_digit(s[i]) < 0 || n == FPR_HEX_LEN ||
+		    (grouped && group == 4))
+			return -EINVAL;
+		out[n++] = digits[hex_digit(s[i])];
+		group++;
+	}
+	if (n != FPR_HEX_LEN || (grouped && group != 4))
+		return -EINVAL;
+	out[n] = '\0';
+	return 0;
 }
 
 int key_fingerprint_hex(const sm_key *k, char out[FPR_HEX_LEN + 1])

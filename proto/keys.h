@@ -34,9 +34,20 @@ int key_parse_public_pem(const void *pem, size_t len, sm_key **out);
 int key_write_private(const char *path, const sm_key *k, const char *passphrase);
 /* Write the public key as PEM SPKI, mode 0644. */
 int key_write_public(const char *path, const sm_key *k);
+/* The same, but -EEXIST rather than replace a file at path. */
+int key_write_public_new(const char *path, const sm_key *k);
 
 /* SHA-256 of an SPKI, as 16 groups of 4 hex digits (out: FPR_TEXT_LEN+1). */
 void fingerprint_text(const uint8_t *spki, size_t len, char *out);
+/* The hex form in groups of 4 digits, as fingerprint_text prints it
+ * (out: FPR_TEXT_LEN+1; a shorter hex gives fewer groups). */
+void fingerprint_group(const char *hex, char *out);
+/*
+ * A fingerprint as a user may paste it: 64 hex digits, or 16 groups of 4
+ * separated by blanks (what fingerprint_text prints), either case, blanks
+ * around it ignored. out gets the lower-case hex form; 0 or -EINVAL.
+ */
+int fingerprint_parse(const char *s, size_t len, char out[FPR_HEX_LEN + 1]);
 /* The same without spaces (out: FPR_HEX_LEN+1). */
 void fingerprint_hex(const uint8_t *spki, size_t len, char *out);
 /* Fingerprint of a key's SPKI, hex form; 0 or negative error. */

@@ -1,22 +1,26 @@
 /* knownpeers.c - the known-peers store of PROTOCOL.md §8.
  *
- * The file is hostile input: a line is accepted only when it is exactly a
- * valid name and 64 lower-case hex digits, separated by blanks. Anything
- * else is counted and skipped. A name that appears twice keeps its first
- * fingerprint (a line appended later cannot replace a known key); the later
- * lines count as bad. The store is kept sorted by name, so look-ups are
- * binary searches and parsing a large file stays O(n log n).
+ * The file is hostile input and a pin that cannot be read must not turn
+ * into a first contact (where any key would be accepted and recorded).
+ * So a bad line is never skipped silently: it is counted and its line
+ * number kept for the caller's warning, the name it starts with is pinned
+ * to an unknown key (every key then counts as changed), and kp_save()
+ * refuses to write over a file that had bad lines, which would drop them.
+ * A line appended later cannot replace a known key: two different keys
+ * for one name leave it unknown. The store is kept sorted by name, so
+ * look-ups are binary searches and parsing a large file stays
+ * O(n log n).
  */
 #include "knownpeers.h"
 
+#include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
+
+#include "fileio.h"
 
 #define KP_HEADER "# secmsg known peers: name fingerprint (SHA-256 of the SPKI)\n"
 
@@ -31,19 +35,16 @@ void kp_free(struct known_peers *kp)
 	kp_init(kp);
 }
 
-static bool fpr_valid(const char *s, size_t len)
+static bool fpr_valid_str(const char *s)
 {
-	if (len != FPR_HEX_LEN)
+	size_t n = s ? strnlen(s, FPR_HEX_LEN + 1) : 0;
+
+	if (n != FPR_HEX_LEN)
 		return false;
-	for (size_t i = 0; i < len; i++)
+	for (size_t i = 0; i < n; i++)
 		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
 			return false;
 	return true;
-}
-
-static bool fpr_valid_str(const char *s)
-{
-	return s && fpr_valid(s, strnlen(s, FPR_HEX_LEN + 1));
 }
 
 static int grow(struct known_peers *kp, size_t want)
@@ -97,6 +98,23 @@ static bool is_blank(char c)
 	return c == ' ' || c == '\t' || c == '\r';
 }
 
+/* Keep line among the first KP_BAD_SHOWN bad lines (ascending). */
+static void note_bad(struct known_peers *kp, size_t line)
+{
+	size_t shown = kp->bad_lines < KP_BAD_SHOWN ? kp->bad_lines :
+						       KP_BAD_SHOWN;
+	size_t i = shown;
+
+	kp->bad_lines++;
+	if (shown == KP_BAD_SHOWN && line > kp->bad_line[shown - 1])
+		return;
+	if (shown == KP_BAD_SHOWN)
+		i--;
+	for (; i > 0 && kp->bad_line[i - 1] > line; i--)
+		kp->bad_line[i] = kp->bad_line[i - 1];
+	kp->bad_line[i] = line;
+}
+
 /* The next blank-separated field of [*p, end). */
 static size_t field(const char **p, const char *end, const char **start)
 {
@@ -108,74 +126,89 @@ static size_t field(const char **p, const char *end, const char **start)
 	return (size_t)(*p - *start);
 }
 
+/* Where a name on a bad line may end: a blank, other white space, or the
+ * punctuation a pasted "name: fingerprint" might carry. */
+static bool name_end(char c)
+{
+	return is_blank(c) || (c != '\0' && strchr("\v\f:,;=", c));
+}
+
+/* The name a bad line starts with, case-folded, if it has one that ends
+ * at a separator: "Bob 12ab", "bob:12ab", "bob=" pin bob; "b/ob" nobody. */
+static bool bad_line_name(const char *p, const char *end, char *name)
+{
+	size_t n = 0;
+
+	while (p < end && is_blank(*p))
+		p++;
+	for (; p < end && n <= NAME_MAX_LEN; p++, n++) {
+		if (!isalnum((unsigned char)*p) &&
+		    (*p == '\0' || !strchr("._-", *p)))
+			break;
+		name[n] = (char)tolower((unsigned char)*p);
+	}
+	if (n > NAME_MAX_LEN || (p < end && !name_end(*p)))
+		return false;
+	name[n] = '\0';
+	return name_valid(name, n);
+}
+
 enum line_kind { LINE_SKIP, LINE_ENTRY, LINE_BAD };
 
 static enum line_kind parse_line(const char *p, const char *end,
 				 struct kp_entry *e)
 {
-	const char *name, *fpr, *extra;
-	size_t nlen, flen;
+	const char *name, *rest;
+	size_t nlen;
 
 	if (memchr(p, '\0', (size_t)(end - p)))
 		return LINE_BAD;
 	nlen = field(&p, end, &name);
 	if (nlen == 0 || name[0] == '#')
 		return LINE_SKIP;
-	flen = field(&p, end, &fpr);
-	if (field(&p, end, &extra) != 0 || !name_valid(name, nlen) ||
-	    !fpr_valid(fpr, flen))
+	rest = p;
+	if (!name_valid(name, nlen) ||
+	    fingerprint_parse(rest, (size_t)(end - rest), e->fpr) < 0)
 		return LINE_BAD;
 	memcpy(e->name, name, nlen);
 	e->name[nlen] = '\0';
-	memcpy(e->fpr, fpr, flen);
-	e->fpr[flen] = '\0';
 	return LINE_ENTRY;
 }
 
-/* Order by name, then by position in the file (entries are in file order,
- * so their addresses say which came first). */
-static int cmp_entry_ptr(const void *a, const void *b)
+/* Order by name, then by line. */
+static int cmp_entry(const void *a, const void *b)
 {
-	const struct kp_entry *x = *(const struct kp_entry *const *)a;
-	const struct kp_entry *y = *(const struct kp_entry *const *)b;
+	const struct kp_entry *x = a, *y = b;
 	int c = strcmp(x->name, y->name);
 
 	if (c)
 		return c;
-	return x < y ? -1 : x > y;
+	return x->line < y->line ? -1 : x->line > y->line;
 }
 
-/* Sort the parsed entries by name and drop every later duplicate. */
-static int sort_dedup(struct known_peers *kp)
+/* Sort by name and merge the lines of each name into one pin: its key if
+ * they all agree, else unknown. Every line after a name's first is bad;
+ * so is a pin line for a name a bad line made unknown, and conversely. */
+static void sort_merge(struct known_peers *kp)
 {
-	const struct kp_entry **ix;
-	struct kp_entry *v;
 	size_t n = 0;
 
 	if (kp->n == 0)
-		return 0;
-	ix = malloc(kp->n * sizeof(*ix));
-	v = malloc(kp->n * sizeof(*v));
-	if (!ix || !v) {
-		free(ix);
-		free(v);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < kp->n; i++)
-		ix[i] = &kp->v[i];
-	qsort(ix, kp->n, sizeof(*ix), cmp_entry_ptr);
+		return;
+	qsort(kp->v, kp->n, sizeof(*kp->v), cmp_entry);
 	for (size_t i = 0; i < kp->n; i++) {
-		if (n && strcmp(v[n - 1].name, ix[i]->name) == 0)
-			kp->bad_lines++;
-		else
-			v[n++] = *ix[i];
+		struct kp_entry *last = n ? &kp->v[n - 1] : NULL;
+
+		if (!last || strcmp(last->name, kp->v[i].name) != 0) {
+			kp->v[n++] = kp->v[i];
+			continue;
+		}
+		if (kp->v[i].fpr[0] != '\0')
+			note_bad(kp, kp->v[i].line);
+		if (strcmp(last->fpr, kp->v[i].fpr) != 0)
+			last->fpr[0] = '\0';
 	}
-	free(ix);
-	free(kp->v);
-	kp->v = v;
 	kp->n = n;
-	kp->cap = kp->n;
-	return 0;
 }
 
 static int add_parsed(struct known_peers *kp, const struct kp_entry *e)
@@ -190,10 +223,31 @@ static int add_parsed(struct known_peers *kp, const struct kp_entry *e)
 	return 0;
 }
 
+/* One line: a pin, or a bad line (counted, its name pinned unknown). */
+static int take_line(struct known_peers *kp, const char *p, const char *eol,
+		     size_t line)
+{
+	struct kp_entry e = { .line = line };
+
+	switch (parse_line(p, eol, &e)) {
+	case LINE_ENTRY:
+		return add_parsed(kp, &e);
+	case LINE_BAD:
+		note_bad(kp, line);
+		e.fpr[0] = '\0';
+		if (bad_line_name(p, eol, e.name))
+			return add_parsed(kp, &e);
+		return 0;
+	case LINE_SKIP:
+		break;
+	}
+	return 0;
+}
+
 int kp_parse(struct known_peers *kp, const char *text, size_t len)
 {
 	const char *p = text, *end;
-	struct kp_entry e;
+	size_t line = 0;
 	int r = 0;
 
 	kp_free(kp);
@@ -208,171 +262,101 @@ int kp_parse(struct known_peers *kp, const char *text, size_t len)
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *eol = nl ? nl : end;
 
-		switch (parse_line(p, eol, &e)) {
-		case LINE_ENTRY:
-			r = add_parsed(kp, &e);
-			break;
-		case LINE_BAD:
-			kp->bad_lines++;
-			break;
-		case LINE_SKIP:
-			break;
-		}
+		r = take_line(kp, p, eol, ++line);
 		p = nl ? nl + 1 : end;
 	}
-	if (r == 0)
-		r = sort_dedup(kp);
-	if (r)
+	if (r) {
 		kp_free(kp);
-	return r;
+		return r;
+	}
+	sort_merge(kp);
+	return 0;
+}
+
+size_t kp_warning(const struct known_peers *kp, const char *path, char *out,
+		  size_t len)
+{
+	size_t shown = kp->bad_lines < KP_BAD_SHOWN ? kp->bad_lines :
+						       KP_BAD_SHOWN;
+	size_t used = 0;
+	int n;
+
+	if (!kp->bad_lines || len == 0)
+		return 0;
+	n = snprintf(out, len, "%s: line%s", path, kp->bad_lines > 1 ? "s" : "");
+	for (size_t i = 0; i < shown && n >= 0 && (size_t)n < len - used; i++) {
+		used += (size_t)n;
+		n = snprintf(out + used, len - used, "%s %zu", i ? "," : "",
+			     kp->bad_line[i]);
+	}
+	if (n >= 0 && (size_t)n < len - used) {
+		used += (size_t)n;
+		n = snprintf(out + used, len - used, "%s%s not \"NAME "
+			     "FINGERPRINT\": a name on %s is pinned to an "
+			     "unknown key (its chats stop as on a key change) "
+			     "and no new key is recorded until the file is "
+			     "fixed", kp->bad_lines > shown ? " and more" : "",
+			     kp->bad_lines > 1 ? " are" : " is",
+			     kp->bad_lines > 1 ? "them" : "it");
+	}
+	if (n >= 0 && (size_t)n < len - used)
+		used += (size_t)n;
+	else
+		used = len - 1;
+	return used;
 }
 
 /* ---- files ---- */
 
-/* Read the whole file into *out; -EFBIG past KP_MAX_FILE bytes. */
-static int read_all(int fd, char **out, size_t *len)
-{
-	size_t cap = 0, n = 0;
-	char *buf = NULL, *nb;
-	ssize_t got;
-
-	for (;;) {
-		if (n == cap) {
-			if (cap > KP_MAX_FILE) {
-				free(buf);
-				return -EFBIG;
-			}
-			cap = cap ? cap * 2 : 4096;
-			if (cap > KP_MAX_FILE + 1)
-				cap = KP_MAX_FILE + 1;
-			if (!(nb = realloc(buf, cap))) {
-				free(buf);
-				return -ENOMEM;
-			}
-			buf = nb;
-		}
-		got = read(fd, buf + n, cap - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0)
-			break;
-		n += (size_t)got;
-	}
-	if (got < 0) {
-		int e = -errno;
-
-		free(buf);
-		return e;
-	}
-	*out = buf;
-	*len = n;
-	return 0;
-}
-
 int kp_load(struct known_peers *kp, const char *path)
 {
-	struct stat st;
 	char *text = NULL;
 	size_t len = 0;
-	int fd, r;
+	int r;
 
 	kp_free(kp);
-	/* O_NONBLOCK: a FIFO planted at path must not hang us. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (fstat(fd, &st) < 0)
-		r = -errno;
-	else if (!S_ISREG(st.st_mode))
-		r = -EINVAL;
-	else if (st.st_size > KP_MAX_FILE)
-		r = -EFBIG;
-	else
-		r = read_all(fd, &text, &len);
-	close(fd);
+	r = fio_read_file(path, KP_MAX_FILE, &text, &len);
+	if (r == -ENOENT)
+		return 0;
 	if (r == 0)
 		r = kp_parse(kp, text, len);
 	free(text);
 	return r;
 }
 
-static int write_all(int fd, const char *p, size_t len)
+/* The file as kp_save writes it (malloc'd). */
+static char *render(const struct known_peers *kp, size_t *len)
 {
-	while (len) {
-		ssize_t n = write(fd, p, len);
+	size_t cap = sizeof(KP_HEADER) + kp->n * (NAME_MAX_LEN + FPR_HEX_LEN + 2);
+	char *text = malloc(cap);
+	size_t used;
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int write_entries(int fd, const struct known_peers *kp)
-{
-	char line[NAME_MAX_LEN + FPR_HEX_LEN + 3];
-	int r = write_all(fd, KP_HEADER, strlen(KP_HEADER));
-
-	for (size_t i = 0; i < kp->n && r == 0; i++) {
-		int n = snprintf(line, sizeof(line), "%s %s\n", kp->v[i].name,
-				 kp->v[i].fpr);
-
-		r = write_all(fd, line, (size_t)n);
-	}
-	return r;
-}
-
-/* fsync the directory holding path, so the rename is durable. */
-static int sync_dir(const char *path)
-{
-	char dir[4096];
-	const char *slash = strrchr(path, '/');
-	int fd, r = 0;
-
-	if (!slash)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == path)
-		snprintf(dir, sizeof(dir), "/");
-	else if ((size_t)(slash - path) >= sizeof(dir))
-		return -ENAMETOOLONG;
-	else
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		r = -errno;
-	close(fd);
-	return r;
+	if (!text)
+		return NULL;
+	used = (size_t)snprintf(text, cap, "%s", KP_HEADER);
+	for (size_t i = 0; i < kp->n; i++)
+		used += (size_t)snprintf(text + used, cap - used, "%s %s\n",
+					 kp->v[i].name, kp->v[i].fpr);
+	*len = used;
+	return text;
 }
 
 int kp_save(const struct known_peers *kp, const char *path)
 {
-	char tmp[4096];
-	int fd, r;
+	size_t len = 0;
+	char *text;
+	int r;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	r = fchmod(fd, 0600) < 0 ? -errno : 0;
-	if (r == 0)
-		r = write_entries(fd, kp);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r) {
-		unlink(tmp);
-		return r;
-	}
-	return sync_dir(path);
+	if (kp->bad_lines)
+		return -EUCLEAN;
+	for (size_t i = 0; i < kp->n; i++)
+		if (kp->v[i].fpr[0] == '\0')
+			return -EUCLEAN;
+	if (!(text = render(kp, &len)))
+		return -ENOMEM;
+	r = fio_write_atomic(path, text, len, 0600, 0);
+	free(text);
+	return r;
 }
 
 /* ---- look-ups ---- */
@@ -386,7 +370,7 @@ enum kp_status kp_check(const struct known_peers *kp, const char *name,
 		*old = NULL;
 	if (!rec)
 		return KP_NEW;
-	if (fpr && strncmp(rec, fpr, FPR_HEX_LEN + 1) == 0)
+	if (rec[0] != '\0' && fpr && strncmp(rec, fpr, FPR_HEX_LEN + 1) == 0)
 		return KP_MATCH;
 	if (old)
 		*old = rec;
@@ -408,6 +392,7 @@ int kp_set(struct known_peers *kp, const char *name, const char *fpr)
 		memmove(&kp->v[i + 1], &kp->v[i], (kp->n - i) * sizeof(*kp->v));
 		kp->n++;
 		snprintf(kp->v[i].name, sizeof(kp->v[i].name), "%s", name);
+		kp->v[i].line = 0;
 	}
 	memcpy(kp->v[i].fpr, fpr, FPR_HEX_LEN + 1);
 	return 0;

@@ -1,5 +1,8 @@
-/* fuzz_config.c - secmsgd's configuration parser: the input is written to
- * a file and read with config_load (daemon/config.c, iniparser under it).
+/* fuzz_config.c - the configuration engine (proto/conf, iniparser under
+ * it) with secmsgd's table: the input is written to a file and read with
+ * config_load (daemon/config.c), config_read (the same without the file
+ * checks, as secmsgctl reads it) and a client-like table (other sections
+ * ignored, a duration kept in seconds, a path with ~).
  *
  * The file sits in a private temporary directory that also holds empty
  * server.pem, server.key, passphrase, ca.pem and crl.pem, so relative
@@ -10,12 +13,16 @@
  * Properties: a failure names the file in its message; a success leaves
  * every value in range and every path absolute, and the configuration
  * config_print writes loads again and prints the same (what
- * secmsgd --check-config shows is itself a valid configuration).
+ * secmsgd --check-config shows is itself a valid configuration);
+ * config_read agrees with config_load whenever that succeeds; the
+ * engine's scan and iniparser never read the text differently; the
+ * client-like table has the same properties.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf.h"
 #include "daemon/config.h"
 #include "fuzz_common.h"
 
@@ -36,7 +43,7 @@ static void check_values(const struct config *c)
 	FZ_CHECK(path_ok(c->ca, true));
 	FZ_CHECK(path_ok(c->crl, true));
 	FZ_CHECK(path_ok(c->users_dir, false));
-	FZ_CHECK(path_ok(c->control_socket, false));
+	FZ_CHECK(path_ok(c->control_socket, true));
 	FZ_CHECK(c->log_level >= LOG_LEVEL_ERROR &&
 		 c->log_level <= LOG_LEVEL_DEBUG);
 	FZ_CHECK(c->limits.max_connections >= 1 &&
@@ -93,6 +100,82 @@ static void check_round_trip(const struct config *c)
 	free(second);
 }
 
+/* secmsgctl's reading: the same configuration, file checks aside. */
+static void check_read(const struct config *c)
+{
+	static struct config r;
+	char err[8192];
+
+	FZ_CHECK(config_read(&r, conf_path, err, sizeof(err)) == 0);
+	FZ_CHECK(memcmp(&r, c, sizeof(r)) == 0);
+}
+
+/* The engine's scan and iniparser read the text the same way: its own
+ * error, "PATH: iniparser ...", never comes (err names conf_path). */
+static bool agree(const char *err)
+{
+	return strncmp(err + strlen(conf_path), ": iniparser ", 12) != 0;
+}
+
+/* ---- a client-like table ---- */
+
+struct fz_cfg {
+	char path[256];
+	unsigned secs;
+	unsigned rate;
+};
+
+static const struct conf_key fz_keys[] = {
+	CONF_PATH(struct fz_cfg, "client", "path", path,
+		  CONF_HOME | CONF_OPTIONAL, "~/x", NULL),
+	CONF_DURATION(struct fz_cfg, "client", "keepalive", secs, CONF_SEC, 0,
+		      24 * CONF_HOUR, "60s", NULL),
+	CONF_UINT(struct fz_cfg, "client", "send_rate", rate, 0, 100000, "45",
+		  NULL),
+};
+static const char *const fz_sections[] = { "client" };
+static const struct conf_schema fz_schema = {
+	.keys = fz_keys, .nkeys = 3, .sections = fz_sections,
+	.nsections = 1, .other_sections = true,
+};
+
+static int fz_load(const char *path, struct fz_cfg *c, char *err, size_t len)
+{
+	struct conf_load x = { .schema = &fz_schema, .path = path,
+			       .err = err, .errlen = len };
+
+	memset(c, 0, sizeof(*c));
+	conf_defaults(&fz_schema, c);
+	return conf_load(&x, c);
+}
+
+static void check_client_table(void)
+{
+	static struct fz_cfg a, b;
+	char err[8192], *one = NULL, *two = NULL;
+	size_t n1, n2;
+	FILE *f;
+
+	if (fz_load(conf_path, &a, err, sizeof(err)) < 0) {
+		FZ_CHECK(strncmp(err, conf_path, strlen(conf_path)) == 0);
+		FZ_CHECK(agree(err));
+		return;
+	}
+	FZ_CHECK(a.path[0] == '\0' || a.path[0] == '/');
+	FZ_CHECK(a.secs <= 86400 && a.rate <= 100000);
+	FZ_CHECK((f = open_memstream(&one, &n1)) != NULL);
+	conf_print(&fz_schema, &a, f, false);
+	FZ_CHECK(fclose(f) == 0);
+	fz_write_file("client.conf", one, n1, again_path);
+	FZ_CHECK(fz_load(again_path, &b, err, sizeof(err)) == 0);
+	FZ_CHECK((f = open_memstream(&two, &n2)) != NULL);
+	conf_print(&fz_schema, &b, f, false);
+	FZ_CHECK(fclose(f) == 0);
+	FZ_CHECK(n1 == n2 && memcmp(one, two, n1) == 0);
+	free(one);
+	free(two);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct config c;
@@ -102,15 +185,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (memmem(data, size, "dev", 3))
 		return 0;
 	fz_write_file("secmsgd.conf", data, size, conf_path);
+	check_client_table();
 	memset(err, 'x', sizeof(err));
 	r = config_load(&c, conf_path, err, sizeof(err));
 	FZ_CHECK(memchr(err, '\0', sizeof(err)) != NULL);
 	if (r < 0) {
 		FZ_CHECK(strncmp(err, conf_path, strlen(conf_path)) == 0);
+		FZ_CHECK(agree(err));
 		return 0;
 	}
 	FZ_CHECK(r == 0 && err[0] == '\0');
 	check_values(&c);
+	check_read(&c);
 	check_round_trip(&c);
 	return 0;
 }
@@ -160,6 +246,12 @@ static void seeds(void)
 	seed_text("bad-syntax", "[server]\nworkers 2\n");
 	seed_text("bad-duplicate", "[server]\nworkers = 2\nWORKERS = 3\n");
 	seed_text("bad-continuation", "[server]\n# swallow \\\nworkers = 2\n");
+	seed_text("no-control-socket", "[server]\ncertificate = server.pem\n"
+		  "private_key = server.key\ncontrol_socket =\n");
+	seed_text("client", "[client]\npath = ~/keys\nkeepalive = 2m\n"
+		  "send_rate = 0\n[other]\nanything = goes\n");
+	seed_text("client-colon", "[client:x]\nkeepalive = 1\n[a:b]\n"
+		  "c:d = e\n");
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -173,6 +265,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	fz_init();
 	fz_maybe_write_seeds(seeds);
 	unsetenv("CREDENTIALS_DIRECTORY");
+	setenv("HOME", "/home/fz", 1);
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
 		fz_write_file(files[i], "", 0, path);
 	return 0;

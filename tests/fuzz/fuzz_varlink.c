@@ -2,12 +2,12 @@
  * proto/varlink.c fed in pieces, and each request answered by the real
  * dispatcher, control_call() of daemon/control.c.
  *
- * control.c is linked as it ships; what it asks of the rest of the daemon
- * is stubbed here at link time: the workers' answers (admin_ask fills in
- * two users, one chat and stats), server_kick (only alice is online),
- * server_reload, and the log (silent).
+ * control.c is linked as it ships and given a fake struct control_env:
+ * the workers' answers (ask fills in two users, one chat and stats), kick
+ * (only alice is online) and reload. The admin_req allocator (admin.c is
+ * not linked) and the log (silent) are stubbed.
  *
- * Input: a byte choosing the reader's maximum (0: CONTROL_REQ_MAX, else
+ * Input: a byte choosing the reader's maximum (0: VL_ADMIN_REQUEST_MAX, else
  * that many bytes), a split seed byte, then the stream.
  *
  * Properties: the messages handed out are exactly the NUL-terminated
@@ -25,15 +25,11 @@
 #include "daemon/admin.h"
 #include "daemon/control.h"
 #include "daemon/log.h"
-#include "daemon/server.h"
 #include "fuzz_common.h"
 #include "varlink.h"
+#include "varlink_admin.h"
 
-#define IFACE_ADMIN "io.secmsg.Admin"
-#define IFACE_SERVICE "org.varlink.service"
-#define ERR_INVALID IFACE_SERVICE ".InvalidParameter"
-
-/* ---- what control.c calls, stubbed ---- */
+/* ---- what control.c asks of the daemon, faked ---- */
 
 static char chat_names[1][NAME_MAX_LEN + 1] = { "bob" };
 
@@ -56,12 +52,9 @@ void admin_req_unref(struct admin_req *r)
 }
 
 /* Two users (alice chatting with bob), one chat, some counters. */
-int admin_ask(struct worker **workers, int n, struct admin_req *r,
-	      int timeout_ms)
+static int fake_ask(void *ctx, struct admin_req *r)
 {
-	(void)workers;
-	(void)n;
-	(void)timeout_ms;
+	(void)ctx;
 	if (r->op == ADMIN_LIST_USERS) {
 		r->users = calloc(2, sizeof(*r->users));
 		if (!r->users)
@@ -89,16 +82,18 @@ int admin_ask(struct worker **workers, int n, struct admin_req *r,
 	return 0;
 }
 
-int server_kick(struct server *srv, const char *name, const char *reason)
+static int fake_kick(void *ctx, const char *name, const char *reason)
 {
-	(void)srv;
+	(void)ctx;
 	(void)reason;
 	return strcmp(name, "alice") == 0 ? 0 : -ENOENT;
 }
 
-int server_reload(struct server *srv)
+static int fake_reload(void *ctx, char *why, size_t len)
 {
-	(void)srv;
+	(void)ctx;
+	(void)why;
+	(void)len;
 	return 3;
 }
 
@@ -110,20 +105,30 @@ SILENT(log_notice)
 SILENT(log_info)
 SILENT(log_debug)
 
-static struct server srv = { .nworkers = 2 };
+static const struct control_ops fake_ops = {
+	.ask = fake_ask, .kick = fake_kick, .reload = fake_reload,
+};
+static const struct control_env fake_env = {
+	.ops = &fake_ops, .epfd = -1, .listen_fd = -1, .nworkers = 2,
+};
 
 static json_t *call(const char *msg, size_t len, bool *oneway)
 {
-	return control_call(&srv, 0, msg, len, oneway);
+	static struct control *ctl;
+
+	if (!ctl)
+		ctl = control_new(&fake_env);
+	FZ_CHECK(ctl != NULL);
+	return control_call(ctl, 0, msg, len, oneway);
 }
 
 /* ---- checks ---- */
 
 static const char *const known_errors[] = {
-	ERR_INVALID,
-	IFACE_SERVICE ".MethodNotFound",
-	IFACE_SERVICE ".InterfaceNotFound",
-	IFACE_ADMIN ".NoSuchUser",
+	VL_SERVICE_INVALID_PARAMETER,
+	VL_SERVICE_METHOD_NOT_FOUND,
+	VL_SERVICE_INTERFACE_NOT_FOUND,
+	VL_ADMIN_NO_SUCH_USER,
 	NULL,
 };
 
@@ -165,7 +170,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 2)
 		return 0;
-	max = data[0] ? data[0] : CONTROL_REQ_MAX;
+	max = data[0] ? data[0] : VL_ADMIN_REQUEST_MAX;
 	rng = data[1];
 	s = data + 2;
 	n = size - 2;

@@ -47,6 +47,16 @@ idle_timeout = soon" "bad-duration\.conf:5: limits\.idle_timeout: "
 bad missing-key "[server]
 certificate = $T/server.pem
 private_key = $T/nowhere.key" "missing-key\.conf:3: server\.private_key: .*No such file"
+# An empty control_socket: no control socket of secmsgd's own (it was
+# refused here, while server.c and secmsgctl each read it another way).
+printf '[server]\ncertificate = %s\nprivate_key = %s\ncontrol_socket =\n' \
+	"$T/server.pem" "$T/server.key" >"$T/nosock.conf"
+out=$("$BIN" -t -c "$T/nosock.conf" 2>"$T/err"); rc=$?
+if [ $rc -eq 0 ] && grep -qx 'control_socket =' <<<"$out"; then
+	pass "check-config nosock: exit 0, control_socket printed empty"
+else
+	fail "check-config nosock: exit $rc, $(cat "$T/err")"
+fi
 "$BIN" -t -c "$T/absent.conf" >/dev/null 2>"$T/err"; rc=$?
 if [ $rc -eq 1 ] && grep -q "absent.conf: No such file or directory" "$T/err"; then
 	pass "check-config of a missing file: exit 1, $(cat "$T/err")"

@@ -68,20 +68,23 @@ cl_cmd bob2 "accept alice"
 expect alice "^keychange${TAB}bob${TAB}$FB${TAB}$FD\$" \
 	"alice: keychange bob OLD NEW with the old and the new fingerprint"
 expect bob2 "^ended${TAB}alice${TAB}left\$" "alice stops the attempt: bob gets ended alice left"
+# The gate's own refusal, for each command that would send to bob.
+GATE="^error${TAB}0${TAB}bob's key has changed; check its fingerprint and use trust bob first\$"
 cl_cmd alice "send bob must not be sent"
 cl_cmd alice "talk bob"
-wait_count alice "^error${TAB}0${TAB}" 2
-check "alice: send and talk to bob are refused with error 0 until trust" \
-	[ "$(grep -c "^error${TAB}0${TAB}" "$(cl_out alice)")" -eq 2 ]
+expect_count alice "$GATE" 2 "alice: send and talk to bob are refused by the key-change gate until trust"
 # bob asks; alice cannot accept either.
 cl_cmd bob2 "talk alice"
 expect alice "^request${TAB}bob\$" "bob asks alice to talk: alice gets request bob"
 cl_cmd alice "accept bob"
-expect_count alice "^error${TAB}0${TAB}" 3 "alice: accept bob is refused with error 0 until trust"
-cl_cmd bob2 "end alice"
-expect alice "^ended${TAB}bob${TAB}withdrawn\$" "bob withdraws his request"
-sleep 0.3
-expect_none bob2 "^(chat|msg)${TAB}" "bob's client shows no chat and no message from alice before trust"
+expect_count alice "$GATE" 3 "alice: accept bob is refused by the key-change gate until trust"
+check "every error alice got was the gate's (3 of 3)" \
+	[ "$(grep -c "^error" "$(cl_out alice)")" -eq 3 ]
+# Declining is allowed: alice's REFUSE reaches bob after anything her
+# refused commands could have sent him.
+cl_cmd alice "refuse bob"
+expect_none bob2 "^(chat|msg)${TAB}" "bob's client shows no chat and no message from alice before trust" \
+	0 "^refused${TAB}alice${TAB}declined\$"
 check "alice shows no chat with bob's new key before trust, and sent nothing more" \
 	[ "$(grep -c "^chat${TAB}bob" "$(cl_out alice)")" -eq 1 -a \
 	  "$(grep -c "^sent${TAB}bob" "$(cl_out alice)")" -eq 1 ]
@@ -134,15 +137,20 @@ cl_cmd alice3 "accept bob"
 expect alice3 "^keychange${TAB}bob${TAB}$FD${TAB}$FB\$" \
 	"accepting side: keychange bob OLD NEW when bob's confirmation brings the other key"
 expect bob3 "^ended${TAB}alice${TAB}left\$" "bob gets ended alice left"
+na=$(cl_lines alice3)
+nb=$(cl_lines bob3)
 cl_cmd bob3 "send alice are you there"
-sleep 0.3
-expect_none bob3 "^(msg|delivered)${TAB}" "alice sent bob nothing: no msg and no receipt"
-expect_none alice3 "^(chat|msg)${TAB}bob" "alice shows no chat and no message from bob"
-cl_cmd alice3 "trust bob"
+expect bob3 "^error${TAB}0${TAB}no chat with alice\$" "bob's send is refused: alice stopped the chat"
+# bob's next request reaches alice after anything his send could have.
 cl_cmd bob3 "talk alice"
-expect_count alice3 "^request${TAB}bob\$" 2 "alice gets bob's new request"
+expect_none alice3 "^(chat|msg)${TAB}bob" "alice shows no chat and no message from bob" \
+	"$na" "^request${TAB}bob\$"
+cl_cmd alice3 "trust bob"
 cl_cmd alice3 "accept bob"
 expect alice3 "^chat${TAB}bob${TAB}$FB\$" "after trust: chat bob with bob's first key again"
+# Anything alice had sent bob before trust would have come before this chat.
+expect_none bob3 "^(msg|delivered)${TAB}" "alice sent bob nothing: no msg and no receipt" \
+	"$nb" "^chat${TAB}alice${TAB}"
 cl_cmd bob3 "send alice hello again"
 expect alice3 "^msg${TAB}bob${TAB}1${TAB}hello again\$" "alice gets bob's message"
 expect bob3 "^delivered${TAB}alice${TAB}1\$" "bob: delivered alice 1 (after the second trust)"

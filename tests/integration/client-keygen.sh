@@ -121,6 +121,21 @@ for t in ed25519 ecdsa; do
 	cl_cmd "login$t" quit
 	expect_exit "login$t" 0 "kg$t quits with exit 0"
 done
+check "a key file of mode 600 gives no warning" \
+	eval "! grep -q 'can be read by other users' '$(cl_err logined25519)'"
+# A key file others can read: a warning on standard error, then the login.
+for m in 640 604; do
+	mkdir -p "$CL_DIR/keys$m"
+	cp "$K/kged25519.key" "$CL_DIR/keys$m/"
+	chmod "$m" "$CL_DIR/keys$m/kged25519.key"
+	cl_start "perm$m" kged25519 --passphrase-file "$PASS" -k "$CL_DIR/keys$m"
+	expect "perm$m" "^ready${TAB}kged25519\$" "a key file of mode $m still logs in"
+	check "... with a warning on stderr: the key can be read by other users" \
+		grep -q "warning: $CL_DIR/keys$m/kged25519.key can be read by other users; chmod 600 it" \
+		"$(cl_err "perm$m")"
+	cl_cmd "perm$m" quit
+	expect_exit "perm$m" 0 "... and quits with exit 0 (mode $m)"
+done
 printf 'not it\n' >"$CL_DIR/wrong"
 cl_start wrongpass kged25519 --passphrase-file "$CL_DIR/wrong"
 cl_close wrongpass

@@ -68,9 +68,12 @@ cl_cmd alice "talk nosuchuser"
 expect alice "^refused${TAB}nosuchuser${TAB}offline\$" "talk to an unknown user: refused nosuchuser offline"
 cl_cmd dave "talk carol"
 expect carol "^request${TAB}dave\$" "carol gets dave's request: request dave"
+n=$(cl_lines carol)
 cl_cmd carol "refuse dave"
 expect dave "^refused${TAB}carol${TAB}declined\$" "carol refuses: dave gets refused carol declined"
-expect_none carol "^(chat|ended)${TAB}dave" "refusing prints no chat or ended line on carol's side"
+cl_sync carol
+expect_none carol "^(chat|ended)${TAB}dave" "refusing prints no chat or ended line on carol's side" \
+	"$n" "^users${TAB}"
 cl_cmd bob "talk carol"
 expect carol "^request${TAB}bob\$" "carol gets bob's request"
 cl_cmd carol "end bob"
@@ -94,6 +97,11 @@ expect carol "^chat${TAB}alice${TAB}$FA\$" "carol: chat alice with alice's finge
 expect dave "^chat${TAB}alice${TAB}$FA\$" "dave (requester): chat alice with alice's fingerprint"
 check "the known peers file records the fingerprints seen" \
 	grep -q "$FB" "$DDIR/known/alice/alice"
+# Asking again for a chat that exists: CLIENT.md's refusal, not an error.
+cl_cmd alice "talk bob"
+expect alice "^refused${TAB}bob${TAB}exists\$" "talk bob while a chat with bob exists: refused bob exists"
+cl_cmd alice "talk dave"
+expect alice "^refused${TAB}dave${TAB}exists\$" "... also for a chat alice accepted: refused dave exists"
 
 # Messages both ways in all three chats, interleaved.
 cl_cmd alice "send bob $W1 one"
@@ -232,9 +240,14 @@ t1=$(now_us)
 expect eb "^ended${TAB}alice${TAB}withdrawn\$" "bob gets ended alice withdrawn" 5
 check "the request expired after about 1 s ($(( (t1 - t0) / 1000 )) ms)" \
 	[ $(( (t1 - t0) / 1000 )) -ge 900 -a $(( (t1 - t0) / 1000 )) -lt 8000 ]
+n=$(cl_lines ea)
 cl_cmd eb "accept alice"
 expect eb "^error${TAB}" "accepting an expired request: an error"
-expect_none ea "^chat${TAB}" "no chat after the expiry"
+# Bob's next request reaches alice after anything his accept could have sent.
+cl_cmd eb "talk alice"
+expect_none ea "^chat${TAB}" "no chat after the expiry" "$n" "^request${TAB}bob\$"
+cl_cmd eb "end alice"
+expect ea "^ended${TAB}bob${TAB}withdrawn\$" "bob withdraws that request"
 
 # 150 messages at once: the client paces them (and bob his receipts)
 # under the server's default 50 records a second, so none is lost.
@@ -256,8 +269,12 @@ echo "  | 150 messages delivered in $(( (t1 - t0) / 1000 )) ms"
 check "bob got the 150 messages in order, numbered 1 to 150" \
 	[ "$(grep "^msg${TAB}alice${TAB}" "$(cl_out eb)" | cut -f3 | tr '\n' ' ')" = "$(seq -s ' ' 1 150) " ]
 check "the last message arrived intact" grep -q "^msg${TAB}alice${TAB}150${TAB}burst 150\$" "$(cl_out eb)"
-expect_none ea "^(error|ended)" "no error and no ended chat during the burst (alice)" "$na"
-expect_none eb "^(error|ended)" "no error and no ended chat during the burst (bob)" "$nb"
+cl_sync ea
+cl_sync eb
+expect_none ea "^(error|ended)" "no error and no ended chat during the burst (alice)" \
+	"$na" "^users${TAB}"
+expect_none eb "^(error|ended)" "no error and no ended chat during the burst (bob)" \
+	"$nb" "^users${TAB}"
 
 # The longest text, and one byte more.
 X4096=$(head -c 4096 /dev/zero | tr '\0' x)
@@ -272,13 +289,17 @@ cl_cmd ea "send bob $BS"
 wait_for eb "^msg${TAB}alice${TAB}152${TAB}"
 check "4096 escaped backslashes (8192 bytes on the command line) arrive whole" \
 	[ "$(cl_line eb "^msg${TAB}alice${TAB}152${TAB}")" = "msg${TAB}alice${TAB}152${TAB}$BS" ]
-expect_none eb "^msg${TAB}alice${TAB}153${TAB}" "the 4097-byte text was not sent"
+cl_cmd ea "send bob after the long ones"
+expect eb "^msg${TAB}alice${TAB}153${TAB}after the long ones\$" \
+	"the 4097-byte text was not sent: the next message is 153"
 
 # Idle: carol (no keepalive) is dropped; dave (keepalive 1 s) is not.
 expect ec "^bye${TAB}idle${TAB}" "carol, idle with --keepalive 0, gets bye idle" 10
 expect_exit ec 1 "carol exits 1 after bye idle"
-expect_none ed "^bye" "dave, idle longer than carol but with --keepalive 1, is still logged in"
-cl_cmd ed list
+# The server would have ended dave's session before answering his list.
+cl_sync ed
+expect_none ed "^bye" "dave, idle longer than carol but with --keepalive 1, is still logged in" \
+	0 "^users${TAB}"
 expect ed "^users${TAB}alice,bob\$" "dave's list still works: users alice,bob"
 
 cl_cmd ea quit

@@ -199,11 +199,20 @@ expect "-c: relative paths are relative to the file" 0 $CTLBIN -c "$DDIR/etc/rel
 expect "-c: relative users_dir" 4 $CTLBIN -c "$DDIR/etc/rel.conf" remove-user nobody-here
 has "-c: users_dir resolved" "$ERR" "no $DDIR/etc/../users/nobody-here.pem"
 printf '[server]\ncontrol_socket =\n' >"$DDIR/etc/empty.conf"
-expect "-c: empty control_socket keeps the default" 1 $CTLBIN -c "$DDIR/etc/empty.conf" status
-has "-c: default socket named" "$ERR" '^secmsgctl: cannot connect to /run/secmsgd/control: '
+expect "-c: empty control_socket: no socket of its own" 1 $CTLBIN -c "$DDIR/etc/empty.conf" status
+has "-c: empty control_socket named" "$ERR" "^secmsgctl: $DDIR/etc/empty.conf: control_socket is empty: secmsgd opens no control socket of its own; name the one it serves with --socket PATH\$"
+check "-c: empty control_socket: no connection tried" test "$(grep -c 'cannot connect' <<<"$ERR")" = 0
 expect "--socket wins over -c" 0 $CTLBIN -c "$DDIR/etc/empty.conf" --socket "$DCTL" status
 expect "-c: missing file" 1 $CTLBIN -c "$DDIR/none.conf" status
-has "-c: missing file named" "$ERR" "cannot read $DDIR/none.conf: No such file or directory"
+has "-c: missing file named" "$ERR" "^secmsgctl: $DDIR/none.conf: No such file or directory\$"
+printf '[server]\ncontrol_socket = ctl.sock\n[limits]\nidle_timeout = 5 min\n' >"$DDIR/etc/bad.conf"
+expect "-c: a file secmsgd refuses" 1 $CTLBIN -c "$DDIR/etc/bad.conf" status
+has "-c: refused with secmsgd's message" "$ERR" "^secmsgctl: $DDIR/etc/bad.conf:4: limits.idle_timeout: invalid duration '5 min' "
+"$SECMSG_BUILD/secmsgd" -t -c "$DDIR/etc/bad.conf" >/dev/null 2>"$DDIR/bad.err"
+has "-c: secmsgd says the same" "$(cat "$DDIR/bad.err")" "^secmsgd: $DDIR/etc/bad.conf:4: limits.idle_timeout: invalid duration '5 min' "
+ln -s etc "$DDIR/etclink"
+expect "-c: relative paths from the real directory" 4 $CTLBIN -c "$DDIR/etclink/rel.conf" remove-user nobody-here
+has "-c: users_dir resolved through the link" "$ERR" "no $DDIR/etc/../users/nobody-here.pem"
 expect "--socket: missing socket" 1 $CTLBIN --socket "$DDIR/nosock" status
 has "--socket: names the socket" "$ERR" "^secmsgctl: cannot connect to $DDIR/nosock: No such file or directory\$"
 expect "--socket: not a socket" 1 $CTLBIN --socket "$DCONF" list-users
@@ -254,6 +263,27 @@ wait "$PID2"
 check "group daemon: exit 0" test $? -eq 0
 PID2=
 chmod 0700 "$DDIR"
+
+# ---- a daemon with control_socket empty: it serves clients, no socket ----
+PORT3=$(free_port)
+sed -e "s/^listen = .*/listen = 127.0.0.1:$PORT3/" \
+    -e "s|^control_socket = .*|control_socket =|" \
+    "$DCONF" >"$DDIR/nosock.conf"
+"$SECMSG_BUILD/secmsgd" -c "$DDIR/nosock.conf" >"$DDIR/secmsgd3.log" 2>&1 &
+PID2=$!
+for _ in $(seq 1 250); do
+	grep -q 'secmsgd started' "$DDIR/secmsgd3.log" && break
+	kill -0 "$PID2" 2>/dev/null || break
+	sleep 0.02
+done
+check "no control socket: secmsgd started" grep -q 'secmsgd started' "$DDIR/secmsgd3.log"
+check "no control socket: clients served" bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT3"
+expect "no control socket: secmsgctl says so" 1 $CTLBIN -c "$DDIR/nosock.conf" status
+has "no control socket: named" "$ERR" "control_socket is empty"
+kill -TERM "$PID2"
+wait "$PID2"
+check "no control socket: exit 0" test $? -eq 0
+PID2=
 
 # ---- bash completion ----
 COMP=etc/bash-completion/secmsgctl

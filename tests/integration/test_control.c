@@ -37,6 +37,7 @@
 #include "tclient.h"
 #include "testutil.h"
 #include "varlink.h"
+#include "varlink_admin.h"
 
 #define T 5000			/* ms to wait for an expected record */
 #define NCHAT 1000		/* chat clients in the load test */
@@ -922,16 +923,16 @@ static void test_oversized(void **state)
 	vlc_close(&c);
 	/* exactly the bound is still a request (answered), one more is not */
 	vlc_open(&c);
-	memset(junk, ' ', CONTROL_REQ_MAX + 1);
+	memset(junk, ' ', VL_ADMIN_REQUEST_MAX + 1);
 	memcpy(junk, getinfo, strlen(getinfo));
-	junk[CONTROL_REQ_MAX] = '\0';
-	assert_int_equal(vlc_write(&c, junk, CONTROL_REQ_MAX + 1), 0);
+	junk[VL_ADMIN_REQUEST_MAX] = '\0';
+	assert_int_equal(vlc_write(&c, junk, VL_ADMIN_REQUEST_MAX + 1), 0);
 	r = vlc_reply(&c);
 	assert_string_equal(jstr(r, "parameters.vendor"), "secmsg");
 	json_decref(r);
-	junk[CONTROL_REQ_MAX] = ' ';
-	junk[CONTROL_REQ_MAX + 1] = '\0';
-	(void)vlc_write(&c, junk, CONTROL_REQ_MAX + 2);
+	junk[VL_ADMIN_REQUEST_MAX] = ' ';
+	junk[VL_ADMIN_REQUEST_MAX + 1] = '\0';
+	(void)vlc_write(&c, junk, VL_ADMIN_REQUEST_MAX + 2);
 	assert_true(vlc_closed(&c, T));
 	vlc_close(&c);
 	free(junk);

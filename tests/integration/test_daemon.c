@@ -635,6 +635,20 @@ static void test_hostile_frames(void **state)
 	x.fd = tc_connect(D.port);
 	framer_init(&x.fr, 0);
 	assert_int_equal(tc_write(&x, hs_big, 4), 0);
+	assert_int_equal(tc_recv(&x, &(struct msg){ 0 }, T), -EBADMSG);
+	assert_int_equal(be32_get(x.rec), 2);
+	assert_int_equal(x.rec[4], HS_ERROR);
+	assert_int_equal(x.rec[5], 2);
+	assert_true(tc_closed(&x, T));
+	tc_close(&x);
+	/* A HandshakeError of a length other than 2: HandshakeError 2. */
+	x.fd = tc_connect(D.port);
+	framer_init(&x.fr, 0);
+	assert_int_equal(tc_write(&x, "\0\0\0\x03\x0f\x01\x00", 7), 0);
+	assert_int_equal(tc_recv(&x, &(struct msg){ 0 }, T), -EBADMSG);
+	assert_int_equal(be32_get(x.rec), 2);
+	assert_int_equal(x.rec[4], HS_ERROR);
+	assert_int_equal(x.rec[5], 2);
 	assert_true(tc_closed(&x, T));
 	tc_close(&x);
 	/* Garbage, then a frame cut midway. */
@@ -671,7 +685,12 @@ static void test_slowloris(void **state)
 	send_message(&a, &b, (const uint8_t *)"hello", 5);
 	/* handshake_timeout = 3 s: each gets HandshakeError 5 and is closed */
 	for (int i = 0; i < N; i++) {
-		assert_true(tc_closed(&idle[i], 8000));
+		assert_int_equal(tc_recv(&idle[i], &(struct msg){ 0 }, 8000),
+				 -EBADMSG);
+		assert_int_equal(be32_get(idle[i].rec), 2);
+		assert_int_equal(idle[i].rec[4], HS_ERROR);
+		assert_int_equal(idle[i].rec[5], 5);
+		assert_true(tc_closed(&idle[i], T));
 		tc_close(&idle[i]);
 	}
 	tc_close(&a);
@@ -882,6 +901,41 @@ static void test_handshakes_per_source(void **state)
 	restart_with(LIMITS);
 }
 
+/*
+ * A failed ClientAuth keeps counting against its source until its
+ * delayed answer is out and the connection closed: while one is waiting
+ * for its refusal, a second connection from that source (limit 1) is
+ * refused; after it, there is room again.
+ */
+static void test_refusal_still_counts(void **state)
+{
+	struct tc c, x;
+	sm_key *key = NULL;
+	trust *t = NULL;
+
+	(void)state;
+	restart_with("max_handshakes_per_source = 1\n"
+		     "auth_failure_delay = 1s\n");
+	memset(&c, 0, sizeof(c));
+	framer_init(&c.fr, 0);
+	c.fd = tc_connect(D.port);
+	assert_true(c.fd >= 0);
+	assert_int_equal(key_load_private(tu_pki_path("alice.key"), NULL, &key), 0);
+	assert_int_equal(trust_load(tu_pki_path("ca.pem"), NULL, &t), 0);
+	assert_int_equal(tc_handshake(&c, "mallory", key, t, T), 0);
+	usleep(200000);		/* the ClientAuth has been checked: refusing */
+	expect_busy(tc_connect(D.port));
+	assert_int_equal(tc_await_list(&c, T), -EACCES);
+	assert_int_equal(c.peer_code, 3);
+	assert_true(tc_closed(&c, T));
+	tc_close(&c);
+	login_when_room(&x, "alice");
+	tc_close(&x);
+	key_unref(key);
+	trust_free(t);
+	restart_with(LIMITS);
+}
+
 static void test_handshake_timeout(void **state)
 {
 	struct tc x;
@@ -937,6 +991,7 @@ static int run(bool act, const char *name)
 		cmocka_unit_test(test_idle_timeout),
 		cmocka_unit_test(test_max_connections),
 		cmocka_unit_test(test_handshakes_per_source),
+		cmocka_unit_test(test_refusal_still_counts),
 		cmocka_unit_test(test_handshake_timeout),
 		cmocka_unit_test(test_status),
 		cmocka_unit_test(test_reload_removes_user),

@@ -272,11 +272,54 @@ static void test_login_storm(void **state)
 	assert_true(mem_after - mem0 <= 256);
 }
 
+/* Lines of the daemon's log containing what. */
+static int log_count(const char *what)
+{
+	FILE *f = fopen(td_path(&D, "secmsgd.log"), "r");
+	char line[1024];
+	int n = 0;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, what) != NULL;
+	fclose(f);
+	return n;
+}
+
+/*
+ * 100 failed handshakes in a burst: each worker logs at most 20 of them
+ * one by one in 10 s, then one line with the count of the others, so a
+ * flood cannot push journald into its own rate limit.
+ */
+static void test_failed_handshakes_logged_within_budget(void **state)
+{
+	int before = log_count("handshake from"), lines, summary = 0;
+
+	(void)state;
+	for (int i = 0; i < 100; i++) {
+		int fd = tc_connect(D.port);
+
+		assert_true(fd >= 0);
+		assert_int_equal(tc_send_frame(fd, (const uint8_t *)"\x01junk", 5), 0);
+		close(fd);
+	}
+	for (int i = 0; i < 150 && !summary; i++) {
+		usleep(100000);
+		summary = log_count("more failed handshakes");
+	}
+	lines = log_count("handshake from") - before;
+	fprintf(stderr, "100 failed handshakes: %d logged one by one, then "
+		"%d summary line(s)\n", lines, summary);
+	assert_true(lines <= 2 * 20);
+	assert_true(summary >= 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dropped_reader_sees_bye),
 		cmocka_unit_test(test_login_storm),
+		cmocka_unit_test(test_failed_handshakes_logged_within_budget),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

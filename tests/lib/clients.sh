@@ -9,8 +9,12 @@
 #   wait_count NAME REGEX N [SECS]   # until N lines match
 #   expect NAME REGEX WHAT [SECS]    # wait_for, then PASS or FAIL: WHAT
 #   expect_count NAME REGEX N WHAT [SECS]  # wait_count, then PASS or FAIL
-#   expect_none NAME REGEX WHAT [N]  # no line of NAME's stdout (after line N)
-#                                    # matches now; cl_lines NAME gives N
+#   expect_none NAME REGEX WHAT N BARRIER  # wait for a line after line N
+#                                    # matching BARRIER, then PASS if no line
+#                                    # after line N matches REGEX; cl_lines
+#                                    # NAME gives N
+#   cl_sync NAME                     # `list`: its users line is a barrier
+#                                    # for NAME's earlier commands
 #   cl_wait NAME [SECONDS]           # wait for NAME to exit: status in CL_RC
 #   expect_exit NAME STATUS WHAT     # cl_wait, then PASS or FAIL
 #   cl_out NAME, cl_err NAME         # paths of NAME's stdout and stderr
@@ -106,17 +110,48 @@ expect_count() { # NAME REGEX N WHAT [SECONDS]
 # cl_lines NAME: how many lines NAME printed so far (for expect_none).
 cl_lines() { wc -l <"$CL_DIR/$1.out"; }
 
-expect_none() { # NAME REGEX WHAT [AFTER_LINE]
-	if tail -n "+$((${4:-0} + 1))" "$CL_DIR/$1.out" |
+# wait_after NAME N REGEX [SECONDS]: until a line after line N matches.
+wait_after() {
+	local f=$CL_DIR/$1.out end
+	end=$(( $(now_us) + ${4:-$CL_WAIT} * 1000000 ))
+	while :; do
+		tail -n "+$(($2 + 1))" "$f" | LC_ALL=C grep -qE -- "$3" && return 0
+		[ "$(now_us)" -lt "$end" ] || break
+		sleep 0.05
+	done
+	echo "  | waited ${4:-$CL_WAIT} s for a line of $1 after line $2 matching: $3"
+	cl_show "$1"
+	return 1
+}
+
+# A negative check must not pass merely because the unwanted line is
+# late: BARRIER is a line that comes only after the unwanted one would
+# have (the users line of a later `list`, a later message...). The check
+# waits for it, then looks at everything printed after line N.
+expect_none() { # NAME REGEX WHAT AFTER_LINE BARRIER
+	if [ $# -ne 5 ]; then
+		fail "$3 (expect_none needs AFTER_LINE and BARRIER)"
+		return
+	fi
+	if ! wait_after "$1" "$4" "$5"; then
+		fail "$3 (the barrier never came)"
+		return
+	fi
+	if tail -n "+$(($4 + 1))" "$CL_DIR/$1.out" |
 		LC_ALL=C grep -qE -- "$2"; then
 		echo "  | unexpected line(s) of $1:"
-		tail -n "+$((${4:-0} + 1))" "$CL_DIR/$1.out" |
+		tail -n "+$(($4 + 1))" "$CL_DIR/$1.out" |
 			LC_ALL=C grep -E -- "$2" | sed 's/^/  |   /'
 		fail "$3"
 	else
 		pass "$3"
 	fi
 }
+
+# cl_sync NAME: ask for the user list; the server answers it after every
+# earlier record of NAME's, and the client prints it after every earlier
+# command's lines, so its users line is a barrier for them.
+cl_sync() { cl_cmd "$1" list; }
 
 # The first line of NAME's stdout matching REGEX.
 cl_line() { LC_ALL=C grep -m1 -E -- "$2" "$CL_DIR/$1.out"; }

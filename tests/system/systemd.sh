@@ -26,117 +26,18 @@ REL=$(realpath "$SECMSG_RELEASE")
 LIMIT=240		# seconds for the whole test
 T0=$(date +%s)
 
-FAILURES=0
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; FAILURES=$((FAILURES + 1)); }
-note() { echo "  ... $*"; }
-
-if [ "$(id -u)" -ne 0 ]; then
-	fail "systemd system test: needs root (run make check as root)"
-	exit 1
-fi
-for t in systemd-nspawn nsenter jq ss; do
-	if ! command -v "$t" >/dev/null; then
-		fail "systemd system test: $t is missing (make deps)"
-		exit 1
-	fi
-done
-if ! tests/lib/mkpki.sh "$SECMSG_PKI" >/dev/null; then
-	fail "systemd system test: cannot make the test PKI in $SECMSG_PKI"
-	exit 1
-fi
-PKI=$(realpath "$SECMSG_PKI")
+. tests/lib/nspawn.sh
+ns_require systemd jq ss
 CLIENT=$REL/secmsg-client
 
-R=$(mktemp -d /tmp/secmsg-systemd-XXXXXX)
+ns_setup systemd "$LIMIT"
 C=$R/host		# the host side: client configs, keys, outputs
-mkdir -p "$R/up" "$R/root" "$C/keys" "$C/known"
-NSPAWN=
-P1=
-MOUNTED=
-BG_PIDS=()
-
-cleanup() {
-	local p
-	for p in "${BG_PIDS[@]}"; do
-		kill -TERM "$p" 2>/dev/null
-	done
-	if [ -n "$NSPAWN" ] && kill -0 "$NSPAWN" 2>/dev/null; then
-		kill -TERM "$NSPAWN"	# the container shuts down cleanly
-		for _ in $(seq 1 150); do
-			kill -0 "$NSPAWN" 2>/dev/null || break
-			sleep 0.1
-		done
-		if kill -0 "$NSPAWN" 2>/dev/null; then
-			# Killing the container's init ends its whole PID namespace.
-			[ -n "$P1" ] && kill -KILL "$P1" 2>/dev/null
-			kill -KILL "$NSPAWN" 2>/dev/null
-		fi
-	fi
-	wait 2>/dev/null
-	if [ -n "$MOUNTED" ]; then
-		umount "$R/root" 2>/dev/null || umount -l "$R/root"
-		umount "$R/up" 2>/dev/null || umount -l "$R/up"
-	fi
-	if [ -n "${SECMSG_KEEP:-}" ]; then
-		echo "kept $R"
-	else
-		rm -rf "$R"
-	fi
-}
-trap cleanup EXIT
-trap 'fail "systemd system test: interrupted or over ${LIMIT}s"; exit 1' INT TERM HUP
-# The whole test is bounded: a watchdog of its own.
-(
-	trap 'kill $sl 2>/dev/null; exit 0' TERM
-	sleep "$LIMIT" & sl=$!
-	wait $sl && kill -TERM $$
-) >/dev/null 2>&1 </dev/null &
-BG_PIDS+=($!)
+mkdir -p "$C/keys" "$C/known"
+CL_IO=$C
+CL_EXEC=("$CLIENT" -c "$C/client.conf")
 
 # ---- helpers ----
 
-# E CMD...: run CMD inside the container (all its namespaces), bounded.
-E() { timeout 30 nsenter -t "$P1" -a "$@"; }
-prop() { E systemctl show -p "$1" --value "${2:-secmsgd.service}"; }
-# until_true SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
-until_true() {
-	local end=$(($(date +%s%N) / 1000000 + $1 * 1000))
-	shift
-	while ! "$@" 2>/dev/null; do
-		[ $(($(date +%s%N) / 1000000)) -ge $end ] && return 1
-		sleep 0.1
-	done
-}
-is_running() {
-	[ "$(prop ActiveState)" = active ] && [ "$(prop SubState)" = running ]
-}
-
-# Interactive batch clients: cl_start NAME; cl_cmd NAME LINE; cl_wait NAME ERE.
-declare -A CL_FD CL_PID
-cl_start() {
-	local u=$1 fd
-	rm -f "$C/$u.in"
-	mkfifo "$C/$u.in"
-	exec {fd}<>"$C/$u.in"
-	CL_FD[$u]=$fd
-	"$CLIENT" -c "$C/client.conf" --batch "$u" <"$C/$u.in" \
-		>"$C/$u.out" 2>"$C/$u.err" &
-	CL_PID[$u]=$!
-	BG_PIDS+=($!)
-}
-cl_cmd() { printf '%s\n' "$2" >&"${CL_FD[$1]}"; }
-cl_wait() { until_true "${3:-10}" grep -Eq "$2" "$C/$1.out"; }
-cl_stop() {
-	local u=$1
-	[ -n "${CL_FD[$u]:-}" ] || return 0
-	local fd=${CL_FD[$u]}
-	cl_cmd "$u" quit 2>/dev/null
-	exec {fd}>&-
-	until_true 5 eval "! kill -0 ${CL_PID[$u]}" || kill -KILL "${CL_PID[$u]}" 2>/dev/null
-	wait "${CL_PID[$u]}" 2>/dev/null
-	unset "CL_FD[$u]"
-}
 # login USER: one complete session (log in, quit); exit status of the client.
 login() {
 	printf 'quit\n' | timeout 15 "$CLIENT" -c "$C/client.conf" --batch "$1" \
@@ -159,16 +60,7 @@ wd_timeouts() { E journalctl -u secmsgd --no-pager | grep -c "Watchdog timeout";
 
 # ---- the container ----
 
-mount -t tmpfs tmpfs "$R/up" || { fail "tmpfs for the overlay"; exit 1; }
-mkdir -p "$R/up/u" "$R/up/w"
-if ! mount -t overlay overlay \
-	-o "lowerdir=/,upperdir=$R/up/u,workdir=$R/up/w" "$R/root"; then
-	umount "$R/up"
-	fail "overlay of / (overlayfs needed)"
-	exit 1
-fi
-MOUNTED=1
-systemd-id128 new >"$R/root/etc/machine-id"
+ns_overlay || exit 1
 # A clean slate for the product: nothing of a host installation shows.
 rm -rf "$R/root/etc/secmsg" "$R/root/etc/systemd/system/"*.wants/secmsgd*
 
@@ -221,33 +113,10 @@ fi
 for u in alice bob carol dave erin; do
 	install -m 0600 "$PKI/$u.key" "$C/keys/$u.key"
 done
-cat >"$C/client.conf" <<EOF
-[client]
-server = 127.0.0.1:$PORT
-server_name = localhost
-ca = $PKI/ca.pem
-keys_dir = $C/keys
-known_peers_dir = $C/known
-EOF
+ns_client_conf "$PORT" "$PKI/ca.pem" "$C/keys" "$C/known" >"$C/client.conf"
 
-setsid systemd-nspawn -D "$R/root" --machine="secmsg-test-$$" --register=no \
-	--link-journal=no --keep-unit -b --console=pipe >"$R/boot.log" 2>&1 &
-NSPAWN=$!
-until_true 60 pgrep -P "$NSPAWN" -x systemd >/dev/null
-P1=$(pgrep -P "$NSPAWN" -x systemd)
-# Until systemd's bus is up, is-system-running fails at once: ask again.
-booted() {
-	state=$(E systemctl is-system-running --wait 2>/dev/null)
-	[ "$state" = running ] || [ "$state" = degraded ]
-}
-state=
-if [ -z "$P1" ] || ! until_true 60 booted; then
-	fail "container boots (state '${state:-no systemd}', nspawn pid $NSPAWN, systemd pid ${P1:-none})"
-	ps -o pid,ppid,stat,etime,args --ppid "$NSPAWN" 2>/dev/null
-	tail -30 "$R/boot.log"
-	exit 1
-fi
-pass "container with systemd $(E systemctl --version | sed -n '1s/systemd \([0-9]*\).*/\1/p') booted ($state), $(($(date +%s) - T0))s into the test"
+ns_boot "secmsg-test-$$" || exit 1
+pass "container with systemd $(E systemctl --version | sed -n '1s/systemd \([0-9]*\).*/\1/p') booted ($NS_STATE), $(($(date +%s) - T0))s into the test"
 
 # ---- socket activation ----
 
@@ -325,23 +194,10 @@ fi
 
 SECRET="the eagle lands at midnight $$"
 cl_start bob
-ok=
-if cl_wait bob $'^ready\tbob$' 10; then
-	cl_cmd alice "talk bob"
-	if cl_wait bob $'^request\talice$' 10; then
-		cl_cmd bob "accept alice"
-		if cl_wait alice $'^chat\tbob\t' 10 && cl_wait bob $'^chat\talice\t' 10; then
-			cl_cmd alice "send bob $SECRET"
-			cl_wait bob $'^msg\talice\t[^\t]+\t'"$SECRET"'$' 10 &&
-				cl_wait alice $'^delivered\tbob\t' 10 && ok=1
-		fi
-	fi
-fi
-if [ -n "$ok" ]; then
+if cl_chat alice bob "$SECRET"; then
 	pass "alice and bob log in from the host and chat (message delivered, receipt back)"
 else
 	fail "alice and bob log in from the host and chat"
-	for u in alice bob; do sed "s/^/    $u> /" "$C/$u.out" "$C/$u.err"; done
 fi
 
 HAVE_CTL=
@@ -462,7 +318,7 @@ pid=$(prop MainPID)
 	done
 ) &
 TCPLOOP=$!
-BG_PIDS+=($!)
+NS_BG_PIDS+=($!)
 # Complete logins, one after another; a session cut by the restart
 # (old daemon stopping) is retried, as a client reconnects.
 (
@@ -482,7 +338,7 @@ BG_PIDS+=($!)
 	done
 ) &
 LOGINLOOP=$!
-BG_PIDS+=($!)
+NS_BG_PIDS+=($!)
 sleep 2
 E systemctl restart secmsgd.service; rrc=$?
 restarted_at=$(count "$C/loop-ok")

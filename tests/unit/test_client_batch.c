@@ -11,6 +11,7 @@
 
 #include "client/batch.h"
 #include "client/cmd.h"
+#include "client/escape.h"
 #include "client/event.h"
 #include "msg.h"
 
@@ -40,16 +41,16 @@ static void test_escape(void **state)
 	size_t n;
 
 	(void)state;
-	n = batch_escape("a\tb\nc\\d", 7, out);
+	n = text_escape("a\tb\nc\\d", 7, out);
 	assert_int_equal(n, 10);
 	assert_string_equal(out, "a\\tb\\nc\\\\d");
-	n = batch_escape("", 0, out);
+	n = text_escape("", 0, out);
 	assert_int_equal(n, 0);
 	/* Only TAB, newline and backslash are escaped (CLIENT.md). */
-	n = batch_escape("\r\x1b\x00z", 4, out);
+	n = text_escape("\r\x1b\x00z", 4, out);
 	assert_int_equal(n, 4);
 	assert_memory_equal(out, "\r\x1b\x00z", 4);
-	n = batch_escape("\\\\\n", 3, out);
+	n = text_escape("\\\\\n", 3, out);
 	assert_string_equal(out, "\\\\\\\\\\n");
 }
 
@@ -59,15 +60,15 @@ static void test_unescape(void **state)
 	size_t n;
 
 	(void)state;
-	n = batch_unescape("a\\tb\\nc\\\\d", 10, out);
+	n = text_unescape("a\\tb\\nc\\\\d", 10, out);
 	assert_int_equal(n, 7);
 	assert_memory_equal(out, "a\tb\nc\\d", 7);
 	/* Other backslashes stay as they are, a trailing one too. */
-	n = batch_unescape("C:\\path\\", 8, out);
+	n = text_unescape("C:\\path\\", 8, out);
 	assert_int_equal(n, 8);
 	assert_string_equal(out, "C:\\path\\");
 	/* "\\\\n" is a backslash then n, not a newline. */
-	n = batch_unescape("\\\\n", 3, out);
+	n = text_unescape("\\\\n", 3, out);
 	assert_int_equal(n, 2);
 	assert_string_equal(out, "\\n");
 }
@@ -80,10 +81,10 @@ static void test_roundtrip(void **state)
 	(void)state;
 	for (i = 0; i < sizeof(text); i++)
 		text[i] = (char)i;
-	n = batch_escape(text, sizeof(text), esc);
+	n = text_escape(text, sizeof(text), esc);
 	assert_null(memchr(esc, '\t', n));
 	assert_null(memchr(esc, '\n', n));
-	n = batch_unescape(esc, n, back);
+	n = text_unescape(esc, n, back);
 	assert_int_equal(n, sizeof(text));
 	assert_memory_equal(back, text, sizeof(text));
 }
@@ -229,6 +230,10 @@ static void test_format_silent(void **state)
 	ev.kind = CEV_NOTICE;
 	assert_int_equal(batch_format(&ev, &line), 0);
 	assert_null(line);
+	ev.kind = CEV_GONE;
+	ev.peer = "bob";
+	assert_int_equal(batch_format(&ev, &line), 0);
+	assert_null(line);
 	ev.kind = CEV_KIND_COUNT;
 	assert_int_equal(batch_format(&ev, &line), 0);
 	assert_null(line);
@@ -372,12 +377,54 @@ static void test_parse_interactive(void **state)
 	assert_int_equal(c.kind, CCMD_HELP);
 	iparse("/quit", &c);
 	assert_int_equal(c.kind, CCMD_QUIT);
+	iparse("/msg bob hi there", &c);
+	assert_int_equal(c.kind, CCMD_MSG);
+	assert_string_equal(c.peer, "bob");
+	assert_string_equal(c.text, "hi there");
+	iparse("/msg bob a\\nb", &c);
+	assert_string_equal(c.text, "a\\nb");
+	iparse("/msg bob", &c);
+	assert_int_equal(c.kind, CCMD_BAD);
+	iparse("/msg", &c);
+	assert_int_equal(c.kind, CCMD_BAD);
+	parse("msg bob hi", &c);
+	assert_int_equal(c.kind, CCMD_BAD);
 	iparse("/send bob hi", &c);
 	assert_int_equal(c.kind, CCMD_BAD);
 	iparse("/", &c);
 	assert_int_equal(c.kind, CCMD_BAD);
 	iparse("/talk", &c);
 	assert_int_equal(c.kind, CCMD_BAD);
+}
+
+/* Issue 13 §4: only commands without chat text may enter the history. */
+static void test_historic(void **state)
+{
+	static const char *const keep[] = {
+		"/list", "/talk bob", "/accept bob", "/refuse bob", "/to bob",
+		"/chats", "/end", "/end bob", "/fingerprint", "/trust bob",
+		"/quit", "/help",
+	};
+	static const char *const never[] = {
+		"hello bob", "//etc/passwd", "/msg bob secret", "/tlak bob hi",
+		"/talk bob and some text", "/msg bob", "", "/",
+	};
+	struct ccmd c;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+		iparse(keep[i], &c);
+		if (!ccmd_historic(&c))
+			fail_msg("kept out of the history: '%s'", keep[i]);
+	}
+	for (i = 0; i < sizeof(never) / sizeof(never[0]); i++) {
+		iparse(never[i], &c);
+		if (ccmd_historic(&c))
+			fail_msg("let into the history: '%s'", never[i]);
+	}
+	parse("send bob secret", &c);
+	assert_false(ccmd_historic(&c));
 }
 
 int main(void)
@@ -396,6 +443,7 @@ int main(void)
 		cmocka_unit_test(test_parse_bad),
 		cmocka_unit_test(test_parse_send),
 		cmocka_unit_test(test_parse_interactive),
+		cmocka_unit_test(test_historic),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

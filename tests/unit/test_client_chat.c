@@ -1,10 +1,13 @@
-/* test_client_chat.c - the client's chat logic against an in-memory relay.
+/* test_client_chat.c - the client's chat table against an in-memory relay.
  *
- * Each user is a struct cchat whose records are captured (encoded as the
- * client would send them), turned by a tiny relay into what secmsgd would
- * send (peer names swapped, peer_key added) and handed to the other
- * user's cchat_handle() after a real decode. Events are batch lines in a
- * memory stream, so the tests read exactly what a script would.
+ * Each user is a struct chats whose records are captured (the plaintexts
+ * the client would seal), turned by a tiny relay into what secmsgd would
+ * send (peer names swapped, peer_key added) and handed, encoded as the
+ * server encodes them, to the other user's chats_receive(). Events are
+ * batch lines in a memory stream, so the tests read exactly what a script
+ * would; the test's front end adds a "gone NAME" line when a row of the
+ * table goes away (the event the interactive client's current chat
+ * follows), and runs commands with a current chat of its own.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -19,8 +22,10 @@
 
 #include <cmocka.h>
 
-#include "client/chat.h"
-#include "client/out.h"
+#include "client/batch.h"
+#include "client/chats.h"
+#include "client/cmd.h"
+#include "client/front.h"
 #include "channel.h"
 #include "crypto.h"
 #include "e2e.h"
@@ -34,8 +39,10 @@ struct node {
 	const char *name;
 	sm_key *key;		/* the user's own key */
 	sm_key *server_key;	/* what the relay hands out as this user's key */
-	struct cchat *c;
-	struct cout out;
+	struct chats *c;
+	struct front out;
+	struct cmd_env env;
+	struct focus focus;	/* the current chat, as ui.c keeps it */
 	FILE *of, *ef;
 	char *obuf, *ebuf;
 	size_t olen, elen;
@@ -58,16 +65,15 @@ static int qhead, qtail;
 static bool tamper_message, tamper_accept_sig;
 static int pings, pongs;
 
-static int capture(void *ctx, const struct msg *m)
+static int capture(void *ctx, const uint8_t *pt, size_t len)
 {
-	struct writer w;
 	int from = (int)(intptr_t)ctx;
 
 	assert_true(qtail < QMAX);
-	wr_init(&w, queue[qtail].pt, sizeof(queue[qtail].pt));
-	assert_int_equal(msg_encode_c2s(m, &w), 0);
+	assert_true(len <= sizeof(queue[qtail].pt));
+	memcpy(queue[qtail].pt, pt, len);
 	queue[qtail].from = from;
-	queue[qtail].len = w.len;
+	queue[qtail].len = len;
 	qtail++;
 	return 0;
 }
@@ -80,17 +86,15 @@ static int find(const char *name)
 	return -1;
 }
 
-/* Encode as the server would, decode as the client does, hand it over. */
+/* Encode as the server would and hand it over, as the client's loop does. */
 static int deliver(int to, const struct msg *m)
 {
 	uint8_t buf[CHAN_PT_MAX];
 	struct writer w;
-	struct msg d;
 
 	wr_init(&w, buf, sizeof(buf));
 	assert_int_equal(msg_encode_s2c(m, &w), 0);
-	assert_int_equal(msg_decode_s2c(buf, w.len, &d), 0);
-	return cchat_handle(nodes[to].c, &d);
+	return chats_receive(nodes[to].c, buf, w.len);
 }
 
 static void relay_list(int from)
@@ -225,6 +229,30 @@ static const char *fpr_of(sm_key *k)
 	return hex[which];
 }
 
+/* The test's front end: batch lines, notices on ef, "gone NAME" lines. */
+static void node_event(void *fe, const struct cev *ev)
+{
+	struct node *n = fe;
+	char *line;
+	size_t len;
+
+	if (ev->kind == CEV_NOTICE) {
+		fprintf(n->ef, "secmsg-client: %.*s\n", (int)ev->text_len,
+			ev->text);
+		return;
+	}
+	if (ev->kind == CEV_GONE) {
+		fprintf(n->of, "gone\t%s\n", ev->peer);
+		return;
+	}
+	len = batch_format(ev, &line);
+	if (line)
+		fwrite(line, 1, len, n->of);
+	free(line);
+}
+
+static const struct front_ops node_ops = { .event = node_event };
+
 static void start_node(int i)
 {
 	char path[256];
@@ -233,10 +261,13 @@ static void start_node(int i)
 	n->of = open_memstream(&n->obuf, &n->olen);
 	n->ef = open_memstream(&n->ebuf, &n->elen);
 	assert_non_null(n->of);
-	cout_init(&n->out, true, n->of, n->ef, -1);
+	n->out = (struct front){ .ops = &node_ops, .ctx = n, .fd = -1 };
 	snprintf(path, sizeof(path), "%s/%s", dir, n->name);
-	assert_int_equal(cchat_new(n->name, n->key, path, capture,
+	assert_int_equal(chats_new(n->name, n->key, path, capture,
 				   (void *)(intptr_t)i, &n->out, &n->c), 0);
+	n->focus.name[0] = '\0';
+	n->env = (struct cmd_env){ .chats = n->c, .out = &n->out,
+				   .focus = &n->focus, .user = n->name };
 	n->online = true;
 	n->seen = 0;
 }
@@ -245,8 +276,7 @@ static void stop_node(int i)
 {
 	struct node *n = &nodes[i];
 
-	cchat_free(n->c);
-	cout_destroy(&n->out);
+	chats_free(n->c);
 	fclose(n->of);
 	fclose(n->ef);
 	free(n->obuf);
@@ -295,10 +325,10 @@ static int teardown(void **state)
 /* Alice asks bob, bob accepts: both see `chat`. */
 static void establish(int a, int b)
 {
-	assert_int_equal(cchat_talk(nodes[a].c, nodes[b].name), 0);
+	assert_int_equal(chats_talk(nodes[a].c, nodes[b].name), 0);
 	pump();
 	EXPECT(&nodes[b], "request\t%s", nodes[a].name);
-	assert_int_equal(cchat_accept(nodes[b].c, nodes[a].name), 0);
+	assert_int_equal(chats_accept(nodes[b].c, nodes[a].name), 0);
 	pump();
 	EXPECT(&nodes[a], "chat\t%s\t%s", nodes[b].name,
 	       fpr_of(nodes[b].server_key));
@@ -316,10 +346,10 @@ static void test_login(void **state)
 	(void)state;
 	EXPECT(&nodes[0], "ready\talice");
 	EXPECT(&nodes[2], "ready\tcarol");
-	assert_true(cchat_logged_in(a->c));
+	assert_true(chats_logged_in(a->c));
 	forget_output();
 	/* A reply of several records is merged into one line. */
-	assert_int_equal(cchat_list(a->c), 0);
+	assert_int_equal(chats_list(a->c), 0);
 	assert_int_equal(qtail, 1);
 	qhead = qtail = 0;
 	wr_init(&w, names, sizeof(names));
@@ -352,12 +382,12 @@ static void test_chat_flow(void **state)
 
 	(void)state;
 	forget_output();
-	assert_int_equal(cchat_talk(a->c, "bob"), 0);
+	assert_int_equal(chats_talk(a->c, "bob"), 0);
 	pump();
 	EXPECT(b, "request\talice");
-	assert_int_equal(cchat_accept(b->c, "alice"), 0);
+	assert_int_equal(chats_accept(b->c, "alice"), 0);
 	/* Bob types before alice's HELLO: held, sent after it. */
-	assert_int_equal(cchat_send(b->c, "alice", "early", 5), 0);
+	assert_int_equal(chats_send(b->c, "alice", "early", 5), 0);
 	assert_false(printed(b, "sent\talice\t1"));
 	pump();
 	EXPECT(a, "chat\tbob\t%s", fpr_of(b->key));
@@ -366,9 +396,9 @@ static void test_chat_flow(void **state)
 	EXPECT(a, "msg\tbob\t1\tearly");
 	EXPECT(b, "delivered\talice\t1");
 	/* Both ways, with escapes, ids counting per direction. */
-	assert_int_equal(cchat_send(a->c, "bob", "one\ttwo\nthree\\", 14), 0);
-	assert_int_equal(cchat_send(a->c, "bob", "second", 6), 0);
-	assert_int_equal(cchat_send(b->c, "alice", "reply", 5), 0);
+	assert_int_equal(chats_send(a->c, "bob", "one\ttwo\nthree\\", 14), 0);
+	assert_int_equal(chats_send(a->c, "bob", "second", 6), 0);
+	assert_int_equal(chats_send(b->c, "alice", "reply", 5), 0);
 	EXPECT(a, "sent\tbob\t1");
 	EXPECT(a, "sent\tbob\t2");
 	pump();
@@ -388,10 +418,10 @@ static void test_chat_flow(void **state)
 	assert_non_null(strstr(text, fpr_of(b->key)));
 	free(text);
 	/* Bob leaves. */
-	assert_int_equal(cchat_end(b->c, "alice"), 0);
+	assert_int_equal(chats_end(b->c, "alice"), 0);
 	pump();
 	EXPECT(a, "ended\tbob\tleft");
-	assert_true(cchat_send(a->c, "bob", "x", 1) < 0);
+	assert_true(chats_send(a->c, "bob", "x", 1) < 0);
 	EXPECT(a, "error\t0\tno chat with bob");
 }
 
@@ -401,16 +431,18 @@ static void test_refusals(void **state)
 
 	(void)state;
 	forget_output();
-	assert_int_equal(cchat_talk(a->c, "carol"), 0);
+	assert_int_equal(chats_talk(a->c, "carol"), 0);
 	pump();
 	EXPECT(c, "request\talice");
-	assert_true(cchat_talk(a->c, "carol") < 0);
-	EXPECT(a, "error\t0\ta chat or request with carol already exists");
-	assert_true(cchat_send(a->c, "carol", "x", 1) < 0);
+	assert_true(chats_talk(a->c, "carol") < 0);
+	EXPECT(a, "refused\tcarol\texists");
+	assert_false(printed(a, "error\t0\ta chat or request with carol already exists"));
+	assert_int_equal(qtail, 0);
+	assert_true(chats_send(a->c, "carol", "x", 1) < 0);
 	EXPECT(a, "error\t0\tcarol has not accepted yet");
-	assert_true(cchat_send(c->c, "alice", "x", 1) < 0);
+	assert_true(chats_send(c->c, "alice", "x", 1) < 0);
 	EXPECT(c, "error\t0\taccept alice's request first");
-	assert_int_equal(cchat_refuse(c->c, "alice"), 0);
+	assert_int_equal(chats_refuse(c->c, "alice"), 0);
 	qhead = qtail = 0; /* the relay would say REFUSE 1: */
 	{
 		struct msg m = { .op = OP_REFUSE, .reason = REFUSE_DECLINED };
@@ -419,17 +451,17 @@ static void test_refusals(void **state)
 		deliver(0, &m);
 	}
 	EXPECT(a, "refused\tcarol\tdeclined");
-	assert_true(cchat_accept(c->c, "alice") < 0);
+	assert_true(chats_accept(c->c, "alice") < 0);
 	EXPECT(c, "error\t0\tno request from alice");
-	assert_true(cchat_refuse(c->c, "bob") < 0);
-	assert_true(cchat_end(c->c, "bob") < 0);
+	assert_true(chats_refuse(c->c, "bob") < 0);
+	assert_true(chats_end(c->c, "bob") < 0);
 	EXPECT(c, "error\t0\tno chat or request with bob");
-	assert_true(cchat_trust(c->c, "bob") < 0);
+	assert_true(chats_trust(c->c, "bob") < 0);
 	EXPECT(c, "error\t0\tno key change to trust for bob");
 	/* A withdrawn request. */
-	assert_int_equal(cchat_talk(a->c, "carol"), 0);
+	assert_int_equal(chats_talk(a->c, "carol"), 0);
 	pump();
-	assert_int_equal(cchat_end(a->c, "carol"), 0);
+	assert_int_equal(chats_end(a->c, "carol"), 0);
 	qhead = qtail = 0;
 	{
 		struct msg m = { .op = OP_END, .reason = END_WITHDRAWN };
@@ -459,22 +491,27 @@ static void test_key_change_initiator(void **state)
 	start_node(1);
 	relay_list(1);
 	snprintf(new, sizeof(new), "%s", fpr_of(k));
-	assert_int_equal(cchat_talk(a->c, "bob"), 0);
+	assert_int_equal(chats_talk(a->c, "bob"), 0);
 	pump();
-	assert_int_equal(cchat_accept(b->c, "alice"), 0);
+	assert_int_equal(chats_accept(b->c, "alice"), 0);
 	pump();
 	EXPECT(a, "keychange\tbob\t%s\t%s", old, new);
 	assert_false(printed(a, "chat\tbob"));
 	EXPECT(b, "ended\talice\tleft"); /* alice's END for the attempt */
 	/* Nothing goes to bob until alice trusts the new key. */
-	assert_true(cchat_talk(a->c, "bob") < 0);
+	assert_true(chats_talk(a->c, "bob") < 0);
 	assert_int_equal(qtail, 0);
 	EXPECT(a, "error\t0\tbob's key has changed; check its fingerprint "
 		  "and use trust bob first");
-	assert_int_equal(cchat_trust(a->c, "bob"), 0);
+	forget_output();
+	assert_true(chats_send(a->c, "bob", "x", 1) < 0);
+	assert_int_equal(qtail, 0);
+	EXPECT(a, "error\t0\tbob's key has changed; check its fingerprint "
+		  "and use trust bob first");
+	assert_int_equal(chats_trust(a->c, "bob"), 0);
 	establish(0, 1);
 	EXPECT(a, "chat\tbob\t%s", new);
-	assert_int_equal(cchat_end(a->c, "bob"), 0);
+	assert_int_equal(chats_end(a->c, "bob"), 0);
 	pump();
 }
 
@@ -486,7 +523,7 @@ static void test_key_change_responder(void **state)
 
 	(void)state;
 	establish(0, 2);
-	assert_int_equal(cchat_end(a->c, "carol"), 0);
+	assert_int_equal(chats_end(a->c, "carol"), 0);
 	pump();
 	forget_output();
 	/* The server hands out a false key for alice; carol, who accepted,
@@ -496,39 +533,39 @@ static void test_key_change_responder(void **state)
 	key_unref(a->server_key);
 	a->server_key = fake;
 	snprintf(fake_fpr, sizeof(fake_fpr), "%s", fpr_of(fake));
-	assert_int_equal(cchat_talk(a->c, "carol"), 0);
+	assert_int_equal(chats_talk(a->c, "carol"), 0);
 	pump();
-	assert_int_equal(cchat_accept(c->c, "alice"), 0);
+	assert_int_equal(chats_accept(c->c, "alice"), 0);
 	pump();
 	EXPECT(c, "keychange\talice\t%s\t%s", real, fake_fpr);
 	assert_false(printed(c, "chat\talice"));
 	EXPECT(a, "ended\tcarol\tleft");
 	/* Carol sends alice nothing until she trusts a key. */
-	assert_true(cchat_talk(c->c, "alice") < 0);
+	assert_true(chats_talk(c->c, "alice") < 0);
 	assert_int_equal(qtail, 0);
-	assert_int_equal(cchat_talk(a->c, "carol"), 0);
+	assert_int_equal(chats_talk(a->c, "carol"), 0);
 	pump();
 	EXPECT(c, "request\talice");
-	assert_true(cchat_accept(c->c, "alice") < 0);
+	assert_true(chats_accept(c->c, "alice") < 0);
 	assert_int_equal(qtail, 0);
-	assert_int_equal(cchat_end(c->c, "alice"), 0); /* declining is allowed */
+	assert_int_equal(chats_end(c->c, "alice"), 0); /* declining is allowed */
 	pump();
 	EXPECT(a, "ended\tcarol\tleft");
 	/* Trusting records the new key; when the server goes back to the
 	 * real one, that is a key change again. */
-	assert_int_equal(cchat_trust(c->c, "alice"), 0);
+	assert_int_equal(chats_trust(c->c, "alice"), 0);
 	key_unref(a->server_key);
 	a->server_key = key_ref(a->key);
 	forget_output();
-	assert_int_equal(cchat_talk(c->c, "alice"), 0);
+	assert_int_equal(chats_talk(c->c, "alice"), 0);
 	pump();
-	assert_int_equal(cchat_accept(a->c, "carol"), 0);
+	assert_int_equal(chats_accept(a->c, "carol"), 0);
 	pump();
 	EXPECT(c, "keychange\talice\t%s\t%s", fake_fpr, real);
-	assert_int_equal(cchat_trust(c->c, "alice"), 0);
+	assert_int_equal(chats_trust(c->c, "alice"), 0);
 	forget_output();
 	establish(0, 2);
-	assert_int_equal(cchat_end(a->c, "carol"), 0);
+	assert_int_equal(chats_end(a->c, "carol"), 0);
 	pump();
 }
 
@@ -541,7 +578,7 @@ static void test_failures(void **state)
 	establish(0, 1);
 	forget_output();
 	tamper_message = true;
-	assert_int_equal(cchat_send(a->c, "bob", "hi", 2), 0);
+	assert_int_equal(chats_send(a->c, "bob", "hi", 2), 0);
 	pump();
 	EXPECT(b, "ended\talice\tfailed");
 	EXPECT(a, "ended\tbob\tleft");
@@ -551,9 +588,9 @@ static void test_failures(void **state)
 	/* A bad signature in ACCEPT fails the attempt on the requester. */
 	forget_output();
 	tamper_accept_sig = true;
-	assert_int_equal(cchat_talk(a->c, "bob"), 0);
+	assert_int_equal(chats_talk(a->c, "bob"), 0);
 	pump();
-	assert_int_equal(cchat_accept(b->c, "alice"), 0);
+	assert_int_equal(chats_accept(b->c, "alice"), 0);
 	pump();
 	EXPECT(a, "ended\tbob\tfailed");
 	EXPECT(b, "ended\talice\tleft");
@@ -590,32 +627,183 @@ static void test_server_records(void **state)
 
 static void test_snapshot(void **state)
 {
-	struct cchat_info v[8];
-	char cur[NAME_MAX_LEN + 1];
+	struct chats_row v[8];
 	size_t n;
 
 	(void)state;
 	establish(0, 1);
-	assert_int_equal(cchat_talk(nodes[0].c, "carol"), 0);
+	assert_int_equal(chats_talk(nodes[0].c, "carol"), 0);
 	pump();
-	n = cchat_snapshot(nodes[0].c, v, 8);
+	n = chats_snapshot(nodes[0].c, v, 8);
 	assert_int_equal(n, 2);
-	cchat_current(nodes[0].c, cur);
-	assert_string_equal(cur, "bob");
 	for (size_t i = 0; i < n; i++) {
-		if (strcmp(v[i].name, "bob") == 0) {
-			assert_int_equal(v[i].state, CCHAT_ESTABLISHED);
-			assert_true(v[i].current);
-		} else {
-			assert_int_equal(v[i].state, CCHAT_OUT_REQ);
-			assert_false(v[i].current);
-		}
+		if (strcmp(v[i].name, "bob") == 0)
+			assert_int_equal(v[i].state, PEER_ESTABLISHED);
+		else
+			assert_int_equal(v[i].state, PEER_OUT_REQ);
+		assert_false(v[i].key_changed);
 	}
-	assert_int_equal(cchat_set_current(nodes[0].c, "carol"), 0);
-	assert_int_equal(cchat_set_current(nodes[0].c, "dave"), -ENOENT);
-	cchat_end(nodes[0].c, "bob");
-	cchat_end(nodes[0].c, "carol");
+	assert_int_equal(chats_state(nodes[0].c, "bob"), PEER_ESTABLISHED);
+	assert_int_equal(chats_state(nodes[0].c, "carol"), PEER_OUT_REQ);
+	assert_int_equal(chats_state(nodes[0].c, "dave"), -ENOENT);
+	assert_int_equal(chats_snapshot(nodes[0].c, v, 1), 2);
+	chats_end(nodes[0].c, "bob");
+	chats_end(nodes[0].c, "carol");
 	pump();
+}
+
+/* An interactive command line, run as ui.c runs it. */
+static int ui_cmd(struct node *n, const char *line)
+{
+	struct ccmd c;
+
+	ccmd_parse_interactive(line, strlen(line), &c);
+	return ccmd_run(&n->env, &c);
+}
+
+/* Issue 13 §6: plain text goes to the chat the user last picked. */
+static void test_current_chat(void **state)
+{
+	struct node *a = &nodes[0], *b = &nodes[1], *c = &nodes[2];
+
+	(void)state;
+	forget_output();
+	assert_int_equal(ui_cmd(a, "/talk bob"), 0);
+	assert_string_equal(a->focus.name, "bob");
+	pump();
+	assert_int_equal(chats_accept(b->c, "alice"), 0);
+	pump();
+	assert_int_equal(ui_cmd(a, "for bob"), 0);
+	pump();
+	EXPECT(b, "msg\talice\t1\tfor bob");
+	/* Chatting with bob, alice asks carol: carol is current at once,
+	 * and a line before carol accepts goes nowhere. */
+	assert_int_equal(ui_cmd(a, "/talk carol"), 0);
+	assert_string_equal(a->focus.name, "carol");
+	assert_int_equal(qtail, 1);		/* the RTT */
+	assert_int_equal(ui_cmd(a, "too early"), 0);
+	assert_int_equal(qtail, 1);
+	EXPECT(a, "error\t0\tcarol has not accepted yet");
+	pump();
+	assert_int_equal(chats_accept(c->c, "alice"), 0);
+	pump();
+	assert_int_equal(ui_cmd(a, "for carol"), 0);
+	pump();
+	EXPECT(c, "msg\talice\t1\tfor carol");
+	assert_false(printed(b, "msg\talice\t2\tfor carol"));
+	/* /msg: one line to bob; carol stays current. */
+	assert_int_equal(ui_cmd(a, "/msg bob one line\\n for bob"), 0);
+	pump();
+	EXPECT(b, "msg\talice\t2\tone line\\\\n for bob");
+	assert_string_equal(a->focus.name, "carol");
+	/* /to needs a chat or request; a failed /to changes nothing. */
+	assert_int_equal(ui_cmd(a, "/to dave"), 0);
+	EXPECT(a, "error\t0\tno chat or request with dave");
+	assert_string_equal(a->focus.name, "carol");
+	assert_int_equal(ui_cmd(a, "/to bob"), 0);
+	assert_string_equal(a->focus.name, "bob");
+	/* A failed /talk (the chat exists) leaves the current chat alone. */
+	assert_int_equal(ui_cmd(a, "/talk carol"), 0);
+	EXPECT(a, "refused\tcarol\texists");
+	assert_string_equal(a->focus.name, "bob");
+	/* A chat accepted becomes current. */
+	assert_int_equal(ui_cmd(a, "/end carol"), 0);
+	pump();
+	assert_int_equal(chats_talk(c->c, "alice"), 0);
+	pump();
+	assert_int_equal(ui_cmd(a, "/accept carol"), 0);
+	assert_string_equal(a->focus.name, "carol");
+	pump();
+	/* /end without a name ends the current chat; ui.c then hears
+	 * "gone" and clears it. */
+	forget_output();
+	assert_int_equal(ui_cmd(a, "/end"), 0);
+	EXPECT(a, "gone\tcarol");
+	pump();
+	a->focus.name[0] = '\0';
+	assert_int_equal(ui_cmd(a, "nobody gets this"), 0);
+	EXPECT(a, "error\t0\tno current chat: /talk NAME, /accept NAME or "
+		  "/to NAME first");
+	assert_int_equal(qtail, 0);
+	assert_int_equal(ui_cmd(a, "/quit"), FRONT_QUIT);
+	chats_end(a->c, "bob");
+	pump();
+}
+
+/* Every way a row leaves the table says so (CEV_GONE): the interactive
+ * client's current chat depends on it. */
+static void test_gone(void **state)
+{
+	struct node *a = &nodes[0], *b = &nodes[1];
+	struct msg m = { .op = OP_END, .reason = END_LEFT };
+
+	(void)state;
+	forget_output();
+	establish(0, 1);
+	assert_int_equal(chats_end(b->c, "alice"), 0);
+	pump();
+	EXPECT(a, "gone\tbob");			/* END from the peer */
+	EXPECT(b, "gone\talice");		/* our own end */
+	assert_int_equal(chats_talk(a->c, "bob"), 0);
+	pump();
+	forget_output();
+	assert_int_equal(chats_talk(a->c, "bob"), -EEXIST); /* kept */
+	assert_false(printed(a, "gone\tbob"));
+	assert_int_equal(chats_refuse(b->c, "alice"), 0);
+	EXPECT(b, "gone\talice");		/* our refusal */
+	qhead = qtail = 0;
+	m = (struct msg){ .op = OP_REFUSE, .reason = REFUSE_DECLINED };
+	strcpy(m.peer, "bob");
+	deliver(0, &m);
+	EXPECT(a, "gone\tbob");			/* their refusal */
+	assert_int_equal(chats_talk(a->c, "bob"), 0);
+	pump();
+	forget_output();
+	assert_int_equal(chats_talk(a->c, "bob") < 0, 1);
+	m = (struct msg){ .op = OP_RTT };	/* a new RTT replaces it */
+	strcpy(m.peer, "bob");
+	deliver(0, &m);
+	EXPECT(a, "gone\tbob");
+	EXPECT(a, "request\tbob");
+	assert_int_equal(chats_end(a->c, "bob"), 0);
+	qhead = qtail = 0;
+}
+
+/* A record that does not decode: for a known peer, its attempt or chat
+ * fails at once (END sent); anything else is reported and dropped. */
+static void test_malformed(void **state)
+{
+	struct node *a = &nodes[0], *b = &nodes[1];
+	uint8_t pt[64];
+	struct writer w;
+	struct msg m;
+
+	(void)state;
+	establish(0, 1);
+	forget_output();
+	wr_init(&w, pt, sizeof(pt));
+	wr_u8(&w, OP_MESSAGE);
+	wr_name(&w, "bob");
+	wr_u16(&w, 20);				/* 20 bytes announced, 3 sent */
+	wr_bytes(&w, "abc", 3);
+	assert_int_equal(chats_receive(a->c, pt, w.len), 0);
+	EXPECT(a, "ended\tbob\tfailed");
+	EXPECT(a, "gone\tbob");
+	assert_int_equal(qtail, 1);
+	assert_int_equal(msg_decode_c2s(queue[0].pt, queue[0].len, &m), 0);
+	assert_int_equal(m.op, OP_END);
+	assert_string_equal(m.peer, "bob");
+	pump();
+	EXPECT(b, "ended\talice\tleft");
+	/* No such peer, or no name at all: nothing is sent. */
+	assert_int_equal(chats_receive(a->c, pt, w.len), 0);
+	pt[1] = 0;
+	assert_int_equal(chats_receive(a->c, pt, w.len), 0);
+	assert_int_equal(chats_receive(a->c, (const uint8_t *)"\x09", 1), 0);
+	assert_int_equal(qtail, 0);
+	fflush(a->ef);
+	assert_non_null(strstr(a->ebuf, "malformed MESSAGE record from the "
+				       "server was ignored"));
 }
 
 int main(void)
@@ -629,6 +817,9 @@ int main(void)
 		cmocka_unit_test(test_failures),
 		cmocka_unit_test(test_server_records),
 		cmocka_unit_test(test_snapshot),
+		cmocka_unit_test(test_current_chat),
+		cmocka_unit_test(test_gone),
+		cmocka_unit_test(test_malformed),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

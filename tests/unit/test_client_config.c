@@ -135,6 +135,19 @@ static void expect_load_error(const char *text, const char *needle)
 	assert_non_null(strstr(err, "bad.conf"));
 }
 
+/* The whole line: "FILE:LINE: client.key: why". */
+static void expect_load_line(const char *text, const char *line)
+{
+	char err[512], want[600];
+	struct ccfg c;
+	const char *path = write_file("bad.conf", text);
+
+	ccfg_defaults(&c);
+	assert_true(ccfg_load(&c, path, err, sizeof(err)) < 0);
+	snprintf(want, sizeof(want), "%s/bad.conf:%s", tmpdir, line);
+	assert_string_equal(err, want);
+}
+
 static void test_load_errors(void **state)
 {
 	char err[512];
@@ -148,8 +161,10 @@ static void test_load_errors(void **state)
 	expect_load_error("[client]\nserver = ::1:7000\n", "client.server");
 	expect_load_error("[client]\nserver = :7000\n", "client.server");
 	expect_load_error("[client]\nkeepalive = -1\n", "client.keepalive");
-	expect_load_error("[client]\nkeepalive = 1h\n", "client.keepalive");
+	expect_load_error("[client]\nkeepalive = 25h\n", "client.keepalive");
 	expect_load_error("[client]\nkeepalive = 86401\n", "client.keepalive");
+	expect_load_error("[client]\nkeepalive = 1500ms\n", "client.keepalive");
+	expect_load_error("[client]\nkeepalive = 5 min\n", "client.keepalive");
 	expect_load_error("[client]\nca =\n", "client.ca: empty path");
 	expect_load_error("[client]\nsend_rate = 100001\n", "client.send_rate");
 	expect_load_error("[client]\nsend_rate = fast\n", "client.send_rate");
@@ -159,6 +174,90 @@ static void test_load_errors(void **state)
 	assert_int_equal(ccfg_load(&c, "/nonexistent/x.conf", err, sizeof(err)),
 			 -ENOENT);
 	assert_non_null(strstr(err, "/nonexistent/x.conf"));
+}
+
+/* keepalive is a duration like the daemon's (units; bare: seconds),
+ * stored in whole seconds. */
+static void test_durations(void **state)
+{
+	static const struct {
+		const char *text;
+		unsigned secs;
+	} cases[] = {
+		{ "1h", 3600 }, { "90s", 90 }, { "2m", 120 }, { "25", 25 },
+		{ "0", 0 }, { "24h", 86400 }, { "3000ms", 3 },
+	};
+	char err[512], text[128];
+	struct ccfg c;
+	const char *path;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), "[client]\nkeepalive = %s\n",
+			 cases[i].text);
+		path = write_file("units.conf", text);
+		ccfg_defaults(&c);
+		if (ccfg_load(&c, path, err, sizeof(err)) < 0)
+			fail_msg("'%s': %s", cases[i].text, err);
+		assert_int_equal(c.keepalive, cases[i].secs);
+	}
+	assert_int_equal(ccfg_set(&c, "keepalive", "2m", NULL, err,
+				  sizeof(err)), 0);
+	assert_int_equal(c.keepalive, 120);
+	assert_int_equal(ccfg_set(&c, "keepalive", "1500ms", NULL, err,
+				  sizeof(err)), -EINVAL);
+	assert_string_equal(err, "client.keepalive: '1500ms' is not a whole "
+				 "number of seconds");
+}
+
+/* The daemon's strictness and error lines: FILE:LINE: client.key: why. */
+static void test_strict(void **state)
+{
+	(void)state;
+	expect_load_line("[client]\nsrever = a:1\n",
+			 "2: client.srever: unknown key");
+	expect_load_line("[client]\nserver = a:1\nserver = b:2\n",
+			 "3: client.server: duplicate key (first set on line 2)");
+	expect_load_line("[client]\nca = a\\\nb\n",
+			 "2: '\\' at the end of a line (continuation lines are "
+			 "not supported)");
+	expect_load_line("server = a:1\n[client]\n",
+			 "1: server: key outside a section ([client])");
+	expect_load_line("[client]\nkeepalive = soon\n",
+			 "2: client.keepalive: invalid duration 'soon' (a "
+			 "number of ms, s, m or h; bare: seconds)");
+	expect_load_line("[client]\nsend_rate = 10\n[other]\nx = 1\n"
+			 "[client]\nsend_rate = 20\n",
+			 "6: client.send_rate: duplicate key (first set on "
+			 "line 2)");
+	expect_load_line("[client]\nserver = a:1\n\x01\n",
+			 "3: unexpected byte 0x01 (not a text file?)");
+	expect_load_line("[oth]er]\n", "1: [oth]er]: unknown section");
+	expect_load_line("[client:x]\nserver = a:1\n",
+			 "1: [client:x]: unknown section");
+}
+
+/* A relative path is relative to the file's real directory, as in
+ * secmsgd.conf (symbolic links resolved), made absolute when loaded. */
+static void test_relative_paths(void **state)
+{
+	char err[512], link[300], path[400], want[400];
+	struct ccfg c;
+
+	(void)state;
+	snprintf(link, sizeof(link), "%s/link", tmpdir);
+	assert_int_equal(symlink(tmpdir, link), 0);
+	write_file("rel.conf", "[client]\nca = certs/ca.pem\n"
+			       "crl = ../crl.pem\n");
+	snprintf(path, sizeof(path), "%s/rel.conf", link);
+	ccfg_defaults(&c);
+	assert_int_equal(ccfg_load(&c, path, err, sizeof(err)), 0);
+	snprintf(want, sizeof(want), "%s/certs/ca.pem", tmpdir);
+	assert_string_equal(c.ca, want);
+	snprintf(want, sizeof(want), "%s/../crl.pem", tmpdir);
+	assert_string_equal(c.crl, want);
+	assert_int_equal(unlink(link), 0);
 }
 
 static void test_set_options(void **state)
@@ -265,6 +364,73 @@ static void test_print(void **state)
 	assert_memory_equal(&c, &d, n);
 }
 
+static char *describe(void)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	ccfg_describe(f);
+	assert_int_equal(fclose(f), 0);
+	return buf;
+}
+
+/* etc/client.conf is ccfg_describe()'s output, kept in the tree;
+ * regenerate it with SECMSG_UPDATE_EXAMPLE=1 and this binary. */
+static void test_example_file(void **state)
+{
+	const char *path = getenv("SECMSG_CLIENT_EXAMPLE_CONF");
+	char *want = describe(), *have = NULL;
+	size_t cap = 0, n;
+	FILE *f;
+
+	(void)state;
+	if (!path)
+		path = "etc/client.conf";
+	if (getenv("SECMSG_UPDATE_EXAMPLE")) {
+		f = fopen(path, "w");
+		assert_non_null(f);
+		fputs(want, f);
+		fclose(f);
+	}
+	f = fopen(path, "r");
+	if (!f)
+		fail_msg("cannot read %s", path);
+	n = (size_t)getdelim(&have, &cap, '\0', f);
+	fclose(f);
+	assert_true(n > 0);
+	if (strcmp(have, want) != 0)
+		print_error("%s is not ccfg_describe()'s output; rerun with "
+			    "SECMSG_UPDATE_EXAMPLE=1 to rewrite it\n", path);
+	assert_string_equal(have, want);
+	free(have);
+	free(want);
+}
+
+/* Every "#key = default" line of the example, uncommented, loads to the
+ * defaults. */
+static void test_example_values(void **state)
+{
+	char *text = describe(), *p, err[512];
+	struct ccfg c, d;
+
+	(void)state;
+	for (p = text; (p = strstr(p, "\n#")); p++)
+		if (p[2] >= 'a' && p[2] <= 'z' && strchr(p + 2, '=') &&
+		    strchr(p + 2, '=') < strchr(p + 2, '\n') &&
+		    strncmp(p + 2, "server", 6) != 0 &&
+		    strncmp(p + 2, "ca ", 3) != 0)
+			p[1] = ' ';
+	ccfg_defaults(&c);
+	ccfg_defaults(&d);
+	if (ccfg_load(&c, write_file("example.conf", text), err,
+		      sizeof(err)) < 0)
+		fail_msg("%s", err);
+	assert_memory_equal(&c, &d, sizeof(c));
+	free(text);
+}
+
 static void test_hostport(void **state)
 {
 	static const struct {
@@ -358,11 +524,16 @@ int main(void)
 		cmocka_unit_test(test_load_full),
 		cmocka_unit_test(test_load_partial),
 		cmocka_unit_test(test_load_errors),
+		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_strict),
+		cmocka_unit_test(test_relative_paths),
 		cmocka_unit_test(test_set_options),
 		cmocka_unit_test(test_server_name),
 		cmocka_unit_test(test_check_session),
 		cmocka_unit_test(test_expand),
 		cmocka_unit_test(test_print),
+		cmocka_unit_test(test_example_file),
+		cmocka_unit_test(test_example_values),
 		cmocka_unit_test(test_hostport),
 		cmocka_unit_test(test_hs_explain),
 	};

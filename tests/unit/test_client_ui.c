@@ -1,5 +1,6 @@
 /* test_client_ui.c - what the interactive client shows. */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -9,6 +10,9 @@
 
 #include <cmocka.h>
 
+#include <readline/history.h>
+
+#include "client/cmd.h"
 #include "client/event.h"
 #include "client/ui.h"
 #include "msg.h"
@@ -131,12 +135,52 @@ static void test_format_big(void **state)
 	free(t);
 }
 
+static bool add(const char *line)
+{
+	struct ccmd c;
+
+	ccmd_parse_interactive(line, strlen(line), &c);
+	return ui_history_add(&c, line);
+}
+
+/* Issue 13 §4: the history holds commands, never chat text, and what it
+ * holds is cleansed in place before it is freed. */
+static void test_history(void **state)
+{
+	HIST_ENTRY **h;
+	const char *seen[4];
+	size_t n = 0, i;
+
+	(void)state;
+	using_history();
+	assert_false(add("hello bob, a secret"));
+	assert_false(add("/msg bob another secret"));
+	assert_false(add("//not a command"));
+	assert_false(add("/tlak bob hi"));
+	assert_true(add("/talk bob"));
+	assert_true(add("/to carol"));
+	assert_int_equal(history_length, 2);
+	h = history_list();
+	assert_string_equal(h[0]->line, "/talk bob");
+	assert_string_equal(h[1]->line, "/to carol");
+	for (i = 0; h[i]; i++)
+		seen[n++] = h[i]->line;
+	ui_history_cleanse();
+	for (i = 0; i < n; i++)
+		assert_int_equal(seen[i][0], '\0');
+	assert_int_equal(memcmp(seen[0], "\0\0\0\0\0\0\0\0\0", 9), 0);
+	assert_int_equal(memcmp(seen[1], "\0\0\0\0\0\0\0\0\0", 9), 0);
+	ui_history_wipe();
+	assert_int_equal(history_length, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sanitize),
 		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_format_big),
+		cmocka_unit_test(test_history),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -22,6 +22,8 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -685,6 +687,121 @@ static void test_garbage(void **state)
 	}
 }
 
+/* An empty control_socket means "none of our own": --check-config takes
+ * it and prints it back empty (it used to be refused as an empty path,
+ * while server.c and secmsgctl each gave it another meaning). */
+static void test_empty_control_socket(void **state)
+{
+	struct config c, d;
+	char err[1024], *out;
+
+	(void)state;
+	spit_str(path_in("nosock.conf"), "[server]\ncertificate = server.pem\n"
+	    "control_socket =\n");
+	if (config_load(&c, path_in("nosock.conf"), err, sizeof(err)) < 0)
+		fail_msg("%s", err);
+	assert_string_equal(c.control_socket, "");
+	out = render(&c);
+	assert_non_null(strstr(out, "\ncontrol_socket =\n"));
+	spit_str(path_in("nosock2.conf"), out);
+	assert_int_equal(config_load(&d, path_in("nosock2.conf"), err,
+	    sizeof(err)), 0);
+	assert_string_equal(d.control_socket, "");
+	free(out);
+	/* the other paths stay required */
+	spit_str(path_in("nousers.conf"), "[server]\ncertificate = server.pem\n"
+	    "users_dir =\n");
+	assert_int_equal(config_load(&c, path_in("nousers.conf"), err,
+	    sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "nousers.conf:3: server.users_dir: empty "
+	    "path"));
+}
+
+/* config_read (secmsgctl's) resolves paths like config_load but does not
+ * need the certificate and key to be readable. */
+static void test_read_without_files(void **state)
+{
+	struct config c;
+	char err[1024];
+
+	(void)state;
+	spit_str(path_in("nofiles.conf"), "[server]\ncertificate = none.pem\n"
+	    "users_dir = u\ncontrol_socket = run/ctl\n");
+	assert_int_equal(config_load(&c, path_in("nofiles.conf"), err,
+	    sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "nofiles.conf:2: server.certificate: "
+	    "cannot read"));
+	if (config_read(&c, path_in("nofiles.conf"), err, sizeof(err)) < 0)
+		fail_msg("%s", err);
+	assert_string_equal(c.users_dir, path_in("u"));
+	assert_string_equal(c.control_socket, path_in("run/ctl"));
+	assert_string_equal(c.certificate, path_in("none.pem"));
+}
+
+struct writer {
+	atomic_bool stop;
+	unsigned rounds;
+};
+
+/* Replace path_in("race.conf") by one of two files, with different keys,
+ * as an editor or a configuration manager would: write, then rename. */
+static void *rewrite_loop(void *arg)
+{
+	static const char *const text[] = {
+		"[server]\ncertificate = server.pem\n[limits]\nmax_chats = 3\n",
+		"[server]\ncertificate = server.pem\n[limits]\n"
+		"max_pending = 5\n# padding to change the size\n",
+	};
+	struct writer *w = arg;
+	char tmp[PATH_MAX * 2 + 8], dst[PATH_MAX * 2];
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path_in("race.conf"));
+	snprintf(dst, sizeof(dst), "%s", path_in("race.conf"));
+	while (!atomic_load(&w->stop)) {
+		FILE *f = fopen(tmp, "w");
+
+		if (!f)
+			break;
+		fputs(text[w->rounds++ % 2], f);
+		fclose(f);
+		if (rename(tmp, dst) < 0)
+			break;
+	}
+	return NULL;
+}
+
+/* The file is read once: a file replaced while it is loaded gives the old
+ * or the new configuration, never an error (the old loader read it twice
+ * and failed with -EAGAIN "changed while it was read"). */
+static void test_replaced_while_loading(void **state)
+{
+	struct writer w = { .rounds = 0 };
+	struct config c;
+	char err[1024];
+	pthread_t t;
+	int i, r;
+
+	(void)state;
+	atomic_init(&w.stop, false);
+	spit_str(path_in("race.conf"), "[server]\ncertificate = server.pem\n");
+	assert_int_equal(pthread_create(&t, NULL, rewrite_loop, &w), 0);
+	for (i = 0; i < 3000; i++) {
+		r = config_load(&c, path_in("race.conf"), err, sizeof(err));
+		if (r < 0) {
+			atomic_store(&w.stop, true);
+			pthread_join(t, NULL);
+			fail_msg("load %d: %s", i, err);
+		}
+		assert_true((c.limits.max_chats == 3 &&
+		    c.limits.max_pending == 16) ||
+		    (c.limits.max_chats == 32 && c.limits.max_pending == 5) ||
+		    (c.limits.max_chats == 32 && c.limits.max_pending == 16));
+	}
+	atomic_store(&w.stop, true);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_true(w.rounds > 10);	/* the file did change meanwhile */
+}
+
 static char *describe(void)
 {
 	char *buf = NULL;
@@ -824,6 +941,9 @@ int main(void)
 		cmocka_unit_test(test_log_levels),
 		cmocka_unit_test(test_err_buffer),
 		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_empty_control_socket),
+		cmocka_unit_test(test_read_without_files),
+		cmocka_unit_test(test_replaced_while_loading),
 		cmocka_unit_test(test_example_file),
 		cmocka_unit_test(test_example_values),
 		cmocka_unit_test(test_man_page),

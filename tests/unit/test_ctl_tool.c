@@ -201,7 +201,7 @@ static void write_text(const char *path, const char *text)
 static void test_conf(void **state)
 {
 	struct ctl_paths p;
-	char err[256];
+	char err[1024];
 
 	(void)state;
 	/* missing: defaults, unless required */
@@ -216,17 +216,18 @@ static void test_conf(void **state)
 	write_text(tmp_path("a.conf"),
 		   "# comment\n[Server]\nListen = 127.0.0.1:1\n"
 		   "control_socket = \"run/ctl\" ; where\nusers_dir = users\n"
-		   "[limits]\nusers_dir = ignored\n");
+		   "[limits]\nmax_chats = 3\n");
 	assert_int_equal(ctl_conf_load(tmp_path("a.conf"), true, &p, err,
 				       sizeof(err)), 0);
 	assert_string_equal(p.socket, tmp_path("run/ctl"));
 	assert_string_equal(p.users_dir, tmp_path("users"));
-	/* absolute values as they are; empty control_socket: the default */
+	/* absolute values as they are; empty control_socket: none (secmsgd
+	 * opens no control socket of its own) */
 	write_text(tmp_path("b.conf"),
 		   "[server]\ncontrol_socket =\nusers_dir = /srv/users\n");
 	assert_int_equal(ctl_conf_load(tmp_path("b.conf"), true, &p, err,
 				       sizeof(err)), 0);
-	assert_string_equal(p.socket, CTL_DEFAULT_SOCKET);
+	assert_string_equal(p.socket, "");
 	assert_string_equal(p.users_dir, "/srv/users");
 	/* no [server] section: defaults */
 	write_text(tmp_path("c.conf"), "[limits]\nmax_chats = 3\n");
@@ -236,6 +237,44 @@ static void test_conf(void **state)
 	/* a directory is not a configuration file */
 	assert_int_equal(ctl_conf_load(tmpdir, true, &p, err, sizeof(err)), -EISDIR);
 	assert_int_equal(ctl_conf_load(tmpdir, false, &p, err, sizeof(err)), -EISDIR);
+}
+
+/* secmsgctl reads secmsgd.conf as secmsgd does: a file secmsgd refuses is
+ * refused with secmsgd's message (the defaults are kept), and a relative
+ * path is resolved from the real directory, symbolic links resolved. */
+static void test_conf_as_secmsgd(void **state)
+{
+	char err[1024], real[512], want[600];
+	struct ctl_paths p;
+
+	(void)state;
+	write_text(tmp_path("d.conf"), "[server]\nusers_dir = /u\n"
+		   "[limits]\nusers_dir = /elsewhere\n");
+	assert_int_equal(ctl_conf_load(tmp_path("d.conf"), true, &p, err,
+				       sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "d.conf:4: limits.users_dir: unknown key"));
+	assert_string_equal(p.users_dir, CTL_DEFAULT_USERS_DIR);
+	write_text(tmp_path("e.conf"), "[server]\nusers_dir = /u\n"
+		   "users_dir = /v\n");
+	assert_int_equal(ctl_conf_load(tmp_path("e.conf"), true, &p, err,
+				       sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "e.conf:3: server.users_dir: duplicate key"));
+	write_text(tmp_path("f.conf"), "[server]\ncontrol_socket = /s\n"
+		   "[limits]\nidle_timeout = 5 min\n");
+	assert_int_equal(ctl_conf_load(tmp_path("f.conf"), true, &p, err,
+				       sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "f.conf:4: limits.idle_timeout: invalid "
+				    "duration '5 min'"));
+	assert_string_equal(p.socket, CTL_DEFAULT_SOCKET);
+	/* etc/ is a link to real/: "users" is real/users, as for secmsgd */
+	snprintf(real, sizeof(real), "%s", tmp_path("real"));
+	assert_int_equal(mkdir(real, 0700), 0);
+	assert_int_equal(symlink(real, tmp_path("etc")), 0);
+	write_text(tmp_path("real/g.conf"), "[server]\nusers_dir = users\n");
+	assert_int_equal(ctl_conf_load(tmp_path("etc/g.conf"), true, &p, err,
+				       sizeof(err)), 0);
+	snprintf(want, sizeof(want), "%s/users", real);
+	assert_string_equal(p.users_dir, want);
 }
 
 static void test_enroll(void **state)
@@ -338,7 +377,7 @@ static char *slurp(const char *name)
 
 static void test_cli(void **state)
 {
-	char sock[256];
+	char sock[256], conf[256];
 
 	(void)state;
 	snprintf(sock, sizeof(sock), "%s", tmp_path("nosock"));
@@ -374,6 +413,23 @@ static void test_cli(void **state)
 	assert_non_null(strstr(slurp("stderr"), "nosock: No such file or directory\n"));
 	assert_int_equal(RUN("--socket", sock, "--json", "status"), 1);
 	assert_string_equal(slurp("stdout"), "");
+	/* an empty control_socket: no socket to guess, unless --socket */
+	write_text(tmp_path("nosock.conf"), "[server]\ncontrol_socket =\n");
+	snprintf(conf, sizeof(conf), "%s", tmp_path("nosock.conf"));
+	assert_int_equal(RUN("-c", conf, "status"), 1);
+	assert_non_null(strstr(slurp("stderr"), "nosock.conf: control_socket "
+				"is empty: secmsgd opens no control socket of "
+				"its own; name the one it serves with --socket "
+				"PATH\n"));
+	assert_int_equal(RUN("-c", conf, "--socket", sock, "status"), 1);
+	assert_non_null(strstr(slurp("stderr"), "cannot connect to "));
+	/* a bad file named with -c: its own line, nothing else tried */
+	write_text(tmp_path("bad.conf"), "[server]\nworkers = many\n");
+	snprintf(conf, sizeof(conf), "%s", tmp_path("bad.conf"));
+	assert_int_equal(RUN("-c", conf, "--socket", sock, "status"), 1);
+	assert_non_null(strstr(slurp("stderr"), "bad.conf:2: server.workers: "
+				"invalid number 'many'\n"));
+	assert_null(strstr(slurp("stderr"), "cannot connect"));
 }
 
 int main(void)
@@ -385,6 +441,7 @@ int main(void)
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_formats),
 		cmocka_unit_test(test_conf),
+		cmocka_unit_test(test_conf_as_secmsgd),
 		cmocka_unit_test(test_enroll),
 		cmocka_unit_test(test_cli),
 	};

@@ -507,6 +507,7 @@ static void test_write_round_trip(void **state)
 	assert_int_equal(key_write_private(tmp_path("no/such/dir"), k, NULL), -ENOENT);
 	assert_int_equal(key_write_public(tmp_path("no/such/dir"), k), -ENOENT);
 	assert_int_equal(key_write_public(tmpdir, k), -EISDIR);
+	assert_int_equal(key_write_public_new(tmpdir, k), -EEXIST);
 	assert_int_equal(count_dir_entries(), 0);
 	key_unref(k);
 }
@@ -574,6 +575,43 @@ static void load_chain(const char *file, struct cert_chain *c)
 
 	assert_int_equal(cert_chain_load(p, c), 0);
 	free(p);
+}
+
+/* The grouped form round-trips through fingerprint_parse, which also
+ * takes upper case and refuses anything but 64 digits in 1 or 16 groups. */
+static void test_fingerprint_forms(void **state)
+{
+	static const char hex[] = "0123456789abcdef0123456789abcdef"
+				  "0123456789abcdef0123456789abcdef";
+	static const char *const bad[] = {
+		"", "0123", "0123456789abcdef0123456789abcdef0123456789abcdef"
+		"0123456789abcde", "0123456789abcdef0123456789abcdef0123456789abcdef"
+		"0123456789abcdef0", "01234567 89abcdef 0123456789abcdef0123456789"
+		"abcdef0123456789abcdef0123456789abcdef", "0123 4567 89ab cdef "
+		"0123 4567 89ab cdef 0123 4567 89ab cdef 0123 4567 89ab cdeg",
+		"0123:4567:89ab:cdef:0123:4567:89ab:cdef:0123:4567:89ab:cdef:"
+		"0123:4567:89ab:cdef", "0123 4567 89ab cdef 0123 4567 89ab cdef "
+		"0123 4567 89ab cdef 0123 4567 89ab cde f",
+	};
+	char text[FPR_TEXT_LEN + 1], out[FPR_HEX_LEN + 1];
+
+	(void)state;
+	fingerprint_group(hex, text);
+	assert_int_equal(strlen(text), FPR_TEXT_LEN);
+	assert_memory_equal(text, "0123 4567 89ab cdef 0123", 24);
+	assert_int_equal(fingerprint_parse(text, strlen(text), out), 0);
+	assert_string_equal(out, hex);
+	assert_int_equal(fingerprint_parse(hex, strlen(hex), out), 0);
+	assert_string_equal(out, hex);
+	assert_int_equal(fingerprint_parse(" 0123456789ABCDEF0123456789abcdef"
+					   "0123456789abcdef0123456789ABCDEF\r",
+					   66, out), 0);
+	assert_string_equal(out, hex);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (fingerprint_parse(bad[i], strlen(bad[i]), out) != -EINVAL)
+			fail_msg("accepted '%s'", bad[i]);
+	fingerprint_group("0123456", text);	/* short: fewer groups */
+	assert_string_equal(text, "0123 456");
 }
 
 static void test_cert_chain_load(void **state)
@@ -974,6 +1012,57 @@ static void test_verify_chain_shapes(void **state)
 	cert_chain_free(&other);
 }
 
+/*
+ * SECURITY.md §7.14's name rules that no other case could fail on: no
+ * wildcards (a '*' in a DNS SAN or in the CN never matches, not even the
+ * same literal name; without the check, "*.localhost" would match itself),
+ * and a duplicated or undecodable subjectAltName never lets the CN (which
+ * names localhost in both) stand in for it. OpenSSL 3 refuses those two
+ * before cert_verify's own name check is reached: it marks the
+ * certificate invalid, so the chain does not verify and trust_load will
+ * not take it as an anchor either. These cases pin that refusal.
+ */
+static void test_verify_san_rules(void **state)
+{
+	static const struct vcase cases[] = {
+		{ "server-wildcard.pem", T_PLAIN, "*.localhost", CERT_NAME },
+		{ "server-wildcard.pem", T_PLAIN, "*", CERT_NAME },
+		{ "server-wildcard.pem", T_PLAIN, "a.localhost", CERT_NAME },
+		{ "server-wildcard.pem", T_PLAIN, "localhost", CERT_NAME },
+		{ "server-wildcard.pem", T_PLAIN, NULL, CERT_OK },
+		{ "server-wildcard-cn.pem", T_PLAIN, "*.localhost", CERT_NAME },
+		{ "server-wildcard-cn.pem", T_PLAIN, "a.localhost", CERT_NAME },
+		{ "server-wildcard-cn.pem", T_PLAIN, NULL, CERT_OK },
+		{ "server-dupsan.pem", T_PLAIN, "localhost", CERT_UNTRUSTED },
+		{ "server-dupsan.pem", T_PLAIN, NULL, CERT_UNTRUSTED },
+		{ "server-badsan.pem", T_PLAIN, "localhost", CERT_UNTRUSTED },
+		{ "server-badsan.pem", T_PLAIN, NULL, CERT_UNTRUSTED },
+	};
+	static const char *const bad[] = { "server-dupsan.pem",
+					   "server-badsan.pem" };
+	trust *t;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct vcase *v = &cases[i];
+		enum cert_result r = verify_file(v->file, v->trust, v->name);
+
+		if (r != v->want)
+			fail_msg("%s, name %s: got %d (%s), want %d", v->file,
+				 v->name ? v->name : "(null)", r,
+				 cert_result_str(r), v->want);
+	}
+	/* Nor as a pinned anchor (a CA file holding the server's leaf). */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *p = pki(bad[i]);
+
+		t = (trust *)1;
+		assert_int_equal(trust_load(p, NULL, &t), -EBADMSG);
+		assert_null(t);
+		free(p);
+	}
+}
+
 static void test_result_str(void **state)
 {
 	static const struct {
@@ -1079,6 +1168,7 @@ int main(void)
 		cmocka_unit_test(test_traditional_pem),
 		cmocka_unit_test(test_write_round_trip),
 		cmocka_unit_test(test_fingerprints),
+		cmocka_unit_test(test_fingerprint_forms),
 		cmocka_unit_test(test_cert_chain_load),
 		cmocka_unit_test(test_trust_load),
 		cmocka_unit_test_setup_teardown(test_verify_fixtures, setup_trusts,
@@ -1088,6 +1178,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_verify_time, setup_trusts,
 						teardown_trusts),
 		cmocka_unit_test_setup_teardown(test_verify_chain_shapes, setup_trusts,
+						teardown_trusts),
+		cmocka_unit_test_setup_teardown(test_verify_san_rules, setup_trusts,
 						teardown_trusts),
 		cmocka_unit_test(test_result_str),
 		cmocka_unit_test_setup_teardown(test_verify_threads, setup_trusts,

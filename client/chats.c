@@ -1,0 +1,981 @@
+/* chats.c - the table of chats: the e2e exchange, the ratchets, known peers. */
+#include "chats.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "e2e.h"
+#include "knownpeers.h"
+#include "msg.h"
+#include "out.h"
+
+/* A TEXT B holds until A's HELLO arrives. */
+struct held {
+	struct held *next;
+	size_t len;
+	char text[];
+};
+
+struct peer {
+	struct peer *next;
+	char name[NAME_MAX_LEN + 1];
+	enum peer_state state;
+	bool hello_wait;		/* B: established, HELLO not in yet */
+	struct e2e_initiator ini;	/* PEER_OUT_REQ */
+	uint8_t nonce_a[E2E_NONCE_LEN];	/* PEER_IN_REQ */
+	uint8_t share_a[X25519_LEN];
+	struct e2e_responder resp;	/* PEER_ACCEPTED */
+	struct chat chat;		/* PEER_ESTABLISHED */
+	char fpr[FPR_HEX_LEN + 1];
+	struct held *held, *held_tail;
+	unsigned nheld;
+};
+
+/* A key change that waits for `trust`. */
+struct kchange {
+	struct kchange *next;
+	char name[NAME_MAX_LEN + 1];
+	char fpr[FPR_HEX_LEN + 1];
+};
+
+struct chats {
+	struct peer *peers;
+	struct kchange *changes;
+	struct known_peers kp;
+	char *kp_path;
+	char self[NAME_MAX_LEN + 1];
+	char self_fpr[FPR_HEX_LEN + 1];
+	sm_key *key;
+	chats_send_fn send;
+	void *send_ctx;
+	struct front *out;
+	char *users;		/* a LIST reply being merged */
+	size_t users_len, users_cap;
+	bool logged_in;
+	uint64_t ping_cookie;
+};
+
+/* Longest list of names we merge from a multi-record LIST reply. */
+#define USERS_MAX (8u << 20)
+/* Largest record we send: a MESSAGE with the largest e2e field. */
+#define REC_MAX (8 + NAME_MAX_LEN + E2E_MAX)
+
+/* send_text's answer when a failure removed the peer: stop using it. */
+#define PEER_GONE (-ESRCH)
+
+/* ---- events ---- */
+
+static void emit(struct chats *c, enum cev_kind kind, const char *peer,
+		 unsigned reason)
+{
+	struct cev ev = { .kind = kind, .peer = peer, .reason = reason };
+
+	out_event(c->out, &ev);
+}
+
+static void emit_id(struct chats *c, enum cev_kind kind, const char *peer,
+		    uint32_t id, const char *text, size_t len)
+{
+	struct cev ev = { .kind = kind, .peer = peer, .id = id,
+			  .text = text, .text_len = len };
+
+	out_event(c->out, &ev);
+}
+
+/* ---- the table ---- */
+
+static struct peer *peer_find(const struct chats *c, const char *name)
+{
+	struct peer *p;
+
+	for (p = c->peers; p; p = p->next)
+		if (strcmp(p->name, name) == 0)
+			return p;
+	return NULL;
+}
+
+/* A new row for name in state st; NULL when out of memory. */
+static struct peer *peer_add(struct chats *c, const char *name,
+			     enum peer_state st)
+{
+	struct peer *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	p->state = st;
+	p->next = c->peers;
+	c->peers = p;
+	return p;
+}
+
+static void free_held(struct held *h)
+{
+	struct held *next;
+
+	for (; h; h = next) {
+		next = h->next;
+		crypto_cleanse(h->text, h->len);
+		free(h);
+	}
+}
+
+/* Cleanse and free a row that is no longer linked. */
+static void peer_destroy(struct peer *p)
+{
+	e2e_initiator_clear(&p->ini);
+	e2e_responder_clear(&p->resp);
+	if (p->state == PEER_ESTABLISHED)
+		chat_clear(&p->chat);
+	free_held(p->held);
+	crypto_cleanse(p, sizeof(*p));
+	free(p);
+}
+
+/* Forget a row: unlink, cleanse, and say that it is gone. */
+static void peer_remove(struct chats *c, struct peer *p)
+{
+	char name[NAME_MAX_LEN + 1];
+	struct peer **pp;
+
+	for (pp = &c->peers; *pp != p; pp = &(*pp)->next)
+		;
+	*pp = p->next;
+	if (p->nheld > 0)
+		out_notice(c->out, "%u message(s) to %s were never sent",
+			   p->nheld, p->name);
+	memcpy(name, p->name, sizeof(name));
+	peer_destroy(p);
+	emit(c, CEV_GONE, name, 0);
+}
+
+/* ---- sending ---- */
+
+static int send_msg(struct chats *c, const struct msg *m)
+{
+	uint8_t pt[REC_MAX];
+	struct writer w;
+	int r;
+
+	wr_init(&w, pt, sizeof(pt));
+	r = msg_encode_c2s(m, &w);
+	if (r == 0 && wr_error(&w))
+		r = -EMSGSIZE;
+	if (r == 0)
+		r = c->send(c->send_ctx, pt, w.len);
+	crypto_cleanse(pt, w.len);
+	return r;
+}
+
+static int send_peer_op(struct chats *c, uint8_t op, const char *peer)
+{
+	struct msg m = { .op = op };
+
+	snprintf(m.peer, sizeof(m.peer), "%s", peer);
+	return send_msg(c, &m);
+}
+
+static int send_e2e(struct chats *c, const char *peer, const uint8_t *e2e,
+		    size_t len)
+{
+	struct msg m = { .op = OP_MESSAGE, .e2e = e2e, .e2e_len = len };
+
+	snprintf(m.peer, sizeof(m.peer), "%s", peer);
+	return send_msg(c, &m);
+}
+
+/* A local check failed: END the attempt, tell the user, forget the peer. */
+static void fail_peer(struct chats *c, struct peer *p, const char *why)
+{
+	send_peer_op(c, OP_END, p->name);
+	out_notice(c->out, "chat with %s failed: %s", p->name, why);
+	emit(c, CEV_ENDED, p->name, CEV_END_FAILED);
+	peer_remove(c, p);
+}
+
+/* ---- key changes and known peers ---- */
+
+static struct kchange **find_change(struct chats *c, const char *name)
+{
+	struct kchange **k;
+
+	for (k = &c->changes; *k; k = &(*k)->next)
+		if (strcmp((*k)->name, name) == 0)
+			return k;
+	return k;
+}
+
+/* Remember that name's key changed to fpr. */
+static void note_change(struct chats *c, const char *name, const char *fpr)
+{
+	struct kchange **k = find_change(c, name);
+
+	if (!*k) {
+		*k = calloc(1, sizeof(**k));
+		if (!*k)
+			return;
+		snprintf((*k)->name, sizeof((*k)->name), "%s", name);
+	}
+	snprintf((*k)->fpr, sizeof((*k)->fpr), "%s", fpr);
+}
+
+/* Record name's key as fpr in the known-peers file. */
+static int record_key(struct chats *c, const char *name, const char *fpr)
+{
+	int r = kp_set(&c->kp, name, fpr);
+
+	if (r == 0)
+		r = kp_save(&c->kp, c->kp_path);
+	return r;
+}
+
+enum key_verdict { KEY_BAD = -1, KEY_OK = 0, KEY_FIRST = 1, KEY_CHANGED = 2 };
+
+/*
+ * Check the peer_key of ACCEPT or CONFIRM against the known peers (§8).
+ * On KEY_OK or KEY_FIRST, *key holds the parsed key and p->fpr its
+ * fingerprint. On KEY_CHANGED the keychange event has been reported.
+ */
+static enum key_verdict check_key(struct chats *c, struct peer *p,
+				  const struct msg *m, sm_key **key)
+{
+	char old[FPR_HEX_LEN + 1];
+	const char *recorded = NULL;
+	enum kp_status st;
+	struct cev ev = { .kind = CEV_KEYCHANGE, .peer = p->name };
+
+	*key = NULL;
+	if (m->peer_key_len == 0 || m->peer_key_len > PEER_KEY_MAX ||
+	    key_from_spki(m->peer_key, m->peer_key_len, key) < 0)
+		return KEY_BAD;
+	fingerprint_hex(m->peer_key, m->peer_key_len, p->fpr);
+	st = kp_check(&c->kp, p->name, p->fpr, &recorded);
+	if (st != KP_CHANGED)
+		return st == KP_NEW ? KEY_FIRST : KEY_OK;
+	snprintf(old, sizeof(old), "%s", recorded ? recorded : "");
+	note_change(c, p->name, p->fpr);
+	key_unref(*key);
+	*key = NULL;
+	ev.s1 = old;
+	ev.s2 = p->fpr;
+	out_event(c->out, &ev);
+	return KEY_CHANGED;
+}
+
+/* The key-change stop: END the attempt and forget it; nothing else is sent. */
+static void stop_for_key_change(struct chats *c, struct peer *p)
+{
+	send_peer_op(c, OP_END, p->name);
+	out_notice(c->out,
+		   "%s's key has changed: nothing is sent to %s until you "
+		   "check the new fingerprint and trust it",
+		   p->name, p->name);
+	peer_remove(c, p);
+}
+
+/* The chat is up on this side: record a first key, tell the user. */
+static void established(struct chats *c, struct peer *p, bool first)
+{
+	struct cev ev = { .kind = CEV_CHAT, .peer = p->name, .s1 = p->fpr,
+			  .flag = first };
+	int r;
+
+	p->state = PEER_ESTABLISHED;
+	p->hello_wait = !chat_can_send(&p->chat);
+	if (first && (r = record_key(c, p->name, p->fpr)) < 0)
+		out_notice(c->out, "cannot record %s's key in %s: %s",
+			   p->name, c->kp_path, strerror(-r));
+	out_event(c->out, &ev);
+}
+
+/* ---- creation ---- */
+
+int chats_new(const char *self, sm_key *key, const char *kp_path,
+	      chats_send_fn send, void *send_ctx, struct front *out,
+	      struct chats **cp)
+{
+	struct chats *c = calloc(1, sizeof(*c));
+	char warn[1024];
+	int r;
+
+	if (!c)
+		return -ENOMEM;
+	kp_init(&c->kp);
+	snprintf(c->self, sizeof(c->self), "%s", self);
+	c->kp_path = strdup(kp_path);
+	c->key = key_ref(key);
+	c->send = send;
+	c->send_ctx = send_ctx;
+	c->out = out;
+	r = c->kp_path ? key_fingerprint_hex(key, c->self_fpr) : -ENOMEM;
+	if (r == 0)
+		r = kp_load(&c->kp, kp_path);
+	if (r == 0 && kp_warning(&c->kp, kp_path, warn, sizeof(warn)) > 0)
+		out_notice(out, "%s", warn);
+	if (r < 0) {
+		chats_free(c);
+		return r;
+	}
+	*cp = c;
+	return 0;
+}
+
+void chats_free(struct chats *c)
+{
+	struct peer *p, *pn;
+	struct kchange *k, *kn;
+
+	if (!c)
+		return;
+	for (p = c->peers; p; p = pn) {
+		pn = p->next;
+		peer_destroy(p);
+	}
+	for (k = c->changes; k; k = kn) {
+		kn = k->next;
+		free(k);
+	}
+	kp_free(&c->kp);
+	free(c->kp_path);
+	free(c->users);
+	if (c->key)
+		key_unref(c->key);
+	free(c);
+}
+
+/* ---- user commands ---- */
+
+int chats_list(struct chats *c)
+{
+	struct msg m = { .op = OP_LIST };
+
+	return send_msg(c, &m);
+}
+
+int chats_quit(struct chats *c)
+{
+	struct msg m = { .op = OP_QUIT };
+
+	return send_msg(c, &m);
+}
+
+int chats_ping(struct chats *c)
+{
+	struct msg m = { .op = OP_PING, .cookie = ++c->ping_cookie };
+
+	return send_msg(c, &m);
+}
+
+/* The key-change gate: -EPERM (and the user told) while one is pending. */
+static int gate(struct chats *c, const char *peer)
+{
+	if (!*find_change(c, peer))
+		return 0;
+	out_error(c->out,
+		  "%s's key has changed; check its fingerprint and use "
+		  "trust %s first", peer, peer);
+	return -EPERM;
+}
+
+int chats_talk(struct chats *c, const char *peer)
+{
+	struct msg m = { .op = OP_RTT };
+	struct peer *p;
+	int r = gate(c, peer);
+
+	if (r < 0)
+		return r;
+	if (peer_find(c, peer)) {
+		/* What the server would answer (REFUSE 5), without asking it. */
+		emit(c, CEV_REFUSED, peer, REFUSE_EXISTS);
+		return -EEXIST;
+	}
+	p = peer_add(c, peer, PEER_OUT_REQ);
+	if (!p)
+		return -ENOMEM;
+	if (e2e_initiator_start(&p->ini, c->self, peer) != E2E_OK) {
+		out_error(c->out, "cannot start a key exchange with %s", peer);
+		peer_remove(c, p);
+		return -EIO;
+	}
+	snprintf(m.peer, sizeof(m.peer), "%s", peer);
+	memcpy(m.nonce, p->ini.nonce_a, sizeof(m.nonce));
+	memcpy(m.share, p->ini.share_a, sizeof(m.share));
+	r = send_msg(c, &m);
+	if (r < 0)
+		peer_remove(c, p);
+	else
+		out_info(c->out, "asked %s to talk; waiting for an answer",
+			 peer);
+	return r;
+}
+
+/* The row of a request from peer, or NULL (and the user told). */
+static struct peer *find_request(struct chats *c, const char *peer)
+{
+	struct peer *p = peer_find(c, peer);
+
+	if (!p || p->state != PEER_IN_REQ) {
+		out_error(c->out, "no request from %s", peer);
+		return NULL;
+	}
+	return p;
+}
+
+int chats_accept(struct chats *c, const char *peer)
+{
+	struct msg m = { .op = OP_ACCEPT };
+	struct peer *p;
+	enum e2e_result er;
+	int r = gate(c, peer);
+
+	if (r < 0)
+		return r;
+	if (!(p = find_request(c, peer)))
+		return -ENOENT;
+	er = e2e_responder_accept(&p->resp, c->self, peer, p->nonce_a,
+				  p->share_a, c->key, m.nonce, m.share);
+	if (er != E2E_OK) {
+		fail_peer(c, p, e2e_result_str(er));
+		return -EIO;
+	}
+	snprintf(m.peer, sizeof(m.peer), "%s", peer);
+	m.sig = p->resp.sig_b;
+	m.sig_len = p->resp.sig_b_len;
+	/* The state first: CONFIRM may be the next record we read. */
+	p->state = PEER_ACCEPTED;
+	p->hello_wait = true;
+	r = send_msg(c, &m);
+	if (r < 0)
+		peer_remove(c, p);
+	return r;
+}
+
+int chats_refuse(struct chats *c, const char *peer)
+{
+	struct msg m = { .op = OP_REFUSE, .reason = REFUSE_DECLINED };
+	struct peer *p = find_request(c, peer);
+
+	if (!p)
+		return -ENOENT;
+	snprintf(m.peer, sizeof(m.peer), "%s", peer);
+	peer_remove(c, p);
+	return send_msg(c, &m);
+}
+
+int chats_end(struct chats *c, const char *peer)
+{
+	struct peer *p = peer_find(c, peer);
+	int r;
+
+	if (!p) {
+		out_error(c->out, "no chat or request with %s", peer);
+		return -ENOENT;
+	}
+	r = send_peer_op(c, OP_END, peer);
+	if (r == 0)
+		out_info(c->out, "left %s", peer);
+	peer_remove(c, p);
+	return r;
+}
+
+/* Seal and send one TEXT on a chat that may send; PEER_GONE when a
+ * failure ended the chat (p is freed). */
+static int send_text(struct chats *c, struct peer *p, const char *text,
+		     size_t len)
+{
+	uint8_t out[E2E_MSG_MAX];
+	size_t out_len = sizeof(out);
+	enum e2e_result er;
+	uint32_t id;
+	int r;
+
+	er = chat_seal_text(&p->chat, text, len, &id, out, &out_len);
+	if (er != E2E_OK) {
+		fail_peer(c, p, e2e_result_str(er));
+		return PEER_GONE;
+	}
+	r = send_e2e(c, p->name, out, out_len);
+	crypto_cleanse(out, sizeof(out));
+	if (r == 0)
+		emit_id(c, CEV_SENT, p->name, id, text, len);
+	return r;
+}
+
+/* B: keep text until A's HELLO arrives. */
+static int hold_text(struct chats *c, struct peer *p, const char *text,
+		     size_t len)
+{
+	struct held *h;
+
+	if (p->nheld >= CHATS_HELD_MAX) {
+		out_error(c->out, "too many messages waiting for %s", p->name);
+		return -ENOBUFS;
+	}
+	h = malloc(sizeof(*h) + len);
+	if (!h)
+		return -ENOMEM;
+	h->next = NULL;
+	h->len = len;
+	memcpy(h->text, text, len);
+	if (p->held_tail)
+		p->held_tail->next = h;
+	else
+		p->held = h;
+	p->held_tail = h;
+	p->nheld++;
+	out_info(c->out, "(held until %s's client is ready)", p->name);
+	return 0;
+}
+
+int chats_send(struct chats *c, const char *peer, const char *text,
+	       size_t len)
+{
+	struct peer *p;
+	int r = gate(c, peer);
+
+	if (r < 0)
+		return r;
+	if (!(p = peer_find(c, peer))) {
+		out_error(c->out, "no chat with %s", peer);
+		return -ENOENT;
+	}
+	if (len > CHAT_TEXT_MAX) {
+		out_error(c->out, "message too long (at most %d bytes)",
+			  CHAT_TEXT_MAX);
+		return -EMSGSIZE;
+	}
+	if (p->state == PEER_ESTABLISHED && chat_can_send(&p->chat))
+		return send_text(c, p, text, len);
+	if (p->state == PEER_ESTABLISHED || p->state == PEER_ACCEPTED)
+		return hold_text(c, p, text, len);
+	out_error(c->out, p->state == PEER_OUT_REQ ?
+			  "%s has not accepted yet" :
+			  "accept %s's request first", peer);
+	return -EAGAIN;
+}
+
+int chats_trust(struct chats *c, const char *peer)
+{
+	struct kchange **k = find_change(c, peer), *dead = *k;
+	int r;
+
+	if (!dead) {
+		out_error(c->out, "no key change to trust for %s", peer);
+		return -ENOENT;
+	}
+	r = record_key(c, peer, dead->fpr);
+	*k = dead->next;
+	free(dead);
+	if (r < 0) {
+		out_error(c->out, "cannot record %s's key in %s: %s", peer,
+			  c->kp_path, strerror(-r));
+		return r;
+	}
+	out_info(c->out, "%s's new key is now trusted", peer);
+	return 0;
+}
+
+/* ---- records from the server ---- */
+
+static void users_append(struct chats *c, const char *name)
+{
+	size_t n = strlen(name), need = c->users_len + n + 2;
+	char *p;
+
+	if (need > USERS_MAX)
+		return;
+	if (need > c->users_cap) {
+		size_t cap = c->users_cap ? c->users_cap : 256;
+
+		while (cap < need)
+			cap *= 2;
+		p = realloc(c->users, cap);
+		if (!p)
+			return;
+		c->users = p;
+		c->users_cap = cap;
+	}
+	if (c->users_len > 0)
+		c->users[c->users_len++] = ',';
+	memcpy(c->users + c->users_len, name, n);
+	c->users_len += n;
+	c->users[c->users_len] = '\0';
+}
+
+static void on_list(struct chats *c, const struct msg *m)
+{
+	char name[NAME_MAX_LEN + 1];
+	struct cev ev = { 0 };
+	size_t off = 0;
+	int r;
+
+	while ((r = msg_list_next(m, &off, name)) == 1)
+		users_append(c, name);
+	if (r < 0)
+		out_notice(c->out, "malformed LIST reply from the server");
+	if (!m->last)
+		return;
+	ev.s1 = c->users ? c->users : "";
+	if (!c->logged_in) {
+		ev.kind = CEV_READY;
+		ev.peer = c->self;
+		c->logged_in = true;
+	} else {
+		ev.kind = CEV_USERS;
+	}
+	out_event(c->out, &ev);
+	c->users_len = 0;
+	if (c->users)
+		c->users[0] = '\0';
+}
+
+static void on_rtt(struct chats *c, const struct msg *m)
+{
+	struct peer *p = peer_find(c, m->peer);
+
+	/* The server is the judge of consent: a new RTT replaces old state. */
+	if (p)
+		peer_remove(c, p);
+	p = peer_add(c, m->peer, PEER_IN_REQ);
+	if (!p)
+		return;
+	memcpy(p->nonce_a, m->nonce, sizeof(p->nonce_a));
+	memcpy(p->share_a, m->share, sizeof(p->share_a));
+	emit(c, CEV_REQUEST, m->peer, 0);
+}
+
+static void send_hello(struct chats *c, struct peer *p)
+{
+	uint8_t out[E2E_MSG_MAX];
+	size_t out_len = sizeof(out);
+
+	if (chat_seal_hello(&p->chat, out, &out_len) == E2E_OK)
+		send_e2e(c, p->name, out, out_len);
+	crypto_cleanse(out, sizeof(out));
+}
+
+/* The peer's key for ACCEPT or CONFIRM; NULL when the attempt was stopped. */
+static sm_key *take_key(struct chats *c, struct peer *p, const struct msg *m,
+			enum key_verdict *kv)
+{
+	sm_key *pk;
+
+	*kv = check_key(c, p, m, &pk);
+	if (*kv == KEY_CHANGED)
+		stop_for_key_change(c, p);
+	else if (*kv == KEY_BAD)
+		fail_peer(c, p, "the server sent an unusable key");
+	return pk;
+}
+
+/*
+ * The exchange finished with er: on success its ratchet r becomes p's
+ * chat (and the exchange state is cleansed); on failure the attempt ends.
+ */
+static bool start_chat(struct chats *c, struct peer *p, enum e2e_result er,
+		       struct ratchet *r, bool initiator)
+{
+	if (er != E2E_OK) {
+		ratchet_clear(r);
+		fail_peer(c, p, e2e_result_str(er));
+		return false;
+	}
+	e2e_initiator_clear(&p->ini);
+	e2e_responder_clear(&p->resp);
+	chat_init(&p->chat, r, initiator);
+	ratchet_clear(r);
+	p->state = PEER_ESTABLISHED; /* chat_clear on removal from now on */
+	return true;
+}
+
+/* A: the peer accepted. Check its key, CONFIRM, HELLO. */
+static void on_accept(struct chats *c, struct peer *p, const struct msg *m)
+{
+	uint8_t sig_a[SIG_MAX_LEN];
+	size_t sig_a_len = sizeof(sig_a);
+	struct msg conf = { .op = OP_CONFIRM };
+	struct ratchet r;
+	enum key_verdict kv;
+	enum e2e_result er;
+	sm_key *pk = take_key(c, p, m, &kv);
+
+	if (!pk)
+		return;
+	er = e2e_initiator_finish(&p->ini, m->nonce, m->share, m->sig,
+				  m->sig_len, pk, c->key, sig_a, &sig_a_len,
+				  &r);
+	key_unref(pk);
+	if (!start_chat(c, p, er, &r, true))
+		return;
+	snprintf(conf.peer, sizeof(conf.peer), "%s", p->name);
+	conf.sig = sig_a;
+	conf.sig_len = sig_a_len;
+	/* CONFIRM before HELLO: the server relays MESSAGE only in a chat. */
+	if (send_msg(c, &conf) < 0)
+		return;
+	send_hello(c, p);
+	established(c, p, kv == KEY_FIRST);
+}
+
+/* B: A confirmed. Check its key and signature. */
+static void on_confirm(struct chats *c, struct peer *p, const struct msg *m)
+{
+	struct ratchet r;
+	enum key_verdict kv;
+	enum e2e_result er;
+	sm_key *pk = take_key(c, p, m, &kv);
+
+	if (!pk)
+		return;
+	er = e2e_responder_finish(&p->resp, m->sig, m->sig_len, pk, &r);
+	key_unref(pk);
+	if (start_chat(c, p, er, &r, false))
+		established(c, p, kv == KEY_FIRST);
+}
+
+/* B: HELLO arrived; send what the user typed meanwhile, in order. */
+static void flush_held(struct chats *c, struct peer *p)
+{
+	struct held *h = p->held, *next;
+	unsigned lost = 0;
+
+	p->hello_wait = false;
+	p->held = p->held_tail = NULL;
+	p->nheld = 0;
+	for (; h; h = next) {
+		next = h->next;
+		if (lost || send_text(c, p, h->text, h->len) == PEER_GONE)
+			lost++;
+		crypto_cleanse(h->text, h->len);
+		free(h);
+	}
+	if (lost > 1)
+		out_notice(c->out, "%u message(s) were never sent", lost - 1);
+}
+
+static void on_chat_event(struct chats *c, struct peer *p,
+			  const struct chat_message *ev)
+{
+	uint8_t out[E2E_MSG_MAX];
+	size_t out_len = sizeof(out);
+
+	switch (ev->kind) {
+	case CHAT_HELLO:
+		flush_held(c, p);
+		break;
+	case CHAT_TEXT:
+		emit_id(c, CEV_MSG, p->name, ev->id, (const char *)ev->text,
+			ev->text_len);
+		if (chat_seal_receipt(&p->chat, ev->id, out, &out_len) ==
+		    E2E_OK)
+			send_e2e(c, p->name, out, out_len);
+		crypto_cleanse(out, sizeof(out));
+		break;
+	case CHAT_RECEIPT:
+		if (ev->id != 0)
+			emit_id(c, CEV_DELIVERED, p->name, ev->id, NULL, 0);
+		break;
+	default:
+		break;
+	}
+}
+
+static void on_message(struct chats *c, struct peer *p, const struct msg *m)
+{
+	uint8_t pt[CHAT_PT_MAX];
+	struct chat_message ev;
+	enum e2e_result er;
+
+	er = chat_open(&p->chat, m->e2e, m->e2e_len, pt, &ev);
+	if (er != E2E_OK)
+		fail_peer(c, p, e2e_result_str(er));
+	else
+		on_chat_event(c, p, &ev);
+	crypto_cleanse(pt, sizeof(pt));
+}
+
+static void on_refuse(struct chats *c, const struct msg *m)
+{
+	struct peer *p = peer_find(c, m->peer);
+
+	emit(c, CEV_REFUSED, m->peer, m->reason);
+	if (p && p->state == PEER_OUT_REQ)
+		peer_remove(c, p);
+}
+
+static void on_end(struct chats *c, const struct msg *m)
+{
+	struct peer *p = peer_find(c, m->peer);
+
+	if (!p)
+		return; /* we already left it */
+	emit(c, CEV_ENDED, m->peer, m->reason);
+	peer_remove(c, p);
+}
+
+/* ACCEPT, CONFIRM and MESSAGE: records for one peer in a given state. */
+static void on_peer_record(struct chats *c, const struct msg *m)
+{
+	struct peer *p = peer_find(c, m->peer);
+	static const enum peer_state want[] = {
+		[OP_ACCEPT] = PEER_OUT_REQ,
+		[OP_CONFIRM] = PEER_ACCEPTED,
+		[OP_MESSAGE] = PEER_ESTABLISHED,
+	};
+
+	if (!p)
+		out_notice(c->out, "%s from %s ignored: no chat or request",
+			   opcode_name(m->op), m->peer);
+	else if (p->state != want[m->op])
+		fail_peer(c, p, "a record arrived out of order");
+	else if (m->op == OP_ACCEPT)
+		on_accept(c, p, m);
+	else if (m->op == OP_CONFIRM)
+		on_confirm(c, p, m);
+	else
+		on_message(c, p, m);
+}
+
+static void on_text_event(struct chats *c, enum cev_kind kind,
+			  const struct msg *m)
+{
+	struct cev ev = { .kind = kind, .code = m->code, .reason = m->reason,
+			  .text = (const char *)m->text,
+			  .text_len = m->text_len };
+
+	out_event(c->out, &ev);
+}
+
+/*
+ * A record that does not decode. An ACCEPT, CONFIRM or MESSAGE still names
+ * its peer in its first field: that attempt or chat cannot go on (a
+ * peer_key over 2048 bytes, say: §5 says the attempt fails), so it ends
+ * now instead of staying pending until the request expires.
+ */
+static void on_malformed(struct chats *c, const uint8_t *pt, size_t len)
+{
+	char name[NAME_MAX_LEN + 1];
+	struct peer *p = NULL;
+	struct reader r;
+	uint8_t op = pt[0];
+
+	if (op == OP_ACCEPT || op == OP_CONFIRM || op == OP_MESSAGE) {
+		rd_init(&r, pt + 1, len - 1);
+		rd_name(&r, name);
+		if (!rd_error(&r))
+			p = peer_find(c, name);
+	}
+	if (p)
+		fail_peer(c, p, op == OP_MESSAGE ?
+			  "the server sent a malformed MESSAGE" :
+			  "the server sent a malformed ACCEPT or CONFIRM");
+	else
+		out_notice(c->out, "a malformed %s record from the server "
+			   "was ignored", opcode_name(op));
+}
+
+static int dispatch(struct chats *c, const struct msg *m)
+{
+	struct msg pong = { .op = OP_PONG, .cookie = m->cookie };
+
+	switch (m->op) {
+	case OP_LIST:
+		on_list(c, m);
+		break;
+	case OP_RTT:
+		on_rtt(c, m);
+		break;
+	case OP_ACCEPT:
+	case OP_CONFIRM:
+	case OP_MESSAGE:
+		on_peer_record(c, m);
+		break;
+	case OP_REFUSE:
+		on_refuse(c, m);
+		break;
+	case OP_END:
+		on_end(c, m);
+		break;
+	case OP_ERROR:
+		on_text_event(c, CEV_ERROR, m);
+		break;
+	case OP_BYE:
+		on_text_event(c, CEV_BYE, m);
+		return 1;
+	case OP_PING:
+		send_msg(c, &pong);
+		break;
+	default:
+		break; /* PONG, and anything else the server should not send */
+	}
+	return 0;
+}
+
+int chats_receive(struct chats *c, const uint8_t *pt, size_t len)
+{
+	struct msg m;
+
+	if (len == 0)
+		return 0;
+	if (msg_decode_s2c(pt, len, &m) < 0) {
+		on_malformed(c, pt, len);
+		return 0;
+	}
+	return dispatch(c, &m);
+}
+
+bool chats_logged_in(const struct chats *c)
+{
+	return c->logged_in;
+}
+
+/* ---- queries ---- */
+
+int chats_state(const struct chats *c, const char *peer)
+{
+	const struct peer *p = peer_find(c, peer);
+
+	return p ? (int)p->state : -ENOENT;
+}
+
+size_t chats_snapshot(const struct chats *c, struct chats_row *v,
+		      size_t max)
+{
+	const struct peer *p;
+	const struct kchange *k;
+	size_t n = 0;
+
+	for (p = c->peers; p; p = p->next, n++) {
+		if (n >= max)
+			continue;
+		v[n] = (struct chats_row){ .state = p->state,
+					   .waiting_hello = p->hello_wait };
+		memcpy(v[n].name, p->name, sizeof(v[n].name));
+	}
+	for (k = c->changes; k; k = k->next, n++) {
+		if (n >= max)
+			continue;
+		v[n] = (struct chats_row){ .key_changed = true };
+		memcpy(v[n].name, k->name, sizeof(v[n].name));
+	}
+	return n;
+}
+
+int chats_known_fpr(const struct chats *c, const char *peer,
+		    char out[FPR_HEX_LEN + 1])
+{
+	const char *f = kp_get(&c->kp, peer);
+
+	if (!f)
+		return -ENOENT;
+	snprintf(out, FPR_HEX_LEN + 1, "%s", f);
+	return 0;
+}
+
+void chats_self_fpr(const struct chats *c, char out[FPR_HEX_LEN + 1])
+{
+	memcpy(out, c->self_fpr, FPR_HEX_LEN + 1);
+}
