@@ -124,7 +124,8 @@ static int on_frame(void *ctx, uint8_t *frame, size_t len)
 	size_t i = g->n++;
 
 	if (i >= g->st->n)
-		fail_msg("frame %zu handed out; the stream has %zu", i, g->st->n);
+		fail_msg("frame %zu handed out; the stream has %zu", i,
+			 g->st->n);
 	assert_int_equal(len, g->st->flen[i]);
 	assert_memory_equal(frame, g->st->b + g->st->off[i], len);
 	memset(frame, 0xee, len);	/* the caller's, in place */
@@ -159,8 +160,8 @@ static void check_partial(const struct conn *c, const struct stream *st,
 	need = have < FRAME_HDR ? FRAME_HDR :
 	       FRAME_HDR + (size_t)be32_get(st->b + start);
 	if (held < have || held > need || held > max_sz(PART_MIN, 2 * have))
-		fail_msg("partial frame: %zu bytes in a room of %zu (frame %zu)",
-			 have, held, need);
+		fail_msg("partial frame: %zu bytes in a room of %zu "
+			 "(frame %zu)", have, held, need);
 	assert_memory_equal(c->part, st->b + start, have);
 }
 
@@ -183,8 +184,8 @@ static void feed_cuts(const struct stream *st, const size_t *cuts,
 		if (end == pos)
 			continue;
 		put(sv[1], st->b + pos, end - pos);
-		assert_int_equal(conn_read(&c, rdbuf, sizeof(rdbuf), on_frame, &g),
-				 (ssize_t)(end - pos));
+		assert_int_equal(conn_read(&c, rdbuf, sizeof(rdbuf), on_frame,
+					   &g), (ssize_t)(end - pos));
 		pos = end;
 		check_partial(&c, st, pos, g.n);
 	}
@@ -583,10 +584,34 @@ static void peer_free(struct peer *p)
 	framer_free(&p->f);
 }
 
-/* Queue a record of len bytes on c (directly or through record_start). */
-static void q_record(struct conn *c, struct peer *p, uint32_t len, bool start)
+/* A connection and its peer, with tx and the peer's rx in step at seq. */
+struct link {
+	int sv[2];
+	struct conn c;
+	struct chan_dir tx;
+	struct peer p;
+};
+
+static void link_open(struct link *l, int sndbuf, uint32_t seq)
+{
+	mkpair(l->sv, sndbuf);
+	conn_init(&l->c, l->sv[0], FRAME_MAX);
+	peer_init(&l->p, l->sv[1], &l->tx, seq);
+}
+
+static void link_close(struct link *l)
+{
+	peer_free(&l->p);
+	conn_free(&l->c);
+	closepair(l->sv);
+}
+
+/* Queue a record of len bytes (directly or through record_start). */
+static void q_record(struct link *l, uint32_t len, bool start)
 {
 	static uint8_t pt[CHAN_PT_MAX];
+	struct conn *c = &l->c;
+	struct peer *p = &l->p;
 	struct item *it = &p->items[p->nitems];
 
 	assert_true(p->nitems < sizeof(p->items) / sizeof(p->items[0]));
@@ -604,16 +629,18 @@ static void q_record(struct conn *c, struct peer *p, uint32_t len, bool start)
 	p->nitems++;
 }
 
-static int q_frame(struct conn *c, struct peer *p, uint32_t len)
+/* Queue a frame as it is: 0, or conn_put_frame's refusal. */
+static int q_frame(struct link *l, uint32_t len)
 {
 	uint8_t body[1024];
+	struct peer *p = &l->p;
 	struct item *it = &p->items[p->nitems];
 	int r;
 
 	*it = (struct item){ .raw = true, .len = len,
 			     .tag = (uint8_t)(p->nitems & 0x3f) };
 	fill(body, len, it->tag);
-	r = conn_put_frame(c, body, len);
+	r = conn_put_frame(&l->c, body, len);
 	if (r == 0)
 		p->nitems++;
 	return r;
@@ -700,18 +727,18 @@ static void check_ahead(const struct conn *c, size_t record_frame)
 }
 
 /* Flush and let the peer read until everything is out. */
-static void drain(struct conn *c, struct chan_dir *tx, struct peer *p)
+static void drain(struct link *l)
 {
 	for (int i = 0; i < 100000; i++) {
-		int r = conn_flush(c, tx);
+		int r = conn_flush(&l->c, &l->tx);
 
 		if (r < 0)
-			fail_msg("conn_flush: %d at seq %u (iteration %d, sealed %zu)", r, tx->seq, i, c->osealed);
-		check_ahead(c, FRAME_HDR + FRAME_MAX);
-		peer_take(p);
+			fail_msg("conn_flush: %d at seq %u", r, l->tx.seq);
+		check_ahead(&l->c, FRAME_HDR + FRAME_MAX);
+		peer_take(&l->p);
 		if (r == 1) {
-			assert_int_equal(conn_queued(c), 0);
-			assert_false(framer_partial(&p->f));
+			assert_int_equal(conn_queued(&l->c), 0);
+			assert_false(framer_partial(&l->p.f));
 			return;
 		}
 	}
@@ -721,31 +748,24 @@ static void drain(struct conn *c, struct chan_dir *tx, struct peer *p)
 static void test_records_in_order(void **state)
 {
 	static const uint32_t lens[] = { 1, 2, 17, 1000, CHAN_PT_MAX, 3, 500 };
-	struct chan_dir tx;
-	struct peer p;
-	struct conn c;
-	int sv[2];
+	struct link l;
 
 	(void)state;
-	mkpair(sv, 0);
-	conn_init(&c, sv[0], FRAME_MAX);
-	peer_init(&p, sv[1], &tx, 0);
-	assert_int_equal(q_frame(&c, &p, 100), 0);	/* a handshake answer */
+	link_open(&l, 0, 0);
+	assert_int_equal(q_frame(&l, 100), 0);	/* a handshake answer */
 	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
-		q_record(&c, &p, lens[i], i & 1);
-	assert_int_equal(conn_queued(&c), FRAME_HDR + 100 +
+		q_record(&l, lens[i], i & 1);
+	assert_int_equal(conn_queued(&l.c), FRAME_HDR + 100 +
 			 1 + 2 + 17 + 1000 + CHAN_PT_MAX + 3 + 500 +
 			 7 * CHAN_OVERHEAD);
-	drain(&c, &tx, &p);
-	assert_int_equal(p.next, p.nitems);
-	assert_int_equal(tx.seq, 7);
+	drain(&l);
+	assert_int_equal(l.p.next, l.p.nitems);
+	assert_int_equal(l.tx.seq, 7);
 	/* And again on the buffer kept. */
-	q_record(&c, &p, 9, false);
-	drain(&c, &tx, &p);
-	assert_int_equal(p.next, p.nitems);
-	peer_free(&p);
-	conn_free(&c);
-	closepair(sv);
+	q_record(&l, 9, false);
+	drain(&l);
+	assert_int_equal(l.p.next, l.p.nitems);
+	link_close(&l);
 }
 
 /* Bytes in the socket, not read by the peer yet. */
@@ -766,81 +786,67 @@ static size_t in_socket(int peer_fd)
 static void test_seal_ahead_and_discard(void **state)
 {
 	const size_t rec = 1000, frame = rec + CHAN_OVERHEAD;
-	struct chan_dir tx;
-	struct peer p;
-	struct conn c;
+	struct link l;
 	size_t sealed, k;
-	int sv[2];
 
 	(void)state;
-	mkpair(sv, 4096);
-	conn_init(&c, sv[0], FRAME_MAX);
-	peer_init(&p, sv[1], &tx, 0);
+	link_open(&l, 4096, 0);
 	for (int i = 0; i < 64; i++)
-		q_record(&c, &p, (uint32_t)rec, i & 1);
-	assert_int_equal(conn_flush(&c, &tx), 0);
-	check_ahead(&c, frame);
-	assert_true(c.olen > c.osealed);	/* some left to seal */
+		q_record(&l, (uint32_t)rec, i & 1);
+	assert_int_equal(conn_flush(&l.c, &l.tx), 0);
+	check_ahead(&l.c, frame);
+	assert_true(l.c.olen > l.c.osealed);	/* some left to seal */
 	/* The peer reads a little; the socket fills again. */
 	for (int i = 0; i < 3; i++) {
-		peer_take_some(&p, 3000);
-		assert_int_equal(conn_flush(&c, &tx), 0);
-		check_ahead(&c, frame);
+		peer_take_some(&l.p, 3000);
+		assert_int_equal(conn_flush(&l.c, &l.tx), 0);
+		check_ahead(&l.c, frame);
 	}
 	/* Every record sealed so far was read, is in the socket or is
 	 * sealed in c: those arrive, the others are dropped. */
-	sealed = p.bytes + in_socket(sv[1]) + (c.osealed - c.ohead);
+	sealed = l.p.bytes + in_socket(l.sv[1]) + (l.c.osealed - l.c.ohead);
 	assert_int_equal(sealed % frame, 0);
 	k = sealed / frame;
 	assert_true(k >= 1 && k < 64);
-	assert_int_equal(tx.seq, k);
-	conn_discard(&c);
-	assert_int_equal(c.olen, c.osealed);
-	assert_int_equal(conn_queued(&c), c.osealed - c.ohead);
+	assert_int_equal(l.tx.seq, k);
+	conn_discard(&l.c);
+	assert_int_equal(l.c.olen, l.c.osealed);
+	assert_int_equal(conn_queued(&l.c), l.c.osealed - l.c.ohead);
 	for (size_t i = k; i < 64; i++)
-		p.items[i].dropped = true;
-	q_record(&c, &p, 77, false);
-	drain(&c, &tx, &p);
-	assert_int_equal(p.next, p.nitems);
-	assert_int_equal(tx.seq, k + 1);
-	peer_free(&p);
-	conn_free(&c);
-	closepair(sv);
+		l.p.items[i].dropped = true;
+	q_record(&l, 77, false);
+	drain(&l);
+	assert_int_equal(l.p.next, l.p.nitems);
+	assert_int_equal(l.tx.seq, k + 1);
+	link_close(&l);
 }
 
 /* conn_put_frame waits for the records queued before it to be sealed. */
 static void test_put_frame_busy(void **state)
 {
-	struct chan_dir tx;
-	struct peer p;
-	struct conn c;
-	int sv[2];
+	struct link l;
 
 	(void)state;
-	mkpair(sv, 4096);
-	conn_init(&c, sv[0], FRAME_MAX);
-	peer_init(&p, sv[1], &tx, 0);
-	q_record(&c, &p, 10, false);
-	assert_int_equal(q_frame(&c, &p, 20), -EBUSY);
-	drain(&c, &tx, &p);
-	assert_int_equal(q_frame(&c, &p, 20), 0);
+	link_open(&l, 4096, 0);
+	q_record(&l, 10, false);
+	assert_int_equal(q_frame(&l, 20), -EBUSY);
+	drain(&l);
+	assert_int_equal(q_frame(&l, 20), 0);
 	/* A record sealed but not written yet (the socket is full) is no
 	 * obstacle: the frame goes out after it. */
-	q_record(&c, &p, 30000, false);
-	assert_int_equal(conn_flush(&c, &tx), 0);
-	assert_int_equal(c.osealed, c.olen);
-	assert_int_equal(q_frame(&c, &p, 21), 0);
-	q_record(&c, &p, 40, true);
-	assert_int_equal(q_frame(&c, &p, 22), -EBUSY);
-	conn_discard(&c);	/* the 40 bytes: never sealed */
-	p.items[p.nitems - 1].dropped = true;
-	assert_int_equal(q_frame(&c, &p, 23), 0);
-	drain(&c, &tx, &p);
-	assert_int_equal(p.next, p.nitems);
-	assert_int_equal(tx.seq, 2);
-	peer_free(&p);
-	conn_free(&c);
-	closepair(sv);
+	q_record(&l, 30000, false);
+	assert_int_equal(conn_flush(&l.c, &l.tx), 0);
+	assert_int_equal(l.c.osealed, l.c.olen);
+	assert_int_equal(q_frame(&l, 21), 0);
+	q_record(&l, 40, true);
+	assert_int_equal(q_frame(&l, 22), -EBUSY);
+	conn_discard(&l.c);	/* the 40 bytes: never sealed */
+	l.p.items[l.p.nitems - 1].dropped = true;
+	assert_int_equal(q_frame(&l, 23), 0);
+	drain(&l);
+	assert_int_equal(l.p.next, l.p.nitems);
+	assert_int_equal(l.tx.seq, 2);
+	link_close(&l);
 }
 
 /*
@@ -851,25 +857,18 @@ static void test_put_frame_busy(void **state)
  */
 static void key_update(uint32_t start, size_t n, uint32_t len, int sndbuf)
 {
-	struct chan_dir tx;
-	struct peer p;
-	struct conn c;
-	int sv[2];
+	struct link l;
 
-	mkpair(sv, sndbuf);
-	conn_init(&c, sv[0], FRAME_MAX);
-	peer_init(&p, sv[1], &tx, CHAN_SEQ_LIMIT - start);
+	link_open(&l, sndbuf, CHAN_SEQ_LIMIT - start);
 	for (size_t i = 0; i < n; i++)
-		q_record(&c, &p, len, i & 1);
-	drain(&c, &tx, &p);
-	assert_int_equal(p.next, p.nitems);
-	assert_int_equal(p.nku, 1);
-	assert_int_equal(tx.seq, n - start + 1);
-	assert_int_equal(p.rx.seq, tx.seq);
-	assert_int_equal(p.bytes, n * (len + CHAN_OVERHEAD) + KU_FRAME);
-	peer_free(&p);
-	conn_free(&c);
-	closepair(sv);
+		q_record(&l, len, i & 1);
+	drain(&l);
+	assert_int_equal(l.p.next, l.p.nitems);
+	assert_int_equal(l.p.nku, 1);
+	assert_int_equal(l.tx.seq, n - start + 1);
+	assert_int_equal(l.p.rx.seq, l.tx.seq);
+	assert_int_equal(l.p.bytes, n * (len + CHAN_OVERHEAD) + KU_FRAME);
+	link_close(&l);
 }
 
 static void test_key_update(void **state)
@@ -885,65 +884,54 @@ static void test_key_update(void **state)
  * one frees it. */
 static void test_trim(void **state)
 {
-	struct chan_dir tx;
-	struct peer p;
-	struct conn c;
-	int sv[2];
+	struct link l;
 
 	(void)state;
-	mkpair(sv, 4096);
-	conn_init(&c, sv[0], FRAME_MAX);
-	peer_init(&p, sv[1], &tx, 0);
-	conn_trim(&c);
-	assert_null(c.obuf);
-	q_record(&c, &p, 100, false);
-	conn_trim(&c);	/* unsealed */
-	assert_non_null(c.obuf);
-	assert_int_equal(conn_queued(&c), 100 + CHAN_OVERHEAD);
-	q_record(&c, &p, 30000, false);
-	assert_int_equal(conn_flush(&c, &tx), 0);
-	assert_int_equal(c.osealed, c.olen);
-	conn_trim(&c);	/* sealed, not written */
-	assert_non_null(c.obuf);
-	drain(&c, &tx, &p);
-	assert_non_null(c.obuf);	/* small enough to keep */
-	assert_true(c.ocap <= CONN_OBUF_KEEP);
-	conn_trim(&c);
-	assert_null(c.obuf);
-	assert_int_equal(c.ocap, 0);
-	q_record(&c, &p, CHAN_PT_MAX, false);
-	q_record(&c, &p, CHAN_PT_MAX, true);
-	assert_true(c.ocap > CONN_OBUF_KEEP);
-	drain(&c, &tx, &p);
-	assert_null(c.obuf);
-	assert_int_equal(p.next, p.nitems);
-	peer_free(&p);
-	conn_free(&c);
-	closepair(sv);
+	link_open(&l, 4096, 0);
+	conn_trim(&l.c);
+	assert_null(l.c.obuf);
+	q_record(&l, 100, false);
+	conn_trim(&l.c);	/* unsealed */
+	assert_non_null(l.c.obuf);
+	assert_int_equal(conn_queued(&l.c), 100 + CHAN_OVERHEAD);
+	q_record(&l, 30000, false);
+	assert_int_equal(conn_flush(&l.c, &l.tx), 0);
+	assert_int_equal(l.c.osealed, l.c.olen);
+	conn_trim(&l.c);	/* sealed, not written */
+	assert_non_null(l.c.obuf);
+	drain(&l);
+	assert_non_null(l.c.obuf);	/* small enough to keep */
+	assert_true(l.c.ocap <= CONN_OBUF_KEEP);
+	conn_trim(&l.c);
+	assert_null(l.c.obuf);
+	assert_int_equal(l.c.ocap, 0);
+	q_record(&l, CHAN_PT_MAX, false);
+	q_record(&l, CHAN_PT_MAX, true);
+	assert_true(l.c.ocap > CONN_OBUF_KEEP);
+	drain(&l);
+	assert_null(l.c.obuf);
+	assert_int_equal(l.p.next, l.p.nitems);
+	link_close(&l);
 }
 
+/* A peer gone: -EPIPE; conn_abort makes the close a reset. */
 static void test_peer_gone(void **state)
 {
-	struct chan_dir tx;
-	struct peer p;
-	struct conn c;
-	struct linger l;
-	socklen_t ll = sizeof(l);
-	int sv[2];
+	struct link l;
+	struct linger lg;
+	socklen_t len = sizeof(lg);
 
 	(void)state;
-	mkpair(sv, 0);
-	conn_init(&c, sv[0], FRAME_MAX);
-	peer_init(&p, sv[1], &tx, 0);
-	close(sv[1]);
-	q_record(&c, &p, 10, false);
-	assert_int_equal(conn_flush(&c, &tx), -EPIPE);
-	conn_abort(&c);
-	assert_int_equal(getsockopt(sv[0], SOL_SOCKET, SO_LINGER, &l, &ll), 0);
-	assert_true(l.l_onoff && l.l_linger == 0);
-	peer_free(&p);
-	conn_free(&c);
-	close(sv[0]);
+	link_open(&l, 0, 0);
+	close(l.sv[1]);
+	l.sv[1] = -1;
+	q_record(&l, 10, false);
+	assert_int_equal(conn_flush(&l.c, &l.tx), -EPIPE);
+	conn_abort(&l.c);
+	assert_int_equal(getsockopt(l.sv[0], SOL_SOCKET, SO_LINGER, &lg, &len),
+			 0);
+	assert_true(lg.l_onoff && lg.l_linger == 0);
+	link_close(&l);
 }
 
 static int setup(void **state)
