@@ -50,19 +50,19 @@
 #define OUT_MAX (4 * 1024 * 1024)	/* record bytes queued in one run */
 
 enum op {
-	OP_RAW,		/* the peer queues raw bytes from the input */
-	OP_FRAME,	/* the peer queues a frame of a chosen size */
-	OP_WRITE,	/* the peer writes up to n of its queued bytes */
-	OP_READ,	/* conn_read with a chosen room */
-	OP_PLAN,	/* the callback's next stop or max_body change */
-	OP_EOF,		/* the peer shuts its side down (once its bytes are out) */
-	OP_RECORD,	/* queue a record */
-	OP_HS_FRAME,	/* queue a frame as it is */
-	OP_FLUSH,
-	OP_PEER_READ,	/* the peer reads up to n bytes */
-	OP_DISCARD,
-	OP_TRIM,
-	OP_COUNT
+	DO_RAW,		/* the peer queues raw bytes from the input */
+	DO_FRAME,	/* the peer queues a frame of a chosen size */
+	DO_WRITE,	/* the peer writes up to n of its queued bytes */
+	DO_READ,	/* conn_read with a chosen room */
+	DO_PLAN,	/* the callback's next stop or max_body change */
+	DO_EOF,		/* the peer shuts down writing (once all is out) */
+	DO_RECORD,	/* queue a record */
+	DO_HS_FRAME,	/* queue a frame as it is */
+	DO_FLUSH,
+	DO_PEER_READ,	/* the peer reads up to n bytes */
+	DO_DISCARD,
+	DO_TRIM,
+	DO_COUNT
 };
 
 static uint8_t rdbuf[RDCAP];
@@ -415,7 +415,8 @@ static void peer_read(struct out_side *o, int peer, size_t n)
 		}
 		FZ_CHECK(got > 0);	/* the daemon side never shuts down */
 		while (off < (size_t)got) {
-			long u = framer_feed(&o->f, buf + off, (size_t)got - off);
+			long u = framer_feed(&o->f, buf + off,
+					     (size_t)got - off);
 
 			FZ_CHECK(u >= 0);	/* a valid frame stream */
 			off += (size_t)u;
@@ -458,8 +459,9 @@ static void finish(struct in_side *in, struct out_side *o, int peer)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const uint32_t seqs[4] = { 0, CHAN_SEQ_LIMIT - 1,
-					  CHAN_SEQ_LIMIT - 2, CHAN_SEQ_LIMIT - 9 };
+	static const uint32_t seqs[4] = {
+		0, CHAN_SEQ_LIMIT - 1, CHAN_SEQ_LIMIT - 2, CHAN_SEQ_LIMIT - 9,
+	};
 	static struct out_side o;
 	static uint8_t stream[STREAM_MAX];
 	struct in_side in;
@@ -491,28 +493,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o.tx.seq = o.rx.seq = seqs[flags & 3];
 
 	while (fz_in_left(&p) > 0) {
-		uint8_t op = fz_u8(&p) % OP_COUNT;
+		uint8_t op = fz_u8(&p) % DO_COUNT;
 		size_t n;
 		const uint8_t *b;
 		uint16_t v;
 
 		switch (op) {
-		case OP_RAW:
+		case DO_RAW:
 			b = fz_bytes(&p, fz_u8(&p), &n);
 			in_queue(&in, b, n);
 			break;
-		case OP_FRAME:
+		case DO_FRAME:
 			in_frame(&in, fz_u16(&p));
 			break;
-		case OP_WRITE:
+		case DO_WRITE:
 			v = fz_u16(&p);
 			in_write(&in, sv[1], v ? v : in.len);
 			break;
-		case OP_READ:
+		case DO_READ:
 			v = fz_u16(&p);
 			in_read(&in, v ? v : RDCAP);
 			break;
-		case OP_PLAN:
+		case DO_PLAN:
 			v = fz_u16(&p);
 			if (v & 1)
 				in.stop_at = in.frames + (v >> 1 & 7);
@@ -520,25 +522,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				in.max_at = in.frames + (v >> 1 & 7);
 			in.new_max = pick_max((uint8_t)(v >> 4));
 			break;
-		case OP_EOF:
+		case DO_EOF:
 			in.eof_asked = true;
 			in_write(&in, sv[1], 0);
 			break;
-		case OP_RECORD:
+		case DO_RECORD:
 			v = fz_u16(&p);
 			out_record(&o, v, flags & 0x10 ? v & 1 : 0);
 			break;
-		case OP_HS_FRAME:
+		case DO_HS_FRAME:
 			out_hs_frame(&o, fz_u16(&p));
 			break;
-		case OP_FLUSH:
+		case DO_FLUSH:
 			out_flush(&o);
 			break;
-		case OP_PEER_READ:
+		case DO_PEER_READ:
 			v = fz_u16(&p);
 			peer_read(&o, sv[1], v ? v : 1);
 			break;
-		case OP_DISCARD:
+		case DO_DISCARD:
 			out_discard(&o);
 			break;
 		default:
@@ -556,113 +558,97 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 /* ---- seeds ---- */
 
-struct seed {
-	uint8_t b[4096];
-	size_t n;
-};
-
-static void put8(struct seed *s, uint8_t v)
+static void op16(struct fz_out *s, enum op op, uint16_t v)
 {
-	s->b[s->n++] = v;
-}
-
-static void put16(struct seed *s, uint16_t v)
-{
-	put8(s, (uint8_t)(v >> 8));
-	put8(s, (uint8_t)v);
-}
-
-static void op16(struct seed *s, enum op op, uint16_t v)
-{
-	put8(s, (uint8_t)op);
-	put16(s, v);
+	fz_out_u8(s, (uint8_t)op);
+	fz_out_u16(s, v);
 }
 
 static void seeds(void)
 {
-	struct seed s;
+	struct fz_out s;
 
 	/* Three frames, the second header cut 2+2, read in small pieces. */
 	memset(&s, 0, sizeof(s));
-	put8(&s, 0);
-	put8(&s, 0);
-	op16(&s, OP_FRAME, 5);
-	op16(&s, OP_FRAME, 300);
-	op16(&s, OP_FRAME, 1);
-	op16(&s, OP_WRITE, 11);
-	op16(&s, OP_READ, 0);
-	op16(&s, OP_WRITE, 2);
-	op16(&s, OP_READ, 0);
-	op16(&s, OP_WRITE, 100);
-	op16(&s, OP_READ, 7);
-	op16(&s, OP_READ, 0);
-	op16(&s, OP_WRITE, 0);
-	op16(&s, OP_READ, 0);
+	fz_out_u8(&s, 0);
+	fz_out_u8(&s, 0);
+	op16(&s, DO_FRAME, 5);
+	op16(&s, DO_FRAME, 300);
+	op16(&s, DO_FRAME, 1);
+	op16(&s, DO_WRITE, 11);
+	op16(&s, DO_READ, 0);
+	op16(&s, DO_WRITE, 2);
+	op16(&s, DO_READ, 0);
+	op16(&s, DO_WRITE, 100);
+	op16(&s, DO_READ, 7);
+	op16(&s, DO_READ, 0);
+	op16(&s, DO_WRITE, 0);
+	op16(&s, DO_READ, 0);
 	fz_seed("split-header", s.b, s.n);
 
 	/* A handshake header of 65536, cut 2+2, then a flood. */
 	memset(&s, 0, sizeof(s));
-	put8(&s, 0);
-	put8(&s, 1);	/* max_body FRAME_HS_MAX */
-	put8(&s, OP_RAW);
-	put8(&s, 2);
-	put8(&s, 0x00);
-	put8(&s, 0x01);
-	op16(&s, OP_WRITE, 0);
-	op16(&s, OP_READ, 0);
-	put8(&s, OP_RAW);
-	put8(&s, 2);
-	put8(&s, 0x00);
-	put8(&s, 0x00);
-	op16(&s, OP_FRAME, 0xc000);
-	op16(&s, OP_WRITE, 0);
-	op16(&s, OP_READ, 0);
+	fz_out_u8(&s, 0);
+	fz_out_u8(&s, 1);	/* max_body FRAME_HS_MAX */
+	fz_out_u8(&s, DO_RAW);
+	fz_out_u8(&s, 2);
+	fz_out_u8(&s, 0x00);
+	fz_out_u8(&s, 0x01);
+	op16(&s, DO_WRITE, 0);
+	op16(&s, DO_READ, 0);
+	fz_out_u8(&s, DO_RAW);
+	fz_out_u8(&s, 2);
+	fz_out_u8(&s, 0x00);
+	fz_out_u8(&s, 0x00);
+	op16(&s, DO_FRAME, 0xc000);
+	op16(&s, DO_WRITE, 0);
+	op16(&s, DO_READ, 0);
 	fz_seed("oversized-header", s.b, s.n);
 
 	/* Records to a peer that does not read, a discard, one more. */
 	memset(&s, 0, sizeof(s));
-	put8(&s, 0x10);
-	put8(&s, 0);
-	op16(&s, OP_HS_FRAME, 400);
+	fz_out_u8(&s, 0x10);
+	fz_out_u8(&s, 0);
+	op16(&s, DO_HS_FRAME, 400);
 	for (int i = 0; i < 40; i++)
-		op16(&s, OP_RECORD, (uint16_t)(1000 + i));
-	op16(&s, OP_HS_FRAME, 10);	/* refused: records unsealed */
-	op16(&s, OP_FLUSH, 0);
-	op16(&s, OP_PEER_READ, 3000);
-	op16(&s, OP_FLUSH, 0);
-	put8(&s, OP_DISCARD);
-	op16(&s, OP_RECORD, 77);
-	op16(&s, OP_HS_FRAME, 10);
-	put8(&s, OP_TRIM);
-	op16(&s, OP_FLUSH, 0);
+		op16(&s, DO_RECORD, (uint16_t)(1000 + i));
+	op16(&s, DO_HS_FRAME, 10);	/* refused: records unsealed */
+	op16(&s, DO_FLUSH, 0);
+	op16(&s, DO_PEER_READ, 3000);
+	op16(&s, DO_FLUSH, 0);
+	fz_out_u8(&s, DO_DISCARD);
+	op16(&s, DO_RECORD, 77);
+	op16(&s, DO_HS_FRAME, 10);
+	fz_out_u8(&s, DO_TRIM);
+	op16(&s, DO_FLUSH, 0);
 	fz_seed("discard", s.b, s.n);
 
 	/* Just short of the sequence limit, records across flushes. */
 	memset(&s, 0, sizeof(s));
-	put8(&s, 3 | 0x10);
-	put8(&s, 0);
+	fz_out_u8(&s, 3 | 0x10);
+	fz_out_u8(&s, 0);
 	for (int i = 0; i < 12; i++)
-		op16(&s, OP_RECORD, (uint16_t)(i & 1 ? 0x8000 : 2000 + i));
-	op16(&s, OP_FLUSH, 0);
-	op16(&s, OP_PEER_READ, 9000);
-	op16(&s, OP_FLUSH, 0);
+		op16(&s, DO_RECORD, (uint16_t)(i & 1 ? 0x8000 : 2000 + i));
+	op16(&s, DO_FLUSH, 0);
+	op16(&s, DO_PEER_READ, 9000);
+	op16(&s, DO_FLUSH, 0);
 	fz_seed("key-update", s.b, s.n);
 
 	/* The callback raises max_body after the first frame. */
 	memset(&s, 0, sizeof(s));
-	put8(&s, 0);
-	put8(&s, 2 | 10 << 2);	/* max_body 11 */
-	op16(&s, OP_PLAN, 0 | 0 << 1 | 0 << 4);	/* FRAME_MAX after frame 0 */
-	op16(&s, OP_FRAME, 9);
-	op16(&s, OP_FRAME, 200);
-	op16(&s, OP_WRITE, 0);
-	op16(&s, OP_READ, 0);
-	op16(&s, OP_PLAN, 1 | 1 << 1);	/* stop at the next frame but one */
-	op16(&s, OP_FRAME, 3);
-	op16(&s, OP_FRAME, 4);
-	op16(&s, OP_FRAME, 5);
-	op16(&s, OP_WRITE, 0);
-	op16(&s, OP_READ, 0);
+	fz_out_u8(&s, 0);
+	fz_out_u8(&s, 2 | 10 << 2);	/* max_body 11 */
+	op16(&s, DO_PLAN, 0 | 0 << 1 | 0 << 4);	/* FRAME_MAX after frame 0 */
+	op16(&s, DO_FRAME, 9);
+	op16(&s, DO_FRAME, 200);
+	op16(&s, DO_WRITE, 0);
+	op16(&s, DO_READ, 0);
+	op16(&s, DO_PLAN, 1 | 1 << 1);	/* stop at the next frame but one */
+	op16(&s, DO_FRAME, 3);
+	op16(&s, DO_FRAME, 4);
+	op16(&s, DO_FRAME, 5);
+	op16(&s, DO_WRITE, 0);
+	op16(&s, DO_READ, 0);
 	fz_seed("max-and-stop", s.b, s.n);
 }
 

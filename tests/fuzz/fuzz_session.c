@@ -88,12 +88,12 @@ enum op {
 	DO_AUTH,	/* slot: queue the ClientAuth of its user */
 	DO_RAW,		/* slot, n, bytes: queue raw bytes */
 	DO_RECORD,	/* slot, n, bytes: queue a record of that plaintext */
-	DO_REQUEST,	/* slot, opcode, peer, size: queue a well-formed request */
+	DO_REQUEST,	/* slot, opcode, peer, size: a well-formed request */
 	DO_PINGS,	/* slot, n: queue n PINGs */
 	DO_SEND,	/* slot, n: write up to n queued bytes (0: all) */
 	DO_READ,	/* slot, k: up to k readable events */
 	DO_DRAIN,	/* slot, n: the client reads up to n bytes; EPOLLOUT */
-	DO_CLOSE,	/* slot, half: the client closes (or shuts down writing) */
+	DO_CLOSE,	/* slot, half: the client closes (or stops writing) */
 	DO_RESET,	/* slot: EPOLLERR */
 	DO_TICK,	/* ms: the clock moves, timers run */
 	DO_EVENT,	/* slot, type, text: takeover, kick, removal, abort */
@@ -146,7 +146,7 @@ struct slot {
 
 /* Events emitted in this step, back to back as in a worker's batch. */
 struct evq {
-	_Alignas(8) uint8_t *b;
+	uint8_t *b;
 	size_t len, cap;
 };
 
@@ -216,7 +216,7 @@ static int op_emit(void *ctx, const struct event *e, const void *payload,
 
 		while (ncap < evq.len + need)
 			ncap *= 2;
-		nb = realloc(evq.b, ncap);	/* malloc'd: aligned for events */
+		nb = realloc(evq.b, ncap);	/* aligned for events */
 		FZ_CHECK(nb != NULL);
 		evq.b = nb;
 		evq.cap = ncap;
@@ -259,7 +259,7 @@ static void apply_events(void)
 		struct evq t = evq_apply;
 
 		FZ_CHECK(round < 64);
-		evq_apply = evq;	/* events emitted now go to the next round */
+		evq_apply = evq;	/* what this emits: the next round */
 		evq = t;
 		evq.len = 0;
 		for (size_t off = 0; off < evq_apply.len;) {
@@ -352,7 +352,7 @@ static void client_reset(struct client *cl)
 }
 
 /* One whole frame from the server. */
-static void client_frame(struct client *cl, uint8_t *frame, size_t len)
+static void client_frame(struct client *cl, const uint8_t *frame, size_t len)
 {
 	static uint8_t pt[FRAME_MAX];
 	const uint8_t *body = frame + FRAME_HDR;
@@ -415,13 +415,15 @@ static bool client_read(struct client *cl, size_t n)
 		}
 		got = true;
 		while (off < (size_t)r) {
-			long u = framer_feed(&cl->f, buf + off, (size_t)r - off);
+			long u = framer_feed(&cl->f, buf + off,
+					     (size_t)r - off);
 
 			FZ_CHECK(u >= 0);	/* a valid frame stream */
 			off += (size_t)u;
 			if (framer_ready(&cl->f)) {
-				client_frame(cl, (uint8_t *)framer_frame(&cl->f),
-					     FRAME_HDR + framer_body_len(&cl->f));
+				client_frame(cl, framer_frame(&cl->f),
+					     FRAME_HDR +
+					     framer_body_len(&cl->f));
 				framer_consume(&cl->f);
 			}
 		}
@@ -990,75 +992,58 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 /* ---- seeds ---- */
 
-struct seed {
-	uint8_t b[4096];
-	size_t n;
-};
-
-static void put8(struct seed *s, uint8_t v)
+static void sop(struct fz_out *s, enum op op, int slot, int arg)
 {
-	s->b[s->n++] = v;
-}
-
-static void put16(struct seed *s, uint16_t v)
-{
-	put8(s, (uint8_t)(v >> 8));
-	put8(s, (uint8_t)v);
-}
-
-static void sop(struct seed *s, enum op op, int slot, int arg)
-{
-	put8(s, (uint8_t)op);
-	put8(s, (uint8_t)(slot + NSLOTS * arg));
+	fz_out_u8(s, (uint8_t)op);
+	fz_out_u8(s, (uint8_t)(slot + NSLOTS * arg));
 }
 
 /* The client in slot sends what it queued, the server reads it, the
  * client reads the answer. */
-static void exchange(struct seed *s, int slot)
+static void exchange(struct fz_out *s, int slot)
 {
 	sop(s, DO_SEND, slot, 0);
-	put16(s, 0);
+	fz_out_u16(s, 0);
 	sop(s, DO_READ, slot, 0);
 	sop(s, DO_DRAIN, slot, 0);
-	put16(s, 0);
+	fz_out_u16(s, 0);
 }
 
-static void login(struct seed *s, int slot, int user)
+static void login(struct fz_out *s, int slot, int user)
 {
-	put8(s, DO_CONNECT);
-	put8(s, (uint8_t)slot);
+	fz_out_u8(s, DO_CONNECT);
+	fz_out_u8(s, (uint8_t)slot);
 	sop(s, DO_HELLO, slot, user);
 	exchange(s, slot);
 	sop(s, DO_AUTH, slot, 0);
 	exchange(s, slot);
 }
 
-static void request(struct seed *s, int slot, uint8_t sel, uint8_t peer,
+static void request(struct fz_out *s, int slot, uint8_t sel, uint8_t peer,
 		    uint16_t size)
 {
 	sop(s, DO_REQUEST, slot, 0);
-	put8(s, sel);
-	put8(s, peer);
-	put16(s, size);
+	fz_out_u8(s, sel);
+	fz_out_u8(s, peer);
+	fz_out_u16(s, size);
 }
 
-static void raw(struct seed *s, int slot, const void *p, size_t n)
+static void raw(struct fz_out *s, int slot, const void *p, size_t n)
 {
 	sop(s, DO_RAW, slot, 0);
-	put8(s, (uint8_t)n);
-	memcpy(s->b + s->n, p, n);
-	s->n += n;
+	fz_out_u8(s, (uint8_t)n);
+	fz_out_bytes(s, p, n);
 }
 
 static void seeds(void)
 {
 	uint8_t hdr[FRAME_HDR];
-	struct seed s;
+	struct fz_out s;
 
 	/* alice logs in, asks for the list, pings, quits. */
 	memset(&s, 0, sizeof(s));
-	put8(&s, 0);
-	put8(&s, 0);
+	fz_out_u8(&s, 0);
+	fz_out_u8(&s, 0);
 	login(&s, 0, 0);
 	request(&s, 0, 1, 0, 0);	/* LIST */
 	request(&s, 0, 8, 0, 7);	/* PING */
@@ -1070,18 +1055,18 @@ static void seeds(void)
 
 	/* alice and bob chat: RTT, ACCEPT, CONFIRM, MESSAGEs, END. */
 	memset(&s, 0, sizeof(s));
-	put8(&s, 0);
-	put8(&s, 0);
+	fz_out_u8(&s, 0);
+	fz_out_u8(&s, 0);
 	login(&s, 0, 0);
 	login(&s, 1, 1);
 	request(&s, 0, 2, 1, 0);	/* alice: RTT bob */
 	exchange(&s, 0);
 	sop(&s, DO_DRAIN, 1, 0);
-	put16(&s, 0);
+	fz_out_u16(&s, 0);
 	request(&s, 1, 3, 0, 64);	/* bob: ACCEPT alice */
 	exchange(&s, 1);
 	sop(&s, DO_DRAIN, 0, 0);
-	put16(&s, 0);
+	fz_out_u16(&s, 0);
 	request(&s, 0, 6, 1, 64);	/* alice: CONFIRM bob */
 	request(&s, 0, 5, 1, 300);	/* alice: MESSAGE bob */
 	exchange(&s, 0);
@@ -1089,15 +1074,15 @@ static void seeds(void)
 	request(&s, 1, 7, 0, 0);	/* bob: END alice */
 	exchange(&s, 1);
 	sop(&s, DO_DRAIN, 0, 0);
-	put16(&s, 0);
+	fz_out_u16(&s, 0);
 	fz_seed("chat", s.b, s.n);
 
 	/* The vectors' handshake as raw bytes, headers cut 2+2. */
 	memset(&s, 0, sizeof(s));
-	put8(&s, 0);
-	put8(&s, 0);
-	put8(&s, DO_CONNECT);
-	put8(&s, 0);
+	fz_out_u8(&s, 0);
+	fz_out_u8(&s, 0);
+	fz_out_u8(&s, DO_CONNECT);
+	fz_out_u8(&s, 0);
 	frame_put_hdr(hdr, sizeof(v_client_hello));
 	raw(&s, 0, hdr, 2);
 	exchange(&s, 0);
@@ -1115,17 +1100,17 @@ static void seeds(void)
 	/* Issue 13: a large ServerHello the send buffer cannot take, then a
 	 * handshake header of 65536 cut 2+2, then a flood, never read. */
 	memset(&s, 0, sizeof(s));
-	put8(&s, 0);
-	put8(&s, 0x40);	/* the large chain */
-	put8(&s, DO_CONNECT);
-	put8(&s, 0);
+	fz_out_u8(&s, 0);
+	fz_out_u8(&s, 0x40);	/* the large chain */
+	fz_out_u8(&s, DO_CONNECT);
+	fz_out_u8(&s, 0);
 	sop(&s, DO_HELLO, 0, 0);
 	sop(&s, DO_SEND, 0, 0);
-	put16(&s, 0);
+	fz_out_u16(&s, 0);
 	sop(&s, DO_READ, 0, 0);
 	raw(&s, 0, "\x00\x01", 2);
 	sop(&s, DO_SEND, 0, 0);
-	put16(&s, 0);
+	fz_out_u16(&s, 0);
 	sop(&s, DO_READ, 0, 0);
 	raw(&s, 0, "\x00\x00", 2);
 	for (int i = 0; i < 8; i++) {
@@ -1135,38 +1120,38 @@ static void seeds(void)
 		raw(&s, 0, junk, sizeof(junk));
 	}
 	sop(&s, DO_SEND, 0, 0);
-	put16(&s, 0);
+	fz_out_u16(&s, 0);
 	sop(&s, DO_READ, 0, 3);
 	sop(&s, DO_READ, 0, 3);
 	sop(&s, DO_DRAIN, 0, 0);	/* ServerHello, HandshakeError 2 */
-	put16(&s, 0);
+	fz_out_u16(&s, 0);
 	sop(&s, DO_DRAIN, 0, 0);
-	put16(&s, 0);
+	fz_out_u16(&s, 0);
 	fz_seed("split-oversized-header", s.b, s.n);
 
 	/* A slow reader: a small send_queue_bytes, PINGs, BYE 5. */
 	memset(&s, 0, sizeof(s));
-	put8(&s, 2 << 1);	/* send_queue_bytes 200 */
-	put8(&s, 0);
+	fz_out_u8(&s, 2 << 1);	/* send_queue_bytes 200 */
+	fz_out_u8(&s, 0);
 	login(&s, 0, 0);
 	sop(&s, DO_PINGS, 0, 0);
-	put8(&s, 150);
+	fz_out_u8(&s, 150);
 	sop(&s, DO_SEND, 0, 0);
-	put16(&s, 0);
+	fz_out_u16(&s, 0);
 	sop(&s, DO_READ, 0, 15);
 	sop(&s, DO_DRAIN, 0, 0);
-	put16(&s, 100);
+	fz_out_u16(&s, 100);
 	fz_seed("overflow", s.b, s.n);
 
 	/* Timeouts: a handshake that never ends, a refused ClientAuth
 	 * answered after the delay, an idle session. */
 	memset(&s, 0, sizeof(s));
-	put8(&s, 0x08);	/* auth_failure_delay 1 s */
-	put8(&s, 0);
-	put8(&s, DO_CONNECT);
-	put8(&s, 0);
-	put8(&s, DO_CONNECT);
-	put8(&s, 1);
+	fz_out_u8(&s, 0x08);	/* auth_failure_delay 1 s */
+	fz_out_u8(&s, 0);
+	fz_out_u8(&s, DO_CONNECT);
+	fz_out_u8(&s, 0);
+	fz_out_u8(&s, DO_CONNECT);
+	fz_out_u8(&s, 1);
 	sop(&s, DO_HELLO, 1, 1);
 	exchange(&s, 1);
 	sop(&s, DO_AUTH, 1, 1);	/* a wrong signature */
@@ -1174,56 +1159,55 @@ static void seeds(void)
 	raw(&s, 1, "\x00\x00\x00\x01\x03", 5);	/* dropped while refusing */
 	exchange(&s, 1);
 	login(&s, 2, 0);
-	put8(&s, DO_TICK);
-	put16(&s, 1500);
-	put8(&s, DO_TICK);
-	put16(&s, 10000);
-	put8(&s, DO_TICK);
-	put16(&s, 60000);
+	fz_out_u8(&s, DO_TICK);
+	fz_out_u16(&s, 1500);
+	fz_out_u8(&s, DO_TICK);
+	fz_out_u16(&s, 10000);
+	fz_out_u8(&s, DO_TICK);
+	fz_out_u16(&s, 60000);
 	for (int i = 0; i < 3; i++) {
 		sop(&s, DO_DRAIN, i, 0);
-		put16(&s, 0);
+		fz_out_u16(&s, 0);
 	}
 	fz_seed("timeouts", s.b, s.n);
 
 	/* One handshake at a time per source: the second is refused. */
 	memset(&s, 0, sizeof(s));
-	put8(&s, 1 << 5);	/* max_handshakes_per_source 1 */
-	put8(&s, 0);
-	put8(&s, DO_CONNECT);
-	put8(&s, 0);
-	put8(&s, DO_CONNECT);
-	put8(&s, 1);
+	fz_out_u8(&s, 1 << 5);	/* max_handshakes_per_source 1 */
+	fz_out_u8(&s, 0);
+	fz_out_u8(&s, DO_CONNECT);
+	fz_out_u8(&s, 0);
+	fz_out_u8(&s, DO_CONNECT);
+	fz_out_u8(&s, 1);
 	sop(&s, DO_DRAIN, 1, 0);	/* HandshakeError 4 */
-	put16(&s, 0);
+	fz_out_u16(&s, 0);
 	sop(&s, DO_HELLO, 0, 0);
 	exchange(&s, 0);
 	sop(&s, DO_AUTH, 0, 0);
 	exchange(&s, 0);
-	put8(&s, DO_CONNECT);	/* alice logged in: room again */
-	put8(&s, 2);
+	fz_out_u8(&s, DO_CONNECT);	/* alice logged in: room again */
+	fz_out_u8(&s, 2);
 	sop(&s, DO_HELLO, 2, 1);
 	exchange(&s, 2);
 	fz_seed("busy-source", s.b, s.n);
 
 	/* Takeover, kick, reload, abort. */
 	memset(&s, 0, sizeof(s));
-	put8(&s, 0);
-	put8(&s, 0);
+	fz_out_u8(&s, 0);
+	fz_out_u8(&s, 0);
 	login(&s, 0, 0);
 	login(&s, 1, 0);	/* alice again: takeover */
 	login(&s, 2, 1);
 	sop(&s, DO_EVENT, 2, 0);
-	put8(&s, 1 | 4 << 2);	/* KICK, 4 bytes of text */
-	memcpy(s.b + s.n, "rude", 4);
-	s.n += 4;
-	put8(&s, DO_RELOAD);
+	fz_out_u8(&s, 1 | 4 << 2);	/* KICK, 4 bytes of text */
+	fz_out_bytes(&s, "rude", 4);
+	fz_out_u8(&s, DO_RELOAD);
 	login(&s, 3, 1);	/* bob, no longer enrolled */
 	sop(&s, DO_EVENT, 1, 0);
-	put8(&s, 3);		/* ABORT */
+	fz_out_u8(&s, 3);		/* ABORT */
 	for (int i = 0; i < 4; i++) {
 		sop(&s, DO_DRAIN, i, 0);
-		put16(&s, 0);
+		fz_out_u16(&s, 0);
 	}
 	fz_seed("takeover-kick-reload", s.b, s.n);
 }
