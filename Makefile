@@ -185,10 +185,10 @@ mutants: deps
 
 # ---- fuzz: libFuzzer targets (tests/fuzz/fuzz_*.c) ----
 # make fuzz [FUZZ_SECONDS=N] builds every target with clang into
-# $(FUZZ_O) (proto/, daemon/config.c and the harness helpers, all with
-# ASan+UBSan and fuzzer coverage) and runs each for N seconds (default 60)
-# on its seed corpus tests/fuzz/corpus/NAME plus a writable corpus in
-# $(FUZZ_O)/corpus-NAME, printing the executions per target; any crash,
+# $(FUZZ_O) (proto/, the daemon objects the targets drive and the harness
+# helpers, all with ASan+UBSan and fuzzer coverage) and runs each for N
+# seconds (default 60) on its seed corpus tests/fuzz/corpus/NAME plus a
+# writable corpus in $(FUZZ_O)/corpus-NAME, printing the executions per target; any crash,
 # leak or timeout fails. FUZZ_SECONDS=0 only builds.
 FUZZ_SECONDS  ?= 60
 FUZZ_CC       ?= clang
@@ -199,9 +199,14 @@ FUZZ_CPPFLAGS := -D_GNU_SOURCE -I. -Iproto -Itests/fuzz -DSYSCONFDIR='"$(sysconf
 FUZZ_CFLAGS   := $(WARN) -O1 -g -fno-omit-frame-pointer \
                  -fsanitize=address,undefined -fno-sanitize-recover=all \
                  $(CFLAGS_PKG) $(INIPARSER_CFLAGS)
-FUZZ_LIB_SRC  := $(PROTO_SRC) daemon/config.c daemon/control.c daemon/http.c tests/fuzz/fuzz_common.c
+# fuzz_varlink defines control.c's neighbours (admin, server, the log)
+# itself, so those objects are not taken from the library for it.
+FUZZ_LIB_SRC  := $(PROTO_SRC) $(addprefix daemon/,config.c control.c conn.c \
+                 session.c relay.c registry.c sources.c users.c identity.c \
+                 log.c http.c) tests/fuzz/fuzz_common.c
 FUZZ_LIB      := $(FUZZ_O)/libsecmsg-fuzz.a
-FUZZ_LIBS     := $(shell $(PKG_CONFIG) --libs libcrypto jansson 2>/dev/null) -liniparser -lpthread
+FUZZ_LIBS     := $(shell $(PKG_CONFIG) --libs libcrypto jansson libsystemd \
+                 2>/dev/null) -liniparser -lpthread
 FUZZ_BINS     := $(addprefix $(FUZZ_O)/fuzz_,$(FUZZ_TARGETS))
 
 fuzz: $(FUZZ_BINS)
