@@ -203,7 +203,7 @@ FUZZ_CFLAGS   := $(WARN) -O1 -g -fno-omit-frame-pointer \
 # itself, so those objects are not taken from the library for it.
 FUZZ_LIB_SRC  := $(PROTO_SRC) $(addprefix daemon/,config.c control.c conn.c \
                  session.c relay.c registry.c sources.c users.c identity.c \
-                 log.c http.c) tests/fuzz/fuzz_common.c
+                 log.c http.c metrics.c) tests/fuzz/fuzz_common.c
 FUZZ_LIB      := $(FUZZ_O)/libsecmsg-fuzz.a
 FUZZ_LIBS     := $(shell $(PKG_CONFIG) --libs libcrypto jansson libsystemd \
                  2>/dev/null) -liniparser -lpthread
