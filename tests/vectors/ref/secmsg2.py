@@ -171,9 +171,12 @@ def key_schedule(ch, sh, ca, z):
 
 
 def choose_version(client_version, server_highest):
-    """The server's rule: 1 or 2 only, then the lower of the two."""
-    if client_version not in (1, 2):
-        return None  # HandshakeError 1
+    """The server's choice (VERSION 2, Negotiation): a server speaking 1
+    and 2 takes 1 or 2; one speaking only 1 follows version 1 (only 1).
+    None: HandshakeError 1."""
+    speaks = range(1, server_highest + 1)
+    if client_version not in speaks:
+        return None
     return min(client_version, server_highest)
 
 # ---- records (RECORDS) ----
