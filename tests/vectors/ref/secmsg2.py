@@ -491,6 +491,8 @@ class Conversation:
         kind, body = pt[0], pt[1:]
         if not self.hello_done and (self.initiator or kind != HELLO):
             raise Refused("HELLO first")
+        if in_end_record and kind != END:
+            raise Refused("not END in an END record")
         if kind == HELLO:
             if self.initiator or self.hello_done:
                 raise Refused("HELLO again")
