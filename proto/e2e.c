@@ -715,6 +715,8 @@ static enum e2e_result kept_reserve(struct skipped_keys *sk, size_t want)
 /* Delete count entries of sk from index i on. */
 static void kept_delete(struct skipped_keys *sk, size_t i, size_t count)
 {
+	if (count == 0)
+		return;
 	memmove(sk->k + i, sk->k + i + count,
 		(sk->n - i - count) * sizeof(*sk->k));
 	sk->n -= count;
