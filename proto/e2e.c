@@ -458,11 +458,26 @@ static enum e2e_result step_send(struct ratchet *s)
 	return kdf_rk(s->rk, s->dhs_priv, s->dhr, s->cks);
 }
 
+/* Open e2e with the message key material km: AAD = AD || header. */
+static enum e2e_result open_km(const uint8_t km[MK_MATERIAL],
+			       const uint8_t ad[SHA256_LEN], const uint8_t *e2e,
+			       size_t len, uint8_t *pt)
+{
+	uint8_t aad[AAD_LEN];
+
+	memcpy(aad, ad, SHA256_LEN);
+	memcpy(aad + SHA256_LEN, e2e, E2E_HEADER_LEN);
+	if (crypto_aead_open(km, km + AEAD_KEY_LEN, aad, sizeof(aad),
+			     e2e + E2E_HEADER_LEN, len - E2E_HEADER_LEN, pt) < 0)
+		return E2E_ERR_DECRYPT;
+	return E2E_OK;
+}
+
 /* Everything but the state commit; s is the caller's scratch copy. */
 static enum e2e_result decrypt_on(struct ratchet *s, const uint8_t *e2e,
 				  size_t len, uint8_t *pt)
 {
-	uint8_t km[MK_MATERIAL], aad[AAD_LEN];
+	uint8_t km[MK_MATERIAL];
 	uint32_t pn = be32_get(e2e + X25519_LEN);
 	uint32_t n = be32_get(e2e + X25519_LEN + 4);
 	bool step = !s->has_dhr ||
@@ -480,12 +495,8 @@ static enum e2e_result decrypt_on(struct ratchet *s, const uint8_t *e2e,
 	if (s->nr == UINT32_MAX)
 		return E2E_ERR_LIMIT;
 	res = kdf_msg(s->ckr, km);
-	memcpy(aad, s->ad, SHA256_LEN);
-	memcpy(aad + SHA256_LEN, e2e, E2E_HEADER_LEN);
-	if (res == E2E_OK &&
-	    crypto_aead_open(km, km + AEAD_KEY_LEN, aad, sizeof(aad),
-			     e2e + E2E_HEADER_LEN, len - E2E_HEADER_LEN, pt) < 0)
-		res = E2E_ERR_DECRYPT;
+	if (res == E2E_OK)
+		res = open_km(km, s->ad, e2e, len, pt);
 	crypto_cleanse(km, sizeof(km));
 	if (res == E2E_OK)
 		s->nr++;
@@ -593,15 +604,11 @@ static enum e2e_result open_with(const uint8_t mk[E2E_MK_LEN],
 				 const uint8_t *ad, const uint8_t *e2e,
 				 size_t len, uint8_t *pt)
 {
-	uint8_t km[MK_MATERIAL], aad[AAD_LEN];
+	uint8_t km[MK_MATERIAL];
 	enum e2e_result res = mk_material(mk, km);
 
-	memcpy(aad, ad, SHA256_LEN);
-	memcpy(aad + SHA256_LEN, e2e, E2E_HEADER_LEN);
-	if (res == E2E_OK &&
-	    crypto_aead_open(km, km + AEAD_KEY_LEN, aad, sizeof(aad),
-			     e2e + E2E_HEADER_LEN, len - E2E_HEADER_LEN, pt) < 0)
-		res = E2E_ERR_DECRYPT;
+	if (res == E2E_OK)
+		res = open_km(km, ad, e2e, len, pt);
 	crypto_cleanse(km, sizeof(km));
 	return res;
 }

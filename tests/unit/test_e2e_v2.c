@@ -25,39 +25,12 @@
 #include "msg.h"
 #include "rand.h"
 #include "tests/lib/testutil.h"
+#include "tests/unit/chat_fixture.h"
 
 static json_t *V, *C;	/* v2.json, its "conversation" */
 static sm_key *ka, *kb;
 
 /* ---- helpers ---- */
-
-static void assert_hex(json_t *j, const char *path, const uint8_t *got,
-		       size_t n)
-{
-	size_t len;
-	uint8_t *want = tu_hex(j, path, &len);
-
-	if (len != n || memcmp(want, got, n) != 0)
-		fail_msg("%s differs (length %zu, want %zu)", path, n, len);
-	free(want);
-}
-
-static void push_hex(json_t *j, const char *path)
-{
-	size_t len;
-	uint8_t *b = tu_hex(j, path, &len);
-
-	tu_rand_push(b, len);
-	free(b);
-}
-
-static long long int_at(json_t *j, const char *path)
-{
-	json_t *v = tu_get(j, path);
-
-	assert_true(json_is_integer(v));
-	return json_integer_value(v);
-}
 
 /* Two chats are the same state, kept keys included. */
 static void assert_same_chat(const struct chat *a, const struct chat *b)
@@ -428,27 +401,8 @@ struct conv {
 
 static void conv_open(struct conv *c)
 {
-	struct e2e_initiator ini;
-	struct e2e_responder resp;
-	struct ratchet ra, rb;
-	uint8_t nonce_b[32], share_b[32], sig_a[SIG_MAX_LEN];
-	size_t sig_a_len;
-
 	tu_rand_reset();
-	assert_int_equal(e2e_initiator_start(&ini, "alice", "bob"), E2E_OK);
-	assert_int_equal(e2e_responder_accept(&resp, "bob", "alice",
-					      ini.nonce_a, ini.share_a, kb,
-					      nonce_b, share_b), E2E_OK);
-	assert_int_equal(e2e_initiator_finish(&ini, nonce_b, share_b,
-					      resp.sig_b, resp.sig_b_len, kb,
-					      ka, sig_a, &sig_a_len, &ra),
-			 E2E_OK);
-	assert_int_equal(e2e_responder_finish(&resp, sig_a, sig_a_len, ka,
-					      &rb), E2E_OK);
-	chat_init_v2(&c->a, &ra, true);
-	chat_init_v2(&c->b, &rb, false);
-	e2e_initiator_clear(&ini);
-	e2e_responder_clear(&resp);
+	conv_make(ka, kb, &c->a, &c->b);
 }
 
 static void conv_clear(struct conv *c)

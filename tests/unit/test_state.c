@@ -26,29 +26,11 @@
 #include "rand.h"
 #include "state.h"
 #include "tests/lib/testutil.h"
+#include "tests/unit/chat_fixture.h"
 
 static json_t *V, *S;	/* v2.json, its "state" */
 static sm_key *ka, *kb, *kp256;
 static char dir[64];
-
-static void assert_hex(json_t *j, const char *path, const uint8_t *got,
-		       size_t n)
-{
-	size_t len;
-	uint8_t *want = tu_hex(j, path, &len);
-
-	if (len != n || memcmp(want, got, n) != 0)
-		fail_msg("%s differs (length %zu, want %zu)", path, n, len);
-	free(want);
-}
-
-static long long int_at(json_t *j, const char *path)
-{
-	json_t *v = tu_get(j, path);
-
-	assert_true(json_is_integer(v));
-	return json_integer_value(v);
-}
 
 static void assert_empty(const struct state *st)
 {
@@ -188,30 +170,14 @@ struct pair {
 	struct chat a, b;
 };
 
+/* A conversation with HELLO accepted. */
 static void conv_open(struct pair *p)
 {
-	struct e2e_initiator ini;
-	struct e2e_responder resp;
-	struct ratchet ra, rb;
-	uint8_t nonce_b[32], share_b[32], sig_a[SIG_MAX_LEN];
 	uint8_t out[E2E_MSG_MAX], pt[CHAT_PT_MAX];
 	struct chat_message ev;
-	size_t sig_a_len, len;
+	size_t len;
 
-	assert_int_equal(e2e_initiator_start(&ini, "alice", "bob"), E2E_OK);
-	assert_int_equal(e2e_responder_accept(&resp, "bob", "alice",
-					      ini.nonce_a, ini.share_a, kb,
-					      nonce_b, share_b), E2E_OK);
-	assert_int_equal(e2e_initiator_finish(&ini, nonce_b, share_b,
-					      resp.sig_b, resp.sig_b_len, kb,
-					      ka, sig_a, &sig_a_len, &ra),
-			 E2E_OK);
-	assert_int_equal(e2e_responder_finish(&resp, sig_a, sig_a_len, ka,
-					      &rb), E2E_OK);
-	chat_init_v2(&p->a, &ra, true);
-	chat_init_v2(&p->b, &rb, false);
-	e2e_initiator_clear(&ini);
-	e2e_responder_clear(&resp);
+	conv_make(ka, kb, &p->a, &p->b);
 	assert_int_equal(chat_seal_hello(&p->a, out, &len), E2E_OK);
 	assert_int_equal(chat_open(&p->b, out, len, pt, &ev), E2E_OK);
 }
