@@ -168,7 +168,9 @@ enum chat_kind {
  * One established chat: the ratchet plus the rules of §7 on top of it, or
  * (v2 set) a conversation's: kept keys, TEXT ids in any order, refusals
  * that leave the chat as it was. No chat_open failure of a conversation
- * ends it: the message is dropped and the state is unchanged.
+ * ends it: the message is dropped and the state is unchanged. Its kept
+ * keys live on the heap: copy a chat with chat_copy, never by assignment
+ * (two chat_clear would free them twice), and clear it with chat_clear.
  */
 struct chat {
 	struct ratchet r;
