@@ -379,7 +379,58 @@ def state(run):
     }
 
 
+# ---- a check on the reference: version 1's vectors, made by another
+# reference from PROTOCOL.md (/work/shared/vectors/README.md), come out
+# byte for byte: the same primitives, labels, layouts and ratchet ----
+
+
+def check_version1():
+    hs, e = HS1, E2E1
+    user = s.Ed25519Key(inp(hs, "user_ed25519_seed"))
+    server = s.Ed25519Key(inp(hs, "server_ed25519_seed"))
+    c_priv = inp(hs, "client_ephemeral_private")
+    s_priv = inp(hs, "server_ephemeral_private")
+    ch = s.client_hello(1, hs["inputs"]["username"], inp(hs, "client_nonce"),
+                        s.x25519_pub(c_priv))
+    sh_star = s.server_hello_star(1, inp(hs, "server_nonce"),
+                                  s.x25519_pub(s_priv), [inp(hs, "server_cert")])
+    sh = sh_star + s.bytes16(server.sign(s.server_signature_input(ch, sh_star)))
+    ca = s.client_auth(user.sign(s.client_signature_input(ch, sh)))
+    assert (h(ch), h(sh), h(ca)) == (hs["client_hello"], hs["server_hello"],
+                                     hs["client_auth"])
+    _, c2s, s2c = s.key_schedule(ch, sh, ca, s.x25519_dh(c_priv, s.x25519_pub(s_priv)))
+    for d, secret in (("c2s", c2s), ("s2c", s2c)):
+        assert h(secret) == hs[d]["secret"]
+        rec = hs["records"][d][0]
+        frame = s.seal_record(secret, 0, bytes.fromhex(rec["plaintext"]))[2]
+        assert h(frame) == rec["frame"]
+    ka = s.Ed25519Key(inp(e, "alice_ed25519_seed"))
+    kb = s.Ed25519Key(inp(e, "bob_ed25519_seed"))
+    t = s.exchange_t("alice", "bob", inp(e, "nonce_a"), inp(e, "share_a"),
+                     inp(e, "nonce_b"), inp(e, "share_b"))
+    sig_b = kb.sign(s.accept_signature_input(t))
+    sig_a = ka.sign(s.confirm_signature_input(t, sig_b))
+    z = s.x25519_dh(inp(e, "alice_ephemeral_private"), inp(e, "share_b"))
+    _, _, rk0, ad = s.root(t, sig_b, sig_a, z)
+    assert (h(t), h(sig_b), h(sig_a), h(rk0), h(ad)) == (
+        e["T"], e["sig_b"], e["sig_a"], e["rk0"], e["ad"])
+    priv = e["inputs"]["ratchet_privates"]
+    a = s.Conversation(s.Ratchet.alice(rk0, ad, inp(e, "share_b"),
+                                       bytes.fromhex(priv["alice"][0])), True)
+    b = s.Conversation(s.Ratchet.bob(rk0, ad, inp(e, "bob_ephemeral_private")),
+                       False)
+    for m in e["messages"]:
+        snd, rcv = (a, b) if m["sender"] == "alice" else (b, a)
+        e2e, _ = snd.r.encrypt(bytes.fromhex(m["plaintext"]))
+        assert h(e2e) == m["e2e"], m["index"]
+        snd.hello_done = True
+        fresh = m["receiver_new_ratchet_private"]
+        pt, _, notes = rcv.open(e2e, bytes.fromhex(fresh) if fresh else None)
+        assert h(pt) == m["plaintext"] and notes["dh_step"] == m["receiver_dh_step"]
+
+
 def main():
+    check_version1()
     run = Run()
     ex = exchange(run)
     conversation(run)
