@@ -1,13 +1,18 @@
-/* e2e.c - the relayed end-to-end exchange (§6) and the Double Ratchet (§7).
+/* e2e.c - the relayed end-to-end exchange (§6) and the Double Ratchet (§7),
+ * and version 2's conversations (kept message keys, their rules).
  *
  * Every function that fails leaves its output cleansed; ratchet_decrypt
  * and chat_open work on a copy of the state and commit it only when the
  * whole message has been accepted, so a forged, replayed or reordered
- * message changes nothing and the next genuine one still decrypts.
+ * message changes nothing and the next genuine one still decrypts. A
+ * conversation's message is opened in two halves: rx_prepare (everything
+ * but the changes) and rx_commit (the sending half of a DH step, the kept
+ * keys), with the chat rules between them.
  */
 #include "e2e.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "msg.h"
@@ -55,6 +60,10 @@ const char *e2e_result_str(enum e2e_result r)
 		return "not allowed in the chat's current state";
 	case E2E_ERR_INTERNAL:
 		return "internal error";
+	case E2E_ERR_DUPLICATE:
+		return "a chat message arrived twice or after its key was dropped";
+	case E2E_ERR_TOO_FAR:
+		return "a chat message is too far ahead of the last one received";
 	}
 	return "unknown error";
 }
@@ -340,23 +349,46 @@ void e2e_responder_clear(struct e2e_responder *b)
 
 /* ---- the Double Ratchet (§7) ---- */
 
-/* KDF_CK, then the message key material: AES key || nonce. */
-static enum e2e_result kdf_msg(uint8_t ck[KEY_LEN], uint8_t km[MK_MATERIAL])
+/* KDF_CK: mk = HMAC(ck, 0x01), ck = HMAC(ck, 0x02). */
+static enum e2e_result kdf_ck(uint8_t ck[KEY_LEN], uint8_t mk[E2E_MK_LEN])
 {
-	static const uint8_t one = 0x01, two = 0x02, zero[SHA256_LEN];
-	uint8_t mk[SHA256_LEN], next[SHA256_LEN], prk[SHA256_LEN];
+	static const uint8_t one = 0x01, two = 0x02;
+	uint8_t next[SHA256_LEN];
 	enum e2e_result res = E2E_OK;
 
 	if (crypto_hmac_sha256(ck, KEY_LEN, &one, 1, mk) < 0 ||
-	    crypto_hmac_sha256(ck, KEY_LEN, &two, 1, next) < 0 ||
-	    crypto_hkdf_extract(zero, sizeof(zero), mk, sizeof(mk), prk) < 0 ||
-	    crypto_hkdf_expand(prk, MESSAGE_INFO, km, MK_MATERIAL) < 0)
+	    crypto_hmac_sha256(ck, KEY_LEN, &two, 1, next) < 0)
 		res = E2E_ERR_INTERNAL;
 	else
 		memcpy(ck, next, KEY_LEN);
-	crypto_cleanse(mk, sizeof(mk));
 	crypto_cleanse(next, sizeof(next));
+	return res;
+}
+
+/* The message key material of mk: AES key || nonce. */
+static enum e2e_result mk_material(const uint8_t mk[E2E_MK_LEN],
+				   uint8_t km[MK_MATERIAL])
+{
+	static const uint8_t zero[SHA256_LEN];
+	uint8_t prk[SHA256_LEN];
+	enum e2e_result res = E2E_OK;
+
+	if (crypto_hkdf_extract(zero, sizeof(zero), mk, E2E_MK_LEN, prk) < 0 ||
+	    crypto_hkdf_expand(prk, MESSAGE_INFO, km, MK_MATERIAL) < 0)
+		res = E2E_ERR_INTERNAL;
 	crypto_cleanse(prk, sizeof(prk));
+	return res;
+}
+
+/* KDF_CK, then the message key material: AES key || nonce. */
+static enum e2e_result kdf_msg(uint8_t ck[KEY_LEN], uint8_t km[MK_MATERIAL])
+{
+	uint8_t mk[E2E_MK_LEN];
+	enum e2e_result res = kdf_ck(ck, mk);
+
+	if (res == E2E_OK)
+		res = mk_material(mk, km);
+	crypto_cleanse(mk, sizeof(mk));
 	return res;
 }
 
@@ -426,11 +458,26 @@ static enum e2e_result step_send(struct ratchet *s)
 	return kdf_rk(s->rk, s->dhs_priv, s->dhr, s->cks);
 }
 
+/* Open e2e with the message key material km: AAD = AD || header. */
+static enum e2e_result open_km(const uint8_t km[MK_MATERIAL],
+			       const uint8_t ad[SHA256_LEN], const uint8_t *e2e,
+			       size_t len, uint8_t *pt)
+{
+	uint8_t aad[AAD_LEN];
+
+	memcpy(aad, ad, SHA256_LEN);
+	memcpy(aad + SHA256_LEN, e2e, E2E_HEADER_LEN);
+	if (crypto_aead_open(km, km + AEAD_KEY_LEN, aad, sizeof(aad),
+			     e2e + E2E_HEADER_LEN, len - E2E_HEADER_LEN, pt) < 0)
+		return E2E_ERR_DECRYPT;
+	return E2E_OK;
+}
+
 /* Everything but the state commit; s is the caller's scratch copy. */
 static enum e2e_result decrypt_on(struct ratchet *s, const uint8_t *e2e,
 				  size_t len, uint8_t *pt)
 {
-	uint8_t km[MK_MATERIAL], aad[AAD_LEN];
+	uint8_t km[MK_MATERIAL];
 	uint32_t pn = be32_get(e2e + X25519_LEN);
 	uint32_t n = be32_get(e2e + X25519_LEN + 4);
 	bool step = !s->has_dhr ||
@@ -448,12 +495,8 @@ static enum e2e_result decrypt_on(struct ratchet *s, const uint8_t *e2e,
 	if (s->nr == UINT32_MAX)
 		return E2E_ERR_LIMIT;
 	res = kdf_msg(s->ckr, km);
-	memcpy(aad, s->ad, SHA256_LEN);
-	memcpy(aad + SHA256_LEN, e2e, E2E_HEADER_LEN);
-	if (res == E2E_OK &&
-	    crypto_aead_open(km, km + AEAD_KEY_LEN, aad, sizeof(aad),
-			     e2e + E2E_HEADER_LEN, len - E2E_HEADER_LEN, pt) < 0)
-		res = E2E_ERR_DECRYPT;
+	if (res == E2E_OK)
+		res = open_km(km, s->ad, e2e, len, pt);
 	crypto_cleanse(km, sizeof(km));
 	if (res == E2E_OK)
 		s->nr++;
@@ -488,6 +531,248 @@ void ratchet_clear(struct ratchet *r)
 	crypto_cleanse(r, sizeof(*r));
 }
 
+/* ---- kept message keys (version 2's conversations) ---- */
+
+#define NO_KEY SIZE_MAX
+
+/* What a message accepted would change, worked out before the chat rules
+ * decide whether it is. */
+struct rx_plan {
+	struct ratchet s;		/* the state after it (but the step's sending half) */
+	bool step;			/* a DH step to complete */
+	size_t used;			/* the kept key it used, or NO_KEY */
+	struct skipped_key *kept;	/* keys it skips, in order */
+	size_t nkept, cap;
+};
+
+static void plan_clear(struct rx_plan *p)
+{
+	if (p->kept) {
+		crypto_cleanse(p->kept, p->cap * sizeof(*p->kept));
+		free(p->kept);
+	}
+	crypto_cleanse(p, sizeof(*p));
+}
+
+void skipped_keys_clear(struct skipped_keys *sk)
+{
+	if (sk->k) {
+		crypto_cleanse(sk->k, sk->cap * sizeof(*sk->k));
+		free(sk->k);
+	}
+	memset(sk, 0, sizeof(*sk));
+}
+
+static size_t find_kept(const struct skipped_keys *sk,
+			const uint8_t dh[X25519_LEN], uint32_t n)
+{
+	for (size_t i = 0; i < sk->n; i++)
+		if (sk->k[i].n == n && memcmp(sk->k[i].dh, dh, X25519_LEN) == 0)
+			return i;
+	return NO_KEY;
+}
+
+/* Room for count more keys in the plan (count <= 2 * E2E_MAX_SKIP). */
+static enum e2e_result plan_reserve(struct rx_plan *p, size_t count)
+{
+	if (count == 0)
+		return E2E_OK;
+	p->kept = calloc(count, sizeof(*p->kept));
+	if (!p->kept)
+		return E2E_ERR_INTERNAL;
+	p->cap = count;
+	return E2E_OK;
+}
+
+/* Keep the keys of Nr .. until-1 of the receiving chain (until >= Nr). */
+static enum e2e_result skip_to(struct rx_plan *p, uint32_t until)
+{
+	struct ratchet *s = &p->s;
+	enum e2e_result res = E2E_OK;
+
+	while (res == E2E_OK && s->nr < until) {
+		struct skipped_key *k = &p->kept[p->nkept++];
+
+		memcpy(k->dh, s->dhr, X25519_LEN);
+		k->n = s->nr++;
+		res = kdf_ck(s->ckr, k->mk);
+	}
+	return res;
+}
+
+static enum e2e_result open_with(const uint8_t mk[E2E_MK_LEN],
+				 const uint8_t *ad, const uint8_t *e2e,
+				 size_t len, uint8_t *pt)
+{
+	uint8_t km[MK_MATERIAL];
+	enum e2e_result res = mk_material(mk, km);
+
+	if (res == E2E_OK)
+		res = open_km(km, ad, e2e, len, pt);
+	crypto_cleanse(km, sizeof(km));
+	return res;
+}
+
+/* Step 2 of the page: a message of the current receiving chain. */
+static enum e2e_result plan_same_chain(struct rx_plan *p, uint32_t n)
+{
+	struct ratchet *s = &p->s;
+	enum e2e_result res;
+
+	if (n < s->nr)
+		return E2E_ERR_DUPLICATE;
+	if (n - s->nr > E2E_MAX_SKIP)
+		return E2E_ERR_TOO_FAR;
+	res = plan_reserve(p, n - s->nr);
+	return res == E2E_OK ? skip_to(p, n) : res;
+}
+
+/* Step 3: a new ratchet key; the rest of the current chain is kept, then
+ * the receiving half of the DH step, then the gap in the new chain. */
+static enum e2e_result plan_new_chain(struct rx_plan *p, const uint8_t *dh,
+				      uint32_t pn, uint32_t n)
+{
+	struct ratchet *s = &p->s;
+	uint32_t old = 0;
+	enum e2e_result res;
+
+	if (s->has_ckr && pn < s->nr)
+		return E2E_ERR_ORDER;
+	if (!s->has_ckr && pn != 0)
+		return E2E_ERR_ORDER;
+	if (s->has_ckr)
+		old = pn - s->nr;
+	if (old > E2E_MAX_SKIP || n > E2E_MAX_SKIP)
+		return E2E_ERR_TOO_FAR;
+	res = plan_reserve(p, (size_t)old + n);
+	if (res == E2E_OK && s->has_ckr)
+		res = skip_to(p, pn);
+	if (res == E2E_OK)
+		res = step_recv(s, dh);
+	if (res == E2E_OK)
+		res = skip_to(p, n);
+	p->step = true;
+	return res;
+}
+
+/* Everything of a message but the changes (page, steps 1 to 3). */
+static enum e2e_result rx_prepare(const struct ratchet *r,
+				  const struct skipped_keys *sk,
+				  const uint8_t *e2e, size_t len, uint8_t *pt,
+				  struct rx_plan *p)
+{
+	uint32_t pn = be32_get(e2e + X25519_LEN);
+	uint32_t n = be32_get(e2e + X25519_LEN + 4);
+	struct ratchet *s = &p->s;
+	uint8_t mk[E2E_MK_LEN];
+	enum e2e_result res;
+
+	memset(p, 0, sizeof(*p));
+	p->used = NO_KEY;
+	p->s = *r;
+	if (len < E2E_OVERHEAD)
+		return E2E_ERR_MALFORMED;
+	p->used = find_kept(sk, e2e, n);
+	if (p->used != NO_KEY)
+		return open_with(sk->k[p->used].mk, r->ad, e2e, len, pt);
+	if (s->has_dhr && s->has_ckr && memcmp(e2e, s->dhr, X25519_LEN) == 0)
+		res = plan_same_chain(p, n);
+	else
+		res = plan_new_chain(p, e2e, pn, n);
+	if (res != E2E_OK)
+		return res;
+	if (s->nr == UINT32_MAX)
+		return E2E_ERR_LIMIT;
+	res = kdf_ck(s->ckr, mk);
+	if (res == E2E_OK)
+		res = open_with(mk, r->ad, e2e, len, pt);
+	crypto_cleanse(mk, sizeof(mk));
+	if (res == E2E_OK)
+		s->nr++;
+	return res;
+}
+
+/* Room for want kept keys in sk, the old ones copied and cleansed (so no
+ * copy of a key is left behind in freed memory). */
+static enum e2e_result kept_reserve(struct skipped_keys *sk, size_t want)
+{
+	struct skipped_key *k;
+
+	if (want <= sk->cap)
+		return E2E_OK;
+	/* Grow by doubling (from 16), so small gaps do not copy each time. */
+	if (want < 2 * sk->cap)
+		want = 2 * sk->cap < E2E_MAX_KEPT ? 2 * sk->cap : E2E_MAX_KEPT;
+	if (want < 16)
+		want = 16;
+	k = calloc(want, sizeof(*k));
+	if (!k)
+		return E2E_ERR_INTERNAL;
+	if (sk->n)
+		memcpy(k, sk->k, sk->n * sizeof(*k));
+	if (sk->k) {
+		crypto_cleanse(sk->k, sk->cap * sizeof(*sk->k));
+		free(sk->k);
+	}
+	sk->k = k;
+	sk->cap = want;
+	return E2E_OK;
+}
+
+/* Delete count entries of sk from index i on. */
+static void kept_delete(struct skipped_keys *sk, size_t i, size_t count)
+{
+	if (count == 0)
+		return;
+	memmove(sk->k + i, sk->k + i + count,
+		(sk->n - i - count) * sizeof(*sk->k));
+	sk->n -= count;
+	crypto_cleanse(sk->k + sk->n, count * sizeof(*sk->k));
+}
+
+/* Step 4: the accepted message's changes, all or nothing. */
+static enum e2e_result rx_commit(struct ratchet *r, struct skipped_keys *sk,
+				 struct rx_plan *p)
+{
+	size_t total = sk->n + p->nkept;
+	size_t drop = total > E2E_MAX_KEPT ? total - E2E_MAX_KEPT : 0;
+	enum e2e_result res = kept_reserve(sk, total - drop);
+
+	if (res == E2E_OK && p->step)
+		res = step_send(&p->s);
+	if (res != E2E_OK)
+		return res;
+	if (p->used != NO_KEY)
+		kept_delete(sk, p->used, 1);
+	kept_delete(sk, 0, drop);
+	if (p->nkept)
+		memcpy(sk->k + sk->n, p->kept, p->nkept * sizeof(*sk->k));
+	sk->n += p->nkept;
+	*r = p->s;
+	return E2E_OK;
+}
+
+enum e2e_result ratchet_decrypt_v2(struct ratchet *r, struct skipped_keys *sk,
+				   const uint8_t *e2e, size_t len, uint8_t *pt,
+				   size_t *pt_len)
+{
+	struct rx_plan p;
+	enum e2e_result res;
+
+	*pt_len = 0;
+	if (!e2e || len < E2E_OVERHEAD)
+		return E2E_ERR_MALFORMED;
+	res = rx_prepare(r, sk, e2e, len, pt, &p);
+	if (res == E2E_OK)
+		res = rx_commit(r, sk, &p);
+	if (res == E2E_OK)
+		*pt_len = len - E2E_OVERHEAD;
+	else
+		crypto_cleanse(pt, len - E2E_OVERHEAD);
+	plan_clear(&p);
+	return res;
+}
+
 /* ---- chats (§7's rules over the ratchet) ---- */
 
 void chat_init(struct chat *c, struct ratchet *r, bool initiator)
@@ -500,9 +785,31 @@ void chat_init(struct chat *c, struct ratchet *r, bool initiator)
 	c->next_rx_id = 1;
 }
 
+void chat_init_v2(struct chat *c, struct ratchet *r, bool initiator)
+{
+	chat_init(c, r, initiator);
+	c->v2 = true;
+}
+
 void chat_clear(struct chat *c)
 {
+	skipped_keys_clear(&c->sk);
 	crypto_cleanse(c, sizeof(*c));
+}
+
+int chat_copy(struct chat *dst, const struct chat *src)
+{
+	*dst = *src;
+	memset(&dst->sk, 0, sizeof(dst->sk));
+	if (src->sk.n == 0)
+		return 0;
+	if (kept_reserve(&dst->sk, src->sk.n) != E2E_OK) {
+		chat_clear(dst);
+		return -ENOMEM;
+	}
+	memcpy(dst->sk.k, src->sk.k, src->sk.n * sizeof(*src->sk.k));
+	dst->sk.n = src->sk.n;
+	return 0;
 }
 
 bool chat_can_send(const struct chat *c)
@@ -569,10 +876,20 @@ enum e2e_result chat_seal_receipt(struct chat *c, uint32_t id, uint8_t *out,
 	if (!chat_can_send(c))
 		return E2E_ERR_STATE;
 	/* Only a TEXT that arrived can be acknowledged. */
-	if (id == 0 || id >= c->next_rx_id)
+	if (id == 0 || (c->v2 ? id > c->rx_high : id >= c->next_rx_id))
 		return E2E_ERR_STATE;
 	be32_put(pt + 1, id);
 	return seal(c, pt, sizeof(pt), out, out_len);
+}
+
+enum e2e_result chat_seal_end(struct chat *c, uint8_t *out, size_t *out_len)
+{
+	static const uint8_t end = CHAT_END;
+
+	*out_len = 0;
+	if (!c->v2 || !chat_can_send(c))
+		return E2E_ERR_STATE;
+	return seal(c, &end, 1, out, out_len);
 }
 
 static enum e2e_result open_text(struct chat *c, struct reader *rd,
@@ -590,6 +907,8 @@ static enum e2e_result open_text(struct chat *c, struct reader *rd,
 	ev->text_len = n;
 	if (rd_end(rd) < 0)
 		return E2E_ERR_MALFORMED;
+	if (c->v2)	/* any id but 0, in any order: the ratchet stops replays */
+		return ev->id == 0 ? E2E_ERR_PROTOCOL : E2E_OK;
 	if (c->next_rx_id == 0)
 		return E2E_ERR_LIMIT;
 	if (ev->id != c->next_rx_id)
@@ -608,9 +927,16 @@ static enum e2e_result open_receipt(const struct chat *c, struct reader *rd,
 	return E2E_OK;
 }
 
+/* Where an e2e field came from: a conversation takes kind END only from an
+ * END record, and nothing else from one. */
+enum e2e_from {
+	FROM_MESSAGE,
+	FROM_END,
+};
+
 /* Apply §7's rules to a decrypted plaintext (which lives in pt). */
 static enum e2e_result chat_rules(struct chat *c, const uint8_t *pt, size_t len,
-				  struct chat_message *ev)
+				  enum e2e_from from, struct chat_message *ev)
 {
 	struct reader rd;
 
@@ -621,6 +947,8 @@ static enum e2e_result chat_rules(struct chat *c, const uint8_t *pt, size_t len,
 	/* Nothing reaches A before its HELLO; B hears HELLO first. */
 	if (!c->hello_done && (c->initiator || ev->kind != CHAT_HELLO))
 		return E2E_ERR_PROTOCOL;
+	if (c->v2 && (ev->kind == CHAT_END) != (from == FROM_END))
+		return E2E_ERR_PROTOCOL;
 	switch (ev->kind) {
 	case CHAT_HELLO:
 		if (c->initiator || c->hello_done)
@@ -630,6 +958,10 @@ static enum e2e_result chat_rules(struct chat *c, const uint8_t *pt, size_t len,
 		return open_text(c, &rd, ev);
 	case CHAT_RECEIPT:
 		return open_receipt(c, &rd, ev);
+	case CHAT_END:
+		if (!c->v2)
+			return E2E_ERR_PROTOCOL;
+		return rd_end(&rd) < 0 ? E2E_ERR_MALFORMED : E2E_OK;
 	default:
 		return E2E_ERR_PROTOCOL;
 	}
@@ -639,12 +971,46 @@ static void chat_commit(struct chat *c, const struct chat_message *ev)
 {
 	if (ev->kind == CHAT_HELLO)
 		c->hello_done = true;
-	else if (ev->kind == CHAT_TEXT)
+	else if (ev->kind == CHAT_TEXT && !c->v2)
 		c->next_rx_id++;
+	else if (ev->kind == CHAT_TEXT && ev->id > c->rx_high)
+		c->rx_high = ev->id;
 }
 
-enum e2e_result chat_open(struct chat *c, const uint8_t *e2e, size_t len,
-			  uint8_t *pt, struct chat_message *ev)
+/* The rules hold: n <= CHAT_PT_MAX, so it fits the caller's pt. */
+static void hand_over(const uint8_t *buf, size_t n, uint8_t *pt,
+		      struct chat_message *ev)
+{
+	memcpy(pt, buf, n);
+	if (ev->text)
+		ev->text = pt + (ev->text - buf);
+}
+
+/* A conversation: prepare, the rules, then commit (which draws the DH
+ * step's pair): a refused message draws nothing and changes nothing. */
+static enum e2e_result open_v2(struct chat *c, const uint8_t *e2e, size_t len,
+			       enum e2e_from from, uint8_t *buf, size_t *n,
+			       struct chat_message *ev)
+{
+	struct rx_plan p;
+	enum e2e_result res = E2E_ERR_MALFORMED;
+
+	memset(&p, 0, sizeof(p));
+	if (e2e && len >= E2E_OVERHEAD && len <= E2E_MAX)
+		res = rx_prepare(&c->r, &c->sk, e2e, len, buf, &p);
+	if (res == E2E_OK) {
+		*n = len - E2E_OVERHEAD;
+		res = chat_rules(c, buf, *n, from, ev);
+	}
+	if (res == E2E_OK)
+		res = rx_commit(&c->r, &c->sk, &p);
+	plan_clear(&p);
+	return res;
+}
+
+static enum e2e_result open_from(struct chat *c, const uint8_t *e2e,
+				 size_t len, enum e2e_from from, uint8_t *pt,
+				 struct chat_message *ev)
 {
 	uint8_t buf[E2E_MAX];
 	struct ratchet s = c->r;
@@ -652,23 +1018,39 @@ enum e2e_result chat_open(struct chat *c, const uint8_t *e2e, size_t len,
 	enum e2e_result res;
 
 	memset(ev, 0, sizeof(*ev));
-	if (len > E2E_MAX)
+	if (c->v2)
+		res = open_v2(c, e2e, len, from, buf, &n, ev);
+	else if (len > E2E_MAX || from != FROM_MESSAGE)
 		res = E2E_ERR_MALFORMED;
 	else
 		res = ratchet_decrypt(&s, e2e, len, buf, &n);
-	if (res == E2E_OK)
-		res = chat_rules(c, buf, n, ev);
+	if (res == E2E_OK && !c->v2)
+		res = chat_rules(c, buf, n, from, ev);
 	if (res == E2E_OK) {
-		/* The rules hold: n <= CHAT_PT_MAX, so it fits the caller's pt. */
-		memcpy(pt, buf, n);
-		if (ev->text)
-			ev->text = pt + (ev->text - buf);
+		hand_over(buf, n, pt, ev);
 		chat_commit(c, ev);
-		c->r = s;
+		if (!c->v2)
+			c->r = s;
 	} else {
 		memset(ev, 0, sizeof(*ev));
 	}
 	crypto_cleanse(buf, n);
 	crypto_cleanse(&s, sizeof(s));
 	return res;
+}
+
+enum e2e_result chat_open(struct chat *c, const uint8_t *e2e, size_t len,
+			  uint8_t *pt, struct chat_message *ev)
+{
+	return open_from(c, e2e, len, FROM_MESSAGE, pt, ev);
+}
+
+enum e2e_result chat_open_end(struct chat *c, const uint8_t *e2e, size_t len,
+			      uint8_t *pt, struct chat_message *ev)
+{
+	if (!c->v2) {
+		memset(ev, 0, sizeof(*ev));
+		return E2E_ERR_STATE;
+	}
+	return open_from(c, e2e, len, FROM_END, pt, ev);
 }

@@ -1,4 +1,6 @@
-/* e2e.h - the relayed end-to-end exchange (§6) and the Double Ratchet (§7).
+/* e2e.h - the relayed end-to-end exchange (§6) and the Double Ratchet (§7),
+ * with version 2's conversations: kept (skipped) message keys and the
+ * rules of secmsg-protocol(7), "Chat messages in a conversation".
  *
  * Pure, like the handshake: each step takes the fields of a record and
  * produces the fields of the next. The server never calls any of this.
@@ -22,6 +24,9 @@
 #define CHAT_PT_MAX (1 + 4 + 2 + CHAT_TEXT_MAX)
 /* Largest e2e field we produce. */
 #define E2E_MSG_MAX (E2E_HEADER_LEN + CHAT_PT_MAX + AEAD_TAG_LEN)
+#define E2E_MK_LEN 32		/* a message key (KDF_CK's mk) */
+#define E2E_MAX_SKIP 1000	/* keys kept per chain in one message (v2) */
+#define E2E_MAX_KEPT 2000	/* keys kept in all by a conversation (v2) */
 
 enum e2e_result {
 	E2E_OK = 0,
@@ -36,6 +41,8 @@ enum e2e_result {
 	E2E_ERR_LIMIT,		/* a counter would wrap */
 	E2E_ERR_STATE,		/* called out of order (e.g. B sends before HELLO) */
 	E2E_ERR_INTERNAL,
+	E2E_ERR_DUPLICATE,	/* v2: received already, or its key is gone */
+	E2E_ERR_TOO_FAR,	/* v2: more than 1000 keys ahead in a chain */
 };
 
 const char *e2e_result_str(enum e2e_result r);
@@ -122,21 +129,59 @@ enum e2e_result ratchet_decrypt(struct ratchet *r, const uint8_t *e2e,
 				size_t len, uint8_t *pt, size_t *pt_len);
 void ratchet_clear(struct ratchet *r);
 
-/* Chat plaintext kinds (§7). */
+/* One kept message key: an entry (dh, n, mk) of version 2's MKSKIPPED. */
+struct skipped_key {
+	uint8_t dh[X25519_LEN];
+	uint32_t n;
+	uint8_t mk[E2E_MK_LEN];
+};
+
+/* MKSKIPPED: at most E2E_MAX_KEPT entries, oldest first (heap). */
+struct skipped_keys {
+	struct skipped_key *k;
+	size_t n, cap;
+};
+
+/*
+ * Version 2's receiving side (a conversation): the message keys a gap
+ * skips are kept in sk, at most E2E_MAX_SKIP per chain in one message and
+ * E2E_MAX_KEPT in all (the oldest dropped first), each deleted once used;
+ * a duplicate, a message whose key is gone (E2E_ERR_DUPLICATE) and one too
+ * far ahead (E2E_ERR_TOO_FAR) are refused. On any failure r and sk are
+ * left exactly as they were and no random pair is drawn.
+ */
+enum e2e_result ratchet_decrypt_v2(struct ratchet *r, struct skipped_keys *sk,
+				   const uint8_t *e2e, size_t len, uint8_t *pt,
+				   size_t *pt_len);
+/* Cleanse and free the kept keys. */
+void skipped_keys_clear(struct skipped_keys *sk);
+
+/* Chat plaintext kinds (§7; END: version 2's conversations only). */
 enum chat_kind {
 	CHAT_TEXT = 1,
 	CHAT_RECEIPT = 2,
 	CHAT_HELLO = 3,
+	CHAT_END = 4,
 };
 
-/* One established chat: the ratchet plus the rules of §7 on top of it. */
+/*
+ * One established chat: the ratchet plus the rules of §7 on top of it, or
+ * (v2 set) a conversation's: kept keys, TEXT ids in any order, refusals
+ * that leave the chat as it was. No chat_open failure of a conversation
+ * ends it: the message is dropped and the state is unchanged. Its kept
+ * keys live on the heap: copy a chat with chat_copy, never by assignment
+ * (two chat_clear would free them twice), and clear it with chat_clear.
+ */
 struct chat {
 	struct ratchet r;
 	bool initiator;
 	bool hello_done;	/* A: HELLO sent; B: HELLO received */
 	uint32_t next_tx_id;	/* TEXT ids start at 1 */
-	uint32_t next_rx_id;
+	uint32_t next_rx_id;	/* version 1: the next TEXT id expected */
 	uint32_t last_tx_id;
+	bool v2;		/* a conversation (version 2's rules) */
+	uint32_t rx_high;	/* v2: the highest TEXT id received (0: none) */
+	struct skipped_keys sk;	/* v2: MKSKIPPED */
 };
 
 /* A decoded chat message. */
@@ -149,7 +194,12 @@ struct chat_message {
 
 /* Take over a ratchet set up by e2e_*_finish (r is cleared). */
 void chat_init(struct chat *c, struct ratchet *r, bool initiator);
+/* The same for a conversation (ACCEPT or CONFIRM with flag persistent). */
+void chat_init_v2(struct chat *c, struct ratchet *r, bool initiator);
+/* Cleanse, and free the kept keys. */
 void chat_clear(struct chat *c);
+/* A deep copy (kept keys included); 0 or -ENOMEM (dst then cleared). */
+int chat_copy(struct chat *dst, const struct chat *src);
 /* True once this side may send TEXT (A after HELLO, B once HELLO arrived). */
 bool chat_can_send(const struct chat *c);
 /* A: the HELLO message (first thing A sends after CONFIRM). */
@@ -159,13 +209,21 @@ enum e2e_result chat_seal_text(struct chat *c, const char *text, size_t len,
 			       uint32_t *id, uint8_t *out, size_t *out_len);
 enum e2e_result chat_seal_receipt(struct chat *c, uint32_t id, uint8_t *out,
 				  size_t *out_len);
+/* A conversation's kind END, for the e2e of END (E2E_ERR_STATE in a chat
+ * of version 1 rules or before this side may send). */
+enum e2e_result chat_seal_end(struct chat *c, uint8_t *out, size_t *out_len);
 /*
  * Open an e2e field and apply §7's rules: HELLO first (on B), TEXT ids in
- * sequence, TEXT at most 4096 bytes. pt is the caller's buffer
+ * sequence (in a conversation: any id but 0, kind END refused), TEXT at
+ * most 4096 bytes. pt is the caller's buffer
  * (room: CHAT_PT_MAX); ev->text points into it. A RECEIPT for an id never
  * sent is reported with ev->kind = CHAT_RECEIPT and ev->id = 0.
  */
 enum e2e_result chat_open(struct chat *c, const uint8_t *e2e, size_t len,
 			  uint8_t *pt, struct chat_message *ev);
+/* Open the e2e of an END record of a conversation: only kind END is
+ * accepted (anything else, and any chat of version 1 rules: refused). */
+enum e2e_result chat_open_end(struct chat *c, const uint8_t *e2e, size_t len,
+			      uint8_t *pt, struct chat_message *ev);
 
 #endif

@@ -23,7 +23,6 @@ enum {
 	ST_FAILED,
 };
 
-#define HS_VERSION 1
 #define SIG_INPUT_MAX 64
 
 static const uint8_t hs_magic[4] = { 'S', 'M', 'S', 'G' };
@@ -226,12 +225,14 @@ static bool is_error_body(const uint8_t *b, size_t len)
 /* ---- server ---- */
 
 struct client_hello {
+	uint8_t version;
 	char username[NAME_MAX_LEN + 1];
 	uint8_t share[X25519_LEN];
 };
 
+/* A version outside 1..max gets HandshakeError 1, whatever follows. */
 static enum hs_result parse_client_hello(const uint8_t *b, size_t len,
-					 struct client_hello *m)
+					 unsigned max, struct client_hello *m)
 {
 	struct reader r;
 	const uint8_t *magic;
@@ -246,8 +247,9 @@ static enum hs_result parse_client_hello(const uint8_t *b, size_t len,
 	if (rd_error(&r) || type != HS_CLIENT_HELLO ||
 	    memcmp(magic, hs_magic, sizeof(hs_magic)) != 0)
 		return HS_ERR_MALFORMED;
-	if (version != HS_VERSION)
+	if (version < 1 || version > max)
 		return HS_ERR_VERSION;
+	m->version = version;
 	rd_name(&r, m->username);
 	(void)rd_ptr(&r, HS_NONCE_LEN); /* client_nonce: only hashed */
 	rd_opaque(&r, m->share, X25519_LEN);
@@ -280,11 +282,19 @@ static void server_wipe(struct hs_server *hs)
 	hs->transcript = NULL;
 }
 
-void hs_server_init(struct hs_server *hs, const struct hs_server_identity *id)
+void hs_server_init_version(struct hs_server *hs,
+			    const struct hs_server_identity *id,
+			    unsigned max_version)
 {
 	memset(hs, 0, sizeof(*hs));
 	hs->id = id;
+	hs->max_version = max_version <= HS_VERSION_MAX ? (uint8_t)max_version : 0;
 	hs->state = ST_START;
+}
+
+void hs_server_init(struct hs_server *hs, const struct hs_server_identity *id)
+{
+	hs_server_init_version(hs, id, 1);
 }
 
 void hs_server_clear(struct hs_server *hs)
@@ -294,13 +304,14 @@ void hs_server_clear(struct hs_server *hs)
 }
 
 /* SH* : everything of ServerHello but the signature. */
-static int write_sh_star(const struct cert_chain *c, const uint8_t *nonce,
-			 const uint8_t *share, struct writer *out)
+static int write_sh_star(const struct cert_chain *c, uint8_t version,
+			 const uint8_t *nonce, const uint8_t *share,
+			 struct writer *out)
 {
 	if (c->count < 1 || c->count > CERT_CHAIN_MAX)
 		return -EINVAL;
 	wr_u8(out, HS_SERVER_HELLO);
-	wr_u8(out, HS_VERSION);
+	wr_u8(out, version);
 	wr_bytes(out, nonce, HS_NONCE_LEN);
 	wr_bytes(out, share, X25519_LEN);
 	wr_u8(out, (uint8_t)c->count);
@@ -351,7 +362,7 @@ static enum hs_result server_reply(struct hs_server *hs, const uint8_t *ch,
 		return HS_ERR_INTERNAL;
 	hs->transcript = hash_new();
 	if (!hs->transcript || hash_update(hs->transcript, ch, chlen) < 0 ||
-	    write_sh_star(&hs->id->chain, nonce, pub, out) < 0 ||
+	    write_sh_star(&hs->id->chain, hs->version, nonce, pub, out) < 0 ||
 	    transcript_add(hs->transcript, out->p + start, out->len - start,
 			   h) < 0 ||
 	    write_server_sig(hs, h, out) < 0)
@@ -366,13 +377,15 @@ enum hs_result hs_server_hello(struct hs_server *hs, const uint8_t *ch,
 	size_t start = out->len;
 	enum hs_result r;
 
-	if (hs->state != ST_START || !hs->id)
+	if (hs->state != ST_START || !hs->id || hs->max_version < 1)
 		return HS_ERR_STATE;
 	hs->state = ST_FAILED;
 	if (is_error_body(ch, len))
 		return HS_ERR_PEER_ERROR; /* closed without an answer (§5) */
-	r = parse_client_hello(ch, len, &m);
+	r = parse_client_hello(ch, len, hs->max_version, &m);
 	if (r == HS_OK) {
+		/* The lower of the client's and ours: the client's, here. */
+		hs->version = m.version;
 		memcpy(hs->username, m.username, sizeof(hs->username));
 		r = server_reply(hs, ch, len, m.share, out);
 	}
@@ -453,6 +466,7 @@ enum hs_result hs_server_auth(struct hs_server *hs, const uint8_t *ca,
 /* ---- client ---- */
 
 struct server_hello {
+	uint8_t version;
 	const uint8_t *share;
 	int count;
 	const uint8_t *der[CERT_CHAIN_MAX];
@@ -462,7 +476,9 @@ struct server_hello {
 	size_t siglen;
 };
 
+/* A version outside 1..offered gets HandshakeError 1. */
 static enum hs_result parse_server_hello(const uint8_t *b, size_t len,
+					 unsigned offered,
 					 struct server_hello *m)
 {
 	struct reader r;
@@ -475,8 +491,9 @@ static enum hs_result parse_server_hello(const uint8_t *b, size_t len,
 	version = rd_u8(&r);
 	if (rd_error(&r) || type != HS_SERVER_HELLO)
 		return HS_ERR_MALFORMED;
-	if (version != HS_VERSION)
+	if (version < 1 || version > offered)
 		return HS_ERR_VERSION;
+	m->version = version;
 	(void)rd_ptr(&r, HS_NONCE_LEN); /* server_nonce: only hashed */
 	m->share = rd_ptr(&r, X25519_LEN);
 	m->count = rd_u8(&r);
@@ -598,10 +615,17 @@ void hs_client_clear(struct hs_client *hs)
 	crypto_cleanse(hs, sizeof(*hs));
 }
 
+/* The version a client offers: 0 means 1 (callers of before version 2). */
+static unsigned offered_version(const struct hs_client_config *cfg)
+{
+	return cfg->max_version ? cfg->max_version : 1;
+}
+
 static bool config_usable(const struct hs_client_config *cfg)
 {
 	return cfg && cfg->username && name_valid_str(cfg->username) &&
-	       cfg->key && cfg->trust && cfg->server_name;
+	       cfg->key && cfg->trust && cfg->server_name &&
+	       offered_version(cfg) <= HS_VERSION_MAX;
 }
 
 enum hs_result hs_client_hello(struct hs_client *hs, struct writer *out)
@@ -617,7 +641,7 @@ enum hs_result hs_client_hello(struct hs_client *hs, struct writer *out)
 		goto fail;
 	wr_u8(out, HS_CLIENT_HELLO);
 	wr_bytes(out, hs_magic, sizeof(hs_magic));
-	wr_u8(out, HS_VERSION);
+	wr_u8(out, (uint8_t)offered_version(hs->cfg));
 	wr_name(out, hs->cfg->username);
 	wr_bytes(out, nonce, sizeof(nonce));
 	wr_bytes(out, hs->eph_pub, sizeof(hs->eph_pub));
@@ -661,7 +685,7 @@ enum hs_result hs_client_finish(struct hs_client *hs, const uint8_t *sh,
 		client_wipe(hs);
 		return HS_ERR_PEER_ERROR;
 	}
-	r = parse_server_hello(sh, len, &m);
+	r = parse_server_hello(sh, len, offered_version(hs->cfg), &m);
 	if (r == HS_OK)
 		r = client_check_server(hs, sh, len, &m);
 	if (r == HS_OK)
@@ -669,6 +693,7 @@ enum hs_result hs_client_finish(struct hs_client *hs, const uint8_t *sh,
 	client_wipe(hs);
 	if (r != HS_OK)
 		return hs_fail(out, start, client_code(r), r);
+	hs->version = m.version;
 	hs->state = ST_DONE;
 	return HS_OK;
 }

@@ -22,6 +22,7 @@
 
 #define HS_NONCE_LEN 32
 #define HS_SECRET_LEN 32
+#define HS_VERSION_MAX 2 /* the highest protocol version proto speaks */
 
 /* HandshakeError codes (§3). */
 enum hs_error_code {
@@ -69,6 +70,8 @@ struct hs_server_identity {
 struct hs_server {
 	int state;
 	const struct hs_server_identity *id;
+	uint8_t max_version;	/* highest version this server speaks */
+	uint8_t version;	/* the one chosen, once ServerHello is written */
 	char username[NAME_MAX_LEN + 1];
 	uint8_t eph_priv[X25519_LEN];
 	uint8_t z[X25519_LEN];
@@ -76,8 +79,19 @@ struct hs_server {
 	sm_hash *transcript;	     /* CH || SH, then || CA */
 };
 
-/* Begin a server handshake with identity id (which must outlive hs). */
+/* Begin a server handshake with identity id (which must outlive hs),
+ * speaking version 1 only. */
 void hs_server_init(struct hs_server *hs, const struct hs_server_identity *id);
+/*
+ * The same for a server that speaks versions 1 to max_version (1 or 2;
+ * anything else makes hs_server_hello fail with HS_ERR_STATE). A
+ * ClientHello of a version in that range is answered at that version (the
+ * lower of the client's and ours, VERSION 2 of the page); any other gets
+ * HandshakeError 1. hs->version holds the choice after hs_server_hello.
+ */
+void hs_server_init_version(struct hs_server *hs,
+			    const struct hs_server_identity *id,
+			    unsigned max_version);
 /* Free and cleanse. */
 void hs_server_clear(struct hs_server *hs);
 /*
@@ -103,11 +117,14 @@ struct hs_client_config {
 	const trust *trust;	  /* CA and CRL */
 	const char *server_name;  /* the name the leaf must carry */
 	time_t now;		  /* 0: the current time */
+	uint8_t max_version;	  /* the version offered (0: 1; at most
+				   * HS_VERSION_MAX) */
 };
 
 struct hs_client {
 	int state;
 	const struct hs_client_config *cfg;
+	uint8_t version;	/* the server's choice, once finished */
 	uint8_t eph_priv[X25519_LEN];
 	uint8_t eph_pub[X25519_LEN];
 	sm_hash *transcript;
@@ -119,7 +136,9 @@ void hs_client_clear(struct hs_client *hs);
 /* Write the ClientHello body (draws the nonce, then the ephemeral key). */
 enum hs_result hs_client_hello(struct hs_client *hs, struct writer *out);
 /*
- * Take the server's reply (a ServerHello or a HandshakeError body). On
+ * Take the server's reply (a ServerHello or a HandshakeError body). A
+ * ServerHello of a version from 1 to the one offered is taken (its version
+ * in hs->version); any other gets HandshakeError 1. On
  * HS_OK write ClientAuth to out and the traffic secrets to *sec; on a
  * failed check write HandshakeError 3 (§3) and return which check failed;
  * on a HandshakeError from the server, return HS_ERR_PEER_ERROR with

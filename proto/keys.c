@@ -267,6 +267,43 @@ out:
 	return r;
 }
 
+int key_private_der(const sm_key *k, uint8_t **der, size_t *len)
+{
+	PKCS8_PRIV_KEY_INFO *p8;
+	unsigned char *p = NULL;
+	int n;
+
+	*der = NULL;
+	*len = 0;
+	if (!k || !key_has_private(k))
+		return -EINVAL;
+	if (!(p8 = EVP_PKEY2PKCS8(key_pkey(k)))) {
+		ERR_clear_error();
+		return -EIO;
+	}
+	n = i2d_PKCS8_PRIV_KEY_INFO(p8, &p);
+	PKCS8_PRIV_KEY_INFO_free(p8); /* cleanses the key material */
+	ERR_clear_error();
+	if (n <= 0)
+		return -EIO;
+	/* Into our own buffer, so that the caller frees it with free(). */
+	*der = malloc((size_t)n);
+	if (*der) {
+		memcpy(*der, p, (size_t)n);
+		*len = (size_t)n;
+	}
+	OPENSSL_clear_free(p, (size_t)n);
+	return *der ? 0 : -ENOMEM;
+}
+
+void key_der_free(uint8_t *der, size_t len)
+{
+	if (der) {
+		crypto_cleanse(der, len);
+		free(der);
+	}
+}
+
 /* The public key as PEM SPKI, written by fio_write_atomic with flags. */
 static int write_public(const char *path, const sm_key *k, unsigned flags)
 {

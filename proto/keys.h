@@ -32,6 +32,15 @@ int key_parse_public_pem(const void *pem, size_t len, sm_key **out);
 /* Write the private key as PKCS#8 PEM (encrypted with AES-256-CBC under
  * scrypt when passphrase is non-empty) to path, created with mode 0600. */
 int key_write_private(const char *path, const sm_key *k, const char *passphrase);
+/*
+ * The private key as unencrypted PKCS#8 PrivateKeyInfo DER, as OpenSSL
+ * writes it (the IKM of the client state key, secmsg-protocol(7) CLIENT
+ * STATE), in a malloc'd buffer; free it with key_der_free. -EINVAL for a
+ * public key.
+ */
+int key_private_der(const sm_key *k, uint8_t **der, size_t *len);
+/* Cleanse and free a buffer from key_private_der (NULL is fine). */
+void key_der_free(uint8_t *der, size_t len);
 /* Write the public key as PEM SPKI, mode 0644. */
 int key_write_public(const char *path, const sm_key *k);
 /* The same, but -EEXIST rather than replace a file at path. */

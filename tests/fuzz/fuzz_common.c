@@ -302,3 +302,26 @@ void fz_fail(const char *file, int line, const char *cond)
 	fprintf(stderr, "%s:%d: property violated: %s\n", file, line, cond);
 	abort();
 }
+
+size_t fz_mutate(struct fz_in *in, uint8_t *buf, size_t len)
+{
+	uint8_t how = fz_u8(in);
+
+	switch (how % 3) {
+	case 0: {
+		size_t off = fz_u16(in) % len;
+		uint8_t x = fz_u8(in);
+
+		buf[off] ^= x ? x : 0x80;
+		return len;
+	}
+	case 1:
+		return fz_u16(in) % len;
+	default: {
+		size_t k = 1 + fz_u8(in) % 64;
+
+		memset(buf + len, fz_u8(in), k);
+		return len + k;
+	}
+	}
+}

@@ -78,6 +78,11 @@ uint16_t fz_u16(struct fz_in *in);
 /* Up to n bytes (fewer at the end); *got says how many. */
 const uint8_t *fz_bytes(struct fz_in *in, size_t n, size_t *got);
 
+/* Change a copy of a message in one way the input picks (a flipped byte,
+ * a cut, or up to 64 extra bytes: buf has room for len + 64); returns the
+ * new length. */
+size_t fz_mutate(struct fz_in *in, uint8_t *buf, size_t len);
+
 void fz_fail(const char *file, int line, const char *cond);
 #define FZ_CHECK(c) ((c) ? (void)0 : fz_fail(__FILE__, __LINE__, #c))
 

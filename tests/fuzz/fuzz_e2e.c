@@ -210,29 +210,10 @@ static void op_mutate(struct fz_in *in, int d, size_t i)
 {
 	static uint8_t buf[E2E_MAX + 64];
 	const struct sent *m = &S.sent[d][i];
-	size_t len = m->len;
-	uint8_t how = fz_u8(in);
+	size_t len;
 
-	memcpy(buf, m->e2e, len);
-	switch (how % 3) {
-	case 0: {
-		size_t off = fz_u16(in) % len;
-		uint8_t x = fz_u8(in);
-
-		buf[off] ^= x ? x : 0x80;
-		break;
-	}
-	case 1:
-		len = fz_u16(in) % len;
-		break;
-	default: {
-		size_t k = 1 + fz_u8(in) % 64;
-
-		memset(buf + len, fz_u8(in), k);
-		len += k;
-		break;
-	}
-	}
+	memcpy(buf, m->e2e, m->len);
+	len = fz_mutate(in, buf, m->len);
 	expect_refused(!d, buf, len);
 }
 

@@ -1,6 +1,8 @@
-/* fuzz_msg.h - the body of fuzz_msg_c2s.c and fuzz_msg_s2c.c: decode a
- * record plaintext, and when it decodes, encode it again and demand the
- * same bytes (abort otherwise). Include after defining MSG_S2C to 0 or 1.
+/* fuzz_msg.h - the body of fuzz_msg_c2s.c, fuzz_msg_s2c.c (version 1)
+ * and fuzz_msg2_c2s.c, fuzz_msg2_s2c.c (version 2): decode a record
+ * plaintext, and when it decodes, encode it again and demand the same
+ * bytes (abort otherwise). Include after defining MSG_S2C to 0 or 1 and
+ * MSG_RECORDS; MSG_VERSION is 1 unless defined.
  */
 #ifndef SECMSG_FUZZ_MSG_H
 #define SECMSG_FUZZ_MSG_H
@@ -20,14 +22,21 @@
  * decoded, and the encoder refuses it. */
 #define PT_MAX 65520
 
+#ifndef MSG_VERSION
+#define MSG_VERSION 1
+#endif
+#define V2 (MSG_VERSION >= 2)
+#define OP_END_OF (V2 ? OP_COUNT_V2 : OP_COUNT)
+
 #if MSG_S2C
-#define DECODE msg_decode_s2c
-#define ENCODE msg_encode_s2c
+#define DECODE(p, n, m) msg_decode_s2c_v(p, n, MSG_VERSION, m)
+#define ENCODE(m, w) msg_encode_s2c_v(m, MSG_VERSION, w)
 #define FORBIDDEN(op) ((op) == OP_QUIT)
 #else
-#define DECODE msg_decode_c2s
-#define ENCODE msg_encode_c2s
-#define FORBIDDEN(op) ((op) == OP_ERROR || (op) == OP_BYE)
+#define DECODE(p, n, m) msg_decode_c2s_v(p, n, MSG_VERSION, m)
+#define ENCODE(m, w) msg_encode_c2s_v(m, MSG_VERSION, w)
+#define FORBIDDEN(op) ((op) == OP_ERROR || (op) == OP_BYE || \
+		       (op) == OP_PRESENCE)
 #endif
 
 static bool inside(const uint8_t *p, size_t n, const uint8_t *data,
@@ -54,23 +63,60 @@ static void check_names(const struct msg *m)
 	FZ_CHECK(n == m->count && off == m->names_len);
 }
 
+/* A CONVERSATIONS reply's entries: exactly count valid ones. */
+static void check_convs(const struct msg *m)
+{
+	struct msg_conv e;
+	size_t off = 0;
+	unsigned n = 0;
+	int r;
+
+	while ((r = msg_conv_next(m, &off, &e)) == 1) {
+		FZ_CHECK(name_valid_str(e.peer) && e.flags <= 1);
+		n++;
+	}
+	FZ_CHECK(r == 0);
+	FZ_CHECK(n == m->count && off == m->convs_len);
+}
+
+/* The fields only version 2 has, and its peer rules. */
+static void check_v2(const struct msg *m)
+{
+	if (!V2) {
+		FZ_CHECK(m->ref == 0 && m->flags == 0 && m->err_op == 0 &&
+			 m->online == 0 && m->convs == NULL);
+		return;
+	}
+	if (m->op == OP_ERROR)
+		FZ_CHECK(m->peer[0] == '\0' || name_valid_str(m->peer));
+	if (m->op == OP_PRESENCE)
+		FZ_CHECK(name_valid_str(m->peer) && m->online <= 1);
+	if (!MSG_S2C && m->op == OP_MESSAGE)
+		FZ_CHECK(m->ref != 0);
+	FZ_CHECK(m->flags <= 1);
+	if (MSG_S2C && m->op == OP_CONVERSATIONS)
+		check_convs(m);
+}
+
 static void check_ok(const struct msg *m, const uint8_t *data, size_t size)
 {
 	static uint8_t out[PT_MAX + 64];
 	struct writer w;
 
-	FZ_CHECK(m->op == data[0] && !FORBIDDEN(m->op) && m->op < OP_COUNT);
+	FZ_CHECK(m->op == data[0] && !FORBIDDEN(m->op) && m->op < OP_END_OF);
 	FZ_CHECK(inside(m->sig, m->sig_len, data, size));
 	FZ_CHECK(inside(m->e2e, m->e2e_len, data, size));
 	FZ_CHECK(inside(m->peer_key, m->peer_key_len, data, size));
 	FZ_CHECK(inside(m->text, m->text_len, data, size));
 	FZ_CHECK(inside(m->names, m->names_len, data, size));
+	FZ_CHECK(inside(m->convs, m->convs_len, data, size));
 	FZ_CHECK(m->sig_len <= MSG_SIG_MAX && m->e2e_len <= E2E_MAX &&
 		 m->peer_key_len <= PEER_KEY_MAX);
 	if (m->op >= OP_RTT && m->op <= OP_END)
 		FZ_CHECK(name_valid_str(m->peer));
 	if (MSG_S2C && m->op == OP_LIST)
 		check_names(m);
+	check_v2(m);
 	if (size > PT_MAX)
 		return;
 	wr_init(&w, out, sizeof(out));
@@ -93,12 +139,20 @@ static void check_failed(const struct msg *m, int e, const uint8_t *data,
 	FZ_CHECK(e == -ENOTSUP || e == -EMSGSIZE || e == -EBADMSG);
 	memset(&zero, 0, sizeof(zero));
 	zero.op = size ? data[0] : 0;
+	/* Version 2 keeps what an ERROR names: the peer, the ref. */
+	if (V2 && e != -ENOTSUP) {
+		FZ_CHECK(m->peer[0] == '\0' || name_valid_str(m->peer));
+		FZ_CHECK(m->ref == 0 || (m->op == OP_MESSAGE && !MSG_S2C) ||
+			 m->op == OP_ERROR);
+		memcpy(zero.peer, m->peer, sizeof(zero.peer));
+		zero.ref = m->ref;
+	}
 	FZ_CHECK(memcmp(m, &zero, sizeof(zero)) == 0);
 	if (e == -ENOTSUP)
-		FZ_CHECK(size == 0 || data[0] >= OP_COUNT ||
+		FZ_CHECK(size == 0 || data[0] >= OP_END_OF ||
 			 FORBIDDEN(data[0]));
 	else
-		FZ_CHECK(size > 0 && data[0] < OP_COUNT && !FORBIDDEN(data[0]));
+		FZ_CHECK(size > 0 && data[0] < OP_END_OF && !FORBIDDEN(data[0]));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -137,6 +191,8 @@ static void seeds(void)
 	static const uint8_t names[] = { 3, 'b', 'o', 'b', 5, 'c', 'a', 'r',
 					 'o', 'l' };
 	static const uint8_t blob[80] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+	static uint8_t convs[64];
+	struct writer cw;
 	char name[32];
 	struct msg m;
 
@@ -144,7 +200,10 @@ static void seeds(void)
 		snprintf(name, sizeof(name), "vector-%zu", i);
 		fz_seed(name, recs[i].p, recs[i].len);
 	}
-	for (uint8_t op = 0; op < OP_COUNT; op++) {
+	wr_init(&cw, convs, sizeof(convs));
+	msg_conv_put(&cw, "bob", 1767225600, 1);
+	msg_conv_put(&cw, "carol", 1, 0);
+	for (uint8_t op = 0; op < OP_END_OF; op++) {
 		memset(&m, 0, sizeof(m));
 		m.op = op;
 		strcpy(m.peer, "carol");
@@ -165,6 +224,16 @@ static void seeds(void)
 		m.count = 2;
 		m.names = names;
 		m.names_len = sizeof(names);
+		if (V2) {
+			m.ref = 7;
+			m.flags = 1;
+			m.err_op = OP_MESSAGE;
+			m.online = 1;
+			if (op == OP_CONVERSATIONS) {
+				m.convs = convs;
+				m.convs_len = cw.len;
+			}
+		}
 		snprintf(name, sizeof(name), "op-%s", opcode_name(op));
 		seed_msg(name, &m);
 	}

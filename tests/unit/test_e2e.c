@@ -19,39 +19,12 @@
 #include "e2e.h"
 #include "msg.h"
 #include "tests/lib/testutil.h"
+#include "tests/unit/chat_fixture.h"
 
 static json_t *V;
 static sm_key *ed_a, *ed_b, *ec_a, *rsa_a, *rsa2048;
 
 /* ---- helpers ---- */
-
-static void assert_hex(json_t *j, const char *path, const uint8_t *got,
-		       size_t n)
-{
-	size_t len;
-	uint8_t *want = tu_hex(j, path, &len);
-
-	if (len != n || memcmp(want, got, n) != 0)
-		fail_msg("%s differs (length %zu, want %zu)", path, n, len);
-	free(want);
-}
-
-static void push_hex(json_t *j, const char *path)
-{
-	size_t len;
-	uint8_t *b = tu_hex(j, path, &len);
-
-	tu_rand_push(b, len);
-	free(b);
-}
-
-static size_t int_at(json_t *j, const char *path)
-{
-	json_t *v = tu_get(j, path);
-
-	assert_true(json_is_integer(v));
-	return (size_t)json_integer_value(v);
-}
 
 static sm_key *seed_key(const char *path)
 {

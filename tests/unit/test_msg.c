@@ -370,7 +370,9 @@ static void test_opcodes_refused(void **state)
 	assert_string_equal(opcode_name(OP_KEY_UPDATE), "KEY_UPDATE");
 	assert_string_equal(opcode_name(OP_PING), "PING");
 	assert_string_equal(opcode_name(OP_PONG), "PONG");
-	assert_string_equal(opcode_name(13), "UNKNOWN");
+	assert_string_equal(opcode_name(13), "CONVERSATIONS");
+	assert_string_equal(opcode_name(14), "PRESENCE");
+	assert_string_equal(opcode_name(15), "UNKNOWN");
 	assert_string_equal(opcode_name(255), "UNKNOWN");
 }
 

@@ -1,0 +1,181 @@
+/* fuzz_state.c - the client state file parser (secmsg-protocol(7),
+ * CLIENT STATE), which treats a file as hostile.
+ *
+ * The first byte picks a mode:
+ *   0  the rest is a plaintext for state_decode;
+ *   1  the rest is a whole file for state_open under bob's key (the
+ *      header checks; the tag fails for anything but the seeds);
+ *   2  the rest is a plaintext, sealed under bob's key with a fixed salt
+ *      and nonce and then given to state_open (the whole path, decryption
+ *      included, down to the parser).
+ *
+ * Properties: a plaintext that parses encodes back to exactly the same
+ * bytes (the format has one encoding), holds at most 1024 conversations
+ * of at most 2000 kept keys each, with valid, distinct peer names other
+ * than the user's own, and chats of a conversation's rules; one that
+ * does not gives a documented error and leaves the state empty (nothing
+ * half-loaded); a file that is not the genuine one is refused.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "crypto.h"
+#include "fuzz_common.h"
+#include "keys.h"
+#include "state.h"
+#include "vectors.h"
+
+static sm_key *bob_key;
+static uint8_t file_key[AEAD_KEY_LEN];
+static const uint8_t salt[STATE_SALT_LEN] = { 0x5a };
+static const uint8_t nonce[AEAD_NONCE_LEN] = { 0xa5 };
+
+static void check_empty(const struct state *st)
+{
+	FZ_CHECK(st->n == 0 && st->conv == NULL && st->self[0] == '\0');
+}
+
+static void check_taken(const struct state *st, const uint8_t *p, size_t len)
+{
+	uint8_t *out;
+	size_t olen;
+
+	FZ_CHECK(name_valid_str(st->self));
+	FZ_CHECK(st->n <= STATE_MAX_CONV);
+	for (size_t i = 0; i < st->n; i++) {
+		const struct state_conv *c = &st->conv[i];
+
+		FZ_CHECK(name_valid_str(c->peer));
+		FZ_CHECK(strcmp(c->peer, st->self) != 0);
+		FZ_CHECK(c->chat.v2 && c->chat.sk.n <= E2E_MAX_KEPT);
+		for (size_t j = 0; j < i; j++)
+			FZ_CHECK(strcmp(st->conv[j].peer, c->peer) != 0);
+	}
+	if (!p)
+		return;
+	FZ_CHECK(state_encode(st, &out, &olen) == 0);
+	FZ_CHECK(olen == len && memcmp(out, p, len) == 0);
+	state_buf_free(out, olen);
+}
+
+static void check_error(int e, const struct state *st)
+{
+	FZ_CHECK(e == -EBADMSG || e == -EPROTONOSUPPORT || e == -EACCES ||
+		 e == -EFBIG);
+	check_empty(st);
+}
+
+static void mode_plaintext(const uint8_t *p, size_t len)
+{
+	struct state st;
+	int e = state_decode(p, len, &st);
+
+	if (e == 0)
+		check_taken(&st, p, len);
+	else
+		check_error(e, &st);
+	state_free(&st);
+}
+
+static void mode_file(const uint8_t *p, size_t len)
+{
+	struct state st;
+	int e = state_open(p, len, bob_key, &st);
+
+	if (e == 0) {
+		/* only the genuine files decrypt under bob's key */
+		FZ_CHECK((len == sizeof(v2_state_file) &&
+			  memcmp(p, v2_state_file, len) == 0) ||
+			 (len == sizeof(v2_state_empty_file) &&
+			  memcmp(p, v2_state_empty_file, len) == 0));
+		check_taken(&st, NULL, 0);
+	} else {
+		check_error(e, &st);
+	}
+	state_free(&st);
+}
+
+/* Seal the plaintext as state_seal would, then open the whole file. */
+static void mode_sealed(const uint8_t *p, size_t len)
+{
+	uint8_t *f = malloc(STATE_HDR_LEN + len + AEAD_TAG_LEN);
+	struct state st, direct;
+	int e, d;
+
+	FZ_CHECK(f != NULL);
+	memcpy(f, STATE_MAGIC, STATE_MAGIC_LEN);
+	f[STATE_MAGIC_LEN] = 0;
+	f[STATE_MAGIC_LEN + 1] = STATE_VERSION;
+	memcpy(f + STATE_MAGIC_LEN + 2, salt, STATE_SALT_LEN);
+	memcpy(f + STATE_MAGIC_LEN + 2 + STATE_SALT_LEN, nonce, AEAD_NONCE_LEN);
+	FZ_CHECK(crypto_aead_seal(file_key, nonce, f, STATE_HDR_LEN, p, len,
+				  f + STATE_HDR_LEN) == 0);
+	e = state_open(f, STATE_HDR_LEN + len + AEAD_TAG_LEN, bob_key, &st);
+	d = state_decode(p, len, &direct);
+	FZ_CHECK(e == d);	/* the file adds nothing but the envelope */
+	if (e == 0)
+		check_taken(&st, p, len);
+	else
+		check_error(e, &st);
+	state_free(&st);
+	state_free(&direct);
+	free(f);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size < 1)
+		return 0;
+	fz_rand_reset();
+	switch (data[0] % 3) {
+	case 0:
+		mode_plaintext(data + 1, size - 1);
+		break;
+	case 1:
+		mode_file(data + 1, size - 1);
+		break;
+	default:
+		mode_sealed(data + 1, size - 1);
+		break;
+	}
+	return 0;
+}
+
+/* ---- seeds ---- */
+
+static void seed_with(const char *name, uint8_t mode, const uint8_t *p,
+		      size_t len)
+{
+	uint8_t *b = malloc(len + 1);
+
+	FZ_CHECK(b != NULL);
+	b[0] = mode;
+	memcpy(b + 1, p, len);
+	fz_seed(name, b, len + 1);
+	free(b);
+}
+
+static void seeds(void)
+{
+	seed_with("plaintext", 0, v2_state_plaintext,
+		  sizeof(v2_state_plaintext));
+	seed_with("plaintext-empty", 0, v2_state_empty_plaintext,
+		  sizeof(v2_state_empty_plaintext));
+	seed_with("file", 1, v2_state_file, sizeof(v2_state_file));
+	seed_with("file-empty", 1, v2_state_empty_file,
+		  sizeof(v2_state_empty_file));
+	seed_with("sealed", 2, v2_state_plaintext, sizeof(v2_state_plaintext));
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	fz_init();
+	FZ_CHECK(key_from_ed25519_seed(v_bob_seed, &bob_key) == 0);
+	FZ_CHECK(state_derive_key(bob_key, salt, file_key) == 0);
+	fz_maybe_write_seeds(seeds);
+	return 0;
+}
