@@ -230,7 +230,13 @@ struct client_hello {
 	uint8_t share[X25519_LEN];
 };
 
-/* A version outside 1..max gets HandshakeError 1, whatever follows. */
+/*
+ * The version chosen for a ClientHello offering up to `version`: a server
+ * of version 1 only takes 1 (as version 1 says); a later server takes the
+ * lower of the offer and its own highest, so that a client of a later
+ * version still meets it (ClientHello's layout is the same in every
+ * version). 0 gets HandshakeError 1, whatever follows.
+ */
 static enum hs_result parse_client_hello(const uint8_t *b, size_t len,
 					 unsigned max, struct client_hello *m)
 {
@@ -247,9 +253,9 @@ static enum hs_result parse_client_hello(const uint8_t *b, size_t len,
 	if (rd_error(&r) || type != HS_CLIENT_HELLO ||
 	    memcmp(magic, hs_magic, sizeof(hs_magic)) != 0)
 		return HS_ERR_MALFORMED;
-	if (version < 1 || version > max)
+	if (version < 1 || (max == 1 && version != 1))
 		return HS_ERR_VERSION;
-	m->version = version;
+	m->version = version < max ? version : (uint8_t)max;
 	rd_name(&r, m->username);
 	(void)rd_ptr(&r, HS_NONCE_LEN); /* client_nonce: only hashed */
 	rd_opaque(&r, m->share, X25519_LEN);

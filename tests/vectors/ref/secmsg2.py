@@ -172,10 +172,10 @@ def key_schedule(ch, sh, ca, z):
 
 def choose_version(client_version, server_highest):
     """The server's choice (VERSION 2, Negotiation): a server speaking 1
-    and 2 takes 1 or 2; one speaking only 1 follows version 1 (only 1).
-    None: HandshakeError 1."""
-    speaks = range(1, server_highest + 1)
-    if client_version not in speaks:
+    and 2 takes the lower of the offer and 2 (a later client meets it at
+    2); one speaking only 1 follows version 1 (only 1). Version 0: None,
+    HandshakeError 1."""
+    if client_version < 1 or (server_highest == 1 and client_version != 1):
         return None
     return min(client_version, server_highest)
 
