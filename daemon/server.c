@@ -383,7 +383,8 @@ static int identity_load(const struct config *c, struct identity **out,
 	r = cert_chain_load(c->certificate, &id->hs.chain);
 	if (r < 0) {
 		whyf(why, len, "cannot load certificate chain %s: %s",
-		     c->certificate, strerror(-r));
+		     c->certificate, r == -EBADMSG ? "no PEM certificate in it" :
+		     strerror(-r));
 		goto fail;
 	}
 	if ((r = identity_load_key(c, id, why, len)) < 0)

@@ -105,6 +105,35 @@ static void test_lines(void **state)
 	free(out);
 }
 
+/* log_eventf: every field in the text, a free-text reason escaped too. */
+static void test_eventf(void **state)
+{
+	struct log_caller root, anon = { .uid = 4242, .name = "" };
+	struct log_fields f = { .user = "bob", .caller = &root,
+	    .reason = "spam\nsecmsgd: forged" };
+	struct capture cap;
+	char *out;
+
+	(void)state;
+	log_caller_init(&root, 0);
+	assert_string_equal(root.name, "root");
+	init_plain(LOG_LEVEL_INFO);
+	capture_start(&cap);
+	log_eventf(EV_ADMIN_KICK, &f, "%s kicked", "bob");
+	f = (struct log_fields){ .user = "carol", .caller = &anon,
+	    .fingerprint = "ab", .old_fingerprint = "cd" };
+	log_eventf(EV_USER_KEY_CHANGED, &f, "new key");
+	log_eventf(EV_START_FAILED, NULL, "cannot start");
+	out = capture_end(&cap);
+	assert_string_equal(out,
+	    "secmsgd: bob kicked user=bob caller=root caller_uid=0 "
+	    "reason=spam\\x0asecmsgd: forged\n"
+	    "secmsgd: new key user=carol caller_uid=4242 fingerprint=ab "
+	    "old_fingerprint=cd\n"
+	    "secmsgd: cannot start\n");
+	free(out);
+}
+
 static void test_levels(void **state)
 {
 	struct capture cap;
@@ -121,8 +150,13 @@ static void test_levels(void **state)
 	log_debug("debug %s", "kept");
 	log_set_level(LOG_LEVEL_ERROR);
 	log_warnx("dropped");
+	log_eventf(EV_ADMIN_KICK, NULL, "dropped");
+	/* start-up and reload failures are errors: shown at any level */
+	log_eventf(EV_START_FAILED, NULL, "start failed");
+	log_eventf(EV_RELOAD_FAILED, NULL, "reload failed");
 	out = capture_end(&cap);
-	assert_string_equal(out, "secmsgd: kept\nsecmsgd: debug kept\n");
+	assert_string_equal(out, "secmsgd: kept\nsecmsgd: debug kept\n"
+	    "secmsgd: start failed\nsecmsgd: reload failed\n");
 	free(out);
 }
 
@@ -235,6 +269,7 @@ int main(void)
 	static const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_event_ids),
 		cmocka_unit_test(test_lines),
+		cmocka_unit_test(test_eventf),
 		cmocka_unit_test(test_levels),
 		cmocka_unit_test(test_timestamp),
 		cmocka_unit_test(test_long_line),
