@@ -8,7 +8,8 @@
 # secmsgctl, the journal's structured records (and no secrets in it), the
 # audit records of kick, add-user and remove-user, reload, restart under
 # load, a bad configuration (reload refused, restart failing with the
-# sockets still listening, a missing key file named), the watchdog,
+# sockets still listening, a missing key file named), a new listen
+# address (a restart of the socket, which disconnects everyone), the watchdog,
 # `systemd-analyze security`, and finally make uninstall (without PREFIX:
 # the manifest). See ../shared/SYSTEMD-TESTING.md.
 #
@@ -375,14 +376,19 @@ pid=$(prop MainPID)
 TCPLOOP=$!
 NS_BG_PIDS+=($!)
 # Complete logins, one after another; a session cut by the restart
-# (old daemon stopping) is retried, as a client reconnects.
+# (old daemon stopping) is retried, as a client reconnects. Four users in
+# turn: one alone would reach logins_per_minute (30 in a burst) in about
+# 6 s here, and be refused as "busy".
 (
 	end=$((SECONDS + 8))
+	users=(dave erin alice bob)
+	i=0
 	while [ $SECONDS -lt $end ]; do
 		ok=
+		u=${users[i++ % 4]}
 		for _ in 1 2 3 4 5; do
 			if printf 'quit\n' | timeout 15 "$CLIENT" -c "$C/client.conf" \
-				--batch dave >>"$C/loop.out" 2>>"$C/loop.err"; then
+				--batch "$u" >>"$C/loop.out" 2>>"$C/loop.err"; then
 				ok=1
 				break
 			fi
@@ -518,6 +524,33 @@ if [ $rrc -eq 0 ] && is_running && login alice; then
 else
 	fail "server.key back: systemctl restart (exit $rrc, $(prop ActiveState)/$(prop Result))"
 fi
+
+# ---- the listen address changed ----
+
+# As secmsgd(8) and the README say: a drop-in for secmsgd.socket, applied
+# by restarting the socket, which stops the service (everyone is
+# disconnected); then the old address is closed and the new one serves.
+PORT2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cl_start alice
+cl_wait alice $'^ready\talice$' 15
+E mkdir -p /etc/systemd/system/secmsgd.socket.d
+printf '[Socket]\nListenStream=\nListenStream=127.0.0.1:%s\n' "$PORT2" |
+	E tee /etc/systemd/system/secmsgd.socket.d/zz-test-listen.conf >/dev/null
+E systemctl daemon-reload
+E systemctl restart secmsgd.socket; rrc=$?
+cl_wait alice $'^bye\tshutdown' 10; bye=$?
+cl_stop alice
+ns_client_conf "$PORT2" "$PKI/ca.pem" "$C/keys" "$C/known" >"$C/client2.conf"
+printf 'quit\n' | timeout 15 "$CLIENT" -c "$C/client2.conf" --batch bob >/dev/null 2>&1; lrc=$?
+if [ $rrc -eq 0 ] && [ $bye -eq 0 ] && listening "$PORT2" && ! listening "$PORT" && [ $lrc -eq 0 ]; then
+	pass "a new ListenStream= applied by systemctl restart secmsgd.socket: alice disconnected (bye shutdown), port $PORT closed, bob logs in on $PORT2"
+else
+	fail "a new ListenStream= applied by restarting the socket (restart $rrc, bye $bye, login $lrc; $PORT2 $(listening "$PORT2" && echo listening), $PORT $(listening "$PORT" && echo still listening))"
+fi
+E rm /etc/systemd/system/secmsgd.socket.d/zz-test-listen.conf
+E systemctl daemon-reload
+E systemctl restart secmsgd.socket
+until_true 5 listening "$PORT"
 
 # ---- the watchdog ----
 
