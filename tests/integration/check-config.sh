@@ -50,6 +50,18 @@ bad() { # bad NAME CONTENT EXPECTED-STDERR-REGEX [OPTIONS...]
 		fail "check-config $name: exit $rc, stderr: $(cat "$T/err")"
 	fi
 }
+# expect WHAT RC STREAM ERE CMD...: CMD exits RC and its STREAM (out or
+# err) matches ERE.
+expect() {
+	local what=$1 want=$2 stream=$3 re=$4
+	shift 4
+	"$@" >"$T/out" 2>"$T/err"; rc=$?
+	if [ $rc -eq "$want" ] && grep -Eq -- "$re" "$T/$stream"; then
+		pass "$what: exit $rc, $(head -c 300 "$T/err")"
+	else
+		fail "$what: exit $rc (want $want), stderr: $(cat "$T/err")"
+	fi
+}
 SERVER="[server]
 certificate = $T/server.pem
 private_key = $T/server.key
@@ -89,18 +101,12 @@ mkdir -p "$T/etc" "$T/creds"
 cp "$T/server.key" "$T/creds/server.key"
 printf '[server]\ncertificate = %s\nprivate_key = server.key\nusers_dir = %s\n' \
 	"$T/server.pem" "$T/users" >"$T/etc/cred.conf"
-out=$("$BIN" -t -c "$T/etc/cred.conf" --credentials "$T/creds" 2>"$T/err"); rc=$?
-if [ $rc -eq 0 ] && grep -qx "private_key = $T/creds/server.key" <<<"$out"; then
-	pass "check-config --credentials DIR: the key found in DIR"
-else
-	fail "check-config --credentials DIR: exit $rc, $(cat "$T/err")"
-fi
-"$BIN" -t -c "$T/etc/cred.conf" >/dev/null 2>"$T/err"; rc=$?
-if [ $rc -eq 78 ] && grep -q "cred.conf:3: server.private_key: .*$T/etc/server.key.*No such file" "$T/err"; then
-	pass "check-config without --credentials: the key looked up beside the file, named: $(cat "$T/err")"
-else
-	fail "check-config without --credentials: exit $rc, $(cat "$T/err")"
-fi
+expect "check-config --credentials DIR: the key found in DIR" 0 out \
+	"^private_key = $T/creds/server.key\$" \
+	"$BIN" -t -c "$T/etc/cred.conf" --credentials "$T/creds"
+expect "check-config without --credentials: the key looked up beside the file, named" 78 err \
+	"cred.conf:3: server.private_key: .*$T/etc/server.key.*No such file" \
+	"$BIN" -t -c "$T/etc/cred.conf"
 # What secmsgd.service hands over when LoadCredential='s file is missing
 # (SetCredential= of the same ID): the missing file is named.
 printf 'secmsgd-credential-missing:/etc/secmsg/server.key' >"$T/creds/server.key"
@@ -111,30 +117,19 @@ cp "$T/server.key" "$T/creds/server.key"
 # As the service's unprivileged user: a key only root may read is named.
 chmod 0755 "$T"
 chmod 0600 "$T/creds/server.key"
-setpriv --reuid=nobody --regid=nogroup --clear-groups \
-	"$BIN" -t -c "$T/etc/cred.conf" --credentials "$T/creds" >/dev/null 2>"$T/err"; rc=$?
-if [ $rc -eq 78 ] && grep -q "server.private_key: .*$T/creds/server.key.*Permission denied" "$T/err"; then
-	pass "check-config as an unprivileged user names the key it cannot read: $(cat "$T/err")"
-else
-	fail "check-config as an unprivileged user: exit $rc, $(cat "$T/err")"
-fi
+expect "check-config as an unprivileged user names the key it cannot read" 78 err \
+	"server.private_key: .*$T/creds/server.key.*Permission denied" \
+	setpriv --reuid=nobody --regid=nogroup --clear-groups \
+	"$BIN" -t -c "$T/etc/cred.conf" --credentials "$T/creds"
 chmod 0700 "$T"
 
 # An empty control_socket: no control socket of secmsgd's own (it was
 # refused here, while server.c and secmsgctl each read it another way).
 printf '%s\ncontrol_socket =\n' "$SERVER" >"$T/nosock.conf"
-out=$("$BIN" -t -c "$T/nosock.conf" 2>"$T/err"); rc=$?
-if [ $rc -eq 0 ] && grep -qx 'control_socket =' <<<"$out"; then
-	pass "check-config nosock: exit 0, control_socket printed empty"
-else
-	fail "check-config nosock: exit $rc, $(cat "$T/err")"
-fi
-"$BIN" -t -c "$T/absent.conf" >/dev/null 2>"$T/err"; rc=$?
-if [ $rc -eq 78 ] && grep -q "absent.conf: No such file or directory" "$T/err"; then
-	pass "check-config of a missing file: exit 78, $(cat "$T/err")"
-else
-	fail "check-config of a missing file: exit $rc, $(cat "$T/err")"
-fi
+expect "check-config nosock: control_socket printed empty" 0 out \
+	'^control_socket =$' "$BIN" -t -c "$T/nosock.conf"
+expect "check-config of a missing file" 78 err \
+	"absent.conf: No such file or directory" "$BIN" -t -c "$T/absent.conf"
 "$BIN" --bogus >/dev/null 2>&1; rc=$?
 check "secmsgd with a bad option exits 2" [ $rc -eq 2 ]
 "$BIN" --credentials "$T/creds" -c "$T/etc/cred.conf" >/dev/null 2>&1; rc=$?
