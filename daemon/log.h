@@ -50,7 +50,7 @@ struct log_fields {
 	const char *peer;		/* SECMSG_PEER */
 	const char *remote;		/* SECMSG_REMOTE */
 	const struct log_caller *caller; /* SECMSG_CALLER, SECMSG_CALLER_UID */
-	const char *reason;		/* SECMSG_REASON */
+	const char *reason;		/* SECMSG_REASON (a kick's) */
 	const char *fingerprint;	/* SECMSG_FINGERPRINT */
 	const char *old_fingerprint;	/* SECMSG_OLD_FINGERPRINT */
 };

@@ -656,7 +656,6 @@ int server_reload(struct server *srv, const struct log_caller *by,
 	sd_notify(0, "RELOADING=1");
 	r = load_all(&nc, srv->cfg.path, &id, &u, why, len);
 	if (r < 0) {
-		f.reason = why;
 		log_eventf(EV_RELOAD_FAILED, &f, "reload failed, the running "
 			   "configuration stays in force: %s", why);
 		notify_status(srv, "READY=1\n");
@@ -909,7 +908,6 @@ int server_run(const struct server_options *opts)
 {
 	struct server srv = { .opts = *opts, .epfd = -1, .sigfd = -1,
 			      .timerfd = -1, .control_fd = -1 };
-	struct log_fields f = { .reason = NULL };
 	char why[1024];
 	int r;
 
@@ -924,8 +922,7 @@ int server_run(const struct server_options *opts)
 		sd_notify(0, "STOPPING=1\nSTATUS=shutting down");
 		log_event(EV_STOP, NULL, NULL, NULL, "secmsgd stopping");
 	} else {
-		f.reason = why;
-		log_eventf(EV_START_FAILED, &f, "secmsgd cannot start: %s",
+		log_eventf(EV_START_FAILED, NULL, "secmsgd cannot start: %s",
 			   why);
 		sd_notifyf(0, "STATUS=cannot start: %s", why);
 		if (r == SERVER_EXIT_CONFIG)
