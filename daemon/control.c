@@ -23,6 +23,11 @@
  * interface does not declare: io.secmsg.Admin.Failed (reason: string)
  * when the workers did not all answer in time, memory ran out, or a
  * reload failed (the old configuration then stays in force).
+ *
+ * What changes the daemon is audited once, with the caller's uid and
+ * user name (log_caller_init): Kick here, when it took effect
+ * (EV_ADMIN_KICK); Reload by server_reload (each user it added, removed
+ * or re-keyed, then the reload or its failure).
  */
 #include "control.h"
 
@@ -314,8 +319,12 @@ static json_t *m_kick(struct control *ctl, uid_t uid, json_t *params)
 	log_caller_init(&by, uid);
 	f.user = json_string_value(name);
 	f.reason = text;
-	log_eventf(EV_ADMIN_KICK, &f, "%s kicked by %s (uid %u)", f.user,
-		   by.name[0] ? by.name : "?", (unsigned)uid);
+	if (by.name[0])
+		log_eventf(EV_ADMIN_KICK, &f, "%s kicked by %s (uid %u)",
+			   f.user, by.name, (unsigned)uid);
+	else
+		log_eventf(EV_ADMIN_KICK, &f, "%s kicked by uid %u", f.user,
+			   (unsigned)uid);
 	return reply_ok(json_object());
 }
 
