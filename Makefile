@@ -5,9 +5,19 @@
 #                   run every test (unit, integration, system, lint)
 #   make demo       run secmsgd in the foreground with a throwaway PKI
 #   make install    install into $(DESTDIR)$(PREFIX) (and /etc, the unit dir)
+#   make mutants    check that the tests catch one-line mutants of the
+#                   security checks (tests/mutants/)
+#   make deb        Debian packages in build/deb/ (debian/, scripts/deb.sh)
 #
 # O=DIR picks the build directory, SAN=address,undefined or SAN=thread a
 # sanitizer build (make check does both itself).
+#
+# Packages: make demo, make bench and make check install what is missing
+# (as root; scripts/deps.sh) and then build in a sub-make, because the
+# pkg-config flags below are read when make reads this file, which must be
+# after the libraries are there. Every other goal that builds (make, make
+# install, ...) installs nothing: it stops at once, before compiling,
+# naming the missing packages and the apt-get command.
 
 PREFIX     ?= /usr/local
 bindir     ?= $(PREFIX)/bin
@@ -33,9 +43,19 @@ OPT     = -O1 -g -fno-omit-frame-pointer -fsanitize=$(SAN) -fno-sanitize-recover
 endif
 LDHARDEN = -pie -Wl,-z,relro,-z,now
 
+SELF_INSTALLING := demo bench check deps mutants
+NOT_BUILDING    := clean uninstall deb
+ifneq ($(filter-out $(SELF_INSTALLING) $(NOT_BUILDING),$(or $(MAKECMDGOALS),all)),)
+ifneq ($(shell scripts/deps.sh --check >&2 && echo ok),ok)
+$(error build dependencies missing (see above))
+endif
+endif
+
 PKGS_CRYPTO = libcrypto
 PKGS_DAEMON = libcrypto libsystemd jansson
-CFLAGS_PKG  := $(shell $(PKG_CONFIG) --cflags $(PKGS_DAEMON) readline cmocka 2>/dev/null)
+# cmocka apart: without it (only the tests need it) the others still count.
+CFLAGS_PKG  := $(shell $(PKG_CONFIG) --cflags $(PKGS_DAEMON) readline 2>/dev/null) \
+               $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
 LIBS_CRYPTO := $(shell $(PKG_CONFIG) --libs $(PKGS_CRYPTO) 2>/dev/null)
 LIBS_DAEMON := $(shell $(PKG_CONFIG) --libs $(PKGS_DAEMON) 2>/dev/null) -liniparser -lpthread
 LIBS_CLIENT := $(shell $(PKG_CONFIG) --libs libcrypto readline 2>/dev/null) -liniparser -lpthread
@@ -72,7 +92,7 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(UNIT_SRC))
 INTEG_BINS := $(patsubst tests/integration/%.c,$(O)/tests/integration/%,$(INTEG_SRC))
 STRESS_BINS := $(patsubst tests/stress/%.c,$(O)/tests/stress/%,$(STRESS_SRC))
 
-.PHONY: all check demo install uninstall bench fuzz clean deps tests lint-man format-check
+.PHONY: all check demo install uninstall bench fuzz clean deps tests lint-man mutants deb
 .DEFAULT_GOAL := all
 
 all: $(PROTO_LIB) $(PROGRAMS)
@@ -80,7 +100,7 @@ all: $(PROTO_LIB) $(PROGRAMS)
 tests: all $(UNIT_BINS) $(INTEG_BINS) $(STRESS_BINS)
 
 deps:
-	@scripts/deps.sh
+	@scripts/deps.sh check
 
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -143,18 +163,32 @@ check: deps
 	$(MAKE) --no-print-directory all
 	tests/run.sh build/asan build build/tsan
 
-demo: deps all
+# The sub-makes read the pkg-config flags after deps.sh installed the
+# libraries (on a fresh machine, this make read them before: empty).
+demo:
+	@scripts/deps.sh build
+	@$(MAKE) --no-print-directory all
 	@scripts/demo.sh $(O)
 
-bench: deps all
+bench:
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory all
 	bench/run-matrix.sh $(O)
+
+# One-line mutants of the security checks, each in a scratch copy of the
+# tree, which starts from a copy of build/asan (built here first, so that
+# a mutant rebuilds only what it touches); fails if a test misses one
+# (tests/mutants/list, README).
+mutants: deps
+	$(MAKE) --no-print-directory O=build/asan SAN=address,undefined tests
+	@MUTANTS_BUILD=build/asan tests/mutants/run.sh
 
 # ---- fuzz: libFuzzer targets (tests/fuzz/fuzz_*.c) ----
 # make fuzz [FUZZ_SECONDS=N] builds every target with clang into
-# $(FUZZ_O) (proto/, daemon/config.c and the harness helpers, all with
-# ASan+UBSan and fuzzer coverage) and runs each for N seconds (default 60)
-# on its seed corpus tests/fuzz/corpus/NAME plus a writable corpus in
-# $(FUZZ_O)/corpus-NAME, printing the executions per target; any crash,
+# $(FUZZ_O) (proto/, the daemon objects the targets drive and the harness
+# helpers, all with ASan+UBSan and fuzzer coverage) and runs each for N
+# seconds (default 60) on its seed corpus tests/fuzz/corpus/NAME plus a
+# writable corpus in $(FUZZ_O)/corpus-NAME, printing the executions per target; any crash,
 # leak or timeout fails. FUZZ_SECONDS=0 only builds.
 FUZZ_SECONDS  ?= 60
 FUZZ_CC       ?= clang
@@ -165,9 +199,14 @@ FUZZ_CPPFLAGS := -D_GNU_SOURCE -I. -Iproto -Itests/fuzz -DSYSCONFDIR='"$(sysconf
 FUZZ_CFLAGS   := $(WARN) -O1 -g -fno-omit-frame-pointer \
                  -fsanitize=address,undefined -fno-sanitize-recover=all \
                  $(CFLAGS_PKG) $(INIPARSER_CFLAGS)
-FUZZ_LIB_SRC  := $(PROTO_SRC) daemon/config.c daemon/control.c tests/fuzz/fuzz_common.c
+# fuzz_varlink defines control.c's neighbours (admin, server, the log)
+# itself, so those objects are not taken from the library for it.
+FUZZ_LIB_SRC  := $(PROTO_SRC) $(addprefix daemon/,config.c control.c conn.c \
+                 session.c relay.c registry.c sources.c users.c identity.c \
+                 log.c http.c metrics.c) tests/fuzz/fuzz_common.c
 FUZZ_LIB      := $(FUZZ_O)/libsecmsg-fuzz.a
-FUZZ_LIBS     := $(shell $(PKG_CONFIG) --libs libcrypto jansson 2>/dev/null) -liniparser -lpthread
+FUZZ_LIBS     := $(shell $(PKG_CONFIG) --libs libcrypto jansson libsystemd \
+                 2>/dev/null) -liniparser -lpthread
 FUZZ_BINS     := $(addprefix $(FUZZ_O)/fuzz_,$(FUZZ_TARGETS))
 
 fuzz: $(FUZZ_BINS)
@@ -202,9 +241,9 @@ endif
 # $(sysconfdir)/secmsg/install-manifest (under DESTDIR), whatever PREFIX
 # was, and its own directories (a trailing /), files first; uninstall
 # removes exactly those files and directories (if empty), then the
-# manifest. Without
-# a manifest (an installation older than it), uninstall needs the PREFIX
-# given on its command line, and refuses otherwise rather than guess.
+# manifest. Without a manifest (an installation older than it),
+# uninstall needs the PREFIX given on its command line, and refuses
+# otherwise rather than guess.
 docdir      ?= $(datadir)/doc/secmsg
 bashcompdir ?= $(datadir)/bash-completion/completions
 INSTALL     ?= install
@@ -218,7 +257,7 @@ endif
 ifndef TMPFILESDIR
 TMPFILESDIR := $(or $(call sd_var,tmpfilesdir),/usr/lib/tmpfiles.d)
 endif
-UNITS       := secmsgd.service secmsgd.socket secmsgd-control.socket
+UNITS       := secmsgd.service secmsgd.socket secmsgd-control.socket secmsgd-metrics.socket
 # secmsgctl is in bindir: members of secmsgadm use it, and sbin is not on
 # their PATH.
 SBIN_PROGS  := $(filter $(O)/secmsgd,$(PROGRAMS))
@@ -329,8 +368,11 @@ uninstall:
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 	@echo "Kept $(D_CONF) (configuration, keys, users) and the group secmsgadm."
 
-format-check:
-	@scripts/format-check.sh
+# make deb: the Debian packages secmsgd and secmsg-client in build/deb/
+# (installs the build dependencies and lintian when missing; fails on a
+# lintian error or warning).
+deb:
+	@scripts/deb.sh
 
 clean:
 	rm -rf build

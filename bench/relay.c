@@ -141,7 +141,7 @@ static void pump(struct bthread *t, struct dir *d)
 			return;
 }
 
-static void on_text(struct bthread *t, struct dir *d, const struct chat_event *ev)
+static void on_text(struct bthread *t, struct dir *d, const struct chat_message *ev)
 {
 	uint64_t pidx, seq, ts, now = now_ns();
 	char why[128];
@@ -179,7 +179,7 @@ static void on_message(struct bthread *t, struct pair *p, struct dir *d,
 		       const struct msg *m)
 {
 	uint8_t pt[CHAT_PT_MAX];
-	struct chat_event ev;
+	struct chat_message ev;
 	enum e2e_result r;
 
 	if (strcmp(m->peer, d->from == &p->a ? p->na : p->nb) != 0) {

@@ -757,7 +757,7 @@ static void flush_held(struct chats *c, struct peer *p)
 }
 
 static void on_chat_event(struct chats *c, struct peer *p,
-			  const struct chat_event *ev)
+			  const struct chat_message *ev)
 {
 	uint8_t out[E2E_MSG_MAX];
 	size_t out_len = sizeof(out);
@@ -786,7 +786,7 @@ static void on_chat_event(struct chats *c, struct peer *p,
 static void on_message(struct chats *c, struct peer *p, const struct msg *m)
 {
 	uint8_t pt[CHAT_PT_MAX];
-	struct chat_event ev;
+	struct chat_message ev;
 	enum e2e_result er;
 
 	er = chat_open(&p->chat, m->e2e, m->e2e_len, pt, &ev);

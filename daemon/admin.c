@@ -151,9 +151,15 @@ static void add_chat(void *arg, const struct relay_chat_info *c)
 	ch->messages = c->messages;
 }
 
-static void count_established(void *arg, const struct relay_chat_info *c)
+/* Chats established, and requests not yet (each reported by one side). */
+static void count_chats(void *arg, const struct relay_chat_info *c)
 {
-	*(uint64_t *)arg += c->established;
+	struct admin_stats *st = arg;
+
+	if (c->established)
+		st->chats++;
+	else
+		st->requests++;
 }
 
 static void collect_one(struct worker *w, struct session *s, void *arg)
@@ -176,7 +182,7 @@ static void collect_one(struct worker *w, struct session *s, void *arg)
 		break;
 	case ADMIN_STATS:
 		r->stats.online++;
-		relay_user_each_chat(ru, true, count_established, &r->stats.chats);
+		relay_user_each_chat(ru, true, count_chats, &r->stats);
 		break;
 	}
 	if (err)
@@ -192,7 +198,7 @@ void admin_collect(struct worker *w, void *arg)
 	if (r->op == ADMIN_STATS) {
 		r->stats.connections += atomic_load(&w->stats.connections);
 		r->stats.handshakes_ok += atomic_load(&w->stats.handshakes_ok);
-		r->stats.handshakes_failed += atomic_load(&w->stats.handshakes_failed);
+		r->stats.handshakes_failed += stat_hs_failed_total(&w->stats);
 		r->stats.messages_relayed += atomic_load(&w->stats.messages_relayed);
 		r->stats.bytes_relayed += atomic_load(&w->stats.bytes_relayed);
 	}

@@ -45,6 +45,7 @@ struct admin_chat {
 
 struct admin_stats {
 	uint64_t online, chats, connections;
+	uint64_t requests;			/* chat requests not yet established */
 	uint64_t handshakes_ok, handshakes_failed;
 	uint64_t messages_relayed, bytes_relayed;
 };

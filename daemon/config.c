@@ -151,6 +151,19 @@ static int parse_listen(const struct conf_key *k, const char *val,
 	return 0;
 }
 
+/* One address, or "" (off). */
+static int parse_one_address(const struct conf_key *k, const char *val,
+    void *obj, char *why, size_t whylen)
+{
+	char *out = (char *)obj + k->off;
+
+	if (val[0] == '\0') {
+		out[0] = '\0';
+		return 0;
+	}
+	return parse_address(val, strlen(val), out, k->size, why, whylen);
+}
+
 static void format_listen(const struct conf_key *k, const void *obj,
     char *buf, size_t len)
 {
@@ -184,6 +197,10 @@ static void format_listen(const struct conf_key *k, const void *obj,
 #define LEVEL(sec, name, f, def, help) \
 	CONF_CUSTOM(sec, name, parse_level, format_level, \
 	    CONF_OFF_(struct config, f, enum log_level), 0, def, help)
+#define ADDRESS(sec, name, f, def, help) \
+	CONF_CUSTOM(sec, name, parse_one_address, conf_format_string, \
+	    CONF_OFF_STR_(struct config, f), \
+	    sizeof(CONF_FIELD_(struct config, f)), def, help)
 #define LISTEN(sec, name, def, help) \
 	CONF_CUSTOM(sec, name, parse_listen, format_listen, \
 	    CONF_OFF_STR_(struct config, listen[0]), 0, def, help)
@@ -225,6 +242,11 @@ static const struct conf_key keys[] = {
 	    "when systemd does not pass one. Empty: secmsgd creates none\n"
 	    "(one systemd passes is still served); secmsgctl then needs\n"
 	    "--socket."),
+	ADDRESS("server", "metrics_listen", metrics_listen, "",
+	    "Where to serve GET /metrics (Prometheus) and GET /health when\n"
+	    "systemd does not pass a \"metrics\" socket: one IPv4:PORT or\n"
+	    "[IPv6]:PORT, e.g. 127.0.0.1:10001. No authentication: keep it\n"
+	    "on loopback or a management network. Empty: none of its own."),
 	GROUP("server", "admin_group", admin_group, "secmsgadm",
 	    "Members of this group may use the control socket\n"
 	    "(secmsgctl). Empty: root only."),

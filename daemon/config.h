@@ -55,6 +55,7 @@ struct config {
 	char crl[CONFIG_PATH_MAX];		/* "" = none */
 	char users_dir[CONFIG_PATH_MAX];
 	char control_socket[CONFIG_PATH_MAX];	/* "" = none of our own */
+	char metrics_listen[128];		/* "HOST:PORT"; "" = none of our own */
 	char admin_group[64];			/* "" = root only */
 	enum log_level log_level;
 	/* [limits] */

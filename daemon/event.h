@@ -54,6 +54,8 @@ struct event {
 	char from_name[NAME_MAX_LEN + 1];
 	char to_name[NAME_MAX_LEN + 1];
 	void *ptr;
+	int64_t sent_ns;	/* the sender's iteration (monotonic), 0 if
+				   not from a worker: relay latency */
 	/* then len bytes of payload, padded to 8 */
 };
 

@@ -454,8 +454,8 @@ static bool is_quit(const uint8_t *pt, size_t len)
 	return len == 1 && pt[0] == OP_QUIT;
 }
 
-static void dispatch(const struct relay_env *env, struct relay_user *u,
-		     const struct msg *m)
+static void run_request(const struct relay_env *env, struct relay_user *u,
+			const struct msg *m)
 {
 	switch (m->op) {
 	case OP_LIST:
@@ -512,6 +512,7 @@ enum relay_verdict relay_record(const struct relay_env *env,
 	if (is_quit(pt, len))
 		return RELAY_QUIT;
 	if (!rate_ok(env, u)) {
+		stat_add(&env->stats->rate_limited, 1);
 		send_error(env, u, ERR_LIMIT, "rate limit reached");
 		return RELAY_GO_ON;
 	}
@@ -525,7 +526,7 @@ enum relay_verdict relay_record(const struct relay_env *env,
 	else if (m.op == OP_QUIT)
 		return RELAY_QUIT;
 	else
-		dispatch(env, u, &m);
+		run_request(env, u, &m);
 	return RELAY_GO_ON;
 }
 
@@ -613,6 +614,8 @@ static void ev_message(const struct relay_env *env, struct relay_user *u,
 	p->messages++;
 	u->msgs_out++;
 	deliver(env, u, event_payload(e), e->len);
+	stat_observe(&env->stats->relay_latency, stat_bounds_relay,
+		     env->now_ns - e->sent_ns);
 }
 
 static void ev_gone(const struct relay_env *env, struct relay_user *u,

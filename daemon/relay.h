@@ -44,6 +44,7 @@ struct relay_env {
 	const struct relay_ops *ops;
 	void *ctx;
 	int64_t now_ms;			/* monotonic clock, this iteration */
+	int64_t now_ns;			/* the same reading, in ns (latencies) */
 	const struct limits *limits;
 	struct worker_stats *stats;
 };

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -34,8 +35,11 @@
 #include "conn.h"
 #include "control.h"
 #include "fileio.h"
+#include "httpd.h"
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
+#include "mono.h"
 #include "registry.h"
 #include "sources.h"
 #include "users.h"
@@ -78,6 +82,21 @@ static void tune_listener(int fd)
 		log_warn("TCP_NOTSENT_LOWAT on listening socket %d", fd);
 }
 
+/* "metrics": any listening stream socket (TCP, or UNIX for a local
+ * scraper); the first one passed. */
+static int adopt_metrics(struct server *srv, int fd)
+{
+	if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0 ||
+	    srv->metrics_fd >= 0) {
+		log_warnx("socket \"metrics\" (fd %d) is not a listening stream "
+			  "socket or not the first; ignored", fd);
+		close(fd);
+		return 0;
+	}
+	srv->metrics_fd = fd;
+	return set_nonblock(fd);
+}
+
 static int adopt_one(struct server *srv, int fd, const char *name)
 {
 	if (strcmp(name, "control") == 0) {
@@ -88,6 +107,8 @@ static int adopt_one(struct server *srv, int fd, const char *name)
 			return 0;
 		}
 		srv->control_fd = fd;
+	} else if (strcmp(name, "metrics") == 0) {
+		return adopt_metrics(srv, fd);
 	} else if (sd_is_socket_inet(fd, 0, SOCK_STREAM, 1, 0) > 0) {
 		if (srv->nlisten == SERVER_MAX_LISTEN) {
 			log_warnx("too many listening sockets; fd %d ignored", fd);
@@ -227,6 +248,14 @@ static int open_sockets(struct server *srv)
 		return r;
 	if (srv->control_fd < 0 && (r = bind_control(srv)) < 0)
 		return r;
+	if (srv->metrics_fd < 0 && srv->cfg.metrics_listen[0]) {
+		srv->metrics_fd = bind_tcp(srv->cfg.metrics_listen);
+		if (srv->metrics_fd < 0) {
+			log_warnx("cannot listen for metrics on %s: %s",
+				  srv->cfg.metrics_listen, strerror(-srv->metrics_fd));
+			return srv->metrics_fd;
+		}
+	}
 	return 0;
 }
 
@@ -656,6 +685,7 @@ int server_reload(struct server *srv, const struct log_caller *by,
 	sd_notify(0, "RELOADING=1");
 	r = load_all(&nc, srv->cfg.path, &id, &u, why, len);
 	if (r < 0) {
+		srv->reloads_failed++;
 		log_eventf(EV_RELOAD_FAILED, &f, "reload failed, the running "
 			   "configuration stays in force: %s", why);
 		notify_status(srv, "READY=1\n");
@@ -670,6 +700,7 @@ int server_reload(struct server *srv, const struct log_caller *by,
 	users_unref(srv->users);
 	srv->users = u;
 	post_reload(srv);
+	srv->reloads_ok++;
 	log_eventf(EV_RELOAD, &f, "reloaded: %zu users enrolled",
 		   users_count(u));
 	notify_status(srv, "READY=1\n");
@@ -757,6 +788,8 @@ static int main_loop(struct server *srv)
 				on_signal(srv);
 			else if (d == TAG_TIMER)
 				on_timer(srv);
+			else if (httpd_owns(d))
+				httpd_handle(srv->httpd, d, evs[i].events);
 			else
 				control_handle(srv->control, d, evs[i].events);
 		}
@@ -799,9 +832,75 @@ static int start_control(struct server *srv)
 	return srv->control ? control_start(srv->control) : -ENOMEM;
 }
 
+/* ---- the metrics socket's services ---- */
+
+/* Workers whose loop has not gone round for HEALTH_STALL_MS (each
+ * publishes the time of its latest iteration); the first one in why. */
+static unsigned metrics_stalled(void *ctx, char *why, size_t len)
+{
+	struct server *srv = ctx;
+	int64_t now = mono_ms();
+	unsigned n = 0;
+
+	for (int i = 0; i < srv->nworkers; i++) {
+		int64_t still = now - atomic_load_explicit(&srv->workers[i]->beat_ms,
+							   memory_order_relaxed);
+
+		if (still >= HEALTH_STALL_MS && n++ == 0)
+			snprintf(why, len, "worker %d has not gone round its loop "
+				 "for %" PRId64 " ms", i, still);
+	}
+	return n;
+}
+
+/* The workers' counters read directly (stats.h: relaxed atomics), the
+ * gauges they give asked for (bounded) unless one of them is stalled. */
+static void metrics_snapshot(void *ctx, struct metrics_snapshot *m)
+{
+	struct server *srv = ctx;
+	struct admin_req *r;
+	char why[128];
+
+	m->start_time = srv->started;
+	m->workers = (unsigned)srv->nworkers;
+	m->stalled_workers = metrics_stalled(srv, why, sizeof(why));
+	m->enrolled_users = users_count(srv->users);
+	m->open_connections = worker_connections();
+	m->reloads_ok = srv->reloads_ok;
+	m->reloads_failed = srv->reloads_failed;
+	for (int i = 0; i < srv->nworkers; i++)
+		metrics_add_worker(m, &srv->workers[i]->stats);
+	if (m->stalled_workers)
+		return;	/* asking would only wait HTTPD_ASK_MS */
+	r = admin_req_new(ADMIN_STATS);
+	if (r && admin_ask(srv->workers, srv->nworkers, r, HTTPD_ASK_MS) == 0 &&
+	    r->error == 0) {
+		m->have_sessions = true;
+		m->users_online = r->stats.online;
+		m->chats = r->stats.chats;
+		m->chat_requests = r->stats.requests;
+	}
+	admin_req_unref(r);
+}
+
+static int start_httpd(struct server *srv)
+{
+	static const struct httpd_ops ops = {
+		.snapshot = metrics_snapshot, .stalled = metrics_stalled,
+	};
+	struct httpd_env env = {
+		.ops = &ops, .ctx = srv, .epfd = srv->epfd,
+		.listen_fd = srv->metrics_fd,
+	};
+
+	srv->httpd = httpd_new(&env);
+	return srv->httpd ? httpd_start(srv->httpd) : -ENOMEM;
+}
+
 static int setup_loop(struct server *srv)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
+	int r;
 
 	srv->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (srv->epfd < 0 || start_timer(srv) < 0)
@@ -812,6 +911,8 @@ static int setup_loop(struct server *srv)
 	ev.data.u64 = TAG_TIMER;
 	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->timerfd, &ev) < 0)
 		return -errno;
+	if (srv->metrics_fd >= 0 && (r = start_httpd(srv)) < 0)
+		return r;
 	return srv->control_fd >= 0 ? start_control(srv) : 0;
 }
 
@@ -885,6 +986,8 @@ static void server_cleanup(struct server *srv)
 {
 	control_free(srv->control);
 	srv->control = NULL;
+	httpd_free(srv->httpd);
+	srv->httpd = NULL;
 	if (srv->workers)
 		stop_workers(srv);
 	for (int i = 0; i < srv->nlisten; i++)
@@ -893,6 +996,8 @@ static void server_cleanup(struct server *srv)
 		close(srv->control_fd);
 	if (srv->control_bound)
 		unlink(srv->cfg.control_socket);
+	if (srv->metrics_fd >= 0)
+		close(srv->metrics_fd);
 	if (srv->epfd >= 0)
 		close(srv->epfd);
 	if (srv->sigfd >= 0)
@@ -907,7 +1012,8 @@ static void server_cleanup(struct server *srv)
 int server_run(const struct server_options *opts)
 {
 	struct server srv = { .opts = *opts, .epfd = -1, .sigfd = -1,
-			      .timerfd = -1, .control_fd = -1 };
+			      .timerfd = -1, .control_fd = -1,
+			      .metrics_fd = -1 };
 	char why[1024];
 	int r;
 

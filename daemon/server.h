@@ -15,6 +15,7 @@ struct worker;
 struct users;
 struct identity;
 struct control;
+struct httpd;
 
 #define SERVER_MAX_LISTEN CONFIG_MAX_LISTEN
 /* Exit status of a bad configuration (sysexits' EX_CONFIG; systemd shows
@@ -55,6 +56,9 @@ struct server {
 	uint64_t watchdog_usec;
 	bool stopping;
 	struct control *control;
+	int metrics_fd;		/* listening metrics socket, -1 if none */
+	struct httpd *httpd;
+	uint64_t reloads_ok, reloads_failed;
 };
 
 /* Run the daemon until SIGTERM; returns the exit status: 0, 1, or

@@ -62,6 +62,7 @@ struct session {
 	struct channel chan;
 	int64_t deadline_ms;		/* handshake, refusal, idle or linger */
 	int64_t since;			/* Unix time of login */
+	int64_t accepted_ns;		/* monotonic: handshake duration */
 	uint64_t bytes_in, bytes_out;
 };
 
@@ -192,6 +193,7 @@ static struct session *session_new(const struct session_env *env, int fd,
 	s->src_counted = true;
 	remote_set(&s->remote, sa);
 	s->deadline_ms = env->relay.now_ms + env->relay.limits->handshake_timeout_ms;
+	s->accepted_ns = env->relay.now_ns;
 	return s;
 }
 
@@ -211,13 +213,15 @@ int session_accept(const struct session_env *env, int fd,
 	*out = NULL;
 	r = sources_enter(sa, &p, env->relay.now_ms, &bucket);
 	if (r < 0) {
-		stat_add(&env->relay.stats->handshakes_failed, 1);
+		stat_hs_failed(env->relay.stats, r == -EBUSY ? HSF_SOURCE_LIMIT :
+							       HSF_SOURCE_RATE);
 		source_refused(env, sa, r);
 		session_refuse_busy(fd);
 		return -EBUSY;
 	}
 	*out = session_new(env, fd, sa, h, bucket);
 	if (!*out) {
+		stat_hs_failed(env->relay.stats, HSF_INTERNAL);
 		sources_leave(bucket);
 		return -ENOMEM;
 	}
@@ -306,6 +310,8 @@ void session_deliver(const struct session_env *env, struct session *s,
 		return;
 	}
 	s->bytes_out += len + CHAN_OVERHEAD;
+	stat_add(&env->relay.stats->records_out, 1);
+	stat_add(&env->relay.stats->bytes_out, len + CHAN_OVERHEAD);
 	want_flush(env, s);
 	if (conn_queued(&s->conn) > env->relay.limits->send_queue_bytes)
 		s->overflow = true;
@@ -350,12 +356,16 @@ static void session_bye(const struct session_env *env, struct session *s,
 		return;
 	m.text = (const uint8_t *)text;
 	m.text_len = strlen(text);
+	stat_bye(env->relay.stats, reason);
 	start_closing(env, s, reason == BYE_KICKED ? END_KICKED : END_DISCONNECTED);
 	conn_discard(&s->conn);
 	wr_init(&wr, buf, sizeof(buf));
 	if (msg_encode_s2c(&m, &wr) == 0 &&
-	    conn_put_record(&s->conn, buf, wr.len) == 0)
+	    conn_put_record(&s->conn, buf, wr.len) == 0) {
 		s->bytes_out += wr.len + CHAN_OVERHEAD;
+		stat_add(&env->relay.stats->records_out, 1);
+		stat_add(&env->relay.stats->bytes_out, wr.len + CHAN_OVERHEAD);
+	}
 }
 
 /* After anything that may have queued output: BYE 5 past the bound. */
@@ -426,8 +436,8 @@ void session_shutdown(const struct session_env *env, struct session *s)
 static void hs_answer_close(const struct session_env *env, struct session *s,
 			    const uint8_t *answer, size_t len)
 {
-	if (len)
-		(void)conn_put_frame(&s->conn, answer, len);
+	if (len && conn_put_frame(&s->conn, answer, len) == 0)
+		stat_add(&env->relay.stats->bytes_out, FRAME_HDR + len);
 	start_closing(env, s, 0);
 }
 
@@ -461,10 +471,26 @@ static void hs_log_failure(const struct session_env *env, struct session *s,
 			 why ? why : hs_result_str(r));
 }
 
-static void hs_fail(const struct session_env *env, struct session *s,
-		    const struct writer *out, enum hs_result r, const char *why)
+/* What a failed step of proto/handshake counts as. */
+static enum stat_hs_fail hs_fail_reason(enum hs_result r)
 {
-	stat_add(&env->relay.stats->handshakes_failed, 1);
+	switch (r) {
+	case HS_ERR_CLIENT_AUTH:
+		return HSF_AUTH;
+	case HS_ERR_VERSION:
+		return HSF_VERSION;
+	case HS_ERR_INTERNAL:
+		return HSF_INTERNAL;
+	default:
+		return HSF_MALFORMED;
+	}
+}
+
+static void hs_fail(const struct session_env *env, struct session *s,
+		    const struct writer *out, enum hs_result r,
+		    enum stat_hs_fail reason, const char *why)
+{
+	stat_hs_failed(env->relay.stats, reason);
 	hs_log_failure(env, s, r, why);
 	hs_end(s);
 	if (r == HS_ERR_CLIENT_AUTH && env->relay.limits->auth_failure_delay_ms) {
@@ -486,6 +512,7 @@ static void session_login(const struct session_env *env, struct session *s,
 
 	snprintf(s->name, sizeof(s->name), "%s", s->hs->username);
 	if (chan_init(&s->chan, sec->s2c, sec->c2s) < 0) {
+		stat_hs_failed(env->relay.stats, HSF_INTERNAL);
 		session_close(env, s, false);
 		return;
 	}
@@ -494,7 +521,8 @@ static void session_login(const struct session_env *env, struct session *s,
 	if (r < 0) {
 		s->state = SS_AUTH;
 		chan_clear(&s->chan);
-		stat_add(&env->relay.stats->handshakes_failed, 1);
+		stat_hs_failed(env->relay.stats, r == -EAGAIN ? HSF_LOGIN_RATE :
+								HSF_INTERNAL);
 		remote_str(&s->remote, remote, sizeof(remote));
 		if (r == -EAGAIN)
 			log_warnx("login of %s from %s refused: over "
@@ -510,6 +538,8 @@ static void session_login(const struct session_env *env, struct session *s,
 	s->since = (int64_t)time(NULL);
 	s->deadline_ms = env->relay.now_ms + env->relay.limits->idle_timeout_ms;
 	stat_add(&env->relay.stats->handshakes_ok, 1);
+	stat_observe(&env->relay.stats->handshake_time, stat_bounds_handshake,
+		     env->relay.now_ns - s->accepted_ns);
 	remote_str(&s->remote, remote, sizeof(remote));
 	log_event(EV_LOGIN, s->name, NULL, remote, "%s logged in from %s",
 		  s->name, remote);
@@ -525,6 +555,7 @@ static void on_client_hello(const struct session_env *env, struct session *s,
 
 	s->hs = calloc(1, sizeof(*s->hs));
 	if (!s->hs) {
+		stat_hs_failed(env->relay.stats, HSF_INTERNAL);
 		session_close(env, s, false);
 		return;
 	}
@@ -533,10 +564,11 @@ static void on_client_hello(const struct session_env *env, struct session *s,
 	wr_init(&wr, out, sizeof(out));
 	r = hs_server_hello(s->hs, body, len, &wr);
 	if (r != HS_OK) {
-		hs_fail(env, s, &wr, r, NULL);
+		hs_fail(env, s, &wr, r, hs_fail_reason(r), NULL);
 		return;
 	}
-	(void)conn_put_frame(&s->conn, out, wr.len);
+	if (conn_put_frame(&s->conn, out, wr.len) == 0)
+		stat_add(&env->relay.stats->bytes_out, FRAME_HDR + wr.len);
 	want_flush(env, s);
 	/* The key is looked up now, while the snapshot is this worker's. */
 	s->key = key_ref(users_lookup(env->users, s->hs->username));
@@ -568,7 +600,7 @@ static void on_client_auth(const struct session_env *env, struct session *s,
 		r = HS_ERR_CLIENT_AUTH;
 	}
 	if (r != HS_OK) {
-		hs_fail(env, s, &wr, r, NULL);
+		hs_fail(env, s, &wr, r, hs_fail_reason(r), NULL);
 		return;
 	}
 	session_login(env, s, &sec);
@@ -580,7 +612,7 @@ static void handshake_frame(const struct session_env *env, struct session *s,
 {
 	if (body[0] == HS_ERROR && len == 2) {
 		/* The client gave up: close, no answer. */
-		stat_add(&env->relay.stats->handshakes_failed, 1);
+		stat_hs_failed(env->relay.stats, HSF_CLIENT);
 		session_close(env, s, false);
 	} else if (body[0] == HS_ERROR) {
 		struct writer wr;
@@ -588,7 +620,7 @@ static void handshake_frame(const struct session_env *env, struct session *s,
 
 		wr_init(&wr, out, sizeof(out));
 		hs_write_error(&wr, HSE_MALFORMED);
-		hs_fail(env, s, &wr, HS_ERR_MALFORMED,
+		hs_fail(env, s, &wr, HS_ERR_MALFORMED, HSF_MALFORMED,
 			"HandshakeError of a wrong length");
 	} else if (s->state == SS_HELLO) {
 		on_client_hello(env, s, body, len);
@@ -657,18 +689,21 @@ static int on_frame(void *arg, uint8_t *frame, size_t len)
 	struct frame_ctx *x = arg;
 
 	x->s->bytes_in += len;
-	if (x->s->state == SS_ONLINE)
+	stat_add(&x->env->relay.stats->bytes_in, len);
+	if (x->s->state == SS_ONLINE) {
+		stat_add(&x->env->relay.stats->records_in, 1);
 		record_frame(x->env, x->s, frame, len);
-	else
+	} else {
 		handshake_frame(x->env, x->s, frame + FRAME_HDR,
 				len - FRAME_HDR);
+	}
 	return !taking_input(x->s);
 }
 
 static void read_eof(const struct session_env *env, struct session *s)
 {
 	if (s->state == SS_HELLO || s->state == SS_AUTH)
-		stat_add(&env->relay.stats->handshakes_failed, 1);
+		stat_hs_failed(env->relay.stats, HSF_CLIENT);
 	conn_discard(&s->conn);	/* nobody is left to read it */
 	session_close(env, s, false);
 }
@@ -693,12 +728,12 @@ static void bad_header(const struct session_env *env, struct session *s,
 	if (why == -EMSGSIZE && (s->state == SS_HELLO || s->state == SS_AUTH)) {
 		wr_init(&wr, out, sizeof(out));
 		hs_write_error(&wr, HSE_MALFORMED);
-		hs_fail(env, s, &wr, HS_ERR_MALFORMED,
+		hs_fail(env, s, &wr, HS_ERR_MALFORMED, HSF_MALFORMED,
 			"handshake frame too large");
 		return;
 	}
 	if (s->state == SS_HELLO || s->state == SS_AUTH)
-		stat_add(&env->relay.stats->handshakes_failed, 1);
+		stat_hs_failed(env->relay.stats, HSF_MALFORMED);
 	session_close(env, s, false);
 }
 
@@ -798,7 +833,8 @@ void session_tick(const struct session_env *env, struct session *s)
 
 		wr_init(&wr, out, sizeof(out));
 		hs_write_error(&wr, HSE_TIMEOUT);
-		hs_fail(env, s, &wr, HS_ERR_STATE, "handshake timeout");
+		hs_fail(env, s, &wr, HS_ERR_STATE, HSF_TIMEOUT,
+			"handshake timeout");
 		break;
 	}
 	case SS_REFUSING:

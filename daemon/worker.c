@@ -383,10 +383,14 @@ static void env_init(struct worker *w)
 	e->src_log = &w->src_log;
 }
 
-static void set_now(struct worker *w, int64_t now_ms)
+/* The clock, read once per iteration; also the time the health check
+ * (httpd.c) compares with to see that the loop goes round. */
+static void set_now(struct worker *w, int64_t now_ns)
 {
-	w->now_ms = now_ms;
-	w->env.relay.now_ms = now_ms;
+	w->now_ms = now_ns / 1000000;
+	w->env.relay.now_ms = w->now_ms;
+	w->env.relay.now_ns = now_ns;
+	atomic_store_explicit(&w->beat_ms, w->now_ms, memory_order_relaxed);
 }
 
 /* ---- accepting ---- */
@@ -396,9 +400,10 @@ static void accept_one(struct worker *w, int fd, const struct sockaddr *sa)
 	struct handle h = { .worker = (uint16_t)w->id };
 	struct session *s;
 
+	stat_add(&w->stats.accepted, 1);
 	if (atomic_fetch_add(&total_connections, 1) >= w->limits.max_connections) {
 		atomic_fetch_sub(&total_connections, 1);
-		stat_add(&w->stats.handshakes_failed, 1);
+		stat_hs_failed(&w->stats, HSF_BUSY);
 		session_refuse_busy(fd);
 		close(fd);
 		return;
@@ -561,6 +566,7 @@ int worker_emit(struct worker *w, const struct event *e, const void *payload,
 	ne = (struct event *)(b->data + b->len);
 	*ne = *e;
 	ne->len = (uint32_t)len;
+	ne->sent_ns = w->env.relay.now_ns;
 	if (len)
 		memcpy(b->data + b->len + EVENT_ALIGN(sizeof(*e)), payload, len);
 	b->len += need;
@@ -852,7 +858,7 @@ static void tick(struct worker *w)
 	w->freed_at_tick = w->freed_since_trim;
 }
 
-static void dispatch(struct worker *w, const struct epoll_event *ev)
+static void on_epoll_event(struct worker *w, const struct epoll_event *ev)
 {
 	uint32_t tag = (uint32_t)(ev->data.u64 >> 32);
 	uint32_t v = (uint32_t)ev->data.u64;
@@ -903,12 +909,12 @@ static void *worker_main(void *arg)
 	while (!worker_done(w)) {
 		int n = epoll_wait(w->epfd, evs, MAX_EVENTS, TICK_MS);
 
-		set_now(w, mono_ms());
+		set_now(w, mono_ns());
 		if (w->stall_test)
 			pause();	/* tests: a worker that makes no progress */
 		atomic_fetch_add(&w->heartbeat, 1);
 		for (int i = 0; i < n; i++)
-			dispatch(w, &evs[i]);
+			on_epoll_event(w, &evs[i]);
 		outbox_flush(w);
 		flush_all(w);
 		free_dead(w);
@@ -925,7 +931,7 @@ int worker_start(struct worker *w)
 	w->outbox = calloc((size_t)w->nworkers, sizeof(*w->outbox));
 	if (!w->outbox)
 		return -ENOMEM;
-	set_now(w, mono_ms());
+	set_now(w, mono_ns());
 	r = pthread_create(&w->thread, NULL, worker_main, w);
 	if (r != 0)
 		return -r;

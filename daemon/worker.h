@@ -92,6 +92,7 @@ struct worker {
 
 	struct worker_stats stats;
 	atomic_uint_fast64_t heartbeat;	/* advances every iteration */
+	atomic_int_fast64_t beat_ms;	/* now_ms of its latest iteration */
 	atomic_int load_pct;		/* CPU share of the last tick, % */
 	atomic_bool running;
 };

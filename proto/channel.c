@@ -82,6 +82,8 @@ static long seal_one(struct chan_dir *tx, const uint8_t *pt, size_t len,
 		     uint8_t *out)
 {
 	uint8_t nonce[AEAD_NONCE_LEN];
+	/* Before sealing: in place, the plaintext becomes ciphertext. */
+	bool key_update = is_key_update(pt, len);
 	int e;
 
 	if (tx->seq >= CHAN_SEQ_LIMIT)
@@ -93,7 +95,7 @@ static long seal_one(struct chan_dir *tx, const uint8_t *pt, size_t len,
 	if (e < 0)
 		return e;
 	tx->seq++;
-	if (is_key_update(pt, len) && (e = chan_dir_update(tx)) < 0)
+	if (key_update && (e = chan_dir_update(tx)) < 0)
 		return e;
 	return (long)(len + CHAN_OVERHEAD);
 }

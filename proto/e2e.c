@@ -576,7 +576,7 @@ enum e2e_result chat_seal_receipt(struct chat *c, uint32_t id, uint8_t *out,
 }
 
 static enum e2e_result open_text(struct chat *c, struct reader *rd,
-				 struct chat_event *ev)
+				 struct chat_message *ev)
 {
 	uint16_t n;
 
@@ -598,7 +598,7 @@ static enum e2e_result open_text(struct chat *c, struct reader *rd,
 }
 
 static enum e2e_result open_receipt(const struct chat *c, struct reader *rd,
-				    struct chat_event *ev)
+				    struct chat_message *ev)
 {
 	ev->id = rd_u32(rd);
 	if (rd_end(rd) < 0)
@@ -610,7 +610,7 @@ static enum e2e_result open_receipt(const struct chat *c, struct reader *rd,
 
 /* Apply §7's rules to a decrypted plaintext (which lives in pt). */
 static enum e2e_result chat_rules(struct chat *c, const uint8_t *pt, size_t len,
-				  struct chat_event *ev)
+				  struct chat_message *ev)
 {
 	struct reader rd;
 
@@ -635,7 +635,7 @@ static enum e2e_result chat_rules(struct chat *c, const uint8_t *pt, size_t len,
 	}
 }
 
-static void chat_commit(struct chat *c, const struct chat_event *ev)
+static void chat_commit(struct chat *c, const struct chat_message *ev)
 {
 	if (ev->kind == CHAT_HELLO)
 		c->hello_done = true;
@@ -644,7 +644,7 @@ static void chat_commit(struct chat *c, const struct chat_event *ev)
 }
 
 enum e2e_result chat_open(struct chat *c, const uint8_t *e2e, size_t len,
-			  uint8_t *pt, struct chat_event *ev)
+			  uint8_t *pt, struct chat_message *ev)
 {
 	uint8_t buf[E2E_MAX];
 	struct ratchet s = c->r;

@@ -140,7 +140,7 @@ struct chat {
 };
 
 /* A decoded chat message. */
-struct chat_event {
+struct chat_message {
 	uint8_t kind;
 	uint32_t id;
 	const uint8_t *text;	/* points into the caller's pt buffer */
@@ -166,6 +166,6 @@ enum e2e_result chat_seal_receipt(struct chat *c, uint32_t id, uint8_t *out,
  * sent is reported with ev->kind = CHAT_RECEIPT and ev->id = 0.
  */
 enum e2e_result chat_open(struct chat *c, const uint8_t *e2e, size_t len,
-			  uint8_t *pt, struct chat_event *ev);
+			  uint8_t *pt, struct chat_message *ev);
 
 #endif

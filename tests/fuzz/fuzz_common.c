@@ -241,6 +241,25 @@ void fz_seed(const char *name, const void *p, size_t len)
 	printf("  SEED    %s (%zu bytes)\n", path, len);
 }
 
+void fz_out_bytes(struct fz_out *o, const void *p, size_t n)
+{
+	if (n > sizeof(o->b) - o->n)
+		abort();
+	memcpy(o->b + o->n, p, n);
+	o->n += n;
+}
+
+void fz_out_u8(struct fz_out *o, uint8_t v)
+{
+	fz_out_bytes(o, &v, 1);
+}
+
+void fz_out_u16(struct fz_out *o, uint16_t v)
+{
+	fz_out_u8(o, (uint8_t)(v >> 8));
+	fz_out_u8(o, (uint8_t)v);
+}
+
 /* ---- input cursor ---- */
 
 void fz_in_init(struct fz_in *in, const uint8_t *p, size_t len)

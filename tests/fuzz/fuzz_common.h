@@ -52,6 +52,18 @@ void fz_write_pem_cert(const char *name, const uint8_t *der, size_t len,
 void fz_maybe_write_seeds(void (*fn)(void));
 void fz_seed(const char *name, const void *p, size_t len);
 
+/* A seed being built for a target whose input is a program: bytes in the
+ * order struct fz_in reads them (fz_out_u16 big-endian, as fz_u16). The
+ * fz_out_ functions abort when it is full. */
+struct fz_out {
+	uint8_t b[8192];
+	size_t n;
+};
+
+void fz_out_u8(struct fz_out *o, uint8_t v);
+void fz_out_u16(struct fz_out *o, uint16_t v);
+void fz_out_bytes(struct fz_out *o, const void *p, size_t n);
+
 /* A bounded cursor over the fuzz input, for inputs that are a program. */
 struct fz_in {
 	const uint8_t *p;

@@ -167,7 +167,7 @@ static void expect_refused(int c, const uint8_t *e2e, size_t len)
 {
 	static uint8_t pt[CHAT_PT_MAX];
 	struct chat before = S.c[c];
-	struct chat_event ev;
+	struct chat_message ev;
 	enum e2e_result r;
 
 	r = chat_open(&S.c[c], e2e, len, pt, &ev);
@@ -182,7 +182,7 @@ static void deliver(int d, size_t i)
 	static uint8_t pt[CHAT_PT_MAX];
 	const struct sent *m = &S.sent[d][i];
 	struct chat *c = &S.c[!d];
-	struct chat_event ev;
+	struct chat_message ev;
 	enum e2e_result r;
 
 	if (i != S.acc[d]) {
@@ -244,7 +244,7 @@ static void op_raw(struct fz_in *in, int d, uint8_t op)
 	const uint8_t *p = fz_bytes(in, want, &got);
 	int to = (op & 0x40) ? d : !d;
 	struct chat before = S.c[to];
-	struct chat_event ev;
+	struct chat_message ev;
 	const struct sent *next;
 
 	if (chat_open(&S.c[to], p, got, pt, &ev) != E2E_OK) {

@@ -635,6 +635,10 @@ static void test_hostile_frames(void **state)
 	x.fd = tc_connect(D.port);
 	framer_init(&x.fr, 0);
 	assert_int_equal(tc_write(&x, hs_big, 4), 0);
+	assert_int_equal(tc_recv(&x, &(struct msg){ 0 }, T), -EBADMSG);
+	assert_int_equal(be32_get(x.rec), 2);
+	assert_int_equal(x.rec[4], HS_ERROR);
+	assert_int_equal(x.rec[5], 2);
 	assert_true(tc_closed(&x, T));
 	tc_close(&x);
 	/* A HandshakeError of a length other than 2: HandshakeError 2. */
@@ -681,7 +685,12 @@ static void test_slowloris(void **state)
 	send_message(&a, &b, (const uint8_t *)"hello", 5);
 	/* handshake_timeout = 3 s: each gets HandshakeError 5 and is closed */
 	for (int i = 0; i < N; i++) {
-		assert_true(tc_closed(&idle[i], 8000));
+		assert_int_equal(tc_recv(&idle[i], &(struct msg){ 0 }, 8000),
+				 -EBADMSG);
+		assert_int_equal(be32_get(idle[i].rec), 2);
+		assert_int_equal(idle[i].rec[4], HS_ERROR);
+		assert_int_equal(idle[i].rec[5], 5);
+		assert_true(tc_closed(&idle[i], T));
 		tc_close(&idle[i]);
 	}
 	tc_close(&a);

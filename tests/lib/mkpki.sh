@@ -1,9 +1,11 @@
 #!/bin/sh
 # mkpki.sh DIR - make the test PKI (CAs, server certificates, CRLs, user keys).
 #
-# Idempotent: exits at once when DIR/.done exists. The PKI is built in a
-# temporary directory next to DIR and renamed into place, so a half-made PKI
-# is never used. Quiet on success; on failure prints what openssl said.
+# Idempotent: exits at once when DIR/.done holds this script's VERSION (a
+# PKI of an older version is made again: tests rely on its new files). The
+# PKI is built in a temporary directory next to DIR and renamed into place,
+# so a half-made PKI is never used. Quiet on success; on failure prints
+# what openssl said. Needs openssl and python3.
 #
 # Files (other tests rely on these names):
 #   ca.pem ca.key            test CA (ECDSA P-256)
@@ -16,6 +18,12 @@
 #   server-expired server-notyet server-wrongname server-revoked
 #   server-clientauth (extendedKeyUsage clientAuth only: not for a server)
 #   server-untrusted server-cn server-rsa1024   (each .pem and .key)
+#   server-wildcard          SAN DNS:*.localhost, DNS:* (no wildcards: never matches)
+#   server-wildcard-cn       no SAN, CN=*.localhost
+#   server-dupsan            two subjectAltName extensions (DNS:localhost each)
+#   server-badsan            a subjectAltName that does not decode
+#                            (OpenSSL refuses the last two in a chain; pinned
+#                            as their own anchor they reach the name check)
 #   crl.pem                  valid CRLs: ca's (revokes server-revoked), then inter's
 #   crl-expired.pem          the same CRLs with nextUpdate in the past
 #   alice bob carol dave erin rsa1024 p384   (.key PKCS#8, .pub SPKI)
@@ -27,7 +35,9 @@ if [ $# -ne 1 ]; then
 	exit 2
 fi
 dir=$1
-[ -e "$dir/.done" ] && exit 0
+# Bump when the set of files changes.
+VERSION=2
+[ "$(cat "$dir/.done" 2>/dev/null)" = "$VERSION" ] && exit 0
 case $dir in /*) ;; *) dir=$PWD/$dir ;; esac
 
 parent=$(dirname "$dir")
@@ -81,6 +91,27 @@ keyUsage = critical, digitalSignature
 extendedKeyUsage = clientAuth
 authorityKeyIdentifier = keyid:always
 $SAN
+[ wildcard_ext ]
+basicConstraints = critical, CA:false
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+authorityKeyIdentifier = keyid:always
+subjectAltName = DNS:*.localhost, DNS:*
+[ dupsan_ext ]
+basicConstraints = critical, CA:false
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+authorityKeyIdentifier = keyid:always
+subjectAltName = DNS:localhost
+# made a second subjectAltName by dupsan() below
+issuerAltName = DNS:localhost
+[ badsan_ext ]
+basicConstraints = critical, CA:false
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+authorityKeyIdentifier = keyid:always
+# a NULL where a SEQUENCE OF GeneralName belongs
+2.5.29.17 = DER:0500
 [ cn_ext ]
 basicConstraints = critical, CA:false
 keyUsage = critical, digitalSignature
@@ -167,6 +198,56 @@ dated() {
 		-extensions leaf_ext -startdate "$3" -enddate "$4"
 }
 
+# dupsan NAME ISSUER: turn NAME.pem's issuerAltName into a second
+# subjectAltName and sign it again with ISSUER's key (openssl itself
+# keeps only one extension of a kind).
+dupsan() {
+	if ! python3 - "$1.pem" "$2.key" >>"$log" 2>&1 <<'PY'
+import base64, subprocess, sys
+
+path, key = sys.argv[1], sys.argv[2]
+pem = open(path).read()
+der = base64.b64decode("".join(l for l in pem.splitlines() if "-----" not in l))
+
+def tlv(b, i):
+    """The header length and the content length of the DER TLV at b[i]."""
+    n = b[i + 1]
+    if n < 0x80:
+        return 2, n
+    k = n & 0x7F
+    return 2 + k, int.from_bytes(b[i + 2:i + 2 + k], "big")
+
+def enc(tag, body):
+    n = len(body)
+    if n < 0x80:
+        return bytes([tag, n]) + body
+    ln = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(ln)]) + ln + body
+
+h, _ = tlv(der, 0)
+th, tl = tlv(der, h)
+tbs = der[h:h + th + tl]
+ah, al = tlv(der, h + th + tl)
+alg = der[h + th + tl:h + th + tl + ah + al]
+ian, san = bytes.fromhex("0603551d12"), bytes.fromhex("0603551d11")
+if tbs.count(ian) != 1:
+    sys.exit("dupsan: want exactly one issuerAltName in " + path)
+tbs = tbs.replace(ian, san)
+sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key],
+                     input=tbs, capture_output=True, check=True).stdout
+b64 = base64.b64encode(enc(0x30, tbs + alg + enc(0x03, b"\0" + sig))).decode()
+with open(path, "w") as f:
+    f.write("-----BEGIN CERTIFICATE-----\n")
+    f.write("".join(b64[i:i + 64] + "\n" for i in range(0, len(b64), 64)))
+    f.write("-----END CERTIFICATE-----\n")
+PY
+	then
+		echo "mkpki: dupsan $1 failed:" >&2
+		cat "$log" >&2
+		exit 1
+	fi
+}
+
 selfca ca "secmsg test CA"
 selfca other-ca "secmsg unrelated CA"
 genkey inter p256
@@ -187,6 +268,12 @@ leaf server-untrusted ed25519 other-ca leaf_ext
 leaf server-revoked ed25519 ca leaf_ext
 dated server-expired ca_root 20200101000000Z 20210101000000Z
 dated server-notyet ca_root 20900101000000Z 20950101000000Z
+
+leaf server-wildcard ed25519 ca wildcard_ext
+leaf server-wildcard-cn ed25519 ca cn_ext "*.localhost"
+leaf server-badsan ed25519 ca badsan_ext
+leaf server-dupsan ed25519 ca dupsan_ext
+dupsan server-dupsan ca
 
 ossl ca -batch -name ca_root -revoke server-revoked.pem -crl_reason keyCompromise
 ossl ca -batch -name ca_root -gencrl -out crl-ca.pem
@@ -211,13 +298,17 @@ rm -rf db-ca db-inter ./*.csr crl-ca*.pem crl-inter*.pem openssl.cnf "$log" \
 chmod 600 ./*.key
 chmod 644 ./*.pem ./*.pub
 chmod 755 .
-: >.done
+echo "$VERSION" >.done
 chmod 644 .done
 
-# Publish. An empty DIR is replaced; if another run finished first, keep it.
+# Publish. An empty DIR, or a PKI of another version, is replaced; if
+# another run finished first, keep it.
 cd /
+if [ -e "$dir/.done" ] && [ "$(cat "$dir/.done")" != "$VERSION" ]; then
+	rm -rf "$dir"
+fi
 if ! mv -T "$tmp" "$dir" 2>/dev/null; then
-	[ -e "$dir/.done" ] && exit 0
+	[ "$(cat "$dir/.done" 2>/dev/null)" = "$VERSION" ] && exit 0
 	echo "mkpki: $dir exists and is not a finished PKI; remove it" >&2
 	exit 1
 fi

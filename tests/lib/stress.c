@@ -81,6 +81,16 @@ const char *st_daemon(bool release)
 		release = strcmp(force, "release") == 0;
 	snprintf(bin, sizeof(bin), "%s/secmsgd", rel ? rel : "");
 	chose_release = release && rel && access(bin, X_OK) == 0;
+	if (release && !chose_release) {
+		/* Never fall back: the release group would then run the
+		 * sanitizer daemon and leave out its RSS assertion. */
+		fprintf(stderr, "stress: this group needs the release daemon, "
+			"and '%s' is not executable; build it (make) and set "
+			"SECMSG_RELEASE, or set SECMSG_STRESS_DAEMON=sanitizer "
+			"to run it against the sanitizer build (without its "
+			"RSS figures)\n", bin);
+		return NULL;
+	}
 	setenv("SECMSG_BUILD", chose_release ? rel : san_build, 1);
 	return chose_release ? "release" : "sanitizer";
 }

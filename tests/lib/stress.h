@@ -17,9 +17,11 @@ void st_name(char *out, size_t len, const char *prefix, int i);
 int st_nofile(long want);
 /*
  * Make td_start run the release daemon ($SECMSG_RELEASE/secmsgd) when
- * release is true and it exists, else the sanitizer build ($SECMSG_BUILD
- * as the test started). $SECMSG_STRESS_DAEMON ("release" or "sanitizer")
- * overrides the choice. Returns "release" or "sanitizer" for the figures.
+ * release is true, else the sanitizer build ($SECMSG_BUILD as the test
+ * started). $SECMSG_STRESS_DAEMON ("release" or "sanitizer") overrides
+ * the choice. Returns "release" or "sanitizer" for the figures, or NULL
+ * (and says why on stderr) if the release daemon is wanted and missing:
+ * the group's set-up fails rather than run the wrong daemon.
  */
 const char *st_daemon(bool release);
 /* True if the last st_daemon() chose the release build. */

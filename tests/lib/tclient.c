@@ -368,7 +368,7 @@ const char *td_path(const struct tdaemon *d, const char *file)
 	return path;
 }
 
-static int free_port(void)
+int tc_free_port(void)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET };
 	socklen_t len = sizeof(sin);
@@ -634,7 +634,7 @@ int td_start(struct tdaemon *d, const char *extra, bool activated)
 	if (!mkdtemp(d->dir))
 		return -errno;
 	d->activated = activated;
-	d->port = free_port();
+	d->port = tc_free_port();
 	d->notify_fd = notify_open(d);
 	if (d->port < 0 || d->notify_fd < 0 || write_config(d, extra) < 0)
 		return -EIO;

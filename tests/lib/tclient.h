@@ -48,6 +48,8 @@ struct tdaemon {
 
 /* CLOCK_MONOTONIC in milliseconds. */
 int64_t tc_now_ms(void);
+/* A TCP port on 127.0.0.1 free a moment ago, or -1. */
+int tc_free_port(void);
 /* TCP connect to 127.0.0.1:port; fd or -errno. */
 int tc_connect(int port);
 /* The same from source address src (another 127.x.y.z: another client

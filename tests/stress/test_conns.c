@@ -41,6 +41,8 @@ static int setup(void **state)
 	if (st_nofile(N + 500) < 0)
 		return -1;
 	build = st_daemon(true);
+	if (!build)
+		return -1;
 	if (td_start(&D, "max_connections = 20000\nidle_timeout = 1h\n"
 		     "handshake_timeout = 1m\nhandshake_rate_per_source = 0\n", false) < 0)
 		return -1;

@@ -62,6 +62,8 @@ static int setup_with(bool release)
 	if (st_nofile(HALF_OPEN + USERS + 200) < 0)
 		return -1;
 	build = st_daemon(release);
+	if (!build)
+		return -1;
 	if (td_start(&D, "handshake_timeout = 60s\nmessages_per_second = 1000\n"
 		     "rate_burst = 1000\nhandshake_rate_per_source = 0\n", false) < 0)
 		return -1;

@@ -44,6 +44,8 @@ static int setup(void **state)
 {
 	(void)state;
 	build = st_daemon(true);
+	if (!build)
+		return -1;
 	return td_start(&D, "messages_per_second = 2000\nrate_burst = 2000\n"
 			"send_queue_bytes = 1M\n", false);
 }

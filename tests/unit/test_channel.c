@@ -331,6 +331,71 @@ static void test_replay_reorder_drop(void **state)
 	chan_clear(&s);
 }
 
+/* Seal one 9-byte record on tx; its length. */
+static size_t seal_one(struct chan_dir *tx, uint8_t *out)
+{
+	static const uint8_t pt[9] = { 11, 0, 0, 0, 0, 0, 0, 0, 42 };
+	long r = chan_seal(tx, pt, sizeof(pt), out);
+
+	assert_int_equal(r, (long)(sizeof(pt) + CHAN_OVERHEAD));
+	return (size_t)r;
+}
+
+/* rx opens the frame (a record), or refuses it and stays unchanged. */
+static void open_frame(struct chan_dir *rx, const uint8_t *frame, size_t len,
+		       int want)
+{
+	struct chan_dir before = *rx;
+	uint8_t got[16];
+	size_t got_len;
+
+	assert_int_equal(chan_open(rx, frame, len, got, &got_len), want);
+	if (want != CHAN_RECORD)
+		assert_memory_equal(rx, &before, sizeof(before));
+}
+
+/*
+ * Reflection (SECURITY.md §7.2): a record the receiver itself sealed, sent
+ * back to it at exactly the sequence number its receiving direction
+ * expects, is refused. Only the keys tell the directions apart here: the
+ * sequence number matches, so the last check shows the same reflection
+ * opening when both directions share one secret.
+ */
+static void test_reflection(void **state)
+{
+	uint8_t a[CHAN_SEAL_MAX(9)], b[CHAN_SEAL_MAX(9)], s2c[32];
+	struct channel c, s, same;
+	size_t alen, blen;
+
+	(void)state;
+	pair_from_vectors(&c, &s);
+	for (int k = 0; k < 3; k++) {
+		alen = seal_one(&s.tx, a);	/* s2c record k */
+		blen = seal_one(&c.tx, b);	/* c2s record k */
+		assert_int_equal(s.rx.seq, k);
+		assert_int_equal(c.rx.seq, k);
+		open_frame(&s.rx, a, alen, -EBADMSG);
+		open_frame(&c.rx, b, blen, -EBADMSG);
+		/* delivered the right way, both open */
+		open_frame(&c.rx, a, alen, CHAN_RECORD);
+		open_frame(&s.rx, b, blen, CHAN_RECORD);
+	}
+	/* The same case under a key update: s2c and c2s at generation 1. */
+	assert_int_equal(chan_dir_update(&s.tx), 0);
+	assert_int_equal(chan_dir_update(&s.rx), 0);
+	alen = seal_one(&s.tx, a);
+	assert_int_equal(s.rx.seq, 0);
+	open_frame(&s.rx, a, alen, -EBADMSG);
+	/* Sensitivity: with one secret for both directions, it opens. */
+	tu_hex_into(vec, "s2c.secret", s2c, 32);
+	assert_int_equal(chan_init(&same, s2c, s2c), 0);
+	alen = seal_one(&same.tx, a);
+	open_frame(&same.rx, a, alen, CHAN_RECORD);
+	chan_clear(&same);
+	chan_clear(&c);
+	chan_clear(&s);
+}
+
 static void test_key_update_both_ways(void **state)
 {
 	static const uint8_t ku[1] = { OP_KEY_UPDATE_BYTE };
@@ -613,6 +678,7 @@ int main(void)
 		cmocka_unit_test(test_init_pair),
 		cmocka_unit_test(test_tamper),
 		cmocka_unit_test(test_replay_reorder_drop),
+		cmocka_unit_test(test_reflection),
 		cmocka_unit_test(test_key_update_both_ways),
 		cmocka_unit_test(test_seq_limit_auto_update),
 		cmocka_unit_test(test_seq_limit_explicit_update),

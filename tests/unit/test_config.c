@@ -377,6 +377,13 @@ static const struct bad bads[] = {
 	{ "bad-log-level.conf", NULL,
 	  "@DIR@/bad-log-level.conf:2: server.log_level: invalid log level "
 	  "'verbose' (error, warning, notice, info or debug)" },
+	{ "bad-metrics-listen.conf", NULL,
+	  "@DIR@/bad-metrics-listen.conf:2: server.metrics_listen: invalid "
+	  "listen address '127.0.0.1:10001 127.0.0.1:10002' (IPv4:PORT or "
+	  "[IPv6]:PORT)" },
+	{ "bad-metrics-listen-port.conf", NULL,
+	  "@DIR@/bad-metrics-listen-port.conf:2: server.metrics_listen: "
+	  "invalid port in '[::1]:65536' (1..65535)" },
 	{ "bad-group.conf", NULL,
 	  "@DIR@/bad-group.conf:2: server.admin_group: invalid group name "
 	  "'0wheel'" },

@@ -408,7 +408,7 @@ static void test_vector_chat(void **state)
 		bool from_a = strcmp(tu_str(msg, "sender"), "alice") == 0;
 		struct chat *snd = from_a ? &ca : &cb, *rcv = from_a ? &cb : &ca;
 		uint8_t *pt, out[E2E_MSG_MAX], back[CHAT_PT_MAX];
-		struct chat_event ev;
+		struct chat_message ev;
 		size_t pt_len, out_len;
 		uint32_t id;
 
@@ -1106,7 +1106,7 @@ static void chats_open(struct chats *c)
 static void chats_hello(struct chats *c)
 {
 	uint8_t out[E2E_MSG_MAX], pt[CHAT_PT_MAX];
-	struct chat_event ev;
+	struct chat_message ev;
 	size_t len;
 
 	assert_int_equal(chat_seal_hello(&c->a, out, &len), E2E_OK);
@@ -1125,7 +1125,7 @@ static void chat_text(struct chat *s, struct chat *r, const char *text,
 		      size_t len, uint32_t want_id)
 {
 	uint8_t out[E2E_MSG_MAX], pt[CHAT_PT_MAX];
-	struct chat_event ev;
+	struct chat_message ev;
 	uint32_t id;
 	size_t n;
 
@@ -1147,7 +1147,7 @@ static void forge(struct chat *s, struct chat *r, const uint8_t *pt,
 	struct ratchet saved = s->r;
 	struct chat before = *r;
 	uint8_t out[E2E_MAX], back[CHAT_PT_MAX];
-	struct chat_event ev;
+	struct chat_message ev;
 	size_t n;
 
 	assert_int_equal(ratchet_encrypt(&s->r, pt, len, out, &n), E2E_OK);
@@ -1216,7 +1216,7 @@ static void test_chat_a_before_hello(void **state)
 	static const uint8_t hello[] = { 3 };
 	static const uint8_t text1[] = { 1, 0, 0, 0, 1, 0, 0 };
 	uint8_t out[E2E_MSG_MAX], pt[CHAT_PT_MAX];
-	struct chat_event ev;
+	struct chat_message ev;
 	size_t len;
 
 	(void)state;
@@ -1319,7 +1319,7 @@ static void test_chat_receipts(void **state)
 	struct chats c;
 	uint8_t out[E2E_MSG_MAX], pt[CHAT_PT_MAX];
 	uint8_t rc[6] = { 2, 0, 0, 0, 1, 0 };
-	struct chat_event ev;
+	struct chat_message ev;
 	size_t len;
 
 	(void)state;
@@ -1364,7 +1364,7 @@ static void test_chat_tamper(void **state)
 {
 	struct chats c;
 	uint8_t out[E2E_MSG_MAX], pt[CHAT_PT_MAX];
-	struct chat_event ev;
+	struct chat_message ev;
 	struct chat before;
 	uint32_t id;
 	size_t len;

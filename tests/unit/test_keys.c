@@ -1012,6 +1012,57 @@ static void test_verify_chain_shapes(void **state)
 	cert_chain_free(&other);
 }
 
+/*
+ * SECURITY.md §7.14's name rules that no other case could fail on: no
+ * wildcards (a '*' in a DNS SAN or in the CN never matches, not even the
+ * same literal name; without the check, "*.localhost" would match itself),
+ * and a duplicated or undecodable subjectAltName never lets the CN (which
+ * names localhost in both) stand in for it. OpenSSL 3 refuses those two
+ * before cert_verify's own name check is reached: it marks the
+ * certificate invalid, so the chain does not verify and trust_load will
+ * not take it as an anchor either. These cases pin that refusal.
+ */
+static void test_verify_san_rules(void **state)
+{
+	static const struct vcase cases[] = {
+		{ "server-wildcard.pem", T_PLAIN, "*.localhost", CERT_NAME },
+		{ "server-wildcard.pem", T_PLAIN, "*", CERT_NAME },
+		{ "server-wildcard.pem", T_PLAIN, "a.localhost", CERT_NAME },
+		{ "server-wildcard.pem", T_PLAIN, "localhost", CERT_NAME },
+		{ "server-wildcard.pem", T_PLAIN, NULL, CERT_OK },
+		{ "server-wildcard-cn.pem", T_PLAIN, "*.localhost", CERT_NAME },
+		{ "server-wildcard-cn.pem", T_PLAIN, "a.localhost", CERT_NAME },
+		{ "server-wildcard-cn.pem", T_PLAIN, NULL, CERT_OK },
+		{ "server-dupsan.pem", T_PLAIN, "localhost", CERT_UNTRUSTED },
+		{ "server-dupsan.pem", T_PLAIN, NULL, CERT_UNTRUSTED },
+		{ "server-badsan.pem", T_PLAIN, "localhost", CERT_UNTRUSTED },
+		{ "server-badsan.pem", T_PLAIN, NULL, CERT_UNTRUSTED },
+	};
+	static const char *const bad[] = { "server-dupsan.pem",
+					   "server-badsan.pem" };
+	trust *t;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct vcase *v = &cases[i];
+		enum cert_result r = verify_file(v->file, v->trust, v->name);
+
+		if (r != v->want)
+			fail_msg("%s, name %s: got %d (%s), want %d", v->file,
+				 v->name ? v->name : "(null)", r,
+				 cert_result_str(r), v->want);
+	}
+	/* Nor as a pinned anchor (a CA file holding the server's leaf). */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *p = pki(bad[i]);
+
+		t = (trust *)1;
+		assert_int_equal(trust_load(p, NULL, &t), -EBADMSG);
+		assert_null(t);
+		free(p);
+	}
+}
+
 static void test_result_str(void **state)
 {
 	static const struct {
@@ -1127,6 +1178,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_verify_time, setup_trusts,
 						teardown_trusts),
 		cmocka_unit_test_setup_teardown(test_verify_chain_shapes, setup_trusts,
+						teardown_trusts),
+		cmocka_unit_test_setup_teardown(test_verify_san_rules, setup_trusts,
 						teardown_trusts),
 		cmocka_unit_test(test_result_str),
 		cmocka_unit_test_setup_teardown(test_verify_threads, setup_trusts,
