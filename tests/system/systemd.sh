@@ -621,7 +621,7 @@ make --no-print-directory -C "$TOP" O="$SECMSG_RELEASE" SAN= DESTDIR="$R/root" \
 left=
 for f in usr/sbin/secmsgd usr/bin/secmsg-client usr/bin/secmsgctl usr/sbin/secmsgctl \
 	usr/share/man/man8/secmsgd.8 usr/share/bash-completion/completions/secmsgctl \
-	etc/secmsg/install-manifest "${UNITDIR#/}/secmsgd.service" "${UNITDIR#/}/secmsgd.socket" \
+	etc/secmsg/install-manifest "${UNITDIR#/}/secmsgd.service" "${UNITDIR#/}/secmsgd-metrics.socket" "${UNITDIR#/}/secmsgd.socket" \
 	"${UNITDIR#/}/secmsgd-control.socket" "${SYSUSERSDIR#/}/secmsgd.conf" \
 	"${TMPFILESDIR#/}/secmsgd.conf" usr/share/man/man1/secmsg-client.1 \
 	usr/share/doc/secmsg etc/systemd/system/sockets.target.wants/secmsgd.socket \
