@@ -236,6 +236,14 @@ endif
 # (systemd-sysusers), /etc/secmsg/users (systemd-tmpfiles) and reloads
 # systemd; uninstall disables and stops the units first. The configuration
 # and the users directory are never overwritten nor removed.
+#
+# install records every file it puts in place, by absolute path, in
+# $(sysconfdir)/secmsg/install-manifest (under DESTDIR), whatever PREFIX
+# was, and its own directories (a trailing /), files first; uninstall
+# removes exactly those files and directories (if empty), then the
+# manifest. Without a manifest (an installation older than it),
+# uninstall needs the PREFIX given on its command line, and refuses
+# otherwise rather than guess.
 docdir      ?= $(datadir)/doc/secmsg
 bashcompdir ?= $(datadir)/bash-completion/completions
 INSTALL     ?= install
@@ -250,21 +258,37 @@ ifndef TMPFILESDIR
 TMPFILESDIR := $(or $(call sd_var,tmpfilesdir),/usr/lib/tmpfiles.d)
 endif
 UNITS       := secmsgd.service secmsgd.socket secmsgd-control.socket secmsgd-metrics.socket
-SBIN_PROGS  := $(filter $(O)/secmsgd $(O)/secmsgctl,$(PROGRAMS))
+# secmsgctl is in bindir: members of secmsgadm use it, and sbin is not on
+# their PATH.
+SBIN_PROGS  := $(filter $(O)/secmsgd,$(PROGRAMS))
 BIN_PROGS   := $(filter-out $(SBIN_PROGS),$(PROGRAMS))
 COMPLETION  := $(firstword $(wildcard etc/secmsgctl.bash-completion \
                etc/secmsgctl.bash etc/bash-completion/secmsgctl \
                etc/completion/secmsgctl.bash etc/completion/secmsgctl))
-# The units and snippets name /usr/sbin and /etc/secmsg; point them at
-# the directories of this installation.
-SED_PATHS    = sed -e 's|/usr/sbin/|$(sbindir)/|g' -e 's|/etc/secmsg|$(sysconfdir)/secmsg|g'
+MANPAGES    := $(wildcard man/*.[1-8])
+DOCS        := etc/secmsgd.conf etc/client.conf README.md
+# The units and snippets name /usr/sbin, /usr/bin and /etc/secmsg; point
+# them at the directories of this installation.
+SED_PATHS    = sed -e 's|/usr/sbin/|$(sbindir)/|g' -e 's|/usr/bin/|$(bindir)/|g' \
+               -e 's|/etc/secmsg|$(sysconfdir)/secmsg|g'
 D_CONF       = $(DESTDIR)$(sysconfdir)/secmsg
+MANIFEST     = $(sysconfdir)/secmsg/install-manifest
+# Every file install puts in place (the configuration file aside).
+INSTALLED    = $(addprefix $(sbindir)/,$(notdir $(SBIN_PROGS))) \
+               $(addprefix $(bindir)/,$(notdir $(BIN_PROGS))) \
+               $(addprefix $(UNITDIR)/,$(UNITS)) \
+               $(SYSUSERSDIR)/secmsgd.conf $(TMPFILESDIR)/secmsgd.conf \
+               $(foreach p,$(MANPAGES),$(mandir)/man$(subst .,,$(suffix $(p)))/$(notdir $(p))) \
+               $(addprefix $(docdir)/,$(notdir $(DOCS))) \
+               $(if $(COMPLETION),$(bashcompdir)/secmsgctl) $(docdir)/
 
 install: all
 	@echo "  INSTALL programs"
 	@$(INSTALL) -d $(DESTDIR)$(sbindir) $(DESTDIR)$(bindir)
 	@for p in $(SBIN_PROGS); do $(INSTALL) -m 0755 $$p $(DESTDIR)$(sbindir)/ || exit 1; done
 	@for p in $(BIN_PROGS); do $(INSTALL) -m 0755 $$p $(DESTDIR)$(bindir)/ || exit 1; done
+	@# secmsgctl was in sbindir before: an old copy there would come first on root's PATH
+	@rm -f $(DESTDIR)$(sbindir)/secmsgctl
 	@echo "  INSTALL units in $(UNITDIR), sysusers.d, tmpfiles.d"
 	@$(INSTALL) -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
 	@for u in $(UNITS); do \
@@ -276,15 +300,14 @@ install: all
 	@$(SED_PATHS) systemd/secmsgd.tmpfiles >$(DESTDIR)$(TMPFILESDIR)/secmsgd.conf
 	@chmod 0644 $(DESTDIR)$(TMPFILESDIR)/secmsgd.conf
 	@echo "  INSTALL man pages"
-	@for p in man/*.[1-8]; do \
-		[ -f "$$p" ] || continue; \
+	@for p in $(MANPAGES); do \
 		s=$${p##*.}; \
 		$(INSTALL) -d $(DESTDIR)$(mandir)/man$$s && \
 		$(INSTALL) -m 0644 $$p $(DESTDIR)$(mandir)/man$$s/ || exit 1; \
 	done
 	@echo "  INSTALL examples in $(docdir)"
 	@$(INSTALL) -d $(DESTDIR)$(docdir)
-	@$(INSTALL) -m 0644 etc/secmsgd.conf etc/client.conf README.md $(DESTDIR)$(docdir)/
+	@$(INSTALL) -m 0644 $(DOCS) $(DESTDIR)$(docdir)/
 ifneq ($(COMPLETION),)
 	@$(INSTALL) -d $(DESTDIR)$(bashcompdir)
 	@$(INSTALL) -m 0644 $(COMPLETION) $(DESTDIR)$(bashcompdir)/secmsgctl
@@ -297,6 +320,12 @@ endif
 		echo "  INSTALL $(D_CONF)/secmsgd.conf"; \
 		$(INSTALL) -m 0644 etc/secmsgd.conf $(D_CONF)/secmsgd.conf; \
 	fi
+	@echo "  INSTALL $(DESTDIR)$(MANIFEST)"
+	@{ [ ! -f $(DESTDIR)$(MANIFEST) ] || grep -v '^#' $(DESTDIR)$(MANIFEST); \
+	   printf '%s\n' $(INSTALLED); } | LC_ALL=C sort -ru >$(DESTDIR)$(MANIFEST).tmp && \
+	{ echo "# Files of secmsg's make install (PREFIX=$(PREFIX)): make uninstall removes them."; \
+	  cat $(DESTDIR)$(MANIFEST).tmp; } >$(DESTDIR)$(MANIFEST) && \
+	rm -f $(DESTDIR)$(MANIFEST).tmp && chmod 0644 $(DESTDIR)$(MANIFEST)
 	@if [ -z "$(DESTDIR)" ]; then \
 		if command -v systemd-sysusers >/dev/null; then \
 			systemd-sysusers $(SYSUSERSDIR)/secmsgd.conf; fi; \
@@ -304,28 +333,38 @@ endif
 			systemd-tmpfiles --create $(TMPFILESDIR)/secmsgd.conf; fi; \
 		if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi; \
 		echo "Next: put server.pem and server.key (mode 0600) in $(sysconfdir)/secmsg,"; \
-		echo "enrol users, then: systemctl enable --now secmsgd.socket secmsgd-control.socket"; \
+		echo "then: systemctl enable --now secmsgd.socket secmsgd-control.socket, and enrol users"; \
 	fi
 
+# Without a manifest: the files of an installation with this PREFIX, as
+# install names them.
 uninstall:
+	@if [ ! -f $(DESTDIR)$(MANIFEST) ] && [ "$(origin PREFIX)" != "command line" ]; then \
+		echo "make uninstall: no $(DESTDIR)$(MANIFEST); give the PREFIX (and DESTDIR) that make install had: make uninstall PREFIX=..." >&2; \
+		exit 1; \
+	fi
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \
 		systemctl disable --now $(UNITS) 2>/dev/null || true; \
 	elif command -v systemctl >/dev/null; then \
 		systemctl --root=$(if $(DESTDIR),$(DESTDIR),/) disable $(UNITS) 2>/dev/null || true; \
 	fi
-	rm -f $(addprefix $(DESTDIR)$(sbindir)/,secmsgd secmsgctl)
-	rm -f $(addprefix $(DESTDIR)$(bindir)/,secmsg-client secmsg-bench)
-	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS))
-	rm -f $(DESTDIR)$(SYSUSERSDIR)/secmsgd.conf $(DESTDIR)$(TMPFILESDIR)/secmsgd.conf
-	rm -f $(addprefix $(DESTDIR)$(mandir)/,man1/secmsg-client.1 man5/secmsgd.conf.5 \
-		man7/secmsg-protocol.7 man8/secmsgd.8 man8/secmsgctl.8)
-	@for p in man/*.[1-8]; do \
-		[ -f "$$p" ] || continue; \
-		n=$${p#man/}; rm -f $(DESTDIR)$(mandir)/man$${p##*.}/$$n; \
-	done
-	rm -f $(addprefix $(DESTDIR)$(docdir)/,secmsgd.conf client.conf README.md)
-	rmdir $(DESTDIR)$(docdir) 2>/dev/null || true
-	rm -f $(DESTDIR)$(bashcompdir)/secmsgctl
+	@if [ -f $(DESTDIR)$(MANIFEST) ]; then \
+		echo "  REMOVE  the files in $(DESTDIR)$(MANIFEST)"; \
+		grep -v '^#' $(DESTDIR)$(MANIFEST) | while IFS= read -r f; do \
+			case "$$f" in \
+			/*/) rmdir "$(DESTDIR)$$f" 2>/dev/null || true;; \
+			/*) rm -f "$(DESTDIR)$$f" || exit 1;; \
+			esac; \
+		done && rm -f $(DESTDIR)$(MANIFEST); \
+	else \
+		echo "  REMOVE  the files of PREFIX=$(PREFIX)"; \
+		for f in $(INSTALLED) $(sbindir)/secmsgctl; do \
+			case "$$f" in \
+			*/) rmdir "$(DESTDIR)$$f" 2>/dev/null || true;; \
+			*) rm -f "$(DESTDIR)$$f" || exit 1;; \
+			esac; \
+		done; \
+	fi
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 	@echo "Kept $(D_CONF) (configuration, keys, users) and the group secmsgadm."
 

@@ -64,9 +64,10 @@ static const struct verb verbs[] = {
 	  "Re-read configuration and keys (like SIGHUP)",
 	  "Make secmsgd re-read its configuration, certificate, key and users\n"
 	  "directory, as on SIGHUP, and print how many users are enrolled.\n"
-	  "Online users whose key file was removed or changed get BYE 7. If\n"
-	  "the new configuration is bad, secmsgd keeps the running one and\n"
-	  "secmsgctl exits 1.\n" },
+	  "Online users whose key file was removed or changed get BYE 7. Waits\n"
+	  "for the reload to end. If the new configuration is bad, secmsgd\n"
+	  "keeps the running one and answers why, which secmsgctl prints\n"
+	  "before it exits 1. \"systemctl reload secmsgd\" runs this.\n" },
 	{ "add-user", "NAME KEYFILE [--force]", 2, 2,
 	  VOPT_FORCE | VOPT_USERS_DIR, ctl_verb_add_user,
 	  "Enroll a user's public key, then reload",

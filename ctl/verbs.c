@@ -40,8 +40,9 @@ static int oom(void)
 	return CTL_EXIT_FAIL;
 }
 
-/* A Varlink error reply, explained; the exit status. */
-static int report_error(const struct ctl_ctx *x, json_t *reply)
+/* A Varlink error reply to method, explained; the exit status. */
+static int report_error(const struct ctl_ctx *x, const char *method,
+			json_t *reply)
 {
 	const char *e = str(reply, "error");
 	json_t *p = json_object_get(reply, "parameters");
@@ -56,6 +57,12 @@ static int report_error(const struct ctl_ctx *x, json_t *reply)
 	if (strcmp(e, VL_ADMIN_NO_SUCH_USER) == 0) {
 		ctl_warnx("no such user: %s is not online", str(p, "name"));
 		return CTL_EXIT_NOUSER;
+	}
+	if (strcmp(e, VL_ADMIN_FAILED) == 0 &&
+	    strcmp(method, VL_ADMIN_RELOAD) == 0) {
+		ctl_warnx("reload failed, secmsgd keeps its running "
+			  "configuration: %s", str(p, "reason"));
+		return CTL_EXIT_FAIL;
 	}
 	if (strcmp(e, VL_ADMIN_FAILED) == 0) {
 		ctl_warnx("secmsgd: %s", str(p, "reason"));
@@ -92,7 +99,7 @@ static int call_daemon(const struct ctl_ctx *x, const char *method,
 	if (r < 0)
 		return CTL_EXIT_FAIL;
 	if (json_object_get(reply, "error")) {
-		r = report_error(x, reply);
+		r = report_error(x, method, reply);
 		json_decref(reply);
 		return r;
 	}

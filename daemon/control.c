@@ -23,6 +23,11 @@
  * interface does not declare: io.secmsg.Admin.Failed (reason: string)
  * when the workers did not all answer in time, memory ran out, or a
  * reload failed (the old configuration then stays in force).
+ *
+ * What changes the daemon is audited once, with the caller's uid and
+ * user name (log_caller_init): Kick here, when it took effect
+ * (EV_ADMIN_KICK); Reload by server_reload (each user it added, removed
+ * or re-keyed, then the reload or its failure).
  */
 #include "control.h"
 
@@ -290,6 +295,8 @@ static json_t *m_kick(struct control *ctl, uid_t uid, json_t *params)
 	json_t *name = json_object_get(params, "name");
 	json_t *reason = json_object_get(params, "reason");
 	json_t *err = check_known(params, known);
+	struct log_caller by;
+	struct log_fields f = { .caller = &by };
 	const char *text = "";
 	int r;
 
@@ -309,8 +316,15 @@ static json_t *m_kick(struct control *ctl, uid_t uid, json_t *params)
 				   json_pack("{s:O}", "name", name));
 	if (r < 0)
 		return err_failed(strerror(-r));
-	log_info("control: uid %u kicked %s", (unsigned)uid,
-		 json_string_value(name));
+	log_caller_init(&by, uid);
+	f.user = json_string_value(name);
+	f.reason = text;
+	if (by.name[0])
+		log_eventf(EV_ADMIN_KICK, &f, "%s kicked by %s (uid %u)",
+			   f.user, by.name, (unsigned)uid);
+	else
+		log_eventf(EV_ADMIN_KICK, &f, "%s kicked by uid %u", f.user,
+			   (unsigned)uid);
 	return reply_ok(json_object());
 }
 
@@ -318,13 +332,16 @@ static json_t *m_reload(struct control *ctl, uid_t uid,
 			json_t *params)
 {
 	json_t *err = check_known(params, no_params);
+	struct log_caller by;
 	char why[1024] = "";
 	int n;
 
 	if (err)
 		return err;
-	log_info("control: uid %u asked for a reload", (unsigned)uid);
-	n = ctl->env.ops->reload(ctl->env.ctx, why, sizeof(why));
+	/* Logged once, by the reload: who asked, what changed, or why
+	 * not. */
+	log_caller_init(&by, uid);
+	n = ctl->env.ops->reload(ctl->env.ctx, &by, why, sizeof(why));
 	if (n < 0)
 		return err_failed(why[0] ? why : strerror(-n));
 	return reply_ok(json_pack("{s:i}", "users", n));

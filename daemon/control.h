@@ -11,6 +11,7 @@
 
 struct admin_req;
 struct control;
+struct log_caller;
 
 /* What the control server needs of the rest of the daemon (server.c
  * gives the real services, tests/fuzz/fuzz_varlink.c fakes). */
@@ -19,9 +20,10 @@ struct control_ops {
 	int (*ask)(void *ctx, struct admin_req *r);
 	/* Kick name with reason: 0, -ENOENT if not online, or an error. */
 	int (*kick)(void *ctx, const char *name, const char *reason);
-	/* Reload: the users enrolled, or a negative error with the reason
-	 * in why (room len). */
-	int (*reload)(void *ctx, char *why, size_t len);
+	/* Reload as asked by `by`: the users enrolled, or a negative error
+	 * with the reason in why (room len). */
+	int (*reload)(void *ctx, const struct log_caller *by, char *why,
+		      size_t len);
 };
 
 struct control_env {

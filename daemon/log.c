@@ -5,17 +5,20 @@
  * inode of our stderr, i.e. systemd connected stderr to the journal;
  * otherwise stderr. Journal records carry MESSAGE, PRIORITY,
  * SYSLOG_IDENTIFIER=secmsgd, SECMSG_WORKER (worker threads only) and, for
- * events, MESSAGE_ID and SECMSG_USER, SECMSG_PEER, SECMSG_REMOTE. If the
- * journal refuses a record, it goes to stderr instead.
+ * events, MESSAGE_ID and the fields of struct log_fields (SECMSG_USER,
+ * SECMSG_PEER, SECMSG_REMOTE, SECMSG_CALLER, ...), with one SECMSG_ABOUT
+ * per user the record concerns. If the journal refuses a record, it goes
+ * to stderr instead.
  *
  * A stderr line is "secmsgd: [w3] TEXT" ("[wN] " only on worker threads),
  * prefixed by an ISO 8601 UTC timestamp ("2025-01-31T12:00:00.123Z ")
  * unless systemd started us ($INVOCATION_ID or $JOURNAL_STREAM set), as
  * systemd stamps lines itself. An event's TEXT is its message followed by
- * " user=U peer=P remote=R" for the fields given; the journal's MESSAGE is
- * the same TEXT. Control characters are written as \xNN, so no value can
- * forge a line, and each line is one write(2), so lines of different
- * threads never interleave.
+ * " user=U peer=P remote=R caller=C caller_uid=N fingerprint=F
+ * old_fingerprint=F reason=R" for the fields given; the journal's MESSAGE
+ * is the same TEXT. Control characters are written as \xNN, in MESSAGE
+ * and in every field, so no value can forge a line, and each line is one
+ * write(2), so lines of different threads never interleave.
  *
  * Call log_init() before starting threads; the level may change at any
  * time (reload).
@@ -25,6 +28,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -40,12 +44,12 @@
 #include "fileio.h"
 
 #define TEXT_MAX	2048	/* one line, well under PIPE_BUF */
-#define FIELD_MAX	256	/* a user name, a peer or an address */
+#define IOV_MAX_FIELDS	16
 
 /*
  * MESSAGE_IDs: made once with `systemd-id128 new`, never to change, so
  * that `journalctl MESSAGE_ID=...` finds an event across versions. The
- * same list is in man/secmsgd.conf.5 (LOGGING).
+ * same list is in man/secmsgd.8 (LOGGING).
  */
 static const struct {
 	const char *id;
@@ -62,6 +66,13 @@ static const struct {
 	[EV_RELOAD] = { "01dad02b61514892a76beef022e0adb8", LOG_NOTICE },
 	[EV_START] = { "15765cfe04f942d986be594ce7b812d9", LOG_NOTICE },
 	[EV_STOP] = { "a86a0c1d4c584713bdf3af5ffc5b640f", LOG_NOTICE },
+	[EV_START_FAILED] = { "979d9511d0b4447e9b4ff480c6ecfd27", LOG_ERR },
+	[EV_RELOAD_FAILED] = { "a2043880f09a4dd8b164c17daba7e164", LOG_ERR },
+	[EV_ADMIN_KICK] = { "9ded151676604078aa3ca95d13992804", LOG_NOTICE },
+	[EV_USER_ADDED] = { "6bd99c89d3f744808ea3fde4a88f7b8a", LOG_NOTICE },
+	[EV_USER_REMOVED] = { "e7d4898d917a422cb910f089678a5df9", LOG_NOTICE },
+	[EV_USER_KEY_CHANGED] = { "4c19c73b7b1c4dee90c96f9541479b0b",
+	    LOG_NOTICE },
 };
 
 static bool to_journal;
@@ -155,56 +166,79 @@ static void emit_stderr(const char *text)
 	(void)fio_write_all(STDERR_FILENO, line, n);
 }
 
-__attribute__((format(printf, 5, 6)))
-static void iov_addf(struct iovec *iov, int *n, char *buf, size_t len,
-    const char *fmt, ...)
-{
-	va_list ap;
-	int r;
+/* A journal record being built: "NAME=value" fields in one arena. */
+struct record {
+	struct iovec iov[IOV_MAX_FIELDS];
+	int n;
+	size_t used;
+	char arena[3 * TEXT_MAX];
+};
 
-	va_start(ap, fmt);
-	r = vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-	if (r < 0)
+/* Add NAME=value (if value), control characters escaped as in the text;
+ * a value that does not fit is cut. */
+static void rec_add(struct record *r, const char *name, const char *value)
+{
+	struct text t = { .len = 0 };
+	size_t room = sizeof(r->arena) - r->used;
+	int len;
+
+	if (!value || r->n == IOV_MAX_FIELDS || room < 2)
 		return;
-	iov[*n].iov_base = buf;
-	iov[*n].iov_len = (size_t)r < len ? (size_t)r : len - 1;
-	(*n)++;
+	t.buf[0] = '\0';
+	text_add(&t, value);
+	len = snprintf(r->arena + r->used, room, "%s=%s", name, t.buf);
+	if (len < 0)
+		return;
+	if ((size_t)len >= room)
+		len = (int)room - 1;
+	r->iov[r->n].iov_base = r->arena + r->used;
+	r->iov[r->n].iov_len = (size_t)len;
+	r->n++;
+	r->used += (size_t)len + 1;
 }
 
-static int emit_journal(int priority, int ev, const char *user,
-    const char *peer, const char *remote, const char *text)
+static int emit_journal(int priority, int ev, const struct log_fields *lf,
+    const char *text)
 {
-	char msg[TEXT_MAX + 16], pri[32], ident[32], id[64], wrk[32];
-	char fu[FIELD_MAX + 16], fp[FIELD_MAX + 16], fr[FIELD_MAX + 16];
-	struct iovec iov[8];
-	int n = 0;
+	static const struct log_fields none;
+	struct record r = { .n = 0 };
+	char num[32];
 
-	iov_addf(iov, &n, msg, sizeof(msg), "MESSAGE=%s", text);
-	iov_addf(iov, &n, pri, sizeof(pri), "PRIORITY=%d", priority);
-	iov_addf(iov, &n, ident, sizeof(ident), "SYSLOG_IDENTIFIER=%s",
-	    "secmsgd");
+	if (!lf)
+		lf = &none;
+	rec_add(&r, "MESSAGE", text);
+	snprintf(num, sizeof(num), "%d", priority);
+	rec_add(&r, "PRIORITY", num);
+	rec_add(&r, "SYSLOG_IDENTIFIER", "secmsgd");
 	if (ev >= 0)
-		iov_addf(iov, &n, id, sizeof(id), "MESSAGE_ID=%s",
-		    events[ev].id);
-	if (user)
-		iov_addf(iov, &n, fu, sizeof(fu), "SECMSG_USER=%s", user);
-	if (peer)
-		iov_addf(iov, &n, fp, sizeof(fp), "SECMSG_PEER=%s", peer);
-	if (remote)
-		iov_addf(iov, &n, fr, sizeof(fr), "SECMSG_REMOTE=%s", remote);
-	if (worker_id >= 0)
-		iov_addf(iov, &n, wrk, sizeof(wrk), "SECMSG_WORKER=%d",
-		    worker_id);
-	return sd_journal_sendv(iov, n);
+		rec_add(&r, "MESSAGE_ID", events[ev].id);
+	rec_add(&r, "SECMSG_USER", lf->user);
+	rec_add(&r, "SECMSG_PEER", lf->peer);
+	rec_add(&r, "SECMSG_ABOUT", lf->user);
+	if (!lf->user || !lf->peer || strcmp(lf->user, lf->peer) != 0)
+		rec_add(&r, "SECMSG_ABOUT", lf->peer);
+	rec_add(&r, "SECMSG_REMOTE", lf->remote);
+	if (lf->caller) {
+		snprintf(num, sizeof(num), "%u", (unsigned)lf->caller->uid);
+		rec_add(&r, "SECMSG_CALLER_UID", num);
+		if (lf->caller->name[0])
+			rec_add(&r, "SECMSG_CALLER", lf->caller->name);
+	}
+	rec_add(&r, "SECMSG_FINGERPRINT", lf->fingerprint);
+	rec_add(&r, "SECMSG_OLD_FINGERPRINT", lf->old_fingerprint);
+	rec_add(&r, "SECMSG_REASON", lf->reason);
+	if (worker_id >= 0) {
+		snprintf(num, sizeof(num), "%d", worker_id);
+		rec_add(&r, "SECMSG_WORKER", num);
+	}
+	return sd_journal_sendv(r.iov, r.n);
 }
 
 /* ev < 0: not an event. */
-static void emit(int priority, int ev, const char *user, const char *peer,
-    const char *remote, const char *text)
+static void emit(int priority, int ev, const struct log_fields *lf,
+    const char *text)
 {
-	if (to_journal &&
-	    emit_journal(priority, ev, user, peer, remote, text) >= 0)
+	if (to_journal && emit_journal(priority, ev, lf, text) >= 0)
 		return;
 	emit_stderr(text);
 }
@@ -230,7 +264,7 @@ static void vlog(int priority, int err, const char *fmt, va_list ap)
 		text_add(&t, ": ");
 		text_add(&t, strerror_r(err, ebuf, sizeof(ebuf)));
 	}
-	emit(priority, -1, NULL, NULL, NULL, t.buf);
+	emit(priority, -1, NULL, t.buf);
 }
 
 /* Does $JOURNAL_STREAM ("DEV:INO") name our stderr? */
@@ -350,22 +384,70 @@ void fatalx(const char *fmt, ...)
 	exit(1);
 }
 
-void log_event(enum log_event ev, const char *user, const char *peer,
-    const char *remote, const char *fmt, ...)
+__attribute__((format(printf, 3, 0)))
+static void vevent(enum log_event ev, const struct log_fields *f,
+    const char *fmt, va_list ap)
 {
 	struct text t = { .len = 0 };
-	va_list ap;
+	char uid[32];
 
 	if ((unsigned)ev >= EV_COUNT || !wanted(events[ev].priority))
 		return;
 	t.buf[0] = '\0';
-	va_start(ap, fmt);
 	text_vaddf(&t, fmt, ap);
+	text_field(&t, "user", f->user);
+	text_field(&t, "peer", f->peer);
+	text_field(&t, "remote", f->remote);
+	if (f->caller) {
+		snprintf(uid, sizeof(uid), "%u", (unsigned)f->caller->uid);
+		text_field(&t, "caller", f->caller->name[0] ?
+		    f->caller->name : NULL);
+		text_field(&t, "caller_uid", uid);
+	}
+	text_field(&t, "fingerprint", f->fingerprint);
+	text_field(&t, "old_fingerprint", f->old_fingerprint);
+	text_field(&t, "reason", f->reason);
+	emit(events[ev].priority, (int)ev, f, t.buf);
+}
+
+void log_event(enum log_event ev, const char *user, const char *peer,
+    const char *remote, const char *fmt, ...)
+{
+	struct log_fields f = { .user = user, .peer = peer, .remote = remote };
+	va_list ap;
+
+	va_start(ap, fmt);
+	vevent(ev, &f, fmt, ap);
 	va_end(ap);
-	text_field(&t, "user", user);
-	text_field(&t, "peer", peer);
-	text_field(&t, "remote", remote);
-	emit(events[ev].priority, (int)ev, user, peer, remote, t.buf);
+}
+
+void log_eventf(enum log_event ev, const struct log_fields *f,
+    const char *fmt, ...)
+{
+	static const struct log_fields none;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vevent(ev, f ? f : &none, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * getpwuid_r() through nss: /etc/passwd, and for systemd's dynamic users
+ * nss-systemd (a Varlink call on an AF_UNIX socket, which the service's
+ * sandbox allows). Called for administrative actions only, which are
+ * rare, from the main thread.
+ */
+void log_caller_init(struct log_caller *c, uid_t uid)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+
+	c->uid = uid;
+	c->name[0] = '\0';
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res &&
+	    strlen(res->pw_name) < sizeof(c->name))
+		memcpy(c->name, res->pw_name, strlen(res->pw_name) + 1);
 }
 
 const char *log_event_id(enum log_event ev)

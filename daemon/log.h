@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stdnoreturn.h>
+#include <sys/types.h>
 
 #include "loglevel.h"
 
@@ -22,12 +23,36 @@ enum log_event {
 	EV_AUTH_FAILED,
 	EV_CHAT_ESTABLISHED,
 	EV_CHAT_ENDED,
-	EV_KICK,
+	EV_KICK,		/* a session ended by a kick (the worker's side) */
 	EV_SLOW_READER,
 	EV_RELOAD,
 	EV_START,
 	EV_STOP,
+	EV_START_FAILED,	/* err: why the daemon cannot start */
+	EV_RELOAD_FAILED,	/* err: why a reload kept the old state */
+	EV_ADMIN_KICK,		/* audit: an administrator's Kick */
+	EV_USER_ADDED,		/* audit: a reload found a new user */
+	EV_USER_REMOVED,	/* audit: a reload found a user gone */
+	EV_USER_KEY_CHANGED,	/* audit: a reload found a user's new key */
 	EV_COUNT
+};
+
+/* Who asked for an administrative action: the control socket's peer
+ * (SO_PEERCRED) or the sender of a signal. */
+struct log_caller {
+	uid_t uid;
+	char name[64];		/* the uid's user name; "" if it has none */
+};
+
+/* The journal fields of an event; NULL members are left out. */
+struct log_fields {
+	const char *user;		/* SECMSG_USER */
+	const char *peer;		/* SECMSG_PEER */
+	const char *remote;		/* SECMSG_REMOTE */
+	const struct log_caller *caller; /* SECMSG_CALLER, SECMSG_CALLER_UID */
+	const char *reason;		/* SECMSG_REASON (a kick's) */
+	const char *fingerprint;	/* SECMSG_FINGERPRINT */
+	const char *old_fingerprint;	/* SECMSG_OLD_FINGERPRINT */
 };
 
 /* Pick the sink: journal if force_journal or JOURNAL_STREAM names our
@@ -56,6 +81,15 @@ noreturn void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
 void log_event(enum log_event ev, const char *user, const char *peer,
 	       const char *remote, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
+/*
+ * The same with every field of f. Each user the record concerns (user
+ * and peer) is also in a SECMSG_ABOUT field of its own, so that
+ * "journalctl SECMSG_ABOUT=alice" finds every record about alice.
+ */
+void log_eventf(enum log_event ev, const struct log_fields *f,
+		const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* c for uid, with the user name from the password database (nss). */
+void log_caller_init(struct log_caller *c, uid_t uid);
 /* The MESSAGE_ID (32 hex digits) of an event, for tests and docs. */
 const char *log_event_id(enum log_event ev);
 

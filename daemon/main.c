@@ -18,26 +18,36 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: secmsgd [-c FILE] [--journal]\n"
-		"       secmsgd [-c FILE] -t | --check-config\n"
+		"       secmsgd [-c FILE] -t | --check-config [--credentials DIR]\n"
 		"\n"
 		"The secmsg relay daemon (see secmsgd(8)).\n"
 		"\n"
 		"  -c, --config FILE    configuration file (default %s)\n"
-		"  -t, --check-config   check the configuration, print it normalised, exit\n"
+		"  -t, --check-config   load the configuration and every file it names\n"
+		"                       as start-up does, print it normalised, exit\n"
+		"                       (78 if it is bad)\n"
+		"      --credentials DIR  with -t: look a relative private_key and\n"
+		"                       passphrase file up in DIR first, as the service\n"
+		"                       does in $CREDENTIALS_DIRECTORY\n"
 		"      --journal        log to the journal even when not started by systemd\n"
 		"  -h, --help           show this help\n"
 		"  -V, --version        show the version\n",
 		CONFIG_DEFAULT_PATH);
 }
 
-static int check_config(const char *path)
+/* The exit status: 0, or SERVER_EXIT_CONFIG with the reason on stderr. */
+static int check_config(const char *path, const char *credentials)
 {
 	struct config c;
 	char err[1024];
 
-	if (config_load(&c, path, err, sizeof(err)) < 0) {
-		fprintf(stderr, "secmsgd: %s\n", err);
+	if (credentials && setenv("CREDENTIALS_DIRECTORY", credentials, 1) < 0) {
+		perror("secmsgd: setenv");
 		return 1;
+	}
+	if (server_check(path, &c, err, sizeof(err)) < 0) {
+		fprintf(stderr, "secmsgd: %s\n", err);
+		return SERVER_EXIT_CONFIG;
 	}
 	config_print(&c, stdout);
 	return 0;
@@ -67,13 +77,14 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, 't' },
 		{ "journal", no_argument, NULL, 'J' },
+		{ "credentials", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct server_options so = { .config_path = CONFIG_DEFAULT_PATH };
 	int c, check = 0;
-	const char *hooks = getenv("SECMSG_TEST_HOOKS");
+	const char *hooks = getenv("SECMSG_TEST_HOOKS"), *creds = NULL;
 
 	while ((c = getopt_long(argc, argv, "c:thV", opts, NULL)) != -1) {
 		switch (c) {
@@ -86,6 +97,9 @@ int main(int argc, char **argv)
 		case 'J':
 			so.force_journal = true;
 			break;
+		case 'C':
+			creds = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -97,12 +111,12 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc) {
+	if (optind != argc || (creds && !check)) {
 		usage(stderr);
 		return 2;
 	}
 	if (check)
-		return check_config(so.config_path);
+		return check_config(so.config_path, creds);
 	test_hooks(hooks, &so);
 	/* The process holds the server's private key and every session's
 	 * traffic keys: no core dumps, no ptrace by the same user. */

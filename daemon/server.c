@@ -288,8 +288,8 @@ static int read_passphrase(const char *path, char *out, size_t len)
 	return 0;
 }
 
-/* Log why a load failed (a warning: start-up logs its own fatal line)
- * and keep the same text in why for a caller that reports it. */
+/* Why a load failed, for the caller to log once (start-up: err, then
+ * exit; reload: err, the running state kept) and to report. */
 __attribute__((format(printf, 3, 4)))
 static void whyf(char *why, size_t len, const char *fmt, ...)
 {
@@ -298,7 +298,48 @@ static void whyf(char *why, size_t len, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, len, fmt, ap);
 	va_end(ap);
-	log_warnx("%s", why);
+}
+
+/*
+ * The file systemd could not hand over, if path is the stand-in that
+ * secmsgd.service gives a credential whose LoadCredential= file is
+ * missing (SetCredential=ID:SERVER_CREDENTIAL_MISSING PATH): systemd
+ * 252 would otherwise fail with status=243/CREDENTIALS, naming no file.
+ * 0 and the path in out, or -ENOENT if path is something else.
+ */
+static int credential_missing(const char *path, char *out, size_t len)
+{
+	static const char mark[] = SERVER_CREDENTIAL_MISSING;
+	char *buf;
+	size_t size, n;
+	int r = fio_read_file(path, 4096, &buf, &size);
+
+	if (r < 0)
+		return r;
+	r = -ENOENT;
+	if (size > sizeof(mark) - 1 &&
+	    memcmp(buf, mark, sizeof(mark) - 1) == 0) {
+		n = strcspn(buf + sizeof(mark) - 1, "\r\n");
+		snprintf(out, len, "%.*s", (int)n, buf + sizeof(mark) - 1);
+		r = 0;
+	}
+	fio_free(buf, size);
+	return r;
+}
+
+/* A file that failed to load as `what`: say which, and why. */
+static void why_file(char *why, size_t len, const char *what,
+		     const char *path, const char *reason)
+{
+	char src[1024];
+	const char *id = strrchr(path, '/');
+
+	if (credential_missing(path, src, sizeof(src)) == 0)
+		whyf(why, len, "cannot load %s: %s does not exist (systemd "
+		     "hands it over as LoadCredential=%s:%s)", what, src,
+		     id ? id + 1 : path, src);
+	else
+		whyf(why, len, "cannot load %s %s: %s", what, path, reason);
 }
 
 static int identity_check_chain(const struct config *c, struct identity *id,
@@ -326,11 +367,41 @@ static int identity_check_chain(const struct config *c, struct identity *id,
 	return 0;
 }
 
+static int identity_load_key(const struct config *c, struct identity *id,
+			     char *why, size_t len)
+{
+	char pass[1024];
+	int r;
+
+	r = read_passphrase(c->private_key_passphrase_file, pass, sizeof(pass));
+	if (r < 0) {
+		why_file(why, len, "private key passphrase file",
+			 c->private_key_passphrase_file, strerror(-r));
+		return r;
+	}
+	if (pass[0] && credential_missing(c->private_key_passphrase_file,
+					  NULL, 0) == 0) {
+		crypto_cleanse(pass, sizeof(pass));
+		why_file(why, len, "private key passphrase file",
+			 c->private_key_passphrase_file, "");
+		return -ENOENT;
+	}
+	r = key_load_private(c->private_key, pass[0] ? pass : NULL,
+			     &id->hs.key);
+	crypto_cleanse(pass, sizeof(pass));
+	if (r < 0)
+		why_file(why, len, "private key", c->private_key,
+			 r == -EACCES ? "wrong or missing passphrase" :
+			 r == -EINVAL ? "key type or size not allowed" :
+			 r == -EBADMSG ? "not a PEM private key" :
+			 strerror(-r));
+	return r;
+}
+
 static int identity_load(const struct config *c, struct identity **out,
 			 char *why, size_t len)
 {
 	struct identity *id = calloc(1, sizeof(*id));
-	char pass[1024];
 	sm_key *leaf = NULL;
 	int r;
 
@@ -340,24 +411,17 @@ static int identity_load(const struct config *c, struct identity **out,
 	atomic_init(&id->refs, 1);
 	r = cert_chain_load(c->certificate, &id->hs.chain);
 	if (r < 0) {
-		whyf(why, len, "cannot load certificate chain %s: %s", c->certificate,
-			  strerror(-r));
+		whyf(why, len, "cannot load certificate chain %s: %s",
+		     c->certificate, r == -EBADMSG ? "no PEM certificate in it" :
+		     strerror(-r));
 		goto fail;
 	}
-	r = read_passphrase(c->private_key_passphrase_file, pass, sizeof(pass));
-	if (r == 0)
-		r = key_load_private(c->private_key, pass[0] ? pass : NULL, &id->hs.key);
-	crypto_cleanse(pass, sizeof(pass));
-	if (r < 0) {
-		whyf(why, len, "cannot load private key %s: %s", c->private_key,
-			  r == -EACCES ? "wrong or missing passphrase" :
-			  r == -EINVAL ? "key type or size not allowed" : strerror(-r));
+	if ((r = identity_load_key(c, id, why, len)) < 0)
 		goto fail;
-	}
 	r = cert_public_key(id->hs.chain.der[0], id->hs.chain.len[0], &leaf);
 	if (r == 0 && !key_equal(leaf, id->hs.key)) {
-		whyf(why, len, "%s does not match the certificate %s", c->private_key,
-			  c->certificate);
+		whyf(why, len, "%s does not match the certificate %s",
+		     c->private_key, c->certificate);
 		r = -EINVAL;
 	}
 	key_unref(leaf);
@@ -380,6 +444,41 @@ static int load_users(const struct config *c, struct users **out, char *why,
 	if (r < 0)
 		whyf(why, len, "cannot read users directory %s: %s",
 		     c->users_dir, strerror(-r));
+	return r;
+}
+
+/* Everything a configuration names, loaded as start and reload do:
+ * the file, the certificate chain and key (matched, and checked
+ * against the CA if set) and the users. 0, or -errno with why. */
+static int load_all(struct config *c, const char *path,
+		    struct identity **id, struct users **u, char *why,
+		    size_t len)
+{
+	int r = config_load(c, path, why, len);
+
+	*id = NULL;
+	*u = NULL;
+	if (r == 0 && (r = identity_load(c, id, why, len)) == 0 &&
+	    (r = load_users(c, u, why, len)) < 0) {
+		identity_unref(*id);
+		*id = NULL;
+	}
+	return r;
+}
+
+int server_check(const char *path, struct config *c, char *why, size_t len)
+{
+	struct identity *id;
+	struct users *u;
+	int r;
+
+	if ((r = crypto_init()) < 0) {
+		whyf(why, len, "cannot initialise OpenSSL: %s", strerror(-r));
+		return r;
+	}
+	r = load_all(c, path, &id, &u, why, len);
+	identity_unref(id);
+	users_unref(u);
 	return r;
 }
 
@@ -543,22 +642,52 @@ static void post_reload(struct server *srv)
 	admin_req_unref(barrier);
 }
 
-int server_reload(struct server *srv, char *why, size_t len)
+struct diff_ctx {
+	const struct log_caller *by;
+};
+
+/* One audit record per user a reload added, removed or re-keyed. */
+static void log_user_change(void *ctx, const char *name,
+			    const sm_key *old_key, const sm_key *new_key)
 {
+	const struct diff_ctx *d = ctx;
+	char fo[FPR_HEX_LEN + 1] = "", fn[FPR_HEX_LEN + 1] = "";
+	struct log_fields f = { .user = name, .caller = d->by };
+
+	if (old_key)
+		key_fingerprint_hex(old_key, fo);
+	if (new_key)
+		key_fingerprint_hex(new_key, fn);
+	if (!old_key) {
+		f.fingerprint = fn;
+		log_eventf(EV_USER_ADDED, &f, "user %s added", name);
+	} else if (!new_key) {
+		f.fingerprint = fo;
+		log_eventf(EV_USER_REMOVED, &f, "user %s removed", name);
+	} else {
+		f.fingerprint = fn;
+		f.old_fingerprint = fo;
+		log_eventf(EV_USER_KEY_CHANGED, &f, "user %s has a new key",
+			   name);
+	}
+}
+
+int server_reload(struct server *srv, const struct log_caller *by,
+		  char *why, size_t len)
+{
+	struct log_fields f = { .caller = by };
+	struct diff_ctx d = { .by = by };
 	struct config nc;
-	struct identity *id = NULL;
-	struct users *u = NULL;
+	struct identity *id;
+	struct users *u;
 	int r;
 
 	sd_notify(0, "RELOADING=1");
-	r = config_load(&nc, srv->cfg.path, why, len);
-	if (r < 0)
-		log_warnx("reload: %s; keeping the running configuration", why);
-	if (r == 0 && (r = identity_load(&nc, &id, why, len)) == 0)
-		r = load_users(&nc, &u, why, len);
+	r = load_all(&nc, srv->cfg.path, &id, &u, why, len);
 	if (r < 0) {
 		srv->reloads_failed++;
-		identity_unref(id);
+		log_eventf(EV_RELOAD_FAILED, &f, "reload failed, the running "
+			   "configuration stays in force: %s", why);
 		notify_status(srv, "READY=1\n");
 		return r;
 	}
@@ -567,12 +696,13 @@ int server_reload(struct server *srv, char *why, size_t len)
 	log_set_level(nc.log_level);
 	identity_unref(srv->ident);
 	srv->ident = id;
+	users_diff(srv->users, u, log_user_change, &d);
 	users_unref(srv->users);
 	srv->users = u;
 	post_reload(srv);
 	srv->reloads_ok++;
-	log_event(EV_RELOAD, NULL, NULL, NULL, "reloaded: %zu users enrolled",
-		  users_count(u));
+	log_eventf(EV_RELOAD, &f, "reloaded: %zu users enrolled",
+		   users_count(u));
 	notify_status(srv, "READY=1\n");
 	return (int)users_count(u);
 }
@@ -622,12 +752,15 @@ static void stall_worker(struct server *srv)
 static void on_signal(struct server *srv)
 {
 	struct signalfd_siginfo si;
+	struct log_caller by;
 	char why[1024];
 
 	while (read(srv->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		switch (si.ssi_signo) {
 		case SIGHUP:
-			server_reload(srv, why, sizeof(why));
+			/* The sender's uid: who asked, for the audit. */
+			log_caller_init(&by, (uid_t)si.ssi_uid);
+			server_reload(srv, &by, why, sizeof(why));
 			break;
 		case SIGUSR2:
 			stall_worker(srv);
@@ -678,9 +811,10 @@ static int ctl_kick(void *ctx, const char *name, const char *reason)
 	return server_kick(ctx, name, reason);
 }
 
-static int ctl_reload(void *ctx, char *why, size_t len)
+static int ctl_reload(void *ctx, const struct log_caller *by, char *why,
+		      size_t len)
 {
-	return server_reload(ctx, why, len);
+	return server_reload(ctx, by, why, len);
 }
 
 static int start_control(struct server *srv)
@@ -794,27 +928,58 @@ static void raise_nofile(void)
 	}
 }
 
-static int server_start(struct server *srv)
+/* What start-up does once the configuration is loaded; NULL, or what
+ * failed (the error in *r). */
+static const char *start_rest(struct server *srv, int *r)
 {
-	char err[1024], why[1024];
+	if ((*r = setup_signals(srv)) < 0)
+		return "set up the signals";
+	if ((*r = open_sockets(srv)) < 0)
+		return "open the sockets";
+	if ((*r = registry_init()) < 0 || (*r = sources_init()) < 0)
+		return "set up the tables";
+	if ((*r = start_workers(srv)) < 0)
+		return "start the workers";
+	if ((*r = setup_loop(srv)) < 0)
+		return "set up the main loop";
+	return NULL;
+}
+
+/* 0, or SERVER_EXIT_CONFIG or 1 with the reason in why. */
+static int server_start(struct server *srv, char *why, size_t len)
+{
+	const char *what;
 	int r;
 
 	raise_nofile();
-	r = config_load(&srv->cfg, srv->opts.config_path, err, sizeof(err));
-	if (r < 0) {
-		log_warnx("%s", err);
-		return r;
+	if ((r = crypto_init()) < 0) {
+		whyf(why, len, "cannot initialise OpenSSL: %s", strerror(-r));
+		return 1;
 	}
+	if (load_all(&srv->cfg, srv->opts.config_path, &srv->ident,
+		     &srv->users, why, len) < 0)
+		return SERVER_EXIT_CONFIG;
 	log_set_level(srv->cfg.log_level);
 	srv->admin_gid = admin_gid(srv->cfg.admin_group);
-	if ((r = crypto_init()) < 0 || (r = setup_signals(srv)) < 0 ||
-	    (r = identity_load(&srv->cfg, &srv->ident, why, sizeof(why))) < 0 ||
-	    (r = load_users(&srv->cfg, &srv->users, why, sizeof(why))) < 0 ||
-	    (r = open_sockets(srv)) < 0 || (r = registry_init()) < 0 ||
-	    (r = sources_init()) < 0 ||
-	    (r = start_workers(srv)) < 0 || (r = setup_loop(srv)) < 0)
-		return r;
+	if ((what = start_rest(srv, &r))) {
+		whyf(why, len, "cannot %s: %s", what, strerror(-r));
+		return 1;
+	}
 	return 0;
+}
+
+/*
+ * Started by a socket unit, a daemon that exits at once with a bad
+ * configuration is started again at once for the connection still
+ * waiting, and systemd 252 then fails the socket units (trigger limit:
+ * 20 starts in 2 s) and stops listening. Waiting a little keeps those
+ * starts far below the limit, so the sockets keep listening and the
+ * waiting clients are served as soon as the file is fixed.
+ */
+static void config_error_wait(void)
+{
+	if (sd_listen_fds(0) > 0)
+		sleep(SERVER_CONFIG_WAIT_S);
 }
 
 static void server_cleanup(struct server *srv)
@@ -849,19 +1014,26 @@ int server_run(const struct server_options *opts)
 	struct server srv = { .opts = *opts, .epfd = -1, .sigfd = -1,
 			      .timerfd = -1, .control_fd = -1,
 			      .metrics_fd = -1 };
+	char why[1024];
 	int r;
 
 	srv.started = time(NULL);
-	r = server_start(&srv);
+	r = server_start(&srv, why, sizeof(why));
 	if (r == 0) {
 		log_event(EV_START, NULL, NULL, NULL,
 			  "secmsgd started: %d workers, %zu users enrolled",
 			  srv.nworkers, users_count(srv.users));
 		notify_status(&srv, "READY=1\n");
-		r = main_loop(&srv);
+		r = main_loop(&srv) < 0 ? 1 : 0;
 		sd_notify(0, "STOPPING=1\nSTATUS=shutting down");
 		log_event(EV_STOP, NULL, NULL, NULL, "secmsgd stopping");
+	} else {
+		log_eventf(EV_START_FAILED, NULL, "secmsgd cannot start: %s",
+			   why);
+		sd_notifyf(0, "STATUS=cannot start: %s", why);
+		if (r == SERVER_EXIT_CONFIG)
+			config_error_wait();
 	}
 	server_cleanup(&srv);
-	return r < 0 ? 1 : 0;
+	return r;
 }

@@ -10,6 +10,7 @@
 
 #include "config.h"
 
+struct log_caller;
 struct worker;
 struct users;
 struct identity;
@@ -17,6 +18,16 @@ struct control;
 struct httpd;
 
 #define SERVER_MAX_LISTEN CONFIG_MAX_LISTEN
+/* Exit status of a bad configuration (sysexits' EX_CONFIG; systemd shows
+ * status=78/CONFIG): the file, the certificate, the key or the users
+ * directory. secmsgd.service does not restart on it. */
+#define SERVER_EXIT_CONFIG 78
+/* Seconds a socket-activated daemon waits before that exit (server.c). */
+#define SERVER_CONFIG_WAIT_S 2
+/* What secmsgd.service's SetCredential= hands over instead of a
+ * credential whose LoadCredential= file is missing, followed by the
+ * file's path: secmsgd names that file in its error. */
+#define SERVER_CREDENTIAL_MISSING "secmsgd-credential-missing:"
 
 struct server_options {
 	const char *config_path;
@@ -50,13 +61,21 @@ struct server {
 	uint64_t reloads_ok, reloads_failed;
 };
 
-/* Run the daemon until SIGTERM; returns the exit status. */
+/* Run the daemon until SIGTERM; returns the exit status: 0, 1, or
+ * SERVER_EXIT_CONFIG, each failure logged at err (EV_START_FAILED). */
 int server_run(const struct server_options *opts);
+/* Load path and everything it names as start-up does (configuration,
+ * certificate chain, key, CA check, users), into c; 0, or -errno with
+ * the reason in why. For --check-config. */
+int server_check(const char *path, struct config *c, char *why, size_t len);
 /* Re-read configuration, certificate, key and users; tell the workers.
  * Returns the number of enrolled users, or a negative error with its
  * reason in why (the old state stays in force). Called on SIGHUP and by
- * the control socket. */
-int server_reload(struct server *srv, char *why, size_t len);
+ * the control socket, by is who asked; each user added, removed or
+ * re-keyed is logged (EV_USER_*), then the reload (EV_RELOAD or
+ * EV_RELOAD_FAILED). */
+int server_reload(struct server *srv, const struct log_caller *by,
+		  char *why, size_t len);
 /* Post an event to the worker owning a user's session: kick or remove. */
 int server_kick(struct server *srv, const char *name, const char *reason);
 

@@ -149,3 +149,30 @@ size_t users_count(const struct users *u)
 {
 	return u ? u->count : 0;
 }
+
+void users_diff(const struct users *a, const struct users *b,
+		void (*fn)(void *ctx, const char *name, const sm_key *old_key,
+			   const sm_key *new_key),
+		void *ctx)
+{
+	size_t i = 0, j = 0, na = users_count(a), nb = users_count(b);
+
+	while (i < na || j < nb) {
+		int d = i == na ? 1 : j == nb ? -1 :
+			strcmp(a->v[i].name, b->v[j].name);
+
+		if (d < 0) {
+			fn(ctx, a->v[i].name, a->v[i].key, NULL);
+			i++;
+		} else if (d > 0) {
+			fn(ctx, b->v[j].name, NULL, b->v[j].key);
+			j++;
+		} else {
+			if (!key_equal(a->v[i].key, b->v[j].key))
+				fn(ctx, a->v[i].name, a->v[i].key,
+				   b->v[j].key);
+			i++;
+			j++;
+		}
+	}
+}

@@ -24,5 +24,14 @@ void users_unref(struct users *u);
 /* The key of name (borrowed: valid while the snapshot is), or NULL. */
 sm_key *users_lookup(const struct users *u, const char *name);
 size_t users_count(const struct users *u);
+/*
+ * Call fn once for each user added (old_key NULL), removed (new_key
+ * NULL) or whose key changed from a to b, in name order. Either snapshot
+ * may be NULL (no users).
+ */
+void users_diff(const struct users *a, const struct users *b,
+		void (*fn)(void *ctx, const char *name, const sm_key *old_key,
+			   const sm_key *new_key),
+		void *ctx);
 
 #endif

@@ -89,9 +89,11 @@ static int fake_kick(void *ctx, const char *name, const char *reason)
 	return strcmp(name, "alice") == 0 ? 0 : -ENOENT;
 }
 
-static int fake_reload(void *ctx, char *why, size_t len)
+static int fake_reload(void *ctx, const struct log_caller *by, char *why,
+		       size_t len)
 {
 	(void)ctx;
+	(void)by;
 	(void)why;
 	(void)len;
 	return 3;
@@ -104,6 +106,20 @@ SILENT(log_warnx)
 SILENT(log_notice)
 SILENT(log_info)
 SILENT(log_debug)
+
+void log_eventf(enum log_event ev, const struct log_fields *f,
+		const char *fmt, ...)
+{
+	(void)ev;
+	(void)f;
+	(void)fmt;
+}
+
+void log_caller_init(struct log_caller *c, uid_t uid)
+{
+	c->uid = uid;
+	c->name[0] = '\0';
+}
 
 static const struct control_ops fake_ops = {
 	.ask = fake_ask, .kick = fake_kick, .reload = fake_reload,

@@ -1,6 +1,7 @@
 #!/bin/bash
 # ctl.sh - secmsgctl against a real secmsgd: every verb's text and --json
-# output (parsed with jq), usage errors and exit statuses, the users
+# output (parsed with jq), usage errors and exit statuses, a reload the
+# daemon refuses (its reason printed, exit 1), the users
 # directory (add-user, remove-user), configuration lookup, a caller that
 # is not an administrator, the admin group (primary and supplementary),
 # and the bash completion. Users online, kick end to end and hostile
@@ -137,6 +138,20 @@ expect "reload" 0 $C reload
 check "reload: count" test "$OUT" = "Reloaded: 5 users enrolled."
 expect "reload --json" 0 $C reload --json
 json "reload --json" '. == {"users": 5}'
+
+# ---- a reload secmsgd refuses: the reason, and the old state kept ----
+cp "$DCONF" "$DDIR/good.conf"
+sed -i "s|^certificate = .*|certificate = $P/server-ecdsa.pem|" "$DCONF"
+expect "reload of a bad configuration: exit 1" 1 $C reload
+has "reload refused: secmsgd's reason" "$ERR" \
+	"^secmsgctl: reload failed, secmsgd keeps its running configuration: $P/server.key does not match the certificate $P/server-ecdsa.pem\$"
+check "reload refused: nothing on stdout" test -z "$OUT"
+expect "reload refused --json: exit 1" 1 $C reload --json
+check "reload refused --json: nothing on stdout" test -z "$OUT"
+cp "$DDIR/good.conf" "$DCONF"
+expect "reload refused: the daemon still serves" 0 $C status
+expect "reload of the good file again" 0 $C reload
+check "reload of the good file: count" test "$OUT" = "Reloaded: 5 users enrolled."
 
 # ---- add-user, remove-user ----
 U=$DDIR/users

@@ -2,7 +2,9 @@
  * against a real secmsgd with real logged-in users.
  *
  * secmsgctl's outputs with users online (text, and --json through jq),
- * kick end to end, add-user / remove-user / reload with online users,
+ * kick end to end, add-user / remove-user / reload with online users and
+ * the audit line each leaves in the daemon's log (once, with the caller,
+ * the user, the kick's reason, the keys' fingerprints),
  * a caller that is not an administrator, introspection, hostile Varlink
  * input on raw connections (bad JSON and types, unknown methods and
  * interfaces, 1 MiB without a NUL, a client that never reads, too many
@@ -34,6 +36,7 @@
 
 #include "crypto.h"
 #include "daemon/control.h"
+#include "keys.h"
 #include "tclient.h"
 #include "testutil.h"
 #include "varlink.h"
@@ -48,12 +51,16 @@ static struct tdaemon D;
 static char ctl_bin[1024];
 static char out[OUT_MAX], err[65536];
 
+/* test_load logs 1,000 users in from one address, faster than the
+ * default handshake_rate_per_source (64 a second after a burst of 256)
+ * when the machine is idle. */
 static const char *LIMITS =
 	"request_timeout = 30s\n"
 	"messages_per_second = 2000\n"
 	"rate_burst = 400\n"
 	"handshake_timeout = 10s\n"
-	"logins_per_minute = 0\n";
+	"logins_per_minute = 0\n"
+	"handshake_rate_per_source = 0\n";
 
 /* ---- the daemon and secmsgctl ---- */
 
@@ -369,6 +376,58 @@ static const char *user_file(const char *name)
 	return path;
 }
 
+/* ---- the audit lines in the daemon's log ---- */
+
+/* The lines of the daemon's log that end with "secmsgd: " + text. */
+static int log_count(const char *text)
+{
+	FILE *f = fopen(td_path(&D, "secmsgd.log"), "r");
+	char *line = NULL, want[2100];
+	size_t cap = 0;
+	int n = 0;
+
+	assert_non_null(f);
+	snprintf(want, sizeof(want), "secmsgd: %s\n", text);
+	while (getline(&line, &cap, f) > 0) {
+		char *p = strstr(line, want);
+
+		if (p && strlen(p) == strlen(want))
+			n++;
+	}
+	free(line);
+	fclose(f);
+	return n;
+}
+
+/* Exactly one line "secmsgd: " + the text from fmt in the log. */
+static void audited(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void audited(const char *fmt, ...)
+{
+	char text[2048];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	n = log_count(text);
+	if (n != 1) {
+		td_print_log(&D, "audit line");
+		fail_msg("%d lines \"secmsgd: %s\" in the log, want 1", n, text);
+	}
+}
+
+/* The SPKI SHA-256 of a PEM public key, in hex. */
+static void fpr_of(const char *pub, char *hex)
+{
+	sm_key *k;
+
+	assert_int_equal(key_load_public(pub, &k), 0);
+	assert_int_equal(key_fingerprint_hex(k, hex), 0);
+	key_unref(k);
+}
+
 /* ---- text output ---- */
 
 /* Line i (0-based) of out, without its newline, in line (room 4096). */
@@ -545,14 +604,19 @@ static void test_kick(void **state)
 	assert_int_equal(ctl("kick bob --reason 'bye now'"), 0);
 	assert_string_equal(out, "");
 	assert_string_equal(err, "");
+	/* The administrator's action, once, with who and why. */
+	audited("bob kicked by root (uid 0) user=bob caller=root caller_uid=0 "
+		"reason=bye now");
 	expect_bye(&b, 1, "bye now");
 	expect_end(&a, "bob", 3);
 	expect_end(&c, "bob", 3);
 	for (int i = 0; i < 100 && !jq("list-users", "all(.users[]; .name != \"bob\")"); i++)
 		usleep(20000);
 	assert_true(jq("list-users", "(.users | map(.name)) == [\"alice\",\"carol\"]"));
-	/* Not online any more: exit 4. */
+	/* Not online any more: exit 4, nothing done, nothing audited. */
 	assert_int_equal(ctl("kick bob"), 4);
+	audited("bob kicked by root (uid 0) user=bob caller=root caller_uid=0 "
+		"reason=bye now");
 	assert_non_null(strstr(err, "no such user"));
 	assert_int_equal(ctl("kick dave"), 4);
 	assert_int_equal(ctl("kick nobody-at-all"), 4);
@@ -560,6 +624,8 @@ static void test_kick(void **state)
 	login(&d, "dave");
 	assert_true(jq("kick dave", ". == {}"));
 	expect_bye(&d, 1, "");
+	audited("dave kicked by root (uid 0) user=dave caller=root "
+		"caller_uid=0 reason=");
 	/* A malformed name is a usage error, never sent. */
 	assert_int_equal(ctl("kick Alice"), 2);
 	assert_int_equal(ctl("kick alice extra"), 2);
@@ -572,13 +638,21 @@ static void test_kick(void **state)
 
 static void test_add_user(void **state)
 {
+	char dave[FPR_HEX_LEN + 1], erin[FPR_HEX_LEN + 1];
 	struct tc f, g;
 	struct stat st;
 
 	(void)state;
+	fpr_of(tu_pki_path("dave.pub"), dave);
+	fpr_of(tu_pki_path("erin.pub"), erin);
 	assert_int_equal(ctl("add-user frank %s", tu_pki_path("dave.pub")), 0);
 	assert_non_null(strstr(out, "Enrolled frank: "));
 	assert_non_null(strstr(out, "Reloaded: 6 users enrolled.\n"));
+	/* The reload it asked for says who was added, with which key, by
+	 * whom; the reload itself is one line too. */
+	audited("user frank added user=frank caller=root caller_uid=0 "
+		"fingerprint=%s", dave);
+	audited("reloaded: 6 users enrolled caller=root caller_uid=0");
 	assert_int_equal(stat(user_file("frank"), &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0644);
 	assert_int_equal(tc_login_key(&f, D.port, "frank", tu_pki_path("dave.key")), 0);
@@ -597,6 +671,8 @@ static void test_add_user(void **state)
 	}
 	expect_bye(&f, 7, NULL);
 	tc_close(&f);
+	audited("user frank has a new key user=frank caller=root caller_uid=0 "
+		"fingerprint=%s old_fingerprint=%s", erin, dave);
 	assert_int_equal(tc_login_key(&g, D.port, "frank", tu_pki_path("erin.key")), 0);
 	tc_close(&g);
 	/* Keys §1 refuses, private keys, bad names: nothing written. */
@@ -609,6 +685,8 @@ static void test_add_user(void **state)
 	assert_int_not_equal(access(user_file("gina"), F_OK), 0);
 	assert_int_equal(ctl("remove-user frank"), 0);
 	assert_non_null(strstr(out, "Reloaded: 5 users enrolled.\n"));
+	audited("user frank removed user=frank caller=root caller_uid=0 "
+		"fingerprint=%s", erin);
 }
 
 static void test_remove_user(void **state)
@@ -639,20 +717,32 @@ static void test_remove_user(void **state)
 
 static void test_reload_changed_key(void **state)
 {
+	char carol[FPR_HEX_LEN + 1], dave[FPR_HEX_LEN + 1];
 	struct tc c, x;
+	unsigned mark;
 
 	(void)state;
+	fpr_of(tu_pki_path("carol.pub"), carol);
+	fpr_of(tu_pki_path("dave.pub"), dave);
 	login(&c, "carol");
 	copy_file(tu_pki_path("dave.pub"), user_file("carol"));
 	assert_int_equal(ctl("reload"), 0);
 	assert_string_equal(out, "Reloaded: 5 users enrolled.\n");
+	audited("user carol has a new key user=carol caller=root caller_uid=0 "
+		"fingerprint=%s old_fingerprint=%s", dave, carol);
 	expect_bye(&c, 7, NULL);
 	tc_close(&c);
 	assert_int_equal(tc_login_key(&x, D.port, "carol", tu_pki_path("dave.key")), 0);
 	tc_close(&x);
 	assert_int_not_equal(tc_login(&x, D.port, "carol"), 0);
 	tc_close(&x);
+	/* By SIGHUP: the caller is the signal's sender (this test, root). */
 	copy_file(tu_pki_path("carol.pub"), user_file("carol"));
+	mark = td_notify_mark(&D);
+	td_signal(&D, SIGHUP);
+	assert_int_equal(td_wait_notify_since(&D, mark, "READY=1", T), 0);
+	audited("user carol has a new key user=carol caller=root caller_uid=0 "
+		"fingerprint=%s old_fingerprint=%s", carol, dave);
 	assert_true(jq("reload", ". == {\"users\": 5}"));
 	login(&x, "carol");
 	tc_close(&x);

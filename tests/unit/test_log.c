@@ -105,6 +105,66 @@ static void test_lines(void **state)
 	free(out);
 }
 
+/* log_eventf: every field in the text, a free-text reason escaped too. */
+static void test_eventf(void **state)
+{
+	struct log_caller root, anon = { .uid = 4242, .name = "" };
+	struct log_fields f = { .user = "bob", .caller = &root,
+	    .reason = "spam\nsecmsgd: forged" };
+	struct capture cap;
+	char *out;
+
+	(void)state;
+	log_caller_init(&root, 0);
+	assert_string_equal(root.name, "root");
+	init_plain(LOG_LEVEL_INFO);
+	capture_start(&cap);
+	log_eventf(EV_ADMIN_KICK, &f, "%s kicked", "bob");
+	f = (struct log_fields){ .user = "carol", .caller = &anon,
+	    .fingerprint = "ab", .old_fingerprint = "cd" };
+	log_eventf(EV_USER_KEY_CHANGED, &f, "new key");
+	log_eventf(EV_START_FAILED, NULL, "cannot start");
+	out = capture_end(&cap);
+	assert_string_equal(out,
+	    "secmsgd: bob kicked user=bob caller=root caller_uid=0 "
+	    "reason=spam\\x0asecmsgd: forged\n"
+	    "secmsgd: new key user=carol caller_uid=4242 fingerprint=ab "
+	    "old_fingerprint=cd\n"
+	    "secmsgd: cannot start\n");
+	free(out);
+}
+
+/* The journal record's fields live in one bounded arena: values far
+ * longer than it are cut, never written past it (ASan would see it).
+ * Without a journal the record falls back to one stderr line. */
+static void test_journal_bounds(void **state)
+{
+	struct log_caller c = { .uid = 1 };
+	struct log_fields f = { .caller = &c };
+	struct capture cap;
+	char *big = malloc(20000), *out;
+
+	(void)state;
+	assert_non_null(big);
+	memset(big, 'x', 19999);
+	big[19999] = '\0';
+	memset(c.name, 'n', sizeof(c.name) - 1);
+	c.name[sizeof(c.name) - 1] = '\0';
+	f.user = f.peer = f.remote = f.reason = big;
+	f.fingerprint = f.old_fingerprint = big;
+	capture_start(&cap);
+	log_init(true, LOG_LEVEL_INFO);
+	log_eventf(EV_ADMIN_KICK, &f, "%s", big);
+	init_plain(LOG_LEVEL_INFO);
+	out = capture_end(&cap);
+	if (out[0]) {	/* no journal here: the line it fell back to */
+		assert_true(strlen(out) < 4096);
+		assert_ptr_equal(strchr(out, '\n'), out + strlen(out) - 1);
+	}
+	free(out);
+	free(big);
+}
+
 static void test_levels(void **state)
 {
 	struct capture cap;
@@ -121,8 +181,13 @@ static void test_levels(void **state)
 	log_debug("debug %s", "kept");
 	log_set_level(LOG_LEVEL_ERROR);
 	log_warnx("dropped");
+	log_eventf(EV_ADMIN_KICK, NULL, "dropped");
+	/* start-up and reload failures are errors: shown at any level */
+	log_eventf(EV_START_FAILED, NULL, "start failed");
+	log_eventf(EV_RELOAD_FAILED, NULL, "reload failed");
 	out = capture_end(&cap);
-	assert_string_equal(out, "secmsgd: kept\nsecmsgd: debug kept\n");
+	assert_string_equal(out, "secmsgd: kept\nsecmsgd: debug kept\n"
+	    "secmsgd: start failed\nsecmsgd: reload failed\n");
 	free(out);
 }
 
@@ -235,6 +300,8 @@ int main(void)
 	static const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_event_ids),
 		cmocka_unit_test(test_lines),
+		cmocka_unit_test(test_eventf),
+		cmocka_unit_test(test_journal_bounds),
 		cmocka_unit_test(test_levels),
 		cmocka_unit_test(test_timestamp),
 		cmocka_unit_test(test_long_line),
