@@ -333,7 +333,7 @@ endif
 			systemd-tmpfiles --create $(TMPFILESDIR)/secmsgd.conf; fi; \
 		if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi; \
 		echo "Next: put server.pem and server.key (mode 0600) in $(sysconfdir)/secmsg,"; \
-		echo "then: systemctl enable --now secmsgd.socket secmsgd-control.socket, and enrol users"; \
+		echo "then: systemctl enable --now secmsgd.socket secmsgd-control.socket secmsgd-metrics.socket, and enrol users"; \
 	fi
 
 # Without a manifest: the files of an installation with this PREFIX, as
