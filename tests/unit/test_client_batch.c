@@ -160,7 +160,8 @@ static void test_format_reasons(void **state)
 	}
 	assert_null(cev_refuse_word(0));
 	assert_null(cev_refuse_word(7));
-	assert_null(cev_end_word(5));
+	assert_string_equal(cev_end_word(5), "removed");
+	assert_null(cev_end_word(6));
 	assert_null(cev_bye_word(0));
 	assert_null(cev_bye_word(200));
 	/* A reason this client does not know prints as its number. */
@@ -279,7 +280,7 @@ static void test_parse_bad(void **state)
 		"lis", "LIST", "list bob", "talk", "talk Bob", "talk -bob",
 		"talk bob carol", "accept", "end", "end bob x", "trust",
 		"send", "send bob", "send bob ", "quit now", "help", "to bob",
-		"chats", "fingerprint", "/list", "talk aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		"chats x", "fingerprint", "/list", "talk aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
 		"talk bo\xc3\xa9",
 	};
 	struct ccmd c;

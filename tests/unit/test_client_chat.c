@@ -65,8 +65,9 @@ static int qhead, qtail;
 static bool tamper_message, tamper_accept_sig;
 static int pings, pongs;
 
-static int capture(void *ctx, const uint8_t *pt, size_t len)
+static int capture(void *ctx, const uint8_t *pt, size_t len, bool keep)
 {
+	(void)keep;
 	int from = (int)(intptr_t)ctx;
 
 	assert_true(qtail < QMAX);
@@ -263,7 +264,7 @@ static void start_node(int i)
 	assert_non_null(n->of);
 	n->out = (struct front){ .ops = &node_ops, .ctx = n, .fd = -1 };
 	snprintf(path, sizeof(path), "%s/%s", dir, n->name);
-	assert_int_equal(chats_new(n->name, n->key, path, capture,
+	assert_int_equal(chats_new(n->name, n->key, path, NULL, capture,
 				   (void *)(intptr_t)i, &n->out, &n->c), 0);
 	n->focus.name[0] = '\0';
 	n->env = (struct cmd_env){ .chats = n->c, .out = &n->out,
