@@ -250,6 +250,10 @@ static void loop(struct app *a)
 {
 	int r;
 
+	/* What the login's last read brought after its last record (a
+	 * PRESENCE, a MESSAGE) waits in the buffer: no poll would say so. */
+	if ((r = take_records(a)) < 0)
+		session_over(a, r);
 	a->front.ops->flush(a->front.ctx);
 	while (!a->done && !quit_over(a, cnet_now_ms()))
 		if ((r = round_once(a)) < 0)

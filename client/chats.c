@@ -1030,6 +1030,7 @@ void chats_disconnected(struct chats *c)
 	struct peer *p, *next;
 
 	c->connected = false;
+	c->bye = 0;	/* read by now: the next attempt starts clean */
 	for (p = c->peers; p; p = next) {
 		next = p->next;
 		if (p->conv) {

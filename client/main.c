@@ -153,7 +153,8 @@ static int take_option(struct main_opts *o, int ch)
 		usage(stdout);
 		return 0;
 	case 'V':
-		printf(PROG " " SECMSG_VERSION " (protocol secmsg/1)\n");
+		printf(PROG " " SECMSG_VERSION " (protocol secmsg/1, versions 1 "
+		       "and 2)\n");
 		return 0;
 	default:
 		fprintf(stderr, "Try '" PROG " --help'.\n");
