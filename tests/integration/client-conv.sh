@@ -308,11 +308,12 @@ expect_none alice2 "^conversation${TAB}bob" "alice lists no conversation with bo
 	"$n" "^users${TAB}"
 
 # ---- the end for good: the other side offline ----
+n=$(count bob2 "^conversation${TAB}alice${TAB}")
 cl_cmd bob2 "talk alice"
 expect_count alice2 "^request${TAB}bob\$" 1 "bob asks alice again"
 cl_cmd alice2 "accept bob"
-expect_count bob2 "^conversation${TAB}alice${TAB}[0-9]+${TAB}online\$" 3 \
-	"a new conversation"
+expect_count bob2 "^conversation${TAB}alice${TAB}" $((n + 1)) "a new conversation"
+check "... with alice online" online bob2 alice
 off=$(count alice2 "^presence${TAB}bob${TAB}offline\$")
 cl_cmd bob2 quit
 expect_exit bob2 0 "bob quits: exit 0"
