@@ -56,10 +56,13 @@ static int load(struct cstore *s, const char *user, char *err, size_t errlen)
 		return -EBADMSG;
 	}
 	if (r < 0)
-		snprintf(err, errlen, "cannot use the state file %s: %s",
+		snprintf(err, errlen, "cannot use the state file %s: %s%s",
 			 s->path, r == -EACCES || r == -EBADMSG ||
 			 r == -EPROTONOSUPPORT || r == -EFBIG ?
-			 state_strerror(r) : strerror(-r));
+			 state_strerror(r) : strerror(-r), r != -EACCES ? "" :
+			 " (if your key changed, the server has ended your "
+			 "conversations: move the file away to start without "
+			 "them; see secmsg-client(1))");
 	return r;
 }
 
