@@ -53,6 +53,7 @@ struct run {
 	int in;			/* the client's standard input */
 	int out;		/* its standard output */
 	int lfd, fd;		/* listening socket, accepted connection */
+	int port;		/* lfd's */
 	char known[64];		/* its known-peers directory */
 	struct channel ch;	/* the server's record layer */
 	char obuf[8192];	/* standard output read so far */
@@ -192,6 +193,7 @@ static struct run *new_run(void **state, int *port)
 	snprintf(r->known, sizeof(r->known), "/tmp/secmsg-cs-XXXXXX");
 	assert_non_null(mkdtemp(r->known));
 	r->lfd = listen_any(port);
+	r->port = *port;
 	return r;
 }
 
@@ -707,6 +709,18 @@ static void bob_sends(struct run *r, const uint8_t *e2e, size_t len)
 	send_msg(r, &m);
 }
 
+/* A client of version 2 started with the conversation and logged in. */
+static struct run *v2_logged_in(void **state)
+{
+	int port;
+	struct run *r = start_v2(state, &port);
+
+	spawn(r, port);
+	take_connection(r);
+	login_v2(r, 1, true);
+	return r;
+}
+
 /* A conversation from the state file: messages both ways with receipts,
  * bob's out of order, presence, a message refused by ERROR 6 named by its
  * ref, and the next one read across the gap. */
@@ -718,12 +732,8 @@ static void test_v2_conversation(void **state)
 			   .err_op = OP_MESSAGE, .peer = "bob",
 			   .text = (const uint8_t *)"peer offline",
 			   .text_len = 12 };
-	int port;
-	struct run *r = start_v2(state, &port);
+	struct run *r = v2_logged_in(state);
 
-	spawn(r, port);
-	take_connection(r);
-	login_v2(r, 1, true);
 	type(r, "send bob hello\n");
 	bob_reads(r, CHAT_TEXT, 1, "hello", NULL);
 	EXPECT_LINE(r, "sent\tbob\t1");
@@ -821,12 +831,8 @@ static void cut_mid_record(struct run *r)
  * reconnected after too, BYE 2 is not. */
 static void test_v2_reconnect(void **state)
 {
-	int port;
-	struct run *r = start_v2(state, &port);
+	struct run *r = v2_logged_in(state);
 
-	spawn(r, port);
-	take_connection(r);
-	login_v2(r, 1, true);
 	type(r, "send bob before\n");
 	bob_reads(r, CHAT_TEXT, 1, "before", NULL);
 	cut_mid_record(r);
@@ -870,16 +876,12 @@ static void test_v2_locked(void **state)
 {
 	struct run second = { .fd = -1, .err = -1 };
 	char want[128];
-	int port;
-	struct run *r = start_v2(state, &port);
+	struct run *r = v2_logged_in(state);
 
-	spawn(r, port);
-	take_connection(r);
-	login_v2(r, 1, true);
 	memcpy(second.known, r->known, sizeof(second.known));
 	second.lfd = r->lfd;
 	copt.capture_err = true;
-	spawn(&second, port);
+	spawn(&second, r->port);
 	copt.capture_err = false;
 	assert_int_equal(reap(&second), 4);
 	read_err(&second);
