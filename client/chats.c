@@ -210,7 +210,7 @@ static struct kchange **find_change(struct chats *c, const char *name)
 }
 
 /* Remember that name's key changed to fpr. */
-void chats_note_change(struct chats *c, const char *name, const char *fpr)
+static void note_change(struct chats *c, const char *name, const char *fpr)
 {
 	struct kchange **k = find_change(c, name);
 
@@ -240,29 +240,38 @@ enum key_verdict { KEY_BAD = -1, KEY_OK = 0, KEY_FIRST = 1, KEY_CHANGED = 2 };
  * On KEY_OK or KEY_FIRST, *key holds the parsed key and p->fpr its
  * fingerprint. On KEY_CHANGED the keychange event has been reported.
  */
-static enum key_verdict check_key(struct chats *c, struct peer *p,
-				  const struct msg *m, sm_key **key)
+enum kp_status chats_check_fpr(struct chats *c, const char *name,
+			       const char *fpr)
 {
 	char old[FPR_HEX_LEN + 1];
 	const char *recorded = NULL;
+	enum kp_status st = kp_check(&c->kp, name, fpr, &recorded);
+	struct cev ev = { .kind = CEV_KEYCHANGE, .peer = name, .s1 = old,
+			  .s2 = fpr };
+
+	if (st != KP_CHANGED)
+		return st;
+	snprintf(old, sizeof(old), "%s", recorded ? recorded : "");
+	note_change(c, name, fpr);
+	out_event(c->out, &ev);
+	return st;
+}
+
+static enum key_verdict check_key(struct chats *c, struct peer *p,
+				  const struct msg *m, sm_key **key)
+{
 	enum kp_status st;
-	struct cev ev = { .kind = CEV_KEYCHANGE, .peer = p->name };
 
 	*key = NULL;
 	if (m->peer_key_len == 0 || m->peer_key_len > PEER_KEY_MAX ||
 	    key_from_spki(m->peer_key, m->peer_key_len, key) < 0)
 		return KEY_BAD;
 	fingerprint_hex(m->peer_key, m->peer_key_len, p->fpr);
-	st = kp_check(&c->kp, p->name, p->fpr, &recorded);
+	st = chats_check_fpr(c, p->name, p->fpr);
 	if (st != KP_CHANGED)
 		return st == KP_NEW ? KEY_FIRST : KEY_OK;
-	snprintf(old, sizeof(old), "%s", recorded ? recorded : "");
-	chats_note_change(c, p->name, p->fpr);
 	key_unref(*key);
 	*key = NULL;
-	ev.s1 = old;
-	ev.s2 = p->fpr;
-	out_event(c->out, &ev);
 	return KEY_CHANGED;
 }
 

@@ -122,7 +122,10 @@ struct chat *chats_chat_of(struct chats *c, struct peer *p);
 int chats_send_sealed(struct chats *c, struct peer *p, uint32_t ref,
 		      const uint8_t *e2e, size_t len, uint8_t kind,
 		      uint32_t id);
-void chats_note_change(struct chats *c, const char *name, const char *fpr);
+/* name's key fingerprint against the known peers: on KP_CHANGED the
+ * change is noted (the gate) and reported (keychange). */
+enum kp_status chats_check_fpr(struct chats *c, const char *name,
+			       const char *fpr);
 int chats_record_key(struct chats *c, const char *name, const char *fpr);
 /* B: HELLO arrived; send what the user typed meanwhile. */
 void chats_flush_held(struct chats *c, struct peer *p);

@@ -425,25 +425,15 @@ void conv_on_error(struct chats *c, const struct msg *m)
  * one recorded stops it at the key-change gate until `trust`. */
 static void conv_check_key(struct chats *c, struct peer *p)
 {
-	struct cev ev = { .kind = CEV_KEYCHANGE, .peer = p->name };
-	char old[FPR_HEX_LEN + 1];
-	const char *recorded = NULL;
-	enum kp_status st = kp_check(&c->kp, p->name, p->fpr, &recorded);
+	enum kp_status st = chats_check_fpr(c, p->name, p->fpr);
 
-	if (st == KP_NEW) {
+	if (st == KP_NEW)
 		chats_record_key(c, p->name, p->fpr);
-		return;
-	}
-	if (st != KP_CHANGED)
-		return;
-	snprintf(old, sizeof(old), "%s", recorded ? recorded : "");
-	chats_note_change(c, p->name, p->fpr);
-	ev.s1 = old;
-	ev.s2 = p->fpr;
-	out_event(c->out, &ev);
-	out_notice(c->out, "the conversation with %s began with another key "
-		   "than your known peers hold: nothing is sent to %s until "
-		   "you check it and trust it", p->name, p->name);
+	else if (st == KP_CHANGED)
+		out_notice(c->out, "the conversation with %s began with another "
+			   "key than your known peers hold: nothing is sent to "
+			   "%s until you check it and trust it", p->name,
+			   p->name);
 }
 
 struct peer *conv_row(struct chats *c, struct state_conv *sc)
