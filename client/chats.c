@@ -384,6 +384,16 @@ int chats_list(struct chats *c)
 int chats_quit(struct chats *c)
 {
 	struct msg m = { .op = OP_QUIT };
+	struct peer *p;
+
+	/* A's HELLO lives in memory only (the state file has no place for
+	 * records to send again): say what quitting now costs. */
+	for (p = c->peers; p; p = p->next)
+		if (p->conv && p->hello && p->hello_refused)
+			out_notice(c->out, "the conversation with %s was never "
+				   "set up on %s's side (%s was offline); it "
+				   "cannot be after you quit: end it and ask "
+				   "again", p->name, p->name, p->name);
 
 	return send_msg(c, &m);
 }
