@@ -39,7 +39,7 @@ struct app {
 	bool done;		/* the session ended (BYE, closed, broken) */
 	bool quitting;		/* the user is done: QUIT is queued */
 	int64_t quit_by;	/* quitting, QUIT out: stop waiting then */
-	struct cstore store;	/* protocol version 2: the state and its lock */
+	struct cstore store;	/* version 2: the state and its lock */
 	bool use_store;
 	struct retry retry;	/* reconnecting (version 2) */
 };

@@ -40,18 +40,18 @@ struct peer {
 	uint8_t nonce_a[E2E_NONCE_LEN];	/* PEER_IN_REQ */
 	uint8_t share_a[X25519_LEN];
 	struct e2e_responder resp;	/* PEER_ACCEPTED */
-	struct chat chat;		/* PEER_ESTABLISHED, not a conversation */
+	struct chat chat;		/* PEER_ESTABLISHED, not conv */
 	char fpr[FPR_HEX_LEN + 1];
 	struct held *held, *held_tail;
 	unsigned nheld;
 	/* Version 2. */
-	bool conv;			/* a conversation: its chat is the store's */
+	bool conv;			/* a conversation (chat: the store's) */
 	bool online;			/* conv: the peer's presence */
-	bool listed;			/* conv: in the CONVERSATIONS reply read */
-	uint32_t next_ref;		/* a chat of version 1 rules: MESSAGE refs */
+	bool listed;			/* conv: in the CONVERSATIONS read */
+	uint32_t next_ref;		/* v1 rules in v2: MESSAGE refs */
 	struct sent sent[SENT_LOG];	/* ring, the latest at (nsent - 1) */
 	unsigned nsent;
-	uint8_t *hello;			/* A: HELLO's e2e, until B answers */
+	uint8_t *hello;			/* A: HELLO's e2e till B answers */
 	size_t hello_len;
 	uint32_t hello_ref;
 	bool hello_refused;		/* ERROR 6: again when B is online */
@@ -84,11 +84,11 @@ struct chats {
 	struct front *out;
 	char *users;		/* a LIST reply being merged */
 	size_t users_len, users_cap;
-	bool logged_in;		/* the login LIST is in (`ready` printed) */
+	bool logged_in;		/* the login LIST is in (`ready`) */
 	uint64_t ping_cookie;
 	unsigned bye;		/* the session's BYE reason; 0: none */
 	/* Version 2. */
-	struct cstore *store;	/* the conversations; NULL: version 1 only */
+	struct cstore *store;	/* conversations; NULL: version 1 */
 	unsigned version;	/* of the session: 1 or 2 */
 	bool connected;
 	bool convs_in;		/* the login CONVERSATIONS reply is in */

@@ -20,7 +20,7 @@
 #define CCFG_KNOWN_PEERS_DIR "~/.local/share/secmsg"
 #define CCFG_KEEPALIVE_MAX 86400	/* seconds: 24h */
 #define CCFG_SEND_RATE_MAX 100000
-#define CCFG_RECONNECT_MAX_MS 3600000	/* the longest reconnect wait: 1h */
+#define CCFG_RECONNECT_MAX_MS 3600000	/* reconnect at most: 1h */
 
 struct ccfg {
 	char server[300];		/* HOST:PORT or [V6]:PORT; "" = unset */
@@ -32,8 +32,8 @@ struct ccfg {
 	unsigned keepalive;		/* seconds without sending before a PING; 0 = never */
 	unsigned send_rate;		/* records per second at most; 0 = no limit */
 	char state_dir[CCFG_PATH_MAX];	/* "" = known_peers_dir */
-	unsigned protocol_version;	/* the highest version offered: 1 or 2 */
-	unsigned reconnect_ms;		/* the longest wait between attempts; 0 = never */
+	unsigned protocol_version;	/* highest offered: 1 or 2 */
+	unsigned reconnect_ms;		/* longest reconnect wait; 0 = never */
 };
 
 /* Fill c with the defaults (keys_dir and known_peers_dir under $HOME). */

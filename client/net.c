@@ -196,7 +196,7 @@ int cnet_init(struct cnet *n)
 struct cnet_rec {
 	struct cnet_rec *next;
 	size_t len, off;	/* sealed bytes, and how many are written */
-	uint8_t *kept;		/* the plaintext, to send again; or NULL */
+	uint8_t *kept;		/* the plaintext to send again, or NULL */
 	size_t kept_len;
 	uint8_t b[];
 };

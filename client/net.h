@@ -35,8 +35,8 @@ struct cnet_rec;
 
 struct cnet {
 	int fd;
-	int abort_fd;			/* readable: stop waiting in place (-1: none) */
-	uint8_t version;		/* the protocol version of the session */
+	int abort_fd;			/* readable: stop waiting (-1) */
+	uint8_t version;		/* the session's protocol version */
 	struct channel ch;
 	bool secure;			/* records from now on */
 	bool broken;			/* no more output */

@@ -25,13 +25,13 @@
 #define CSTORE_PATH_MAX 4200
 
 struct cstore {
-	char path[CSTORE_PATH_MAX];	/* DIR/USER.state */
+	char path[CSTORE_PATH_MAX];		/* DIR/USER.state */
 	char lock_path[CSTORE_PATH_MAX];	/* DIR/USER.lock */
 	int lock_fd;			/* valid while locked */
 	bool locked;
-	sm_key *key;			/* a reference: the file's key comes from it */
+	sm_key *key;		/* a reference: the file's key is from it */
 	struct state st;		/* the conversations, owned here */
-	unsigned saves;			/* successful saves (tests count them) */
+	unsigned saves;		/* successful saves (tests count) */
 };
 
 /* cstore_open's failures, as the client's exit status tells them apart. */

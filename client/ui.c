@@ -28,7 +28,7 @@ struct ui {
 	bool started;			/* readline has the terminal */
 	bool installed;			/* the line handler is installed */
 	bool quit;
-	bool reconnecting;		/* the connection is gone (version 2) */
+	bool reconnecting;		/* version 2: connection gone */
 	size_t typed_max;		/* longest line typed (to cleanse) */
 };
 

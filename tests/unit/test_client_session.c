@@ -1043,7 +1043,8 @@ static void test_v2_crash(void **state)
 		total += got;
 		runs_with += got > 0;
 	}
-	print_message("crash: %d records in %d runs of %d\n", total, runs_with, CRASH_RUNS);
+	print_message("crash: %d records in %d runs of %d\n", total,
+		      runs_with, CRASH_RUNS);
 	/* Not vacuous: most runs sent something, across many restarts. */
 	assert_true(runs_with > CRASH_RUNS / 2);
 	assert_true(total > 2 * CRASH_RUNS);
