@@ -402,7 +402,7 @@ static bool saw_nth(struct run *r, const char *line, int nth)
 	ssize_t k;
 
 	for (;;) {
-		int seen = 0;
+		int hits = 0;
 
 		for (char *s = r->obuf; s < r->obuf + r->olen;) {
 			char *nl = memchr(s, '\n', r->olen - (size_t)(s - r->obuf));
@@ -410,7 +410,7 @@ static bool saw_nth(struct run *r, const char *line, int nth)
 			if (!nl)
 				break;
 			if ((size_t)(nl - s) == len && memcmp(s, line, len) == 0 &&
-			    ++seen == nth)
+			    ++hits == nth)
 				return true;
 			s = nl + 1;
 		}
