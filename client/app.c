@@ -17,6 +17,9 @@
 #include "keygen.h"
 #include "net.h"
 #include "out.h"
+#include "rand.h"
+#include "retry.h"
+#include "store.h"
 #include "ui.h"
 
 #define PROG "secmsg-client"
@@ -36,6 +39,9 @@ struct app {
 	bool done;		/* the session ended (BYE, closed, broken) */
 	bool quitting;		/* the user is done: QUIT is queued */
 	int64_t quit_by;	/* quitting, QUIT out: stop waiting then */
+	struct cstore store;	/* version 2: the state and its lock */
+	bool use_store;
+	struct retry retry;	/* reconnecting (version 2) */
 };
 
 /* ---- signals: flags plus a byte on the pipe ---- */
@@ -233,6 +239,9 @@ static int round_once(struct app *a)
 		start_quit(a);
 	if (!a->done)
 		on_timers(a, cnet_now_ms());
+	/* What this round changed in the conversations and saved nothing
+	 * yet (a receipt that came, say): on disk before the next round. */
+	chats_save_dirty(a->chats);
 	f->flush(a->front.ctx);
 	return 0;
 }
@@ -241,7 +250,10 @@ static void loop(struct app *a)
 {
 	int r;
 
-	a->front.ops->start(a->front.ctx);
+	/* What the login's last read brought after its last record (a
+	 * PRESENCE, a MESSAGE) waits in the buffer: no poll would say so. */
+	if ((r = take_records(a)) < 0)
+		session_over(a, r);
 	a->front.ops->flush(a->front.ctx);
 	while (!a->done && !quit_over(a, cnet_now_ms()))
 		if ((r = round_once(a)) < 0)
@@ -304,10 +316,17 @@ static int load_local(struct app *a, const struct app_opts *o)
 	if (r < 0)
 		return fail(2, "cannot create %s: %s", a->cfg.known_peers_dir,
 			    strerror(-r));
+	if (a->cfg.protocol_version >= 2) {
+		r = cstore_open(&a->store, ccfg_state_dir(&a->cfg), a->user,
+				a->key, err, sizeof(err));
+		if (r < 0)
+			return fail(r == CSTORE_LOCKED ? 4 : 5, "%s", err);
+		a->use_store = true;
+	}
 	snprintf(path, sizeof(path), "%s/%s", a->cfg.known_peers_dir,
 		 a->user);
-	r = chats_new(a->user, a->key, path, cnet_queue, &a->net, &a->front,
-		      &a->chats);
+	r = chats_new(a->user, a->key, path, a->use_store ? &a->store : NULL,
+		      cnet_queue, &a->net, &a->front, &a->chats);
 	if (r < 0)
 		return fail(2, "cannot read the known peers file %s: %s", path,
 			    strerror(-r));
@@ -315,45 +334,168 @@ static int load_local(struct app *a, const struct app_opts *o)
 	return 0;
 }
 
-/* Connect and authenticate. */
-static int connect_server(struct app *a)
+/* Connect and authenticate: 0, or the exit status with err filled and
+ * *hr, *code the handshake's result (for the reconnect rules). */
+static int connect_server(struct app *a, char *err, size_t errlen,
+			  enum hs_result *hr, uint8_t *code)
 {
-	char err[512], name[256];
-	struct hs_client_config hc = { .username = a->user, .key = a->key,
-				       .trust = a->trust };
-	enum hs_result hr;
-	uint8_t code;
+	char name[256];
+	struct hs_client_config hc = {
+		.username = a->user, .key = a->key, .trust = a->trust,
+		.max_version = (uint8_t)a->cfg.protocol_version,
+	};
 	int sys;
 
+	*hr = HS_ERR_INTERNAL;
+	*code = 0;
 	if (cnet_connect(&a->net, a->cfg.server, CNET_CONNECT_TIMEOUT_MS, err,
-			 sizeof(err)) < 0)
-		return fail(1, "%s", err);
+			 errlen) < 0)
+		return 1;
 	ccfg_server_name(&a->cfg, name, sizeof(name));
 	hc.server_name = name;
-	hr = cnet_handshake(&a->net, &hc, &code, &sys);
-	if (hr == HS_OK)
+	*hr = cnet_handshake(&a->net, &hc, code, &sys);
+	if (*hr == HS_OK) {
+		chats_session(a->chats, a->net.version);
 		return 0;
-	return fail(cnet_hs_explain(hr, code, sys, name, a->cfg.ca, err,
-				    sizeof(err)), "%s", err);
+	}
+	return cnet_hs_explain(*hr, *code, sys, name, a->cfg.ca, err, errlen);
 }
 
-/* Wait for the login LIST (its last record). */
-static int login(struct app *a)
+/* Wait for the login records (the LIST; in version 2 the ENDs held for us
+ * and the CONVERSATIONS reply too): 0, or the exit status with err. */
+static int wait_login(struct app *a, char *err, size_t errlen)
 {
 	const uint8_t *pt;
 	size_t len;
-	int r = connect_server(a);
+	int r;
 
-	while (r == 0 && !chats_logged_in(a->chats)) {
+	while (!chats_logged_in(a->chats)) {
 		r = cnet_wait_record(&a->net, CNET_HANDSHAKE_TIMEOUT_MS, &pt,
 				     &len);
-		if (r < 0)
-			return fail(1, "login failed: %s", r == -ETIMEDOUT ?
-				    "no answer from the server" : r == -EPIPE ?
-				    "the server closed the connection" :
-				    strerror(-r));
-		r = chats_receive(a->chats, pt, len); /* 1: BYE, reported */
+		if (r < 0) {
+			snprintf(err, errlen, "login failed: %s",
+				 r == -ETIMEDOUT ? "no answer from the server" :
+				 r == -EPIPE ? "the server closed the "
+					       "connection" : strerror(-r));
+			return 1;
+		}
+		if (chats_receive(a->chats, pt, len)) {
+			snprintf(err, errlen, "the server ended the session");
+			return 1; /* BYE, reported */
+		}
 	}
+	return 0;
+}
+
+/* The first login: any failure is the exit status, as in version 1. */
+static int login(struct app *a)
+{
+	char err[512];
+	enum hs_result hr;
+	uint8_t code;
+	int r = connect_server(a, err, sizeof(err), &hr, &code);
+
+	if (r == 0)
+		r = wait_login(a, err, sizeof(err));
+	if (r != 0 && chats_bye(a->chats) == 0)
+		return fail(r, "%s", err);
+	return r;
+}
+
+/* ---- reconnecting (version 2) ---- */
+
+/* Should the client connect again after this session ended? */
+static bool may_reconnect(struct app *a)
+{
+	unsigned bye = chats_bye(a->chats);
+
+	return !a->quitting && a->net.version >= 2 && a->cfg.reconnect_ms > 0 &&
+	       (bye == 0 || retry_after_bye(bye));
+}
+
+/* Between attempts: the user's input and signals are served (a command
+ * that needs the server is refused), the rest waits. FRONT_QUIT when the
+ * user is done. */
+static int wait_retry(struct app *a, unsigned ms)
+{
+	const struct front_ops *f = a->front.ops;
+	int64_t end = cnet_now_ms() + ms, left;
+	struct pollfd p[2];
+	int quit = 0;
+
+	while (!quit && (left = end - cnet_now_ms()) > 0) {
+		p[0] = (struct pollfd){ .fd = a->sig[0], .events = POLLIN };
+		p[1] = (struct pollfd){ .fd = a->front.fd, .events = POLLIN };
+		if (poll(p, a->front.fd >= 0 ? 2 : 1, (int)left) < 0)
+			memset(p, 0, sizeof(p));
+		if (p[0].revents)
+			quit = f->signals(a->front.ctx,
+					  take_signals(a->sig[0]));
+		if (!quit && a->front.fd >= 0 && p[1].revents)
+			quit = f->input(a->front.ctx);
+		f->flush(a->front.ctx);
+	}
+	return quit;
+}
+
+/* The connection is gone: keep what never left, forget the rest, and get
+ * a fresh connection ready. */
+static void drop_connection(struct app *a)
+{
+	cnet_take_unsent(&a->net, chats_unsent, a->chats);
+	chats_disconnected(a->chats);
+	chats_save_dirty(a->chats);
+	cnet_close(&a->net);
+	if (cnet_init(&a->net) == 0)
+		a->net.abort_fd = a->sig[0];
+	a->done = false;
+	a->quit_by = 0;
+}
+
+/* One attempt after waiting: 0 when logged in again, -1 to try again,
+ * else the exit status. */
+static int reconnect_once(struct app *a)
+{
+	struct cev ev = { .kind = CEV_RECONNECTING };
+	uint32_t rnd = 0;
+	char err[512];
+	enum hs_result hr;
+	uint8_t code;
+	int r;
+
+	rand_bytes(&rnd, sizeof(rnd));
+	ev.when = retry_next(&a->retry, rnd);
+	out_event(&a->front, &ev);
+	a->front.ops->flush(a->front.ctx);
+	if (wait_retry(a, (unsigned)ev.when) == FRONT_QUIT) {
+		a->quitting = true;
+		return 0;
+	}
+	r = connect_server(a, err, sizeof(err), &hr, &code);
+	if (r == 0)
+		r = wait_login(a, err, sizeof(err));
+	if (r == 0)
+		return 0;
+	if (chats_bye(a->chats) == 0)
+		out_notice(&a->front, "%s", err);
+	if ((chats_bye(a->chats) && !retry_after_bye(chats_bye(a->chats))) ||
+	    (!chats_bye(a->chats) && !retry_after_login(r, hr, code)))
+		return r;
+	drop_connection(a);
+	return -1;
+}
+
+/* Connect again until logged in (0), the user quits (0, quitting) or a
+ * failure that retrying cannot mend (its exit status). */
+static int reconnect(struct app *a)
+{
+	int r;
+
+	drop_connection(a);
+	while ((r = reconnect_once(a)) < 0)
+		;
+	if (r == 0 && !a->quitting)
+		retry_reset(&a->retry);
 	return r;
 }
 
@@ -370,20 +512,35 @@ static int run(struct app *a, const struct app_opts *o)
 		r = login(a);
 	if (r != 0)
 		return r;
-	/* Until now a signal simply ends the program (a hung connect). */
+	/* Until now a signal simply ends the program (a hung connect); from
+	 * now on it also stops a reconnection waiting in place. */
 	install_signals(a->sig[1], o->batch);
-	cnet_set_rate(&a->net, a->cfg.send_rate, cnet_now_ms());
-	loop(a);
-	return a->quitting ? 0 : 1;
+	a->net.abort_fd = a->sig[0];
+	retry_init(&a->retry, a->cfg.reconnect_ms);
+	a->front.ops->start(a->front.ctx);
+	for (;;) {
+		cnet_set_rate(&a->net, a->cfg.send_rate, cnet_now_ms());
+		loop(a);
+		if (a->quitting)
+			return 0;
+		if (!may_reconnect(a))
+			return 1;
+		r = reconnect(a);
+		if (r != 0 || a->quitting)
+			return a->quitting ? 0 : r;
+	}
 }
 
 static void cleanup(struct app *a)
 {
 	size_t i;
 
+	if (a->chats)
+		chats_save_dirty(a->chats);
 	if (a->front.ops)
 		a->front.ops->close(a->front.ctx, a->quitting);
 	chats_free(a->chats);
+	cstore_close(&a->store);
 	cnet_close(&a->net);
 	if (a->trust)
 		trust_free(a->trust);

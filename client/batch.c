@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "crypto.h"
+#include "e2e.h"
 #include "escape.h"
 #include "msg.h"
 #include "out.h"
@@ -26,7 +27,13 @@ static const char *const refuse_words[] = {
 static const char *const end_words[] = {
 	[CEV_END_FAILED] = "failed",	[END_LEFT] = "left",
 	[END_DISCONNECTED] = "disconnected", [END_KICKED] = "kicked",
-	[END_WITHDRAWN] = "withdrawn",
+	[END_WITHDRAWN] = "withdrawn",	[END_KEY_CHANGED] = "removed",
+};
+
+static const char *const error_words[] = {
+	[ERR_MALFORMED] = "malformed",	[ERR_NO_CHAT] = "nochat",
+	[ERR_LIMIT] = "limit",		[ERR_UNKNOWN_OP] = "unknown",
+	[ERR_TOO_LARGE] = "toolarge",	[ERR_OFFLINE] = "offline",
 };
 
 static const char *const bye_words[] = {
@@ -46,7 +53,43 @@ const char *cev_refuse_word(unsigned reason)
 
 const char *cev_end_word(unsigned reason)
 {
-	return WORD(end_words, reason);
+	switch (reason) {
+	case CEV_END_SERVER:
+		return "server";
+	case CEV_END_FORGOTTEN:
+		return "forgotten";
+	case CEV_END_LOST:
+		return "lost";
+	case CEV_END_OURS:
+		return "connection";
+	default:
+		return WORD(end_words, reason);
+	}
+}
+
+const char *cev_error_word(unsigned code)
+{
+	return WORD(error_words, code);
+}
+
+const char *cev_drop_word(unsigned e2e_result)
+{
+	switch (e2e_result) {
+	case E2E_ERR_DUPLICATE:
+		return "duplicate";
+	case E2E_ERR_TOO_FAR:
+		return "toofar";
+	case E2E_ERR_DECRYPT:
+		return "decrypt";
+	case E2E_ERR_ORDER:
+		return "order";
+	case E2E_ERR_MALFORMED:
+		return "malformed";
+	case E2E_ERR_LIMIT:
+		return "limit";
+	default:
+		return "rules";	/* HELLO first, a TEXT id 0, kind END... */
+	}
 }
 
 const char *cev_bye_word(unsigned reason)
@@ -104,6 +147,47 @@ static size_t room(const struct cev *ev)
 	n += ev->s1 ? strlen(ev->s1) : 0;
 	n += ev->s2 ? strlen(ev->s2) : 0;
 	return n;
+}
+
+static const char *presence_word(bool online)
+{
+	return online ? "online" : "offline";
+}
+
+/* The lines of version 2 (CLIENT.md: conversation, presence, notsent,
+ * dropped, reconnecting). */
+static void fill_v2(struct line *l, const struct cev *ev)
+{
+	switch (ev->kind) {
+	case CEV_CONV:
+		put(l, "conversation");
+		put_field(l, ev->peer);
+		put_num(l, ev->when);
+		put_field(l, presence_word(ev->flag));
+		break;
+	case CEV_PRESENCE:
+		put(l, "presence");
+		put_field(l, ev->peer);
+		put_field(l, presence_word(ev->flag));
+		break;
+	case CEV_NOTSENT:
+		put(l, "notsent");
+		put_field(l, ev->peer);
+		put_num(l, ev->id);
+		put_word(l, cev_error_word(ev->code), ev->code);
+		break;
+	case CEV_DROPPED:
+		put(l, "dropped");
+		put_field(l, ev->peer);
+		put_field(l, cev_drop_word(ev->reason));
+		break;
+	case CEV_RECONNECTING:
+		put(l, "reconnecting");
+		put_num(l, (ev->when + 999) / 1000);
+		break;
+	default:
+		break;
+	}
 }
 
 static void fill(struct line *l, const struct cev *ev)
@@ -165,6 +249,7 @@ static void fill(struct line *l, const struct cev *ev)
 		put_text(l, ev->text, ev->text_len);
 		break;
 	default:
+		fill_v2(l, ev);
 		break;
 	}
 }

@@ -1,4 +1,5 @@
-/* chats.c - the table of chats: the e2e exchange, the ratchets, known peers. */
+/* chats.c - the table of chats: the e2e exchange, the ratchets, known
+ * peers. Conversations (version 2) are conv.c's. */
 #include "chats.h"
 
 #include <errno.h>
@@ -6,77 +7,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "e2e.h"
-#include "knownpeers.h"
-#include "msg.h"
+#include "chats_int.h"
 #include "out.h"
-
-/* A TEXT B holds until A's HELLO arrives. */
-struct held {
-	struct held *next;
-	size_t len;
-	char text[];
-};
-
-struct peer {
-	struct peer *next;
-	char name[NAME_MAX_LEN + 1];
-	enum peer_state state;
-	bool hello_wait;		/* B: established, HELLO not in yet */
-	struct e2e_initiator ini;	/* PEER_OUT_REQ */
-	uint8_t nonce_a[E2E_NONCE_LEN];	/* PEER_IN_REQ */
-	uint8_t share_a[X25519_LEN];
-	struct e2e_responder resp;	/* PEER_ACCEPTED */
-	struct chat chat;		/* PEER_ESTABLISHED */
-	char fpr[FPR_HEX_LEN + 1];
-	struct held *held, *held_tail;
-	unsigned nheld;
-};
-
-/* A key change that waits for `trust`. */
-struct kchange {
-	struct kchange *next;
-	char name[NAME_MAX_LEN + 1];
-	char fpr[FPR_HEX_LEN + 1];
-};
-
-struct chats {
-	struct peer *peers;
-	struct kchange *changes;
-	struct known_peers kp;
-	char *kp_path;
-	char self[NAME_MAX_LEN + 1];
-	char self_fpr[FPR_HEX_LEN + 1];
-	sm_key *key;
-	chats_send_fn send;
-	void *send_ctx;
-	struct front *out;
-	char *users;		/* a LIST reply being merged */
-	size_t users_len, users_cap;
-	bool logged_in;
-	uint64_t ping_cookie;
-};
 
 /* Longest list of names we merge from a multi-record LIST reply. */
 #define USERS_MAX (8u << 20)
-/* Largest record we send: a MESSAGE with the largest e2e field. */
-#define REC_MAX (8 + NAME_MAX_LEN + E2E_MAX)
-
-/* send_text's answer when a failure removed the peer: stop using it. */
-#define PEER_GONE (-ESRCH)
 
 /* ---- events ---- */
 
-static void emit(struct chats *c, enum cev_kind kind, const char *peer,
-		 unsigned reason)
+void chats_emit(struct chats *c, enum cev_kind kind, const char *peer,
+		unsigned reason)
 {
 	struct cev ev = { .kind = kind, .peer = peer, .reason = reason };
 
 	out_event(c->out, &ev);
 }
 
-static void emit_id(struct chats *c, enum cev_kind kind, const char *peer,
-		    uint32_t id, const char *text, size_t len)
+void chats_emit_id(struct chats *c, enum cev_kind kind, const char *peer,
+		   uint32_t id, const char *text, size_t len)
 {
 	struct cev ev = { .kind = kind, .peer = peer, .id = id,
 			  .text = text, .text_len = len };
@@ -86,7 +34,7 @@ static void emit_id(struct chats *c, enum cev_kind kind, const char *peer,
 
 /* ---- the table ---- */
 
-static struct peer *peer_find(const struct chats *c, const char *name)
+struct peer *chats_peer_find(const struct chats *c, const char *name)
 {
 	struct peer *p;
 
@@ -97,8 +45,8 @@ static struct peer *peer_find(const struct chats *c, const char *name)
 }
 
 /* A new row for name in state st; NULL when out of memory. */
-static struct peer *peer_add(struct chats *c, const char *name,
-			     enum peer_state st)
+struct peer *chats_peer_add(struct chats *c, const char *name,
+			    enum peer_state st)
 {
 	struct peer *p = calloc(1, sizeof(*p));
 
@@ -127,15 +75,16 @@ static void peer_destroy(struct peer *p)
 {
 	e2e_initiator_clear(&p->ini);
 	e2e_responder_clear(&p->resp);
-	if (p->state == PEER_ESTABLISHED)
+	if (p->state == PEER_ESTABLISHED && !p->conv)
 		chat_clear(&p->chat);
 	free_held(p->held);
+	free(p->hello);
 	crypto_cleanse(p, sizeof(*p));
 	free(p);
 }
 
 /* Forget a row: unlink, cleanse, and say that it is gone. */
-static void peer_remove(struct chats *c, struct peer *p)
+void chats_peer_remove(struct chats *c, struct peer *p)
 {
 	char name[NAME_MAX_LEN + 1];
 	struct peer **pp;
@@ -148,25 +97,30 @@ static void peer_remove(struct chats *c, struct peer *p)
 			   p->nheld, p->name);
 	memcpy(name, p->name, sizeof(name));
 	peer_destroy(p);
-	emit(c, CEV_GONE, name, 0);
+	chats_emit(c, CEV_GONE, name, 0);
 }
 
 /* ---- sending ---- */
 
-static int send_msg(struct chats *c, const struct msg *m)
+int chats_send_msg(struct chats *c, const struct msg *m, bool keep)
 {
 	uint8_t pt[REC_MAX];
 	struct writer w;
 	int r;
 
 	wr_init(&w, pt, sizeof(pt));
-	r = msg_encode_c2s(m, &w);
+	r = msg_encode_c2s_v(m, c->version, &w);
 	if (r == 0 && wr_error(&w))
 		r = -EMSGSIZE;
 	if (r == 0)
-		r = c->send(c->send_ctx, pt, w.len);
+		r = c->send(c->send_ctx, pt, w.len, keep);
 	crypto_cleanse(pt, w.len);
 	return r;
+}
+
+static int send_msg(struct chats *c, const struct msg *m)
+{
+	return chats_send_msg(c, m, false);
 }
 
 static int send_peer_op(struct chats *c, uint8_t op, const char *peer)
@@ -177,22 +131,70 @@ static int send_peer_op(struct chats *c, uint8_t op, const char *peer)
 	return send_msg(c, &m);
 }
 
-static int send_e2e(struct chats *c, const char *peer, const uint8_t *e2e,
-		    size_t len)
+/* Remember what the MESSAGE with ref was, for the ERROR that may name it. */
+static void log_sent(struct peer *p, uint32_t ref, uint8_t kind, uint32_t id)
 {
-	struct msg m = { .op = OP_MESSAGE, .e2e = e2e, .e2e_len = len };
+	struct sent *e = &p->sent[p->nsent++ % SENT_LOG];
 
-	snprintf(m.peer, sizeof(m.peer), "%s", peer);
-	return send_msg(c, &m);
+	*e = (struct sent){ .ref = ref, .id = id, .kind = kind };
 }
 
-/* A local check failed: END the attempt, tell the user, forget the peer. */
+int chats_send_sealed(struct chats *c, struct peer *p, uint32_t ref,
+		      const uint8_t *e2e, size_t len, uint8_t kind,
+		      uint32_t id)
+{
+	struct msg m = { .op = OP_MESSAGE, .e2e = e2e, .e2e_len = len,
+			 .ref = ref };
+	int r;
+
+	snprintf(m.peer, sizeof(m.peer), "%s", p->name);
+	r = chats_send_msg(c, &m, p->conv);
+	if (r == 0 && ref)
+		log_sent(p, ref, kind, id);
+	return r;
+}
+
+/* A chat of version 1 rules: the next ref in a session of version 2 (the
+ * page asks for one there too), none in version 1. */
+static uint32_t v1_ref(struct chats *c, struct peer *p)
+{
+	if (c->version < 2)
+		return 0;
+	if (p->next_ref == 0)
+		p->next_ref = 1;
+	return p->next_ref++;
+}
+
+static int send_e2e(struct chats *c, struct peer *p, const uint8_t *e2e,
+		    size_t len, uint8_t kind, uint32_t id)
+{
+	return chats_send_sealed(c, p, v1_ref(c, p), e2e, len, kind, id);
+}
+
+struct chat *chats_chat_of(struct chats *c, struct peer *p)
+{
+	struct state_conv *sc;
+
+	if (!p->conv)
+		return &p->chat;
+	sc = conv_of(c, p);
+	return sc ? &sc->chat : NULL;
+}
+
+/* A local check failed: END the attempt, tell the user, forget the peer.
+ * Never for a conversation: END would end it for good (conv.c drops a bad
+ * message instead). */
 static void fail_peer(struct chats *c, struct peer *p, const char *why)
 {
+	if (p->conv) {
+		out_notice(c->out, "conversation with %s: %s (ignored)",
+			   p->name, why);
+		return;
+	}
 	send_peer_op(c, OP_END, p->name);
 	out_notice(c->out, "chat with %s failed: %s", p->name, why);
-	emit(c, CEV_ENDED, p->name, CEV_END_FAILED);
-	peer_remove(c, p);
+	chats_emit(c, CEV_ENDED, p->name, CEV_END_FAILED);
+	chats_peer_remove(c, p);
 }
 
 /* ---- key changes and known peers ---- */
@@ -222,7 +224,7 @@ static void note_change(struct chats *c, const char *name, const char *fpr)
 }
 
 /* Record name's key as fpr in the known-peers file. */
-static int record_key(struct chats *c, const char *name, const char *fpr)
+int chats_record_key(struct chats *c, const char *name, const char *fpr)
 {
 	int r = kp_set(&c->kp, name, fpr);
 
@@ -238,29 +240,38 @@ enum key_verdict { KEY_BAD = -1, KEY_OK = 0, KEY_FIRST = 1, KEY_CHANGED = 2 };
  * On KEY_OK or KEY_FIRST, *key holds the parsed key and p->fpr its
  * fingerprint. On KEY_CHANGED the keychange event has been reported.
  */
-static enum key_verdict check_key(struct chats *c, struct peer *p,
-				  const struct msg *m, sm_key **key)
+enum kp_status chats_check_fpr(struct chats *c, const char *name,
+			       const char *fpr)
 {
 	char old[FPR_HEX_LEN + 1];
 	const char *recorded = NULL;
+	enum kp_status st = kp_check(&c->kp, name, fpr, &recorded);
+	struct cev ev = { .kind = CEV_KEYCHANGE, .peer = name, .s1 = old,
+			  .s2 = fpr };
+
+	if (st != KP_CHANGED)
+		return st;
+	snprintf(old, sizeof(old), "%s", recorded ? recorded : "");
+	note_change(c, name, fpr);
+	out_event(c->out, &ev);
+	return st;
+}
+
+static enum key_verdict check_key(struct chats *c, struct peer *p,
+				  const struct msg *m, sm_key **key)
+{
 	enum kp_status st;
-	struct cev ev = { .kind = CEV_KEYCHANGE, .peer = p->name };
 
 	*key = NULL;
 	if (m->peer_key_len == 0 || m->peer_key_len > PEER_KEY_MAX ||
 	    key_from_spki(m->peer_key, m->peer_key_len, key) < 0)
 		return KEY_BAD;
 	fingerprint_hex(m->peer_key, m->peer_key_len, p->fpr);
-	st = kp_check(&c->kp, p->name, p->fpr, &recorded);
+	st = chats_check_fpr(c, p->name, p->fpr);
 	if (st != KP_CHANGED)
 		return st == KP_NEW ? KEY_FIRST : KEY_OK;
-	snprintf(old, sizeof(old), "%s", recorded ? recorded : "");
-	note_change(c, p->name, p->fpr);
 	key_unref(*key);
 	*key = NULL;
-	ev.s1 = old;
-	ev.s2 = p->fpr;
-	out_event(c->out, &ev);
 	return KEY_CHANGED;
 }
 
@@ -272,29 +283,36 @@ static void stop_for_key_change(struct chats *c, struct peer *p)
 		   "%s's key has changed: nothing is sent to %s until you "
 		   "check the new fingerprint and trust it",
 		   p->name, p->name);
-	peer_remove(c, p);
+	chats_peer_remove(c, p);
 }
 
-/* The chat is up on this side: record a first key, tell the user. */
+/* The chat is up on this side: record a first key, tell the user (and
+ * that it is a conversation, which the `chat` line alone does not say). */
 static void established(struct chats *c, struct peer *p, bool first)
 {
 	struct cev ev = { .kind = CEV_CHAT, .peer = p->name, .s1 = p->fpr,
 			  .flag = first };
+	struct state_conv *sc;
 	int r;
 
 	p->state = PEER_ESTABLISHED;
-	p->hello_wait = !chat_can_send(&p->chat);
-	if (first && (r = record_key(c, p->name, p->fpr)) < 0)
+	p->hello_wait = !chat_can_send(chats_chat_of(c, p));
+	if (first && (r = chats_record_key(c, p->name, p->fpr)) < 0)
 		out_notice(c->out, "cannot record %s's key in %s: %s",
 			   p->name, c->kp_path, strerror(-r));
 	out_event(c->out, &ev);
+	if (p->conv && (sc = conv_of(c, p))) {
+		ev = (struct cev){ .kind = CEV_CONV, .peer = p->name,
+				   .when = sc->since, .flag = p->online };
+		out_event(c->out, &ev);
+	}
 }
 
 /* ---- creation ---- */
 
 int chats_new(const char *self, sm_key *key, const char *kp_path,
-	      chats_send_fn send, void *send_ctx, struct front *out,
-	      struct chats **cp)
+	      struct cstore *store, chats_send_fn send, void *send_ctx,
+	      struct front *out, struct chats **cp)
 {
 	struct chats *c = calloc(1, sizeof(*c));
 	char warn[1024];
@@ -309,6 +327,9 @@ int chats_new(const char *self, sm_key *key, const char *kp_path,
 	c->send = send;
 	c->send_ctx = send_ctx;
 	c->out = out;
+	c->store = store;
+	c->version = 1;
+	c->connected = true;
 	r = c->kp_path ? key_fingerprint_hex(key, c->self_fpr) : -ENOMEM;
 	if (r == 0)
 		r = kp_load(&c->kp, kp_path);
@@ -337,6 +358,12 @@ void chats_free(struct chats *c)
 		kn = k->next;
 		free(k);
 	}
+	while (c->unsent) {
+		struct unsent *u = c->unsent;
+
+		c->unsent = u->next;
+		free(u);
+	}
 	kp_free(&c->kp);
 	free(c->kp_path);
 	free(c->users);
@@ -357,6 +384,16 @@ int chats_list(struct chats *c)
 int chats_quit(struct chats *c)
 {
 	struct msg m = { .op = OP_QUIT };
+	struct peer *p;
+
+	/* A's HELLO lives in memory only (the state file has no place for
+	 * records to send again): say what quitting now costs. */
+	for (p = c->peers; p; p = p->next)
+		if (p->conv && p->hello && p->hello_refused)
+			out_notice(c->out, "the conversation with %s was never "
+				   "set up on %s's side (%s was offline); it "
+				   "cannot be after you quit: end it and ask "
+				   "again", p->name, p->name, p->name);
 
 	return send_msg(c, &m);
 }
@@ -387,17 +424,17 @@ int chats_talk(struct chats *c, const char *peer)
 
 	if (r < 0)
 		return r;
-	if (peer_find(c, peer)) {
+	if (chats_peer_find(c, peer)) {
 		/* What the server would answer (REFUSE 5), without asking it. */
-		emit(c, CEV_REFUSED, peer, REFUSE_EXISTS);
+		chats_emit(c, CEV_REFUSED, peer, REFUSE_EXISTS);
 		return -EEXIST;
 	}
-	p = peer_add(c, peer, PEER_OUT_REQ);
+	p = chats_peer_add(c, peer, PEER_OUT_REQ);
 	if (!p)
 		return -ENOMEM;
 	if (e2e_initiator_start(&p->ini, c->self, peer) != E2E_OK) {
 		out_error(c->out, "cannot start a key exchange with %s", peer);
-		peer_remove(c, p);
+		chats_peer_remove(c, p);
 		return -EIO;
 	}
 	snprintf(m.peer, sizeof(m.peer), "%s", peer);
@@ -405,7 +442,7 @@ int chats_talk(struct chats *c, const char *peer)
 	memcpy(m.share, p->ini.share_a, sizeof(m.share));
 	r = send_msg(c, &m);
 	if (r < 0)
-		peer_remove(c, p);
+		chats_peer_remove(c, p);
 	else
 		out_info(c->out, "asked %s to talk; waiting for an answer",
 			 peer);
@@ -415,7 +452,7 @@ int chats_talk(struct chats *c, const char *peer)
 /* The row of a request from peer, or NULL (and the user told). */
 static struct peer *find_request(struct chats *c, const char *peer)
 {
-	struct peer *p = peer_find(c, peer);
+	struct peer *p = chats_peer_find(c, peer);
 
 	if (!p || p->state != PEER_IN_REQ) {
 		out_error(c->out, "no request from %s", peer);
@@ -449,7 +486,7 @@ int chats_accept(struct chats *c, const char *peer)
 	p->hello_wait = true;
 	r = send_msg(c, &m);
 	if (r < 0)
-		peer_remove(c, p);
+		chats_peer_remove(c, p);
 	return r;
 }
 
@@ -461,23 +498,25 @@ int chats_refuse(struct chats *c, const char *peer)
 	if (!p)
 		return -ENOENT;
 	snprintf(m.peer, sizeof(m.peer), "%s", peer);
-	peer_remove(c, p);
+	chats_peer_remove(c, p);
 	return send_msg(c, &m);
 }
 
 int chats_end(struct chats *c, const char *peer)
 {
-	struct peer *p = peer_find(c, peer);
+	struct peer *p = chats_peer_find(c, peer);
 	int r;
 
 	if (!p) {
 		out_error(c->out, "no chat or request with %s", peer);
 		return -ENOENT;
 	}
+	if (p->conv)
+		return conv_end(c, p);
 	r = send_peer_op(c, OP_END, peer);
 	if (r == 0)
 		out_info(c->out, "left %s", peer);
-	peer_remove(c, p);
+	chats_peer_remove(c, p);
 	return r;
 }
 
@@ -492,15 +531,17 @@ static int send_text(struct chats *c, struct peer *p, const char *text,
 	uint32_t id;
 	int r;
 
+	if (p->conv)
+		return conv_send_text(c, p, text, len);
 	er = chat_seal_text(&p->chat, text, len, &id, out, &out_len);
 	if (er != E2E_OK) {
 		fail_peer(c, p, e2e_result_str(er));
 		return PEER_GONE;
 	}
-	r = send_e2e(c, p->name, out, out_len);
+	r = send_e2e(c, p, out, out_len, CHAT_TEXT, id);
 	crypto_cleanse(out, sizeof(out));
 	if (r == 0)
-		emit_id(c, CEV_SENT, p->name, id, text, len);
+		chats_emit_id(c, CEV_SENT, p->name, id, text, len);
 	return r;
 }
 
@@ -538,7 +579,7 @@ int chats_send(struct chats *c, const char *peer, const char *text,
 
 	if (r < 0)
 		return r;
-	if (!(p = peer_find(c, peer))) {
+	if (!(p = chats_peer_find(c, peer))) {
 		out_error(c->out, "no chat with %s", peer);
 		return -ENOENT;
 	}
@@ -547,7 +588,7 @@ int chats_send(struct chats *c, const char *peer, const char *text,
 			  CHAT_TEXT_MAX);
 		return -EMSGSIZE;
 	}
-	if (p->state == PEER_ESTABLISHED && chat_can_send(&p->chat))
+	if (p->state == PEER_ESTABLISHED && chat_can_send(chats_chat_of(c, p)))
 		return send_text(c, p, text, len);
 	if (p->state == PEER_ESTABLISHED || p->state == PEER_ACCEPTED)
 		return hold_text(c, p, text, len);
@@ -566,7 +607,7 @@ int chats_trust(struct chats *c, const char *peer)
 		out_error(c->out, "no key change to trust for %s", peer);
 		return -ENOENT;
 	}
-	r = record_key(c, peer, dead->fpr);
+	r = chats_record_key(c, peer, dead->fpr);
 	*k = dead->next;
 	free(dead);
 	if (r < 0) {
@@ -634,17 +675,24 @@ static void on_list(struct chats *c, const struct msg *m)
 
 static void on_rtt(struct chats *c, const struct msg *m)
 {
-	struct peer *p = peer_find(c, m->peer);
+	struct peer *p = chats_peer_find(c, m->peer);
 
+	/* The server never relays an RTT between users who have a
+	 * conversation (REFUSE 5): one that comes cannot replace it. */
+	if (p && p->conv) {
+		out_notice(c->out, "a request from %s was ignored: you have a "
+			   "conversation with %s", m->peer, m->peer);
+		return;
+	}
 	/* The server is the judge of consent: a new RTT replaces old state. */
 	if (p)
-		peer_remove(c, p);
-	p = peer_add(c, m->peer, PEER_IN_REQ);
+		chats_peer_remove(c, p);
+	p = chats_peer_add(c, m->peer, PEER_IN_REQ);
 	if (!p)
 		return;
 	memcpy(p->nonce_a, m->nonce, sizeof(p->nonce_a));
 	memcpy(p->share_a, m->share, sizeof(p->share_a));
-	emit(c, CEV_REQUEST, m->peer, 0);
+	chats_emit(c, CEV_REQUEST, m->peer, 0);
 }
 
 static void send_hello(struct chats *c, struct peer *p)
@@ -653,7 +701,7 @@ static void send_hello(struct chats *c, struct peer *p)
 	size_t out_len = sizeof(out);
 
 	if (chat_seal_hello(&p->chat, out, &out_len) == E2E_OK)
-		send_e2e(c, p->name, out, out_len);
+		send_e2e(c, p, out, out_len, CHAT_HELLO, 0);
 	crypto_cleanse(out, sizeof(out));
 }
 
@@ -671,12 +719,10 @@ static sm_key *take_key(struct chats *c, struct peer *p, const struct msg *m,
 	return pk;
 }
 
-/*
- * The exchange finished with er: on success its ratchet r becomes p's
- * chat (and the exchange state is cleansed); on failure the attempt ends.
- */
-static bool start_chat(struct chats *c, struct peer *p, enum e2e_result er,
-		       struct ratchet *r, bool initiator)
+/* The exchange finished with er: its state is cleansed; on failure the
+ * attempt ends (p is gone). */
+static bool exchange_done(struct chats *c, struct peer *p, enum e2e_result er,
+			  struct ratchet *r)
 {
 	if (er != E2E_OK) {
 		ratchet_clear(r);
@@ -685,10 +731,23 @@ static bool start_chat(struct chats *c, struct peer *p, enum e2e_result er,
 	}
 	e2e_initiator_clear(&p->ini);
 	e2e_responder_clear(&p->resp);
+	return true;
+}
+
+/* A chat of version 1 rules: the ratchet r becomes p's own chat. */
+static void start_chat(struct peer *p, struct ratchet *r, bool initiator)
+{
 	chat_init(&p->chat, r, initiator);
 	ratchet_clear(r);
 	p->state = PEER_ESTABLISHED; /* chat_clear on removal from now on */
-	return true;
+}
+
+/* Does this ACCEPT or CONFIRM begin a conversation? The server says so
+ * (flags bit 0, version 2 only); without a store it cannot be one. */
+static bool persistent(const struct chats *c, const struct msg *m)
+{
+	return c->version >= 2 && c->store &&
+	       (m->flags & MSG_FLAG_PERSISTENT);
 }
 
 /* A: the peer accepted. Check its key, CONFIRM, HELLO. */
@@ -708,11 +767,17 @@ static void on_accept(struct chats *c, struct peer *p, const struct msg *m)
 				  m->sig_len, pk, c->key, sig_a, &sig_a_len,
 				  &r);
 	key_unref(pk);
-	if (!start_chat(c, p, er, &r, true))
+	if (!exchange_done(c, p, er, &r))
 		return;
 	snprintf(conf.peer, sizeof(conf.peer), "%s", p->name);
 	conf.sig = sig_a;
 	conf.sig_len = sig_a_len;
+	if (persistent(c, m)) {
+		if (conv_start_initiator(c, p, &r, &conf))
+			established(c, p, kv == KEY_FIRST);
+		return;
+	}
+	start_chat(p, &r, true);
 	/* CONFIRM before HELLO: the server relays MESSAGE only in a chat. */
 	if (send_msg(c, &conf) < 0)
 		return;
@@ -732,12 +797,19 @@ static void on_confirm(struct chats *c, struct peer *p, const struct msg *m)
 		return;
 	er = e2e_responder_finish(&p->resp, m->sig, m->sig_len, pk, &r);
 	key_unref(pk);
-	if (start_chat(c, p, er, &r, false))
-		established(c, p, kv == KEY_FIRST);
+	if (!exchange_done(c, p, er, &r))
+		return;
+	if (persistent(c, m)) {
+		if (conv_start_responder(c, p, &r))
+			established(c, p, kv == KEY_FIRST);
+		return;
+	}
+	start_chat(p, &r, false);
+	established(c, p, kv == KEY_FIRST);
 }
 
 /* B: HELLO arrived; send what the user typed meanwhile, in order. */
-static void flush_held(struct chats *c, struct peer *p)
+void chats_flush_held(struct chats *c, struct peer *p)
 {
 	struct held *h = p->held, *next;
 	unsigned lost = 0;
@@ -756,6 +828,7 @@ static void flush_held(struct chats *c, struct peer *p)
 		out_notice(c->out, "%u message(s) were never sent", lost - 1);
 }
 
+/* A chat of version 1 rules: what an accepted message asks for. */
 static void on_chat_event(struct chats *c, struct peer *p,
 			  const struct chat_message *ev)
 {
@@ -764,19 +837,20 @@ static void on_chat_event(struct chats *c, struct peer *p,
 
 	switch (ev->kind) {
 	case CHAT_HELLO:
-		flush_held(c, p);
+		chats_flush_held(c, p);
 		break;
 	case CHAT_TEXT:
-		emit_id(c, CEV_MSG, p->name, ev->id, (const char *)ev->text,
-			ev->text_len);
+		chats_emit_id(c, CEV_MSG, p->name, ev->id,
+			      (const char *)ev->text, ev->text_len);
 		if (chat_seal_receipt(&p->chat, ev->id, out, &out_len) ==
 		    E2E_OK)
-			send_e2e(c, p->name, out, out_len);
+			send_e2e(c, p, out, out_len, CHAT_RECEIPT, ev->id);
 		crypto_cleanse(out, sizeof(out));
 		break;
 	case CHAT_RECEIPT:
 		if (ev->id != 0)
-			emit_id(c, CEV_DELIVERED, p->name, ev->id, NULL, 0);
+			chats_emit_id(c, CEV_DELIVERED, p->name, ev->id, NULL,
+				      0);
 		break;
 	default:
 		break;
@@ -789,6 +863,10 @@ static void on_message(struct chats *c, struct peer *p, const struct msg *m)
 	struct chat_message ev;
 	enum e2e_result er;
 
+	if (p->conv) {
+		conv_on_message(c, p, m);
+		return;
+	}
 	er = chat_open(&p->chat, m->e2e, m->e2e_len, pt, &ev);
 	if (er != E2E_OK)
 		fail_peer(c, p, e2e_result_str(er));
@@ -799,27 +877,29 @@ static void on_message(struct chats *c, struct peer *p, const struct msg *m)
 
 static void on_refuse(struct chats *c, const struct msg *m)
 {
-	struct peer *p = peer_find(c, m->peer);
+	struct peer *p = chats_peer_find(c, m->peer);
 
-	emit(c, CEV_REFUSED, m->peer, m->reason);
+	chats_emit(c, CEV_REFUSED, m->peer, m->reason);
 	if (p && p->state == PEER_OUT_REQ)
-		peer_remove(c, p);
+		chats_peer_remove(c, p);
 }
 
 static void on_end(struct chats *c, const struct msg *m)
 {
-	struct peer *p = peer_find(c, m->peer);
+	struct peer *p;
 
-	if (!p)
+	if (conv_on_end(c, m))
+		return;
+	if (!(p = chats_peer_find(c, m->peer)))
 		return; /* we already left it */
-	emit(c, CEV_ENDED, m->peer, m->reason);
-	peer_remove(c, p);
+	chats_emit(c, CEV_ENDED, m->peer, m->reason);
+	chats_peer_remove(c, p);
 }
 
 /* ACCEPT, CONFIRM and MESSAGE: records for one peer in a given state. */
 static void on_peer_record(struct chats *c, const struct msg *m)
 {
-	struct peer *p = peer_find(c, m->peer);
+	struct peer *p = chats_peer_find(c, m->peer);
 	static const enum peer_state want[] = {
 		[OP_ACCEPT] = PEER_OUT_REQ,
 		[OP_CONFIRM] = PEER_ACCEPTED,
@@ -853,7 +933,8 @@ static void on_text_event(struct chats *c, enum cev_kind kind,
  * A record that does not decode. An ACCEPT, CONFIRM or MESSAGE still names
  * its peer in its first field: that attempt or chat cannot go on (a
  * peer_key over 2048 bytes, say: §5 says the attempt fails), so it ends
- * now instead of staying pending until the request expires.
+ * now instead of staying pending until the request expires. A
+ * conversation's message is dropped: nothing but END ends a conversation.
  */
 static void on_malformed(struct chats *c, const uint8_t *pt, size_t len)
 {
@@ -866,15 +947,20 @@ static void on_malformed(struct chats *c, const uint8_t *pt, size_t len)
 		rd_init(&r, pt + 1, len - 1);
 		rd_name(&r, name);
 		if (!rd_error(&r))
-			p = peer_find(c, name);
+			p = chats_peer_find(c, name);
 	}
-	if (p)
+	if (p && p->conv) {
+		out_notice(c->out, "a malformed %s from %s was dropped",
+			   opcode_name(op), p->name);
+		chats_emit(c, CEV_DROPPED, p->name, E2E_ERR_MALFORMED);
+	} else if (p) {
 		fail_peer(c, p, op == OP_MESSAGE ?
 			  "the server sent a malformed MESSAGE" :
 			  "the server sent a malformed ACCEPT or CONFIRM");
-	else
+	} else {
 		out_notice(c->out, "a malformed %s record from the server "
 			   "was ignored", opcode_name(op));
+	}
 }
 
 static int dispatch(struct chats *c, const struct msg *m)
@@ -901,12 +987,20 @@ static int dispatch(struct chats *c, const struct msg *m)
 		break;
 	case OP_ERROR:
 		on_text_event(c, CEV_ERROR, m);
+		conv_on_error(c, m);
 		break;
 	case OP_BYE:
+		c->bye = m->reason;
 		on_text_event(c, CEV_BYE, m);
 		return 1;
 	case OP_PING:
 		send_msg(c, &pong);
+		break;
+	case OP_CONVERSATIONS:
+		conv_on_conversations(c, m);
+		break;
+	case OP_PRESENCE:
+		conv_on_presence(c, m);
 		break;
 	default:
 		break; /* PONG, and anything else the server should not send */
@@ -920,7 +1014,7 @@ int chats_receive(struct chats *c, const uint8_t *pt, size_t len)
 
 	if (len == 0)
 		return 0;
-	if (msg_decode_s2c(pt, len, &m) < 0) {
+	if (msg_decode_s2c_v(pt, len, c->version, &m) < 0) {
 		on_malformed(c, pt, len);
 		return 0;
 	}
@@ -929,14 +1023,54 @@ int chats_receive(struct chats *c, const uint8_t *pt, size_t len)
 
 bool chats_logged_in(const struct chats *c)
 {
-	return c->logged_in;
+	return c->logged_in && (c->version < 2 || c->convs_in);
+}
+
+unsigned chats_bye(const struct chats *c)
+{
+	return c->bye;
+}
+
+void chats_session(struct chats *c, unsigned version)
+{
+	c->bye = 0;
+	c->version = version;
+	c->connected = true;
+	c->logged_in = false;
+	c->convs_in = false;
+	c->convs_reading = false;
+	c->users_len = 0;
+	if (c->users)
+		c->users[0] = '\0';
+}
+
+void chats_disconnected(struct chats *c)
+{
+	struct peer *p, *next;
+
+	c->connected = false;
+	c->bye = 0;	/* read by now: the next attempt starts clean */
+	for (p = c->peers; p; p = next) {
+		next = p->next;
+		if (p->conv) {
+			p->online = false;
+			continue;
+		}
+		chats_emit(c, CEV_ENDED, p->name, CEV_END_OURS);
+		chats_peer_remove(c, p);
+	}
+}
+
+bool chats_connected(const struct chats *c)
+{
+	return c->connected;
 }
 
 /* ---- queries ---- */
 
 int chats_state(const struct chats *c, const char *peer)
 {
-	const struct peer *p = peer_find(c, peer);
+	const struct peer *p = chats_peer_find(c, peer);
 
 	return p ? (int)p->state : -ENOENT;
 }
@@ -952,7 +1086,11 @@ size_t chats_snapshot(const struct chats *c, struct chats_row *v,
 		if (n >= max)
 			continue;
 		v[n] = (struct chats_row){ .state = p->state,
-					   .waiting_hello = p->hello_wait };
+					   .waiting_hello = p->hello_wait,
+					   .conv = p->conv,
+					   .online = p->online };
+		if (p->conv && conv_of(c, p))
+			v[n].since = conv_of(c, p)->since;
 		memcpy(v[n].name, p->name, sizeof(v[n].name));
 	}
 	for (k = c->changes; k; k = k->next, n++) {

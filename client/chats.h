@@ -15,7 +15,17 @@
  * nor the peer is left with a pending request), a `keychange` event names
  * both fingerprints, and talk, accept and send for that peer are refused
  * until `trust PEER` records the new key. A new attempt then checks it
- * again.
+ * again. A conversation whose key (as the state file recorded it when it
+ * began) differs from the known peers' is gated the same way.
+ *
+ * Version 2 (secmsg-protocol(7), VERSION 2): a chat whose ACCEPT or CONFIRM
+ * carries the persistent flag is a conversation. Its chat lives in the
+ * store (store.h), which is saved before any record sealed with its
+ * sending chain is handed to the send function (and so before a RECEIPT),
+ * and it outlives the connection: chats_disconnected() ends only requests
+ * and chats of version 1 rules, and the next session's CONVERSATIONS reply
+ * reconciles the store with the server. A message of a conversation that
+ * this client refuses is dropped (`dropped`), never the conversation.
  */
 #ifndef SECMSG_CLIENT_CHATS_H
 #define SECMSG_CLIENT_CHATS_H
@@ -28,12 +38,15 @@
 #include "crypto.h"
 #include "front.h"
 #include "keys.h"
+#include "store.h"
 
 struct chats;
 
 /* How records leave: one record plaintext (opcode || payload), queued in
- * order; 0 or a negative error. */
-typedef int (*chats_send_fn)(void *ctx, const uint8_t *pt, size_t len);
+ * order; keep: the record may be handed back (chats_unsent) if the
+ * connection ends before it went out. 0 or a negative error. */
+typedef int (*chats_send_fn)(void *ctx, const uint8_t *pt, size_t len,
+			     bool keep);
 
 enum peer_state {
 	PEER_OUT_REQ = 0,	/* our RTT is out, waiting for ACCEPT */
@@ -48,6 +61,9 @@ struct chats_row {
 	enum peer_state state;
 	bool waiting_hello;	/* established, but B waits for A's HELLO */
 	bool key_changed;	/* a key change waits for `trust` */
+	bool conv;		/* a conversation (version 2) */
+	bool online;		/* conv: the peer is online */
+	uint64_t since;		/* conv: Unix time it began */
 };
 
 /* Messages B may hold while it waits for A's HELLO. */
@@ -56,11 +72,13 @@ struct chats_row {
 /*
  * Create the table for user self with its private key (a reference is
  * taken), the known-peers file kp_path (loaded now; a missing file is an
- * empty store), a send function and the front end events go to.
+ * empty store), the state store (opened and locked; NULL for a client of
+ * version 1 only; it stays the caller's), a send function and the front
+ * end events go to.
  */
 int chats_new(const char *self, sm_key *key, const char *kp_path,
-	      chats_send_fn send, void *send_ctx, struct front *out,
-	      struct chats **cp);
+	      struct cstore *store, chats_send_fn send, void *send_ctx,
+	      struct front *out, struct chats **cp);
 /* Free everything, cleansing every secret. */
 void chats_free(struct chats *c);
 
@@ -93,8 +111,32 @@ int chats_ping(struct chats *c);
  * peer_key over 2048 bytes, say).
  */
 int chats_receive(struct chats *c, const uint8_t *pt, size_t len);
-/* True once the login LIST reply (every record of it) has arrived. */
+/* True once the login is complete: the LIST reply (every record of it),
+ * and in version 2 the CONVERSATIONS reply, have arrived. */
 bool chats_logged_in(const struct chats *c);
+
+/* A session of this protocol version (1 or 2) begins: its login records
+ * come next. */
+void chats_session(struct chats *c, unsigned version);
+/*
+ * The session's connection is over (the client will connect again):
+ * requests and chats of version 1 rules end (`ended PEER connection`);
+ * conversations stay, their peers' presence unknown until the next login.
+ */
+void chats_disconnected(struct chats *c);
+/* The reason of the BYE that ended the session (0: none came). */
+unsigned chats_bye(const struct chats *c);
+/* Is a session up (between chats_session and chats_disconnected)? */
+bool chats_connected(const struct chats *c);
+/* A cnet_unsent_fn (ctx: the struct chats): a kept record that never left;
+ * sent again after the next login when it belongs to a conversation that
+ * still exists (the same bytes and ref). */
+void chats_unsent(void *ctx, const uint8_t *pt, size_t len);
+/* Save the store if it changed since it was last saved (at the end of a
+ * round of the loop, and at exit); 0 or the failure (reported). */
+int chats_save_dirty(struct chats *c);
+/* Report every conversation (`conversation` events). */
+void chats_conversations(struct chats *c);
 
 /* peer's state, or -ENOENT when there is no chat or request with peer. */
 int chats_state(const struct chats *c, const char *peer);

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "escape.h"
 #include "keygen.h"
@@ -151,20 +152,44 @@ static const char *row_text(const struct chats_row *r)
 	return what[r->state];
 }
 
+/* A conversation's row: since when, and whether the peer is online. */
+static void conv_text(const struct chats_row *r, char *buf, size_t len)
+{
+	time_t t = (time_t)r->since;
+	struct tm tm;
+	char d[32] = "?";
+
+	if (localtime_r(&t, &tm))
+		strftime(d, sizeof(d), "%Y-%m-%d %H:%M", &tm);
+	snprintf(buf, len, "conversation since %s, %s%s", d,
+		 r->online ? "online" : "offline",
+		 r->waiting_hello ? " (waiting for their client)" : "");
+}
+
 static int run_chats(const struct cmd_env *e, const struct ccmd *c)
 {
 	struct chats_row v[64];
-	size_t n = chats_snapshot(e->chats, v, 64), i;
+	size_t n, i;
+	char text[128];
 	bool cur;
 
 	(void)c;
+	if (!e->focus) {	/* batch: one `conversation` line each */
+		chats_conversations(e->chats);
+		return 0;
+	}
+	n = chats_snapshot(e->chats, v, 64);
 	if (n == 0)
 		out_info(e->out, "No chats or requests.");
 	for (i = 0; i < n && i < 64; i++) {
-		cur = e->focus && !v[i].key_changed &&
+		cur = !v[i].key_changed &&
 		      strcmp(v[i].name, e->focus->name) == 0;
+		if (v[i].conv && !v[i].key_changed)
+			conv_text(&v[i], text, sizeof(text));
+		else
+			snprintf(text, sizeof(text), "%s", row_text(&v[i]));
 		out_info(e->out, "%c %-32s %s", cur ? '*' : ' ', v[i].name,
-			 row_text(&v[i]));
+			 text);
 	}
 	return 0;
 }
@@ -206,11 +231,13 @@ static const struct command commands[] = {
 	  "/msg NAME TEXT", "send one line to NAME, whatever chat is current" },
 	{ "to", CCMD_TO, ARGS_PEER, IN_UI, false, run_to,
 	  "/to NAME", "make NAME the current chat" },
-	{ "chats", CCMD_CHATS, ARGS_NONE, IN_UI, false, run_chats,
-	  "/chats", "open chats and requests (* marks the current one)" },
+	{ "chats", CCMD_CHATS, ARGS_NONE, IN_BATCH | IN_UI, false, run_chats,
+	  "/chats", "chats, conversations and requests (* marks the "
+	  "current one)" },
 	{ "end", CCMD_END, ARGS_PEER, IN_BATCH, false, run_end, NULL, NULL },
 	{ "end", CCMD_END, ARGS_OPT_PEER, IN_UI, false, run_end,
-	  "/end [NAME]", "leave a chat or withdraw a request" },
+	  "/end [NAME]", "leave a chat, end a conversation for good, or "
+	  "withdraw a request" },
 	{ "fingerprint", CCMD_FINGERPRINT, ARGS_OPT_PEER, IN_UI, false,
 	  run_fingerprint, "/fingerprint [NAME]",
 	  "your key's fingerprint, or NAME's as recorded" },
@@ -402,12 +429,34 @@ void ccmd_parse_interactive(const char *line, size_t len, struct ccmd *c)
 	set_text(c, line + skip, len - skip, false);
 }
 
+/* Does the command send anything to the server? */
+static bool needs_server(enum ccmd_kind k)
+{
+	switch (k) {
+	case CCMD_LIST:
+	case CCMD_TALK:
+	case CCMD_ACCEPT:
+	case CCMD_REFUSE:
+	case CCMD_SEND:
+	case CCMD_SAY:
+	case CCMD_MSG:
+	case CCMD_END:
+		return true;
+	default:
+		return false;
+	}
+}
+
 int ccmd_run(const struct cmd_env *e, const struct ccmd *c)
 {
 	if (c->kind == CCMD_NONE)
 		return 0;
 	if (c->kind == CCMD_BAD) {
 		out_error(e->out, "%s", c->err);
+		return 0;
+	}
+	if (needs_server(c->kind) && !chats_connected(e->chats)) {
+		out_error(e->out, "not connected to the server (reconnecting)");
 		return 0;
 	}
 	return c->cmd->run(e, c);

@@ -102,6 +102,27 @@ static const struct conf_key keys[] = {
 		  "so the client waits instead of exceeding this rate. Receipts\n"
 		  "count too. Keep it below the server's messages_per_second.\n"
 		  "Option: --send-rate."),
+	CONF_UINT(struct ccfg, "client", "protocol_version", protocol_version,
+		  1, 2, "1",
+		  "The highest protocol version the client offers (1 or 2).\n"
+		  "Version 2 keeps conversations across connections and\n"
+		  "restarts (the state file, see state_dir) and reconnects by\n"
+		  "itself; a server that speaks only version 1 refuses it, and\n"
+		  "the client does not fall back on its own: set 1 for such a\n"
+		  "server. Option: --protocol-version."),
+	PATH("state_dir", state_dir, CONF_OPTIONAL, "",
+	     "Where the state files live (protocol version 2): USER.state,\n"
+	     "your conversations encrypted under your private key, and\n"
+	     "USER.lock, held while a client of USER runs. Empty: the\n"
+	     "known_peers_dir. Made (mode 0700) if missing.\n"
+	     "Option: --state-dir."),
+	CONF_DURATION(struct ccfg, "client", "reconnect", reconnect_ms, CONF_MS,
+		      0, CCFG_RECONNECT_MAX_MS, "60s",
+		      "Protocol version 2: after the connection drops the client\n"
+		      "connects again by itself, waiting between attempts from\n"
+		      "about a second, doubling, up to this long, each wait drawn\n"
+		      "at random between half of it and all of it (0..1h; 0: never\n"
+		      "reconnect, exit as version 1 does). Option: --reconnect."),
 };
 
 _Static_assert(ARRAY_LEN(keys) <= CONF_KEYS_MAX, "too many keys");
@@ -151,6 +172,11 @@ void ccfg_default_file(char *out, size_t len)
 		return;
 	}
 	out[0] = '\0';
+}
+
+const char *ccfg_state_dir(const struct ccfg *c)
+{
+	return c->state_dir[0] ? c->state_dir : c->known_peers_dir;
 }
 
 int ccfg_check_session(const struct ccfg *c, char *err, size_t errlen)

@@ -20,6 +20,7 @@
 #define CCFG_KNOWN_PEERS_DIR "~/.local/share/secmsg"
 #define CCFG_KEEPALIVE_MAX 86400	/* seconds: 24h */
 #define CCFG_SEND_RATE_MAX 100000
+#define CCFG_RECONNECT_MAX_MS 3600000	/* reconnect at most: 1h */
 
 struct ccfg {
 	char server[300];		/* HOST:PORT or [V6]:PORT; "" = unset */
@@ -30,6 +31,9 @@ struct ccfg {
 	char known_peers_dir[CCFG_PATH_MAX];
 	unsigned keepalive;		/* seconds without sending before a PING; 0 = never */
 	unsigned send_rate;		/* records per second at most; 0 = no limit */
+	char state_dir[CCFG_PATH_MAX];	/* "" = known_peers_dir */
+	unsigned protocol_version;	/* highest offered: 1 or 2 */
+	unsigned reconnect_ms;		/* longest reconnect wait; 0 = never */
 };
 
 /* Fill c with the defaults (keys_dir and known_peers_dir under $HOME). */
@@ -59,6 +63,9 @@ int ccfg_expand_path(const char *in, const char *base_dir, char *out,
  * it exists, else SYSCONFDIR/secmsg/client.conf if it exists, else "".
  */
 void ccfg_default_file(char *out, size_t len);
+/* The directory of the user's state file and its lock (state_dir, or
+ * known_peers_dir when that is empty). */
+const char *ccfg_state_dir(const struct ccfg *c);
 /* Check that what a session needs is set (server, ca). */
 int ccfg_check_session(const struct ccfg *c, char *err, size_t errlen);
 /* The name the server's certificate must carry. */

@@ -28,11 +28,26 @@ enum cev_kind {
 	CEV_INFO,	/* text for a person: batch drops it */
 	CEV_GONE,	/* peer: the chat or request with peer no longer exists
 			 * (whatever ended it; no batch line) */
+	/* Version 2. */
+	CEV_CONV,	/* a conversation with peer: when (since, Unix s), flag
+			 * (peer online) */
+	CEV_PRESENCE,	/* peer came online (flag) or went offline */
+	CEV_NOTSENT,	/* the server refused our message id to peer: code
+			 * (its ERROR code) */
+	CEV_DROPPED,	/* a conversation's message from peer was refused by
+			 * this client: reason (enum e2e_result) */
+	CEV_RECONNECTING, /* the connection is gone; next attempt in when ms */
 	CEV_KIND_COUNT
 };
 
 /* The `ended` reason a client uses when one of its own checks fails. */
 #define CEV_END_FAILED 0
+/* Local `ended` reasons of version 2 (past any END reason of the wire). */
+#define CEV_END_SERVER 0x101	/* END 1 without the peer's own kind END */
+#define CEV_END_FORGOTTEN 0x102	/* the server no longer knows it */
+#define CEV_END_LOST 0x103	/* the server knows it, this client lost it */
+#define CEV_END_OURS 0x104	/* this client's connection ended (a chat of
+				 * version 1 rules, a request) */
 
 struct cev {
 	enum cev_kind kind;
@@ -43,6 +58,7 @@ struct cev {
 	unsigned code;
 	unsigned reason;
 	bool flag;
+	uint64_t when;		/* CEV_CONV: since; CEV_RECONNECTING: ms */
 	const char *text;	/* may hold any bytes, NUL included */
 	size_t text_len;
 };
@@ -53,5 +69,9 @@ const char *cev_refuse_word(unsigned reason);
 const char *cev_end_word(unsigned reason);
 /* The batch word for a BYE reason ("kicked"...), or NULL. */
 const char *cev_bye_word(unsigned reason);
+/* The batch word for an ERROR code, as `notsent` names it ("offline"...). */
+const char *cev_error_word(unsigned code);
+/* The batch word for why this client dropped a message ("duplicate"...). */
+const char *cev_drop_word(unsigned e2e_result);
 
 #endif

@@ -34,7 +34,8 @@ struct main_opts {
 
 enum {
 	OPT_CA = 256, OPT_CRL, OPT_KNOWN, OPT_KEEPALIVE, OPT_KEYGEN,
-	OPT_NOPASS, OPT_FPR, OPT_PRINT, OPT_RATE,
+	OPT_NOPASS, OPT_FPR, OPT_PRINT, OPT_RATE, OPT_STATE, OPT_PROTO,
+	OPT_RECONNECT,
 };
 
 static const struct option longopts[] = {
@@ -47,6 +48,9 @@ static const struct option longopts[] = {
 	{ "known-peers-dir", required_argument, NULL, OPT_KNOWN },
 	{ "keepalive", required_argument, NULL, OPT_KEEPALIVE },
 	{ "send-rate", required_argument, NULL, OPT_RATE },
+	{ "state-dir", required_argument, NULL, OPT_STATE },
+	{ "protocol-version", required_argument, NULL, OPT_PROTO },
+	{ "reconnect", required_argument, NULL, OPT_RECONNECT },
 	{ "batch", no_argument, NULL, 'b' },
 	{ "passphrase-file", required_argument, NULL, 'p' },
 	{ "keygen", required_argument, NULL, OPT_KEYGEN },
@@ -65,7 +69,8 @@ static void usage(FILE *f)
 		"usage: " PROG " [-b] [-c FILE] [-s HOST:PORT] [-n NAME] [--ca FILE]\n"
 		"                     [--crl FILE] [-k DIR] [--known-peers-dir DIR]\n"
 		"                     [--keepalive SECONDS] [--send-rate N] [-p FILE]\n"
-		"                     USER\n"
+		"                     [--protocol-version 1|2] [--state-dir DIR]\n"
+		"                     [--reconnect DURATION] USER\n"
 		"       " PROG " --keygen USER [-t ed25519|ecdsa|rsa] [-k DIR]\n"
 		"                     [-p FILE | --no-passphrase]\n"
 		"       " PROG " --fingerprint FILE [-p FILE]\n"
@@ -81,6 +86,9 @@ static void usage(FILE *f)
 		"      --known-peers-dir DIR  where the known-peers files live\n"
 		"      --keepalive SECONDS    PING after SECONDS without sending\n"
 		"      --send-rate N          send at most N records a second\n"
+		"      --protocol-version N   offer protocol version N (1 or 2)\n"
+		"      --state-dir DIR        where the state file and its lock live\n"
+		"      --reconnect DURATION   longest wait between reconnections\n"
 		"  -p, --passphrase-file FILE read the key's passphrase from FILE\n"
 		"      --keygen USER          make USER.key and USER.pub in DIR\n"
 		"  -t, --type TYPE            key type for --keygen (default ed25519)\n"
@@ -107,7 +115,9 @@ static int take_option(struct main_opts *o, int ch)
 		{ 's', "server" }, { 'n', "server_name" }, { OPT_CA, "ca" },
 		{ OPT_CRL, "crl" }, { 'k', "keys_dir" },
 		{ OPT_KNOWN, "known_peers_dir" }, { OPT_KEEPALIVE, "keepalive" },
-		{ OPT_RATE, "send_rate" },
+		{ OPT_RATE, "send_rate" }, { OPT_STATE, "state_dir" },
+		{ OPT_PROTO, "protocol_version" },
+		{ OPT_RECONNECT, "reconnect" },
 	};
 	size_t i;
 
@@ -143,7 +153,8 @@ static int take_option(struct main_opts *o, int ch)
 		usage(stdout);
 		return 0;
 	case 'V':
-		printf(PROG " " SECMSG_VERSION " (protocol secmsg/1)\n");
+		printf(PROG " " SECMSG_VERSION " (protocol secmsg/1, versions 1 "
+		       "and 2)\n");
 		return 0;
 	default:
 		fprintf(stderr, "Try '" PROG " --help'.\n");

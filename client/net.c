@@ -74,26 +74,44 @@ int64_t cnet_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Wait for a non-blocking connect; 0 or a negative errno. */
-static int finish_connect(int fd, int timeout_ms)
+/* Wait until fd is ready for events or the deadline passes; -EINTR as
+ * soon as abort_fd (when >= 0) is readable: the user wants out. */
+static int wait_fd(int fd, short events, int64_t deadline, int abort_fd)
 {
-	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	struct pollfd p[2] = { { .fd = fd, .events = events },
+			       { .fd = abort_fd, .events = POLLIN } };
+	int64_t left;
+	int r;
+
+	do {
+		left = deadline - cnet_now_ms();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		r = poll(p, abort_fd >= 0 ? 2 : 1, (int)left);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	if (r > 0 && p[1].revents && abort_fd >= 0)
+		return -EINTR;
+	return r == 0 ? -ETIMEDOUT : 0;
+}
+
+/* Wait for a non-blocking connect; 0 or a negative errno. */
+static int finish_connect(int fd, int timeout_ms, int abort_fd)
+{
 	socklen_t sl = sizeof(int);
 	int r, soerr = 0;
 
-	do {
-		r = poll(&pfd, 1, timeout_ms);
-	} while (r < 0 && errno == EINTR);
-	if (r == 0)
-		return -ETIMEDOUT;
+	r = wait_fd(fd, POLLOUT, cnet_now_ms() + timeout_ms, abort_fd);
 	if (r < 0)
-		return -errno;
+		return r;
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
 		return -errno;
 	return -soerr;
 }
 
-static int try_addr(const struct addrinfo *ai, int timeout_ms, int *fdp)
+static int try_addr(const struct addrinfo *ai, int timeout_ms, int abort_fd,
+		    int *fdp)
 {
 	int fd, r;
 
@@ -103,7 +121,7 @@ static int try_addr(const struct addrinfo *ai, int timeout_ms, int *fdp)
 		return -errno;
 	r = connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ? 0 : -errno;
 	if (r == -EINPROGRESS)
-		r = finish_connect(fd, timeout_ms);
+		r = finish_connect(fd, timeout_ms, abort_fd);
 	if (r < 0) {
 		close(fd);
 		return r;
@@ -147,8 +165,8 @@ int cnet_connect(struct cnet *n, const char *hostport, int timeout_ms,
 			r = -ETIMEDOUT;
 			break;
 		}
-		r = try_addr(ai, (int)left, &fd);
-		if (r == 0)
+		r = try_addr(ai, (int)left, n->abort_fd, &fd);
+		if (r == 0 || r == -EINTR)
 			break;
 	}
 	freeaddrinfo(res);
@@ -168,6 +186,7 @@ int cnet_init(struct cnet *n)
 {
 	memset(n, 0, sizeof(*n));
 	n->fd = -1;
+	n->abort_fd = -1;
 	/* Handshake frames first: a longer one is refused at its header. */
 	framer_init(&n->fr, FRAME_HS_MAX);
 	n->rx_pt = malloc(CHAN_PT_MAX);
@@ -177,8 +196,19 @@ int cnet_init(struct cnet *n)
 struct cnet_rec {
 	struct cnet_rec *next;
 	size_t len, off;	/* sealed bytes, and how many are written */
+	uint8_t *kept;		/* the plaintext to send again, or NULL */
+	size_t kept_len;
 	uint8_t b[];
 };
+
+static void rec_free(struct cnet_rec *q)
+{
+	if (q->kept) {
+		crypto_cleanse(q->kept, q->kept_len);
+		free(q->kept);
+	}
+	free(q);
+}
 
 static void drop_queue(struct cnet *n)
 {
@@ -186,11 +216,43 @@ static void drop_queue(struct cnet *n)
 
 	for (q = n->head; q; q = next) {
 		next = q->next;
-		free(q);
+		rec_free(q);
 	}
 	n->head = n->tail = NULL;
 	n->queued = 0;
 	n->queued_bytes = 0;
+}
+
+/* The connection broke: what cannot go out any more goes, but the kept
+ * records no byte of which was written stay for cnet_take_unsent. */
+static void drop_sent(struct cnet *n)
+{
+	struct cnet_rec *q, *next, **pp = &n->head;
+
+	n->tail = NULL;
+	for (q = n->head; q; q = next) {
+		next = q->next;
+		if (q->kept && q->off == 0) {
+			*pp = q;
+			pp = &q->next;
+			n->tail = q;
+			continue;
+		}
+		n->queued--;
+		n->queued_bytes -= q->len;
+		rec_free(q);
+	}
+	*pp = NULL;
+}
+
+void cnet_take_unsent(struct cnet *n, cnet_unsent_fn fn, void *ctx)
+{
+	struct cnet_rec *q;
+
+	for (q = n->head; q; q = q->next)
+		if (q->kept && q->off == 0)
+			fn(ctx, q->kept, q->kept_len);
+	drop_queue(n);
 }
 
 void cnet_close(struct cnet *n)
@@ -209,26 +271,9 @@ void cnet_close(struct cnet *n)
 
 /* ---- waiting in place (connect, handshake, login) ---- */
 
-/* Wait until fd is ready for events or the deadline passes. */
-static int wait_fd(int fd, short events, int64_t deadline)
-{
-	struct pollfd pfd = { .fd = fd, .events = events };
-	int64_t left;
-	int r;
-
-	do {
-		left = deadline - cnet_now_ms();
-		if (left <= 0)
-			return -ETIMEDOUT;
-		r = poll(&pfd, 1, (int)left);
-	} while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return -errno;
-	return r == 0 ? -ETIMEDOUT : 0;
-}
-
 /* Write all of p before the deadline. */
-static int write_wait(int fd, const uint8_t *p, size_t len, int64_t deadline)
+static int write_wait(int fd, const uint8_t *p, size_t len, int64_t deadline,
+		      int abort_fd)
 {
 	ssize_t k;
 	int r;
@@ -238,7 +283,7 @@ static int write_wait(int fd, const uint8_t *p, size_t len, int64_t deadline)
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k < 0 && errno == EAGAIN) {
-			r = wait_fd(fd, POLLOUT, deadline);
+			r = wait_fd(fd, POLLOUT, deadline, abort_fd);
 			if (r < 0)
 				return r;
 			continue;
@@ -294,7 +339,7 @@ static int wait_frame(struct cnet *n, int64_t deadline)
 	while ((r = frame_ready(n)) == 0) {
 		r = cnet_fill(n);
 		if (r == -EAGAIN)
-			r = wait_fd(n->fd, POLLIN, deadline);
+			r = wait_fd(n->fd, POLLIN, deadline, n->abort_fd);
 		if (r < 0)
 			return r;
 	}
@@ -312,7 +357,7 @@ static int send_frame(struct cnet *n, const uint8_t *body, size_t len)
 	frame_put_hdr(frame, (uint32_t)len);
 	memcpy(frame + FRAME_HDR, body, len);
 	return write_wait(n->fd, frame, FRAME_HDR + len,
-			  cnet_now_ms() + CNET_HANDSHAKE_TIMEOUT_MS);
+			  cnet_now_ms() + CNET_HANDSHAKE_TIMEOUT_MS, n->abort_fd);
 }
 
 /* ---- handshake ---- */
@@ -413,6 +458,7 @@ enum hs_result cnet_handshake(struct cnet *n,
 	*sys_err = 0;
 	hs_client_init(&hs, cfg);
 	r = hs_run(n, &hs, buf, sizeof(buf), peer_code, sys_err, &sec);
+	n->version = hs.version ? hs.version : 1;
 	hs_client_clear(&hs);
 	if (r == HS_OK) {
 		if (chan_init(&n->ch, sec.c2s, sec.s2c) < 0)
@@ -429,7 +475,9 @@ static const char *peer_error_text(uint8_t code)
 {
 	switch (code) {
 	case HSE_VERSION:
-		return "the server does not support protocol version 1";
+		return "the server does not speak the protocol version this "
+		       "client offers (protocol_version; version 1 for a server "
+		       "of version 1)";
 	case HSE_MALFORMED:
 		return "the server found our handshake malformed";
 	case HSE_BUSY:
@@ -517,7 +565,7 @@ void cnet_set_rate(struct cnet *n, unsigned rate, int64_t now)
 	n->last_fill = now;
 }
 
-int cnet_queue(void *ctx, const uint8_t *pt, size_t len)
+int cnet_queue(void *ctx, const uint8_t *pt, size_t len, bool keep)
 {
 	struct cnet *n = ctx;
 	struct cnet_rec *q;
@@ -525,17 +573,23 @@ int cnet_queue(void *ctx, const uint8_t *pt, size_t len)
 
 	if (n->broken || !n->secure)
 		return -EPIPE;
-	q = malloc(sizeof(*q) + CHAN_SEAL_MAX(len));
+	q = calloc(1, sizeof(*q) + CHAN_SEAL_MAX(len));
 	if (!q)
 		return -ENOMEM;
+	if (keep && !(q->kept = malloc(len))) {
+		free(q);
+		return -ENOMEM;
+	}
+	if (keep) {
+		memcpy(q->kept, pt, len);
+		q->kept_len = len;
+	}
 	k = chan_seal(&n->ch.tx, pt, len, q->b);
 	if (k < 0) {
-		free(q);
+		rec_free(q);
 		return (int)k;
 	}
 	q->len = (size_t)k;
-	q->off = 0;
-	q->next = NULL;
 	if (n->tail)
 		n->tail->next = q;
 	else
@@ -574,7 +628,7 @@ static void pop(struct cnet *n)
 		n->tail = NULL;
 	n->queued--;
 	n->queued_bytes -= q->len;
-	free(q);
+	rec_free(q);
 }
 
 /* Write some of the head record: 0, -EAGAIN, or the socket's error. */
@@ -601,7 +655,7 @@ static int write_head(struct cnet *n, int64_t now)
 static int broke(struct cnet *n, int r)
 {
 	n->broken = true;
-	drop_queue(n);
+	drop_sent(n);
 	shutdown(n->fd, SHUT_RDWR);
 	return r;
 }
@@ -694,7 +748,7 @@ int cnet_wait_record(struct cnet *n, int timeout_ms, const uint8_t **pt,
 	while ((r = cnet_next(n, pt, len)) == 0) {
 		r = cnet_fill(n);
 		if (r == -EAGAIN)
-			r = wait_fd(n->fd, POLLIN, deadline);
+			r = wait_fd(n->fd, POLLIN, deadline, n->abort_fd);
 		if (r < 0)
 			return r;
 	}

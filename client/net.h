@@ -35,6 +35,8 @@ struct cnet_rec;
 
 struct cnet {
 	int fd;
+	int abort_fd;			/* readable: stop waiting (-1) */
+	uint8_t version;		/* the session's protocol version */
 	struct channel ch;
 	bool secure;			/* records from now on */
 	bool broken;			/* no more output */
@@ -69,12 +71,15 @@ int cnet_init(struct cnet *n);
 void cnet_close(struct cnet *n);
 /*
  * Connect to host:port, trying each address within timeout_ms in all.
- * On failure writes a message to err.
+ * On failure writes a message to err. This and the handshake wait in
+ * place; when n->abort_fd is set and becomes readable (a signal arrived)
+ * they stop with -EINTR (HS_ERR_INTERNAL with *sys_err -EINTR).
  */
 int cnet_connect(struct cnet *n, const char *hostport, int timeout_ms,
 		 char *err, size_t errlen);
 /*
- * Run the client handshake. On HS_OK the record layer is ready; the first
+ * Run the client handshake (cfg->max_version offered; the version the
+ * server chose in n->version). On HS_OK the record layer is ready; the first
  * record (the login LIST) is read by cnet_next or cnet_wait_record. On
  * HS_ERR_PEER_ERROR, *peer_code holds the server's HandshakeError code.
  * A failure of the connection itself is HS_ERR_INTERNAL with *sys_err set.
@@ -99,10 +104,18 @@ int cnet_hs_explain(enum hs_result r, uint8_t peer_code, int sys_err,
 void cnet_set_rate(struct cnet *n, unsigned rate, int64_t now);
 /*
  * Seal one record plaintext (opcode || payload) and queue it behind the
- * others (a chats_send_fn: ctx is the struct cnet). -EPIPE once the
- * connection is broken.
+ * others (a chats_send_fn: ctx is the struct cnet). With keep, a copy of
+ * the plaintext stays with the record until its first byte is written,
+ * so that cnet_take_unsent can hand it back if the connection ends first
+ * (a conversation's record goes out again on the next connection, the
+ * same bytes). -EPIPE once the connection is broken.
  */
-int cnet_queue(void *ctx, const uint8_t *pt, size_t len);
+int cnet_queue(void *ctx, const uint8_t *pt, size_t len, bool keep);
+/* What cnet_take_unsent hands back: one kept record plaintext. */
+typedef void (*cnet_unsent_fn)(void *ctx, const uint8_t *pt, size_t len);
+/* The connection is over: call fn, in queue order, for every kept record
+ * not a byte of which was written, then drop the whole queue. */
+void cnet_take_unsent(struct cnet *n, cnet_unsent_fn fn, void *ctx);
 /* Write what the pacing and the socket allow: 0, or a negative error
  * when the connection broke (or its output stalled CNET_SEND_TIMEOUT_MS). */
 int cnet_flush(struct cnet *n, int64_t now);

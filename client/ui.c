@@ -24,10 +24,11 @@ struct ui {
 	struct cmd_env *env;
 	struct focus focus;		/* the current chat: the UI's alone */
 	struct ui_line *head, *tail;	/* to print at flush */
-	char prompt[NAME_MAX_LEN + 16];
+	char prompt[NAME_MAX_LEN + 32];
 	bool started;			/* readline has the terminal */
 	bool installed;			/* the line handler is installed */
 	bool quit;
+	bool reconnecting;		/* version 2: connection gone */
 	size_t typed_max;		/* longest line typed (to cleanse) */
 };
 
@@ -131,17 +132,22 @@ static void on_event(void *fe, const struct cev *ev)
 	}
 	if (ev->kind == CEV_GONE && strcmp(ev->peer, u->focus.name) == 0)
 		lost_focus(u);
+	if (ev->kind == CEV_RECONNECTING)
+		u->reconnecting = true;
+	else if (ev->kind == CEV_READY)
+		u->reconnecting = false;
 }
 
 /* The prompt names the current chat; true if it changed. */
 static bool update_prompt(struct ui *u)
 {
 	char p[sizeof(u->prompt)];
+	const char *state = u->reconnecting ? "[reconnecting] " : "";
 
 	if (u->focus.name[0])
-		snprintf(p, sizeof(p), "to %s> ", u->focus.name);
+		snprintf(p, sizeof(p), "%sto %s> ", state, u->focus.name);
 	else
-		snprintf(p, sizeof(p), "> ");
+		snprintf(p, sizeof(p), "%s> ", state);
 	if (strcmp(p, u->prompt) == 0)
 		return false;
 	memcpy(u->prompt, p, sizeof(p));

@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "crypto.h"
+#include "e2e.h"
 #include "keygen.h"
 #include "msg.h"
 
@@ -187,6 +189,8 @@ static void fmt_refused(struct sbuf *b, unsigned reason, const char *p)
 	}
 }
 
+static void fmt_ended_v2(struct sbuf *b, unsigned reason, const char *p);
+
 static void fmt_ended(struct sbuf *b, unsigned reason, const char *p)
 {
 	switch (reason) {
@@ -204,6 +208,35 @@ static void fmt_ended(struct sbuf *b, unsigned reason, const char *p)
 		break;
 	case END_WITHDRAWN:
 		sb_printf(b, "The request with %s was withdrawn or expired.\n",
+			  p);
+		break;
+	default:
+		fmt_ended_v2(b, reason, p);
+		break;
+	}
+}
+
+static void fmt_ended_v2(struct sbuf *b, unsigned reason, const char *p)
+{
+	switch (reason) {
+	case END_KEY_CHANGED:
+		sb_printf(b, "The server ended your conversation with %s: a "
+			  "key changed or an account was removed.\n", p);
+		break;
+	case CEV_END_SERVER:
+		sb_printf(b, "The server says %s ended your conversation for "
+			  "good (%s's client did not confirm it).\n", p, p);
+		break;
+	case CEV_END_FORGOTTEN:
+		sb_printf(b, "The server no longer knows your conversation "
+			  "with %s: it is forgotten.\n", p);
+		break;
+	case CEV_END_LOST:
+		sb_printf(b, "The server held a conversation with %s that "
+			  "this client had no state for: it was ended.\n", p);
+		break;
+	case CEV_END_OURS:
+		sb_printf(b, "The chat with %s ended with the connection.\n",
 			  p);
 		break;
 	default:
@@ -258,6 +291,54 @@ static void fmt_keychange(struct sbuf *b, const struct cev *ev)
 		  "sent. Someone may be impersonating %s. Check the new "
 		  "fingerprint with %s out of band, then /trust %s.\n",
 		  ev->peer, g1, g2, ev->peer, ev->peer, ev->peer);
+}
+
+/* "2026-12-01 14:03", local time. */
+static void sb_date(struct sbuf *b, uint64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	char d[32];
+
+	if (!localtime_r(&tt, &tm) ||
+	    strftime(d, sizeof(d), "%Y-%m-%d %H:%M", &tm) == 0)
+		snprintf(d, sizeof(d), "%llu", (unsigned long long)t);
+	sb_printf(b, "%s", d);
+}
+
+static void fmt_v2(struct sbuf *b, const struct cev *ev)
+{
+	switch (ev->kind) {
+	case CEV_CONV:
+		sb_printf(b, "Conversation with %s (since ", ev->peer);
+		sb_date(b, ev->when);
+		sb_printf(b, "): %s is %s.\n", ev->peer,
+			  ev->flag ? "online" : "offline");
+		break;
+	case CEV_PRESENCE:
+		sb_printf(b, "%s is %s.\n", ev->peer,
+			  ev->flag ? "online" : "offline");
+		break;
+	case CEV_NOTSENT:
+		if (ev->code == ERR_OFFLINE)
+			sb_printf(b, "%s is offline: your message #%u was not "
+				  "sent.\n", ev->peer, ev->id);
+		else
+			sb_printf(b, "The server refused your message #%u to "
+				  "%s (error %u).\n", ev->id, ev->peer,
+				  ev->code);
+		break;
+	case CEV_DROPPED:
+		sb_printf(b, "A message from %s was dropped: %s.\n", ev->peer,
+			  e2e_result_str((enum e2e_result)ev->reason));
+		break;
+	case CEV_RECONNECTING:
+		sb_printf(b, "-- Connection lost; reconnecting in %llu s.\n",
+			  (unsigned long long)(ev->when + 999) / 1000);
+		break;
+	default:
+		break;
+	}
 }
 
 static void fmt_text_event(struct sbuf *b, const struct cev *ev)
@@ -319,6 +400,13 @@ static void fill(struct sbuf *b, const struct cev *ev)
 	case CEV_INFO:
 		sb_put(b, ev->text, ev->text_len);
 		sb_put(b, "\n", 1);
+		break;
+	case CEV_CONV:
+	case CEV_PRESENCE:
+	case CEV_NOTSENT:
+	case CEV_DROPPED:
+	case CEV_RECONNECTING:
+		fmt_v2(b, ev);
 		break;
 	default:
 		fmt_text_event(b, ev);

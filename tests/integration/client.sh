@@ -176,7 +176,9 @@ else
 fi
 
 # ---- takeover: alice logs in again ----
-cl_start alice2 alice "${VIA[@]}"
+# Another machine: a state directory of its own (a client of version 2
+# refuses to share one with a client of the same user that runs).
+cl_start alice2 alice "${VIA[@]}" --state-dir "$CL_DIR/alice2-state"
 expect alice2 "^ready${TAB}alice\$" "a second alice client logs in"
 expect alice "^bye${TAB}elsewhere${TAB}" "the first alice client prints bye elsewhere"
 expect_exit alice 1 "the first alice client exits 1"

@@ -13,6 +13,7 @@
 #include "client/cmd.h"
 #include "client/escape.h"
 #include "client/event.h"
+#include "e2e.h"
 #include "msg.h"
 
 static const char fpr1[] =
@@ -160,7 +161,8 @@ static void test_format_reasons(void **state)
 	}
 	assert_null(cev_refuse_word(0));
 	assert_null(cev_refuse_word(7));
-	assert_null(cev_end_word(5));
+	assert_string_equal(cev_end_word(5), "removed");
+	assert_null(cev_end_word(6));
 	assert_null(cev_bye_word(0));
 	assert_null(cev_bye_word(200));
 	/* A reason this client does not know prints as its number. */
@@ -200,6 +202,63 @@ static void test_format_messages(void **state)
 	EXPECT(&ev, "sent\tbob\t3\n"); /* the text is for people only */
 	ev.kind = CEV_DELIVERED;
 	EXPECT(&ev, "delivered\tbob\t3\n");
+}
+
+/* The lines of protocol version 2 (CLIENT.md's additions). */
+static void test_format_v2(void **state)
+{
+	struct cev ev = { .kind = CEV_CONV, .peer = "bob", .when = 1767225600,
+			  .flag = true };
+	static const struct { unsigned code; const char *line; } ns[] = {
+		{ ERR_OFFLINE, "notsent\tbob\t7\toffline\n" },
+		{ ERR_LIMIT, "notsent\tbob\t7\tlimit\n" },
+		{ ERR_NO_CHAT, "notsent\tbob\t7\tnochat\n" },
+		{ ERR_MALFORMED, "notsent\tbob\t7\tmalformed\n" },
+		{ ERR_TOO_LARGE, "notsent\tbob\t7\ttoolarge\n" },
+		{ 9, "notsent\tbob\t7\t9\n" },
+	};
+	static const struct { unsigned r; const char *line; } ended[] = {
+		{ END_KEY_CHANGED, "ended\tbob\tremoved\n" },
+		{ CEV_END_SERVER, "ended\tbob\tserver\n" },
+		{ CEV_END_FORGOTTEN, "ended\tbob\tforgotten\n" },
+		{ CEV_END_LOST, "ended\tbob\tlost\n" },
+		{ CEV_END_OURS, "ended\tbob\tconnection\n" },
+	};
+
+	(void)state;
+	EXPECT(&ev, "conversation\tbob\t1767225600\tonline\n");
+	ev.flag = false;
+	EXPECT(&ev, "conversation\tbob\t1767225600\toffline\n");
+	ev = (struct cev){ .kind = CEV_PRESENCE, .peer = "bob", .flag = true };
+	EXPECT(&ev, "presence\tbob\tonline\n");
+	ev.flag = false;
+	EXPECT(&ev, "presence\tbob\toffline\n");
+	for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
+		ev = (struct cev){ .kind = CEV_NOTSENT, .peer = "bob", .id = 7,
+				   .code = ns[i].code };
+		expect_line(&ev, ns[i].line, strlen(ns[i].line));
+	}
+	for (size_t i = 0; i < sizeof(ended) / sizeof(ended[0]); i++) {
+		ev = (struct cev){ .kind = CEV_ENDED, .peer = "bob",
+				   .reason = ended[i].r };
+		expect_line(&ev, ended[i].line, strlen(ended[i].line));
+	}
+	ev = (struct cev){ .kind = CEV_DROPPED, .peer = "bob",
+			   .reason = E2E_ERR_DUPLICATE };
+	EXPECT(&ev, "dropped\tbob\tduplicate\n");
+	ev.reason = E2E_ERR_TOO_FAR;
+	EXPECT(&ev, "dropped\tbob\ttoofar\n");
+	ev.reason = E2E_ERR_DECRYPT;
+	EXPECT(&ev, "dropped\tbob\tdecrypt\n");
+	ev.reason = E2E_ERR_PROTOCOL;
+	EXPECT(&ev, "dropped\tbob\trules\n");
+	/* Whole seconds, rounded up. */
+	ev = (struct cev){ .kind = CEV_RECONNECTING, .when = 734 };
+	EXPECT(&ev, "reconnecting\t1\n");
+	ev.when = 60000;
+	EXPECT(&ev, "reconnecting\t60\n");
+	ev.when = 60001;
+	EXPECT(&ev, "reconnecting\t61\n");
 }
 
 static void test_format_long_text(void **state)
@@ -271,6 +330,8 @@ static void test_parse_simple(void **state)
 	parse("trust bob", &c);
 	assert_int_equal(c.kind, CCMD_TRUST);
 	assert_string_equal(c.peer, "bob");
+	parse("chats", &c);
+	assert_int_equal(c.kind, CCMD_CHATS);
 }
 
 static void test_parse_bad(void **state)
@@ -279,7 +340,7 @@ static void test_parse_bad(void **state)
 		"lis", "LIST", "list bob", "talk", "talk Bob", "talk -bob",
 		"talk bob carol", "accept", "end", "end bob x", "trust",
 		"send", "send bob", "send bob ", "quit now", "help", "to bob",
-		"chats", "fingerprint", "/list", "talk aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		"chats x", "fingerprint", "/list", "talk aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
 		"talk bo\xc3\xa9",
 	};
 	struct ccmd c;
@@ -437,6 +498,7 @@ int main(void)
 		cmocka_unit_test(test_format_requests),
 		cmocka_unit_test(test_format_reasons),
 		cmocka_unit_test(test_format_messages),
+		cmocka_unit_test(test_format_v2),
 		cmocka_unit_test(test_format_long_text),
 		cmocka_unit_test(test_format_silent),
 		cmocka_unit_test(test_parse_simple),

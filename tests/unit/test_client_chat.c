@@ -1,5 +1,11 @@
 /* test_client_chat.c - the client's chat table against an in-memory relay.
  *
+ * The second group runs the relay at protocol version 2: every chat is a
+ * conversation (both users speak version 2), each user has a store (its
+ * state file in a directory of its own), and the capture function checks,
+ * when asked, that what a record was sealed with is on disk before the
+ * record is handed over (the persisting rules).
+ *
  * Each user is a struct chats whose records are captured (the plaintexts
  * the client would seal), turned by a tiny relay into what secmsgd would
  * send (peer names swapped, peer_key added) and handed, encoded as the
@@ -26,11 +32,13 @@
 #include "client/chats.h"
 #include "client/cmd.h"
 #include "client/front.h"
+#include "client/store.h"
 #include "channel.h"
 #include "crypto.h"
 #include "e2e.h"
 #include "keys.h"
 #include "msg.h"
+#include "state.h"
 
 #define NODES 3
 #define QMAX 256
@@ -48,26 +56,92 @@ struct node {
 	size_t olen, elen;
 	size_t seen;		/* output already looked at by expect() */
 	bool online;
+	/* Version 2. */
+	struct cstore store;
+	bool absent;		/* the relay answers ERROR 6 for it */
 };
 
 static struct node nodes[NODES];
 static char dir[128];
 
 /* Records sent by the clients, in order: who sent it and the plaintext. */
-static struct {
+struct rec {
 	int from;
 	size_t len;
 	uint8_t pt[CHAN_PT_MAX];
-} *queue;
+};
+static struct rec *queue;
 static int qhead, qtail;
 
 /* Tamper hooks: flip a byte of the next MESSAGE / ACCEPT signature. */
 static bool tamper_message, tamper_accept_sig;
 static int pings, pongs;
 
-static int capture(void *ctx, const uint8_t *pt, size_t len)
+/* The protocol version of every session (the second group: 2). */
+static unsigned version = 1;
+/* Check the persisting rules at each record handed over. */
+static bool check_saved;
+static unsigned checked;	/* how many records it checked */
+/* Refuse the nth MESSAGE of node 0 from now (1: the next) with ERROR 6. */
+static int refuse_nth;
+/* The keep flag of the last record captured. */
+static bool last_keep;
+/* Copy the next MESSAGE node 0 hands over. */
+static bool keep_first_msg;
+static uint8_t first_msg[CHAN_PT_MAX];
+static size_t first_msg_len;
+
+/* The header (dh, n) of an e2e field. */
+static uint32_t e2e_n(const uint8_t *e2e)
+{
+	return be32_get(e2e + X25519_LEN + 4);
+}
+
+/*
+ * The persisting rules, seen from the send function: a MESSAGE of a
+ * conversation leaves only once the state file holds its chain past the
+ * key it used (the same ratchet key, Ns > n) and its ref taken; an END
+ * sealed with kind END only once the file no longer holds the
+ * conversation.
+ */
+static void check_rule1(int from, const uint8_t *pt, size_t len)
+{
+	struct state st;
+	struct state_conv *sc;
+	struct msg m;
+
+	assert_int_equal(msg_decode_c2s_v(pt, len, 2, &m), 0);
+	if (m.op != OP_MESSAGE && !(m.op == OP_END && m.e2e_len > 0))
+		return;
+	assert_int_equal(state_load(nodes[from].store.path, nodes[from].key,
+				    &st), 0);
+	sc = state_find(&st, m.peer);
+	if (m.op == OP_END) {
+		if (sc)
+			fail_msg("END to %s left before the state without the "
+				 "conversation was saved", m.peer);
+	} else if (!sc || memcmp(sc->chat.r.dhs_pub, m.e2e, X25519_LEN) != 0 ||
+		   sc->chat.r.ns <= e2e_n(m.e2e) || sc->next_ref <= m.ref) {
+		fail_msg("MESSAGE %u to %s left before its chain was saved "
+			 "(saved Ns %u)", e2e_n(m.e2e), m.peer,
+			 sc ? sc->chat.r.ns : 0);
+	}
+	checked++;
+	state_free(&st);
+}
+
+static int capture(void *ctx, const uint8_t *pt, size_t len, bool keep)
 {
 	int from = (int)(intptr_t)ctx;
+
+	last_keep = keep;
+	if (check_saved)
+		check_rule1(from, pt, len);
+	if (keep_first_msg && from == 0 && pt[0] == OP_MESSAGE) {
+		memcpy(first_msg, pt, len);
+		first_msg_len = len;
+		keep_first_msg = false;
+	}
 
 	assert_true(qtail < QMAX);
 	assert_true(len <= sizeof(queue[qtail].pt));
@@ -93,8 +167,19 @@ static int deliver(int to, const struct msg *m)
 	struct writer w;
 
 	wr_init(&w, buf, sizeof(buf));
-	assert_int_equal(msg_encode_s2c(m, &w), 0);
+	assert_int_equal(msg_encode_s2c_v(m, version, &w), 0);
 	return chats_receive(nodes[to].c, buf, w.len);
+}
+
+/* What the server answers a refused record (version 2: op, ref, peer). */
+static void refuse(int to, const struct msg *m, uint16_t code)
+{
+	struct msg e = { .op = OP_ERROR, .code = code, .err_op = m->op,
+			 .ref = m->ref, .text = (const uint8_t *)"peer offline",
+			 .text_len = 12 };
+
+	snprintf(e.peer, sizeof(e.peer), "%s", m->peer);
+	deliver(to, &e);
 }
 
 static void relay_list(int from)
@@ -153,11 +238,18 @@ static void relay_one(int from, struct msg *m)
 			tamper_accept_sig = false;
 		}
 		add_key(&r, from);
+		r.flags = version >= 2 ? MSG_FLAG_PERSISTENT : 0;
 		break;
 	case OP_CONFIRM:
 		add_key(&r, from);
+		r.flags = version >= 2 ? MSG_FLAG_PERSISTENT : 0;
 		break;
 	case OP_MESSAGE:
+		if (nodes[to].absent ||
+		    (from == 0 && refuse_nth > 0 && --refuse_nth == 0)) {
+			refuse(from, m, ERR_OFFLINE);
+			return;
+		}
 		if (tamper_message) {
 			memcpy(e2e, m->e2e, m->e2e_len);
 			e2e[m->e2e_len - 1] ^= 0x80;
@@ -182,7 +274,8 @@ static void pump(void)
 	while (qhead < qtail) {
 		int i = qhead++;
 
-		assert_int_equal(msg_decode_c2s(queue[i].pt, queue[i].len, &m), 0);
+		assert_int_equal(msg_decode_c2s_v(queue[i].pt, queue[i].len,
+						  version, &m), 0);
 		relay_one(queue[i].from, &m);
 	}
 	qhead = qtail = 0;
@@ -255,7 +348,7 @@ static const struct front_ops node_ops = { .event = node_event };
 
 static void start_node(int i)
 {
-	char path[256];
+	char path[256], err[512];
 	struct node *n = &nodes[i];
 
 	n->of = open_memstream(&n->obuf, &n->olen);
@@ -263,8 +356,13 @@ static void start_node(int i)
 	assert_non_null(n->of);
 	n->out = (struct front){ .ops = &node_ops, .ctx = n, .fd = -1 };
 	snprintf(path, sizeof(path), "%s/%s", dir, n->name);
-	assert_int_equal(chats_new(n->name, n->key, path, capture,
+	if (version >= 2 && cstore_open(&n->store, dir, n->name, n->key, err,
+					sizeof(err)) < 0)
+		fail_msg("%s", err);
+	assert_int_equal(chats_new(n->name, n->key, path,
+				   version >= 2 ? &n->store : NULL, capture,
 				   (void *)(intptr_t)i, &n->out, &n->c), 0);
+	chats_session(n->c, version);
 	n->focus.name[0] = '\0';
 	n->env = (struct cmd_env){ .chats = n->c, .out = &n->out,
 				   .focus = &n->focus, .user = n->name };
@@ -277,6 +375,7 @@ static void stop_node(int i)
 	struct node *n = &nodes[i];
 
 	chats_free(n->c);
+	cstore_close(&n->store);
 	fclose(n->of);
 	fclose(n->ef);
 	free(n->obuf);
@@ -285,11 +384,43 @@ static void stop_node(int i)
 	n->online = false;
 }
 
-static int setup(void **state)
+/* The login's CONVERSATIONS reply (version 2): the n peers listed, each
+ * online when its node is and the relay delivers to it. */
+static void send_convs(int to, const char *const *peers, size_t n)
+{
+	uint8_t buf[NODES * 64];
+	struct msg r = { .op = OP_CONVERSATIONS, .last = 1 };
+	struct writer w;
+	int j;
+
+	wr_init(&w, buf, sizeof(buf));
+	for (size_t i = 0; i < n; i++) {
+		j = find(peers[i]);
+		msg_conv_put(&w, peers[i], 1700000000 + i,
+			     j >= 0 && nodes[j].online && !nodes[j].absent ?
+				     CONV_FLAG_ONLINE : 0);
+		r.count++;
+	}
+	assert_false(wr_error(&w));
+	r.convs = buf;
+	r.convs_len = w.len;
+	deliver(to, &r);
+}
+
+/* Log node i in: the first LIST reply (and an empty CONVERSATIONS). */
+static void log_in(int i)
+{
+	relay_list(i);
+	if (version >= 2)
+		send_convs(i, NULL, 0);
+	assert_true(chats_logged_in(nodes[i].c));
+}
+
+static int setup_version(unsigned v)
 {
 	static const char *names[NODES] = { "alice", "bob", "carol" };
 
-	(void)state;
+	version = v;
 	assert_int_equal(crypto_init(), 0);
 	snprintf(dir, sizeof(dir), "/tmp/secmsg-cchat-XXXXXX");
 	if (!mkdtemp(dir))
@@ -303,8 +434,20 @@ static int setup(void **state)
 	}
 	/* Log every node in: the first LIST reply is the login. */
 	for (int i = 0; i < NODES; i++)
-		relay_list(i);
+		log_in(i);
 	return 0;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	return setup_version(1);
+}
+
+static int setup_v2(void **state)
+{
+	(void)state;
+	return setup_version(2);
 }
 
 static int teardown(void **state)
@@ -806,6 +949,362 @@ static void test_malformed(void **state)
 				       "server was ignored"));
 }
 
+
+/* ---- version 2: conversations ---- */
+
+static void swap_queue(int i, int j)
+{
+	static struct rec t;
+
+	t = queue[i];
+	queue[i] = queue[j];
+	queue[j] = t;
+}
+
+/* Was a line starting with prefix printed by n since the last reset? */
+static bool printed_prefix(struct node *n, const char *prefix)
+{
+	const char *p;
+
+	fflush(n->of);
+	for (p = n->obuf + n->seen; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p)
+		if (strncmp(p, prefix, strlen(prefix)) == 0)
+			return true;
+	return false;
+}
+
+/* Does node i's state file hold a conversation with peer? */
+static bool saved_conv(int i, const char *peer)
+{
+	struct state st;
+	bool found;
+
+	assert_int_equal(state_load(nodes[i].store.path, nodes[i].key, &st), 0);
+	found = state_find(&st, peer) != NULL;
+	state_free(&st);
+	return found;
+}
+
+/* Restart node i (its table and its store read back from disk) and log it
+ * in with a CONVERSATIONS reply listing peers. */
+static void restart(int i, const char *const *peers, size_t n)
+{
+	stop_node(i);
+	start_node(i);
+	relay_list(i);
+	send_convs(i, peers, n);
+	assert_true(chats_logged_in(nodes[i].c));
+}
+
+static void presence(int to, const char *peer, bool online)
+{
+	struct msg m = { .op = OP_PRESENCE, .online = online };
+
+	snprintf(m.peer, sizeof(m.peer), "%s", peer);
+	deliver(to, &m);
+}
+
+/* A conversation begins, and every record sealed with a sending chain
+ * (HELLO, TEXT, RECEIPT) is handed over only once the state file holds
+ * that chain past its key (check_rule1, in capture). */
+static void test_conv_flow(void **state)
+{
+	struct node *a = &nodes[0], *b = &nodes[1];
+
+	(void)state;
+	forget_output();
+	check_saved = true;
+	checked = 0;
+	establish(0, 1);
+	assert_true(printed_prefix(a, "conversation\tbob\t"));
+	assert_true(printed_prefix(b, "conversation\talice\t"));
+	assert_int_equal(checked, 1);			/* A's HELLO */
+	assert_true(saved_conv(0, "bob"));
+	assert_true(saved_conv(1, "alice"));
+	assert_int_equal(chats_send(a->c, "bob", "one", 3), 0);
+	assert_true(last_keep);		/* sent again after a reconnect */
+	assert_int_equal(chats_send(b->c, "alice", "two", 3), 0);
+	pump();
+	EXPECT(b, "msg\talice\t1\tone");
+	EXPECT(a, "msg\tbob\t1\ttwo");
+	EXPECT(a, "delivered\tbob\t1");
+	EXPECT(b, "delivered\talice\t1");
+	assert_int_equal(checked, 5);	/* two TEXTs, two RECEIPTs */
+	check_saved = false;
+}
+
+/* ERROR 6 names the refused record by its ref: the client says which of
+ * its messages was not sent, and the others still arrive (the receiver
+ * keeps the key of the gap). */
+static void test_conv_error_ref(void **state)
+{
+	struct node *a = &nodes[0], *b = &nodes[1];
+
+	(void)state;
+	forget_output();
+	refuse_nth = 2;
+	assert_int_equal(chats_send(a->c, "bob", "first", 5), 0);
+	assert_int_equal(chats_send(a->c, "bob", "second", 6), 0);
+	assert_int_equal(chats_send(a->c, "bob", "third", 5), 0);
+	pump();
+	EXPECT(a, "error\t6\tpeer offline");
+	EXPECT(a, "notsent\tbob\t3\toffline");
+	assert_false(printed_prefix(a, "notsent\tbob\t2"));
+	assert_false(printed_prefix(a, "notsent\tbob\t4"));
+	EXPECT(b, "msg\talice\t2\tfirst");
+	EXPECT(b, "msg\talice\t4\tthird");
+	assert_false(printed_prefix(b, "msg\talice\t3"));
+	EXPECT(a, "delivered\tbob\t4");
+	/* The server said bob is offline: until he is back, a message gets
+	 * that answer at once, and nothing is sealed or sent. */
+	assert_true(chats_send(a->c, "bob", "x", 1) < 0);
+	EXPECT(a, "error\t0\tbob is offline");
+	assert_int_equal(qtail, 0);
+	presence(0, "bob", true);
+	EXPECT(a, "presence\tbob\tonline");
+	presence(0, "bob", false);
+	EXPECT(a, "presence\tbob\toffline");
+	assert_true(chats_send(a->c, "bob", "x", 1) < 0);
+	assert_int_equal(qtail, 0);
+	presence(0, "bob", true);
+	assert_int_equal(chats_send(a->c, "bob", "back", 4), 0);
+	pump();
+	EXPECT(b, "msg\talice\t5\tback");
+}
+
+/* A message this client refuses is dropped, and said so; the
+ * conversation goes on (no END), and a later message is read. */
+static void test_conv_dropped(void **state)
+{
+	struct node *a = &nodes[0], *b = &nodes[1];
+
+	(void)state;
+	forget_output();
+	tamper_message = true;
+	assert_int_equal(chats_send(a->c, "bob", "bad", 3), 0);
+	pump();
+	EXPECT(b, "dropped\talice\tdecrypt");
+	assert_false(printed_prefix(b, "ended"));
+	assert_false(printed_prefix(a, "ended"));
+	assert_int_equal(chats_state(b->c, "alice"), PEER_ESTABLISHED);
+	assert_true(saved_conv(1, "alice"));
+	assert_int_equal(chats_send(a->c, "bob", "good", 4), 0);
+	pump();
+	EXPECT(b, "msg\talice\t7\tgood");
+	/* Out of order: the later one first, then the earlier. */
+	forget_output();
+	assert_int_equal(chats_send(a->c, "bob", "m8", 2), 0);
+	assert_int_equal(chats_send(a->c, "bob", "m9", 2), 0);
+	assert_int_equal(qtail, 2);
+	swap_queue(0, 1);
+	pump();
+	EXPECT(b, "msg\talice\t9\tm9");
+	EXPECT(b, "msg\talice\t8\tm8");
+	/* The same record again: refused as a duplicate, dropped. */
+	assert_int_equal(chats_send(a->c, "bob", "m10", 3), 0);
+	queue[1] = queue[0];
+	qtail = 2;
+	pump();
+	EXPECT(b, "msg\talice\t10\tm10");
+	EXPECT(b, "dropped\talice\tduplicate");
+}
+
+/* A conversation outlives its client: the table and the store are read
+ * back, the server's CONVERSATIONS reply reconciles them (what it does
+ * not list is forgotten, what this client has no state for is ended),
+ * and the ratchet goes on where it was. */
+static void test_conv_restart(void **state)
+{
+	struct node *a = &nodes[0], *b = &nodes[1];
+	static const char *const listed[] = { "bob", "dave" };
+	struct msg m;
+
+	(void)state;
+	establish(0, 2);		/* alice and carol */
+	assert_true(saved_conv(0, "carol"));
+	restart(0, listed, 2);
+	/* dave: listed, no state here: END with an empty e2e, told. */
+	assert_int_equal(qtail, 1);
+	assert_int_equal(msg_decode_c2s_v(queue[0].pt, queue[0].len, 2, &m),
+			 0);
+	assert_int_equal(m.op, OP_END);
+	assert_string_equal(m.peer, "dave");
+	assert_int_equal(m.e2e_len, 0);
+	qhead = qtail = 0;
+	EXPECT(a, "ended\tdave\tlost");
+	/* carol: not listed: forgotten, here and in the file. */
+	EXPECT(a, "ended\tcarol\tforgotten");
+	assert_false(saved_conv(0, "carol"));
+	assert_int_equal(chats_state(a->c, "carol"), -ENOENT);
+	/* bob: listed with its presence and since. */
+	EXPECT(a, "conversation\tbob\t1700000000\tonline");
+	assert_true(saved_conv(0, "bob"));
+	forget_output();
+	check_saved = true;
+	assert_int_equal(chats_send(a->c, "bob", "after", 5), 0);
+	assert_int_equal(chats_send(b->c, "alice", "to you", 6), 0);
+	pump();
+	check_saved = false;
+	EXPECT(b, "msg\talice\t11\tafter");
+	EXPECT(a, "msg\tbob\t2\tto you");
+	EXPECT(a, "delivered\tbob\t11");
+	EXPECT(b, "delivered\talice\t2");
+	/* carol still holds hers: her next login would forget it. */
+	restart(2, NULL, 0);
+	EXPECT(&nodes[2], "ended\talice\tforgotten");
+}
+
+/* /end: kind END sealed, the state saved without the conversation, then
+ * sent; the peer checks it (left) or says it cannot (server). */
+static void test_conv_end(void **state)
+{
+	struct node *a = &nodes[0], *b = &nodes[1];
+	struct msg m = { .op = OP_END, .reason = END_LEFT };
+
+	(void)state;
+	forget_output();
+	check_saved = true;
+	assert_int_equal(chats_end(b->c, "alice"), 0);
+	assert_true(last_keep);
+	pump();
+	check_saved = false;
+	EXPECT(a, "ended\tbob\tleft");
+	EXPECT(a, "gone\tbob");
+	assert_false(saved_conv(0, "bob"));
+	assert_false(saved_conv(1, "alice"));
+	assert_int_equal(chats_state(b->c, "alice"), -ENOENT);
+	/* An END 1 the peer did not seal: the server says so, no more. */
+	establish(0, 1);
+	forget_output();
+	strcpy(m.peer, "bob");
+	deliver(0, &m);
+	EXPECT(a, "ended\tbob\tserver");
+	assert_false(saved_conv(0, "bob"));
+	/* An END 1 whose e2e is not the peer's kind END: the same. */
+	m.e2e = (const uint8_t *)"not a sealed kind END, just bytes, long "
+				 "enough to be looked at";
+	m.e2e_len = 60;
+	strcpy(m.peer, "alice");
+	deliver(1, &m);
+	EXPECT(b, "ended\talice\tserver");
+	assert_false(saved_conv(1, "alice"));
+	/* END 5: the server ended it. */
+	establish(0, 1);
+	forget_output();
+	m = (struct msg){ .op = OP_END, .reason = END_KEY_CHANGED };
+	strcpy(m.peer, "bob");
+	deliver(0, &m);
+	EXPECT(a, "ended\tbob\tremoved");
+	assert_false(saved_conv(0, "bob"));
+	chats_end(b->c, "alice");
+	qhead = qtail = 0;
+}
+
+/* A's HELLO refused (bob went offline at once): kept, and sent again,
+ * the same bytes and ref, when bob is back; bob's held text follows. */
+static void test_conv_hello_again(void **state)
+{
+	struct node *a = &nodes[0], *b = &nodes[1];
+
+	(void)state;
+	forget_output();
+	assert_int_equal(chats_talk(a->c, "bob"), 0);
+	pump();
+	assert_int_equal(chats_accept(b->c, "alice"), 0);
+	nodes[1].absent = true;
+	keep_first_msg = true;
+	pump();			/* ACCEPT; CONFIRM; HELLO refused: ERROR 6 */
+	assert_true(first_msg_len > 0);
+	EXPECT(a, "error\t6\tpeer offline");
+	assert_false(printed_prefix(a, "notsent"));	/* not a TEXT */
+	EXPECT(b, "chat\talice\t%s", fpr_of(a->key));
+	assert_int_equal(chats_send(b->c, "alice", "early", 5), 0);
+	assert_int_equal(qtail, 0);			/* held */
+	nodes[1].absent = false;
+	presence(0, "bob", true);
+	assert_int_equal(qtail, 1);
+	assert_int_equal(queue[0].len, first_msg_len);
+	assert_memory_equal(queue[0].pt, first_msg, first_msg_len);
+	pump();
+	EXPECT(a, "msg\tbob\t1\tearly");
+	EXPECT(b, "delivered\talice\t1");
+	/* B answered: the HELLO is not sent again. */
+	presence(0, "bob", true);
+	assert_int_equal(qtail, 0);
+	chats_end(a->c, "bob");
+	pump();
+}
+
+/* The connection ends: requests and chats of version 1 rules end with it,
+ * a conversation's records that never left are sent again (the same
+ * bytes) after the next login, and commands that need the server wait. */
+static void test_conv_reconnect(void **state)
+{
+	struct node *a = &nodes[0], *b = &nodes[1];
+	uint8_t kept[CHAN_PT_MAX];
+	size_t kept_len;
+
+	(void)state;
+	establish(0, 1);
+	assert_int_equal(chats_talk(a->c, "carol"), 0);
+	qhead = qtail = 0;			/* the RTT: lost */
+	forget_output();
+	assert_int_equal(chats_send(a->c, "bob", "in flight", 9), 0);
+	assert_int_equal(qtail, 1);
+	kept_len = queue[0].len;
+	memcpy(kept, queue[0].pt, kept_len);
+	qhead = qtail = 0;
+	chats_unsent(a->c, kept, kept_len);	/* never written */
+	chats_disconnected(a->c);
+	EXPECT(a, "ended\tcarol\tconnection");
+	assert_false(chats_connected(a->c));
+	assert_int_equal(ui_cmd(a, "/msg bob not now"), 0);
+	EXPECT(a, "error\t0\tnot connected to the server (reconnecting)");
+	assert_int_equal(qtail, 0);
+	chats_session(a->c, 2);
+	relay_list(0);
+	assert_false(chats_logged_in(a->c));
+	send_convs(0, (const char *const[]){ "bob" }, 1);
+	assert_true(chats_logged_in(a->c));
+	EXPECT(a, "ready\talice");
+	assert_int_equal(qtail, 1);
+	assert_memory_equal(queue[0].pt, kept, kept_len);
+	pump();
+	EXPECT(b, "msg\talice\t1\tin flight");
+	chats_end(a->c, "bob");
+	pump();
+}
+
+/* The known peers hold another key than the one a conversation began
+ * with: the key-change gate stops it until `trust`. */
+static void test_conv_key_gate(void **state)
+{
+	struct node *a = &nodes[0];
+	char path[256], good[FPR_HEX_LEN + 1];
+	FILE *f;
+
+	(void)state;
+	establish(0, 1);
+	snprintf(good, sizeof(good), "%s", fpr_of(nodes[1].key));
+	snprintf(path, sizeof(path), "%s/alice", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "bob %064d\n", 7);
+	fclose(f);
+	restart(0, (const char *const[]){ "bob", "carol" }, 1);
+	EXPECT(a, "keychange\tbob\t%064d\t%s", 7, good);
+	assert_true(chats_send(a->c, "bob", "x", 1) < 0);
+	EXPECT(a, "error\t0\tbob's key has changed; check its fingerprint "
+		  "and use trust bob first");
+	assert_int_equal(qtail, 0);
+	assert_int_equal(chats_trust(a->c, "bob"), 0);
+	assert_int_equal(chats_send(a->c, "bob", "ok", 2), 0);
+	pump();
+	EXPECT(&nodes[1], "msg\talice\t1\tok");
+	chats_end(a->c, "bob");
+	pump();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -822,5 +1321,18 @@ int main(void)
 		cmocka_unit_test(test_malformed),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	const struct CMUnitTest v2[] = {
+		cmocka_unit_test(test_conv_flow),
+		cmocka_unit_test(test_conv_error_ref),
+		cmocka_unit_test(test_conv_dropped),
+		cmocka_unit_test(test_conv_restart),
+		cmocka_unit_test(test_conv_end),
+		cmocka_unit_test(test_conv_hello_again),
+		cmocka_unit_test(test_conv_reconnect),
+		cmocka_unit_test(test_conv_key_gate),
+	};
+
+	int failed = cmocka_run_group_tests(tests, setup, teardown);
+
+	return failed + cmocka_run_group_tests(v2, setup_v2, teardown);
 }

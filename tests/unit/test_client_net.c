@@ -103,7 +103,7 @@ static void test_pacing(void **state)
 	cnet_set_rate(&n, 10, 1000);
 	for (i = 0; i < 30; i++) {
 		b = (uint8_t)(32 + i);
-		assert_int_equal(cnet_queue(&n, &b, 1), 0);
+		assert_int_equal(cnet_queue(&n, &b, 1, false), 0);
 	}
 	assert_true(cnet_backlog(&n));
 	assert_int_equal(cnet_flush(&n, 1000), 0);
@@ -141,7 +141,7 @@ static void test_stall(void **state)
 	cnet_set_rate(&n, 0, 0);
 	memset(big, 5, sizeof(big));
 	for (i = 0; i < 200; i++)
-		assert_int_equal(cnet_queue(&n, big, sizeof(big)), 0);
+		assert_int_equal(cnet_queue(&n, big, sizeof(big), false), 0);
 	assert_int_equal(cnet_flush(&n, 5000), 0);	/* the socket is full */
 	assert_true(cnet_want_write(&n));
 	assert_int_equal(cnet_timeout(&n, 6000), CNET_SEND_TIMEOUT_MS - 1000);
@@ -149,7 +149,7 @@ static void test_stall(void **state)
 	assert_int_equal(r, 0);
 	r = cnet_flush(&n, 5000 + CNET_SEND_TIMEOUT_MS);
 	assert_int_equal(r, -ETIMEDOUT);
-	assert_int_equal(cnet_queue(&n, big, 1), -EPIPE);
+	assert_int_equal(cnet_queue(&n, big, 1, false), -EPIPE);
 	assert_false(cnet_want_write(&n));
 	close(fd);
 	chan_clear(&peer);

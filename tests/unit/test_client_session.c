@@ -6,6 +6,13 @@
  * ServerHello over 16384 bytes, an ACCEPT or CONFIRM whose peer_key is
  * over 2048 bytes. The client runs in batch mode with its standard input
  * and output on pipes, exactly as a script would drive it.
+ *
+ * The tests of version 2 script a server of version 2 and play bob
+ * themselves: bob's half of a conversation (struct chat) made with
+ * alice's state file before the client starts, so they can read what
+ * alice seals and seal what she reads. The crash test kills the client
+ * with SIGKILL at many points of a send loop and checks that no ratchet
+ * key (dh, n) ever sealed two different records.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,12 +34,15 @@
 
 #include "client/app.h"
 #include "client/config.h"
+#include "chat_fixture.h"
 #include "channel.h"
 #include "crypto.h"
+#include "fileio.h"
 #include "frame.h"
 #include "handshake.h"
 #include "keys.h"
 #include "msg.h"
+#include "state.h"
 #include "testutil.h"
 
 #define WAIT_MS 5000
@@ -43,11 +53,40 @@ struct run {
 	int in;			/* the client's standard input */
 	int out;		/* its standard output */
 	int lfd, fd;		/* listening socket, accepted connection */
+	int port;		/* lfd's */
 	char known[64];		/* its known-peers directory */
 	struct channel ch;	/* the server's record layer */
 	char obuf[8192];	/* standard output read so far */
 	size_t olen;
+	/* Version 2. */
+	unsigned version;	/* offered by the client; the session's */
+	int err;		/* its standard error (-1: /dev/null) */
+	char ebuf[4096];
+	size_t elen;
 };
+
+static struct chat bobc;	/* version 2: bob's half of the conversation */
+static char shm[64];		/* the crash test's state directory, or "" */
+
+/* One record seen on the wire: its ratchet key (dh, n) and what it
+ * sealed (a hash of the whole e2e). */
+struct seen {
+	uint8_t dh[X25519_LEN];
+	uint32_t n;
+	uint8_t h[SHA256_LEN];
+	int run;
+};
+
+static struct seen *seen;
+static size_t nseen, capseen;
+
+/* How the next client starts (the tests of version 2 change it). */
+static struct {
+	unsigned version;	/* protocol_version */
+	const char *state_dir;	/* NULL: the known-peers directory */
+	const char *reconnect;	/* NULL: the default */
+	bool capture_err;	/* standard error to a pipe */
+} copt = { .version = 1 };
 
 static int64_t now_ms(void)
 {
@@ -81,43 +120,49 @@ static void set_key(struct ccfg *cfg, const char *key, const char *value)
 }
 
 /* The child: a batch client for alice on 127.0.0.1:port. */
-static void run_client(int port, const char *known, int in, int out)
+static void run_client(int port, const char *known, int in, int out, int err)
 {
 	struct app_opts o = { .user = "alice", .batch = true };
-	char server[32], keys[4096];
+	char server[32], keys[4096], v[4];
 	struct ccfg cfg;
 	int devnull = open("/dev/null", O_WRONLY);
 
 	ccfg_defaults(&cfg);
 	snprintf(server, sizeof(server), "127.0.0.1:%d", port);
 	snprintf(keys, sizeof(keys), "%s", tu_pki_path(""));
+	snprintf(v, sizeof(v), "%u", copt.version);
 	set_key(&cfg, "server", server);
 	set_key(&cfg, "server_name", "localhost");
 	set_key(&cfg, "ca", tu_pki_path("ca.pem"));
 	set_key(&cfg, "keys_dir", keys);
 	set_key(&cfg, "known_peers_dir", known);
+	set_key(&cfg, "protocol_version", v);
+	set_key(&cfg, "send_rate", "0");
+	if (copt.state_dir)
+		set_key(&cfg, "state_dir", copt.state_dir);
+	if (copt.reconnect)
+		set_key(&cfg, "reconnect", copt.reconnect);
 	o.cfg = &cfg;
 	dup2(in, 0);
 	dup2(out, 1);
-	if (!getenv("SECMSG_TEST_VERBOSE"))
+	if (err >= 0)
+		dup2(err, 2);
+	else if (!getenv("SECMSG_TEST_VERBOSE"))
 		dup2(devnull, 2);
 	_exit(app_run(&o));
 }
 
-static struct run *start(void **state)
+/* Fork the client (known: its known-peers directory, made by the caller);
+ * the listening socket lfd is the parent's. */
+static void spawn(struct run *r, int port)
 {
-	struct run *r = calloc(1, sizeof(*r));
-	int pin[2], pout[2], port;
-	struct pollfd p;
+	int pin[2], pout[2], perr[2] = { -1, -1 };
 
-	assert_non_null(r);
-	*state = r;
-	r->fd = -1;
-	snprintf(r->known, sizeof(r->known), "/tmp/secmsg-cs-XXXXXX");
-	assert_non_null(mkdtemp(r->known));
-	r->lfd = listen_any(&port);
 	assert_int_equal(pipe2(pin, O_CLOEXEC), 0);
 	assert_int_equal(pipe2(pout, O_CLOEXEC), 0);
+	if (copt.capture_err)
+		assert_int_equal(pipe2(perr, O_CLOEXEC), 0);
+	r->olen = r->elen = 0;
 	r->pid = fork();
 	assert_true(r->pid >= 0);
 	if (r->pid == 0) {
@@ -125,17 +170,53 @@ static struct run *start(void **state)
 		close(r->lfd);
 		close(pin[1]);
 		close(pout[0]);
-		run_client(port, r->known, pin[0], pout[1]);
+		if (perr[0] >= 0)
+			close(perr[0]);
+		run_client(port, r->known, pin[0], pout[1], perr[1]);
 	}
 	close(pin[0]);
 	close(pout[1]);
+	if (perr[1] >= 0)
+		close(perr[1]);
 	r->in = pin[1];
 	r->out = pout[0];
+	r->err = perr[0];
+	r->version = copt.version;
 	fcntl(r->out, F_SETFL, O_NONBLOCK);
-	p = (struct pollfd){ .fd = r->lfd, .events = POLLIN };
+}
+
+/* Accept the client's (next) connection. */
+static void take_connection(struct run *r)
+{
+	struct pollfd p = { .fd = r->lfd, .events = POLLIN };
+
 	assert_int_equal(poll(&p, 1, WAIT_MS), 1);
 	r->fd = accept4(r->lfd, NULL, NULL, SOCK_CLOEXEC);
 	assert_true(r->fd >= 0);
+}
+
+static struct run *new_run(void **state, int *port)
+{
+	struct run *r = calloc(1, sizeof(*r));
+
+	assert_non_null(r);
+	*state = r;
+	r->fd = -1;
+	r->err = -1;
+	snprintf(r->known, sizeof(r->known), "/tmp/secmsg-cs-XXXXXX");
+	assert_non_null(mkdtemp(r->known));
+	r->lfd = listen_any(port);
+	r->port = *port;
+	return r;
+}
+
+static struct run *start(void **state)
+{
+	int port;
+	struct run *r = new_run(state, &port);
+
+	spawn(r, port);
+	take_connection(r);
 	return r;
 }
 
@@ -171,10 +252,22 @@ static int finish(void **state)
 	if (r->in >= 0)
 		close(r->in);
 	close(r->out);
+	if (r->err >= 0)
+		close(r->err);
 	if (r->fd >= 0)
 		close(r->fd);
 	close(r->lfd);
 	chan_clear(&r->ch);
+	chat_clear(&bobc);
+	free(seen);
+	seen = NULL;
+	nseen = capseen = 0;
+	if (shm[0]) {
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", shm);
+		if (system(cmd) != 0)
+			return -1;
+		shm[0] = '\0';
+	}
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", r->known);
 	free(r);
 	return system(cmd) == 0 ? 0 : -1;
@@ -240,7 +333,7 @@ static void login(struct run *r)
 	assert_int_equal(cert_chain_load(tu_pki_path("server.pem"), &id.chain),
 			 0);
 	assert_int_equal(key_load_public(tu_pki_path("alice.pub"), &user), 0);
-	hs_server_init(&hs, &id);
+	hs_server_init_version(&hs, &id, r->version);
 	n = read_frame(r, buf, sizeof(buf));
 	assert_true(n > 0);
 	wr_init(&w, out, sizeof(out));
@@ -275,7 +368,7 @@ static void send_msg(struct run *r, const struct msg *m)
 	struct writer w;
 
 	wr_init(&w, pt, sizeof(pt));
-	assert_int_equal(msg_encode_s2c(m, &w), 0);
+	assert_int_equal(msg_encode_s2c_v(m, r->version, &w), 0);
 	send_pt(r, pt, w.len);
 }
 
@@ -296,12 +389,12 @@ static int read_msg(struct run *r, struct msg *m)
 			      &pt_len);
 		assert_true(e >= 0);
 	} while (e == CHAN_KEY_UPDATED);
-	assert_int_equal(msg_decode_c2s(pt, pt_len, m), 0);
+	assert_int_equal(msg_decode_c2s_v(pt, pt_len, r->version, m), 0);
 	return 0;
 }
 
 /* Wait until the client printed a line starting with prefix. */
-static bool saw_line(struct run *r, const char *line)
+static bool saw_nth(struct run *r, const char *line, int nth)
 {
 	int64_t end = now_ms() + WAIT_MS;
 	struct pollfd p = { .fd = r->out, .events = POLLIN };
@@ -309,12 +402,15 @@ static bool saw_line(struct run *r, const char *line)
 	ssize_t k;
 
 	for (;;) {
+		int hits = 0;
+
 		for (char *s = r->obuf; s < r->obuf + r->olen;) {
 			char *nl = memchr(s, '\n', r->olen - (size_t)(s - r->obuf));
 
 			if (!nl)
 				break;
-			if ((size_t)(nl - s) == len && memcmp(s, line, len) == 0)
+			if ((size_t)(nl - s) == len && memcmp(s, line, len) == 0 &&
+			    ++hits == nth)
 				return true;
 			s = nl + 1;
 		}
@@ -325,6 +421,11 @@ static bool saw_line(struct run *r, const char *line)
 		if (k > 0)
 			r->olen += (size_t)k;
 	}
+}
+
+static bool saw_line(struct run *r, const char *line)
+{
+	return saw_nth(r, line, 1);
 }
 
 #define EXPECT_LINE(r, s)                                                \
@@ -485,6 +586,481 @@ static void test_confirm_key_too_big(void **state)
 	expect_failed_attempt(r);
 }
 
+
+/* ---- version 2: a scripted server of version 2, bob played here ---- */
+
+
+/* The SHA-256 of key's SPKI, as the state file records a peer's key. */
+static void spki_hash(sm_key *key, uint8_t out[SHA256_LEN])
+{
+	struct iov_c v;
+
+	v.p = key_spki(key, &v.len);
+	assert_int_equal(crypto_sha256(&v, 1, out), 0);
+}
+
+/* alice (the requester) and bob have a conversation, HELLO done: alice's
+ * half in dir/alice.state under her key, bob's in bobc. */
+static void make_conversation(const char *dir)
+{
+	uint8_t out[E2E_MSG_MAX], pt[CHAT_PT_MAX], fpr[SHA256_LEN];
+	size_t len = sizeof(out);
+	struct chat_message ev;
+	struct state st;
+	struct chat a;
+	sm_key *ka, *kb;
+	char path[256];
+
+	assert_int_equal(key_load_private(tu_pki_path("alice.key"), NULL, &ka),
+			 0);
+	assert_int_equal(key_load_private(tu_pki_path("bob.key"), NULL, &kb),
+			 0);
+	conv_make(ka, kb, &a, &bobc);
+	assert_int_equal(chat_seal_hello(&a, out, &len), E2E_OK);
+	assert_int_equal(chat_open(&bobc, out, len, pt, &ev), E2E_OK);
+	spki_hash(kb, fpr);
+	assert_int_equal(state_init(&st, "alice"), 0);
+	assert_int_equal(state_add(&st, "bob", 1700000000, fpr, &a), 0);
+	snprintf(path, sizeof(path), "%s/alice.state", dir);
+	assert_int_equal(state_save(path, &st, ka), 0);
+	state_free(&st);
+	key_unref(ka);
+	key_unref(kb);
+}
+
+/* A run of a client of version 2 whose state holds the conversation. */
+static struct run *start_v2(void **state, int *port)
+{
+	struct run *r;
+
+	memset(&copt, 0, sizeof(copt));
+	copt.version = 2;
+	copt.reconnect = "100ms";
+	r = new_run(state, port);
+	make_conversation(r->known);
+	return r;
+}
+
+static void send_convs(struct run *r, const char *peer, bool online)
+{
+	uint8_t buf[64];
+	struct msg m = { .op = OP_CONVERSATIONS, .last = 1 };
+	struct writer w;
+
+	wr_init(&w, buf, sizeof(buf));
+	if (peer) {
+		msg_conv_put(&w, peer, 1700000000,
+			     online ? CONV_FLAG_ONLINE : 0);
+		m.count = 1;
+	}
+	m.convs = buf;
+	m.convs_len = w.len;
+	send_msg(r, &m);
+}
+
+/* The server's side of a login of version 2 (the nth for this run, the
+ * conv_nth with bob's presence online): the handshake, LIST,
+ * CONVERSATIONS with bob. */
+static void login_v2_nth(struct run *r, int nth, bool online, int conv_nth)
+{
+	char line[64];
+
+	chan_clear(&r->ch);
+	login(r);
+	send_msg(r, &(struct msg){ .op = OP_LIST, .last = 1 });
+	send_convs(r, "bob", online);
+	if (!saw_nth(r, "ready\talice", nth))
+		fail_msg("login %d: no ready line; the client printed:\n%.*s",
+			 nth, (int)r->olen, r->obuf);
+	snprintf(line, sizeof(line), "conversation\tbob\t1700000000\t%s",
+		 online ? "online" : "offline");
+	if (!saw_nth(r, line, conv_nth))
+		fail_msg("login %d: no '%s'; the client printed:\n%.*s", nth,
+			 line, (int)r->olen, r->obuf);
+}
+
+static void login_v2(struct run *r, int nth, bool online)
+{
+	login_v2_nth(r, nth, online, nth);
+}
+
+/* The next record from alice is a MESSAGE to bob that bob opens (ref set,
+ * kept keys allowed); its ref in *ref. */
+static void bob_reads(struct run *r, uint8_t kind, uint32_t id,
+		      const char *text, uint32_t *ref)
+{
+	uint8_t pt[CHAT_PT_MAX];
+	struct chat_message ev;
+	struct msg m;
+
+	if (read_msg(r, &m) < 0) {
+		saw_line(r, "");
+		fail_msg("no MESSAGE came; the client printed:\n%.*s",
+			 (int)r->olen, r->obuf);
+	}
+	assert_int_equal(m.op, OP_MESSAGE);
+	assert_string_equal(m.peer, "bob");
+	assert_true(m.ref != 0);
+	if (ref)
+		*ref = m.ref;
+	assert_int_equal(chat_open(&bobc, m.e2e, m.e2e_len, pt, &ev), E2E_OK);
+	assert_int_equal(ev.kind, kind);
+	assert_int_equal(ev.id, id);
+	if (text) {
+		assert_int_equal(ev.text_len, strlen(text));
+		assert_memory_equal(ev.text, text, ev.text_len);
+	}
+}
+
+/* bob seals a TEXT; the e2e goes to out (room E2E_MSG_MAX). */
+static size_t bob_seals(const char *text, uint8_t *out)
+{
+	size_t len = E2E_MSG_MAX;
+	uint32_t id;
+
+	assert_int_equal(chat_seal_text(&bobc, text, strlen(text), &id, out,
+					&len), E2E_OK);
+	return len;
+}
+
+static void bob_sends(struct run *r, const uint8_t *e2e, size_t len)
+{
+	struct msg m = { .op = OP_MESSAGE, .peer = "bob", .e2e = e2e,
+			 .e2e_len = len };
+
+	send_msg(r, &m);
+}
+
+/* A client of version 2 started with the conversation and logged in. */
+static struct run *v2_logged_in(void **state)
+{
+	int port;
+	struct run *r = start_v2(state, &port);
+
+	spawn(r, port);
+	take_connection(r);
+	login_v2(r, 1, true);
+	return r;
+}
+
+/* A conversation from the state file: messages both ways with receipts,
+ * bob's out of order, presence, a message refused by ERROR 6 named by its
+ * ref, and the next one read across the gap. */
+static void test_v2_conversation(void **state)
+{
+	static uint8_t e1[E2E_MSG_MAX], e2[E2E_MSG_MAX], e3[E2E_MSG_MAX];
+	size_t l1, l2, l3;
+	struct msg err = { .op = OP_ERROR, .code = ERR_OFFLINE,
+			   .err_op = OP_MESSAGE, .peer = "bob",
+			   .text = (const uint8_t *)"peer offline",
+			   .text_len = 12 };
+	struct run *r = v2_logged_in(state);
+
+	type(r, "send bob hello\n");
+	bob_reads(r, CHAT_TEXT, 1, "hello", NULL);
+	EXPECT_LINE(r, "sent\tbob\t1");
+	l1 = bob_seals("hi alice", e1);
+	l2 = bob_seals("second", e2);
+	l3 = bob_seals("third", e3);
+	bob_sends(r, e1, l1);
+	EXPECT_LINE(r, "msg\tbob\t1\thi alice");
+	bob_reads(r, CHAT_RECEIPT, 1, NULL, NULL);
+	bob_sends(r, e3, l3);
+	bob_sends(r, e2, l2);
+	EXPECT_LINE(r, "msg\tbob\t3\tthird");
+	EXPECT_LINE(r, "msg\tbob\t2\tsecond");
+	bob_reads(r, CHAT_RECEIPT, 3, NULL, NULL);
+	bob_reads(r, CHAT_RECEIPT, 2, NULL, NULL);
+	/* bob goes offline: a message gets the answer at once. */
+	send_msg(r, &(struct msg){ .op = OP_PRESENCE, .peer = "bob" });
+	EXPECT_LINE(r, "presence\tbob\toffline");
+	type(r, "send bob nobody there\n");
+	EXPECT_LINE(r, "error\t0\tbob is offline");
+	send_msg(r, &(struct msg){ .op = OP_PRESENCE, .peer = "bob",
+				   .online = 1 });
+	EXPECT_LINE(r, "presence\tbob\tonline");
+	/* ... or from the server, by ref, when it knows better. */
+	type(r, "send bob too late\n");
+	{
+		struct msg m;
+
+		assert_int_equal(read_msg(r, &m), 0);
+		assert_int_equal(m.op, OP_MESSAGE);
+		err.ref = m.ref;
+	}
+	send_msg(r, &err);
+	EXPECT_LINE(r, "error\t6\tpeer offline");
+	EXPECT_LINE(r, "notsent\tbob\t2\toffline");
+	send_msg(r, &(struct msg){ .op = OP_PRESENCE, .peer = "bob",
+				   .online = 1 });
+	assert_true(saw_nth(r, "presence\tbob\tonline", 2));
+	type(r, "send bob after the gap\n");
+	bob_reads(r, CHAT_TEXT, 3, "after the gap", NULL);
+	quit(r);
+}
+
+/* END held for alice while she was offline: at login, before the
+ * CONVERSATIONS reply; bob's kind END checks; the state forgets it. */
+static void test_v2_end_held(void **state)
+{
+	uint8_t e[E2E_MSG_MAX];
+	size_t len = sizeof(e);
+	struct msg end = { .op = OP_END, .peer = "bob", .reason = END_LEFT };
+	char path[256];
+	struct state st;
+	sm_key *ka;
+	int port;
+	struct run *r = start_v2(state, &port);
+
+	spawn(r, port);
+	take_connection(r);
+	login(r);
+	send_msg(r, &(struct msg){ .op = OP_LIST, .last = 1 });
+	assert_int_equal(chat_seal_end(&bobc, e, &len), E2E_OK);
+	end.e2e = e;
+	end.e2e_len = len;
+	send_msg(r, &end);
+	send_convs(r, NULL, false);
+	EXPECT_LINE(r, "ready\talice");
+	EXPECT_LINE(r, "ended\tbob\tleft");
+	type(r, "send bob x\n");
+	EXPECT_LINE(r, "error\t0\tno chat with bob");
+	quit(r);
+	snprintf(path, sizeof(path), "%s/alice.state", r->known);
+	assert_int_equal(key_load_private(tu_pki_path("alice.key"), NULL, &ka),
+			 0);
+	assert_int_equal(state_load(path, ka, &st), 0);
+	assert_int_equal(st.n, 0);
+	state_free(&st);
+	key_unref(ka);
+}
+
+/* Send a record's first bytes, then drop the connection: cut mid-record. */
+static void cut_mid_record(struct run *r)
+{
+	static uint8_t frame[CHAN_SEAL_MAX(64)];
+	static const uint8_t pt[] = { OP_PING, 0, 0, 0, 0, 0, 0, 0, 1 };
+	long k = chan_seal(&r->ch.tx, pt, sizeof(pt), frame);
+
+	assert_true(k > 10);
+	assert_int_equal(tu_send_all(r->fd, frame, (size_t)k / 2), 0);
+	close(r->fd);
+	r->fd = -1;
+}
+
+/* The connection drops (mid-record), the client reconnects by itself
+ * and the conversation carries on with the same ratchet; BYE 3 is
+ * reconnected after too, BYE 2 is not. */
+static void test_v2_reconnect(void **state)
+{
+	struct run *r = v2_logged_in(state);
+
+	type(r, "send bob before\n");
+	bob_reads(r, CHAT_TEXT, 1, "before", NULL);
+	cut_mid_record(r);
+	EXPECT_LINE(r, "reconnecting\t1");
+	take_connection(r);
+	login_v2(r, 2, true);
+	type(r, "send bob after\n");
+	bob_reads(r, CHAT_TEXT, 2, "after", NULL);
+	/* A server that restarts says BYE 3 first. */
+	send_msg(r, &(struct msg){ .op = OP_BYE, .reason = BYE_SHUTDOWN });
+	EXPECT_LINE(r, "bye\tshutdown\t");
+	close(r->fd);
+	r->fd = -1;
+	if (!saw_nth(r, "reconnecting\t1", 2))
+		fail_msg("no second reconnect:\n%.*s", (int)r->olen, r->obuf);
+	take_connection(r);
+	login_v2_nth(r, 3, false, 1);
+	type(r, "send bob x\n");
+	EXPECT_LINE(r, "error\t0\tbob is offline");
+	/* Logged in elsewhere: that is the end. */
+	send_msg(r, &(struct msg){ .op = OP_BYE, .reason = BYE_ELSEWHERE });
+	EXPECT_LINE(r, "bye\telsewhere\t");
+	assert_int_equal(reap(r), 1);
+}
+
+/* Read what the client wrote on standard error (until it closes). */
+static void read_err(struct run *r)
+{
+	ssize_t k;
+
+	while (r->elen < sizeof(r->ebuf) - 1 &&
+	       (k = read(r->err, r->ebuf + r->elen,
+			 sizeof(r->ebuf) - 1 - r->elen)) > 0)
+		r->elen += (size_t)k;
+	r->ebuf[r->elen] = '\0';
+}
+
+/* A second client of alice on this machine is refused at once (exit 4),
+ * naming the lock; the first goes on. */
+static void test_v2_locked(void **state)
+{
+	struct run second = { .fd = -1, .err = -1 };
+	char want[128];
+	struct run *r = v2_logged_in(state);
+
+	memcpy(second.known, r->known, sizeof(second.known));
+	second.lfd = r->lfd;
+	copt.capture_err = true;
+	spawn(&second, r->port);
+	copt.capture_err = false;
+	assert_int_equal(reap(&second), 4);
+	read_err(&second);
+	snprintf(want, sizeof(want), "%s/alice.lock", r->known);
+	if (!strstr(second.ebuf, want))
+		fail_msg("the error does not name %s: %s", want, second.ebuf);
+	close(second.in);
+	close(second.out);
+	close(second.err);
+	type(r, "send bob still here\n");
+	bob_reads(r, CHAT_TEXT, 1, "still here", NULL);
+	quit(r);
+}
+
+/* A state file that does not open stops the client (exit 5) with the
+ * file named, and the file is left as it was. */
+static void test_v2_unreadable(void **state)
+{
+	static const char garbage[] = "SMSGSTAT\0\1 this is not what it says";
+	char path[256], *after;
+	size_t len;
+	int port;
+	struct run *r = start_v2(state, &port);
+
+	snprintf(path, sizeof(path), "%s/alice.state", r->known);
+	assert_int_equal(fio_write_atomic(path, garbage, sizeof(garbage), 0600,
+					  0), 0);
+	copt.capture_err = true;
+	spawn(r, port);
+	copt.capture_err = false;
+	assert_int_equal(reap(r), 5);
+	read_err(r);
+	if (!strstr(r->ebuf, path) || !strstr(r->ebuf, "not a secmsg state"))
+		fail_msg("the error does not name %s: %s", path, r->ebuf);
+	assert_int_equal(fio_read_file(path, 4096, &after, &len), 0);
+	assert_int_equal(len, sizeof(garbage));
+	assert_memory_equal(after, garbage, len);
+	fio_free(after, len);
+}
+
+/* ---- the crash test ---- */
+
+#define CRASH_RUNS 120		/* kill points */
+#define CRASH_SPREAD_US 15000	/* the kill lands 0..15 ms into the loop */
+
+/* A MESSAGE on the wire: a (dh, n) seen before with other bytes is a key
+ * and nonce used twice; the same bytes again would be a resend. */
+static void record_header(const struct msg *m, int run)
+{
+	struct iov_c v = { .p = m->e2e, .len = m->e2e_len };
+	struct seen e = { .run = run };
+
+	assert_true(m->e2e_len > E2E_HEADER_LEN);
+	memcpy(e.dh, m->e2e, X25519_LEN);
+	e.n = be32_get(m->e2e + X25519_LEN + 4);
+	assert_int_equal(crypto_sha256(&v, 1, e.h), 0);
+	for (size_t i = 0; i < nseen; i++) {
+		if (seen[i].n != e.n || memcmp(seen[i].dh, e.dh, X25519_LEN))
+			continue;
+		if (memcmp(seen[i].h, e.h, SHA256_LEN) != 0)
+			fail_msg("the key (dh %02x%02x.., n %u) sealed two "
+				 "different records: in run %d and in run %d",
+				 e.dh[0], e.dh[1], e.n, seen[i].run, run);
+		return;
+	}
+	if (nseen == capseen) {
+		capseen = capseen ? 2 * capseen : 256;
+		seen = realloc(seen, capseen * sizeof(*seen));
+		assert_non_null(seen);
+	}
+	seen[nseen++] = e;
+}
+
+/* Read every whole record that is there within ms; count them. */
+static int take_messages(struct run *r, int run, int ms)
+{
+	struct pollfd p = { .fd = r->fd, .events = POLLIN };
+	struct msg m;
+	int got = 0;
+
+	while (poll(&p, 1, ms) == 1 && read_msg(r, &m) == 0) {
+		if (m.op == OP_MESSAGE)
+			record_header(&m, run);
+		got++;
+		ms = 0;
+	}
+	return got;
+}
+
+/* The end of a run: the client is gone, its sockets and pipes too. */
+static void end_run(struct run *r)
+{
+	int st;
+
+	waitpid(r->pid, &st, 0);
+	r->pid = 0;
+	close(r->in);
+	close(r->out);
+	close(r->fd);
+	r->in = r->out = r->fd = -1;
+	chan_clear(&r->ch);
+}
+
+/*
+ * Issue 16's crash test: the client sends as fast as it can while it is
+ * killed with SIGKILL at CRASH_RUNS points of its send loop, and started
+ * again from its state file each time. Every MESSAGE that reached the
+ * wire is recorded: no (dh, n) may seal two different records. The state
+ * is saved before a record is queued, so whatever a kill interrupts, the
+ * next start seals with keys past every one that could have left.
+ */
+static void test_v2_crash(void **state)
+{
+	int64_t t0;
+	char line[64];
+	int port, total = 0, runs_with = 0;
+	struct run *r = start_v2(state, &port);
+
+	/* The state in memory when it can be (/dev/shm): a SIGKILL loses
+	 * nothing the kernel has, so the test checks the order of saving and
+	 * sending, and many more records go out than with a disk's fsync. */
+	snprintf(shm, sizeof(shm), "/dev/shm/secmsg-crash-XXXXXX");
+	if (mkdtemp(shm)) {
+		make_conversation(shm);
+		copt.state_dir = shm;
+	} else {
+		shm[0] = '\0';
+	}
+	for (int k = 0; k < CRASH_RUNS; k++) {
+		int64_t kill_at;
+		int got = 0, i = 0;
+
+		spawn(r, port);
+		take_connection(r);
+		login_v2(r, 1, true);
+		t0 = now_ms() * 1000;
+		kill_at = t0 + (int64_t)((k * 7919) % CRASH_SPREAD_US);
+		while (now_ms() * 1000 < kill_at) {
+			snprintf(line, sizeof(line), "send bob run %d line %d\n",
+				 k, i++);
+			type(r, line);
+			got += take_messages(r, k, 0);
+			usleep(200);
+		}
+		kill(r->pid, SIGKILL);
+		got += take_messages(r, k, WAIT_MS);	/* to the end */
+		end_run(r);
+		total += got;
+		runs_with += got > 0;
+	}
+	print_message("crash: %d records in %d runs of %d\n", total,
+		      runs_with, CRASH_RUNS);
+	/* Not vacuous: most runs sent something, across many restarts. */
+	assert_true(runs_with > CRASH_RUNS / 2);
+	assert_true(total > 2 * CRASH_RUNS);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -501,6 +1077,12 @@ int main(void)
 		cmocka_unit_test_teardown(test_hello_largest, finish),
 		cmocka_unit_test_teardown(test_accept_key_too_big, finish),
 		cmocka_unit_test_teardown(test_confirm_key_too_big, finish),
+		cmocka_unit_test_teardown(test_v2_conversation, finish),
+		cmocka_unit_test_teardown(test_v2_end_held, finish),
+		cmocka_unit_test_teardown(test_v2_reconnect, finish),
+		cmocka_unit_test_teardown(test_v2_locked, finish),
+		cmocka_unit_test_teardown(test_v2_unreadable, finish),
+		cmocka_unit_test_teardown(test_v2_crash, finish),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);

@@ -15,6 +15,7 @@
 #include "client/cmd.h"
 #include "client/event.h"
 #include "client/ui.h"
+#include "e2e.h"
 #include "msg.h"
 
 static void check(const char *in, size_t len, int keep, const char *want)
@@ -71,6 +72,36 @@ static void expect_has(const struct cev *ev, const char *needle)
 	if (!strstr(t, needle))
 		fail_msg("'%s' lacks '%s'", t, needle);
 	free(t);
+}
+
+/* What a person reads of version 2's events. */
+static void test_format_v2(void **state)
+{
+	struct cev ev = { .kind = CEV_NOTSENT, .peer = "bob", .id = 3,
+			  .code = ERR_OFFLINE };
+
+	(void)state;
+	expect_has(&ev, "bob is offline: your message #3 was not sent.");
+	ev.code = ERR_LIMIT;
+	expect_has(&ev, "refused your message #3 to bob");
+	ev = (struct cev){ .kind = CEV_CONV, .peer = "bob", .when = 0,
+			   .flag = true };
+	expect_has(&ev, "Conversation with bob (since 19");
+	expect_has(&ev, "bob is online");
+	ev = (struct cev){ .kind = CEV_PRESENCE, .peer = "bob" };
+	expect_has(&ev, "bob is offline.");
+	ev = (struct cev){ .kind = CEV_RECONNECTING, .when = 1500 };
+	expect_has(&ev, "reconnecting in 2 s");
+	ev = (struct cev){ .kind = CEV_DROPPED, .peer = "bob",
+			   .reason = E2E_ERR_DUPLICATE };
+	expect_has(&ev, "A message from bob was dropped");
+	ev = (struct cev){ .kind = CEV_ENDED, .peer = "bob",
+			   .reason = CEV_END_SERVER };
+	expect_has(&ev, "The server says bob ended");
+	ev.reason = CEV_END_FORGOTTEN;
+	expect_has(&ev, "no longer knows");
+	ev.reason = END_KEY_CHANGED;
+	expect_has(&ev, "a key changed");
 }
 
 static void test_format(void **state)
@@ -179,6 +210,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sanitize),
 		cmocka_unit_test(test_format),
+		cmocka_unit_test(test_format_v2),
 		cmocka_unit_test(test_format_big),
 		cmocka_unit_test(test_history),
 	};

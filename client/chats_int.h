@@ -1,0 +1,158 @@
+/* chats_int.h - what chats.c and conv.c share: the table's rows and the
+ * helpers both use. Nothing outside these two files includes it.
+ */
+#ifndef SECMSG_CLIENT_CHATS_INT_H
+#define SECMSG_CLIENT_CHATS_INT_H
+
+#include <errno.h>
+
+#include "chats.h"
+#include "e2e.h"
+#include "knownpeers.h"
+#include "msg.h"
+#include "state.h"
+#include "store.h"
+
+/* A TEXT B holds until A's HELLO arrives. */
+struct held {
+	struct held *next;
+	size_t len;
+	char text[];
+};
+
+/* One MESSAGE this client sent, by the ref the server's ERROR names. */
+struct sent {
+	uint32_t ref;
+	uint32_t id;		/* the TEXT id; 0 for other kinds */
+	uint8_t kind;		/* CHAT_TEXT, CHAT_RECEIPT, CHAT_HELLO */
+};
+
+/* The MESSAGE records per peer whose refs are remembered: an ERROR for an
+ * older one is reported without naming the message. */
+#define SENT_LOG 128
+
+struct peer {
+	struct peer *next;
+	char name[NAME_MAX_LEN + 1];
+	enum peer_state state;
+	bool hello_wait;		/* B: established, HELLO not in yet */
+	struct e2e_initiator ini;	/* PEER_OUT_REQ */
+	uint8_t nonce_a[E2E_NONCE_LEN];	/* PEER_IN_REQ */
+	uint8_t share_a[X25519_LEN];
+	struct e2e_responder resp;	/* PEER_ACCEPTED */
+	struct chat chat;		/* PEER_ESTABLISHED, not conv */
+	char fpr[FPR_HEX_LEN + 1];
+	struct held *held, *held_tail;
+	unsigned nheld;
+	/* Version 2. */
+	bool conv;			/* a conversation (chat: the store's) */
+	bool online;			/* conv: the peer's presence */
+	bool listed;			/* conv: in the CONVERSATIONS read */
+	uint32_t next_ref;		/* v1 rules in v2: MESSAGE refs */
+	struct sent sent[SENT_LOG];	/* ring, the latest at (nsent - 1) */
+	unsigned nsent;
+	uint8_t *hello;			/* A: HELLO's e2e till B answers */
+	size_t hello_len;
+	uint32_t hello_ref;
+	bool hello_refused;		/* ERROR 6: again when B is online */
+};
+
+/* A key change that waits for `trust`. */
+struct kchange {
+	struct kchange *next;
+	char name[NAME_MAX_LEN + 1];
+	char fpr[FPR_HEX_LEN + 1];
+};
+
+/* A kept record of a connection that ended before it went out. */
+struct unsent {
+	struct unsent *next;
+	size_t len;
+	uint8_t pt[];
+};
+
+struct chats {
+	struct peer *peers;
+	struct kchange *changes;
+	struct known_peers kp;
+	char *kp_path;
+	char self[NAME_MAX_LEN + 1];
+	char self_fpr[FPR_HEX_LEN + 1];
+	sm_key *key;
+	chats_send_fn send;
+	void *send_ctx;
+	struct front *out;
+	char *users;		/* a LIST reply being merged */
+	size_t users_len, users_cap;
+	bool logged_in;		/* the login LIST is in (`ready`) */
+	uint64_t ping_cookie;
+	unsigned bye;		/* the session's BYE reason; 0: none */
+	/* Version 2. */
+	struct cstore *store;	/* conversations; NULL: version 1 */
+	unsigned version;	/* of the session: 1 or 2 */
+	bool connected;
+	bool convs_in;		/* the login CONVERSATIONS reply is in */
+	bool convs_reading;	/* a CONVERSATIONS reply is being read */
+	bool dirty;		/* the store changed since it was saved */
+	struct unsent *unsent, *unsent_tail;
+};
+
+/* send_text's answer when a failure removed the peer: stop using it. */
+#define PEER_GONE (-ESRCH)
+
+/* Largest record we send: a MESSAGE with the largest e2e field. */
+#define REC_MAX (12 + NAME_MAX_LEN + E2E_MAX)
+
+/* ---- chats.c ---- */
+void chats_emit(struct chats *c, enum cev_kind kind, const char *peer,
+		unsigned reason);
+void chats_emit_id(struct chats *c, enum cev_kind kind, const char *peer,
+		   uint32_t id, const char *text, size_t len);
+struct peer *chats_peer_find(const struct chats *c, const char *name);
+struct peer *chats_peer_add(struct chats *c, const char *name,
+			    enum peer_state st);
+/* Unlink and free a row (a conversation's state is the caller's). */
+void chats_peer_remove(struct chats *c, struct peer *p);
+/* Encode at the session's version and send; 0 or a negative error. */
+int chats_send_msg(struct chats *c, const struct msg *m, bool keep);
+/* The chat of an established row: its own, or its conversation's. */
+struct chat *chats_chat_of(struct chats *c, struct peer *p);
+/* Send a sealed chat message to p with ref (0: version 1) and remember
+ * the ref; keep: send it again on the next connection if it never left. */
+int chats_send_sealed(struct chats *c, struct peer *p, uint32_t ref,
+		      const uint8_t *e2e, size_t len, uint8_t kind,
+		      uint32_t id);
+/* name's key fingerprint against the known peers: on KP_CHANGED the
+ * change is noted (the gate) and reported (keychange). */
+enum kp_status chats_check_fpr(struct chats *c, const char *name,
+			       const char *fpr);
+int chats_record_key(struct chats *c, const char *name, const char *fpr);
+/* B: HELLO arrived; send what the user typed meanwhile. */
+void chats_flush_held(struct chats *c, struct peer *p);
+
+/* ---- conv.c ---- */
+struct state_conv *conv_of(const struct chats *c, const struct peer *p);
+/* Save the store now; reports a failure (naming the file) and returns it. */
+int conv_save(struct chats *c);
+/* A conversation's next ref, taken (0: exhausted). */
+uint32_t conv_take_ref(struct state_conv *sc);
+/* A: the exchange finished with a persistent ACCEPT; r becomes the
+ * conversation's chat. Saves, CONFIRMs and sends HELLO; false when the
+ * attempt failed (p is gone). */
+bool conv_start_initiator(struct chats *c, struct peer *p, struct ratchet *r,
+			  const struct msg *confirm);
+/* B: the exchange finished with a persistent CONFIRM. */
+bool conv_start_responder(struct chats *c, struct peer *p, struct ratchet *r);
+int conv_send_text(struct chats *c, struct peer *p, const char *text,
+		   size_t len);
+void conv_on_message(struct chats *c, struct peer *p, const struct msg *m);
+/* An END for a conversation (row or not); false when peer has none. */
+bool conv_on_end(struct chats *c, const struct msg *m);
+int conv_end(struct chats *c, struct peer *p);
+void conv_on_conversations(struct chats *c, const struct msg *m);
+void conv_on_presence(struct chats *c, const struct msg *m);
+void conv_on_error(struct chats *c, const struct msg *m);
+/* The row for a conversation of the store (made if missing). */
+struct peer *conv_row(struct chats *c, struct state_conv *sc);
+
+#endif
