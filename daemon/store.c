@@ -163,7 +163,7 @@ static int read_schema(struct store *st, char *why, size_t len)
 
 static int migrate(struct store *st, char *why, size_t len)
 {
-	int v = read_schema(st, why, len);
+	int v = read_schema(st, why, len), from = v;
 	char sql[128];
 
 	if (v < 0)
@@ -186,10 +186,10 @@ static int migrate(struct store *st, char *why, size_t len)
 				 sqlite3_errmsg(st->db));
 			return -EIO;
 		}
-		if (v > 0)
-			log_notice("database %s: schema %d -> %d", st->path,
-				   v, v + 1);
 	}
+	if (from > 0 && from < STORE_SCHEMA)
+		log_notice("database %s: schema %d brought to %d", st->path,
+			   from, STORE_SCHEMA);
 	return 0;
 }
 
