@@ -285,7 +285,7 @@ int convs_all(struct conv_half **out, size_t *n)
 	*out = malloc((count ? count : 1) * sizeof(**out));
 	if (!*out)
 		r = -ENOMEM;
-	else {
+	else if (count) {
 		memcpy(*out, v, count * sizeof(**out));
 		*n = count;
 	}

@@ -797,6 +797,7 @@ int server_reload(struct server *srv, const struct log_caller *by,
 		return r;
 	}
 	nc.workers = srv->cfg.workers;	/* takes a restart */
+	memcpy(nc.state_dir, srv->cfg.state_dir, sizeof(nc.state_dir));
 	srv->cfg = nc;
 	log_set_level(nc.log_level);
 	identity_unref(srv->ident);
