@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "msg.h"
 #include "tclient.h"
@@ -361,7 +362,91 @@ static void test_corrupt_database(void **state)
 	assert_int_equal(td_restart(&D, SIGTERM), 0);
 }
 
-int main(void)
+/* secmsgctl --json list-chats (ListChats): the conversation with each
+ * side's presence and since; a text row too. */
+static void test_list_chats(void **state)
+{
+	struct tc a, b;
+	char cmd[2048], out[8192];
+	const char *bin = getenv("SECMSG_BUILD");
+	json_t *j, *c;
+	json_error_t e;
+	FILE *p;
+	size_t n;
+
+	(void)state;
+	relogin(&a, "alice", NULL, false);
+	relogin(&b, "bob", NULL, false);
+	chat(&a, &b, MSG_FLAG_PERSISTENT);
+	tc_close(&b);
+	expect_presence(&a, "bob", false);
+	snprintf(cmd, sizeof(cmd), "%s/secmsgctl --socket %s --json list-chats",
+		 bin ? bin : "build", D.control);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	assert_int_equal(pclose(p), 0);
+	out[n] = '\0';
+	j = json_loads(out, 0, &e);
+	if (!j)
+		fail_msg("not JSON: %s", out);
+	c = json_array_get(json_object_get(j, "conversations"), 0);
+	assert_non_null(c);
+	assert_string_equal(json_string_value(json_object_get(c, "a")), "alice");
+	assert_string_equal(json_string_value(json_object_get(c, "b")), "bob");
+	assert_true(json_is_true(json_object_get(c, "a_online")));
+	assert_true(json_is_false(json_object_get(c, "b_online")));
+	assert_true(json_integer_value(json_object_get(c, "since")) > 1600000000);
+	assert_int_equal(json_array_size(json_object_get(j, "chats")), 0);
+	json_decref(j);
+	snprintf(cmd, sizeof(cmd), "%s/secmsgctl --socket %s list-chats",
+		 bin ? bin : "build", D.control);
+	p = popen(cmd, "r");
+	n = fread(out, 1, sizeof(out) - 1, p);
+	assert_int_equal(pclose(p), 0);
+	out[n] = '\0';
+	if (!strstr(out, "conversation, alice online") ||
+	    !strstr(out, "0 chats, 1 conversation."))
+		fail_msg("list-chats:\n%s", out);
+	tc_close(&a);
+}
+
+/*
+ * Steps for tests/system/systemd.sh against an installed daemon (a
+ * version 2 client until secmsg-client speaks it): "establish PORT"
+ * makes the conversation alice - bob, "check PORT" logs alice in and
+ * finds it listed. Exit status 0 when it went as expected.
+ */
+static int step(const char *what, const char *port)
+{
+	struct tc a, b;
+	struct msg m;
+	struct msg_conv e;
+	size_t off = 0;
+
+	D.port = atoi(port);
+	if (strcmp(what, "establish") == 0) {
+		if (tc_login_v(&a, D.port, "alice", 2) < 0 ||
+		    tc_login_v(&b, D.port, "bob", 2) < 0)
+			return 2;
+		chat(&a, &b, MSG_FLAG_PERSISTENT);
+		tc_close(&a);
+		tc_close(&b);
+		return 0;
+	}
+	if (tc_login_v(&a, D.port, "alice", 2) < 0 ||
+	    tc_expect(&a, OP_CONVERSATIONS, &m, T) < 0)
+		return 2;
+	while (msg_conv_next(&m, &off, &e) == 1)
+		if (strcmp(e.peer, "bob") == 0) {
+			printf("alice - bob since %llu\n",
+			       (unsigned long long)e.since);
+			return 0;
+		}
+	return 1;
+}
+
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_v2_hello, setup, teardown),
@@ -371,7 +456,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_v1_and_v2, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_database, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list_chats, setup, teardown),
 	};
 
+	if (argc == 3)
+		return step(argv[1], argv[2]);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
