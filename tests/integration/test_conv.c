@@ -150,6 +150,14 @@ static void relogin(struct tc *c, const char *user, const char *peer,
 	expect_conversations(c, peer, online);
 }
 
+/* alice and bob log in at version 2 and make a conversation. */
+static void converse(struct tc *a, struct tc *b)
+{
+	relogin(a, "alice", NULL, false);
+	relogin(b, "bob", NULL, false);
+	chat(a, b, MSG_FLAG_PERSISTENT);
+}
+
 /* ---- the tests ---- */
 
 /* doc/SECURITY.md §9 gap 12: the daemon answers a version 2 ClientHello
@@ -173,9 +181,7 @@ static void test_survives_disconnect(void **state)
 	struct msg m;
 
 	(void)state;
-	relogin(&a, "alice", NULL, false);
-	relogin(&b, "bob", NULL, false);
-	chat(&a, &b, MSG_FLAG_PERSISTENT);
+	converse(&a, &b);
 	relay_ok(&a, &b, 1, "hello");
 	tc_close(&b);
 	expect_presence(&a, "bob", false);
@@ -206,9 +212,7 @@ static void test_survives_restart(void **state)
 	struct tc a, b;
 
 	(void)state;
-	relogin(&a, "alice", NULL, false);
-	relogin(&b, "bob", NULL, false);
-	chat(&a, &b, MSG_FLAG_PERSISTENT);
+	converse(&a, &b);
 	tc_close(&a);
 	tc_close(&b);
 	for (size_t i = 0; i < 2; i++) {
@@ -231,9 +235,7 @@ static void test_end_held(void **state)
 			 .e2e_len = 8 };
 
 	(void)state;
-	relogin(&a, "alice", NULL, false);
-	relogin(&b, "bob", NULL, false);
-	chat(&a, &b, MSG_FLAG_PERSISTENT);
+	converse(&a, &b);
 	tc_close(&b);
 	expect_presence(&a, "bob", false);
 	snprintf(m.peer, sizeof(m.peer), "bob");
@@ -306,9 +308,7 @@ static void test_key_change(void **state)
 	struct msg m;
 
 	(void)state;
-	relogin(&a, "alice", NULL, false);
-	relogin(&b, "bob", NULL, false);
-	chat(&a, &b, MSG_FLAG_PERSISTENT);
+	converse(&a, &b);
 	assert_int_equal(copy(tu_pki_path("erin.pub"),
 			      td_path(&D, "users/bob.pem")), 0);
 	td_signal(&D, SIGHUP);
@@ -375,9 +375,7 @@ static void test_list_chats(void **state)
 	size_t n;
 
 	(void)state;
-	relogin(&a, "alice", NULL, false);
-	relogin(&b, "bob", NULL, false);
-	chat(&a, &b, MSG_FLAG_PERSISTENT);
+	converse(&a, &b);
 	tc_close(&b);
 	expect_presence(&a, "bob", false);
 	snprintf(cmd, sizeof(cmd), "%s/secmsgctl --socket %s --json list-chats",

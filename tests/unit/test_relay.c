@@ -900,15 +900,21 @@ static void send_end(struct client *c, const char *peer, const char *e2e)
 	send_rec(c, &m);
 }
 
+/* a asks b, b accepts; the ACCEPT a got is in m. */
+static void accepted(struct client *a, struct client *b, struct msg *m)
+{
+	send_op(a, OP_RTT, b->name);
+	expect_op(b, OP_RTT, m);
+	send_op(b, OP_ACCEPT, a->name);
+	expect_op(a, OP_ACCEPT, m);
+}
+
 /* a asks b, b accepts, a confirms: each sees flags (persistent or not). */
 static void chat_flags(struct client *a, struct client *b, uint8_t flags)
 {
 	struct msg m;
 
-	send_op(a, OP_RTT, b->name);
-	expect_op(b, OP_RTT, &m);
-	send_op(b, OP_ACCEPT, a->name);
-	expect_op(a, OP_ACCEPT, &m);
+	accepted(a, b, &m);
 	if (a->ver >= 2)
 		assert_int_equal(m.flags, flags);
 	send_op(a, OP_CONFIRM, b->name);
@@ -946,10 +952,7 @@ static void test_v2_confirm_after_store(void **state)
 	struct msg m;
 
 	(void)state;
-	send_op(a, OP_RTT, "bob");
-	expect_op(b, OP_RTT, &m);
-	send_op(b, OP_ACCEPT, "alice");
-	expect_op(a, OP_ACCEPT, &m);
+	accepted(a, b, &m);
 	store_hold = true;
 	send_op(a, OP_CONFIRM, "bob");
 	send_message(a, "bob", 1);	/* HELLO right after CONFIRM */
@@ -974,10 +977,7 @@ static void test_v2_store_failure(void **state)
 	struct msg m;
 
 	(void)state;
-	send_op(a, OP_RTT, "bob");
-	expect_op(b, OP_RTT, &m);
-	send_op(b, OP_ACCEPT, "alice");
-	expect_op(a, OP_ACCEPT, &m);
+	accepted(a, b, &m);
 	store_fails = true;
 	send_op(a, OP_CONFIRM, "bob");
 	expect_error_about(a, ERR_LIMIT, OP_CONFIRM, 0, "bob");
