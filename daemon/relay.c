@@ -66,6 +66,8 @@ struct relay_user {
 	int64_t tokens_ms;
 	struct peer_entry *peers;
 	uint16_t npeers, peers_cap;
+	uint16_t busy;		/* entries waiting for the store: records
+				   naming their peer wait too */
 	uint64_t msgs_in, msgs_out;
 };
 
@@ -199,8 +201,22 @@ static struct peer_entry *peer_add(struct relay_user *u, const char *name,
 	return p;
 }
 
+static bool is_busy(uint8_t state)
+{
+	return state == PE_CONFIRMING || state == PE_ENDING;
+}
+
+/* p's state; u->busy counts the entries waiting for the store. */
+static void set_state(struct relay_user *u, struct peer_entry *p,
+		      uint8_t state)
+{
+	u->busy += is_busy(state) - is_busy(p->state);
+	p->state = state;
+}
+
 static void peer_remove(struct relay_user *u, struct peer_entry *p)
 {
+	u->busy -= is_busy(p->state);
 	free(p->defer);
 	*p = u->peers[--u->npeers];
 	if (u->npeers == 0) {
@@ -692,7 +708,7 @@ static void confirm_persistent(const struct relay_env *env,
 		r->peer = p->h;
 	}
 	if (to_store(env, u, r, m))
-		p->state = PE_CONFIRMING;
+		set_state(u, p, PE_CONFIRMING);
 }
 
 static void req_confirm(const struct relay_env *env, struct relay_user *u,
@@ -750,7 +766,7 @@ static void end_conversation(const struct relay_env *env,
 		r->peer = p->h;
 	}
 	if (to_store(env, u, r, m))
-		p->state = PE_ENDING;
+		set_state(u, p, PE_ENDING);
 }
 
 static void req_end(const struct relay_env *env, struct relay_user *u,
@@ -803,8 +819,10 @@ static void run_request(const struct relay_env *env, struct relay_user *u,
 {
 	struct peer_entry *p;
 
-	if (about_peer(m->op) && (p = peer_find(u, m->peer)) &&
-	    (p->state == PE_CONFIRMING || p->state == PE_ENDING)) {
+	/* Only while the store works for u: MESSAGE pays no second
+	 * lookup otherwise. */
+	if (u->busy && about_peer(m->op) && (p = peer_find(u, m->peer)) &&
+	    is_busy(p->state)) {
 		defer(env, u, p, m, pt, len);
 		return;
 	}
@@ -1151,13 +1169,13 @@ static void stored_create(const struct relay_env *env, struct relay_user *u,
 		return;
 	}
 	if (e->arg != STORE_DONE) {
-		p->state = PE_ACCEPTED_OUT;
+		set_state(u, p, PE_ACCEPTED_OUT);
 		send_error(env, u, ERR_LIMIT, "the conversation could not be "
 			   "stored", &a);
 		replay(env, u, p);
 		return;
 	}
-	p->state = PE_ESTABLISHED;
+	set_state(u, p, PE_ESTABLISHED);
 	p->conv = true;
 	p->since = unix_now();
 	emit_raw(env, u, p->h, p->name, EVT_CONFIRM, 0, 0, event_payload(e),
@@ -1176,7 +1194,7 @@ static void stored_end(const struct relay_env *env, struct relay_user *u,
 	if (!p || p->state != PE_ENDING)
 		return;
 	if (e->arg == STORE_FAILED) {
-		p->state = PE_ESTABLISHED;
+		set_state(u, p, PE_ESTABLISHED);
 		send_error(env, u, ERR_LIMIT, "the end could not be stored",
 			   &a);
 		replay(env, u, p);

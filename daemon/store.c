@@ -533,15 +533,27 @@ static void apply(struct store *st, struct store_req *r)
 			break;
 		}
 	}
-	for (int i = 0; r->op == STORE_CONV_END && r->result == STORE_DONE &&
-	     i < 2; i++) {
+	if (r->op == STORE_HELD_ADD && r->result == STORE_DONE) {
+		/* The session it was for went; a new one may have logged in
+		 * meanwhile (and taken the held ENDs before this one). */
+		r->to[0] = online_v2(r->a);
+		name[1] = r->b;
+	}
+	for (int i = 0; (r->op == STORE_CONV_END || r->op == STORE_HELD_ADD) &&
+	     r->result == STORE_DONE && i < 2; i++) {
 		struct event d = { .type = EVT_CONV_END, .to = r->to[i] };
 		size_t n;
 
-		if (r->held_id[i])
+		if (r->held_id[i] && r->op == STORE_CONV_END) {
 			convs_held_add(r->held_id[i], name[i], name[1 - i],
 				       r->reason, r->data, r->len);
-		if (!handle_valid(r->to[i]))
+			/* A login between the lookup and now took no END
+			 * and loaded the conversation: tell it now (the END
+			 * stays held: a client ignores an END for a
+			 * conversation it does not have). */
+			d.to = online_v2(name[i]);
+		}
+		if (!handle_valid(d.to))
 			continue;
 		n = end_record(rec, sizeof(rec), name[1 - i], r->reason,
 			       r->data, r->len);
