@@ -1177,7 +1177,9 @@ static void stored_create(const struct relay_env *env, struct relay_user *u,
 	}
 	set_state(u, p, PE_ESTABLISHED);
 	p->conv = true;
-	p->since = unix_now();
+	p->since = convs_since(u->name, p->name);	/* as stored */
+	if (p->since < 0)
+		p->since = unix_now();
 	emit_raw(env, u, p->h, p->name, EVT_CONFIRM, 0, 0, event_payload(e),
 		 e->len);
 	established(u, p);
