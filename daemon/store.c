@@ -301,6 +301,9 @@ static int configure(struct store *st, char *why, size_t len)
 	sqlite3_busy_timeout(st->db, BUSY_MS);
 	if (exec(st, "PRAGMA locking_mode = EXCLUSIVE;") < 0 ||
 	    exec(st, "PRAGMA synchronous = FULL;") < 0 ||
+	    /* Deleted rows (who talked with whom) are overwritten, not
+	     * left in free pages (doc/SECURITY.md). */
+	    exec(st, "PRAGMA secure_delete = ON;") < 0 ||
 	    exec(st, "PRAGMA journal_size_limit = 4194304;") < 0)
 		r = -EIO;
 	s = r ? NULL : prep(st, "PRAGMA journal_mode = WAL");

@@ -386,6 +386,56 @@ static void test_batch(void **state)
 	store_close(st);
 }
 
+/* Whether the bytes of s are anywhere in the database's files. */
+static bool in_files(const char *s)
+{
+	static const char *const sfx[] = { "", "-wal" };
+	char p[160], *buf = malloc(1 << 20);
+	bool found = false;
+
+	assert_non_null(buf);
+	for (size_t i = 0; i < 2 && !found; i++) {
+		int fd;
+		ssize_t n;
+
+		snprintf(p, sizeof(p), "%s%s", dbpath, sfx[i]);
+		fd = open(p, O_RDONLY);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, 1 << 20);
+		close(fd);
+		found = n > 0 && memmem(buf, (size_t)n, s, strlen(s));
+	}
+	free(buf);
+	return found;
+}
+
+/* A conversation ended leaves no trace of who talked with whom once the
+ * log is checkpointed (secure_delete). */
+static void test_deleted_rows_overwritten(void **state)
+{
+	struct store *st = open_ok();
+	struct store_req *r;
+
+	char name[16];
+
+	(void)state;
+	for (int i = 0; i < 40; i++) {	/* neighbours on the same pages */
+		snprintf(name, sizeof(name), "u%02d", i);
+		create(st, name, "xavier");
+	}
+	create(st, "zelda", "yorick");
+	store_close(st);
+	convs_reset();
+	assert_true(in_files("zelda"));	/* the probe finds it */
+	st = open_ok();
+	r = store_req_new(STORE_CONV_END, "zelda", "yorick", NULL, 0);
+	r->reason = END_LEFT;
+	store_run(st, r);
+	store_close(st);	/* the last connection checkpoints the log */
+	assert_false(in_files("zelda"));
+}
+
 /* The thread: requests submitted from elsewhere are run and answered. */
 static void test_thread(void **state)
 {
@@ -416,6 +466,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_end_to_online, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_thread, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deleted_rows_overwritten, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
