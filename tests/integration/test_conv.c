@@ -421,27 +421,29 @@ static int step(const char *what, const char *port)
 	struct msg m;
 	struct msg_conv e;
 	size_t off = 0;
+	int r;
 
 	D.port = atoi(port);
 	if (strcmp(what, "establish") == 0) {
-		if (tc_login_v(&a, D.port, "alice", 2) < 0 ||
-		    tc_login_v(&b, D.port, "bob", 2) < 0)
-			return 2;
-		chat(&a, &b, MSG_FLAG_PERSISTENT);
+		r = tc_login_v(&a, D.port, "alice", 2) < 0 ? 2 :
+		    tc_login_v(&b, D.port, "bob", 2) < 0 ? 3 : 0;
+		if (r == 0)
+			chat(&a, &b, MSG_FLAG_PERSISTENT);
 		tc_close(&a);
-		tc_close(&b);
-		return 0;
+		if (r != 2)
+			tc_close(&b);
+		return r;
 	}
-	if (tc_login_v(&a, D.port, "alice", 2) < 0 ||
-	    tc_expect(&a, OP_CONVERSATIONS, &m, T) < 0)
-		return 2;
-	while (msg_conv_next(&m, &off, &e) == 1)
+	r = tc_login_v(&a, D.port, "alice", 2) < 0 ||
+	    tc_expect(&a, OP_CONVERSATIONS, &m, T) < 0 ? 2 : 1;
+	while (r == 1 && msg_conv_next(&m, &off, &e) == 1)
 		if (strcmp(e.peer, "bob") == 0) {
 			printf("alice - bob since %llu\n",
 			       (unsigned long long)e.since);
-			return 0;
+			r = 0;
 		}
-	return 1;
+	tc_close(&a);
+	return r;
 }
 
 int main(int argc, char **argv)

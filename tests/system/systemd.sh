@@ -79,6 +79,9 @@ wd_timeouts() { E journalctl -u secmsgd --no-pager | grep -c "Watchdog timeout";
 ns_overlay || exit 1
 # A clean slate for the product: nothing of a host installation shows.
 rm -rf "$R/root/etc/secmsg" "$R/root/etc/systemd/system/"*.wants/secmsgd*
+# Nor a host's database: systemd would move a plain /var/lib/secmsgd into
+# /var/lib/private (DynamicUser=), which fails across the overlay's layers.
+rm -rf "$R/root/var/lib/secmsgd" "$R/root/var/lib/private/secmsgd"
 
 if make --no-print-directory -C "$TOP" O="$SECMSG_RELEASE" SAN= DESTDIR="$R/root" PREFIX=/usr \
 	install >"$C/install.log" 2>&1; then
