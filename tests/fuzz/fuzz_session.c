@@ -1128,6 +1128,26 @@ static void request(struct fz_out *s, int slot, uint8_t sel, uint8_t peer,
 	fz_out_u16(s, size);
 }
 
+/* A new input: alice (as user ua, slot 0) asks bob (ub, slot 1), bob
+ * accepts, alice confirms. */
+static void confirmed(struct fz_out *s, int ua, int ub)
+{
+	memset(s, 0, sizeof(*s));
+	fz_out_u8(s, 0);
+	fz_out_u8(s, 0);
+	login(s, 0, ua);
+	login(s, 1, ub);
+	request(s, 0, 2, 1, 0);		/* alice: RTT bob */
+	exchange(s, 0);
+	sop(s, DO_DRAIN, 1, 0);
+	fz_out_u16(s, 0);
+	request(s, 1, 3, 0, 64);	/* bob: ACCEPT alice */
+	exchange(s, 1);
+	sop(s, DO_DRAIN, 0, 0);
+	fz_out_u16(s, 0);
+	request(s, 0, 6, 1, 64);	/* alice: CONFIRM bob */
+}
+
 static void raw(struct fz_out *s, int slot, const void *p, size_t n)
 {
 	sop(s, DO_RAW, slot, 0);
@@ -1154,20 +1174,7 @@ static void seeds(void)
 	fz_seed("login", s.b, s.n);
 
 	/* alice and bob chat: RTT, ACCEPT, CONFIRM, MESSAGEs, END. */
-	memset(&s, 0, sizeof(s));
-	fz_out_u8(&s, 0);
-	fz_out_u8(&s, 0);
-	login(&s, 0, 0);
-	login(&s, 1, 1);
-	request(&s, 0, 2, 1, 0);	/* alice: RTT bob */
-	exchange(&s, 0);
-	sop(&s, DO_DRAIN, 1, 0);
-	fz_out_u16(&s, 0);
-	request(&s, 1, 3, 0, 64);	/* bob: ACCEPT alice */
-	exchange(&s, 1);
-	sop(&s, DO_DRAIN, 0, 0);
-	fz_out_u16(&s, 0);
-	request(&s, 0, 6, 1, 64);	/* alice: CONFIRM bob */
+	confirmed(&s, 0, 1);
 	request(&s, 0, 5, 1, 300);	/* alice: MESSAGE bob */
 	exchange(&s, 0);
 	request(&s, 1, 5, 0, 100);	/* bob: MESSAGE alice */
@@ -1180,20 +1187,7 @@ static void seeds(void)
 	/* The same at version 2: a conversation; bob leaves and comes back
 	 * (PRESENCE, ERROR 6, CONVERSATIONS), then alice ends it for good
 	 * while bob is away (held, sent at his next login). */
-	memset(&s, 0, sizeof(s));
-	fz_out_u8(&s, 0);
-	fz_out_u8(&s, 0);
-	login(&s, 0, 2);
-	login(&s, 1, 3);
-	request(&s, 0, 2, 1, 0);	/* alice: RTT bob */
-	exchange(&s, 0);
-	sop(&s, DO_DRAIN, 1, 0);
-	fz_out_u16(&s, 0);
-	request(&s, 1, 3, 0, 64);	/* bob: ACCEPT alice */
-	exchange(&s, 1);
-	sop(&s, DO_DRAIN, 0, 0);
-	fz_out_u16(&s, 0);
-	request(&s, 0, 6, 1, 64);	/* alice: CONFIRM bob */
+	confirmed(&s, 2, 3);
 	request(&s, 0, 5, 1, 300);	/* alice: MESSAGE bob (waits) */
 	exchange(&s, 0);
 	sop(&s, DO_CLOSE, 1, 0);	/* bob goes */
