@@ -52,7 +52,7 @@ endif
 endif
 
 PKGS_CRYPTO = libcrypto
-PKGS_DAEMON = libcrypto libsystemd jansson
+PKGS_DAEMON = libcrypto libsystemd jansson sqlite3
 # cmocka apart: without it (only the tests need it) the others still count.
 CFLAGS_PKG  := $(shell $(PKG_CONFIG) --cflags $(PKGS_DAEMON) readline 2>/dev/null) \
                $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
@@ -202,10 +202,10 @@ FUZZ_CFLAGS   := $(WARN) -O1 -g -fno-omit-frame-pointer \
 # fuzz_varlink defines control.c's neighbours (admin, server, the log)
 # itself, so those objects are not taken from the library for it.
 FUZZ_LIB_SRC  := $(PROTO_SRC) $(addprefix daemon/,config.c control.c conn.c \
-                 session.c relay.c registry.c sources.c users.c identity.c \
+                 session.c relay.c registry.c sources.c users.c identity.c convs.c \
                  log.c http.c metrics.c) tests/fuzz/fuzz_common.c
 FUZZ_LIB      := $(FUZZ_O)/libsecmsg-fuzz.a
-FUZZ_LIBS     := $(shell $(PKG_CONFIG) --libs libcrypto jansson libsystemd \
+FUZZ_LIBS     := $(shell $(PKG_CONFIG) --libs libcrypto jansson libsystemd sqlite3 \
                  2>/dev/null) -liniparser -lpthread
 FUZZ_BINS     := $(addprefix $(FUZZ_O)/fuzz_,$(FUZZ_TARGETS))
 

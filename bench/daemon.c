@@ -262,6 +262,7 @@ static int write_config(const struct owned_daemon *d, const struct opts *o)
 		"private_key = %s/server.key\n"
 		"users_dir = %s/users\n"
 		"control_socket = %s/control\n"
+		"state_dir = %s/state\n"
 		"admin_group =\n"
 		"log_level = warning\n"
 		"[limits]\n"
@@ -277,7 +278,8 @@ static int write_config(const struct owned_daemon *d, const struct opts *o)
 		"messages_per_second = 100000\n"
 		"rate_burst = 1000000\n"
 		"send_queue_bytes = 256M\n",
-		d->port, o->daemon_workers, d->dir, d->dir, d->dir, d->dir);
+		d->port, o->daemon_workers, d->dir, d->dir, d->dir, d->dir,
+		d->dir);
 	return fclose(f) == 0 ? 0 : -EIO;
 }
 

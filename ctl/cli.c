@@ -43,8 +43,10 @@ static const struct verb verbs[] = {
 	  "List chats and pending chat requests",
 	  "List chats: requester, target, state (pending until CONFIRM, then\n"
 	  "established), when requested (local time) and the MESSAGE records\n"
-	  "relayed both ways, then a line with the count. --json prints the\n"
-	  "daemon's ListChats reply.\n" },
+	  "relayed both ways; then the conversations (protocol version 2,\n"
+	  "kept across connections): both users, who is online, since when;\n"
+	  "then a line with the counts. --json prints the daemon's ListChats\n"
+	  "reply.\n" },
 	{ "kick", "USER [--reason TEXT]", 1, 1, VOPT_REASON, ctl_verb_kick,
 	  "Disconnect a user",
 	  "Disconnect USER: the client gets BYE 1 with TEXT (empty without\n"

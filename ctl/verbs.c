@@ -179,14 +179,34 @@ static int add_chat_row(struct ctl_table *t, json_t *c)
 	return ctl_table_add(t, cells);
 }
 
+/* A conversation (protocol version 2): a and b, who of them is online
+ * (at version 2), since when; it counts no messages. */
+static int add_conv_row(struct ctl_table *t, json_t *c)
+{
+	char since[64], state[128];
+	const char *cells[5] = { str(c, "a"), str(c, "b"), state, since, "-" };
+	bool a = json_is_true(json_object_get(c, "a_online"));
+	bool b = json_is_true(json_object_get(c, "b_online"));
+
+	ctl_fmt_time(num(c, "since"), since, sizeof(since));
+	if (a && b)
+		snprintf(state, sizeof(state), "conversation, both online");
+	else if (a || b)
+		snprintf(state, sizeof(state), "conversation, %s online",
+			 a ? cells[0] : cells[1]);
+	else
+		snprintf(state, sizeof(state), "conversation, both offline");
+	return ctl_table_add(t, cells);
+}
+
 int ctl_verb_list_chats(struct ctl_ctx *x, char **args, struct ctl_output *o)
 {
 	static const char *const head[] = { "REQUESTER", "TARGET", "STATE",
 					    "SINCE", "MESSAGES" };
 	static const uint8_t align[] = { CTL_LEFT, CTL_LEFT, CTL_LEFT,
 					 CTL_LEFT, CTL_RIGHT };
-	json_t *chats, *c;
-	size_t i;
+	json_t *chats, *convs, *c;
+	size_t i, n;
 	int r;
 
 	(void)args;
@@ -200,9 +220,19 @@ int ctl_verb_list_chats(struct ctl_ctx *x, char **args, struct ctl_output *o)
 	json_array_foreach(chats, i, c)
 		if (add_chat_row(&o->table, c) < 0)
 			return oom();
+	/* A daemon of before version 2 sends no "conversations". */
+	convs = json_object_get(o->json, "conversations");
+	json_array_foreach(convs, n, c)
+		if (add_conv_row(&o->table, c) < 0)
+			return oom();
 	i = json_array_size(chats);
-	if (ctl_output_legend(o, "%zu %s.", i,
-			      plural((json_int_t)i, "chat", "chats")) < 0)
+	n = json_array_size(convs);
+	if ((n == 0 && ctl_output_legend(o, "%zu %s.", i,
+			plural((json_int_t)i, "chat", "chats")) < 0) ||
+	    (n > 0 && ctl_output_legend(o, "%zu %s, %zu %s.", i,
+			plural((json_int_t)i, "chat", "chats"), n,
+			plural((json_int_t)n, "conversation",
+			       "conversations")) < 0))
 		return oom();
 	return CTL_EXIT_OK;
 }

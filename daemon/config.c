@@ -236,6 +236,10 @@ static const struct conf_key keys[] = {
 	    "Empty: none."),
 	PATH("server", "users_dir", users_dir, 0, CONFIG_DEFAULT_USERS_DIR,
 	    "The users' public keys, one NAME.pem file per user."),
+	PATH("server", "state_dir", state_dir, 0, CONFIG_DEFAULT_STATE_DIR,
+	    "Where secmsgd keeps its database (secmsgd.db, SQLite):\n"
+	    "the conversations and the ENDs held for users offline. Created\n"
+	    "(mode 0700) if missing; secmsgd.service's StateDirectory=."),
 	PATH("server", "control_socket", control_socket, CONF_OPTIONAL,
 	    CONFIG_DEFAULT_CONTROL_SOCKET,
 	    "The control socket secmsgctl talks to, which secmsgd creates\n"

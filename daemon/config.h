@@ -18,6 +18,7 @@
 
 #define CONFIG_DEFAULT_PATH SYSCONFDIR "/secmsg/secmsgd.conf"
 #define CONFIG_DEFAULT_USERS_DIR SYSCONFDIR "/secmsg/users"
+#define CONFIG_DEFAULT_STATE_DIR "/var/lib/secmsgd"
 #define CONFIG_DEFAULT_CONTROL_SOCKET "/run/secmsgd/control"
 #define CONFIG_MAX_LISTEN 8
 #define CONFIG_PATH_MAX 4096
@@ -54,6 +55,7 @@ struct config {
 	char ca[CONFIG_PATH_MAX];		/* "" = do not self-check the chain */
 	char crl[CONFIG_PATH_MAX];		/* "" = none */
 	char users_dir[CONFIG_PATH_MAX];
+	char state_dir[CONFIG_PATH_MAX];	/* the database's directory */
 	char control_socket[CONFIG_PATH_MAX];	/* "" = none of our own */
 	char metrics_listen[128];		/* "HOST:PORT"; "" = none of our own */
 	char admin_group[64];			/* "" = root only */

@@ -46,8 +46,10 @@
 
 #include "admin.h"
 #include "buf.h"
+#include "convs.h"
 #include "log.h"
 #include "mono.h"
+#include "registry.h"
 #include "varlink.h"
 #include "varlink_admin.h"
 
@@ -69,9 +71,12 @@ const char control_admin_interface[] =
 	"           messages_in: int, messages_out: int, bytes_in: int, bytes_out: int, worker: int)\n"
 	"type Chat (requester: string, target: string, state: string, since: int, messages: int)\n"
 	"                                                  # state: \"pending\" or \"established\"\n"
+	"type Conversation (a: string, b: string, since: int, a_online: bool, b_online: bool)\n"
+	"                                                  # protocol version 2; a < b\n"
 	"\n"
 	"method ListUsers() -> (users: []User)\n"
-	"method ListChats() -> (chats: []Chat)\n"
+	"method ListChats() -> (chats: []Chat, conversations: ?[]Conversation)\n"
+	"                                                  # conversations: absent when none\n"
 	"method Kick(name: string, reason: ?string) -> ()\n"
 	"method Reload() -> (users: int)                   # re-read keys and limits; users now enrolled\n"
 	"method Stats() -> (uptime: int, workers: int, online: int, chats: int, connections: int,\n"
@@ -257,9 +262,54 @@ static int chat_cmp(const void *a, const void *b)
 	return d ? d : strcmp(x->target, y->target);
 }
 
+/* Online for conversations: a session of version 2. */
+static bool online_v2(const char *name)
+{
+	struct handle h = registry_lookup(name);
+
+	return handle_valid(h) && h.ver >= 2;
+}
+
+/* Every conversation (the view, convs.h: not the workers', since a
+ * conversation outlives sessions), with its users' presence; NULL when
+ * there is none, or memory ran out (*err). */
+static json_t *conversations_json(bool *err)
+{
+	struct conv_half *v;
+	json_t *a = NULL;
+	size_t n;
+
+	*err = convs_all(&v, &n) < 0;
+	if (*err)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		json_t *o;
+
+		if (strcmp(v[i].user, v[i].peer) > 0)
+			continue;	/* each once: a < b */
+		if (!a && !(a = json_array()))
+			break;
+		o = json_pack("{s:s, s:s, s:I, s:b, s:b}", "a", v[i].user,
+			      "b", v[i].peer, "since", (json_int_t)v[i].since,
+			      "a_online", online_v2(v[i].user),
+			      "b_online", online_v2(v[i].peer));
+		if (json_array_append_new(a, o) < 0) {
+			json_decref(a);
+			a = NULL;
+			break;
+		}
+	}
+	*err = n && !a;
+	free(v);
+	return a;
+}
+
 static json_t *m_list_chats(struct control *ctl, uid_t uid,
 			    json_t *params)
 {
+	json_t *convs, *out;
+	bool failed;
+
 	struct admin_req *r;
 	json_t *chats, *err = check_known(params, no_params);
 
@@ -286,7 +336,16 @@ static json_t *m_list_chats(struct control *ctl, uid_t uid,
 		}
 	}
 	admin_req_unref(r);
-	return chats ? reply_ok(json_pack("{s:o}", "chats", chats)) : NULL;
+	if (!chats)
+		return NULL;
+	out = json_pack("{s:o}", "chats", chats);
+	convs = conversations_json(&failed);
+	if (failed || (convs && json_object_set_new(out, "conversations",
+						 convs) < 0)) {
+		json_decref(out);
+		return NULL;
+	}
+	return reply_ok(out);
 }
 
 static json_t *m_kick(struct control *ctl, uid_t uid, json_t *params)

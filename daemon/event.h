@@ -29,6 +29,17 @@ enum ev_type {
 	EVT_MESSAGE,
 	EVT_GONE,	/* the sender left the chat or request; payload is the
 			   END or REFUSE record the target gets */
+	/* version 2: conversations (relay.c, store.c) */
+	EVT_PRESENCE,	/* arg 1: the sender's session of version 2 is
+			   online (from that session), 0: it went offline */
+	EVT_BOUNCE,	/* a MESSAGE sent in a conversation was not
+			   delivered: arg is the ERROR code (2 or 6) for
+			   its sender, ref its ref */
+	EVT_STORED,	/* the store's answer to a request of the
+			   addressee's relay: aux the store op, arg 0 done,
+			   1 failed, 2 nothing to do; payload echoed */
+	EVT_CONV_END,	/* from the store: the conversation with from_name
+			   is gone; payload is the END record to deliver */
 	/* to a session from anywhere */
 	EVT_TAKEOVER,	/* BYE 2 */
 	EVT_KICK,	/* BYE 1, payload: the reason text */
@@ -47,12 +58,13 @@ enum ev_type {
 struct event {
 	uint16_t type;
 	uint8_t arg;
-	uint8_t pad;
+	uint8_t aux;		/* a second small argument (EVT_STORED) */
 	uint32_t len;		/* payload bytes after this header */
 	struct handle to;	/* gen 0: the worker itself */
 	struct handle from;
 	char from_name[NAME_MAX_LEN + 1];
 	char to_name[NAME_MAX_LEN + 1];
+	uint32_t ref;		/* a MESSAGE's ref (version 2), for EVT_BOUNCE */
 	void *ptr;
 	int64_t sent_ns;	/* the sender's iteration (monotonic), 0 if
 				   not from a worker: relay latency */

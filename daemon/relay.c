@@ -13,11 +13,17 @@
 #include <time.h>
 
 #include "channel.h"
+#include "convs.h"
+#include "keys.h"
 #include "log.h"
 #include "msg.h"
 #include "registry.h"
+#include "store.h"
 
 #define REC_MAX (CHAN_PT_MAX + 64)
+/* Records a client sends about a peer while the store works on that
+ * entry wait in it, up to this many bytes; more gets ERROR 3. */
+#define DEFER_MAX 65536
 
 /* What this user's relay knows of one chat or request with a peer. */
 enum peer_state {
@@ -26,6 +32,10 @@ enum peer_state {
 	PE_ACCEPTED_OUT, /* they accepted; we owe CONFIRM */
 	PE_ACCEPTED_IN,	 /* we accepted; they owe CONFIRM */
 	PE_ESTABLISHED,
+	PE_CONFIRMING,	 /* v2: we sent CONFIRM; the store is creating the
+			    conversation (the CONFIRM goes on after it) */
+	PE_ENDING,	 /* v2: we ended the conversation; the store is
+			    deleting it */
 };
 
 struct peer_entry {
@@ -36,6 +46,13 @@ struct peer_entry {
 	int64_t since;		/* Unix time of the RTT */
 	int64_t expires_ms;	/* request deadline (requester side) */
 	uint64_t messages;	/* MESSAGE records relayed, both ways */
+	bool conv;		/* a conversation (v2): outlives sessions; h is
+				   the peer's v2 session, or none (offline) */
+	bool persistent;	/* a request that becomes a conversation */
+	char fpr[CONVS_FPR_LEN + 1]; /* requester: the target's key */
+	uint8_t *defer;		/* records waiting for the store (u16 len,
+				   then the record), DEFER_MAX at most */
+	uint32_t defer_len;
 };
 
 struct relay_user {
@@ -43,11 +60,14 @@ struct relay_user {
 	struct handle h;
 	void *owner;
 	sm_key *key;
+	uint8_t version;	/* the session's protocol version */
 	bool gone;		/* logged out: nothing more is delivered */
 	int64_t tokens;		/* rate bucket, in thousandths of a record */
 	int64_t tokens_ms;
 	struct peer_entry *peers;
 	uint16_t npeers, peers_cap;
+	uint16_t busy;		/* entries waiting for the store: records
+				   naming their peer wait too */
 	uint64_t msgs_in, msgs_out;
 };
 
@@ -72,18 +92,34 @@ static void send_msg(const struct relay_env *env, struct relay_user *u,
 	struct writer wr;
 
 	wr_init(&wr, buf, sizeof(buf));
-	if (msg_encode_s2c(m, &wr) == 0)
+	if (msg_encode_s2c_v(m, u->version, &wr) == 0)
 		deliver(env, u, buf, wr.len);
 }
 
+/* ERROR code; in version 2 it names the refused record (about: its op,
+ * ref and peer as decoded; NULL: none). */
 static void send_error(const struct relay_env *env, struct relay_user *u,
-		       uint16_t code, const char *text)
+		       uint16_t code, const char *text, const struct msg *about)
 {
 	struct msg m = { .op = OP_ERROR, .code = code };
 
 	m.text = (const uint8_t *)text;
 	m.text_len = strlen(text);
+	if (about) {
+		m.err_op = about->op;
+		m.ref = about->op == OP_MESSAGE ? about->ref : 0;
+		snprintf(m.peer, sizeof(m.peer), "%s", about->peer);
+	}
 	send_msg(env, u, &m);
+}
+
+/* What an ERROR names when it is not about a decoded record. */
+static struct msg about(uint8_t op, const char *peer, uint32_t ref)
+{
+	struct msg m = { .op = op, .ref = ref };
+
+	snprintf(m.peer, sizeof(m.peer), "%s", peer);
+	return m;
 }
 
 static void send_refuse(const struct relay_env *env, struct relay_user *u,
@@ -165,8 +201,23 @@ static struct peer_entry *peer_add(struct relay_user *u, const char *name,
 	return p;
 }
 
+static bool is_busy(uint8_t state)
+{
+	return state == PE_CONFIRMING || state == PE_ENDING;
+}
+
+/* p's state; u->busy counts the entries waiting for the store. */
+static void set_state(struct relay_user *u, struct peer_entry *p,
+		      uint8_t state)
+{
+	u->busy += is_busy(state) - is_busy(p->state);
+	p->state = state;
+}
+
 static void peer_remove(struct relay_user *u, struct peer_entry *p)
 {
+	u->busy -= is_busy(p->state);
+	free(p->defer);
 	*p = u->peers[--u->npeers];
 	if (u->npeers == 0) {
 		free(u->peers);
@@ -175,44 +226,83 @@ static void peer_remove(struct relay_user *u, struct peer_entry *p)
 	}
 }
 
-/* Chats (established) or requests (open or accepted, ours if out). */
+static bool is_chat(const struct peer_entry *p)
+{
+	return p->state == PE_ESTABLISHED || p->state == PE_ENDING;
+}
+
+/* Chats (established), conversations included: those of the view,
+ * whatever the session's version (secmsg-protocol(7): they count as
+ * established chats for the limits). */
 static unsigned count_chats(const struct relay_user *u)
 {
-	unsigned n = 0;
+	unsigned n = convs_count(u->name);
 
 	for (uint16_t i = 0; i < u->npeers; i++)
-		n += u->peers[i].state == PE_ESTABLISHED;
+		n += is_chat(&u->peers[i]) && !u->peers[i].conv;
 	return n;
 }
 
+/* Requests (open, accepted or being confirmed; ours if out). */
 static unsigned count_requests(const struct relay_user *u, bool out)
 {
 	unsigned n = 0;
 
 	for (uint16_t i = 0; i < u->npeers; i++)
-		n += u->peers[i].state != PE_ESTABLISHED &&
-		     u->peers[i].requester == out;
+		n += !is_chat(&u->peers[i]) && u->peers[i].requester == out;
 	return n;
 }
 
 /* ---- to other users ---- */
 
-/* An event about a peer for its owner, with the record its client gets. */
-static void emit_to(const struct relay_env *env, struct relay_user *u,
-		    struct handle to, const char *to_name, uint16_t type,
-		    uint8_t arg, const struct msg *rec)
+/* An event from u for to, with a payload. */
+static void emit_raw(const struct relay_env *env, struct relay_user *u,
+		     struct handle to, const char *to_name, uint16_t type,
+		     uint8_t arg, uint32_t ref, const void *pl, size_t len)
 {
-	uint8_t buf[REC_MAX];
-	struct writer wr;
-	struct event e = { .type = type, .arg = arg, .to = to, .from = u->h };
+	struct event e = { .type = type, .arg = arg, .to = to, .from = u->h,
+			   .ref = ref };
 
 	/* Names are at most NAME_MAX_LEN bytes (checked when they arrived). */
 	memcpy(e.from_name, u->name, sizeof(e.from_name));
 	strncpy(e.to_name, to_name, sizeof(e.to_name) - 1);
+	env->ops->emit(env->ctx, &e, pl, len);
+}
+
+/* An event about a peer for its owner, with the record its client gets,
+ * encoded at that client's version. */
+static void emit_ref(const struct relay_env *env, struct relay_user *u,
+		     struct handle to, const char *to_name, uint16_t type,
+		     uint8_t arg, uint32_t ref, const struct msg *rec)
+{
+	uint8_t buf[REC_MAX];
+	struct writer wr;
+
 	wr_init(&wr, buf, sizeof(buf));
-	if (rec && msg_encode_s2c(rec, &wr) < 0)
+	if (rec && msg_encode_s2c_v(rec, handle_version(to), &wr) < 0)
 		return;
-	env->ops->emit(env->ctx, &e, buf, wr.len);
+	emit_raw(env, u, to, to_name, type, arg, ref, buf, wr.len);
+}
+
+static void emit_to(const struct relay_env *env, struct relay_user *u,
+		    struct handle to, const char *to_name, uint16_t type,
+		    uint8_t arg, const struct msg *rec)
+{
+	emit_ref(env, u, to, to_name, type, arg, 0, rec);
+}
+
+/* A request for the store; false (and ERROR 3 for about) if there is no
+ * memory for it. */
+static bool to_store(const struct relay_env *env, struct relay_user *u,
+		     struct store_req *r, const struct msg *about)
+{
+	if (!r) {
+		if (u && about)
+			send_error(env, u, ERR_LIMIT, "out of memory", about);
+		return false;
+	}
+	env->ops->store(env->ctx, r);
+	return true;
 }
 
 /* Tell p's user that u left (the record depends on where the chat was). */
@@ -232,6 +322,175 @@ static void peer_leave(const struct relay_env *env, struct relay_user *u,
 		log_event(EV_CHAT_ENDED, u->name, p->name, NULL,
 			  "chat %s - %s ended", u->name, p->name);
 	emit_to(env, u, p->h, p->name, EVT_GONE, 0, &m);
+}
+
+/* ---- conversations (version 2) ---- */
+
+static void send_presence(const struct relay_env *env, struct relay_user *u,
+			  const char *peer, bool online)
+{
+	struct msg m = { .op = OP_PRESENCE, .online = online };
+
+	snprintf(m.peer, sizeof(m.peer), "%s", peer);
+	send_msg(env, u, &m);
+}
+
+/* The handle of name's session if it is of version 2, else none: a
+ * session of version 1 counts as offline for conversations. */
+static struct handle online_v2(const char *name)
+{
+	struct handle h = registry_lookup(name);
+
+	if (!handle_valid(h) || h.ver < 2)
+		memset(&h, 0, sizeof(h));
+	return h;
+}
+
+static int conv_cmp(const void *a, const void *b)
+{
+	const struct peer_entry *const *x = a, *const *y = b;
+
+	return strcmp((*x)->name, (*y)->name);
+}
+
+/* CONVERSATIONS: u's conversations sorted by peer, CONV_MAX_PER_RECORD a
+ * record; one empty record when there are none. */
+static void send_conversations(const struct relay_env *env,
+			       struct relay_user *u)
+{
+	static _Thread_local uint8_t buf[4 + CONV_MAX_PER_RECORD *
+					 (1 + NAME_MAX_LEN + 9)];
+	struct peer_entry **v = malloc((u->npeers ? u->npeers : 1) * sizeof(*v));
+	size_t n = 0, i = 0;
+
+	if (!v) {
+		send_error(env, u, ERR_LIMIT, "out of memory", NULL);
+		return;
+	}
+	for (uint16_t k = 0; k < u->npeers; k++)
+		if (u->peers[k].conv)
+			v[n++] = &u->peers[k];
+	qsort(v, n, sizeof(*v), conv_cmp);
+	do {
+		struct writer wr;
+		uint16_t c = 0;
+		uint8_t *hdr;
+
+		wr_init(&wr, buf, sizeof(buf));
+		wr_u8(&wr, OP_CONVERSATIONS);
+		hdr = wr_reserve(&wr, 3);
+		for (; i < n && c < CONV_MAX_PER_RECORD; i++, c++)
+			msg_conv_put(&wr, v[i]->name, (uint64_t)v[i]->since,
+				     handle_valid(v[i]->h) ? CONV_FLAG_ONLINE : 0);
+		hdr[0] = i == n;
+		hdr[1] = c >> 8;
+		hdr[2] = c & 0xff;
+		deliver(env, u, buf, wr.len);
+	} while (i < n);
+	free(v);
+}
+
+/* The ENDs held for u (oldest first), then forgotten on disk too. A crash
+ * before the store deletes them sends them again at the next login; a
+ * client ignores an END for a conversation it does not have. */
+static void send_held(const struct relay_env *env, struct relay_user *u)
+{
+	struct held_end *h;
+	size_t n;
+
+	if (convs_held_take(u->name, &h, &n) < 0)
+		return;	/* they stay held for the next login */
+	for (size_t i = 0; i < n; i++) {
+		struct msg m = { .op = OP_END, .reason = h[i].reason,
+				 .e2e = h[i].e2e, .e2e_len = h[i].e2e_len };
+		struct store_req *r;
+
+		snprintf(m.peer, sizeof(m.peer), "%s", h[i].peer);
+		send_msg(env, u, &m);
+		r = store_req_new(STORE_HELD_DELETE, u->name, h[i].peer, NULL, 0);
+		if (r) {
+			r->id = h[i].id;
+			to_store(env, u, r, NULL);
+		}
+	}
+	convs_held_free(h, n);
+}
+
+/* A version 2 login: the user's conversations into the peer table (each
+ * peer online at version 2 is told), then the held ENDs and
+ * CONVERSATIONS (secmsg-protocol(7), Login). */
+static void login_v2(const struct relay_env *env, struct relay_user *u)
+{
+	struct conv_half *c;
+	size_t n;
+
+	if (convs_of(u->name, &c, &n) < 0)
+		n = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct handle h = online_v2(c[i].peer);
+		struct peer_entry *p = peer_add(u, c[i].peer, h, PE_ESTABLISHED);
+
+		if (!p)
+			break;
+		p->conv = true;
+		p->since = c[i].since;
+		if (handle_valid(h))
+			emit_raw(env, u, h, p->name, EVT_PRESENCE, 1, 0, NULL, 0);
+	}
+	free(c);
+	send_held(env, u);
+	send_conversations(env, u);
+}
+
+/* Keep a record about busy entry p until the store has answered. */
+static void defer(const struct relay_env *env, struct relay_user *u,
+		  struct peer_entry *p, const struct msg *m,
+		  const uint8_t *pt, size_t len)
+{
+	uint8_t *nv;
+
+	if (p->defer_len + 2 + len > DEFER_MAX ||
+	    !(nv = realloc(p->defer, p->defer_len + 2 + len))) {
+		send_error(env, u, ERR_LIMIT, "busy storing that conversation",
+			   m);
+		return;
+	}
+	p->defer = nv;
+	nv[p->defer_len] = (uint8_t)(len >> 8);
+	nv[p->defer_len + 1] = (uint8_t)len;
+	memcpy(nv + p->defer_len + 2, pt, len);
+	p->defer_len += 2 + (uint32_t)len;
+}
+
+static void run_request(const struct relay_env *env, struct relay_user *u,
+			const struct msg *m, const uint8_t *pt, size_t len);
+
+/* Run records that waited (they already paid their token); frees d. */
+static void replay_buf(const struct relay_env *env, struct relay_user *u,
+		       uint8_t *d, uint32_t n)
+{
+	for (uint32_t off = 0; off + 2 <= n && !u->gone;) {
+		size_t len = (size_t)d[off] << 8 | d[off + 1];
+		struct msg m;
+
+		off += 2;
+		if (msg_decode_c2s_v(d + off, len, u->version, &m) == 0)
+			run_request(env, u, &m, d + off, len);
+		off += (uint32_t)len;
+	}
+	free(d);
+}
+
+/* Take the records that waited in p (p may move as they run). */
+static void replay(const struct relay_env *env, struct relay_user *u,
+		   struct peer_entry *p)
+{
+	uint8_t *d = p->defer;
+	uint32_t n = p->defer_len;
+
+	p->defer = NULL;
+	p->defer_len = 0;
+	replay_buf(env, u, d, n);
 }
 
 /* ---- logging in and out ---- */
@@ -254,6 +513,7 @@ int relay_login(const struct relay_env *env, const char *name, sm_key *key,
 	}
 	snprintf(u->name, sizeof(u->name), "%s", name);
 	u->h = h;
+	u->version = (uint8_t)handle_version(h);
 	u->owner = owner;
 	u->key = key_ref(key);
 	u->tokens = (int64_t)env->limits->rate_burst * 1000;
@@ -269,6 +529,8 @@ int relay_login(const struct relay_env *env, const char *name, sm_key *key,
 		env->ops->emit(env->ctx, &e, NULL, 0);
 	}
 	send_list(env, u);
+	if (u->version >= 2)
+		login_v2(env, u);
 	*out = u;
 	return 0;
 }
@@ -281,8 +543,15 @@ void relay_logout(const struct relay_env *env, struct relay_user *u,
 	if (u->gone)
 		return;
 	while (u->npeers > 0) {
-		peer_leave(env, u, &u->peers[0], end_reason, false);
-		peer_remove(u, &u->peers[0]);
+		struct peer_entry *p = &u->peers[0];
+
+		/* A conversation stays: its peer learns we are offline. */
+		if (p->conv && handle_valid(p->h))
+			emit_raw(env, u, p->h, p->name, EVT_PRESENCE, 0, 0,
+				 NULL, 0);
+		else if (!p->conv)
+			peer_leave(env, u, p, end_reason, false);
+		peer_remove(u, p);
 	}
 	registry_logout(u->name, u->h, env->now_ms, &abort);
 	if (handle_valid(abort)) {
@@ -298,6 +567,8 @@ void relay_user_free(struct relay_user *u)
 	if (!u)
 		return;
 	key_unref(u->key);
+	for (uint16_t i = 0; i < u->npeers; i++)
+		free(u->peers[i].defer);
 	free(u->peers);
 	free(u);
 }
@@ -315,12 +586,18 @@ static void req_rtt(const struct relay_env *env, struct relay_user *u,
 		send_refuse(env, u, m->peer, REFUSE_SELF);
 		return;
 	}
+	/* Version 2's order: a conversation is reported before the
+	 * target's presence (secmsg-protocol(7), Messages). */
+	if (u->version >= 2 && convs_exists(u->name, m->peer)) {
+		send_refuse(env, u, m->peer, REFUSE_EXISTS);
+		return;
+	}
 	to = registry_lookup(m->peer);
 	if (!handle_valid(to)) {
 		send_refuse(env, u, m->peer, REFUSE_OFFLINE);
 		return;
 	}
-	if (peer_find(u, m->peer)) {
+	if (peer_find(u, m->peer) || convs_exists(u->name, m->peer)) {
 		send_refuse(env, u, m->peer, REFUSE_EXISTS);
 		return;
 	}
@@ -332,7 +609,7 @@ static void req_rtt(const struct relay_env *env, struct relay_user *u,
 		struct peer_entry *p = peer_add(u, m->peer, to, PE_OPEN_OUT);
 
 		if (!p) {
-			send_error(env, u, ERR_LIMIT, "out of memory");
+			send_error(env, u, ERR_LIMIT, "out of memory", m);
 			return;
 		}
 		p->expires_ms = env->now_ms + env->limits->request_timeout_ms;
@@ -345,45 +622,50 @@ static void req_rtt(const struct relay_env *env, struct relay_user *u,
 
 /* The entry for peer in state want, else ERROR 2 (consent, §5). */
 static struct peer_entry *consent(const struct relay_env *env,
-				  struct relay_user *u, const char *peer,
+				  struct relay_user *u, const struct msg *m,
 				  uint8_t want)
 {
-	struct peer_entry *p = peer_find(u, peer);
+	struct peer_entry *p = peer_find(u, m->peer);
 
 	if (!p || p->state != want) {
-		send_error(env, u, ERR_NO_CHAT, "no such chat or request");
+		send_error(env, u, ERR_NO_CHAT, "no such chat or request", m);
 		return NULL;
 	}
 	return p;
 }
 
-/* Forward m to p's user as type, naming u and carrying u's key. */
-static void forward_with_key(const struct relay_env *env, struct relay_user *u,
-			     struct peer_entry *p, uint16_t type,
-			     const struct msg *m)
+/* m as u's peer p gets it: naming u, carrying u's key, and in version 2
+ * the persistent flag. */
+static struct msg with_key(const struct relay_user *u,
+			   const struct peer_entry *p, const struct msg *m)
 {
 	struct msg fwd = *m;
 
 	snprintf(fwd.peer, sizeof(fwd.peer), "%s", u->name);
 	fwd.peer_key = key_spki(u->key, &fwd.peer_key_len);
-	emit_to(env, u, p->h, p->name, type, 0, &fwd);
+	fwd.flags = p->persistent ? MSG_FLAG_PERSISTENT : 0;
+	return fwd;
 }
 
 static void req_accept(const struct relay_env *env, struct relay_user *u,
 		       const struct msg *m)
 {
-	struct peer_entry *p = consent(env, u, m->peer, PE_OPEN_IN);
+	struct peer_entry *p = consent(env, u, m, PE_OPEN_IN);
+	struct msg fwd;
 
 	if (!p)
 		return;
 	p->state = PE_ACCEPTED_IN;
-	forward_with_key(env, u, p, EVT_ACCEPT, m);
+	/* A conversation exactly when both sessions are of version 2. */
+	p->persistent = u->version >= 2 && p->h.ver >= 2;
+	fwd = with_key(u, p, m);
+	emit_to(env, u, p->h, p->name, EVT_ACCEPT, 0, &fwd);
 }
 
 static void req_refuse(const struct relay_env *env, struct relay_user *u,
 		       const struct msg *m)
 {
-	struct peer_entry *p = consent(env, u, m->peer, PE_OPEN_IN);
+	struct peer_entry *p = consent(env, u, m, PE_OPEN_IN);
 
 	if (!p)
 		return;
@@ -391,33 +673,100 @@ static void req_refuse(const struct relay_env *env, struct relay_user *u,
 	peer_remove(u, p);
 }
 
+static void established(struct relay_user *u, struct peer_entry *p)
+{
+	log_event(EV_CHAT_ESTABLISHED, u->name, p->name, NULL,
+		  "%s %s - %s established", p->conv ? "conversation" : "chat",
+		  u->name, p->name);
+}
+
+/*
+ * CONFIRM of a persistent request: the store creates the conversation
+ * first, and only its answer (ev_stored) relays the CONFIRM, so that no
+ * client believes in a conversation the server could forget.
+ */
+static void confirm_persistent(const struct relay_env *env,
+			       struct relay_user *u, struct peer_entry *p,
+			       const struct msg *m)
+{
+	uint8_t buf[REC_MAX];
+	struct writer wr;
+	struct msg fwd = with_key(u, p, m);
+	struct store_req *r;
+
+	wr_init(&wr, buf, sizeof(buf));
+	if (msg_encode_s2c_v(&fwd, 2, &wr) < 0) {
+		send_error(env, u, ERR_MALFORMED, "malformed request", m);
+		return;
+	}
+	r = store_req_new(STORE_CONV_CREATE, u->name, p->name, buf, wr.len);
+	if (r) {
+		r->since = unix_now();
+		key_fingerprint_hex(u->key, r->fpr_a);
+		memcpy(r->fpr_b, p->fpr, sizeof(r->fpr_b));
+		r->reply = u->h;
+		r->peer = p->h;
+	}
+	if (to_store(env, u, r, m))
+		set_state(u, p, PE_CONFIRMING);
+}
+
 static void req_confirm(const struct relay_env *env, struct relay_user *u,
 			const struct msg *m)
 {
-	struct peer_entry *p = consent(env, u, m->peer, PE_ACCEPTED_OUT);
+	struct peer_entry *p = consent(env, u, m, PE_ACCEPTED_OUT);
+	struct msg fwd;
 
 	if (!p)
 		return;
+	if (p->persistent) {
+		confirm_persistent(env, u, p, m);
+		return;
+	}
 	p->state = PE_ESTABLISHED;
-	forward_with_key(env, u, p, EVT_CONFIRM, m);
-	log_event(EV_CHAT_ESTABLISHED, u->name, p->name, NULL,
-		  "chat %s - %s established", u->name, p->name);
+	fwd = with_key(u, p, m);
+	emit_to(env, u, p->h, p->name, EVT_CONFIRM, 0, &fwd);
+	established(u, p);
 }
 
 static void req_message(const struct relay_env *env, struct relay_user *u,
 			const struct msg *m)
 {
-	struct peer_entry *p = consent(env, u, m->peer, PE_ESTABLISHED);
+	struct peer_entry *p = consent(env, u, m, PE_ESTABLISHED);
 	struct msg fwd = *m;
 
 	if (!p)
 		return;
+	if (p->conv && !handle_valid(p->h)) {
+		send_error(env, u, ERR_OFFLINE, "peer offline", m);
+		return;
+	}
 	snprintf(fwd.peer, sizeof(fwd.peer), "%s", u->name);
 	u->msgs_in++;
 	p->messages++;
 	stat_add(&env->stats->messages_relayed, 1);
 	stat_add(&env->stats->bytes_relayed, m->e2e_len);
-	emit_to(env, u, p->h, p->name, EVT_MESSAGE, 0, &fwd);
+	emit_ref(env, u, p->h, p->name, EVT_MESSAGE, p->conv, m->ref, &fwd);
+}
+
+/* END for good: the store deletes the conversation, then relays
+ * END(u, 1, e2e) to the peer or holds it; the entry goes when the store
+ * has answered (ev_stored). */
+static void end_conversation(const struct relay_env *env,
+			     struct relay_user *u, struct peer_entry *p,
+			     const struct msg *m)
+{
+	struct store_req *r = store_req_new(STORE_CONV_END, u->name, p->name,
+					    m->e2e, m->e2e_len);
+
+	if (r) {
+		r->reason = END_LEFT;
+		r->tell = STORE_TELL_B;
+		r->reply = u->h;
+		r->peer = p->h;
+	}
+	if (to_store(env, u, r, m))
+		set_state(u, p, PE_ENDING);
 }
 
 static void req_end(const struct relay_env *env, struct relay_user *u,
@@ -426,7 +775,11 @@ static void req_end(const struct relay_env *env, struct relay_user *u,
 	struct peer_entry *p = peer_find(u, m->peer);
 
 	if (!p) {
-		send_error(env, u, ERR_NO_CHAT, "no such chat or request");
+		send_error(env, u, ERR_NO_CHAT, "no such chat or request", m);
+		return;
+	}
+	if (p->conv) {
+		end_conversation(env, u, p, m);
 		return;
 	}
 	peer_leave(env, u, p, END_LEFT, true);
@@ -454,9 +807,25 @@ static bool is_quit(const uint8_t *pt, size_t len)
 	return len == 1 && pt[0] == OP_QUIT;
 }
 
-static void run_request(const struct relay_env *env, struct relay_user *u,
-			const struct msg *m)
+/* The records that name a peer whose entry may be busy with the store. */
+static bool about_peer(uint8_t op)
 {
+	return op == OP_ACCEPT || op == OP_REFUSE || op == OP_MESSAGE ||
+	       op == OP_CONFIRM || op == OP_END;
+}
+
+static void run_request(const struct relay_env *env, struct relay_user *u,
+			const struct msg *m, const uint8_t *pt, size_t len)
+{
+	struct peer_entry *p;
+
+	/* Only while the store works for u: MESSAGE pays no second
+	 * lookup otherwise. */
+	if (u->busy && about_peer(m->op) && (p = peer_find(u, m->peer)) &&
+	    is_busy(p->state)) {
+		defer(env, u, p, m, pt, len);
+		return;
+	}
 	switch (m->op) {
 	case OP_LIST:
 		send_list(env, u);
@@ -479,6 +848,9 @@ static void run_request(const struct relay_env *env, struct relay_user *u,
 	case OP_END:
 		req_end(env, u, m);
 		break;
+	case OP_CONVERSATIONS:
+		send_conversations(env, u);
+		break;
 	case OP_PING: {
 		struct msg pong = *m;
 
@@ -489,7 +861,7 @@ static void run_request(const struct relay_env *env, struct relay_user *u,
 	case OP_PONG:
 		break;
 	default:
-		send_error(env, u, ERR_UNKNOWN_OP, "unknown opcode");
+		send_error(env, u, ERR_UNKNOWN_OP, "unknown opcode", m);
 		break;
 	}
 }
@@ -498,35 +870,40 @@ static void run_request(const struct relay_env *env, struct relay_user *u,
  * Every record but QUIT costs a token, whatever it is: a PING, a PONG
  * nobody asked for, a malformed or unknown record. Each refused one gets
  * its own ERROR 3; a client that floods without reading meets the send
- * queue's bound (BYE 5).
+ * queue's bound (BYE 5). In version 2 the record is decoded first, so
+ * that the ERROR 3 names it (op, ref, peer).
  */
 enum relay_verdict relay_record(const struct relay_env *env,
 				struct relay_user *u, const uint8_t *pt,
 				size_t len)
 {
 	struct msg m;
-	int r;
+	int r = 0;
 
 	if (u->gone)
 		return RELAY_GO_ON;
 	if (is_quit(pt, len))
 		return RELAY_QUIT;
+	if (u->version >= 2)
+		r = msg_decode_c2s_v(pt, len, u->version, &m);
 	if (!rate_ok(env, u)) {
 		stat_add(&env->stats->rate_limited, 1);
-		send_error(env, u, ERR_LIMIT, "rate limit reached");
+		send_error(env, u, ERR_LIMIT, "rate limit reached",
+			   u->version >= 2 ? &m : NULL);
 		return RELAY_GO_ON;
 	}
-	r = msg_decode_c2s(pt, len, &m);
+	if (u->version < 2)
+		r = msg_decode_c2s(pt, len, &m);
 	if (r == -EMSGSIZE)
-		send_error(env, u, ERR_TOO_LARGE, "field too large");
+		send_error(env, u, ERR_TOO_LARGE, "field too large", &m);
 	else if (r == -ENOTSUP)
-		send_error(env, u, ERR_UNKNOWN_OP, "unknown opcode");
+		send_error(env, u, ERR_UNKNOWN_OP, "unknown opcode", &m);
 	else if (r < 0)
-		send_error(env, u, ERR_MALFORMED, "malformed request");
+		send_error(env, u, ERR_MALFORMED, "malformed request", &m);
 	else if (m.op == OP_QUIT)
 		return RELAY_QUIT;
 	else
-		run_request(env, u, &m);
+		run_request(env, u, &m, pt, len);
 	return RELAY_GO_ON;
 }
 
@@ -554,10 +931,61 @@ static void answer_rtt(const struct relay_env *env, const struct event *e,
 	env->ops->emit(env->ctx, &a, NULL, 0);
 }
 
+/* A conversation's MESSAGE that was not delivered: ERROR code (with its
+ * ref) for its sender, never a silent loss. */
+static void bounce(const struct relay_env *env, const struct event *e,
+		   uint8_t code)
+{
+	struct event a = { .type = EVT_BOUNCE, .arg = code, .to = e->from,
+			   .from = e->to, .ref = e->ref };
+
+	snprintf(a.from_name, sizeof(a.from_name), "%s", e->to_name);
+	snprintf(a.to_name, sizeof(a.to_name), "%s", e->from_name);
+	env->ops->emit(env->ctx, &a, NULL, 0);
+}
+
+/* An END from the store for a session gone: held for its next login. */
+static void hold_end(const struct relay_env *env, const struct event *e)
+{
+	struct msg m;
+	struct store_req *r;
+
+	if (msg_decode_s2c_v(event_payload(e), e->len, 2, &m) < 0)
+		return;
+	r = store_req_new(STORE_HELD_ADD, e->to_name, m.peer, m.e2e,
+			  m.e2e_len);
+	if (r)
+		r->reason = m.reason;
+	to_store(env, NULL, r, NULL);
+}
+
 void relay_event_lost(const struct relay_env *env, const struct event *e)
 {
-	if (e->type == EVT_RTT)
+	struct store_req *r;
+
+	switch (e->type) {
+	case EVT_RTT:
 		answer_rtt(env, e, REFUSE_OFFLINE);
+		break;
+	case EVT_MESSAGE:
+		if (e->arg)
+			bounce(env, e, ERR_OFFLINE);
+		break;
+	case EVT_CONV_END:
+		hold_end(env, e);
+		break;
+	case EVT_STORED:
+		/* A conversation made for a requester gone meanwhile: its
+		 * peer was told the request ended, so it goes too. */
+		if (e->aux != STORE_CONV_CREATE || e->arg != STORE_DONE)
+			break;
+		r = store_req_new(STORE_CONV_DROP, e->to_name, e->from_name,
+				  NULL, 0);
+		to_store(env, NULL, r, NULL);
+		break;
+	default:
+		break;
+	}
 }
 
 static void ev_rtt(const struct relay_env *env, struct relay_user *u,
@@ -582,9 +1010,11 @@ static void ev_rtt_refused(const struct relay_env *env, struct relay_user *u,
 			   const struct event *e)
 {
 	struct peer_entry *p = peer_from(u, e, PE_OPEN_OUT);
+	struct msg a = about(OP_RTT, e->from_name, 0);
 
 	if (e->arg == 0) {
-		send_error(env, u, ERR_LIMIT, "chat or request limit reached");
+		send_error(env, u, ERR_LIMIT, "chat or request limit reached",
+			   &a);
 		return;
 	}
 	if (p)
@@ -593,24 +1023,72 @@ static void ev_rtt_refused(const struct relay_env *env, struct relay_user *u,
 }
 
 /* ACCEPT or CONFIRM from the peer: move on to next, pass the record. */
-static void ev_forward(const struct relay_env *env, struct relay_user *u,
-		       const struct event *e, uint8_t want, uint8_t next)
+static struct peer_entry *ev_forward(const struct relay_env *env,
+				     struct relay_user *u,
+				     const struct event *e, uint8_t want,
+				     uint8_t next)
 {
 	struct peer_entry *p = peer_from(u, e, want);
 
 	if (!p)
-		return;	/* withdrawn meanwhile: the other side knows */
+		return NULL; /* withdrawn meanwhile: the other side knows */
 	p->state = next;
 	deliver(env, u, event_payload(e), e->len);
+	return p;
+}
+
+static void ev_accept(const struct relay_env *env, struct relay_user *u,
+		      const struct event *e)
+{
+	struct peer_entry *p = ev_forward(env, u, e, PE_OPEN_OUT,
+					  PE_ACCEPTED_OUT);
+	struct msg m;
+
+	if (!p || u->version < 2 || e->from.ver < 2)
+		return;
+	/* The target's key, for the key check (server.c) of the
+	 * conversation this request may become. */
+	if (msg_decode_s2c_v(event_payload(e), e->len, 2, &m) == 0 &&
+	    m.peer_key_len) {
+		fingerprint_hex(m.peer_key, m.peer_key_len, p->fpr);
+		p->persistent = true;
+	}
+}
+
+static void ev_confirm(const struct relay_env *env, struct relay_user *u,
+		       const struct event *e)
+{
+	struct peer_entry *p = ev_forward(env, u, e, PE_ACCEPTED_IN,
+					  PE_ESTABLISHED);
+	int64_t since;
+
+	if (!p || !p->persistent)
+		return;
+	p->conv = true;
+	since = convs_since(u->name, p->name);
+	if (since >= 0)
+		p->since = since;
 }
 
 static void ev_message(const struct relay_env *env, struct relay_user *u,
 		       const struct event *e)
 {
-	struct peer_entry *p = peer_from(u, e, PE_ESTABLISHED);
+	struct peer_entry *p = peer_find(u, e->from_name);
 
-	if (!p)
+	if (e->arg && p && p->conv && p->state == PE_ESTABLISHED) {
+		/* Any session of the peer's may write in a conversation;
+		 * a message from one we thought offline says it is not. */
+		bool was = handle_valid(p->h);
+
+		p->h = e->from;
+		if (!was)
+			send_presence(env, u, p->name, true);
+	} else if (!p || !handle_eq(p->h, e->from) ||
+		   p->state != PE_ESTABLISHED || p->conv != !!e->arg) {
+		if (e->arg)
+			bounce(env, e, ERR_NO_CHAT);
 		return;
+	}
 	p->messages++;
 	u->msgs_out++;
 	deliver(env, u, event_payload(e), e->len);
@@ -623,10 +1101,125 @@ static void ev_gone(const struct relay_env *env, struct relay_user *u,
 {
 	struct peer_entry *p = peer_find(u, e->from_name);
 
-	if (!p || !handle_eq(p->h, e->from))
+	if (!p || !handle_eq(p->h, e->from) || p->conv)
 		return;
 	peer_remove(u, p);
 	deliver(env, u, event_payload(e), e->len);
+}
+
+static void ev_presence(const struct relay_env *env, struct relay_user *u,
+			const struct event *e)
+{
+	struct peer_entry *p = peer_find(u, e->from_name);
+
+	if (!p || !p->conv)
+		return;
+	if (e->arg) {
+		bool was = handle_valid(p->h);
+
+		if (handle_eq(p->h, e->from))
+			return;
+		p->h = e->from;	/* a takeover at version 2 says nothing */
+		if (!was)
+			send_presence(env, u, p->name, true);
+	} else if (handle_eq(p->h, e->from)) {
+		memset(&p->h, 0, sizeof(p->h));
+		send_presence(env, u, p->name, false);
+	}
+}
+
+static void ev_bounce(const struct relay_env *env, struct relay_user *u,
+		      const struct event *e)
+{
+	struct msg a = about(OP_MESSAGE, e->from_name, e->ref);
+
+	send_error(env, u, e->arg,
+		   e->arg == ERR_OFFLINE ? "peer offline" :
+					   "no such chat or request", &a);
+}
+
+/* The store's END for a conversation (the peer ended it, or the server
+ * did): the entry goes, the record is delivered. One that finds no entry
+ * at all is delivered still (a login raced with it). */
+static void ev_conv_end(const struct relay_env *env, struct relay_user *u,
+			const struct event *e)
+{
+	struct peer_entry *p = peer_find(u, e->from_name);
+
+	if (u->version < 2 || (p && !p->conv))
+		return;
+	if (p)
+		peer_remove(u, p);
+	deliver(env, u, event_payload(e), e->len);
+}
+
+static void stored_create(const struct relay_env *env, struct relay_user *u,
+			  const struct event *e, struct peer_entry *p)
+{
+	struct msg a = about(OP_CONFIRM, e->from_name, 0);
+	struct store_req *r;
+
+	if (!p || p->state != PE_CONFIRMING) {
+		/* The request ended meanwhile (END, expiry): undo. */
+		if (e->arg != STORE_DONE)
+			return;
+		r = store_req_new(STORE_CONV_DROP, u->name, e->from_name,
+				  NULL, 0);
+		to_store(env, NULL, r, NULL);
+		return;
+	}
+	if (e->arg != STORE_DONE) {
+		set_state(u, p, PE_ACCEPTED_OUT);
+		send_error(env, u, ERR_LIMIT, "the conversation could not be "
+			   "stored", &a);
+		replay(env, u, p);
+		return;
+	}
+	set_state(u, p, PE_ESTABLISHED);
+	p->conv = true;
+	p->since = convs_since(u->name, p->name);	/* as stored */
+	if (p->since < 0)
+		p->since = unix_now();
+	emit_raw(env, u, p->h, p->name, EVT_CONFIRM, 0, 0, event_payload(e),
+		 e->len);
+	established(u, p);
+	replay(env, u, p);
+}
+
+static void stored_end(const struct relay_env *env, struct relay_user *u,
+		       const struct event *e, struct peer_entry *p)
+{
+	struct msg a = about(OP_END, e->from_name, 0);
+	uint8_t *d;
+	uint32_t n;
+
+	if (!p || p->state != PE_ENDING)
+		return;
+	if (e->arg == STORE_FAILED) {
+		set_state(u, p, PE_ESTABLISHED);
+		send_error(env, u, ERR_LIMIT, "the end could not be stored",
+			   &a);
+		replay(env, u, p);
+		return;
+	}
+	log_event(EV_CHAT_ENDED, u->name, p->name, NULL,
+		  "conversation %s - %s ended", u->name, p->name);
+	d = p->defer;
+	n = p->defer_len;
+	p->defer = NULL;
+	peer_remove(u, p);	/* what waited now gets ERROR 2 */
+	replay_buf(env, u, d, n);
+}
+
+static void ev_stored(const struct relay_env *env, struct relay_user *u,
+		      const struct event *e)
+{
+	struct peer_entry *p = peer_find(u, e->from_name);
+
+	if (e->aux == STORE_CONV_CREATE)
+		stored_create(env, u, e, p);
+	else if (e->aux == STORE_CONV_END)
+		stored_end(env, u, e, p);
 }
 
 void relay_event(const struct relay_env *env, struct relay_user *u,
@@ -644,16 +1237,28 @@ void relay_event(const struct relay_env *env, struct relay_user *u,
 		ev_rtt_refused(env, u, e);
 		break;
 	case EVT_ACCEPT:
-		ev_forward(env, u, e, PE_OPEN_OUT, PE_ACCEPTED_OUT);
+		ev_accept(env, u, e);
 		break;
 	case EVT_CONFIRM:
-		ev_forward(env, u, e, PE_ACCEPTED_IN, PE_ESTABLISHED);
+		ev_confirm(env, u, e);
 		break;
 	case EVT_MESSAGE:
 		ev_message(env, u, e);
 		break;
 	case EVT_GONE:
 		ev_gone(env, u, e);
+		break;
+	case EVT_PRESENCE:
+		ev_presence(env, u, e);
+		break;
+	case EVT_BOUNCE:
+		ev_bounce(env, u, e);
+		break;
+	case EVT_CONV_END:
+		ev_conv_end(env, u, e);
+		break;
+	case EVT_STORED:
+		ev_stored(env, u, e);
 		break;
 	default:
 		break;
@@ -668,8 +1273,7 @@ void relay_tick(const struct relay_env *env, struct relay_user *u)
 		struct peer_entry *p = &u->peers[i];
 		struct msg m = { .op = OP_END, .reason = END_WITHDRAWN };
 
-		if (!p->requester || p->state == PE_ESTABLISHED ||
-		    env->now_ms < p->expires_ms) {
+		if (!p->requester || is_chat(p) || env->now_ms < p->expires_ms) {
 			i++;
 			continue;
 		}
@@ -701,12 +1305,14 @@ void relay_user_each_chat(const struct relay_user *u, bool reported_only,
 		const struct peer_entry *p = &u->peers[i];
 		struct relay_chat_info c = {
 			.peer = p->name,
-			.established = p->state == PE_ESTABLISHED,
+			.established = is_chat(p),
 			.requester = p->requester,
 			.since = p->since,
 			.messages = p->messages,
 		};
 
+		if (p->conv)
+			continue;
 		if (!reported_only || p->requester)
 			fn(arg, &c);
 	}

@@ -13,6 +13,16 @@
  * ARCHITECTURE.md rule 4 says: the sender's relay checks its own view and
  * emits an event carrying the record the target's client is to get; the
  * target's relay checks its own view again before delivering it.
+ *
+ * Version 2 (secmsg-protocol(7), VERSION 2): a session's version is its
+ * handle's (handle.h). A version 2 session copies its user's
+ * conversations from the view (convs.h) into its peer table at login;
+ * the entry's handle is the peer's session of version 2, or none while
+ * the peer is offline, kept up to date by EVT_PRESENCE. What must be on
+ * disk first (a conversation begins, one ends for good) goes to the
+ * store (store.h) through env->ops->store, and the relay goes on when
+ * the store's answer comes back as an event (EVT_STORED); records that
+ * name that peer meanwhile wait in the entry (bounded) and run then.
  */
 #ifndef SECMSGD_RELAY_H
 #define SECMSGD_RELAY_H
@@ -29,6 +39,7 @@
 #include "stats.h"
 
 struct relay_user;
+struct store_req;
 
 struct relay_ops {
 	/* Queue a record (server-to-client plaintext, opcode first) for
@@ -38,6 +49,10 @@ struct relay_ops {
 	 * after the current call returns, in order per destination. */
 	int (*emit)(void *ctx, const struct event *e, const void *payload,
 		    size_t len);
+	/* A request for the store (store.h), which takes it: handed over
+	 * after the events emitted before it, so that what it causes comes
+	 * after them. */
+	void (*store)(void *ctx, struct store_req *r);
 };
 
 struct relay_env {
@@ -57,10 +72,12 @@ enum relay_verdict {
 
 /*
  * name logged in with key (a reference is taken) on the connection h of
- * session owner. Registers it (a session of the same user elsewhere gets
- * EVT_TAKEOVER, an older one still closing EVT_ABORT) and sends the
- * login LIST. 0, -EAGAIN when the user's logins are over
- * logins_per_minute (nothing was registered), or -ENOMEM.
+ * session owner, at protocol version h.ver. Registers it (a session of
+ * the same user elsewhere gets EVT_TAKEOVER, an older one still closing
+ * EVT_ABORT) and sends the login LIST; at version 2 then the ENDs held
+ * for it and CONVERSATIONS, and tells the peers online that it is. 0,
+ * -EAGAIN when the user's logins are over logins_per_minute (nothing was
+ * registered), or -ENOMEM.
  */
 int relay_login(const struct relay_env *env, const char *name, sm_key *key,
 		struct handle h, void *owner, struct relay_user **out);
@@ -81,7 +98,10 @@ enum relay_verdict relay_record(const struct relay_env *env,
 void relay_event(const struct relay_env *env, struct relay_user *u,
 		 const struct event *e);
 /* An event for a session that is gone or not logged in: an RTT is
- * answered REFUSE 2 (offline) for its sender; anything else is dropped. */
+ * answered REFUSE 2 (offline) for its sender, a conversation's MESSAGE
+ * ERROR 6; an END from the store is held for the next login, a
+ * conversation the store made for a session gone is dropped; anything
+ * else is dropped. */
 void relay_event_lost(const struct relay_env *env, const struct event *e);
 /* Timers: requests that outlived request_timeout expire. */
 void relay_tick(const struct relay_env *env, struct relay_user *u);
@@ -101,9 +121,10 @@ struct relay_chat_info {
 };
 
 /*
- * Call fn for each chat or request u holds. With reported_only, only
- * those u reports for the whole server: each chat is held by both of its
- * users and reported once, by the requester's side.
+ * Call fn for each chat or request u holds (conversations are not: the
+ * control plane reads them from the view, convs.h). With reported_only,
+ * only those u reports for the whole server: each chat is held by both
+ * of its users and reported once, by the requester's side.
  */
 void relay_user_each_chat(const struct relay_user *u, bool reported_only,
 			  void (*fn)(void *arg, const struct relay_chat_info *c),

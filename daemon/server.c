@@ -40,8 +40,11 @@
 #include "log.h"
 #include "metrics.h"
 #include "mono.h"
+#include "msg.h"
+#include "convs.h"
 #include "registry.h"
 #include "sources.h"
+#include "store.h"
 #include "users.h"
 #include "worker.h"
 
@@ -587,6 +590,7 @@ static int start_workers(struct server *srv)
 		srv->workers[i]->all = srv->workers;
 		srv->workers[i]->nworkers = n;
 		srv->workers[i]->deal_test = srv->opts.test_deal;
+		srv->workers[i]->store = srv->store;
 		if ((r = worker_start(srv->workers[i])) < 0)
 			return r;
 	}
@@ -597,6 +601,8 @@ static int start_workers(struct server *srv)
 	return 0;
 }
 
+/* The workers stop, then the store runs what they asked of it (its
+ * answers go to inboxes nobody reads any more, freed with them). */
 static void stop_workers(struct server *srv)
 {
 	struct event e = { .type = EVT_SHUTDOWN };
@@ -607,12 +613,111 @@ static void stop_workers(struct server *srv)
 	}
 	for (int i = 0; i < srv->nworkers; i++)
 		worker_join(srv->workers[i]);
+	store_close(srv->store);
+	srv->store = NULL;
 	for (int i = 0; i < srv->nworkers; i++)
 		worker_destroy(srv->workers[i]);
 	free(srv->workers);
 	free(srv->last_beats);
 	srv->workers = NULL;
 	srv->nworkers = 0;
+}
+
+/* ---- the store ---- */
+
+/* The store thread's answers: events for the worker of the session. */
+static void store_answer(void *ctx, const struct event *e, const void *payload)
+{
+	struct server *srv = ctx;
+
+	if (e->to.worker < srv->nworkers)
+		worker_post(srv->workers[e->to.worker], e, payload);
+}
+
+/* Whether h's user is enrolled with the key it had when the
+ * conversation began. */
+static bool half_ok(struct users *u, const struct conv_half *h)
+{
+	sm_key *k = users_lookup(u, h->user);
+	char fpr[FPR_HEX_LEN + 1];
+
+	return k && key_fingerprint_hex(k, fpr) == 0 &&
+	       strcmp(fpr, h->fpr) == 0;
+}
+
+static int half_cmp(const void *a, const void *b)
+{
+	const struct conv_half *x = a, *y = b;
+	int c = strcmp(x->user, y->user);
+
+	return c ? c : strcmp(x->peer, y->peer);
+}
+
+/* A request to end a-b for the key check, or NULL (logged). */
+static struct store_req *key_end(struct users *u, const char *a, const char *b)
+{
+	struct store_req *r = store_req_new(STORE_CONV_END, a, b, NULL, 0);
+
+	if (!r)
+		return NULL;
+	r->reason = END_KEY_CHANGED;
+	r->tell = (users_lookup(u, a) ? STORE_TELL_A : 0) |
+		  (users_lookup(u, b) ? STORE_TELL_B : 0);
+	log_notice("conversation %s - %s ends: a key changed or a user was "
+		   "removed", a, b);
+	return r;
+}
+
+/*
+ * End every conversation one of whose users was removed or has another
+ * key than when it began (END 5 to each side still enrolled, at once or
+ * held), and drop the ENDs held for users removed. Run at start (what
+ * changed while the daemon was down) and after each reload.
+ */
+static void check_conversation_keys(struct server *srv)
+{
+	struct store_req *list = NULL, **tail = &list;
+	char (*names)[NAME_MAX_LEN + 1];
+	struct conv_half *v;
+	size_t n;
+
+	if (convs_all(&v, &n) == 0) {
+		for (size_t i = 0; i < n; i++) {
+			struct conv_half key = { 0 }, *o;
+
+			if (strcmp(v[i].user, v[i].peer) > 0)
+				continue;	/* each conversation once */
+			memcpy(key.user, v[i].peer, sizeof(key.user));
+			memcpy(key.peer, v[i].user, sizeof(key.peer));
+			o = bsearch(&key, v, n, sizeof(*v), half_cmp);
+			if (half_ok(srv->users, &v[i]) && o &&
+			    half_ok(srv->users, o))
+				continue;
+			if ((*tail = key_end(srv->users, v[i].user, v[i].peer)))
+				tail = &(*tail)->next;
+		}
+		free(v);
+	}
+	if (convs_held_names(&names, &n) == 0) {
+		for (size_t i = 0; i < n; i++) {
+			if (users_lookup(srv->users, names[i]))
+				continue;
+			*tail = store_req_new(STORE_HELD_DROP, names[i], NULL,
+					      NULL, 0);
+			if (*tail)
+				tail = &(*tail)->next;
+		}
+		free(names);
+	}
+	if (list)
+		store_submit(srv->store, list);
+}
+
+static int open_store(struct server *srv, char *why, size_t len)
+{
+	static const struct store_ops ops = { .answer = store_answer };
+
+	return store_open(srv->cfg.state_dir, &ops, srv, &srv->store, why, len);
 }
 
 /* ---- reload, kick ---- */
@@ -692,6 +797,7 @@ int server_reload(struct server *srv, const struct log_caller *by,
 		return r;
 	}
 	nc.workers = srv->cfg.workers;	/* takes a restart */
+	memcpy(nc.state_dir, srv->cfg.state_dir, sizeof(nc.state_dir));
 	srv->cfg = nc;
 	log_set_level(nc.log_level);
 	identity_unref(srv->ident);
@@ -700,6 +806,7 @@ int server_reload(struct server *srv, const struct log_caller *by,
 	users_unref(srv->users);
 	srv->users = u;
 	post_reload(srv);
+	check_conversation_keys(srv);
 	srv->reloads_ok++;
 	log_eventf(EV_RELOAD, &f, "reloaded: %zu users enrolled",
 		   users_count(u));
@@ -940,6 +1047,9 @@ static const char *start_rest(struct server *srv, int *r)
 		return "set up the tables";
 	if ((*r = start_workers(srv)) < 0)
 		return "start the workers";
+	if ((*r = store_start(srv->store)) < 0)
+		return "start the store thread";
+	check_conversation_keys(srv);
 	if ((*r = setup_loop(srv)) < 0)
 		return "set up the main loop";
 	return NULL;
@@ -961,6 +1071,10 @@ static int server_start(struct server *srv, char *why, size_t len)
 		return SERVER_EXIT_CONFIG;
 	log_set_level(srv->cfg.log_level);
 	srv->admin_gid = admin_gid(srv->cfg.admin_group);
+	/* A database that cannot be used is a state error: like a bad
+	 * configuration, it needs a person (never a silent reset). */
+	if (open_store(srv, why, len) < 0)
+		return SERVER_EXIT_CONFIG;
 	if ((what = start_rest(srv, &r))) {
 		whyf(why, len, "cannot %s: %s", what, strerror(-r));
 		return 1;
@@ -990,6 +1104,9 @@ static void server_cleanup(struct server *srv)
 	srv->httpd = NULL;
 	if (srv->workers)
 		stop_workers(srv);
+	store_close(srv->store);
+	srv->store = NULL;
+	convs_reset();
 	for (int i = 0; i < srv->nlisten; i++)
 		close(srv->listen_fds[i]);
 	if (srv->control_fd >= 0)

@@ -16,11 +16,13 @@ struct users;
 struct identity;
 struct control;
 struct httpd;
+struct store;
 
 #define SERVER_MAX_LISTEN CONFIG_MAX_LISTEN
 /* Exit status of a bad configuration (sysexits' EX_CONFIG; systemd shows
- * status=78/CONFIG): the file, the certificate, the key or the users
- * directory. secmsgd.service does not restart on it. */
+ * status=78/CONFIG): the file, the certificate, the key, the users
+ * directory, or the database in state_dir (store.h). secmsgd.service
+ * does not restart on it. */
 #define SERVER_EXIT_CONFIG 78
 /* Seconds a socket-activated daemon waits before that exit (server.c). */
 #define SERVER_CONFIG_WAIT_S 2
@@ -59,6 +61,7 @@ struct server {
 	int metrics_fd;		/* listening metrics socket, -1 if none */
 	struct httpd *httpd;
 	uint64_t reloads_ok, reloads_failed;
+	struct store *store;	/* the database and its thread */
 };
 
 /* Run the daemon until SIGTERM; returns the exit status: 0, 1, or

@@ -517,9 +517,11 @@ static void session_login(const struct session_env *env, struct session *s,
 		return;
 	}
 	s->state = SS_ONLINE;	/* the login LIST is delivered at once */
+	s->h.ver = s->hs->version;	/* records follow it (handle.h) */
 	r = relay_login(&env->relay, s->name, s->key, s->h, s, &s->user);
 	if (r < 0) {
 		s->state = SS_AUTH;
+		s->h.ver = 0;
 		chan_clear(&s->chan);
 		stat_hs_failed(env->relay.stats, r == -EAGAIN ? HSF_LOGIN_RATE :
 								HSF_INTERNAL);
@@ -560,7 +562,8 @@ static void on_client_hello(const struct session_env *env, struct session *s,
 		return;
 	}
 	s->ident = identity_ref(env->ident);
-	hs_server_init(s->hs, &s->ident->hs);
+	/* Versions 1 and 2: a session keeps the one its client chose. */
+	hs_server_init_version(s->hs, &s->ident->hs, 2);
 	wr_init(&wr, out, sizeof(out));
 	r = hs_server_hello(s->hs, body, len, &wr);
 	if (r != HS_OK) {

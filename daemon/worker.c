@@ -27,6 +27,7 @@
 #include "mono.h"
 #include "relay.h"
 #include "session.h"
+#include "store.h"
 #include "users.h"
 
 /* The one read buffer a worker has: each read takes at most this much. */
@@ -199,6 +200,7 @@ void worker_destroy(struct worker *w)
 	free(w->flushq);
 	free(w->dead);
 	free(w->rdbuf);
+	store_req_free_list(w->sq_head);
 	if (w->epfd >= 0)
 		close(w->epfd);
 	if (w->evfd >= 0)
@@ -353,6 +355,32 @@ static int op_emit(void *ctx, const struct event *e, const void *payload,
 	return worker_emit(ctx, e, payload, len);
 }
 
+/* The store gets this iteration's requests after its events were handed
+ * over (store_flush), so an END for good reaches its peer after the
+ * messages sent before it. */
+static void op_store(void *ctx, struct store_req *r)
+{
+	struct worker *w = ctx;
+
+	r->next = NULL;
+	if (w->sq_tail)
+		w->sq_tail->next = r;
+	else
+		w->sq_head = r;
+	w->sq_tail = r;
+}
+
+static void store_flush(struct worker *w)
+{
+	struct store_req *list = w->sq_head;
+
+	w->sq_head = w->sq_tail = NULL;
+	if (list && w->store)
+		store_submit(w->store, list);
+	else
+		store_req_free_list(list);
+}
+
 static const struct session_ops session_ops = {
 	.want_flush = op_want_flush,
 	.set_out = op_set_out,
@@ -362,6 +390,7 @@ static const struct session_ops session_ops = {
 static const struct relay_ops relay_ops = {
 	.deliver = op_deliver,
 	.emit = op_emit,
+	.store = op_store,
 };
 
 /* The environment its sessions see (the clock is set each iteration). */
@@ -916,9 +945,11 @@ static void *worker_main(void *arg)
 		for (int i = 0; i < n; i++)
 			on_epoll_event(w, &evs[i]);
 		outbox_flush(w);
+		store_flush(w);
 		flush_all(w);
 		free_dead(w);
 	}
+	store_flush(w);
 	atomic_store(&w->running, false);
 	return NULL;
 }

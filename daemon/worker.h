@@ -21,6 +21,8 @@
 
 struct users;
 struct worker;
+struct store;
+struct store_req;
 
 /* What a reload hands each worker (each takes its own references). */
 struct reload_info {
@@ -89,6 +91,9 @@ struct worker {
 	uint64_t prev_beat;		/* worker id-1's heartbeat, last seen */
 	int prev_still;			/* our ticks since it last moved */
 	int calm_ticks;			/* ticks in a row help was not needed */
+
+	struct store *store;		/* the database's thread (store.h) */
+	struct store_req *sq_head, *sq_tail;	/* for it, this iteration */
 
 	struct worker_stats stats;
 	atomic_uint_fast64_t heartbeat;	/* advances every iteration */

@@ -41,6 +41,7 @@ certificate = $top/$D/server.pem
 private_key = $top/$D/server.key
 users_dir = $top/$D/users
 control_socket = $top/$D/control
+state_dir = $top/$D/state
 admin_group =
 log_level = info
 CONF

@@ -21,7 +21,12 @@
  * and after authentication), the precomputed ClientHello and ClientAuth
  * of alice or bob (a real login), then records sealed with the traffic
  * secret: raw plaintexts, well-formed requests naming alice, bob or
- * carol, bursts of PINGs. The input also reads with a chosen room,
+ * carol, bursts of PINGs. alice and bob log in at protocol version 1
+ * or 2 (the same keys, two ClientHellos each); at version 2 the relay's
+ * store requests are answered by a fake store in memory (the view,
+ * convs.h, without the database: the database has its own tests),
+ * after each step's events, as the store thread would. The input also
+ * reads with a chosen room,
  * advances the clock, closes or resets connections, sends takeovers,
  * kicks, removals, aborts, a shutdown or a reload.
  *
@@ -58,12 +63,14 @@
 #include "channel.h"
 #include "crypto.h"
 #include "daemon/config.h"
+#include "daemon/convs.h"
 #include "daemon/identity.h"
 #include "daemon/log.h"
 #include "daemon/registry.h"
 #include "daemon/relay.h"
 #include "daemon/session.h"
 #include "daemon/sources.h"
+#include "daemon/store.h"
 #include "daemon/users.h"
 #include "frame.h"
 #include "fuzz_common.h"
@@ -74,7 +81,7 @@
 
 #define NOW_2026 ((time_t)1767225600)
 #define NSLOTS 4
-#define NUSERS 2		/* alice, bob */
+#define NUSERS 4		/* alice, bob; then both at version 2 */
 #define RDCAP (256 * 1024)	/* the worker's read buffer */
 #define PEND_MAX (512 * 1024)	/* what a client may queue */
 #define SNDBUF 4096		/* the daemon side's send buffer */
@@ -236,9 +243,91 @@ static const struct session_ops session_ops = {
 	.release = op_release,
 };
 
+/* ---- the fake store: requests answered after the step's events ---- */
+
+static struct store_req *storeq;
+static int64_t held_ids;
+
+static void op_store(void *ctx, struct store_req *r)
+{
+	(void)ctx;
+	r->next = storeq;	/* order within a step does not matter here */
+	storeq = r;
+}
+
+/* What store.c does after a commit, without the database: the view,
+ * then the events. */
+static void fake_store_one(struct store_req *r)
+{
+	static uint8_t rec[E2E_MAX + 128];
+	const char *name[2] = { r->a, r->b };
+	struct event e = { .type = EVT_STORED, .aux = r->op, .to = r->reply,
+			   .from = r->peer };
+	bool done = true;
+
+	switch (r->op) {
+	case STORE_CONV_CREATE:
+		done = convs_add(r->a, r->b, r->since, r->fpr_a, r->fpr_b) == 0;
+		break;
+	case STORE_CONV_END:
+		done = convs_del(r->a, r->b);
+		for (int i = 0; done && i < 2; i++) {
+			struct handle h = registry_lookup(name[i]);
+			struct msg m = { .op = OP_END, .reason = r->reason,
+					 .e2e = r->data, .e2e_len = r->len };
+			struct event d = { .type = EVT_CONV_END, .to = h };
+			struct writer w;
+
+			if (!(r->tell & (1 << i)))
+				continue;
+			if (!handle_valid(h) || h.ver < 2) {
+				convs_held_add(++held_ids, name[i], name[1 - i],
+					       r->reason, r->data, r->len);
+				continue;
+			}
+			snprintf(m.peer, sizeof(m.peer), "%s", name[1 - i]);
+			snprintf(d.from_name, sizeof(d.from_name), "%s", name[1 - i]);
+			snprintf(d.to_name, sizeof(d.to_name), "%s", name[i]);
+			wr_init(&w, rec, sizeof(rec));
+			FZ_CHECK(msg_encode_s2c_v(&m, 2, &w) == 0);
+			op_emit(NULL, &d, rec, w.len);
+		}
+		break;
+	case STORE_CONV_DROP:
+		convs_del(r->a, r->b);
+		break;
+	case STORE_HELD_ADD:
+		convs_held_add(++held_ids, r->a, r->b, r->reason, r->data,
+			       r->len);
+		break;
+	case STORE_HELD_DROP:
+		convs_held_drop(r->a);
+		break;
+	default:
+		break;
+	}
+	if (!handle_valid(r->reply))
+		return;
+	e.arg = done ? STORE_DONE : STORE_NOTHING;
+	snprintf(e.from_name, sizeof(e.from_name), "%s", r->b);
+	snprintf(e.to_name, sizeof(e.to_name), "%s", r->a);
+	op_emit(NULL, &e, r->data, r->op == STORE_CONV_CREATE ? r->len : 0);
+}
+
+static void fake_store_run(void)
+{
+	struct store_req *list = storeq;
+
+	storeq = NULL;
+	for (struct store_req *r = list; r; r = r->next)
+		fake_store_one(r);
+	store_req_free_list(list);
+}
+
 static const struct relay_ops relay_ops = {
 	.deliver = op_deliver,
 	.emit = op_emit,
+	.store = op_store,
 };
 
 static struct slot *slot_at(struct handle h)
@@ -286,6 +375,10 @@ static void settle(void)
 		FZ_CHECK(round < 64);
 		again = false;
 		apply_events();
+		if (storeq) {
+			fake_store_run();
+			again = true;
+		}
 		for (int i = 0; i < NSLOTS; i++) {
 			if (!slots[i].flush)
 				continue;
@@ -294,7 +387,7 @@ static void settle(void)
 				session_flush(&env, slots[i].s);
 			again = true;
 		}
-		again = again && evq.len > 0;
+		again = again && (evq.len > 0 || storeq);
 	}
 	for (int i = 0; i < NSLOTS; i++) {
 		if (!slots[i].released)
@@ -386,7 +479,7 @@ static void client_frame(struct client *cl, const uint8_t *frame, size_t len)
 	FZ_CHECK(r == CHAN_RECORD || r == CHAN_KEY_UPDATED);
 	if (r == CHAN_KEY_UPDATED)
 		return;
-	FZ_CHECK(msg_decode_s2c(pt, ptlen, &m) == 0);
+	FZ_CHECK(msg_decode_s2c_v(pt, ptlen, cl->known >= 2 ? 2 : 1, &m) == 0);
 	if (cl->records++ == 0)
 		FZ_CHECK(m.op == OP_LIST || m.op == OP_BYE);
 	if (m.op == OP_BYE)
@@ -562,7 +655,7 @@ static void op_request(struct client *cl, struct fz_in *in)
 {
 	static const uint8_t ops[] = { OP_QUIT, OP_LIST, OP_RTT, OP_ACCEPT,
 				       OP_REFUSE, OP_MESSAGE, OP_CONFIRM,
-				       OP_END, OP_PING };
+				       OP_END, OP_PING, OP_CONVERSATIONS };
 	static uint8_t buf[E2E_MAX + 512], blob[E2E_MAX];
 	uint8_t sel = fz_u8(in), who = fz_u8(in);
 	uint16_t size = fz_u16(in);
@@ -579,8 +672,9 @@ static void op_request(struct client *cl, struct fz_in *in)
 	m.e2e_len = size % (E2E_MAX + 1);
 	m.reason = (uint8_t)(1 + (who >> 2) % 6);
 	m.cookie = size;
+	m.ref = size | 1u << 16;
 	wr_init(&w, buf, sizeof(buf));
-	if (msg_encode_c2s(&m, &w) == 0)
+	if (msg_encode_c2s_v(&m, cl->user >= 2 ? 2 : 1, &w) == 0)
 		client_record(cl, buf, w.len);
 }
 
@@ -826,6 +920,9 @@ static void run_end(void)
 		framer_free(&slots[i].cl.f);
 	}
 	registry_free();
+	store_req_free_list(storeq);
+	storeq = NULL;
+	convs_reset();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -879,11 +976,11 @@ static struct identity *make_identity(bool big)
  * what every run replays. */
 static void make_login(struct login *l, const char *name, const uint8_t *seed,
 		       const uint8_t *nonce, const uint8_t *priv,
-		       const trust *t)
+		       const trust *t, unsigned version)
 {
 	struct hs_client_config cfg = {
 		.username = name, .trust = t, .server_name = "localhost",
-		.now = NOW_2026,
+		.now = NOW_2026, .max_version = (uint8_t)version,
 	};
 	struct hs_client c;
 	struct hs_server s;
@@ -902,7 +999,7 @@ static void make_login(struct login *l, const char *name, const uint8_t *seed,
 	l->ch_len = w.len;
 	fz_rand_push(v_server_nonce, sizeof(v_server_nonce));
 	fz_rand_push(v_server_priv, sizeof(v_server_priv));
-	hs_server_init(&s, &ident->hs);
+	hs_server_init_version(&s, &ident->hs, 2);	/* as session.c */
 	wr_init(&w, l->sh, sizeof(l->sh));
 	FZ_CHECK(hs_server_hello(&s, l->ch, l->ch_len, &w) == HS_OK);
 	l->sh_len = w.len;
@@ -973,12 +1070,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	fz_write_pem_cert("ca.pem", v_ca_cert, sizeof(v_ca_cert), ca_path);
 	FZ_CHECK(trust_load(ca_path, NULL, &t) == 0);
 	make_login(&logins[0], V_USERNAME, v_user_seed, v_client_nonce,
-		   v_client_priv, t);
+		   v_client_priv, t, 1);
 	FZ_CHECK(logins[0].ch_len == sizeof(v_client_hello) &&
 		 memcmp(logins[0].ch, v_client_hello, logins[0].ch_len) == 0);
 	FZ_CHECK(logins[0].sh_len == sizeof(v_server_hello) &&
 		 memcmp(logins[0].sh, v_server_hello, logins[0].sh_len) == 0);
-	make_login(&logins[1], V_BOB, v_bob_seed, bob_nonce, bob_priv, t);
+	make_login(&logins[1], V_BOB, v_bob_seed, bob_nonce, bob_priv, t, 1);
+	make_login(&logins[2], V_USERNAME, v_user_seed, v_client_nonce,
+		   v_client_priv, t, 2);
+	make_login(&logins[3], V_BOB, v_bob_seed, bob_nonce, bob_priv, t, 2);
 	trust_free(t);
 	make_users();
 	/* The two sources the connections come from. */
@@ -1028,6 +1128,26 @@ static void request(struct fz_out *s, int slot, uint8_t sel, uint8_t peer,
 	fz_out_u16(s, size);
 }
 
+/* A new input: alice (as user ua, slot 0) asks bob (ub, slot 1), bob
+ * accepts, alice confirms. */
+static void confirmed(struct fz_out *s, int ua, int ub)
+{
+	memset(s, 0, sizeof(*s));
+	fz_out_u8(s, 0);
+	fz_out_u8(s, 0);
+	login(s, 0, ua);
+	login(s, 1, ub);
+	request(s, 0, 2, 1, 0);		/* alice: RTT bob */
+	exchange(s, 0);
+	sop(s, DO_DRAIN, 1, 0);
+	fz_out_u16(s, 0);
+	request(s, 1, 3, 0, 64);	/* bob: ACCEPT alice */
+	exchange(s, 1);
+	sop(s, DO_DRAIN, 0, 0);
+	fz_out_u16(s, 0);
+	request(s, 0, 6, 1, 64);	/* alice: CONFIRM bob */
+}
+
 static void raw(struct fz_out *s, int slot, const void *p, size_t n)
 {
 	sop(s, DO_RAW, slot, 0);
@@ -1054,20 +1174,7 @@ static void seeds(void)
 	fz_seed("login", s.b, s.n);
 
 	/* alice and bob chat: RTT, ACCEPT, CONFIRM, MESSAGEs, END. */
-	memset(&s, 0, sizeof(s));
-	fz_out_u8(&s, 0);
-	fz_out_u8(&s, 0);
-	login(&s, 0, 0);
-	login(&s, 1, 1);
-	request(&s, 0, 2, 1, 0);	/* alice: RTT bob */
-	exchange(&s, 0);
-	sop(&s, DO_DRAIN, 1, 0);
-	fz_out_u16(&s, 0);
-	request(&s, 1, 3, 0, 64);	/* bob: ACCEPT alice */
-	exchange(&s, 1);
-	sop(&s, DO_DRAIN, 0, 0);
-	fz_out_u16(&s, 0);
-	request(&s, 0, 6, 1, 64);	/* alice: CONFIRM bob */
+	confirmed(&s, 0, 1);
 	request(&s, 0, 5, 1, 300);	/* alice: MESSAGE bob */
 	exchange(&s, 0);
 	request(&s, 1, 5, 0, 100);	/* bob: MESSAGE alice */
@@ -1076,6 +1183,27 @@ static void seeds(void)
 	sop(&s, DO_DRAIN, 0, 0);
 	fz_out_u16(&s, 0);
 	fz_seed("chat", s.b, s.n);
+
+	/* The same at version 2: a conversation; bob leaves and comes back
+	 * (PRESENCE, ERROR 6, CONVERSATIONS), then alice ends it for good
+	 * while bob is away (held, sent at his next login). */
+	confirmed(&s, 2, 3);
+	request(&s, 0, 5, 1, 300);	/* alice: MESSAGE bob (waits) */
+	exchange(&s, 0);
+	sop(&s, DO_CLOSE, 1, 0);	/* bob goes */
+	sop(&s, DO_READ, 1, 0);
+	request(&s, 0, 5, 1, 30);	/* alice: MESSAGE bob: ERROR 6 */
+	request(&s, 0, 9, 0, 0);	/* alice: CONVERSATIONS */
+	exchange(&s, 0);
+	login(&s, 1, 3);		/* bob again */
+	sop(&s, DO_CLOSE, 1, 0);
+	sop(&s, DO_READ, 1, 0);
+	request(&s, 0, 7, 1, 40);	/* alice: END bob, for good */
+	exchange(&s, 0);
+	login(&s, 1, 3);		/* the END, held */
+	sop(&s, DO_DRAIN, 1, 0);
+	fz_out_u16(&s, 0);
+	fz_seed("conversation", s.b, s.n);
 
 	/* The vectors' handshake as raw bytes, headers cut 2+2. */
 	memset(&s, 0, sizeof(s));

@@ -255,6 +255,7 @@ PORT2=$(free_port)
 sed -e "s/^admin_group =.*/admin_group = users/" \
     -e "s/^listen = .*/listen = 127.0.0.1:$PORT2/" \
     -e "s|^control_socket = .*|control_socket = $DDIR/control2|" \
+    -e "s|^state_dir = .*|state_dir = $DDIR/state2|" \
     "$DCONF" >"$DDIR/group.conf"
 "$SECMSG_BUILD/secmsgd" -c "$DDIR/group.conf" >"$DDIR/secmsgd2.log" 2>&1 &
 PID2=$!
@@ -283,6 +284,7 @@ chmod 0700 "$DDIR"
 PORT3=$(free_port)
 sed -e "s/^listen = .*/listen = 127.0.0.1:$PORT3/" \
     -e "s|^control_socket = .*|control_socket =|" \
+    -e "s|^state_dir = .*|state_dir = $DDIR/state3|" \
     "$DCONF" >"$DDIR/nosock.conf"
 "$SECMSG_BUILD/secmsgd" -c "$DDIR/nosock.conf" >"$DDIR/secmsgd3.log" 2>&1 &
 PID2=$!

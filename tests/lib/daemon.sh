@@ -44,6 +44,7 @@ certificate = $SECMSG_PKI/server.pem
 private_key = $SECMSG_PKI/server.key
 users_dir = $DDIR/users
 control_socket = $DCTL
+state_dir = $DDIR/state
 admin_group =
 log_level = debug
 [limits]

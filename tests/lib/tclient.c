@@ -107,7 +107,8 @@ int tc_handshake(struct tc *c, const char *user, const sm_key *key, trust *t,
 		 int timeout_ms)
 {
 	struct hs_client_config cfg = { .username = user, .key = key, .trust = t,
-					.server_name = "localhost" };
+					.server_name = "localhost",
+					.max_version = (uint8_t)c->version };
 	struct hs_client hs;
 	struct hs_secrets sec;
 	uint8_t out[FRAME_HS_MAX];
@@ -136,6 +137,8 @@ int tc_handshake(struct tc *c, const char *user, const sm_key *key, trust *t,
 		tc_send_frame(c->fd, out, w.len);
 	if (c->hs != HS_OK)
 		goto done;
+	if (c->version)
+		c->version = hs.version;
 	chan_init(&c->chan, sec.c2s, sec.s2c);
 	crypto_cleanse(&sec, sizeof(sec));
 	r = 0;
@@ -162,13 +165,14 @@ int tc_await_list(struct tc *c, int timeout_ms)
 }
 
 static int login_from(struct tc *c, int port, const char *user,
-		      const char *keyfile, const char *src)
+		      const char *keyfile, const char *src, unsigned version)
 {
 	sm_key *key = NULL;
 	trust *t = NULL;
 	int r;
 
 	memset(c, 0, sizeof(*c));
+	c->version = version;
 	framer_init(&c->fr, 0);
 	snprintf(c->name, sizeof(c->name), "%s", user);
 	c->fd = tc_connect_from(port, src);
@@ -188,7 +192,15 @@ static int login_from(struct tc *c, int port, const char *user,
 
 int tc_login_key(struct tc *c, int port, const char *user, const char *keyfile)
 {
-	return login_from(c, port, user, keyfile, NULL);
+	return login_from(c, port, user, keyfile, NULL, 0);
+}
+
+int tc_login_v(struct tc *c, int port, const char *user, unsigned version)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s.key", user);
+	return login_from(c, port, user, tu_pki_path(path), NULL, version);
 }
 
 int tc_login_from(struct tc *c, int port, const char *user, const char *src)
@@ -196,7 +208,7 @@ int tc_login_from(struct tc *c, int port, const char *user, const char *src)
 	char path[256];
 
 	snprintf(path, sizeof(path), "%s.key", user);
-	return login_from(c, port, user, tu_pki_path(path), src);
+	return login_from(c, port, user, tu_pki_path(path), src, 0);
 }
 
 int tc_login_raw(struct tc *c, int port, const char *user, const char *keyfile)
@@ -269,7 +281,7 @@ int tc_send(struct tc *c, const struct msg *m)
 	struct writer w;
 
 	wr_init(&w, pt, sizeof(pt));
-	if (msg_encode_c2s(m, &w) < 0)
+	if (msg_encode_c2s_v(m, c->version ? c->version : 1, &w) < 0)
 		return -EINVAL;
 	return tc_send_pt(c, pt, w.len);
 }
@@ -290,7 +302,9 @@ int tc_recv(struct tc *c, struct msg *m, int timeout_ms)
 			continue;
 		if (r < 0)
 			return -EBADMSG;
-		return msg_decode_s2c(c->rec + FRAME_HDR, ptlen, m) < 0 ? -EPROTO : 0;
+		return msg_decode_s2c_v(c->rec + FRAME_HDR, ptlen,
+					c->version ? c->version : 1, m) < 0 ?
+		       -EPROTO : 0;
 	}
 }
 
@@ -437,6 +451,7 @@ static int write_config(struct tdaemon *d, const char *extra)
 	fprintf(f, "certificate = %s\n", abs_path(tu_pki_path("server.pem")));
 	fprintf(f, "private_key = %s\n", abs_path(tu_pki_path("server.key")));
 	fprintf(f, "users_dir = %s/users\ncontrol_socket = %s\n", d->dir, d->control);
+	fprintf(f, "state_dir = %s/state\n", d->dir);
 	fprintf(f, "admin_group = \nlog_level = debug\n[limits]\n%s\n",
 		extra ? extra : "");
 	return fclose(f) == 0 ? 0 : -1;
@@ -719,6 +734,55 @@ int td_stop(struct tdaemon *d)
 	d->pid = 0;
 	notify_stop(d);
 	return -1;
+}
+
+/* Wait (bounded) for the daemon to exit; its status or -1. */
+static int reap(struct tdaemon *d, int timeout_ms)
+{
+	int st;
+
+	for (int i = 0; i < timeout_ms / 20; i++) {
+		if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
+			d->pid = 0;
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		}
+		usleep(20000);
+	}
+	kill(d->pid, SIGKILL);
+	waitpid(d->pid, &st, 0);
+	d->pid = 0;
+	return -1;
+}
+
+int td_restart(struct tdaemon *d, int sig)
+{
+	unsigned mark;
+
+	if (d->pid > 0) {
+		kill(d->pid, sig);
+		reap(d, 10000);
+	}
+	mark = td_notify_mark(d);
+	d->pid = fork();
+	if (d->pid < 0)
+		return -errno;
+	if (d->pid == 0)
+		exec_daemon(d);
+	return td_wait_notify_since(d, mark, "READY=1", 20000);
+}
+
+int td_run_to_exit(struct tdaemon *d, int timeout_ms)
+{
+	if (d->pid > 0) {
+		kill(d->pid, SIGTERM);
+		reap(d, 10000);
+	}
+	d->pid = fork();
+	if (d->pid < 0)
+		return -1;
+	if (d->pid == 0)
+		exec_daemon(d);
+	return reap(d, timeout_ms);
 }
 
 long td_rss_kib(const struct tdaemon *d)

@@ -23,6 +23,8 @@ struct tc {
 	uint8_t rec[FRAME_HDR + FRAME_MAX];	/* last record received */
 	uint8_t peer_code;			/* HandshakeError code seen */
 	enum hs_result hs;			/* client-side handshake result */
+	unsigned version;	/* protocol version offered, then the one the
+				   server chose (0: 1); records follow it */
 };
 
 #define TD_NOTIFY_KEEP 64
@@ -100,13 +102,21 @@ int tc_expect(struct tc *c, uint8_t op, struct msg *m, int timeout_ms);
 bool tc_closed(struct tc *c, int timeout_ms);
 void tc_close(struct tc *c);
 
+/*
+ * Log in offering protocol version (1 or 2); 0 once the login LIST has
+ * arrived (at version 2 the held ENDs and CONVERSATIONS follow it:
+ * read them with tc_expect). c->version is the server's choice.
+ */
+int tc_login_v(struct tc *c, int port, const char *user, unsigned version);
+
 /* Convenience senders. */
 int tc_rtt(struct tc *c, const char *peer);
 int tc_simple(struct tc *c, uint8_t op, const char *peer);
 
 /*
  * Start secmsgd ($SECMSG_BUILD/secmsgd) with a fresh config in a temp
- * dir, users alice bob carol dave erin enrolled from the fixture PKI.
+ * dir, users alice bob carol dave erin enrolled from the fixture PKI,
+ * its state_dir DIR/state.
  * extra: lines appended to the [limits] section (may be NULL).
  * activated: start it under systemd-socket-activate.
  */
@@ -126,6 +136,16 @@ int td_wait_notify_since(struct tdaemon *d, unsigned mark, const char *what,
 int td_stop(struct tdaemon *d);
 /* Send a signal. */
 void td_signal(struct tdaemon *d, int sig);
+/*
+ * Stop the daemon with sig (SIGTERM: an orderly stop; SIGKILL: a crash)
+ * and start it again on the same directory, configuration, port and
+ * state (its database in DIR/state); 0 once it is ready again.
+ */
+int td_restart(struct tdaemon *d, int sig);
+/* Start a daemon on d's directory and configuration as they are (after a
+ * test changed them) and wait for it to exit: its exit status, or -1 if
+ * it did not exit within timeout_ms (then it is killed). */
+int td_run_to_exit(struct tdaemon *d, int timeout_ms);
 /* Path of a file in the daemon's dir. */
 const char *td_path(const struct tdaemon *d, const char *file);
 /* Resident set size of the daemon, in KiB. */

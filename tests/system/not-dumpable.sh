@@ -81,6 +81,7 @@ certificate = $D/server.pem
 private_key = $D/server.key
 users_dir = $D/users
 control_socket = $D/control
+state_dir = $D/state
 admin_group =
 EOF
 cat >"$D/client.conf" <<EOF

@@ -79,6 +79,9 @@ wd_timeouts() { E journalctl -u secmsgd --no-pager | grep -c "Watchdog timeout";
 ns_overlay || exit 1
 # A clean slate for the product: nothing of a host installation shows.
 rm -rf "$R/root/etc/secmsg" "$R/root/etc/systemd/system/"*.wants/secmsgd*
+# Nor a host's database: systemd would move a plain /var/lib/secmsgd into
+# /var/lib/private (DynamicUser=), which fails across the overlay's layers.
+rm -rf "$R/root/var/lib/secmsgd" "$R/root/var/lib/private/secmsgd"
 
 if make --no-print-directory -C "$TOP" O="$SECMSG_RELEASE" SAN= DESTDIR="$R/root" PREFIX=/usr \
 	install >"$C/install.log" 2>&1; then
@@ -249,6 +252,33 @@ else
 fi
 cl_stop bob
 cl_stop alice
+
+# ---- conversations (protocol version 2): the state directory ----
+# A version 2 client: test_conv's steps (the sanitized build's), until
+# secmsg-client speaks version 2.
+CONVBIN=$(realpath "${SECMSG_BUILD:-build/asan}")/tests/integration/test_conv
+if [ -x "$CONVBIN" ]; then
+	conv() { SECMSG_PKI=$PKI timeout 20 "$CONVBIN" "$1" "$PORT" >>"$C/conv.out" 2>&1; }
+	conv establish; crc=$?
+	sd=$(E stat -c '%a %U' /var/lib/private/secmsgd 2>/dev/null)
+	db=$(E stat -c '%a %U' /var/lib/private/secmsgd/secmsgd.db 2>/dev/null)
+	if [ $crc = 0 ] && E test -L /var/lib/secmsgd && [ "${sd%% *}" = 700 ] &&
+		[ "${db%% *}" = 600 ] && [ "${db#* }" = "$user" ]; then
+		pass "StateDirectory: /var/lib/secmsgd -> private/secmsgd ($sd), secmsgd.db ($db) made at first start; a conversation made"
+	else
+		fail "StateDirectory and a conversation (establish $crc; dir '$sd', db '$db', user $user)"
+		sed 's/^/    /' "$C/conv.out"
+	fi
+	E systemctl restart secmsgd.service
+	if until_true 10 conv check; then
+		pass "the conversation alice - bob survives systemctl restart secmsgd ($(tail -1 "$C/conv.out"))"
+	else
+		fail "the conversation alice - bob survives systemctl restart secmsgd"
+		sed 's/^/    /' "$C/conv.out"
+	fi
+else
+	note "no $CONVBIN (make O=build/asan SAN=address,undefined tests): conversation checks skipped"
+fi
 
 # ---- the journal ----
 

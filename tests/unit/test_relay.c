@@ -5,7 +5,10 @@
  * The relay runs against a fake environment: records delivered to a user
  * are kept per user; events are queued and applied in order to the
  * target's relay, as the workers would at the end of an iteration. The
- * registry is the real one.
+ * registry is the real one, and so is the store (a database in a
+ * temporary directory): what the relay asks of it runs, batch by batch,
+ * after the events (as a worker hands it over), and its answers are
+ * events like the others. Clients log in at version 1 or 2.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -16,11 +19,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "daemon/convs.h"
 #include "daemon/registry.h"
 #include "daemon/relay.h"
+#include "daemon/store.h"
 #include "keys.h"
 #include "msg.h"
 #include "testutil.h"
@@ -39,6 +45,7 @@ struct client {
 	struct handle h;
 	struct relay_user *u;
 	sm_key *key;
+	unsigned ver;		/* its session's protocol version */
 	struct rec recs[NRECS];
 	size_t head, tail;	/* records delivered, not yet looked at */
 	unsigned takeovers, aborts;
@@ -55,6 +62,11 @@ static size_t nqueue, qcap;
 static struct limits limits;
 static struct worker_stats stats;
 static uint32_t next_gen = 1;
+static struct store *st;
+static char stdir[64];
+static struct store_req *sq;	/* asked of the store, not yet run */
+static bool store_fails;	/* answer every request STORE_FAILED */
+static bool store_hold;		/* pump() leaves the store's queue alone */
 
 static void fake_deliver(void *ctx, void *owner, const uint8_t *pt, size_t len)
 {
@@ -87,10 +99,47 @@ static int fake_emit(void *ctx, const struct event *e, const void *payload,
 	return 0;
 }
 
+static void fake_store(void *ctx, struct store_req *r)
+{
+	struct store_req **t = &sq;
+
+	(void)ctx;
+	while (*t)
+		t = &(*t)->next;
+	r->next = NULL;
+	*t = r;
+}
+
+static void fake_answer(void *ctx, const struct event *e, const void *payload)
+{
+	fake_emit(ctx, e, payload, e->len);
+}
+
 static const struct relay_ops ops = {
 	.deliver = fake_deliver,
 	.emit = fake_emit,
+	.store = fake_store,
 };
+
+static const struct store_ops sops = { .answer = fake_answer };
+
+/* A database that fails: every request is answered STORE_FAILED. */
+static void store_fail_all(struct store_req *list)
+{
+	for (struct store_req *r = list; r; r = r->next) {
+		struct event e = { .type = EVT_STORED, .arg = STORE_FAILED,
+				   .aux = r->op, .to = r->reply,
+				   .from = r->peer };
+
+		if (!handle_valid(r->reply))
+			continue;
+		snprintf(e.from_name, sizeof(e.from_name), "%s", r->b);
+		snprintf(e.to_name, sizeof(e.to_name), "%s", r->a);
+		fake_emit(NULL, &e, r->data, r->op == STORE_CONV_CREATE ?
+			  r->len : 0);
+	}
+	store_req_free_list(list);
+}
 
 static struct relay_env env = { .ops = &ops, .limits = &limits,
 				.stats = &stats, .now_ms = 1000000 };
@@ -105,7 +154,7 @@ static struct client *by_handle(struct handle h)
 
 /* Apply every queued event in order, as the workers would. The event
  * payload is an event's payload: rebuild one contiguous event for it. */
-static void pump(void)
+static void pump_events(void)
 {
 	static _Alignas(8) uint8_t buf[EVENT_ALIGN(sizeof(struct event)) + REC_MAX];
 
@@ -131,6 +180,25 @@ static void pump(void)
 	nqueue = 0;
 }
 
+/* Events, then the store's batch (its answers are events), until
+ * nothing is left (with store_hold, the store's queue waits). */
+static void pump(void)
+{
+	do {
+		struct store_req *list;
+
+		pump_events();
+		if (store_hold || !sq)
+			continue;
+		list = sq;
+		sq = NULL;
+		if (store_fails)
+			store_fail_all(list);
+		else
+			store_run(st, list);
+	} while (nqueue || (sq && !store_hold));
+}
+
 static struct client *client_named(const char *name)
 {
 	for (int i = 0; i < NCLIENTS; i++)
@@ -145,8 +213,9 @@ static struct client *client_named(const char *name)
 	return NULL;
 }
 
-/* Log name in (its key from the fixture PKI); drop the login LIST. */
-static struct client *login(const char *name)
+/* Log name in at version ver (its key from the fixture PKI); keep what
+ * its client got at login. */
+static struct client *login_keep(const char *name, unsigned ver)
 {
 	struct client *c = client_named(name);
 	char path[64];
@@ -155,10 +224,29 @@ static struct client *login(const char *name)
 		snprintf(path, sizeof(path), "%s.pub", name);
 		assert_int_equal(key_load_public(tu_pki_path(path), &c->key), 0);
 	}
-	c->h = (struct handle){ .worker = 0, .slot = next_gen, .gen = next_gen };
+	c->ver = ver;
+	c->h = (struct handle){ .worker = 0, .slot = next_gen, .gen = next_gen,
+				.ver = (uint8_t)ver };
 	next_gen++;
 	assert_int_equal(relay_login(&env, name, c->key, c->h, c, &c->u), 0);
 	pump();
+	return c;
+}
+
+/* The same at version 1, dropping the login LIST. */
+static struct client *login(const char *name)
+{
+	struct client *c = login_keep(name, 1);
+
+	c->head = c->tail;
+	return c;
+}
+
+/* A version 2 login; what it got (LIST, ENDs, CONVERSATIONS) dropped. */
+static struct client *login2(const char *name)
+{
+	struct client *c = login_keep(name, 2);
+
 	c->head = c->tail;
 	return c;
 }
@@ -180,7 +268,8 @@ static void next(struct client *c, struct msg *m)
 	if (c->head == c->tail)
 		fail_msg("%s got no record", c->name);
 	r = &c->recs[c->head++ % NRECS];
-	assert_int_equal(msg_decode_s2c(r->pt, r->len, m), 0);
+	assert_int_equal(msg_decode_s2c_v(r->pt, r->len, c->ver ? c->ver : 1,
+					  m), 0);
 }
 
 static void expect_op(struct client *c, uint8_t op, struct msg *m)
@@ -235,7 +324,7 @@ static enum relay_verdict send_rec(struct client *c, const struct msg *m)
 	enum relay_verdict v;
 
 	wr_init(&w, buf, sizeof(buf));
-	assert_int_equal(msg_encode_c2s(m, &w), 0);
+	assert_int_equal(msg_encode_c2s_v(m, c->ver ? c->ver : 1, &w), 0);
 	v = relay_record(&env, c->u, buf, w.len);
 	pump();
 	return v;
@@ -255,7 +344,7 @@ static void send_op(struct client *c, uint8_t op, const char *peer)
 	static const uint8_t e2e[40] = { 2 };
 	struct msg m = { .op = op, .sig = sig, .sig_len = sizeof(sig),
 			 .e2e = e2e, .e2e_len = sizeof(e2e),
-			 .reason = REFUSE_DECLINED };
+			 .reason = REFUSE_DECLINED, .ref = 7 };
 
 	snprintf(m.peer, sizeof(m.peer), "%s", peer);
 	send_rec(c, &m);
@@ -290,9 +379,31 @@ static void chat(struct client *a, struct client *b)
 	expect_nothing(b);
 }
 
+/* The test's database directory and what SQLite put in it. */
+static void rm_dir(const char *dir)
+{
+	static const char *const files[] = { STORE_FILE, STORE_FILE "-wal",
+					     STORE_FILE "-shm",
+					     STORE_FILE "-journal" };
+	char path[128];
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+}
+
 static int setup(void **state)
 {
+	char why[512];
+
 	(void)state;
+	snprintf(stdir, sizeof(stdir), "/tmp/secmsg-relay-XXXXXX");
+	assert_non_null(mkdtemp(stdir));
+	if (store_open(stdir, &sops, NULL, &st, why, sizeof(why)) < 0)
+		fail_msg("%s", why);
+	store_fails = store_hold = false;
 	memset(&limits, 0, sizeof(limits));
 	limits.request_timeout_ms = 60000;
 	limits.max_chats = 3;
@@ -312,8 +423,13 @@ static int teardown(void **state)
 		key_unref(clients[i].key);
 	}
 	memset(clients, 0, sizeof(clients));
+	store_hold = store_fails = false;
+	pump();
 	nqueue = 0;
 	registry_free();
+	store_close(st);
+	convs_reset();
+	rm_dir(stdir);
 	return 0;
 }
 
@@ -634,7 +750,7 @@ static void test_takeover(void **state)
 	(void)state;
 	assert_int_equal(key_load_public(tu_pki_path("alice.pub"), &c->key), 0);
 	for (int i = 0; i < 3; i++) {
-		h[i] = (struct handle){ 0, 300 + i, 300 + i };
+		h[i] = (struct handle){ .slot = 300 + i, .gen = 300 + i };
 		nqueue = 0;
 		assert_int_equal(relay_login(&env, "alice", c->key, h[i], c,
 					     &u[i]), 0);
@@ -663,15 +779,15 @@ static void test_login_rate(void **state)
 	assert_int_equal(key_load_public(tu_pki_path("bob.pub"), &c->key), 0);
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(relay_login(&env, "bob", c->key,
-					     (struct handle){ 0, 100 + i, 100 + i },
+					     (struct handle){ .slot = 100 + i, .gen = 100 + i },
 					     c, &u[i]), 0);
 	assert_int_equal(relay_login(&env, "bob", c->key,
-				     (struct handle){ 0, 200, 200 }, c, &u[2]),
+				     (struct handle){ .slot = 200, .gen = 200 }, c, &u[2]),
 			 -EAGAIN);
 	assert_null(u[2]);
 	/* The refused login registered nothing. */
 	assert_true(handle_eq(registry_lookup("bob"),
-			      ((struct handle){ 0, 101, 101 })));
+			      ((struct handle){ .slot = 101, .gen = 101 })));
 	for (int i = 0; i < 2; i++) {
 		relay_logout(&env, u[i], END_LEFT);
 		relay_user_free(u[i]);
@@ -729,6 +845,360 @@ static void test_admin_view(void **state)
 	assert_string_equal(relay_user_name(b->u), "bob");
 }
 
+/* ---- version 2: conversations ---- */
+
+/* The daemon restarted: the view is what the database holds. */
+static void reopen(void)
+{
+	char why[512];
+
+	pump();
+	store_close(st);
+	convs_reset();
+	if (store_open(stdir, &sops, NULL, &st, why, sizeof(why)) < 0)
+		fail_msg("%s", why);
+}
+
+static void expect_presence(struct client *c, const char *peer, bool online)
+{
+	struct msg m;
+
+	expect_op(c, OP_PRESENCE, &m);
+	assert_string_equal(m.peer, peer);
+	assert_int_equal(m.online, online);
+}
+
+/* ERROR code naming the refused record (version 2). */
+static void expect_error_about(struct client *c, uint16_t code, uint8_t op,
+			       uint32_t ref, const char *peer)
+{
+	struct msg m;
+
+	expect_op(c, OP_ERROR, &m);
+	assert_int_equal(m.code, code);
+	assert_int_equal(m.err_op, op);
+	assert_int_equal(m.ref, ref);
+	assert_string_equal(m.peer, peer);
+}
+
+static void send_message(struct client *c, const char *peer, uint32_t ref)
+{
+	static const uint8_t e2e[] = "sealed";
+	struct msg m = { .op = OP_MESSAGE, .ref = ref, .e2e = e2e,
+			 .e2e_len = sizeof(e2e) };
+
+	snprintf(m.peer, sizeof(m.peer), "%s", peer);
+	send_rec(c, &m);
+}
+
+static void send_end(struct client *c, const char *peer, const char *e2e)
+{
+	struct msg m = { .op = OP_END, .e2e = (const uint8_t *)e2e,
+			 .e2e_len = strlen(e2e) };
+
+	snprintf(m.peer, sizeof(m.peer), "%s", peer);
+	send_rec(c, &m);
+}
+
+/* a asks b, b accepts; the ACCEPT a got is in m. */
+static void accepted(struct client *a, struct client *b, struct msg *m)
+{
+	send_op(a, OP_RTT, b->name);
+	expect_op(b, OP_RTT, m);
+	send_op(b, OP_ACCEPT, a->name);
+	expect_op(a, OP_ACCEPT, m);
+}
+
+/* a asks b, b accepts, a confirms: each sees flags (persistent or not). */
+static void chat_flags(struct client *a, struct client *b, uint8_t flags)
+{
+	struct msg m;
+
+	accepted(a, b, &m);
+	if (a->ver >= 2)
+		assert_int_equal(m.flags, flags);
+	send_op(a, OP_CONFIRM, b->name);
+	expect_op(b, OP_CONFIRM, &m);
+	assert_string_equal(m.peer, a->name);
+	assert_key_of(&m, a);
+	if (b->ver >= 2)
+		assert_int_equal(m.flags, flags);
+	expect_nothing(a);
+	expect_nothing(b);
+}
+
+/* The persistent flag exactly when both sessions are of version 2, and
+ * only then is there a conversation. */
+static void test_v2_persistent_flag(void **state)
+{
+	struct client *a = login2("alice"), *b = login2("bob");
+	struct client *c = login("carol"), *d = login2("dave");
+
+	(void)state;
+	chat_flags(a, b, MSG_FLAG_PERSISTENT);
+	assert_true(convs_exists("alice", "bob"));
+	chat_flags(d, c, 0);	/* v2 asks v1 */
+	chat_flags(c, a, 0);	/* v1 asks v2 */
+	assert_false(convs_exists("carol", "dave"));
+	assert_false(convs_exists("alice", "carol"));
+	assert_int_equal(convs_total(), 1);
+}
+
+/* The conversation is on disk before its CONFIRM is relayed; what the
+ * requester sends meanwhile waits and follows in order. */
+static void test_v2_confirm_after_store(void **state)
+{
+	struct client *a = login2("alice"), *b = login2("bob");
+	struct msg m;
+
+	(void)state;
+	accepted(a, b, &m);
+	store_hold = true;
+	send_op(a, OP_CONFIRM, "bob");
+	send_message(a, "bob", 1);	/* HELLO right after CONFIRM */
+	expect_nothing(b);
+	expect_nothing(a);
+	assert_false(convs_exists("alice", "bob"));
+	store_hold = false;
+	pump();
+	assert_true(convs_exists("alice", "bob"));
+	expect_op(b, OP_CONFIRM, &m);
+	assert_int_equal(m.flags, MSG_FLAG_PERSISTENT);
+	expect_op(b, OP_MESSAGE, &m);
+	assert_string_equal(m.peer, "alice");
+	expect_nothing(a);
+}
+
+/* A commit that fails: ERROR 3 naming the CONFIRM, nothing relayed,
+ * nothing stored, the request still accepted (CONFIRM may come again). */
+static void test_v2_store_failure(void **state)
+{
+	struct client *a = login2("alice"), *b = login2("bob");
+	struct msg m;
+
+	(void)state;
+	accepted(a, b, &m);
+	store_fails = true;
+	send_op(a, OP_CONFIRM, "bob");
+	expect_error_about(a, ERR_LIMIT, OP_CONFIRM, 0, "bob");
+	expect_nothing(b);
+	assert_false(convs_exists("alice", "bob"));
+	store_fails = false;
+	send_op(a, OP_CONFIRM, "bob");
+	expect_op(b, OP_CONFIRM, &m);
+	assert_true(convs_exists("alice", "bob"));
+}
+
+/* Disconnect and reconnect: PRESENCE 0, ERROR 6 naming the MESSAGE,
+ * then at the next login CONVERSATIONS lists it and PRESENCE 1. */
+static void test_v2_presence_and_offline(void **state)
+{
+	struct client *a = login2("alice"), *b = login2("bob");
+	struct msg m;
+	struct msg_conv e;
+	size_t off = 0;
+	uint64_t relayed;
+
+	(void)state;
+	chat_flags(a, b, MSG_FLAG_PERSISTENT);
+	logout(b, END_DISCONNECTED);
+	expect_presence(a, "bob", false);
+	expect_nothing(a);	/* no END 2: the conversation stays */
+	relayed = atomic_load(&stats.messages_relayed);
+	send_message(a, "bob", 42);
+	expect_error_about(a, ERR_OFFLINE, OP_MESSAGE, 42, "bob");
+	assert_int_equal(atomic_load(&stats.messages_relayed), relayed);
+	reopen();	/* the conversation is on disk */
+	assert_true(convs_exists("alice", "bob"));
+	b = login_keep("bob", 2);
+	expect_op(b, OP_LIST, &m);
+	expect_op(b, OP_CONVERSATIONS, &m);
+	assert_int_equal(m.count, 1);
+	assert_int_equal(m.last, 1);
+	assert_int_equal(msg_conv_next(&m, &off, &e), 1);
+	assert_string_equal(e.peer, "alice");
+	assert_int_equal(e.flags, CONV_FLAG_ONLINE);
+	expect_presence(a, "bob", true);
+	send_message(a, "bob", 43);
+	expect_op(b, OP_MESSAGE, &m);
+	send_message(b, "alice", 1);
+	expect_op(a, OP_MESSAGE, &m);
+	/* QUIT and a kick do not end it either. */
+	logout(b, END_LEFT);
+	expect_presence(a, "bob", false);
+	expect_nothing(a);
+	assert_true(convs_exists("alice", "bob"));
+}
+
+/* A takeover by a session of version 2 says nothing; one of version 1
+ * counts as offline, and cannot use the conversation (ERROR 2, RTT
+ * REFUSE 5). */
+static void test_v2_takeover_and_v1(void **state)
+{
+	struct client *a = login2("alice"), *b = login2("bob");
+	struct relay_user *old_u;
+	struct handle old_h;
+	struct msg m;
+
+	(void)state;
+	chat_flags(a, b, MSG_FLAG_PERSISTENT);
+	old_u = b->u;
+	old_h = b->h;
+	b = login2("bob");		/* takes over */
+	relay_logout(&env, old_u, END_DISCONNECTED);	/* BYE 2 */
+	relay_user_free(old_u);
+	pump();
+	registry_closed("bob", old_h, env.now_ms);
+	expect_nothing(a);
+	send_message(a, "bob", 5);
+	expect_op(b, OP_MESSAGE, &m);
+	logout(b, END_DISCONNECTED);
+	expect_presence(a, "bob", false);
+	b = login("bob");	/* version 1 */
+	expect_nothing(a);	/* no PRESENCE: v1 counts as offline */
+	send_message(a, "bob", 6);
+	expect_error_about(a, ERR_OFFLINE, OP_MESSAGE, 6, "bob");
+	send_op(b, OP_MESSAGE, "alice");
+	expect_error(b, ERR_NO_CHAT);
+	send_op(b, OP_END, "alice");
+	expect_error(b, ERR_NO_CHAT);
+	send_op(b, OP_RTT, "alice");
+	expect_refuse(b, "alice", REFUSE_EXISTS);
+	expect_nothing(a);
+	assert_true(convs_exists("alice", "bob"));
+}
+
+/* Version 2's RTT order: a conversation is reported before presence. */
+static void test_v2_rtt_order(void **state)
+{
+	struct client *a = login2("alice"), *b = login2("bob");
+	struct client *c = login2("carol");
+
+	(void)state;
+	chat_flags(a, b, MSG_FLAG_PERSISTENT);
+	logout(b, END_DISCONNECTED);
+	expect_presence(a, "bob", false);
+	send_op(a, OP_RTT, "bob");
+	expect_refuse(a, "bob", REFUSE_EXISTS);
+	send_op(c, OP_RTT, "dave");
+	expect_refuse(c, "dave", REFUSE_OFFLINE);
+}
+
+/* Conversations count as established chats for max_chats (3). */
+static void test_v2_limit(void **state)
+{
+	struct client *a = login2("alice"), *b = login2("bob"),
+		      *c = login2("carol"), *d = login2("dave"),
+		      *e = login2("erin");
+
+	(void)state;
+	chat_flags(a, b, MSG_FLAG_PERSISTENT);
+	chat_flags(a, c, MSG_FLAG_PERSISTENT);
+	chat_flags(a, d, MSG_FLAG_PERSISTENT);
+	logout(b, END_DISCONNECTED);
+	expect_presence(a, "bob", false);
+	send_op(e, OP_RTT, "alice");
+	expect_refuse(e, "alice", REFUSE_BUSY);
+}
+
+/* END for good to a peer online: deleted, then END(user, 1, e2e). */
+static void test_v2_end_online(void **state)
+{
+	struct client *a = login2("alice"), *b = login2("bob");
+	struct msg m;
+
+	(void)state;
+	chat_flags(a, b, MSG_FLAG_PERSISTENT);
+	send_message(a, "bob", 9);
+	send_end(a, "bob", "sealed end");
+	expect_op(b, OP_MESSAGE, &m);	/* in order: the message first */
+	expect_end(b, "alice", END_LEFT);
+	assert_false(convs_exists("alice", "bob"));
+	send_message(b, "alice", 2);
+	expect_error_about(b, ERR_NO_CHAT, OP_MESSAGE, 2, "alice");
+	expect_nothing(a);
+}
+
+/* END for good to a peer offline: held on disk, sent after its next
+ * login of version 2 (LIST, the ENDs, CONVERSATIONS), then deleted. */
+static void test_v2_end_held(void **state)
+{
+	struct client *a = login2("alice"), *b = login2("bob");
+	struct msg m;
+
+	(void)state;
+	chat_flags(a, b, MSG_FLAG_PERSISTENT);
+	logout(b, END_DISCONNECTED);
+	expect_presence(a, "bob", false);
+	send_end(a, "bob", "sealed end");
+	reopen();	/* on disk */
+	assert_false(convs_exists("alice", "bob"));
+	assert_int_equal(convs_held_total(), 1);
+	b = login("bob");	/* version 1 does not see it */
+	logout(b, END_DISCONNECTED);
+	assert_int_equal(convs_held_total(), 1);
+	b = login_keep("bob", 2);
+	expect_op(b, OP_LIST, &m);
+	expect_op(b, OP_END, &m);
+	assert_string_equal(m.peer, "alice");
+	assert_int_equal(m.reason, END_LEFT);
+	assert_int_equal(m.e2e_len, strlen("sealed end"));
+	assert_memory_equal(m.e2e, "sealed end", m.e2e_len);
+	expect_op(b, OP_CONVERSATIONS, &m);
+	assert_int_equal(m.count, 0);
+	expect_nothing(b);
+	reopen();	/* delivered, so deleted on disk too */
+	assert_int_equal(convs_held_total(), 0);
+	logout(b, END_DISCONNECTED);
+	b = login_keep("bob", 2);	/* not twice */
+	expect_op(b, OP_LIST, &m);
+	expect_op(b, OP_CONVERSATIONS, &m);
+}
+
+/* The server ends a conversation (a key changed): END 5 to the side
+ * online, held for the other. */
+static void test_v2_server_end(void **state)
+{
+	struct client *a = login2("alice"), *b = login2("bob");
+	struct store_req *r;
+	struct msg m;
+
+	(void)state;
+	chat_flags(a, b, MSG_FLAG_PERSISTENT);
+	logout(b, END_DISCONNECTED);
+	expect_presence(a, "bob", false);
+	r = store_req_new(STORE_CONV_END, "bob", "alice", NULL, 0);
+	r->reason = END_KEY_CHANGED;
+	r->tell = STORE_TELL_A | STORE_TELL_B;
+	fake_store(NULL, r);
+	pump();
+	expect_end(a, "bob", END_KEY_CHANGED);
+	send_message(a, "bob", 3);
+	expect_error_about(a, ERR_NO_CHAT, OP_MESSAGE, 3, "bob");
+	b = login_keep("bob", 2);
+	expect_op(b, OP_LIST, &m);
+	expect_end(b, "alice", END_KEY_CHANGED);
+}
+
+/* ERROR names the refused record in version 2: the rate limit's
+ * ERROR 3 (decoded first), a malformed record's peer and ref. */
+static void test_v2_error_fields(void **state)
+{
+	struct client *a = login2("alice");
+	uint8_t bad[] = { OP_MESSAGE, 3, 'b', 'o', 'b', 0, 0, 0, 9, 0xff };
+	uint8_t unknown[] = { 99, 1, 2 };
+
+	(void)state;
+	send_raw(a, bad, sizeof(bad));	/* e2e length cut short */
+	expect_error_about(a, ERR_MALFORMED, OP_MESSAGE, 9, "bob");
+	send_raw(a, unknown, sizeof(unknown));
+	expect_error_about(a, ERR_UNKNOWN_OP, 99, 0, "");
+	limits.rate_burst = 0;
+	send_message(a, "bob", 77);
+	expect_error_about(a, ERR_LIMIT, OP_MESSAGE, 77, "bob");
+	limits.rate_burst = 100;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -744,6 +1214,17 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_login_rate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_admin_view, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_v2_persistent_flag, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_v2_confirm_after_store, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_v2_store_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_v2_presence_and_offline, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_v2_takeover_and_v1, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_v2_rtt_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_v2_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_v2_end_online, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_v2_end_held, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_v2_server_end, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_v2_error_fields, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("relay", tests, NULL, NULL);

@@ -1,0 +1,369 @@
+/* convs.c - the in-memory view of the conversations (see convs.h). */
+#include "convs.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct conv_half *v;	/* sorted by (user, peer) */
+static size_t count, cap;
+static struct held_end *held;	/* in the order they were held */
+static size_t nheld, held_cap;
+
+static void held_clear(struct held_end *h)
+{
+	free(h->e2e);
+	h->e2e = NULL;
+}
+
+void convs_reset(void)
+{
+	pthread_mutex_lock(&lock);
+	free(v);
+	v = NULL;
+	count = cap = 0;
+	for (size_t i = 0; i < nheld; i++)
+		held_clear(&held[i]);
+	free(held);
+	held = NULL;
+	nheld = held_cap = 0;
+	pthread_mutex_unlock(&lock);
+}
+
+static int half_cmp(const char *u1, const char *p1, const char *u2,
+		    const char *p2)
+{
+	int c = strcmp(u1, u2);
+
+	return c ? c : strcmp(p1, p2);
+}
+
+/* Index of (user, peer), or where it would go; *found tells which. */
+static size_t find(const char *user, const char *peer, bool *found)
+{
+	size_t lo = 0, hi = count;
+
+	*found = false;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = half_cmp(v[mid].user, v[mid].peer, user, peer);
+
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The first half entry of user (its run ends where user changes). */
+static size_t first_of(const char *user)
+{
+	bool found;
+
+	return find(user, "", &found);
+}
+
+static int reserve(size_t more)
+{
+	size_t ncap = cap ? cap : 64;
+	struct conv_half *nv;
+
+	while (ncap < count + more)
+		ncap *= 2;
+	if (ncap == cap)
+		return 0;
+	nv = realloc(v, ncap * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	v = nv;
+	cap = ncap;
+	return 0;
+}
+
+static void insert_half(const char *user, const char *peer, int64_t since,
+			const char *fpr)
+{
+	bool found;
+	size_t i = find(user, peer, &found);
+
+	memmove(&v[i + 1], &v[i], (count - i) * sizeof(*v));
+	memset(&v[i], 0, sizeof(v[i]));
+	snprintf(v[i].user, sizeof(v[i].user), "%s", user);
+	snprintf(v[i].peer, sizeof(v[i].peer), "%s", peer);
+	snprintf(v[i].fpr, sizeof(v[i].fpr), "%s", fpr ? fpr : "");
+	v[i].since = since;
+	count++;
+}
+
+static bool remove_half(const char *user, const char *peer)
+{
+	bool found;
+	size_t i = find(user, peer, &found);
+
+	if (!found)
+		return false;
+	memmove(&v[i], &v[i + 1], (count - i - 1) * sizeof(*v));
+	count--;
+	return true;
+}
+
+int convs_add(const char *a, const char *b, int64_t since, const char *fpr_a,
+	      const char *fpr_b)
+{
+	bool found;
+	int r = 0;
+
+	pthread_mutex_lock(&lock);
+	find(a, b, &found);
+	if (found)
+		r = -EEXIST;
+	else if ((r = reserve(2)) == 0) {
+		insert_half(a, b, since, fpr_a);
+		insert_half(b, a, since, fpr_b);
+	}
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
+bool convs_del(const char *a, const char *b)
+{
+	bool was;
+
+	pthread_mutex_lock(&lock);
+	was = remove_half(a, b);
+	remove_half(b, a);
+	if (count == 0) {
+		free(v);
+		v = NULL;
+		cap = 0;
+	}
+	pthread_mutex_unlock(&lock);
+	return was;
+}
+
+int convs_held_add(int64_t id, const char *to, const char *peer,
+		   uint8_t reason, const uint8_t *e2e, size_t len)
+{
+	struct held_end *h;
+	uint8_t *copy = NULL;
+	int r = 0;
+
+	if (len && !(copy = malloc(len)))
+		return -ENOMEM;
+	if (len)
+		memcpy(copy, e2e, len);
+	pthread_mutex_lock(&lock);
+	if (nheld == held_cap) {
+		size_t ncap = held_cap ? held_cap * 2 : 16;
+		struct held_end *nv = realloc(held, ncap * sizeof(*nv));
+
+		if (!nv)
+			r = -ENOMEM;
+		else {
+			held = nv;
+			held_cap = ncap;
+		}
+	}
+	if (r == 0) {
+		h = &held[nheld++];
+		memset(h, 0, sizeof(*h));
+		h->id = id;
+		snprintf(h->to, sizeof(h->to), "%s", to);
+		snprintf(h->peer, sizeof(h->peer), "%s", peer);
+		h->reason = reason;
+		h->e2e = copy;
+		h->e2e_len = len;
+		copy = NULL;
+	}
+	pthread_mutex_unlock(&lock);
+	free(copy);
+	return r;
+}
+
+/* Remove the held ENDs for `to` (moved into out when out is not NULL;
+ * out has room for all of them). */
+static size_t held_extract(const char *to, struct held_end *out)
+{
+	size_t k = 0, n = 0;
+
+	for (size_t i = 0; i < nheld; i++) {
+		if (strcmp(held[i].to, to) != 0) {
+			held[k++] = held[i];
+			continue;
+		}
+		if (out)
+			out[n] = held[i];
+		else
+			held_clear(&held[i]);
+		n++;
+	}
+	nheld = k;
+	return n;
+}
+
+void convs_held_drop(const char *to)
+{
+	pthread_mutex_lock(&lock);
+	held_extract(to, NULL);
+	pthread_mutex_unlock(&lock);
+}
+
+bool convs_exists(const char *a, const char *b)
+{
+	bool found;
+
+	pthread_mutex_lock(&lock);
+	find(a, b, &found);
+	pthread_mutex_unlock(&lock);
+	return found;
+}
+
+int64_t convs_since(const char *a, const char *b)
+{
+	int64_t since = -1;
+	bool found;
+	size_t i;
+
+	pthread_mutex_lock(&lock);
+	i = find(a, b, &found);
+	if (found)
+		since = v[i].since;
+	pthread_mutex_unlock(&lock);
+	return since;
+}
+
+unsigned convs_count(const char *user)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&lock);
+	for (size_t i = first_of(user); i < count &&
+	     strcmp(v[i].user, user) == 0; i++)
+		n++;
+	pthread_mutex_unlock(&lock);
+	return n;
+}
+
+int convs_of(const char *user, struct conv_half **out, size_t *n)
+{
+	size_t i, j;
+	int r = 0;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&lock);
+	i = first_of(user);
+	for (j = i; j < count && strcmp(v[j].user, user) == 0; j++)
+		;
+	if (j > i) {
+		*out = malloc((j - i) * sizeof(**out));
+		if (!*out)
+			r = -ENOMEM;
+		else {
+			memcpy(*out, &v[i], (j - i) * sizeof(**out));
+			*n = j - i;
+		}
+	}
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
+int convs_all(struct conv_half **out, size_t *n)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&lock);
+	*n = 0;
+	*out = malloc((count ? count : 1) * sizeof(**out));
+	if (!*out)
+		r = -ENOMEM;
+	else if (count) {
+		memcpy(*out, v, count * sizeof(**out));
+		*n = count;
+	}
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
+int convs_held_take(const char *user, struct held_end **out, size_t *n)
+{
+	size_t k = 0;
+	int r = 0;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&lock);
+	for (size_t i = 0; i < nheld; i++)
+		k += strcmp(held[i].to, user) == 0;
+	if (k) {
+		*out = malloc(k * sizeof(**out));
+		if (!*out)
+			r = -ENOMEM;
+		else
+			*n = held_extract(user, *out);
+	}
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+int convs_held_names(char (**out)[NAME_MAX_LEN + 1], size_t *n)
+{
+	size_t k = 0;
+	int r = 0;
+
+	*n = 0;
+	pthread_mutex_lock(&lock);
+	*out = malloc((nheld ? nheld : 1) * sizeof(**out));
+	if (!*out)
+		r = -ENOMEM;
+	for (size_t i = 0; *out && i < nheld; i++)
+		memcpy((*out)[k++], held[i].to, sizeof((*out)[0]));
+	pthread_mutex_unlock(&lock);
+	if (r < 0)
+		return r;
+	qsort(*out, k, sizeof((*out)[0]), name_cmp);
+	for (size_t i = 0; i < k; i++)
+		if (*n == 0 || strcmp((*out)[*n - 1], (*out)[i]) != 0)
+			memmove((*out)[(*n)++], (*out)[i], sizeof((*out)[0]));
+	return 0;
+}
+
+void convs_held_free(struct held_end *h, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		held_clear(&h[i]);
+	free(h);
+}
+
+size_t convs_total(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&lock);
+	n = count / 2;
+	pthread_mutex_unlock(&lock);
+	return n;
+}
+
+size_t convs_held_total(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&lock);
+	n = nheld;
+	pthread_mutex_unlock(&lock);
+	return n;
+}

@@ -1,0 +1,91 @@
+/* convs.h - the daemon's in-memory view of its conversations (issue 16).
+ *
+ * The store (store.h) keeps conversations and held ENDs on disk; this is
+ * the copy the workers read without waiting for the disk. It is loaded
+ * from the database at start (before any worker runs) and changed only
+ * after the store thread has committed a change (store.c), with one
+ * exception: a worker that delivers a user's held ENDs at login takes
+ * them out of the view at once (and asks the store to delete them).
+ *
+ * One short mutex guards it, as the registry's does (registry.h); callers
+ * never hold it. What a session needs on its hot path (MESSAGE between
+ * two online users) is not read here: a version 2 session copies its
+ * conversations into its relay's peer table at login and keeps them up to
+ * date through events (relay.c), so the view is read only at login, at
+ * RTT (a conversation exists; the chat limit), by the control plane and
+ * by the key check.
+ *
+ * Conversations are kept as two half entries, one per side, sorted by
+ * (user, peer) bytes, so a user's conversations are one run of the array
+ * and come out sorted by peer, as CONVERSATIONS lists them.
+ */
+#ifndef SECMSGD_CONVS_H
+#define SECMSGD_CONVS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "keys.h"
+
+#define CONVS_FPR_LEN FPR_HEX_LEN	/* a key fingerprint, hex */
+
+/* One side's view of a conversation. */
+struct conv_half {
+	char user[NAME_MAX_LEN + 1];
+	char peer[NAME_MAX_LEN + 1];
+	int64_t since;				/* Unix time of the CONFIRM */
+	char fpr[CONVS_FPR_LEN + 1];		/* user's key then */
+};
+
+/* An END the server holds for a user who was offline. */
+struct held_end {
+	int64_t id;			/* its row in the database */
+	char to[NAME_MAX_LEN + 1];	/* who gets it */
+	char peer[NAME_MAX_LEN + 1];	/* whom it names */
+	uint8_t reason;			/* END_LEFT or END_KEY_CHANGED */
+	uint8_t *e2e;
+	size_t e2e_len;
+};
+
+/* Empty the view (start, tests). */
+void convs_reset(void);
+
+/* ---- writers: the store (after a commit), and the load at start ---- */
+
+/* The conversation a-b since, with each side's key fingerprint; 0,
+ * -EEXIST, -ENOMEM. */
+int convs_add(const char *a, const char *b, int64_t since, const char *fpr_a,
+	      const char *fpr_b);
+/* Forget the conversation a-b; whether there was one. */
+bool convs_del(const char *a, const char *b);
+/* Hold an END (a copy of e2e is kept); 0 or -ENOMEM. */
+int convs_held_add(int64_t id, const char *to, const char *peer,
+		   uint8_t reason, const uint8_t *e2e, size_t len);
+/* Forget the ENDs held for to (a user removed). */
+void convs_held_drop(const char *to);
+
+/* ---- readers ---- */
+
+bool convs_exists(const char *a, const char *b);
+/* The Unix time a-b began, or -1 if there is no such conversation. */
+int64_t convs_since(const char *a, const char *b);
+/* Conversations user has. */
+unsigned convs_count(const char *user);
+/* A copy of user's half entries, sorted by peer; free() it. 0 or -ENOMEM. */
+int convs_of(const char *user, struct conv_half **out, size_t *n);
+/* Every half entry (both sides of each conversation); free() it. */
+int convs_all(struct conv_half **out, size_t *n);
+/* Take the ENDs held for user out of the view, oldest first (by id);
+ * free with convs_held_free. 0 or -ENOMEM (then none is taken). */
+int convs_held_take(const char *user, struct held_end **out, size_t *n);
+/* The names that have ENDs held for them (a sorted copy, duplicates
+ * removed); free() it. */
+int convs_held_names(char (**out)[NAME_MAX_LEN + 1], size_t *n);
+void convs_held_free(struct held_end *v, size_t n);
+/* Counts, for tests and metrics. */
+size_t convs_total(void);
+size_t convs_held_total(void);
+
+#endif

@@ -1,0 +1,703 @@
+/* store.c - the database and its thread (see store.h).
+ *
+ * Schema history (each step runs in one transaction with the update of
+ * meta.schema_version; a later schema adds a step at the end of
+ * migrations[] and raises STORE_SCHEMA, and an older database is brought
+ * forward step by step at start; a newer one is refused):
+ *   1  meta, conversations
+ *   2  held_ends (ENDs waiting for their recipient's next login)
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "msg.h"
+#include "registry.h"
+
+#define BUSY_MS 2000
+
+struct store {
+	sqlite3 *db;
+	char path[4096 + sizeof(STORE_FILE) + 1];
+	const struct store_ops *ops;
+	void *ctx;
+	int evfd;
+	pthread_t thread;
+	bool running;
+	pthread_mutex_t lock;
+	struct store_req *head, *tail;	/* queued, under lock */
+	bool stop;			/* under lock */
+};
+
+static const char *const migrations[STORE_SCHEMA] = {
+	/* 0 -> 1 */
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+	"INSERT INTO meta VALUES ('schema_version', 0);"
+	"CREATE TABLE conversations ("
+	"  a TEXT NOT NULL, b TEXT NOT NULL,"	/* a < b, by bytes */
+	"  since INTEGER NOT NULL,"		/* Unix time of the CONFIRM */
+	"  fpr_a TEXT NOT NULL, fpr_b TEXT NOT NULL," /* keys then (hex) */
+	"  PRIMARY KEY (a, b), CHECK (a < b));",
+	/* 1 -> 2 */
+	"CREATE TABLE held_ends ("
+	"  id INTEGER PRIMARY KEY,"		/* the order they were held */
+	"  recipient TEXT NOT NULL, peer TEXT NOT NULL,"
+	"  reason INTEGER NOT NULL, e2e BLOB NOT NULL,"
+	"  at INTEGER NOT NULL);"		/* Unix time it was held */
+	"CREATE INDEX held_ends_recipient ON held_ends (recipient, id);",
+};
+
+/* ---- requests ---- */
+
+const char *store_path(const struct store *st)
+{
+	return st->path;
+}
+
+/* ---- SQL helpers ---- */
+
+static int exec(struct store *st, const char *sql)
+{
+	char *err = NULL;
+	int rc = sqlite3_exec(st->db, sql, NULL, NULL, &err);
+
+	if (rc != SQLITE_OK) {
+		log_warnx("store %s: %s: %s", st->path, sql,
+			  err ? err : sqlite3_errstr(rc));
+		sqlite3_free(err);
+		return -EIO;
+	}
+	return 0;
+}
+
+static sqlite3_stmt *prep(struct store *st, const char *sql)
+{
+	sqlite3_stmt *s = NULL;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		log_warnx("store %s: %s: %s", st->path, sql,
+			  sqlite3_errmsg(st->db));
+		return NULL;
+	}
+	return s;
+}
+
+/* Run a statement that returns no row; 0 or -EIO. */
+static int step_done(struct store *st, sqlite3_stmt *s)
+{
+	int rc = sqlite3_step(s);
+
+	if (rc != SQLITE_DONE) {
+		log_warnx("store %s: %s", st->path, sqlite3_errmsg(st->db));
+		sqlite3_finalize(s);
+		return -EIO;
+	}
+	sqlite3_finalize(s);
+	return 0;
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *t)
+{
+	sqlite3_bind_text(s, i, t, -1, SQLITE_TRANSIENT);
+}
+
+/* a and b in the table's order (a < b). */
+static void pair(const char *x, const char *y, const char **a, const char **b)
+{
+	bool swap = strcmp(x, y) > 0;
+
+	*a = swap ? y : x;
+	*b = swap ? x : y;
+}
+
+/* ---- opening ---- */
+
+/* meta.schema_version, 0 for an empty database; -EINVAL if the file
+ * holds tables but no meta (not ours). */
+static int read_schema(struct store *st, char *why, size_t len)
+{
+	sqlite3_stmt *s = prep(st, "SELECT "
+		"(SELECT count(*) FROM sqlite_master),"
+		"(SELECT count(*) FROM sqlite_master WHERE name = 'meta')");
+	int v = -EIO, objects, meta;
+
+	if (!s || sqlite3_step(s) != SQLITE_ROW) {
+		snprintf(why, len, "cannot read database %s: %s", st->path,
+			 sqlite3_errmsg(st->db));
+		sqlite3_finalize(s);
+		return -EIO;
+	}
+	objects = sqlite3_column_int(s, 0);
+	meta = sqlite3_column_int(s, 1);
+	sqlite3_finalize(s);
+	if (objects == 0)
+		return 0;
+	if (!meta) {
+		snprintf(why, len, "database %s is not secmsgd's (no meta "
+			 "table); refusing to use it", st->path);
+		return -EINVAL;
+	}
+	s = prep(st, "SELECT value FROM meta WHERE key = 'schema_version'");
+	if (s && sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	if (v < 0)
+		snprintf(why, len, "database %s has no schema version: %s",
+			 st->path, sqlite3_errmsg(st->db));
+	return v;
+}
+
+static int migrate(struct store *st, char *why, size_t len)
+{
+	int v = read_schema(st, why, len), from = v;
+	char sql[128];
+
+	if (v < 0)
+		return v;
+	if (v > STORE_SCHEMA) {
+		snprintf(why, len, "database %s has schema version %d; this "
+			 "secmsgd knows up to %d (written by a newer secmsgd?)",
+			 st->path, v, STORE_SCHEMA);
+		return -EINVAL;
+	}
+	for (; v < STORE_SCHEMA; v++) {
+		snprintf(sql, sizeof(sql), "UPDATE meta SET value = %d WHERE "
+			 "key = 'schema_version';", v + 1);
+		if (exec(st, "BEGIN IMMEDIATE;") < 0 ||
+		    exec(st, migrations[v]) < 0 || exec(st, sql) < 0 ||
+		    exec(st, "COMMIT;") < 0) {
+			exec(st, "ROLLBACK;");
+			snprintf(why, len, "cannot bring database %s from schema "
+				 "%d to %d: %s", st->path, v, v + 1,
+				 sqlite3_errmsg(st->db));
+			return -EIO;
+		}
+	}
+	if (from > 0 && from < STORE_SCHEMA)
+		log_notice("database %s: schema %d brought to %d", st->path,
+			   from, STORE_SCHEMA);
+	return 0;
+}
+
+int store_schema(struct store *st)
+{
+	char why[256];
+
+	return read_schema(st, why, sizeof(why));
+}
+
+/* PRAGMA quick_check: "ok", else the database is damaged. */
+static int check(struct store *st, char *why, size_t len)
+{
+	sqlite3_stmt *s = prep(st, "PRAGMA quick_check");
+	int rc = s ? sqlite3_step(s) : SQLITE_ERROR;
+	const char *t = rc == SQLITE_ROW ?
+			(const char *)sqlite3_column_text(s, 0) : NULL;
+	int r = 0;
+
+	if (!t || strcmp(t, "ok") != 0) {
+		snprintf(why, len, "database %s is damaged or unreadable: %s",
+			 st->path, t ? t : sqlite3_errmsg(st->db));
+		r = -EIO;
+	}
+	sqlite3_finalize(s);
+	return r;
+}
+
+static int load_view(struct store *st, char *why, size_t len)
+{
+	sqlite3_stmt *s = prep(st, "SELECT a, b, since, fpr_a, fpr_b "
+				   "FROM conversations");
+	int rc;
+
+	convs_reset();
+	while (s && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *a = (const char *)sqlite3_column_text(s, 0);
+		const char *b = (const char *)sqlite3_column_text(s, 1);
+
+		if (!a || !b || !name_valid_str(a) || !name_valid_str(b) ||
+		    convs_add(a, b, sqlite3_column_int64(s, 2),
+			      (const char *)sqlite3_column_text(s, 3),
+			      (const char *)sqlite3_column_text(s, 4)) < 0) {
+			rc = SQLITE_CORRUPT;
+			break;
+		}
+	}
+	sqlite3_finalize(s);
+	if (!s || rc != SQLITE_DONE)
+		goto fail;
+	s = prep(st, "SELECT id, recipient, peer, reason, e2e FROM held_ends "
+		     "ORDER BY id");
+	while (s && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *to = (const char *)sqlite3_column_text(s, 1);
+		const char *peer = (const char *)sqlite3_column_text(s, 2);
+		int reason = sqlite3_column_int(s, 3);
+		size_t n = (size_t)sqlite3_column_bytes(s, 4);
+
+		if (!to || !peer || !name_valid_str(to) ||
+		    !name_valid_str(peer) || n > E2E_MAX ||
+		    (reason != END_LEFT && reason != END_KEY_CHANGED) ||
+		    convs_held_add(sqlite3_column_int64(s, 0), to, peer,
+				   (uint8_t)reason, sqlite3_column_blob(s, 4),
+				   n) < 0) {
+			rc = SQLITE_CORRUPT;
+			break;
+		}
+	}
+	sqlite3_finalize(s);
+	if (s && rc == SQLITE_DONE)
+		return 0;
+fail:
+	snprintf(why, len, "cannot load database %s: %s", st->path,
+		 rc == SQLITE_CORRUPT ? "a row is not valid" :
+		 sqlite3_errmsg(st->db));
+	convs_reset();
+	return -EIO;
+}
+
+/* The file itself, mode 0600 (SQLite makes the -wal file alike). */
+static int create_file(const char *dir, const char *path, char *why,
+		       size_t len)
+{
+	int fd;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		snprintf(why, len, "cannot create state directory %s: %s",
+			 dir, strerror(errno));
+		return -errno;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		int e = errno;
+
+		snprintf(why, len, "cannot open database %s: %s", path,
+			 strerror(e));
+		return -e;
+	}
+	close(fd);
+	return 0;
+}
+
+static int configure(struct store *st, char *why, size_t len)
+{
+	sqlite3_stmt *s;
+	const char *mode;
+	int r = 0;
+
+	sqlite3_busy_timeout(st->db, BUSY_MS);
+	if (exec(st, "PRAGMA locking_mode = EXCLUSIVE;") < 0 ||
+	    exec(st, "PRAGMA synchronous = FULL;") < 0 ||
+	    /* Deleted rows (who talked with whom) are overwritten, not
+	     * left in free pages (doc/SECURITY.md). */
+	    exec(st, "PRAGMA secure_delete = ON;") < 0 ||
+	    exec(st, "PRAGMA journal_size_limit = 4194304;") < 0)
+		r = -EIO;
+	s = r ? NULL : prep(st, "PRAGMA journal_mode = WAL");
+	mode = s && sqlite3_step(s) == SQLITE_ROW ?
+	       (const char *)sqlite3_column_text(s, 0) : NULL;
+	if (!mode || strcmp(mode, "wal") != 0)
+		r = -EIO;
+	sqlite3_finalize(s);
+	/* Take the lock now: a second secmsgd on this directory stops. */
+	if (r == 0 && (exec(st, "BEGIN EXCLUSIVE;") < 0 ||
+		       exec(st, "COMMIT;") < 0))
+		r = -EIO;
+	if (r < 0)
+		snprintf(why, len, "cannot use database %s: %s", st->path,
+			 sqlite3_errmsg(st->db));
+	return r;
+}
+
+int store_open(const char *dir, const struct store_ops *ops, void *ctx,
+	       struct store **out, char *why, size_t len)
+{
+	struct store *st = calloc(1, sizeof(*st));
+	int r, rc;
+
+	*out = NULL;
+	if (!st)
+		return -ENOMEM;
+	st->ops = ops;
+	st->ctx = ctx;
+	st->evfd = -1;
+	pthread_mutex_init(&st->lock, NULL);
+	snprintf(st->path, sizeof(st->path), "%s/%s", dir, STORE_FILE);
+	r = create_file(dir, st->path, why, len);
+	if (r < 0)
+		goto fail;
+	rc = sqlite3_open_v2(st->path, &st->db, SQLITE_OPEN_READWRITE |
+			     SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(why, len, "cannot open database %s: %s", st->path,
+			 st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+		r = -EIO;
+		goto fail;
+	}
+	if ((r = configure(st, why, len)) < 0 || (r = check(st, why, len)) < 0 ||
+	    (r = migrate(st, why, len)) < 0 || (r = load_view(st, why, len)) < 0)
+		goto fail;
+	st->evfd = eventfd(0, EFD_CLOEXEC);
+	if (st->evfd < 0) {
+		r = -errno;
+		snprintf(why, len, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	*out = st;
+	return 0;
+fail:
+	store_close(st);
+	return r;
+}
+
+/* ---- running requests ---- */
+
+/* Who is online at version 2 (an END for them goes out at once). */
+static struct handle online_v2(const char *name)
+{
+	struct handle h = registry_lookup(name);
+
+	if (!handle_valid(h) || h.ver < 2)
+		memset(&h, 0, sizeof(h));
+	return h;
+}
+
+static int insert_held(struct store *st, const char *to, const char *peer,
+		       uint8_t reason, const uint8_t *e2e, size_t len,
+		       int64_t *id)
+{
+	sqlite3_stmt *s = prep(st, "INSERT INTO held_ends (recipient, peer, "
+				   "reason, e2e, at) VALUES (?, ?, ?, ?, ?)");
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, to);
+	bind_text(s, 2, peer);
+	sqlite3_bind_int(s, 3, reason);
+	sqlite3_bind_blob(s, 4, len ? (const void *)e2e : "", (int)len,
+			  SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 5, (int64_t)time(NULL));
+	if (step_done(st, s) < 0)
+		return -EIO;
+	*id = sqlite3_last_insert_rowid(st->db);
+	return 0;
+}
+
+static int run_create(struct store *st, struct store_req *r)
+{
+	sqlite3_stmt *s = prep(st, "INSERT OR IGNORE INTO conversations "
+				   "(a, b, since, fpr_a, fpr_b) "
+				   "VALUES (?, ?, ?, ?, ?)");
+	bool swap = strcmp(r->a, r->b) > 0;
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, swap ? r->b : r->a);
+	bind_text(s, 2, swap ? r->a : r->b);
+	sqlite3_bind_int64(s, 3, r->since);
+	bind_text(s, 4, swap ? r->fpr_b : r->fpr_a);
+	bind_text(s, 5, swap ? r->fpr_a : r->fpr_b);
+	if (step_done(st, s) < 0)
+		return -EIO;
+	r->result = sqlite3_changes(st->db) ? STORE_DONE : STORE_NOTHING;
+	return 0;
+}
+
+/* Delete a-b; STORE_NOTHING if there was none. */
+static int delete_conv(struct store *st, struct store_req *r)
+{
+	sqlite3_stmt *s = prep(st, "DELETE FROM conversations "
+				   "WHERE a = ? AND b = ?");
+	const char *a, *b;
+
+	if (!s)
+		return -EIO;
+	pair(r->a, r->b, &a, &b);
+	bind_text(s, 1, a);
+	bind_text(s, 2, b);
+	if (step_done(st, s) < 0)
+		return -EIO;
+	r->result = sqlite3_changes(st->db) ? STORE_DONE : STORE_NOTHING;
+	return 0;
+}
+
+static int run_end(struct store *st, struct store_req *r)
+{
+	const char *name[2] = { r->a, r->b };
+
+	if (delete_conv(st, r) < 0)
+		return -EIO;
+	if (r->result != STORE_DONE)
+		return 0;
+	for (int i = 0; i < 2; i++) {
+		if (!(r->tell & (1 << i)))
+			continue;
+		r->to[i] = online_v2(name[i]);
+		if (!handle_valid(r->to[i]) &&
+		    insert_held(st, name[i], name[1 - i], r->reason, r->data,
+				r->len, &r->held_id[i]) < 0)
+			return -EIO;
+	}
+	return 0;
+}
+
+static int run_one(struct store *st, struct store_req *r)
+{
+	sqlite3_stmt *s;
+
+	r->result = STORE_DONE;
+	switch (r->op) {
+	case STORE_CONV_CREATE:
+		return run_create(st, r);
+	case STORE_CONV_END:
+		return run_end(st, r);
+	case STORE_CONV_DROP:
+		return delete_conv(st, r);
+	case STORE_HELD_ADD:
+		return insert_held(st, r->a, r->b, r->reason, r->data, r->len,
+				   &r->held_id[0]);
+	case STORE_HELD_DELETE:
+		s = prep(st, "DELETE FROM held_ends WHERE id = ?");
+		if (!s)
+			return -EIO;
+		sqlite3_bind_int64(s, 1, r->id);
+		return step_done(st, s);
+	case STORE_HELD_DROP:
+		s = prep(st, "DELETE FROM held_ends WHERE recipient = ?");
+		if (!s)
+			return -EIO;
+		bind_text(s, 1, r->a);
+		return step_done(st, s);
+	default:
+		return -EINVAL;
+	}
+}
+
+/* The END record the server sends: END(peer, reason, e2e), version 2. */
+static size_t end_record(uint8_t *buf, size_t cap, const char *peer,
+			 uint8_t reason, const uint8_t *e2e, size_t len)
+{
+	struct msg m = { .op = OP_END, .reason = reason, .e2e = e2e,
+			 .e2e_len = len };
+	struct writer w;
+
+	snprintf(m.peer, sizeof(m.peer), "%s", peer);
+	wr_init(&w, buf, cap);
+	return msg_encode_s2c_v(&m, 2, &w) == 0 ? w.len : 0;
+}
+
+static void answer(struct store *st, struct event *e, const void *payload,
+		   size_t len)
+{
+	e->len = (uint32_t)len;
+	if (st->ops && st->ops->answer)
+		st->ops->answer(st->ctx, e, payload);
+}
+
+/* After the commit: the view, then the events (ARCHITECTURE.md: the
+ * store answers by events). */
+static void apply(struct store *st, struct store_req *r)
+{
+	static uint8_t rec[E2E_MAX + 2 * NAME_MAX_LEN + 16];
+	const char *name[2] = { r->a, r->b };
+	struct event e = { .type = EVT_STORED, .arg = (uint8_t)r->result,
+			   .aux = r->op };
+
+	if (r->result == STORE_DONE) {
+		switch (r->op) {
+		case STORE_CONV_CREATE:
+			convs_add(r->a, r->b, r->since, r->fpr_a, r->fpr_b);
+			break;
+		case STORE_CONV_END:
+		case STORE_CONV_DROP:
+			convs_del(r->a, r->b);
+			break;
+		case STORE_HELD_ADD:
+			convs_held_add(r->held_id[0], r->a, r->b, r->reason,
+				       r->data, r->len);
+			break;
+		case STORE_HELD_DROP:
+			convs_held_drop(r->a);
+			break;
+		default:
+			break;
+		}
+	}
+	if (r->op == STORE_HELD_ADD && r->result == STORE_DONE) {
+		/* The session it was for went; a new one may have logged in
+		 * meanwhile (and taken the held ENDs before this one). */
+		r->to[0] = online_v2(r->a);
+		name[1] = r->b;
+	}
+	for (int i = 0; (r->op == STORE_CONV_END || r->op == STORE_HELD_ADD) &&
+	     r->result == STORE_DONE && i < 2; i++) {
+		struct event d = { .type = EVT_CONV_END, .to = r->to[i] };
+		size_t n;
+
+		if (r->held_id[i] && r->op == STORE_CONV_END) {
+			convs_held_add(r->held_id[i], name[i], name[1 - i],
+				       r->reason, r->data, r->len);
+			/* A login between the lookup and now took no END
+			 * and loaded the conversation: tell it now (the END
+			 * stays held: a client ignores an END for a
+			 * conversation it does not have). */
+			d.to = online_v2(name[i]);
+		}
+		if (!handle_valid(d.to))
+			continue;
+		n = end_record(rec, sizeof(rec), name[1 - i], r->reason,
+			       r->data, r->len);
+		snprintf(d.from_name, sizeof(d.from_name), "%s", name[1 - i]);
+		snprintf(d.to_name, sizeof(d.to_name), "%s", name[i]);
+		if (n)
+			answer(st, &d, rec, n);
+	}
+	if (!handle_valid(r->reply))
+		return;
+	e.to = r->reply;
+	e.from = r->peer;
+	snprintf(e.from_name, sizeof(e.from_name), "%s", r->b);
+	snprintf(e.to_name, sizeof(e.to_name), "%s", r->a);
+	answer(st, &e, r->data, r->op == STORE_CONV_CREATE ? r->len : 0);
+}
+
+static void fail_all(struct store_req *list)
+{
+	for (struct store_req *r = list; r; r = r->next) {
+		r->result = STORE_FAILED;
+		memset(r->to, 0, sizeof(r->to));
+		memset(r->held_id, 0, sizeof(r->held_id));
+	}
+}
+
+void store_run(struct store *st, struct store_req *list)
+{
+	bool ok = list && exec(st, "BEGIN IMMEDIATE;") == 0;
+
+	for (struct store_req *r = list; ok && r; r = r->next) {
+		if (exec(st, "SAVEPOINT req;") < 0) {
+			ok = false;
+			break;
+		}
+		if (run_one(st, r) < 0) {
+			exec(st, "ROLLBACK TO req;");
+			r->result = STORE_FAILED;
+			memset(r->held_id, 0, sizeof(r->held_id));
+			memset(r->to, 0, sizeof(r->to));
+		}
+		if (exec(st, "RELEASE req;") < 0)
+			ok = false;
+	}
+	if (ok && exec(st, "COMMIT;") < 0)
+		ok = false;
+	if (!ok && list) {
+		exec(st, "ROLLBACK;");
+		fail_all(list);
+		log_warnx("store %s: a batch of requests failed; nothing of it "
+			  "was written", st->path);
+	}
+	for (struct store_req *r = list; r; r = r->next)
+		apply(st, r);
+	store_req_free_list(list);
+}
+
+/* ---- the thread ---- */
+
+void store_submit(struct store *st, struct store_req *list)
+{
+	struct store_req *last = list;
+	uint64_t one = 1;
+
+	if (!list)
+		return;
+	while (last->next)
+		last = last->next;
+	pthread_mutex_lock(&st->lock);
+	if (st->tail)
+		st->tail->next = list;
+	else
+		st->head = list;
+	st->tail = last;
+	pthread_mutex_unlock(&st->lock);
+	if (write(st->evfd, &one, sizeof(one)) < 0)
+		(void)0;	/* the counter cannot overflow in practice */
+}
+
+static void *store_main(void *arg)
+{
+	struct store *st = arg;
+
+	for (;;) {
+		struct pollfd p = { .fd = st->evfd, .events = POLLIN };
+		struct store_req *list;
+		uint64_t v;
+		bool stop;
+
+		if (poll(&p, 1, -1) < 0)
+			continue;
+		if (read(st->evfd, &v, sizeof(v)) < 0)
+			(void)0;
+		pthread_mutex_lock(&st->lock);
+		list = st->head;
+		st->head = st->tail = NULL;
+		stop = st->stop;
+		pthread_mutex_unlock(&st->lock);
+		if (list)
+			store_run(st, list);
+		if (stop)
+			break;
+	}
+	return NULL;
+}
+
+int store_start(struct store *st)
+{
+	sigset_t all, old;
+	int r;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	r = pthread_create(&st->thread, NULL, store_main, st);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r != 0)
+		return -r;
+	pthread_setname_np(st->thread, "secmsgd-store");
+	st->running = true;
+	return 0;
+}
+
+void store_close(struct store *st)
+{
+	uint64_t one = 1;
+
+	if (!st)
+		return;
+	if (st->running) {
+		pthread_mutex_lock(&st->lock);
+		st->stop = true;
+		pthread_mutex_unlock(&st->lock);
+		if (write(st->evfd, &one, sizeof(one)) < 0)
+			(void)0;
+		pthread_join(st->thread, NULL);
+	}
+	store_req_free_list(st->head);
+	if (st->db)
+		sqlite3_close(st->db);
+	if (st->evfd >= 0)
+		close(st->evfd);
+	pthread_mutex_destroy(&st->lock);
+	free(st);
+}

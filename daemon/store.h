@@ -1,0 +1,149 @@
+/* store.h - secmsgd's database: conversations and held ENDs (issue 16),
+ * in SQLite, owned by one thread.
+ *
+ * The database is STORE_FILE in the state directory: WAL mode,
+ * synchronous=FULL, locking_mode=EXCLUSIVE (a second secmsgd on the same
+ * directory stops at start), a schema version in table meta and a list
+ * of migrations (store.c). A file that cannot be opened, is not a
+ * database, fails its check or has a schema this secmsgd does not know
+ * makes store_open() fail with the file's name in the reason: the daemon
+ * does not start (exit 78). Nothing ever resets it.
+ *
+ * One thread (the store thread) is the only SQLite user once the daemon
+ * runs. Workers (and the main thread) hand it requests (struct
+ * store_req) through a queue and an eventfd, as workers hand each other
+ * events; it takes everything queued, runs it in one transaction (one
+ * savepoint per request, so one failing request does not undo the
+ * others), commits, then updates the in-memory view (convs.h) and
+ * answers by events, through ops->answer, to the sessions that asked.
+ * What arrives while one commit runs goes into the next: issue 17's
+ * queued messages add request kinds, not a new shape.
+ */
+#ifndef SECMSGD_STORE_H
+#define SECMSGD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "convs.h"
+#include "event.h"
+#include "handle.h"
+
+#define STORE_FILE "secmsgd.db"
+#define STORE_SCHEMA 2		/* the schema version this code writes */
+
+struct store;
+
+enum store_op {
+	/* a and b start a conversation (since, fpr_a, fpr_b): answered
+	 * EVT_STORED to reply, with data echoed as its payload */
+	STORE_CONV_CREATE = 1,
+	/* a-b ends: deleted, then END(other, reason, data as e2e) to each
+	 * side in tell (STORE_TELL_A, _B): by EVT_CONV_END when online at
+	 * version 2, else held; answered EVT_STORED to reply if set */
+	STORE_CONV_END,
+	/* a-b is deleted, nobody is told */
+	STORE_CONV_DROP,
+	/* hold END(b, reason, data) for a (its delivery found a gone) */
+	STORE_HELD_ADD,
+	/* delete the held END row id (delivered) */
+	STORE_HELD_DELETE,
+	/* delete every END held for a (a was removed) */
+	STORE_HELD_DROP,
+};
+
+#define STORE_TELL_A 1
+#define STORE_TELL_B 2
+
+/* EVT_STORED's arg. */
+enum store_result {
+	STORE_DONE = 0,
+	STORE_FAILED = 1,	/* the database failed: nothing was changed */
+	STORE_NOTHING = 2,	/* nothing to do (already there, or gone) */
+};
+
+struct store_req {
+	struct store_req *next;
+	uint8_t op;
+	uint8_t reason;			/* END reason (CONV_END, HELD_ADD) */
+	uint8_t tell;			/* CONV_END: who is told */
+	char a[NAME_MAX_LEN + 1];
+	char b[NAME_MAX_LEN + 1];
+	int64_t since;
+	int64_t id;			/* HELD_DELETE */
+	char fpr_a[CONVS_FPR_LEN + 1], fpr_b[CONVS_FPR_LEN + 1];
+	struct handle reply;		/* who gets EVT_STORED (gen 0: nobody) */
+	struct handle peer;		/* EVT_STORED's from: the other side */
+	/* set while it runs */
+	int result;			/* enum store_result */
+	int64_t held_id[2];		/* rows held for a, b (0: none) */
+	struct handle to[2];		/* sessions told at once */
+	size_t len;
+	uint8_t data[];
+};
+
+struct store_ops {
+	/* An event for a session (a worker's inbox); payload e->len bytes.
+	 * Called on the store thread, after the commit. */
+	void (*answer)(void *ctx, const struct event *e, const void *payload);
+};
+
+/* A request of op for a and b with len bytes of data (copied); NULL
+ * when memory runs out. Inline: the relay makes requests without
+ * linking the database (tests/fuzz). */
+static inline struct store_req *store_req_new(uint8_t op, const char *a,
+					      const char *b, const void *data,
+					      size_t len)
+{
+	struct store_req *r = calloc(1, sizeof(*r) + len);
+
+	if (!r)
+		return NULL;
+	r->op = op;
+	snprintf(r->a, sizeof(r->a), "%s", a ? a : "");
+	snprintf(r->b, sizeof(r->b), "%s", b ? b : "");
+	r->len = len;
+	if (len)
+		memcpy(r->data, data, len);
+	return r;
+}
+
+static inline void store_req_free_list(struct store_req *list)
+{
+	while (list) {
+		struct store_req *n = list->next;
+
+		free(list);
+		list = n;
+	}
+}
+
+/*
+ * Open (creating it and the directory, mode 0700, if need be) the
+ * database in dir, bring its schema up to date, check it, and load the
+ * view (convs.h) from it. 0, or a negative error with a reason naming the
+ * file in why.
+ */
+int store_open(const char *dir, const struct store_ops *ops, void *ctx,
+	       struct store **out, char *why, size_t len);
+/* Start the store thread ("secmsgd-store"); 0 or -errno. */
+int store_start(struct store *st);
+/* Queue a list of requests (the store takes them): from any thread. */
+void store_submit(struct store *st, struct store_req *list);
+/* Run a list of requests now, on this thread, as one batch (the store
+ * thread's work; tests call it directly when no thread runs). Frees it. */
+void store_run(struct store *st, struct store_req *list);
+/* Stop the thread once what was queued has run, close the database and
+ * free st. */
+void store_close(struct store *st);
+/* The database file's path. */
+const char *store_path(const struct store *st);
+/* Schema version of the open database (tests). */
+int store_schema(struct store *st);
+
+#endif

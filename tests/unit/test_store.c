@@ -1,0 +1,473 @@
+/* test_store.c - daemon/store.c against databases in temporary
+ * directories: created on first open, reopened with what it held, the
+ * schema version and its migrations (from nothing, from schema 1),
+ * refusals that name the file (a damaged file, a newer schema, a
+ * database that is not secmsgd's, a directory it may not write, a second
+ * daemon on the same file), held ENDs, and the batch rules (a savepoint
+ * per request; answers by events after the commit).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "daemon/convs.h"
+#include "daemon/registry.h"
+#include "daemon/store.h"
+#include "msg.h"
+
+#define FPR_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define FPR_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+static char dir[64], dbpath[128];
+static struct event answers[16];
+static uint8_t payloads[16][256];
+static int nanswers;
+
+static void on_answer(void *ctx, const struct event *e, const void *payload)
+{
+	(void)ctx;
+	assert_true(nanswers < 16);
+	answers[nanswers] = *e;
+	if (e->len && e->len <= sizeof(payloads[0]))
+		memcpy(payloads[nanswers], payload, e->len);
+	nanswers++;
+}
+
+static const struct store_ops ops = { .answer = on_answer };
+
+static void rm_dir(void)
+{
+	static const char *const sfx[] = { "", "-wal", "-shm", "-journal" };
+	char p[160];
+
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(p, sizeof(p), "%s%s", dbpath, sfx[i]);
+		unlink(p);
+	}
+	rmdir(dir);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/secmsg-store-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(dbpath, sizeof(dbpath), "%s/%s", dir, STORE_FILE);
+	nanswers = 0;
+	convs_reset();
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	rm_dir();
+	convs_reset();
+	registry_free();
+	return 0;
+}
+
+static struct store *open_ok(void)
+{
+	struct store *st;
+	char why[512];
+
+	if (store_open(dir, &ops, NULL, &st, why, sizeof(why)) < 0)
+		fail_msg("store_open: %s", why);
+	return st;
+}
+
+/* store_open fails, and its reason names the database file. */
+static void open_refused(const char *what)
+{
+	struct store *st;
+	char why[512] = "";
+
+	assert_true(store_open(dir, &ops, NULL, &st, why, sizeof(why)) < 0);
+	assert_null(st);
+	if (!strstr(why, dbpath))
+		fail_msg("the reason does not name %s: %s", dbpath, why);
+	if (what && !strstr(why, what))
+		fail_msg("the reason does not say '%s': %s", what, why);
+}
+
+static void create(struct store *st, const char *a, const char *b)
+{
+	struct store_req *r = store_req_new(STORE_CONV_CREATE, a, b, "x", 1);
+
+	r->since = 1700000000;
+	snprintf(r->fpr_a, sizeof(r->fpr_a), FPR_A);
+	snprintf(r->fpr_b, sizeof(r->fpr_b), FPR_B);
+	store_run(st, r);
+}
+
+static void sql(const char *stmt)
+{
+	sqlite3 *db;
+	char *err = NULL;
+
+	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+	if (sqlite3_exec(db, stmt, NULL, NULL, &err) != SQLITE_OK)
+		fail_msg("%s: %s", stmt, err);
+	sqlite3_close(db);
+}
+
+/* ---- the tests ---- */
+
+static void test_create_and_reopen(void **state)
+{
+	struct store *st;
+	struct stat sb;
+	struct conv_half *v;
+	size_t n;
+
+	(void)state;
+	rmdir(dir);		/* the directory is created too */
+	st = open_ok();
+	assert_int_equal(stat(dir, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0700);
+	assert_int_equal(stat(dbpath, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	assert_int_equal(store_schema(st), STORE_SCHEMA);
+	create(st, "bob", "alice");
+	assert_true(convs_exists("alice", "bob"));
+	store_close(st);
+	convs_reset();
+	st = open_ok();
+	assert_int_equal(convs_total(), 1);
+	assert_int_equal(convs_of("bob", &v, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].peer, "alice");
+	assert_int_equal(v[0].since, 1700000000);
+	assert_string_equal(v[0].fpr, FPR_A);	/* bob's key was fpr_a */
+	free(v);
+	store_close(st);
+}
+
+/* A database of schema 1 (meta and conversations, no held_ends) is
+ * brought to the current schema, keeping its rows. */
+static void test_migration_from_schema_1(void **state)
+{
+	struct store *st;
+
+	(void)state;
+	sql("CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+	    "INSERT INTO meta VALUES ('schema_version', 1);"
+	    "CREATE TABLE conversations (a TEXT NOT NULL, b TEXT NOT NULL,"
+	    " since INTEGER NOT NULL, fpr_a TEXT NOT NULL, fpr_b TEXT NOT NULL,"
+	    " PRIMARY KEY (a, b), CHECK (a < b));"
+	    "INSERT INTO conversations VALUES ('alice', 'bob', 5, 'x', 'y');");
+	st = open_ok();
+	assert_int_equal(store_schema(st), STORE_SCHEMA);
+	assert_true(convs_exists("bob", "alice"));
+	store_close(st);
+}
+
+/* An empty file (0 bytes) is a new database. */
+static void test_migration_from_empty(void **state)
+{
+	struct store *st;
+	int fd = open(dbpath, O_CREAT | O_WRONLY, 0600);
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	st = open_ok();
+	assert_int_equal(store_schema(st), STORE_SCHEMA);
+	store_close(st);
+}
+
+static void test_newer_schema_refused(void **state)
+{
+	(void)state;
+	sql("CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+	    "INSERT INTO meta VALUES ('schema_version', 99);");
+	open_refused("schema version 99");
+}
+
+static void test_foreign_database_refused(void **state)
+{
+	(void)state;
+	sql("CREATE TABLE other (x);");
+	open_refused("not secmsgd's");
+}
+
+/* A damaged file stops the daemon with its name; it is left alone. */
+static void test_corrupt_refused(void **state)
+{
+	static const char junk[] = "this is not an SQLite database, not at all; "
+				   "it is long enough to look like a header.";
+	struct stat sb;
+	int fd = open(dbpath, O_CREAT | O_WRONLY, 0600);
+
+	(void)state;
+	assert_true(fd >= 0);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(write(fd, junk, sizeof(junk)), sizeof(junk));
+	close(fd);
+	open_refused(NULL);
+	assert_int_equal(stat(dbpath, &sb), 0);
+	assert_int_equal(sb.st_size, 100 * sizeof(junk));	/* not reset */
+}
+
+/* A page damaged inside a valid database: the check at open finds it. */
+static void test_damaged_page_refused(void **state)
+{
+	struct store *st = open_ok();
+	char name[16], junk[32];
+	int fd;
+
+	(void)state;
+	for (int i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "u%d", i);
+		create(st, "alice", name);
+	}
+	store_close(st);
+	convs_reset();
+	sql("PRAGMA journal_mode = DELETE;");	/* all in the main file */
+	fd = open(dbpath, O_WRONLY);
+	assert_true(fd >= 0);
+	memset(junk, 0x42, sizeof(junk));
+	for (off_t page = 1; page < 4; page++)	/* b-tree page headers */
+		assert_int_equal(pwrite(fd, junk, sizeof(junk), page * 4096),
+				 sizeof(junk));
+	close(fd);
+	open_refused(NULL);
+}
+
+/* A state directory the daemon may not write: refused, file named. */
+static void test_read_only_directory(void **state)
+{
+	pid_t pid;
+	int st;
+
+	(void)state;
+	assert_int_equal(chmod(dir, 0755), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct store *s;
+		char why[512] = "";
+
+		/* As root permissions do not apply: be nobody. */
+		if (geteuid() == 0 && (setgid(65534) < 0 || setuid(65534) < 0))
+			_exit(3);
+		if (store_open(dir, &ops, NULL, &s, why, sizeof(why)) == 0)
+			_exit(1);
+		_exit(strstr(why, dbpath) ? 0 : 2);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+/* A second daemon on the same state directory stops at start. */
+static void test_second_open_refused(void **state)
+{
+	struct store *st = open_ok();
+
+	(void)state;
+	open_refused(NULL);
+	store_close(st);
+}
+
+/* END for good: deleted and held for the side offline; the held END
+ * survives a restart; a removed user's are dropped. */
+static void test_held_ends(void **state)
+{
+	struct store *st = open_ok();
+	struct store_req *r;
+	struct held_end *h;
+	size_t n;
+
+	(void)state;
+	create(st, "alice", "bob");
+	r = store_req_new(STORE_CONV_END, "alice", "bob", "sealed", 6);
+	r->reason = END_LEFT;
+	r->tell = STORE_TELL_B;
+	store_run(st, r);
+	assert_false(convs_exists("alice", "bob"));
+	assert_int_equal(nanswers, 0);	/* bob offline: nothing sent */
+	store_close(st);
+	convs_reset();
+	st = open_ok();
+	assert_int_equal(convs_held_total(), 1);
+	assert_int_equal(convs_held_take("bob", &h, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(h[0].peer, "alice");
+	assert_int_equal(h[0].reason, END_LEFT);
+	assert_int_equal(h[0].e2e_len, 6);
+	assert_memory_equal(h[0].e2e, "sealed", 6);
+	r = store_req_new(STORE_HELD_DELETE, "bob", "alice", NULL, 0);
+	r->id = h[0].id;
+	convs_held_free(h, n);
+	store_run(st, r);
+	/* A held END for carol, then carol removed. */
+	r = store_req_new(STORE_HELD_ADD, "carol", "dave", NULL, 0);
+	r->reason = END_KEY_CHANGED;
+	store_run(st, r);
+	assert_int_equal(convs_held_total(), 1);
+	store_run(st, store_req_new(STORE_HELD_DROP, "carol", NULL, NULL, 0));
+	assert_int_equal(convs_held_total(), 0);
+	store_close(st);
+	convs_reset();
+	st = open_ok();
+	assert_int_equal(convs_held_total(), 0);
+	store_close(st);
+}
+
+/* An END for a side online at version 2 goes out at once (after the
+ * commit), as an event carrying END(peer, reason, e2e). */
+static void test_end_to_online(void **state)
+{
+	struct store *st = open_ok();
+	struct handle hb = { .worker = 1, .slot = 4, .gen = 9, .ver = 2 };
+	struct handle old, ab;
+	struct store_req *r;
+	struct msg m;
+
+	(void)state;
+	assert_int_equal(registry_login("bob", hb, 0, 0, &old, &ab), 0);
+	create(st, "alice", "bob");
+	r = store_req_new(STORE_CONV_END, "alice", "bob", NULL, 0);
+	r->reason = END_KEY_CHANGED;
+	r->tell = STORE_TELL_A | STORE_TELL_B;
+	store_run(st, r);
+	assert_int_equal(nanswers, 1);
+	assert_int_equal(answers[0].type, EVT_CONV_END);
+	assert_true(handle_eq(answers[0].to, hb));
+	assert_int_equal(msg_decode_s2c_v(payloads[0], answers[0].len, 2, &m),
+			 0);
+	assert_int_equal(m.op, OP_END);
+	assert_string_equal(m.peer, "alice");
+	assert_int_equal(m.reason, END_KEY_CHANGED);
+	assert_int_equal(convs_held_total(), 1);	/* alice: offline */
+	store_close(st);
+}
+
+/* One batch: a request that fails is undone alone (its savepoint); the
+ * creator is answered after the commit, with its data echoed. */
+static void test_batch(void **state)
+{
+	struct store *st = open_ok();
+	struct store_req *a, *b;
+	struct handle h = { .worker = 0, .slot = 1, .gen = 1, .ver = 2 };
+
+	(void)state;
+	create(st, "alice", "bob");
+	nanswers = 0;
+	a = store_req_new(STORE_CONV_CREATE, "alice", "bob", "dup", 3);
+	a->reply = h;
+	b = store_req_new(STORE_CONV_CREATE, "carol", "dave", "new", 3);
+	b->reply = h;
+	a->next = b;
+	store_run(st, a);
+	assert_int_equal(nanswers, 2);
+	assert_int_equal(answers[0].type, EVT_STORED);
+	assert_int_equal(answers[0].arg, STORE_NOTHING);	/* exists */
+	assert_int_equal(answers[1].arg, STORE_DONE);
+	assert_int_equal(answers[1].aux, STORE_CONV_CREATE);
+	assert_string_equal(answers[1].from_name, "dave");
+	assert_int_equal(answers[1].len, 3);
+	assert_memory_equal(payloads[1], "new", 3);
+	assert_true(convs_exists("carol", "dave"));
+	store_close(st);
+}
+
+/* Whether the bytes of s are anywhere in the database's files. */
+static bool in_files(const char *s)
+{
+	static const char *const sfx[] = { "", "-wal" };
+	char p[160], *buf = malloc(1 << 20);
+	bool found = false;
+
+	assert_non_null(buf);
+	for (size_t i = 0; i < 2 && !found; i++) {
+		int fd;
+		ssize_t n;
+
+		snprintf(p, sizeof(p), "%s%s", dbpath, sfx[i]);
+		fd = open(p, O_RDONLY);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, 1 << 20);
+		close(fd);
+		found = n > 0 && memmem(buf, (size_t)n, s, strlen(s));
+	}
+	free(buf);
+	return found;
+}
+
+/* A conversation ended leaves no trace of who talked with whom once the
+ * log is checkpointed (secure_delete). */
+static void test_deleted_rows_overwritten(void **state)
+{
+	struct store *st = open_ok();
+	struct store_req *r;
+
+	char name[16];
+
+	(void)state;
+	for (int i = 0; i < 40; i++) {	/* neighbours on the same pages */
+		snprintf(name, sizeof(name), "u%02d", i);
+		create(st, name, "xavier");
+	}
+	create(st, "zelda", "yorick");
+	store_close(st);
+	convs_reset();
+	assert_true(in_files("zelda"));	/* the probe finds it */
+	st = open_ok();
+	r = store_req_new(STORE_CONV_END, "zelda", "yorick", NULL, 0);
+	r->reason = END_LEFT;
+	store_run(st, r);
+	store_close(st);	/* the last connection checkpoints the log */
+	assert_false(in_files("zelda"));
+}
+
+/* The thread: requests submitted from elsewhere are run and answered. */
+static void test_thread(void **state)
+{
+	struct store *st = open_ok();
+	struct store_req *r = store_req_new(STORE_CONV_CREATE, "alice", "bob",
+					    NULL, 0);
+
+	(void)state;
+	assert_int_equal(store_start(st), 0);
+	store_submit(st, r);
+	store_close(st);	/* runs what was queued, then stops */
+	assert_true(convs_exists("alice", "bob"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_create_and_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migration_from_schema_1, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migration_from_empty, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_foreign_database_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_page_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_only_directory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_second_open_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_held_ends, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_end_to_online, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_thread, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deleted_rows_overwritten, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
