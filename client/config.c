@@ -103,7 +103,7 @@ static const struct conf_key keys[] = {
 		  "count too. Keep it below the server's messages_per_second.\n"
 		  "Option: --send-rate."),
 	CONF_UINT(struct ccfg, "client", "protocol_version", protocol_version,
-		  1, 2, "1",
+		  1, 2, "2",
 		  "The highest protocol version the client offers (1 or 2).\n"
 		  "Version 2 keeps conversations across connections and\n"
 		  "restarts (the state file, see state_dir) and reconnects by\n"

@@ -194,8 +194,10 @@ expect carol "^msg${TAB}alice${TAB}4${TAB}back to carol\$" "plain text goes to c
 keys "/quit"
 enter
 pane_expect "^\[exit 0\]" "/quit: the interactive client exits 0"
-expect bob "^ended${TAB}alice${TAB}left\$" "bob gets ended alice left"
-expect carol "^ended${TAB}alice${TAB}left\$" "carol gets ended alice left"
+# Version 2: the conversations outlast alice's session; her peers are
+# told she went offline.
+expect bob "^presence${TAB}alice${TAB}offline\$" "bob is told alice went offline (the conversation lasts)"
+expect carol "^presence${TAB}alice${TAB}offline\$" "carol is told alice went offline (the conversation lasts)"
 check "no batch client got a line meant for another" \
 	eval '! grep -q -E "thanks for accepting|nobody should get|accepted\$" "$(cl_out bob)" &&
 	      ! grep -q -E "nobody should get|hi dave" "$(cl_out carol)"'

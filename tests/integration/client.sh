@@ -13,6 +13,10 @@
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/daemon.sh
 . tests/lib/clients.sh
+# Version 1's rules (chats end with a connection, END 2, a new key starts
+# afresh): these clients offer version 1, as a client of before version 2
+# would, against today's server. client-conv.sh checks version 2.
+CL_PROTO=1
 
 START=$(now_us)
 CTL=$SECMSG_BUILD/secmsgctl

@@ -66,6 +66,8 @@ CONF
 }
 
 # client_conf USER: a client.conf pointing at the test daemon; keys in $DDIR/keys.
+# With CL_PROTO set, the client offers that protocol version (a script of
+# version 1's rules sets 1: a version 1 client against today's server).
 client_conf() {
 	local u=$1
 	mkdir -p "$DDIR/keys" "$DDIR/known/$u"
@@ -77,6 +79,7 @@ server_name = localhost
 ca = $SECMSG_PKI/ca.pem
 keys_dir = $DDIR/keys
 known_peers_dir = $DDIR/known/$u
+${CL_PROTO:+protocol_version = $CL_PROTO}
 CONF
 	echo "$DDIR/$u.conf"
 }
