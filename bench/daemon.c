@@ -29,6 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mono.h"
+
 #define READY_TIMEOUT_MS 60000
 #define STOP_TIMEOUT_MS 15000
 
@@ -65,10 +67,7 @@ static const char pki_script[] =
 
 uint64_t now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return (uint64_t)mono_ns();
 }
 
 /* ---- /proc ---- */

@@ -7,6 +7,7 @@
 
 #include "escape.h"
 #include "keygen.h"
+#include "keys.h"
 #include "out.h"
 
 enum arg_shape {
@@ -200,10 +201,10 @@ static int run_fingerprint(const struct cmd_env *e, const struct ccmd *c)
 
 	if (!c->peer[0]) {
 		chats_self_fpr(e->chats, hex);
-		keygen_group_fpr(hex, g);
+		fingerprint_group(hex, g);
 		out_info(e->out, "Your key (%s): %s", e->user, g);
 	} else if (chats_known_fpr(e->chats, c->peer, hex) == 0) {
-		keygen_group_fpr(hex, g);
+		fingerprint_group(hex, g);
 		out_info(e->out, "%s's recorded key: %s", c->peer, g);
 	} else {
 		out_error(e->out, "no key recorded for %s", c->peer);

@@ -40,18 +40,6 @@ int keygen_parse_type(const char *s, enum key_type *t)
 	return -EINVAL;
 }
 
-void keygen_group_fpr(const char *hex, char *out)
-{
-	size_t i, o = 0;
-
-	for (i = 0; i < FPR_HEX_LEN && hex[i]; i++) {
-		if (i > 0 && i % 4 == 0)
-			out[o++] = ' ';
-		out[o++] = hex[i];
-	}
-	out[o] = '\0';
-}
-
 int keygen_make_dirs(const char *path)
 {
 	char tmp[4096];
@@ -149,7 +137,7 @@ static void print_result(const struct keygen_opts *o, const char *keypath,
 	char hex[FPR_HEX_LEN + 1], grouped[FPR_TEXT_LEN + 1];
 
 	key_fingerprint_hex(k, hex);
-	keygen_group_fpr(hex, grouped);
+	fingerprint_group(hex, grouped);
 	printf("Wrote %s (%s, %s)\n", keypath, key_type_name(t),
 	       o->no_passphrase ? "NOT protected by a passphrase" :
 				  "protected by your passphrase");
@@ -301,7 +289,7 @@ int keygen_fingerprint(const char *path, const char *passphrase_file)
 		return 1;
 	}
 	key_fingerprint_hex(k, hex);
-	keygen_group_fpr(hex, grouped);
+	fingerprint_group(hex, grouped);
 	printf("%s\n", grouped);
 	key_unref(k);
 	return 0;

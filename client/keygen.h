@@ -35,7 +35,5 @@ int keygen_load_private(const char *path, const char *passphrase_file,
 			sm_key **out, char *err, size_t errlen);
 /* mkdir -p, making missing directories with mode 0700. */
 int keygen_make_dirs(const char *path);
-/* "0123 4567 ..." from 64 hex digits (out: 80 bytes). */
-void keygen_group_fpr(const char *hex, char *out);
 
 #endif

@@ -13,65 +13,28 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "buf.h"
 #include "crypto.h"
+#include "mono.h"
 
 /* ---- addresses ---- */
-
-static int parse_port(const char *s, char *port, size_t portlen)
-{
-	unsigned long v = 0;
-	const char *q;
-
-	if (*s == '\0' || strlen(s) > 5)
-		return -EINVAL;
-	for (q = s; *q; q++) {
-		if (*q < '0' || *q > '9')
-			return -EINVAL;
-		v = v * 10 + (unsigned long)(*q - '0');
-	}
-	if (v < 1 || v > 65535 || strlen(s) >= portlen)
-		return -EINVAL;
-	snprintf(port, portlen, "%lu", v);
-	return 0;
-}
 
 int cnet_parse_hostport(const char *s, char *host, size_t hostlen,
 			char *port, size_t portlen)
 {
-	const char *colon, *hs = s;
-	size_t hl;
+	unsigned p;
+	int n;
 
-	if (s[0] == '[') {
-		const char *end = strchr(s, ']');
-
-		if (!end || end[1] != ':')
-			return -EINVAL;
-		hs = s + 1;
-		hl = (size_t)(end - hs);
-		colon = end + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon || memchr(s, ':', (size_t)(colon - s)))
-			return -EINVAL; /* none, or a bare IPv6 address */
-		hl = (size_t)(colon - s);
-	}
-	if (hl == 0 || hl >= hostlen || memchr(hs, '[', hl) ||
-	    memchr(hs, ']', hl))
+	if (addr_split(s, host, hostlen, &p) < 0)
 		return -EINVAL;
-	if (parse_port(colon + 1, port, portlen) < 0)
-		return -EINVAL;
-	memcpy(host, hs, hl);
-	host[hl] = '\0';
-	return 0;
+	n = snprintf(port, portlen, "%u", p);
+	return n < 0 || (size_t)n >= portlen ? -EINVAL : 0;
 }
 
 int64_t cnet_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return mono_ms();
 }
 
 /* Wait until fd is ready for events or the deadline passes; -EINTR as

@@ -12,6 +12,7 @@
 #include "crypto.h"
 #include "e2e.h"
 #include "keygen.h"
+#include "keys.h"
 #include "msg.h"
 
 /* ---- making untrusted text safe for a terminal ---- */
@@ -271,7 +272,7 @@ static void fmt_chat(struct sbuf *b, const struct cev *ev)
 {
 	char g[FPR_TEXT_LEN + 1];
 
-	keygen_group_fpr(ev->s1, g);
+	fingerprint_group(ev->s1, g);
 	sb_printf(b, "Chat with %s established.\n  %s's key: %s\n", ev->peer,
 		  ev->peer, g);
 	if (ev->flag)
@@ -284,8 +285,8 @@ static void fmt_keychange(struct sbuf *b, const struct cev *ev)
 {
 	char g1[FPR_TEXT_LEN + 1], g2[FPR_TEXT_LEN + 1];
 
-	keygen_group_fpr(ev->s1, g1);
-	keygen_group_fpr(ev->s2, g2);
+	fingerprint_group(ev->s1, g1);
+	fingerprint_group(ev->s2, g2);
 	sb_printf(b, "WARNING: %s's key has CHANGED.\n  recorded: %s\n  "
 		  "now:      %s\nThe chat attempt was stopped and nothing was "
 		  "sent. Someone may be impersonating %s. Check the new "

@@ -26,7 +26,7 @@
  *
  * What changes the daemon is audited once, with the caller's uid and
  * user name (log_caller_init): Kick here, when it took effect
- * (EV_ADMIN_KICK); Reload by server_reload (each user it added, removed
+ * (MSGID_ADMIN_KICK); Reload by server_reload (each user it added, removed
  * or re-keyed, then the reload or its failure).
  */
 #include "control.h"
@@ -62,7 +62,7 @@
 
 #define READ_CHUNK 65536
 #define ACCEPT_BATCH 16
-#define TICK_MS 1000
+#define CONTROL_TICK_MS 1000
 
 const char control_admin_interface[] =
 	"interface io.secmsg.Admin\n"
@@ -379,10 +379,10 @@ static json_t *m_kick(struct control *ctl, uid_t uid, json_t *params)
 	f.user = json_string_value(name);
 	f.reason = text;
 	if (by.name[0])
-		log_eventf(EV_ADMIN_KICK, &f, "%s kicked by %s (uid %u)",
+		log_recordf(MSGID_ADMIN_KICK, &f, "%s kicked by %s (uid %u)",
 			   f.user, by.name, (unsigned)uid);
 	else
-		log_eventf(EV_ADMIN_KICK, &f, "%s kicked by uid %u", f.user,
+		log_recordf(MSGID_ADMIN_KICK, &f, "%s kicked by uid %u", f.user,
 			   (unsigned)uid);
 	return reply_ok(json_object());
 }
@@ -893,8 +893,8 @@ struct control *control_new(const struct control_env *env)
 
 int control_start(struct control *ctl)
 {
-	struct itimerspec its = { .it_interval.tv_sec = TICK_MS / 1000,
-				  .it_value.tv_sec = TICK_MS / 1000 };
+	struct itimerspec its = { .it_interval.tv_sec = CONTROL_TICK_MS / 1000,
+				  .it_value.tv_sec = CONTROL_TICK_MS / 1000 };
 	struct epoll_event ev = { .events = EPOLLIN,
 				  .data.u64 = CONTROL_TAG_LISTEN };
 

@@ -36,7 +36,7 @@
 #endif
 
 #define ACCEPT_BATCH 16
-#define TICK_MS 500
+#define HTTPD_TICK_MS 500
 #define HEAD_ROOM 256		/* an answer's head */
 #define TEXT_PLAIN "text/plain; charset=utf-8"
 
@@ -143,7 +143,7 @@ static void tick_update(struct httpd *h)
 	if (on == h->ticking)
 		return;
 	if (on) {
-		its.it_interval.tv_nsec = TICK_MS * 1000000L;
+		its.it_interval.tv_nsec = HTTPD_TICK_MS * 1000000L;
 		its.it_value = its.it_interval;
 	}
 	if (timerfd_settime(h->timerfd, 0, &its, NULL) == 0)

@@ -54,24 +54,24 @@
 static const struct {
 	const char *id;
 	int priority;
-} events[EV_COUNT] = {
-	[EV_LOGIN] = { "ac260b1428884925974e9fd14d48b811", LOG_INFO },
-	[EV_LOGOUT] = { "c56048701d944d0d89a6f9dcb1c728ee", LOG_INFO },
-	[EV_AUTH_FAILED] = { "31c851b1ef434bfaa0063c9c8306ab2f", LOG_NOTICE },
-	[EV_CHAT_ESTABLISHED] = { "39820a553ebe4a0cab1f1070142b4002",
+} events[MSGID_COUNT] = {
+	[MSGID_LOGIN] = { "ac260b1428884925974e9fd14d48b811", LOG_INFO },
+	[MSGID_LOGOUT] = { "c56048701d944d0d89a6f9dcb1c728ee", LOG_INFO },
+	[MSGID_AUTH_FAILED] = { "31c851b1ef434bfaa0063c9c8306ab2f", LOG_NOTICE },
+	[MSGID_CHAT_ESTABLISHED] = { "39820a553ebe4a0cab1f1070142b4002",
 	    LOG_INFO },
-	[EV_CHAT_ENDED] = { "1f683c1ccb5542b9b7647a2d4e6cebe0", LOG_INFO },
-	[EV_KICK] = { "82692bff2217469da04bfef078fa6242", LOG_NOTICE },
-	[EV_SLOW_READER] = { "0db3c8c96b3d4aedb87200d6cfa90840", LOG_NOTICE },
-	[EV_RELOAD] = { "01dad02b61514892a76beef022e0adb8", LOG_NOTICE },
-	[EV_START] = { "15765cfe04f942d986be594ce7b812d9", LOG_NOTICE },
-	[EV_STOP] = { "a86a0c1d4c584713bdf3af5ffc5b640f", LOG_NOTICE },
-	[EV_START_FAILED] = { "979d9511d0b4447e9b4ff480c6ecfd27", LOG_ERR },
-	[EV_RELOAD_FAILED] = { "a2043880f09a4dd8b164c17daba7e164", LOG_ERR },
-	[EV_ADMIN_KICK] = { "9ded151676604078aa3ca95d13992804", LOG_NOTICE },
-	[EV_USER_ADDED] = { "6bd99c89d3f744808ea3fde4a88f7b8a", LOG_NOTICE },
-	[EV_USER_REMOVED] = { "e7d4898d917a422cb910f089678a5df9", LOG_NOTICE },
-	[EV_USER_KEY_CHANGED] = { "4c19c73b7b1c4dee90c96f9541479b0b",
+	[MSGID_CHAT_ENDED] = { "1f683c1ccb5542b9b7647a2d4e6cebe0", LOG_INFO },
+	[MSGID_KICK] = { "82692bff2217469da04bfef078fa6242", LOG_NOTICE },
+	[MSGID_SLOW_READER] = { "0db3c8c96b3d4aedb87200d6cfa90840", LOG_NOTICE },
+	[MSGID_RELOAD] = { "01dad02b61514892a76beef022e0adb8", LOG_NOTICE },
+	[MSGID_START] = { "15765cfe04f942d986be594ce7b812d9", LOG_NOTICE },
+	[MSGID_STOP] = { "a86a0c1d4c584713bdf3af5ffc5b640f", LOG_NOTICE },
+	[MSGID_START_FAILED] = { "979d9511d0b4447e9b4ff480c6ecfd27", LOG_ERR },
+	[MSGID_RELOAD_FAILED] = { "a2043880f09a4dd8b164c17daba7e164", LOG_ERR },
+	[MSGID_ADMIN_KICK] = { "9ded151676604078aa3ca95d13992804", LOG_NOTICE },
+	[MSGID_USER_ADDED] = { "6bd99c89d3f744808ea3fde4a88f7b8a", LOG_NOTICE },
+	[MSGID_USER_REMOVED] = { "e7d4898d917a422cb910f089678a5df9", LOG_NOTICE },
+	[MSGID_USER_KEY_CHANGED] = { "4c19c73b7b1c4dee90c96f9541479b0b",
 	    LOG_NOTICE },
 };
 
@@ -385,13 +385,13 @@ void fatalx(const char *fmt, ...)
 }
 
 __attribute__((format(printf, 3, 0)))
-static void vevent(enum log_event ev, const struct log_fields *f,
+static void vevent(enum log_msgid ev, const struct log_fields *f,
     const char *fmt, va_list ap)
 {
 	struct text t = { .len = 0 };
 	char uid[32];
 
-	if ((unsigned)ev >= EV_COUNT || !wanted(events[ev].priority))
+	if ((unsigned)ev >= MSGID_COUNT || !wanted(events[ev].priority))
 		return;
 	t.buf[0] = '\0';
 	text_vaddf(&t, fmt, ap);
@@ -410,7 +410,7 @@ static void vevent(enum log_event ev, const struct log_fields *f,
 	emit(events[ev].priority, (int)ev, f, t.buf);
 }
 
-void log_event(enum log_event ev, const char *user, const char *peer,
+void log_record(enum log_msgid ev, const char *user, const char *peer,
     const char *remote, const char *fmt, ...)
 {
 	struct log_fields f = { .user = user, .peer = peer, .remote = remote };
@@ -421,7 +421,7 @@ void log_event(enum log_event ev, const char *user, const char *peer,
 	va_end(ap);
 }
 
-void log_eventf(enum log_event ev, const struct log_fields *f,
+void log_recordf(enum log_msgid ev, const struct log_fields *f,
     const char *fmt, ...)
 {
 	static const struct log_fields none;
@@ -450,7 +450,7 @@ void log_caller_init(struct log_caller *c, uid_t uid)
 		memcpy(c->name, res->pw_name, strlen(res->pw_name) + 1);
 }
 
-const char *log_event_id(enum log_event ev)
+const char *log_msgid(enum log_msgid ev)
 {
-	return (unsigned)ev < EV_COUNT ? events[ev].id : NULL;
+	return (unsigned)ev < MSGID_COUNT ? events[ev].id : NULL;
 }

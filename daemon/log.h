@@ -16,25 +16,25 @@
 
 #include "loglevel.h"
 
-/* Events an administrator searches for, each with its own MESSAGE_ID. */
-enum log_event {
-	EV_LOGIN,
-	EV_LOGOUT,
-	EV_AUTH_FAILED,
-	EV_CHAT_ESTABLISHED,
-	EV_CHAT_ENDED,
-	EV_KICK,		/* a session ended by a kick (the worker's side) */
-	EV_SLOW_READER,
-	EV_RELOAD,
-	EV_START,
-	EV_STOP,
-	EV_START_FAILED,	/* err: why the daemon cannot start */
-	EV_RELOAD_FAILED,	/* err: why a reload kept the old state */
-	EV_ADMIN_KICK,		/* audit: an administrator's Kick */
-	EV_USER_ADDED,		/* audit: a reload found a new user */
-	EV_USER_REMOVED,	/* audit: a reload found a user gone */
-	EV_USER_KEY_CHANGED,	/* audit: a reload found a user's new key */
-	EV_COUNT
+/* Records an administrator searches for, each kind with its own MESSAGE_ID. */
+enum log_msgid {
+	MSGID_LOGIN,
+	MSGID_LOGOUT,
+	MSGID_AUTH_FAILED,
+	MSGID_CHAT_ESTABLISHED,
+	MSGID_CHAT_ENDED,
+	MSGID_KICK,		/* a session ended by a kick (the worker's side) */
+	MSGID_SLOW_READER,
+	MSGID_RELOAD,
+	MSGID_START,
+	MSGID_STOP,
+	MSGID_START_FAILED,	/* err: why the daemon cannot start */
+	MSGID_RELOAD_FAILED,	/* err: why a reload kept the old state */
+	MSGID_ADMIN_KICK,		/* audit: an administrator's Kick */
+	MSGID_USER_ADDED,		/* audit: a reload found a new user */
+	MSGID_USER_REMOVED,	/* audit: a reload found a user gone */
+	MSGID_USER_KEY_CHANGED,	/* audit: a reload found a user's new key */
+	MSGID_COUNT
 };
 
 /* Who asked for an administrative action: the control socket's peer
@@ -73,12 +73,13 @@ noreturn void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 noreturn void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
- * A structured event: journal fields MESSAGE_ID (one per event),
+ * A structured record: journal fields MESSAGE_ID (one per kind of record,
+ * enum log_msgid),
  * SECMSG_USER, SECMSG_PEER, SECMSG_REMOTE (each omitted when NULL),
  * SECMSG_WORKER, plus MESSAGE from fmt. On stderr, one line with the
  * same information.
  */
-void log_event(enum log_event ev, const char *user, const char *peer,
+void log_record(enum log_msgid ev, const char *user, const char *peer,
 	       const char *remote, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 /*
@@ -86,11 +87,11 @@ void log_event(enum log_event ev, const char *user, const char *peer,
  * and peer) is also in a SECMSG_ABOUT field of its own, so that
  * "journalctl SECMSG_ABOUT=alice" finds every record about alice.
  */
-void log_eventf(enum log_event ev, const struct log_fields *f,
-		const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void log_recordf(enum log_msgid ev, const struct log_fields *f,
+		 const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* c for uid, with the user name from the password database (nss). */
 void log_caller_init(struct log_caller *c, uid_t uid);
-/* The MESSAGE_ID (32 hex digits) of an event, for tests and docs. */
-const char *log_event_id(enum log_event ev);
+/* The MESSAGE_ID (32 hex digits) of a kind of record, for tests and docs. */
+const char *log_msgid(enum log_msgid ev);
 
 #endif

@@ -319,7 +319,7 @@ static void peer_leave(const struct relay_env *env, struct relay_user *u,
 		m.reason = END_WITHDRAWN;
 	}
 	if (p->state == PE_ESTABLISHED)
-		log_event(EV_CHAT_ENDED, u->name, p->name, NULL,
+		log_record(MSGID_CHAT_ENDED, u->name, p->name, NULL,
 			  "chat %s - %s ended", u->name, p->name);
 	emit_to(env, u, p->h, p->name, EVT_GONE, 0, &m);
 }
@@ -675,7 +675,7 @@ static void req_refuse(const struct relay_env *env, struct relay_user *u,
 
 static void established(struct relay_user *u, struct peer_entry *p)
 {
-	log_event(EV_CHAT_ESTABLISHED, u->name, p->name, NULL,
+	log_record(MSGID_CHAT_ESTABLISHED, u->name, p->name, NULL,
 		  "%s %s - %s established", p->conv ? "conversation" : "chat",
 		  u->name, p->name);
 }
@@ -1202,7 +1202,7 @@ static void stored_end(const struct relay_env *env, struct relay_user *u,
 		replay(env, u, p);
 		return;
 	}
-	log_event(EV_CHAT_ENDED, u->name, p->name, NULL,
+	log_record(MSGID_CHAT_ENDED, u->name, p->name, NULL,
 		  "conversation %s - %s ended", u->name, p->name);
 	d = p->defer;
 	n = p->defer_len;

@@ -765,14 +765,14 @@ static void log_user_change(void *ctx, const char *name,
 		key_fingerprint_hex(new_key, fn);
 	if (!old_key) {
 		f.fingerprint = fn;
-		log_eventf(EV_USER_ADDED, &f, "user %s added", name);
+		log_recordf(MSGID_USER_ADDED, &f, "user %s added", name);
 	} else if (!new_key) {
 		f.fingerprint = fo;
-		log_eventf(EV_USER_REMOVED, &f, "user %s removed", name);
+		log_recordf(MSGID_USER_REMOVED, &f, "user %s removed", name);
 	} else {
 		f.fingerprint = fn;
 		f.old_fingerprint = fo;
-		log_eventf(EV_USER_KEY_CHANGED, &f, "user %s has a new key",
+		log_recordf(MSGID_USER_KEY_CHANGED, &f, "user %s has a new key",
 			   name);
 	}
 }
@@ -791,7 +791,7 @@ int server_reload(struct server *srv, const struct log_caller *by,
 	r = load_all(&nc, srv->cfg.path, &id, &u, why, len);
 	if (r < 0) {
 		srv->reloads_failed++;
-		log_eventf(EV_RELOAD_FAILED, &f, "reload failed, the running "
+		log_recordf(MSGID_RELOAD_FAILED, &f, "reload failed, the running "
 			   "configuration stays in force: %s", why);
 		notify_status(srv, "READY=1\n");
 		return r;
@@ -808,7 +808,7 @@ int server_reload(struct server *srv, const struct log_caller *by,
 	post_reload(srv);
 	check_conversation_keys(srv);
 	srv->reloads_ok++;
-	log_eventf(EV_RELOAD, &f, "reloaded: %zu users enrolled",
+	log_recordf(MSGID_RELOAD, &f, "reloaded: %zu users enrolled",
 		   users_count(u));
 	notify_status(srv, "READY=1\n");
 	return (int)users_count(u);
@@ -1137,15 +1137,15 @@ int server_run(const struct server_options *opts)
 	srv.started = time(NULL);
 	r = server_start(&srv, why, sizeof(why));
 	if (r == 0) {
-		log_event(EV_START, NULL, NULL, NULL,
+		log_record(MSGID_START, NULL, NULL, NULL,
 			  "secmsgd started: %d workers, %zu users enrolled",
 			  srv.nworkers, users_count(srv.users));
 		notify_status(&srv, "READY=1\n");
 		r = main_loop(&srv) < 0 ? 1 : 0;
 		sd_notify(0, "STOPPING=1\nSTATUS=shutting down");
-		log_event(EV_STOP, NULL, NULL, NULL, "secmsgd stopping");
+		log_record(MSGID_STOP, NULL, NULL, NULL, "secmsgd stopping");
 	} else {
-		log_eventf(EV_START_FAILED, NULL, "secmsgd cannot start: %s",
+		log_recordf(MSGID_START_FAILED, NULL, "secmsgd cannot start: %s",
 			   why);
 		sd_notifyf(0, "STATUS=cannot start: %s", why);
 		if (r == SERVER_EXIT_CONFIG)

@@ -65,7 +65,7 @@ struct server {
 };
 
 /* Run the daemon until SIGTERM; returns the exit status: 0, 1, or
- * SERVER_EXIT_CONFIG, each failure logged at err (EV_START_FAILED). */
+ * SERVER_EXIT_CONFIG, each failure logged at err (MSGID_START_FAILED). */
 int server_run(const struct server_options *opts);
 /* Load path and everything it names as start-up does (configuration,
  * certificate chain, key, CA check, users), into c; 0, or -errno with
@@ -75,8 +75,8 @@ int server_check(const char *path, struct config *c, char *why, size_t len);
  * Returns the number of enrolled users, or a negative error with its
  * reason in why (the old state stays in force). Called on SIGHUP and by
  * the control socket, by is who asked; each user added, removed or
- * re-keyed is logged (EV_USER_*), then the reload (EV_RELOAD or
- * EV_RELOAD_FAILED). */
+ * re-keyed is logged (MSGID_USER_*), then the reload (MSGID_RELOAD or
+ * MSGID_RELOAD_FAILED). */
 int server_reload(struct server *srv, const struct log_caller *by,
 		  char *why, size_t len);
 /* Post an event to the worker owning a user's session: kick or remove. */

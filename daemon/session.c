@@ -322,7 +322,7 @@ static void log_logout(struct session *s)
 	char remote[64];
 
 	remote_str(&s->remote, remote, sizeof(remote));
-	log_event(EV_LOGOUT, s->name, NULL, remote, "%s logged out", s->name);
+	log_record(MSGID_LOGOUT, s->name, NULL, remote, "%s logged out", s->name);
 }
 
 /* The session stops taking input and closes once its output is out (or
@@ -376,7 +376,7 @@ static void check_overflow(const struct session_env *env, struct session *s)
 	if (!s->overflow || s->state != SS_ONLINE)
 		return;
 	remote_str(&s->remote, remote, sizeof(remote));
-	log_event(EV_SLOW_READER, s->name, NULL, remote,
+	log_record(MSGID_SLOW_READER, s->name, NULL, remote,
 		  "%s dropped: send queue over %zu bytes", s->name,
 		  env->relay.limits->send_queue_bytes);
 	session_bye(env, s, BYE_OVERFLOW, "send queue overflow");
@@ -463,7 +463,7 @@ static void hs_log_failure(const struct session_env *env, struct session *s,
 		return;
 	remote_str(&s->remote, remote, sizeof(remote));
 	if (r == HS_ERR_CLIENT_AUTH)
-		log_event(EV_AUTH_FAILED, s->hs ? s->hs->username : NULL, NULL,
+		log_record(MSGID_AUTH_FAILED, s->hs ? s->hs->username : NULL, NULL,
 			  remote, "authentication failed for %s from %s",
 			  s->hs ? s->hs->username : "?", remote);
 	else
@@ -543,7 +543,7 @@ static void session_login(const struct session_env *env, struct session *s,
 	stat_observe(&env->relay.stats->handshake_time, stat_bounds_handshake,
 		     env->relay.now_ns - s->accepted_ns);
 	remote_str(&s->remote, remote, sizeof(remote));
-	log_event(EV_LOGIN, s->name, NULL, remote, "%s logged in from %s",
+	log_record(MSGID_LOGIN, s->name, NULL, remote, "%s logged in from %s",
 		  s->name, remote);
 	check_overflow(env, s);
 }
@@ -773,7 +773,7 @@ static void ev_kick(const struct session_env *env, struct session *s,
 	memcpy(text, event_payload(e), n);
 	text[n] = '\0';
 	remote_str(&s->remote, remote, sizeof(remote));
-	log_event(EV_KICK, s->name, NULL, remote, "%s kicked by an administrator",
+	log_record(MSGID_KICK, s->name, NULL, remote, "%s kicked by an administrator",
 		  s->name);
 	session_bye(env, s, BYE_KICKED, text);
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "crypto.h"
+#include "fileio.h"
 #include "rand.h"
 
 /* ---- randomness ---- */
@@ -145,25 +146,11 @@ const char *fz_tmpdir(void)
 
 static void write_all(const char *path, const void *p, size_t len)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	const uint8_t *b = p;
+	int r = fio_write_atomic(path, p, len, 0600, 0);
 
-	if (fd < 0)
-		goto fail;
-	while (len > 0) {
-		ssize_t n = write(fd, b, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			goto fail;
-		b += n;
-		len -= (size_t)n;
-	}
-	if (close(fd) == 0)
+	if (r == 0)
 		return;
-fail:
-	perror(path);
+	fprintf(stderr, "%s: %s\n", path, strerror(-r));
 	abort();
 }
 

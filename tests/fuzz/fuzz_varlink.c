@@ -107,7 +107,7 @@ SILENT(log_notice)
 SILENT(log_info)
 SILENT(log_debug)
 
-void log_eventf(enum log_event ev, const struct log_fields *f,
+void log_recordf(enum log_msgid ev, const struct log_fields *f,
 		const char *fmt, ...)
 {
 	(void)ev;

@@ -13,15 +13,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mono.h"
 #include "rand.h"
 #include "testutil.h"
 
 int64_t st_now_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return mono_ns() / 1000;
 }
 
 static int cmp_double(const void *a, const void *b)

@@ -22,14 +22,12 @@
 
 #include "keys.h"
 #include "rand.h"
+#include "mono.h"
 #include "testutil.h"
 
 int64_t tc_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return mono_ms();
 }
 
 int tc_connect(int port)

@@ -62,17 +62,17 @@ static void test_event_ids(void **state)
 	size_t k;
 
 	(void)state;
-	for (i = 0; i < EV_COUNT; i++) {
-		id = log_event_id((enum log_event)i);
+	for (i = 0; i < MSGID_COUNT; i++) {
+		id = log_msgid((enum log_msgid)i);
 		assert_non_null(id);
 		assert_int_equal(strlen(id), 32);
 		for (k = 0; k < 32; k++)
 			assert_non_null(strchr("0123456789abcdef", id[k]));
 		for (j = 0; j < i; j++)
 			assert_string_not_equal(id,
-			    log_event_id((enum log_event)j));
+			    log_msgid((enum log_msgid)j));
 	}
-	assert_null(log_event_id(EV_COUNT));
+	assert_null(log_msgid(MSGID_COUNT));
 }
 
 static void test_lines(void **state)
@@ -85,8 +85,8 @@ static void test_lines(void **state)
 	assert_false(log_to_journal());
 	capture_start(&cap);
 	log_set_worker(1);
-	log_event(EV_LOGIN, "alice", NULL, "127.0.0.1:5555", "login");
-	log_event(EV_CHAT_ESTABLISHED, "alice", "bob", NULL, "chat %d", 7);
+	log_record(MSGID_LOGIN, "alice", NULL, "127.0.0.1:5555", "login");
+	log_record(MSGID_CHAT_ESTABLISHED, "alice", "bob", NULL, "chat %d", 7);
 	log_set_worker(-1);
 	errno = ENOENT;
 	log_warn("open %s", "users/x.pem");
@@ -105,7 +105,7 @@ static void test_lines(void **state)
 	free(out);
 }
 
-/* log_eventf: every field in the text, a free-text reason escaped too. */
+/* log_recordf: every field in the text, a free-text reason escaped too. */
 static void test_eventf(void **state)
 {
 	struct log_caller root, anon = { .uid = 4242, .name = "" };
@@ -119,11 +119,11 @@ static void test_eventf(void **state)
 	assert_string_equal(root.name, "root");
 	init_plain(LOG_LEVEL_INFO);
 	capture_start(&cap);
-	log_eventf(EV_ADMIN_KICK, &f, "%s kicked", "bob");
+	log_recordf(MSGID_ADMIN_KICK, &f, "%s kicked", "bob");
 	f = (struct log_fields){ .user = "carol", .caller = &anon,
 	    .fingerprint = "ab", .old_fingerprint = "cd" };
-	log_eventf(EV_USER_KEY_CHANGED, &f, "new key");
-	log_eventf(EV_START_FAILED, NULL, "cannot start");
+	log_recordf(MSGID_USER_KEY_CHANGED, &f, "new key");
+	log_recordf(MSGID_START_FAILED, NULL, "cannot start");
 	out = capture_end(&cap);
 	assert_string_equal(out,
 	    "secmsgd: bob kicked user=bob caller=root caller_uid=0 "
@@ -154,7 +154,7 @@ static void test_journal_bounds(void **state)
 	f.fingerprint = f.old_fingerprint = big;
 	capture_start(&cap);
 	log_init(true, LOG_LEVEL_INFO);
-	log_eventf(EV_ADMIN_KICK, &f, "%s", big);
+	log_recordf(MSGID_ADMIN_KICK, &f, "%s", big);
 	init_plain(LOG_LEVEL_INFO);
 	out = capture_end(&cap);
 	if (out[0]) {	/* no journal here: the line it fell back to */
@@ -175,16 +175,16 @@ static void test_levels(void **state)
 	capture_start(&cap);
 	log_info("dropped");
 	log_notice("dropped");
-	log_event(EV_LOGIN, "alice", NULL, NULL, "dropped");
+	log_record(MSGID_LOGIN, "alice", NULL, NULL, "dropped");
 	log_warnx("kept");
 	log_set_level(LOG_LEVEL_DEBUG);
 	log_debug("debug %s", "kept");
 	log_set_level(LOG_LEVEL_ERROR);
 	log_warnx("dropped");
-	log_eventf(EV_ADMIN_KICK, NULL, "dropped");
+	log_recordf(MSGID_ADMIN_KICK, NULL, "dropped");
 	/* start-up and reload failures are errors: shown at any level */
-	log_eventf(EV_START_FAILED, NULL, "start failed");
-	log_eventf(EV_RELOAD_FAILED, NULL, "reload failed");
+	log_recordf(MSGID_START_FAILED, NULL, "start failed");
+	log_recordf(MSGID_RELOAD_FAILED, NULL, "reload failed");
 	out = capture_end(&cap);
 	assert_string_equal(out, "secmsgd: kept\nsecmsgd: debug kept\n"
 	    "secmsgd: start failed\nsecmsgd: reload failed\n");
