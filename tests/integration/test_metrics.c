@@ -286,7 +286,7 @@ enum {
 
 static void test_counters(void **state)
 {
-	static const uint8_t version2[] = { 0x01, 'S', 'M', 'S', 'G', 0x02 };
+	static const uint8_t version0[] = { 0x01, 'S', 'M', 'S', 'G', 0x00 };
 	static const uint8_t garbage[] = { 0x01, 'X' };
 	struct want w[W_COUNT] = {
 		[W_ACCEPTED] = { "secmsgd_accepted_connections_total", 16 },
@@ -341,7 +341,7 @@ static void test_counters(void **state)
 	assert_true(tc_login_key(&e, D.port, "erin", tu_pki_path("alice.key")) < 0);
 	assert_int_equal(e.peer_code, HSE_AUTH);
 	tc_close(&e);
-	assert_int_equal(bad_hello(version2, sizeof(version2)), HSE_VERSION);
+	assert_int_equal(bad_hello(version0, sizeof(version0)), HSE_VERSION);
 	assert_int_equal(bad_hello(garbage, sizeof(garbage)), HSE_MALFORMED);
 	close(raw(NULL));
 	src[0] = raw(NULL);
