@@ -316,7 +316,10 @@ static int configure(struct store *st, char *why, size_t len)
 	if (r == 0 && (exec(st, "BEGIN EXCLUSIVE;") < 0 ||
 		       exec(st, "COMMIT;") < 0))
 		r = -EIO;
-	if (r < 0)
+	if (r < 0 && sqlite3_errcode(st->db) == SQLITE_BUSY)
+		snprintf(why, len, "database %s is in use by another process "
+			 "(another secmsgd with the same state_dir?)", st->path);
+	else if (r < 0)
 		snprintf(why, len, "cannot use database %s: %s", st->path,
 			 sqlite3_errmsg(st->db));
 	return r;

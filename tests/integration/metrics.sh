@@ -159,9 +159,13 @@ APORT=$(free_port)
 AMPORT=$(free_port)
 # The same configuration, while the first daemon still holds its
 # metrics_listen port: a passed "metrics" socket is used instead of it.
+# Only the state directory differs: the first daemon holds its database
+# (a second secmsgd on the same database refuses to start).
+mkdir -p "$T/state"
+sed "s|^state_dir = .*|state_dir = $T/state|" "$DCONF" >"$T/activated.conf"
 systemd-socket-activate -l "127.0.0.1:$APORT" -l "$T/control" \
 	-l "127.0.0.1:$AMPORT" --fdname=chat:control:metrics \
-	"$SECMSG_BUILD/secmsgd" -c "$DCONF" >"$T/activated.log" 2>&1 &
+	"$SECMSG_BUILD/secmsgd" -c "$T/activated.conf" >"$T/activated.log" 2>&1 &
 ACT=$!
 comm() { cat "/proc/$ACT/comm" 2>/dev/null; }
 if until_true 10 grep -q "Listening on 127.0.0.1:$AMPORT" "$T/activated.log" &&

@@ -279,7 +279,7 @@ static void test_second_open_refused(void **state)
 	struct store *st = open_ok();
 
 	(void)state;
-	open_refused(NULL);
+	open_refused("in use by another process");
 	store_close(st);
 }
 
