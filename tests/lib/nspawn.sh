@@ -219,6 +219,23 @@ cl_chat() {
 	for u in "$1" "$2"; do sed "s/^/    $u> /" "$CL_IO/$u.out" "$CL_IO/$u.err"; done
 	return 1
 }
+# cl_resume A B TEXT: A and B, who have a conversation (protocol version
+# 2) from an earlier run, log in and A sends TEXT in it, with no new
+# request: B reads it, A gets the receipt.
+cl_resume() {
+	local u
+	cl_resume_steps "$@" && return 0
+	for u in "$1" "$2"; do sed "s/^/    $u> /" "$CL_IO/$u.out" "$CL_IO/$u.err"; done
+	return 1
+}
+cl_resume_steps() {
+	local a=$1 b=$2 text=$3 t=$'\t'
+	cl_wait "$a" "^ready$t$a\$" 15 && cl_wait "$b" "^ready$t$b\$" 10 || return 1
+	cl_wait "$a" "^conversation$t$b$t[0-9]+$t" || return 1
+	cl_wait "$a" "^(presence$t$b${t}online|conversation$t$b$t[0-9]+${t}online)\$" || return 1
+	cl_cmd "$a" "send $b $text"
+	cl_wait "$b" "^msg$t$a$t[^$t]+$t$text\$" && cl_wait "$a" "^delivered$t$b$t"
+}
 cl_chat_steps() {
 	local a=$1 b=$2 text=$3 t=$'\t'
 	cl_wait "$a" "^ready$t$a\$" 15 && cl_wait "$b" "^ready$t$b\$" 10 || return 1

@@ -54,12 +54,20 @@ owner() { E dpkg-query -S "$1" 2>/dev/null | sed 's/:.*//'; }
 # chat WHAT: alice and bob log in, agree to chat, alice's message reaches
 # bob and the receipt comes back; both stay logged in.
 NCHAT=0
+# chat WHAT: alice and bob log in and chat: the first time a new chat
+# (request, accept), which both clients make a conversation (protocol
+# version 2); later the same conversation, kept by the daemon's database
+# and the clients' state files (across the upgrade), with no new request.
 chat() {
 	NCHAT=$((NCHAT + 1))
+	cl_stop alice
+	cl_stop bob
 	cl_start alice
 	cl_start bob
-	if cl_chat alice bob "hello bob $NCHAT from $$"; then
+	if [ $NCHAT = 1 ] && cl_chat alice bob "hello bob $NCHAT from $$"; then
 		pass "$1: alice and bob log in with the installed client and chat (message, receipt)"
+	elif [ $NCHAT -gt 1 ] && cl_resume alice bob "hello bob $NCHAT from $$"; then
+		pass "$1: alice and bob log in with the installed client; their conversation is still there (message, receipt)"
 	else
 		fail "$1: alice and bob log in with the installed client and chat"
 		E journalctl -u secmsgd --no-pager | tail -15
