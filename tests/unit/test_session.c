@@ -184,7 +184,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[300];
+	char cmd[sizeof(users_dir) + 16];
 
 	(void)state;
 	identity_unref(env.ident);
