@@ -17,6 +17,7 @@
 #include "keys.h"
 #include "log.h"
 #include "msg.h"
+#include "queue.h"
 #include "registry.h"
 #include "store.h"
 
@@ -53,6 +54,9 @@ struct peer_entry {
 	uint8_t *defer;		/* records waiting for the store (u16 len,
 				   then the record), DEFER_MAX at most */
 	uint32_t defer_len;
+	uint32_t storing;	/* our MESSAGEs to this conversation's peer
+				   the store has not answered yet: the next
+				   goes to the store too (order, issue 17) */
 };
 
 struct relay_user {
@@ -69,6 +73,8 @@ struct relay_user {
 	uint16_t busy;		/* entries waiting for the store: records
 				   naming their peer wait too */
 	uint64_t msgs_in, msgs_out;
+	uint64_t queued_sent;	/* highest QUEUED seq sent to this session */
+	uint64_t acked;		/* highest seq it acknowledged */
 };
 
 static int64_t unix_now(void)
@@ -416,6 +422,138 @@ static void send_held(const struct relay_env *env, struct relay_user *u)
 	convs_held_free(h, n);
 }
 
+/* ---- stored messages (issue 17) ---- */
+
+static void send_queued(const struct relay_env *env, struct relay_user *u,
+			const struct queued *q)
+{
+	struct msg m = { .op = OP_QUEUED, .seq = q->seq, .at = (uint64_t)q->at,
+			 .e2e = q->e2e, .e2e_len = q->e2e_len };
+
+	snprintf(m.peer, sizeof(m.peer), "%s", q->sender);
+	send_msg(env, u, &m);
+	if (q->seq > u->queued_sent)
+		u->queued_sent = q->seq;
+}
+
+/* What the store holds for u, in order, before any live record reaches
+ * it (live ones come as events, after the login). */
+static void send_backlog(const struct relay_env *env, struct relay_user *u)
+{
+	struct queued *v;
+	size_t n;
+
+	if (queue_copy(u->name, 0, &v, &n) < 0) {
+		send_error(env, u, ERR_LIMIT, "out of memory: stored messages "
+			   "come at the next login", NULL);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		send_queued(env, u, &v[i]);
+	queue_free(v, n);
+}
+
+/* A request to store e2e from sender for recipient with the sender's
+ * ref, within the limits; its answer goes to reply. */
+static struct store_req *queue_req(const struct relay_env *env, uint8_t op,
+				   const char *sender, const char *recipient,
+				   const struct msg *m, struct handle reply)
+{
+	struct store_req *r = store_req_new(op, sender, recipient, m->e2e,
+					    m->e2e_len);
+
+	if (r) {
+		r->ref = m->ref;
+		r->max_msgs = env->limits->queue_max_messages;
+		r->max_bytes = env->limits->queue_max_bytes;
+		r->max_total = env->limits->store_max_bytes;
+		r->reply = reply;
+	}
+	return r;
+}
+
+/* MESSAGE to an offline peer of a conversation, or while earlier ones
+ * are still being stored (a live record never overtakes a stored one):
+ * the store keeps it and answers (ev_stored). */
+static void queue_message(const struct relay_env *env, struct relay_user *u,
+			  struct peer_entry *p, const struct msg *m)
+{
+	struct store_req *r = queue_req(env, STORE_QUEUE_ADD, u->name, p->name,
+					m, u->h);
+
+	if (to_store(env, u, r, m)) {
+		p->storing++;
+		u->msgs_in++;
+	}
+}
+
+/* ACK: what is stored for u up to seq goes. A seq above what this
+ * session was sent is malformed (it would delete what it never got). */
+static void req_ack(const struct relay_env *env, struct relay_user *u,
+		    const struct msg *m)
+{
+	struct store_req *r;
+
+	if (m->seq > u->queued_sent) {
+		send_error(env, u, ERR_MALFORMED, "acknowledges what was not "
+			   "sent", m);
+		return;
+	}
+	if (m->seq <= u->acked)
+		return;
+	u->acked = m->seq;
+	r = store_req_new(STORE_QUEUE_ACK, u->name, NULL, NULL, 0);
+	if (r)
+		r->seq = m->seq;
+	to_store(env, u, r, m);
+}
+
+/* The store's answer to a MESSAGE it was given. */
+static void stored_message(const struct relay_env *env, struct relay_user *u,
+			   const struct event *e, struct peer_entry *p)
+{
+	struct msg a = about(OP_MESSAGE, e->from_name, e->ref);
+	struct msg ok = { .op = OP_STORED, .ref = e->ref };
+
+	if (p && p->storing && e->aux == STORE_QUEUE_ADD)
+		p->storing--;
+	switch (e->arg) {
+	case STORE_DONE:
+	case STORE_NOTHING:
+		snprintf(ok.peer, sizeof(ok.peer), "%s", e->from_name);
+		send_msg(env, u, &ok);
+		break;
+	case STORE_QUOTA:
+		send_error(env, u, ERR_QUOTA, "the recipient's queue is full",
+			   &a);
+		break;
+	case STORE_FULL:
+		send_error(env, u, ERR_STORE_FULL, "the server's store is full",
+			   &a);
+		break;
+	default:
+		send_error(env, u, ERR_STORE_FAILED, "the server could not "
+			   "store it", &a);
+		break;
+	}
+}
+
+/* A record stored for u after its login: the store sends it at once. A
+ * record its login already sent (a login between the commit and now) is
+ * not sent twice. */
+static void ev_queued(const struct relay_env *env, struct relay_user *u,
+		      const struct event *e)
+{
+	struct msg m;
+
+	if (u->version < 2 ||
+	    msg_decode_s2c_v(event_payload(e), e->len, 2, &m) < 0 ||
+	    m.op != OP_QUEUED || m.seq <= u->queued_sent)
+		return;
+	u->queued_sent = m.seq;
+	deliver(env, u, event_payload(e), e->len);
+}
+
 /* A version 2 login: the user's conversations into the peer table (each
  * peer online at version 2 is told), then the held ENDs and
  * CONVERSATIONS (secmsg-protocol(7), Login). */
@@ -440,6 +578,7 @@ static void login_v2(const struct relay_env *env, struct relay_user *u)
 	free(c);
 	send_held(env, u);
 	send_conversations(env, u);
+	send_backlog(env, u);
 }
 
 /* Keep a record about busy entry p until the store has answered. */
@@ -737,8 +876,8 @@ static void req_message(const struct relay_env *env, struct relay_user *u,
 
 	if (!p)
 		return;
-	if (p->conv && !handle_valid(p->h)) {
-		send_error(env, u, ERR_OFFLINE, "peer offline", m);
+	if (p->conv && (!handle_valid(p->h) || p->storing)) {
+		queue_message(env, u, p, m);
 		return;
 	}
 	snprintf(fwd.peer, sizeof(fwd.peer), "%s", u->name);
@@ -851,6 +990,9 @@ static void run_request(const struct relay_env *env, struct relay_user *u,
 	case OP_CONVERSATIONS:
 		send_conversations(env, u);
 		break;
+	case OP_ACK:
+		req_ack(env, u, m);
+		break;
 	case OP_PING: {
 		struct msg pong = *m;
 
@@ -944,6 +1086,26 @@ static void bounce(const struct relay_env *env, const struct event *e,
 	env->ops->emit(env->ctx, &a, NULL, 0);
 }
 
+/* A conversation's MESSAGE relayed live to a session that ended before
+ * it took it: stored on its sender's behalf (STORED answers it), as if
+ * the sender had known the peer offline; ERROR 6 only if that fails. */
+static void store_missed(const struct relay_env *env, const struct event *e)
+{
+	struct store_req *r = NULL;
+	struct msg m;
+
+	if (msg_decode_s2c_v(event_payload(e), e->len, 2, &m) == 0 &&
+	    convs_exists(e->from_name, e->to_name)) {
+		m.ref = e->ref;
+		r = queue_req(env, STORE_QUEUE_MISSED, e->from_name, e->to_name,
+			      &m, e->from);
+	}
+	if (r)
+		to_store(env, NULL, r, NULL);
+	else
+		bounce(env, e, ERR_OFFLINE);
+}
+
 /* An END from the store for a session gone: held for its next login. */
 static void hold_end(const struct relay_env *env, const struct event *e)
 {
@@ -969,7 +1131,7 @@ void relay_event_lost(const struct relay_env *env, const struct event *e)
 		break;
 	case EVT_MESSAGE:
 		if (e->arg)
-			bounce(env, e, ERR_OFFLINE);
+			store_missed(env, e);
 		break;
 	case EVT_CONV_END:
 		hold_end(env, e);
@@ -1220,6 +1382,8 @@ static void ev_stored(const struct relay_env *env, struct relay_user *u,
 		stored_create(env, u, e, p);
 	else if (e->aux == STORE_CONV_END)
 		stored_end(env, u, e, p);
+	else if (e->aux == STORE_QUEUE_ADD || e->aux == STORE_QUEUE_MISSED)
+		stored_message(env, u, e, p);
 }
 
 void relay_event(const struct relay_env *env, struct relay_user *u,
@@ -1259,6 +1423,9 @@ void relay_event(const struct relay_env *env, struct relay_user *u,
 		break;
 	case EVT_STORED:
 		ev_stored(env, u, e);
+		break;
+	case EVT_QUEUED:
+		ev_queued(env, u, e);
 		break;
 	default:
 		break;

@@ -6,6 +6,7 @@
  * forward step by step at start; a newer one is refused):
  *   1  meta, conversations
  *   2  held_ends (ENDs waiting for their recipient's next login)
+ *   3  queues, queued (messages stored for offline users, issue 17)
  */
 #include "store.h"
 
@@ -26,6 +27,7 @@
 
 #include "log.h"
 #include "msg.h"
+#include "queue.h"
 #include "registry.h"
 
 #define BUSY_MS 2000
@@ -59,6 +61,17 @@ static const char *const migrations[STORE_SCHEMA] = {
 	"  reason INTEGER NOT NULL, e2e BLOB NOT NULL,"
 	"  at INTEGER NOT NULL);"		/* Unix time it was held */
 	"CREATE INDEX held_ends_recipient ON held_ends (recipient, id);",
+	/* 2 -> 3 */
+	"CREATE TABLE queues ("			/* one row per recipient */
+	"  recipient TEXT PRIMARY KEY,"
+	"  last_seq INTEGER NOT NULL,"		/* never goes back */
+	"  count INTEGER NOT NULL, bytes INTEGER NOT NULL);"
+	"CREATE TABLE queued ("
+	"  recipient TEXT NOT NULL, seq INTEGER NOT NULL,"
+	"  sender TEXT NOT NULL, ref INTEGER NOT NULL,"
+	"  at INTEGER NOT NULL,"		/* Unix time it was stored */
+	"  e2e BLOB NOT NULL,"
+	"  UNIQUE (recipient, seq), UNIQUE (recipient, sender, ref));",
 };
 
 /* ---- requests ---- */
@@ -218,6 +231,53 @@ static int check(struct store *st, char *why, size_t len)
 	return r;
 }
 
+/* One row of queued into q (pointers into s); false if not valid. */
+static bool queued_row(sqlite3_stmt *s, struct queued *q, const char **to)
+{
+	const char *from = (const char *)sqlite3_column_text(s, 2);
+	int64_t seq = sqlite3_column_int64(s, 1), ref = sqlite3_column_int64(s, 3);
+
+	memset(q, 0, sizeof(*q));
+	*to = (const char *)sqlite3_column_text(s, 0);
+	q->e2e_len = (size_t)sqlite3_column_bytes(s, 5);
+	q->e2e = (uint8_t *)sqlite3_column_blob(s, 5);
+	if (!*to || !from || !name_valid_str(*to) || !name_valid_str(from) ||
+	    seq < 1 || ref < 1 || ref > UINT32_MAX || q->e2e_len > E2E_MAX)
+		return false;
+	q->seq = (uint64_t)seq;
+	q->ref = (uint32_t)ref;
+	q->at = sqlite3_column_int64(s, 4);
+	snprintf(q->sender, sizeof(q->sender), "%s", from);
+	return true;
+}
+
+/* The stored messages into the view (queue.h). */
+static int load_queue(struct store *st, char *why, size_t len)
+{
+	sqlite3_stmt *s = prep(st, "SELECT recipient, seq, sender, ref, at, "
+				   "e2e FROM queued ORDER BY recipient, seq");
+	int rc = SQLITE_ERROR;
+	struct queued q;
+	const char *to;
+
+	queue_reset();
+	while (s && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (!queued_row(s, &q, &to) || queue_add(to, &q) < 0) {
+			rc = SQLITE_CORRUPT;
+			break;
+		}
+	}
+	sqlite3_finalize(s);
+	if (s && rc == SQLITE_DONE)
+		return 0;
+	snprintf(why, len, "cannot load the stored messages of database %s: "
+		 "%s", st->path, rc == SQLITE_CORRUPT ? "a row is not valid" :
+		 sqlite3_errmsg(st->db));
+	queue_reset();
+	convs_reset();
+	return -EIO;
+}
+
 static int load_view(struct store *st, char *why, size_t len)
 {
 	sqlite3_stmt *s = prep(st, "SELECT a, b, since, fpr_a, fpr_b "
@@ -260,7 +320,7 @@ static int load_view(struct store *st, char *why, size_t len)
 	}
 	sqlite3_finalize(s);
 	if (s && rc == SQLITE_DONE)
-		return 0;
+		return load_queue(st, why, len);
 fail:
 	snprintf(why, len, "cannot load database %s: %s", st->path,
 		 rc == SQLITE_CORRUPT ? "a row is not valid" :
@@ -419,7 +479,165 @@ static int run_create(struct store *st, struct store_req *r)
 	return 0;
 }
 
-/* Delete a-b; STORE_NOTHING if there was none. */
+/* ---- the queue (issue 17) ---- */
+
+/* Bring queues' count and bytes of name in line with its rows. */
+static int recount(struct store *st, const char *name)
+{
+	sqlite3_stmt *s = prep(st, "UPDATE queues SET "
+		"count = (SELECT count(*) FROM queued WHERE recipient = ?1), "
+		"bytes = (SELECT coalesce(sum(length(e2e)), 0) FROM queued "
+		"WHERE recipient = ?1) WHERE recipient = ?1");
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, name);
+	return step_done(st, s);
+}
+
+/* Two integers from a one-row query with parameters p1 (unless NULL),
+ * p2 and p3 (unless p2 is NULL); 0 and 0 when it returns no row. */
+static int query2(struct store *st, const char *sql, const char *p1,
+		  const char *p2, int64_t p3, int64_t out[2])
+{
+	sqlite3_stmt *s = prep(st, sql);
+	int rc;
+
+	out[0] = out[1] = 0;
+	if (!s)
+		return -EIO;
+	if (p1)
+		bind_text(s, 1, p1);
+	if (p2) {
+		bind_text(s, 2, p2);
+		sqlite3_bind_int64(s, 3, p3);
+	}
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		out[0] = sqlite3_column_int64(s, 0);
+		out[1] = sqlite3_column_int64(s, 1);
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* STORE_QUOTA, STORE_FULL or STORE_DONE for one more record of len
+ * bytes for b. */
+static int queue_room(struct store *st, const struct store_req *r, int *res)
+{
+	int64_t mine[2], all[2];
+
+	if (query2(st, "SELECT count, bytes FROM queues WHERE recipient = ?",
+		   r->b, NULL, 0, mine) < 0 ||
+	    query2(st, "SELECT coalesce(sum(bytes), 0), 0 FROM queues",
+		   NULL, NULL, 0, all) < 0)
+		return -EIO;
+	if ((uint64_t)mine[0] + 1 > r->max_msgs ||
+	    (uint64_t)mine[1] + r->len > r->max_bytes)
+		*res = STORE_QUOTA;
+	else if ((uint64_t)all[0] + r->len > r->max_total)
+		*res = STORE_FULL;
+	else
+		*res = STORE_DONE;
+	return 0;
+}
+
+/* The next seq of b, counting the new record in. */
+static int take_seq(struct store *st, struct store_req *r)
+{
+	sqlite3_stmt *s = prep(st, "INSERT INTO queues VALUES (?, 1, 1, ?) "
+		"ON CONFLICT (recipient) DO UPDATE SET last_seq = last_seq + 1, "
+		"count = count + 1, bytes = bytes + excluded.bytes "
+		"RETURNING last_seq");
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, r->b);
+	sqlite3_bind_int64(s, 2, (int64_t)r->len);
+	if (sqlite3_step(s) != SQLITE_ROW) {
+		log_warnx("store %s: %s", st->path, sqlite3_errmsg(st->db));
+		sqlite3_finalize(s);
+		return -EIO;
+	}
+	r->seq = (uint64_t)sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return 0;
+}
+
+static int run_queue_add(struct store *st, struct store_req *r)
+{
+	sqlite3_stmt *s;
+	int64_t old[2];
+
+	if (query2(st, "SELECT seq, at FROM queued WHERE recipient = ? AND "
+		   "sender = ? AND ref = ?", r->b, r->a, r->ref, old) < 0)
+		return -EIO;
+	if (old[0] > 0) {	/* sent again after a lost STORED */
+		r->result = STORE_NOTHING;
+		return 0;
+	}
+	if (queue_room(st, r, &r->result) < 0)
+		return -EIO;
+	if (r->result != STORE_DONE)
+		return 0;	/* refused: nothing written */
+	if (take_seq(st, r) < 0)
+		return -EIO;
+	r->at = (int64_t)time(NULL);
+	s = prep(st, "INSERT INTO queued (recipient, seq, sender, ref, at, e2e) "
+		     "VALUES (?, ?, ?, ?, ?, ?)");
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, r->b);
+	sqlite3_bind_int64(s, 2, (int64_t)r->seq);
+	bind_text(s, 3, r->a);
+	sqlite3_bind_int64(s, 4, r->ref);
+	sqlite3_bind_int64(s, 5, r->at);
+	sqlite3_bind_blob(s, 6, r->len ? (const void *)r->data : "",
+			  (int)r->len, SQLITE_TRANSIENT);
+	return step_done(st, s);
+}
+
+static int run_queue_ack(struct store *st, struct store_req *r)
+{
+	sqlite3_stmt *s = prep(st, "DELETE FROM queued WHERE recipient = ? "
+				   "AND seq <= ?");
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, r->a);
+	sqlite3_bind_int64(s, 2, r->seq > INT64_MAX ? INT64_MAX :
+			   (int64_t)r->seq);
+	if (step_done(st, s) < 0)
+		return -EIO;
+	if (sqlite3_changes(st->db) == 0) {
+		r->result = STORE_NOTHING;
+		return 0;
+	}
+	return recount(st, r->a);
+}
+
+/* What is queued between a and b, both ways (their conversation ends). */
+static int drop_queued(struct store *st, const char *a, const char *b)
+{
+	sqlite3_stmt *s = prep(st, "DELETE FROM queued WHERE "
+		"(recipient = ?1 AND sender = ?2) OR (recipient = ?2 AND "
+		"sender = ?1)");
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, a);
+	bind_text(s, 2, b);
+	if (step_done(st, s) < 0)
+		return -EIO;
+	if (sqlite3_changes(st->db) == 0)
+		return 0;
+	return recount(st, a) < 0 ? -EIO : recount(st, b);
+}
+
+/* ---- conversations ---- */
+
+/* Delete a-b (and what is queued in it); STORE_NOTHING if there was
+ * none. */
 static int delete_conv(struct store *st, struct store_req *r)
 {
 	sqlite3_stmt *s = prep(st, "DELETE FROM conversations "
@@ -434,7 +652,7 @@ static int delete_conv(struct store *st, struct store_req *r)
 	if (step_done(st, s) < 0)
 		return -EIO;
 	r->result = sqlite3_changes(st->db) ? STORE_DONE : STORE_NOTHING;
-	return 0;
+	return r->result == STORE_DONE ? drop_queued(st, a, b) : 0;
 }
 
 static int run_end(struct store *st, struct store_req *r)
@@ -484,6 +702,11 @@ static int run_one(struct store *st, struct store_req *r)
 			return -EIO;
 		bind_text(s, 1, r->a);
 		return step_done(st, s);
+	case STORE_QUEUE_ADD:
+	case STORE_QUEUE_MISSED:
+		return run_queue_add(st, r);
+	case STORE_QUEUE_ACK:
+		return run_queue_ack(st, r);
 	default:
 		return -EINVAL;
 	}
@@ -510,6 +733,34 @@ static void answer(struct store *st, struct event *e, const void *payload,
 		st->ops->answer(st->ctx, e, payload);
 }
 
+/* A record stored for b: into the view, and to b at once if b is online
+ * at version 2 (b logged in before the commit, so its login did not see
+ * it; a login in between sees it twice, and its client shows it once). */
+static void queued_apply(struct store *st, const struct store_req *r)
+{
+	static uint8_t rec[E2E_MAX + NAME_MAX_LEN + 32];
+	struct queued q = { .seq = r->seq, .at = r->at, .ref = r->ref,
+			    .e2e = (uint8_t *)r->data, .e2e_len = r->len };
+	struct msg m = { .op = OP_QUEUED, .seq = r->seq, .at = (uint64_t)r->at,
+			 .e2e = r->data, .e2e_len = r->len };
+	struct event d = { .type = EVT_QUEUED, .to = online_v2(r->b) };
+	struct writer w;
+
+	snprintf(q.sender, sizeof(q.sender), "%s", r->a);
+	if (queue_add(r->b, &q) < 0)
+		log_warnx("store %s: no memory for a stored message to %s; it "
+			  "is delivered at its next start", st->path, r->b);
+	if (!handle_valid(d.to))
+		return;
+	snprintf(m.peer, sizeof(m.peer), "%s", r->a);
+	wr_init(&w, rec, sizeof(rec));
+	if (msg_encode_s2c_v(&m, 2, &w) < 0)
+		return;
+	snprintf(d.from_name, sizeof(d.from_name), "%s", r->a);
+	snprintf(d.to_name, sizeof(d.to_name), "%s", r->b);
+	answer(st, &d, rec, w.len);
+}
+
 /* After the commit: the view, then the events (ARCHITECTURE.md: the
  * store answers by events). */
 static void apply(struct store *st, struct store_req *r)
@@ -527,6 +778,7 @@ static void apply(struct store *st, struct store_req *r)
 		case STORE_CONV_END:
 		case STORE_CONV_DROP:
 			convs_del(r->a, r->b);
+			queue_drop(r->a, r->b);
 			break;
 		case STORE_HELD_ADD:
 			convs_held_add(r->held_id[0], r->a, r->b, r->reason,
@@ -534,6 +786,13 @@ static void apply(struct store *st, struct store_req *r)
 			break;
 		case STORE_HELD_DROP:
 			convs_held_drop(r->a);
+			break;
+		case STORE_QUEUE_ADD:
+		case STORE_QUEUE_MISSED:
+			queued_apply(st, r);
+			break;
+		case STORE_QUEUE_ACK:
+			queue_ack(r->a, r->seq);
 			break;
 		default:
 			break;
@@ -572,6 +831,7 @@ static void apply(struct store *st, struct store_req *r)
 		return;
 	e.to = r->reply;
 	e.from = r->peer;
+	e.ref = r->ref;
 	snprintf(e.from_name, sizeof(e.from_name), "%s", r->b);
 	snprintf(e.to_name, sizeof(e.to_name), "%s", r->a);
 	answer(st, &e, r->data, r->op == STORE_CONV_CREATE ? r->len : 0);

@@ -16,8 +16,9 @@
  * savepoint per request, so one failing request does not undo the
  * others), commits, then updates the in-memory view (convs.h) and
  * answers by events, through ops->answer, to the sessions that asked.
- * What arrives while one commit runs goes into the next: issue 17's
- * queued messages add request kinds, not a new shape.
+ * What arrives while one commit runs goes into the next: so a stored
+ * message (issue 17, STORE_QUEUE_ADD) is answered only once the commit
+ * that holds it is durable, and a burst of them costs one disk flush.
  */
 #ifndef SECMSGD_STORE_H
 #define SECMSGD_STORE_H
@@ -35,7 +36,7 @@
 #include "handle.h"
 
 #define STORE_FILE "secmsgd.db"
-#define STORE_SCHEMA 2		/* the schema version this code writes */
+#define STORE_SCHEMA 3		/* the schema version this code writes */
 
 struct store;
 
@@ -55,6 +56,17 @@ enum store_op {
 	STORE_HELD_DELETE,
 	/* delete every END held for a (a was removed) */
 	STORE_HELD_DROP,
+	/* queue data (a MESSAGE's e2e) from a for b, with a's ref, within
+	 * the limits in the request; then QUEUED to b if b is online at
+	 * version 2 (EVT_QUEUED), and EVT_STORED (ref) to reply: STORE_DONE
+	 * (stored), STORE_NOTHING (already queued with that ref),
+	 * STORE_QUOTA, STORE_FULL or STORE_FAILED */
+	STORE_QUEUE_ADD,
+	/* delete what is queued for a up to seq (a acknowledged it) */
+	STORE_QUEUE_ACK,
+	/* as STORE_QUEUE_ADD, for a MESSAGE relayed live that b's session
+	 * did not take (it ended first): stored on a's behalf */
+	STORE_QUEUE_MISSED,
 };
 
 #define STORE_TELL_A 1
@@ -65,6 +77,8 @@ enum store_result {
 	STORE_DONE = 0,
 	STORE_FAILED = 1,	/* the database failed: nothing was changed */
 	STORE_NOTHING = 2,	/* nothing to do (already there, or gone) */
+	STORE_QUOTA = 3,	/* QUEUE_ADD: the recipient's queue is full */
+	STORE_FULL = 4,		/* QUEUE_ADD: the store is full */
 };
 
 struct store_req {
@@ -76,6 +90,11 @@ struct store_req {
 	char b[NAME_MAX_LEN + 1];
 	int64_t since;
 	int64_t id;			/* HELD_DELETE */
+	uint32_t ref;			/* QUEUE_ADD: the sender's ref */
+	uint64_t seq;			/* QUEUE_ACK; QUEUE_ADD: as stored */
+	int64_t at;			/* QUEUE_ADD: as stored */
+	uint64_t max_msgs, max_bytes;	/* QUEUE_ADD: the recipient's quota */
+	uint64_t max_total;		/* QUEUE_ADD: e2e bytes queued in all */
 	char fpr_a[CONVS_FPR_LEN + 1], fpr_b[CONVS_FPR_LEN + 1];
 	struct handle reply;		/* who gets EVT_STORED (gen 0: nobody) */
 	struct handle peer;		/* EVT_STORED's from: the other side */

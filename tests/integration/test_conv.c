@@ -2,7 +2,7 @@
  * the real secmsgd on loopback, driven by proto/ clients (tclient).
  *
  * Two version 2 users make a conversation and it outlives: a disconnect
- * (PRESENCE, ERROR 6 naming the refused MESSAGE, CONVERSATIONS at the
+ * (PRESENCE, the MESSAGE to the peer offline stored, CONVERSATIONS at the
  * next login, messages again with no new request), secmsgd stopped with
  * SIGTERM and killed with SIGKILL, and it ends for good with END (held
  * for a peer offline until its next login) or with a key change (END 5).
@@ -185,13 +185,14 @@ static void test_survives_disconnect(void **state)
 	relay_ok(&a, &b, 1, "hello");
 	tc_close(&b);
 	expect_presence(&a, "bob", false);
-	send_message(&a, "bob", 77, "lost?");
-	expect(&a, OP_ERROR, &m);
-	assert_int_equal(m.code, 6);
-	assert_int_equal(m.err_op, OP_MESSAGE);
+	send_message(&a, "bob", 77, "kept");	/* stored: test_queue.c */
+	expect(&a, OP_STORED, &m);
 	assert_int_equal(m.ref, 77);
 	assert_string_equal(m.peer, "bob");
 	relogin(&b, "bob", "alice", true);
+	expect(&b, OP_QUEUED, &m);
+	assert_string_equal(m.peer, "alice");
+	assert_memory_equal(m.e2e, "kept", 4);
 	expect_presence(&a, "bob", true);
 	relay_ok(&a, &b, 2, "again");
 	relay_ok(&b, &a, 1, "no new request");
