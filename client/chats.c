@@ -1002,6 +1002,12 @@ static int dispatch(struct chats *c, const struct msg *m)
 	case OP_PRESENCE:
 		conv_on_presence(c, m);
 		break;
+	case OP_STORED:
+		conv_on_stored(c, m);
+		break;
+	case OP_QUEUED:
+		conv_on_queued(c, m);
+		break;
 	default:
 		break; /* PONG, and anything else the server should not send */
 	}
@@ -1019,6 +1025,18 @@ int chats_receive(struct chats *c, const uint8_t *pt, size_t len)
 		return 0;
 	}
 	return dispatch(c, &m);
+}
+
+int chats_ack(struct chats *c)
+{
+	struct msg m = { .op = OP_ACK };
+
+	if (c->version < 2 || !c->connected || c->dirty ||
+	    c->ack_due <= c->acked)
+		return 0;
+	m.seq = c->ack_due;
+	c->acked = c->ack_due;
+	return chats_send_msg(c, &m, false);
 }
 
 bool chats_logged_in(const struct chats *c)
@@ -1039,6 +1057,7 @@ void chats_session(struct chats *c, unsigned version)
 	c->logged_in = false;
 	c->convs_in = false;
 	c->convs_reading = false;
+	c->queued_seen = c->ack_due = c->acked = 0;
 	c->users_len = 0;
 	if (c->users)
 		c->users[0] = '\0';

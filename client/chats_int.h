@@ -94,6 +94,9 @@ struct chats {
 	bool convs_in;		/* the login CONVERSATIONS reply is in */
 	bool convs_reading;	/* a CONVERSATIONS reply is being read */
 	bool dirty;		/* the store changed since it was saved */
+	uint64_t queued_seen;	/* highest QUEUED seq taken this session */
+	uint64_t ack_due;	/* highest QUEUED seq done with */
+	uint64_t acked;		/* highest seq sent in an ACK this session */
 	struct unsent *unsent, *unsent_tail;
 };
 
@@ -152,6 +155,11 @@ int conv_end(struct chats *c, struct peer *p);
 void conv_on_conversations(struct chats *c, const struct msg *m);
 void conv_on_presence(struct chats *c, const struct msg *m);
 void conv_on_error(struct chats *c, const struct msg *m);
+/* STORED: the server keeps our message for an offline peer. */
+void conv_on_stored(struct chats *c, const struct msg *m);
+/* QUEUED: a message stored while we were offline (or just now); shown
+ * once, acknowledged after the state is saved (chats_ack). */
+void conv_on_queued(struct chats *c, const struct msg *m);
 /* The row for a conversation of the store (made if missing). */
 struct peer *conv_row(struct chats *c, struct state_conv *sc);
 

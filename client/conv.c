@@ -211,10 +211,7 @@ int conv_send_text(struct chats *c, struct peer *p, const char *text,
 
 	if (!sc)
 		return -ENOENT;
-	if (!p->online) {
-		out_error(c->out, "%s is offline", p->name);
-		return -EAGAIN;
-	}
+	/* An offline peer's messages are stored by the server (STORED). */
 	er = chat_seal_text(&sc->chat, text, len, &id, out, &out_len);
 	ref = er == E2E_OK ? conv_take_ref(sc) : 0;
 	if (er == E2E_ERR_LIMIT || (er == E2E_OK && ref == 0)) {
@@ -297,7 +294,10 @@ static void hello_answered(struct peer *p)
 	p->hello_refused = false;
 }
 
-void conv_on_message(struct chats *c, struct peer *p, const struct msg *m)
+/* A message of the conversation with p; a stored one (QUEUED) that comes
+ * again after it was accepted is dropped without a word. */
+static void conv_open(struct chats *c, struct peer *p, const struct msg *m,
+		      bool stored)
 {
 	uint8_t pt[CHAT_PT_MAX];
 	struct chat_message ev;
@@ -307,6 +307,8 @@ void conv_on_message(struct chats *c, struct peer *p, const struct msg *m)
 	if (!sc)
 		return;
 	er = chat_open(&sc->chat, m->e2e, m->e2e_len, pt, &ev);
+	if (er == E2E_ERR_DUPLICATE && stored)
+		return;
 	if (er != E2E_OK) {
 		/* Nothing changed: the conversation goes on without it. */
 		out_notice(c->out, "a message from %s was dropped: %s", p->name,
@@ -327,6 +329,26 @@ void conv_on_message(struct chats *c, struct peer *p, const struct msg *m)
 		chats_emit_id(c, CEV_DELIVERED, p->name, ev.id, NULL, 0);
 	}
 	crypto_cleanse(pt, sizeof(pt));
+}
+
+void conv_on_message(struct chats *c, struct peer *p, const struct msg *m)
+{
+	conv_open(c, p, m, false);
+}
+
+void conv_on_queued(struct chats *c, const struct msg *m)
+{
+	struct peer *p = chats_peer_find(c, m->peer);
+
+	if (c->version < 2 || m->seq <= c->queued_seen)
+		return;
+	c->queued_seen = m->seq;
+	if (p && p->conv && p->state == PEER_ESTABLISHED)
+		conv_open(c, p, m, true);
+	else
+		out_notice(c->out, "a stored message from %s was dropped: no "
+			   "conversation with %s", m->peer, m->peer);
+	c->ack_due = m->seq;
 }
 
 bool conv_on_end(struct chats *c, const struct msg *m)
@@ -417,6 +439,19 @@ void conv_on_error(struct chats *c, const struct msg *m)
 			   e->kind == CHAT_HELLO ? "HELLO" : "receipt",
 			   p->name);
 	}
+}
+
+void conv_on_stored(struct chats *c, const struct msg *m)
+{
+	struct peer *p = chats_peer_find(c, m->peer);
+	const struct sent *e = p ? sent_find(p, m->ref) : NULL;
+
+	if (c->version < 2 || !e)
+		return;
+	if (e->kind == CHAT_TEXT)
+		chats_emit_id(c, CEV_STORED, p->name, e->id, NULL, 0);
+	else if (e->kind == CHAT_HELLO && e->ref == p->hello_ref)
+		p->hello_refused = false;	/* the server has it */
 }
 
 /* ---- the login: CONVERSATIONS ---- */
