@@ -82,15 +82,6 @@ static void login(struct tc *c, const char *user)
 	expect(c, OP_CONVERSATIONS, &m);
 }
 
-static void send_rec(struct tc *c, uint8_t op, const char *peer)
-{
-	static const uint8_t sig[64] = { 1 };
-	struct msg m = { .op = op, .sig = sig, .sig_len = sizeof(sig) };
-
-	snprintf(m.peer, sizeof(m.peer), "%s", peer);
-	assert_int_equal(tc_send(c, &m), 0);
-}
-
 /* alice and bob make a conversation; bob goes offline. */
 static void bob_offline(struct tc *a, struct tc *b)
 {
@@ -98,13 +89,7 @@ static void bob_offline(struct tc *a, struct tc *b)
 
 	login(a, "alice");
 	login(b, "bob");
-	send_rec(a, OP_RTT, "bob");
-	expect(b, OP_RTT, &m);
-	send_rec(b, OP_ACCEPT, "alice");
-	expect(a, OP_ACCEPT, &m);
-	send_rec(a, OP_CONFIRM, "bob");
-	expect(b, OP_CONFIRM, &m);
-	assert_int_equal(m.flags, MSG_FLAG_PERSISTENT);
+	assert_int_equal(tc_conversation(a, b, T), 0);
 	tc_close(b);
 	expect(a, OP_PRESENCE, &m);
 	assert_int_equal(m.online, 0);

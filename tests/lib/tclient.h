@@ -112,6 +112,10 @@ int tc_login_v(struct tc *c, int port, const char *user, unsigned version);
 /* Convenience senders. */
 int tc_rtt(struct tc *c, const char *peer);
 int tc_simple(struct tc *c, uint8_t op, const char *peer);
+/* a asks b, b accepts, a confirms (made-up signatures: the server does
+ * not check them); 0 once b has the CONFIRM of a conversation (both
+ * logged in at version 2), -EPROTO if it is not one, or negative. */
+int tc_conversation(struct tc *a, struct tc *b, int timeout_ms);
 
 /*
  * Start secmsgd ($SECMSG_BUILD/secmsgd) with a fresh config in a temp
