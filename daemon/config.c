@@ -330,6 +330,10 @@ static const struct conf_key keys[] = {
 	    "Bytes of messages the server stores for all recipients together\n"
 	    "(64K..64G); they are also held in memory. Over it: ERROR 8 (the\n"
 	    "store is full), not stored."),
+	UINT("limits", "queue_retention_days", limits.queue_retention_days, 1,
+	    3650, "30",
+	    "Days a stored message waits for its recipient (1..3650); then\n"
+	    "it is deleted unread (checked every minute)."),
 };
 
 _Static_assert(ARRAY_LEN(keys) <= CONF_KEYS_MAX, "too many keys");

@@ -44,6 +44,7 @@ struct limits {
 	unsigned queue_max_messages;	/* stored for one recipient (issue 17) */
 	size_t queue_max_bytes;		/* e2e bytes stored for one recipient */
 	size_t store_max_bytes;		/* e2e bytes stored in all */
+	unsigned queue_retention_days;	/* a stored message is deleted after */
 };
 
 struct config {

@@ -152,19 +152,42 @@ void queue_ack(const char *recipient, uint64_t seq)
 }
 
 /* Keep in q only the records whose sender is not from (all when from is
- * NULL). */
-static void rq_filter(struct rq *q, const char *from)
+ * NULL) and that were stored at before or later; how many went. */
+static size_t rq_filter(struct rq *q, const char *from, int64_t before)
 {
-	size_t k = q->head;
+	size_t k = q->head, gone = 0;
 
 	for (size_t i = q->head; i < q->n; i++) {
-		if (!from || strcmp(q->v[i].sender, from) == 0)
+		bool match = before ? q->v[i].at < before :
+			     !from || strcmp(q->v[i].sender, from) == 0;
+
+		if (match) {
 			forget(q, i);
-		else
+			gone++;
+		} else {
 			q->v[k++] = q->v[i];
+		}
 	}
 	q->n = k;
 	rq_compact(q);
+	return gone;
+}
+
+size_t queue_expire(int64_t before)
+{
+	size_t gone = 0;
+
+	pthread_mutex_lock(&lock);
+	/* rq_compact may move the last queue into slot i: look again. */
+	for (size_t i = 0; i < nrqs;) {
+		size_t n = nrqs;
+
+		gone += rq_filter(&rqs[i], NULL, before);
+		if (nrqs == n)
+			i++;
+	}
+	pthread_mutex_unlock(&lock);
+	return gone;
 }
 
 void queue_drop(const char *a, const char *b)
@@ -173,9 +196,9 @@ void queue_drop(const char *a, const char *b)
 
 	pthread_mutex_lock(&lock);
 	if ((q = rq_find(a)))
-		rq_filter(q, b);
+		rq_filter(q, b, 0);
 	if (b && (q = rq_find(b)))
-		rq_filter(q, a);
+		rq_filter(q, a, 0);
 	pthread_mutex_unlock(&lock);
 }
 

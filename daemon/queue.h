@@ -42,6 +42,8 @@ void queue_ack(const char *recipient, uint64_t seq);
 /* Forget the records between a and b, both ways (their conversation
  * ended), and every record for a when b is NULL (a removed). */
 void queue_drop(const char *a, const char *b);
+/* Forget every record stored before Unix time before; how many. */
+size_t queue_expire(int64_t before);
 
 /* ---- readers ---- */
 

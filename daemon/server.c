@@ -713,11 +713,21 @@ static void check_conversation_keys(struct server *srv)
 		store_submit(srv->store, list);
 }
 
+/* How long a stored message may wait for its recipient. */
+static int64_t retention_s(const struct config *c)
+{
+	return (int64_t)c->limits.queue_retention_days * 86400;
+}
+
 static int open_store(struct server *srv, char *why, size_t len)
 {
 	static const struct store_ops ops = { .answer = store_answer };
+	int r = store_open(srv->cfg.state_dir, &ops, srv, &srv->store, why,
+			   len);
 
-	return store_open(srv->cfg.state_dir, &ops, srv, &srv->store, why, len);
+	if (r == 0)
+		store_set_retention(srv->store, retention_s(&srv->cfg));
+	return r;
 }
 
 /* ---- reload, kick ---- */
@@ -806,6 +816,7 @@ int server_reload(struct server *srv, const struct log_caller *by,
 	users_unref(srv->users);
 	srv->users = u;
 	post_reload(srv);
+	store_set_retention(srv->store, retention_s(&nc));
 	check_conversation_keys(srv);
 	srv->reloads_ok++;
 	log_recordf(MSGID_RELOAD, &f, "reloaded: %zu users enrolled",

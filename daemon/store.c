@@ -31,6 +31,7 @@
 #include "registry.h"
 
 #define BUSY_MS 2000
+#define EXPIRE_EVERY_MS 60000	/* stored messages past retention: deleted */
 
 struct store {
 	sqlite3 *db;
@@ -43,6 +44,7 @@ struct store {
 	pthread_mutex_t lock;
 	struct store_req *head, *tail;	/* queued, under lock */
 	bool stop;			/* under lock */
+	_Atomic int64_t retention_s;	/* 0: none set */
 };
 
 static const char *const migrations[STORE_SCHEMA] = {
@@ -616,6 +618,30 @@ static int run_queue_ack(struct store *st, struct store_req *r)
 	return recount(st, r->a);
 }
 
+/* What was stored before r->since goes, and the counts follow. */
+static int run_queue_expire(struct store *st, struct store_req *r)
+{
+	sqlite3_stmt *s = prep(st, "DELETE FROM queued WHERE at < ?");
+	int64_t n;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, r->since);
+	if (step_done(st, s) < 0)
+		return -EIO;
+	n = sqlite3_changes(st->db);
+	r->seq = (uint64_t)n;
+	if (n == 0) {
+		r->result = STORE_NOTHING;
+		return 0;
+	}
+	return exec(st, "UPDATE queues SET "
+		"count = (SELECT count(*) FROM queued q "
+		"WHERE q.recipient = queues.recipient), "
+		"bytes = (SELECT coalesce(sum(length(e2e)), 0) FROM queued q "
+		"WHERE q.recipient = queues.recipient);");
+}
+
 /* What is queued between a and b, both ways (their conversation ends). */
 static int drop_queued(struct store *st, const char *a, const char *b)
 {
@@ -707,6 +733,8 @@ static int run_one(struct store *st, struct store_req *r)
 		return run_queue_add(st, r);
 	case STORE_QUEUE_ACK:
 		return run_queue_ack(st, r);
+	case STORE_QUEUE_EXPIRE:
+		return run_queue_expire(st, r);
 	default:
 		return -EINVAL;
 	}
@@ -793,6 +821,12 @@ static void apply(struct store *st, struct store_req *r)
 			break;
 		case STORE_QUEUE_ACK:
 			queue_ack(r->a, r->seq);
+			break;
+		case STORE_QUEUE_EXPIRE:
+			queue_expire(r->since);
+			log_notice("store %s: %llu stored messages expired "
+				   "unread", st->path,
+				   (unsigned long long)r->seq);
 			break;
 		default:
 			break;
@@ -899,17 +933,51 @@ void store_submit(struct store *st, struct store_req *list)
 		(void)0;	/* the counter cannot overflow in practice */
 }
 
+void store_set_retention(struct store *st, int64_t seconds)
+{
+	atomic_store(&st->retention_s, seconds);
+}
+
+static int64_t mono_ms_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Every EXPIRE_EVERY_MS: what is past retention goes (its own batch). */
+static void maybe_expire(struct store *st, int64_t *next_ms)
+{
+	int64_t keep = atomic_load(&st->retention_s);
+	struct store_req *r;
+
+	if (mono_ms_now() < *next_ms)
+		return;
+	*next_ms = mono_ms_now() + EXPIRE_EVERY_MS;
+	if (keep <= 0 ||
+	    !(r = store_req_new(STORE_QUEUE_EXPIRE, NULL, NULL, NULL, 0)))
+		return;
+	r->since = (int64_t)time(NULL) - keep;
+	store_run(st, r);
+}
+
 static void *store_main(void *arg)
 {
 	struct store *st = arg;
+	int64_t next_expire = 0;
 
 	for (;;) {
 		struct pollfd p = { .fd = st->evfd, .events = POLLIN };
 		struct store_req *list;
+		int64_t wait;
 		uint64_t v;
 		bool stop;
 
-		if (poll(&p, 1, -1) < 0)
+		maybe_expire(st, &next_expire);
+		wait = next_expire - mono_ms_now();
+		if (poll(&p, 1, wait < 0 ? 0 : (int)(wait > EXPIRE_EVERY_MS ?
+					  EXPIRE_EVERY_MS : wait)) <= 0)
 			continue;
 		if (read(st->evfd, &v, sizeof(v)) < 0)
 			(void)0;

@@ -67,6 +67,8 @@ enum store_op {
 	/* as STORE_QUEUE_ADD, for a MESSAGE relayed live that b's session
 	 * did not take (it ended first): stored on a's behalf */
 	STORE_QUEUE_MISSED,
+	/* delete what was stored before Unix time since (retention) */
+	STORE_QUEUE_EXPIRE,
 };
 
 #define STORE_TELL_A 1
@@ -152,6 +154,9 @@ int store_open(const char *dir, const struct store_ops *ops, void *ctx,
 	       struct store **out, char *why, size_t len);
 /* Start the store thread ("secmsgd-store"); 0 or -errno. */
 int store_start(struct store *st);
+/* Stored messages older than this many seconds are deleted, by the store
+ * thread, every minute (queue_retention_days); from any thread. */
+void store_set_retention(struct store *st, int64_t seconds);
 /* Queue a list of requests (the store takes them): from any thread. */
 void store_submit(struct store *st, struct store_req *list);
 /* Run a list of requests now, on this thread, as one batch (the store

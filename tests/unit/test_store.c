@@ -645,6 +645,41 @@ static void test_queue_end_and_online(void **state)
 	store_close(st);
 }
 
+/* Retention: what was stored before the cut-off goes, from the database
+ * and the view, and the recipient's quota counts it no longer. */
+static void test_queue_expire(void **state)
+{
+	struct store *st = open_ok();
+	struct store_req *v[3] = { add("alice", "bob", 1, "old", 2, 100),
+				   add("alice", "bob", 2, "new", 2, 100),
+				   add("carol", "dave", 1, "old", 2, 100) };
+	static const uint64_t seq[2] = { 2, 3 };
+	static const char *const from[2] = { "alice", "alice" };
+	static const char *const e2e[2] = { "new", "later" };
+	struct store_req *r;
+	size_t msgs, bytes;
+
+	(void)state;
+	run_list(st, v, 3);
+	store_close(st);
+	sql("UPDATE queued SET at = 1000 WHERE e2e = CAST('old' AS BLOB);");
+	convs_reset();
+	queue_reset();
+	st = open_ok();
+	r = store_req_new(STORE_QUEUE_EXPIRE, NULL, NULL, NULL, 0);
+	r->since = 2000;
+	store_run(st, r);
+	queue_totals(&msgs, &bytes);
+	assert_int_equal(msgs, 1);
+	store_run(st, add("alice", "bob", 3, "later", 2, 100));	/* room */
+	assert_int_equal(answers[nanswers - 1].arg, STORE_DONE);
+	reopen(&st);
+	expect_queued("bob", 2, seq, from, e2e);
+	queue_count("dave", &msgs, &bytes);
+	assert_int_equal(msgs, 0);
+	store_close(st);
+}
+
 /* A database of schema 2 is brought to 3 keeping its rows; a stored row
  * that is not valid (e2e over 8192 bytes) stops the start. */
 static void test_queue_schema(void **state)
@@ -694,6 +729,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_queue_ack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_end_and_online, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_schema, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_expire, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
