@@ -25,6 +25,9 @@
 /* Records a client sends about a peer while the store works on that
  * entry wait in it, up to this many bytes; more gets ERROR 3. */
 #define DEFER_MAX 65536
+/* A QUEUED record on the wire beyond its e2e: opcode, peer, seq, at,
+ * length, the record layer's tag and header (send queue accounting). */
+#define QUEUED_OVERHEAD (1 + 1 + NAME_MAX_LEN + 8 + 8 + 2 + 64)
 
 /* What this user's relay knows of one chat or request with a peer. */
 enum peer_state {
@@ -75,6 +78,7 @@ struct relay_user {
 	uint64_t msgs_in, msgs_out;
 	uint64_t queued_sent;	/* highest QUEUED seq sent to this session */
 	uint64_t acked;		/* highest seq it acknowledged */
+	bool backlog_lost;	/* its login could not send the backlog */
 };
 
 static int64_t unix_now(void)
@@ -443,11 +447,19 @@ static void send_backlog(const struct relay_env *env, struct relay_user *u)
 	struct queued *v;
 	size_t n;
 
+	size_t bytes = 0;
+
 	if (queue_copy(u->name, 0, &v, &n) < 0) {
+		/* No ACK of this session may then delete them (req_ack). */
+		u->backlog_lost = true;
 		send_error(env, u, ERR_LIMIT, "out of memory: stored messages "
 			   "come at the next login", NULL);
 		return;
 	}
+	for (size_t i = 0; i < n; i++)
+		bytes += QUEUED_OVERHEAD + v[i].e2e_len;
+	if (bytes && env->ops->allow)
+		env->ops->allow(env->ctx, u->owner, bytes);
 	for (size_t i = 0; i < n; i++)
 		send_queued(env, u, &v[i]);
 	queue_free(v, n);
@@ -499,7 +511,7 @@ static void req_ack(const struct relay_env *env, struct relay_user *u,
 			   "sent", m);
 		return;
 	}
-	if (m->seq <= u->acked)
+	if (m->seq <= u->acked || u->backlog_lost)
 		return;
 	u->acked = m->seq;
 	r = store_req_new(STORE_QUEUE_ACK, u->name, NULL, NULL, 0);

@@ -285,6 +285,32 @@ static void test_restart_during_stream(void **state)
 	tc_close(&b);
 }
 
+/* A backlog larger than send_queue_bytes (1M) comes whole at the login,
+ * with no BYE 5: the login may queue what is stored for it. */
+static void test_big_backlog(void **state)
+{
+	static uint32_t refs[300];
+	struct tc a, b;
+	uint64_t last;
+	size_t n;
+
+	(void)state;
+	bob_offline(&a, &b);
+	for (uint32_t ref = 1; ref <= 250; ref++) {
+		assert_int_equal(send_ref(&a, "bob", 'm', ref, 8000), 0);
+		if (ref % 50 == 0)	/* within rate_burst */
+			for (uint32_t k = ref - 49; k <= ref; k++)
+				expect_stored(&a, "bob", k);
+	}
+	login(&b, "bob");
+	n = drain(&b, "alice", 'm', refs, 300, &last);
+	assert_int_equal(n, 250);
+	for (uint32_t i = 0; i < 250; i++)
+		assert_int_equal(refs[i], i + 1);
+	tc_close(&a);
+	tc_close(&b);
+}
+
 /* Over the recipient's quota: ERROR 7 naming the record; nothing is
  * stored. */
 static void test_quota(void **state)
@@ -335,6 +361,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_offline_in_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_during_stream, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_big_backlog, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quota, setup_quota, teardown),
 		cmocka_unit_test_setup_teardown(test_store_full, setup_full, teardown),
 	};
