@@ -939,6 +939,51 @@ static void test_v2_reconnect(void **state)
 	assert_int_equal(reap(r), 1);
 }
 
+/* A message to bob offline whose STORED never came (the connection
+ * ended first) is sent again on the next connection, the same bytes with
+ * the same ref, and `stored` is printed once; once STORED came, it is
+ * not sent again. */
+static void test_v2_resend_unstored(void **state)
+{
+	static uint8_t e2e[E2E_MSG_MAX];
+	struct run *r = v2_logged_in(state);
+	size_t len;
+	uint32_t ref;
+	struct msg m;
+
+	send_msg(r, &(struct msg){ .op = OP_PRESENCE, .peer = "bob" });
+	EXPECT_LINE(r, "presence\tbob\toffline");
+	type(r, "send bob kept\n");
+	assert_int_equal(read_msg(r, &m), 0);
+	assert_int_equal(m.op, OP_MESSAGE);
+	ref = m.ref;
+	len = m.e2e_len;
+	memcpy(e2e, m.e2e, len);
+	close(r->fd);		/* no STORED */
+	r->fd = -1;
+	EXPECT_LINE(r, "reconnecting\t1");
+	take_connection(r);
+	login_v2_nth(r, 2, false, 1);
+	assert_int_equal(read_msg(r, &m), 0);	/* sent again */
+	assert_int_equal(m.op, OP_MESSAGE);
+	assert_int_equal(m.ref, ref);
+	assert_int_equal(m.e2e_len, len);
+	assert_memory_equal(m.e2e, e2e, len);
+	send_msg(r, &(struct msg){ .op = OP_STORED, .peer = "bob", .ref = ref });
+	send_msg(r, &(struct msg){ .op = OP_STORED, .peer = "bob", .ref = ref });
+	EXPECT_LINE(r, "stored\tbob\t1");
+	close(r->fd);
+	r->fd = -1;
+	if (!saw_nth(r, "reconnecting\t1", 2))
+		fail_msg("no second reconnect:\n%.*s", (int)r->olen, r->obuf);
+	take_connection(r);
+	login_v2_nth(r, 3, false, 2);
+	type(r, "send bob third\n");
+	bob_reads(r, CHAT_TEXT, 2, "third", NULL);	/* not "kept" again */
+	assert_int_equal(count_lines(r, "stored\tbob\t1\n"), 1);
+	quit(r);
+}
+
 /* Read what the client wrote on standard error (until it closes). */
 static void read_err(struct run *r)
 {
@@ -1138,6 +1183,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_confirm_key_too_big, finish),
 		cmocka_unit_test_teardown(test_v2_conversation, finish),
 		cmocka_unit_test_teardown(test_v2_queued, finish),
+		cmocka_unit_test_teardown(test_v2_resend_unstored, finish),
 		cmocka_unit_test_teardown(test_v2_end_held, finish),
 		cmocka_unit_test_teardown(test_v2_reconnect, finish),
 		cmocka_unit_test_teardown(test_v2_locked, finish),
