@@ -250,12 +250,14 @@ static uint32_t stream_round(struct tc *a, bool *stored, uint32_t from,
 	return to + 1;
 }
 
-/* secmsgd stopped and killed during a stream of stored messages: what
- * alice saw STORED is all delivered, in order, none twice. */
+/* secmsgd stopped (SIGTERM, a quarter of the rounds) and killed
+ * (SIGKILL, after a varying number of STOREDs and a varying wait) during
+ * a stream of stored messages: what alice saw STORED is all delivered, in
+ * order, none twice. */
+#define ROUNDS 24
+#define PER_ROUND 40
 static void test_restart_during_stream(void **state)
 {
-	static const int sigs[] = { SIGKILL, SIGTERM, SIGKILL, SIGKILL,
-				    SIGTERM, SIGKILL, SIGKILL, SIGKILL };
 	static bool stored[MAXREF + 1], got[MAXREF + 1];
 	static uint32_t refs[MAXREF * 2];
 	struct tc a, b;
@@ -266,11 +268,14 @@ static void test_restart_during_stream(void **state)
 	(void)state;
 	bob_offline(&a, &b);
 	tc_close(&a);
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		next = stream_round(&a, stored, next, next + 79,
-				    sigs[i] == SIGKILL ? 5 + 9 * (unsigned)i : 0,
-				    i == 0 ? 300 : (unsigned)(i * 7 % 40),
-				    sigs[i]);
+	for (unsigned i = 0; i < ROUNDS; i++) {
+		bool term = i % 4 == 1;
+
+		next = stream_round(&a, stored, next, next + PER_ROUND - 1,
+				    term ? 0 : 1 + i * 13 % (PER_ROUND - 1),
+				    i == 0 ? 300 : i * 7 % 40,
+				    term ? SIGTERM : SIGKILL);
+	}
 	login(&b, "bob");
 	n = drain(&b, "alice", 'm', refs, MAXREF * 2, &last);
 	for (size_t i = 0; i < n; i++) {
