@@ -284,6 +284,20 @@ static int kv(struct ctl_output *o, const char *key, const char *fmt, ...)
 	return ctl_table_add(&o->table, cells);
 }
 
+/* Messages stored for users offline (a daemon of before sends none). */
+static int status_stored(struct ctl_output *o, json_t *s)
+{
+	char bytes[32], oldest[64] = "none";
+
+	if (!json_is_integer(json_object_get(s, "stored_messages")))
+		return 0;
+	ctl_fmt_bytes((uint64_t)num(s, "stored_bytes"), bytes, sizeof(bytes));
+	if (num(s, "stored_oldest") > 0)
+		ctl_fmt_time(num(s, "stored_oldest"), oldest, sizeof(oldest));
+	return kv(o, "Stored:", "%lld messages, %s, oldest %s",
+		  (long long)num(s, "stored_messages"), bytes, oldest);
+}
+
 int ctl_verb_status(struct ctl_ctx *x, char **args, struct ctl_output *o)
 {
 	static const char *const head[] = { "KEY", "VALUE" };
@@ -313,7 +327,8 @@ int ctl_verb_status(struct ctl_ctx *x, char **args, struct ctl_output *o)
 	    kv(o, "Messages relayed:", "%lld",
 	       (long long)num(s, "messages_relayed")) < 0 ||
 	    kv(o, "Bytes relayed:", "%lld (%s)",
-	       (long long)num(s, "bytes_relayed"), bytes) < 0)
+	       (long long)num(s, "bytes_relayed"), bytes) < 0 ||
+	    status_stored(o, s) < 0)
 		return oom();
 	return CTL_EXIT_OK;
 }

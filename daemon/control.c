@@ -49,6 +49,7 @@
 #include "convs.h"
 #include "log.h"
 #include "mono.h"
+#include "queue.h"
 #include "registry.h"
 #include "varlink.h"
 #include "varlink_admin.h"
@@ -81,7 +82,10 @@ const char control_admin_interface[] =
 	"method Reload() -> (users: int)                   # re-read keys and limits; users now enrolled\n"
 	"method Stats() -> (uptime: int, workers: int, online: int, chats: int, connections: int,\n"
 	"                   handshakes_ok: int, handshakes_failed: int, messages_relayed: int,\n"
-	"                   bytes_relayed: int)\n"
+	"                   bytes_relayed: int, stored_messages: int, stored_bytes: int,\n"
+	"                   stored_oldest: int)\n"
+	"                                                  # stored: for users offline (version 2);\n"
+	"                                                  # oldest: Unix time, 0 when none\n"
 	"\n"
 	"error NoSuchUser (name: string)\n"
 	"error PermissionDenied ()\n";
@@ -411,6 +415,7 @@ static json_t *m_stats(struct control *ctl, uid_t uid, json_t *params)
 	struct admin_req *r;
 	struct admin_stats s;
 	json_t *err = check_known(params, no_params);
+	size_t stored, bytes;
 
 	(void)uid;
 	if (err)
@@ -419,8 +424,9 @@ static json_t *m_stats(struct control *ctl, uid_t uid, json_t *params)
 		return err_failed("the workers did not answer");
 	s = r->stats;
 	admin_req_unref(r);
+	queue_totals(&stored, &bytes);
 	return reply_ok(json_pack(
-		"{s:I, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		"{s:I, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 		"uptime", (json_int_t)(time(NULL) - ctl->env.started),
 		"workers", ctl->env.nworkers, "online", (json_int_t)s.online,
 		"chats", (json_int_t)s.chats,
@@ -428,7 +434,10 @@ static json_t *m_stats(struct control *ctl, uid_t uid, json_t *params)
 		"handshakes_ok", (json_int_t)s.handshakes_ok,
 		"handshakes_failed", (json_int_t)s.handshakes_failed,
 		"messages_relayed", (json_int_t)s.messages_relayed,
-		"bytes_relayed", (json_int_t)s.bytes_relayed));
+		"bytes_relayed", (json_int_t)s.bytes_relayed,
+		"stored_messages", (json_int_t)stored,
+		"stored_bytes", (json_int_t)bytes,
+		"stored_oldest", (json_int_t)queue_oldest()));
 }
 
 /* ---- org.varlink.service ---- */

@@ -263,6 +263,21 @@ void queue_count(const char *recipient, size_t *msgs, size_t *bytes)
 	pthread_mutex_unlock(&lock);
 }
 
+int64_t queue_oldest(void)
+{
+	int64_t oldest = 0;
+
+	pthread_mutex_lock(&lock);
+	for (size_t i = 0; i < nrqs; i++) {
+		const struct rq *q = &rqs[i];
+
+		if (q->head < q->n && (!oldest || q->v[q->head].at < oldest))
+			oldest = q->v[q->head].at;
+	}
+	pthread_mutex_unlock(&lock);
+	return oldest;
+}
+
 void queue_totals(size_t *msgs, size_t *bytes)
 {
 	pthread_mutex_lock(&lock);

@@ -56,5 +56,7 @@ void queue_free(struct queued *v, size_t n);
 void queue_count(const char *recipient, size_t *msgs, size_t *bytes);
 /* Records and e2e bytes queued in all. */
 void queue_totals(size_t *msgs, size_t *bytes);
+/* The Unix time the oldest record was stored, 0 if there is none. */
+int64_t queue_oldest(void);
 
 #endif

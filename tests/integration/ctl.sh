@@ -105,14 +105,15 @@ expect "kick: reason not UTF-8" 2 $C kick alice --reason "$(printf 'bad \377')"
 expect "status" 0 $C status
 for k in 'Uptime: ([0-9]+(d|h|min|s) ?)+' 'Workers: 2' 'Online: 0' 'Chats: 0' \
 	 'Connections: [0-9]+' 'Handshakes: [0-9]+ ok, [0-9]+ failed' \
-	 'Messages relayed: 0' 'Bytes relayed: 0 \(0 B\)'; do
+	 'Messages relayed: 0' 'Bytes relayed: 0 \(0 B\)' \
+	 'Stored: 0 messages, 0 B, oldest none'; do
 	has "status: ${k%%:*}" "$OUT" "^ *$k\$"
 done
 has "status: keys right-aligned" "$OUT" '^          Uptime: '
-check "status: 8 lines" test "$(printf '%s\n' "$OUT" | wc -l)" -eq 8
+check "status: 9 lines" test "$(printf '%s\n' "$OUT" | wc -l)" -eq 9
 expect "status --json" 0 $C status --json
 json "status --json: fields and types" \
-	'(keys | sort) == (["bytes_relayed","chats","connections","handshakes_failed","handshakes_ok","messages_relayed","online","uptime","workers"] | sort) and ([.[] | type] | unique) == ["number"] and .workers == 2 and .online == 0'
+	'(keys | sort) == (["bytes_relayed","chats","connections","handshakes_failed","handshakes_ok","messages_relayed","online","stored_bytes","stored_messages","stored_oldest","uptime","workers"] | sort) and ([.[] | type] | unique) == ["number"] and .workers == 2 and .online == 0 and .stored_messages == 0 and .stored_oldest == 0'
 expect "--json before the command" 0 $C --json status
 json "--json anywhere" '.workers == 2'
 

@@ -368,24 +368,15 @@ static void test_corrupt_database(void **state)
 static void test_list_chats(void **state)
 {
 	struct tc a, b;
-	char cmd[2048], out[8192];
-	const char *bin = getenv("SECMSG_BUILD");
+	char out[8192];
 	json_t *j, *c;
 	json_error_t e;
-	FILE *p;
-	size_t n;
 
 	(void)state;
 	converse(&a, &b);
 	tc_close(&b);
 	expect_presence(&a, "bob", false);
-	snprintf(cmd, sizeof(cmd), "%s/secmsgctl --socket %s --json list-chats",
-		 bin ? bin : "build", D.control);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	n = fread(out, 1, sizeof(out) - 1, p);
-	assert_int_equal(pclose(p), 0);
-	out[n] = '\0';
+	assert_int_equal(td_ctl(&D, "--json list-chats", out, sizeof(out)), 0);
 	j = json_loads(out, 0, &e);
 	if (!j)
 		fail_msg("not JSON: %s", out);
@@ -398,12 +389,7 @@ static void test_list_chats(void **state)
 	assert_true(json_integer_value(json_object_get(c, "since")) > 1600000000);
 	assert_int_equal(json_array_size(json_object_get(j, "chats")), 0);
 	json_decref(j);
-	snprintf(cmd, sizeof(cmd), "%s/secmsgctl --socket %s list-chats",
-		 bin ? bin : "build", D.control);
-	p = popen(cmd, "r");
-	n = fread(out, 1, sizeof(out) - 1, p);
-	assert_int_equal(pclose(p), 0);
-	out[n] = '\0';
+	assert_int_equal(td_ctl(&D, "list-chats", out, sizeof(out)), 0);
 	if (!strstr(out, "conversation, alice online") ||
 	    !strstr(out, "0 chats, 1 conversation."))
 		fail_msg("list-chats:\n%s", out);

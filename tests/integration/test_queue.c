@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "msg.h"
 #include "tclient.h"
@@ -316,14 +317,34 @@ static void test_big_backlog(void **state)
 	tc_close(&b);
 }
 
+/* secmsgctl --json status: the stored messages, their bytes, the oldest. */
+static json_t *status(void)
+{
+	char out[4096];
+	json_error_t e;
+	json_t *j;
+
+	assert_int_equal(td_ctl(&D, "--json status", out, sizeof(out)), 0);
+	j = json_loads(out, 0, &e);
+	if (!j)
+		fail_msg("not JSON: %s", out);
+	return j;
+}
+
+static json_int_t field(json_t *j, const char *k)
+{
+	return json_integer_value(json_object_get(j, k));
+}
+
 /* Over the recipient's quota: ERROR 7 naming the record; nothing is
- * stored. */
+ * stored. secmsgctl status counts what is. */
 static void test_quota(void **state)
 {
 	struct tc a, b;
 	uint32_t refs[8];
 	uint64_t last;
 	struct msg m;
+	json_t *j;
 
 	(void)state;
 	bob_offline(&a, &b);
@@ -336,10 +357,21 @@ static void test_quota(void **state)
 	assert_int_equal(m.err_op, OP_MESSAGE);
 	assert_int_equal(m.ref, 4);
 	assert_string_equal(m.peer, "bob");
+	j = status();
+	assert_int_equal(field(j, "stored_messages"), 3);
+	assert_int_equal(field(j, "stored_bytes"), 6);	/* m1 m2 m3 */
+	assert_true(field(j, "stored_oldest") > 1600000000);
+	json_decref(j);
 	login(&b, "bob");
 	assert_int_equal(drain(&b, "alice", 'm', refs, 8, &last), 3);
+	ack(&b, last);
 	tc_close(&a);
 	tc_close(&b);
+	assert_int_equal(td_restart(&D, SIGTERM), 0);	/* the ACK is done */
+	j = status();
+	assert_int_equal(field(j, "stored_messages"), 0);
+	assert_int_equal(field(j, "stored_oldest"), 0);
+	json_decref(j);
 }
 
 /* Over the store's size: ERROR 8. */

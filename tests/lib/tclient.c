@@ -397,6 +397,23 @@ int tc_conversation(struct tc *a, struct tc *b, int timeout_ms)
 
 /* ---- the daemon ---- */
 
+int td_ctl(const struct tdaemon *d, const char *args, char *out, size_t len)
+{
+	char cmd[2048];
+	const char *bin = getenv("SECMSG_BUILD");
+	FILE *p;
+	size_t n;
+
+	snprintf(cmd, sizeof(cmd), "%s/secmsgctl --socket %s %s",
+		 bin ? bin : "build", d->control, args);
+	p = popen(cmd, "r");
+	if (!p)
+		return -errno;
+	n = fread(out, 1, len - 1, p);
+	out[n] = '\0';
+	return pclose(p) == 0 ? 0 : -1;
+}
+
 const char *td_path(const struct tdaemon *d, const char *file)
 {
 	static char path[1024];

@@ -152,6 +152,10 @@ int td_restart(struct tdaemon *d, int sig);
 int td_run_to_exit(struct tdaemon *d, int timeout_ms);
 /* Path of a file in the daemon's dir. */
 const char *td_path(const struct tdaemon *d, const char *file);
+/* Run $SECMSG_BUILD/secmsgctl --socket (d's control socket) ARGS; its
+ * standard output (at most len - 1 bytes, then a NUL) into out. 0 when
+ * it exited with status 0. */
+int td_ctl(const struct tdaemon *d, const char *args, char *out, size_t len);
 /* Resident set size of the daemon, in KiB. */
 long td_rss_kib(const struct tdaemon *d);
 
