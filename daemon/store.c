@@ -31,6 +31,7 @@
 #include "registry.h"
 
 #define BUSY_MS 2000
+#define STMT_CACHE 48	/* prepared statements kept (their SQL is static) */
 #define EXPIRE_EVERY_MS 60000	/* stored messages past retention: deleted */
 
 struct store {
@@ -45,6 +46,12 @@ struct store {
 	struct store_req *head, *tail;	/* queued, under lock */
 	bool stop;			/* under lock */
 	_Atomic int64_t retention_s;	/* 0: none set */
+	/* Statements prepared once, by the address of their SQL text
+	 * (every SQL text here is a literal); reset after each use. */
+	struct {
+		const char *sql;
+		sqlite3_stmt *s;
+	} cache[STMT_CACHE];
 };
 
 static const char *const migrations[STORE_SCHEMA] = {
@@ -99,16 +106,51 @@ static int exec(struct store *st, const char *sql)
 	return 0;
 }
 
+/* The statement for sql (a literal), prepared the first time; the
+ * caller releases it with done() (never sqlite3_finalize). */
 static sqlite3_stmt *prep(struct store *st, const char *sql)
 {
 	sqlite3_stmt *s = NULL;
+	size_t i;
 
+	for (i = 0; i < STMT_CACHE && st->cache[i].sql; i++)
+		if (st->cache[i].sql == sql)
+			return st->cache[i].s;
 	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
 		log_warnx("store %s: %s: %s", st->path, sql,
 			  sqlite3_errmsg(st->db));
+		sqlite3_finalize(s);
 		return NULL;
 	}
+	if (i < STMT_CACHE) {
+		st->cache[i].sql = sql;
+		st->cache[i].s = s;
+	}
 	return s;
+}
+
+/* A statement from prep() is done with: reset (or finalized if the cache
+ * had no room for it). NULL is fine. */
+static void done(struct store *st, sqlite3_stmt *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < STMT_CACHE && st->cache[i].sql; i++)
+		if (st->cache[i].s == s) {
+			sqlite3_reset(s);
+			sqlite3_clear_bindings(s);
+			return;
+		}
+	sqlite3_finalize(s);
+}
+
+static void cache_clear(struct store *st)
+{
+	for (size_t i = 0; i < STMT_CACHE && st->cache[i].sql; i++) {
+		sqlite3_finalize(st->cache[i].s);
+		st->cache[i].sql = NULL;
+		st->cache[i].s = NULL;
+	}
 }
 
 /* Run a statement that returns no row; 0 or -EIO. */
@@ -116,13 +158,19 @@ static int step_done(struct store *st, sqlite3_stmt *s)
 {
 	int rc = sqlite3_step(s);
 
-	if (rc != SQLITE_DONE) {
+	if (rc != SQLITE_DONE)
 		log_warnx("store %s: %s", st->path, sqlite3_errmsg(st->db));
-		sqlite3_finalize(s);
-		return -EIO;
-	}
-	sqlite3_finalize(s);
-	return 0;
+	done(st, s);
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* One statement without rows, from the cache (the batch's BEGIN,
+ * SAVEPOINT, RELEASE, COMMIT); 0 or -EIO. */
+static int exec1(struct store *st, const char *sql)
+{
+	sqlite3_stmt *s = prep(st, sql);
+
+	return s ? step_done(st, s) : -EIO;
 }
 
 static void bind_text(sqlite3_stmt *s, int i, const char *t)
@@ -153,12 +201,12 @@ static int read_schema(struct store *st, char *why, size_t len)
 	if (!s || sqlite3_step(s) != SQLITE_ROW) {
 		snprintf(why, len, "cannot read database %s: %s", st->path,
 			 sqlite3_errmsg(st->db));
-		sqlite3_finalize(s);
+		done(st, s);
 		return -EIO;
 	}
 	objects = sqlite3_column_int(s, 0);
 	meta = sqlite3_column_int(s, 1);
-	sqlite3_finalize(s);
+	done(st, s);
 	if (objects == 0)
 		return 0;
 	if (!meta) {
@@ -169,7 +217,7 @@ static int read_schema(struct store *st, char *why, size_t len)
 	s = prep(st, "SELECT value FROM meta WHERE key = 'schema_version'");
 	if (s && sqlite3_step(s) == SQLITE_ROW)
 		v = sqlite3_column_int(s, 0);
-	sqlite3_finalize(s);
+	done(st, s);
 	if (v < 0)
 		snprintf(why, len, "database %s has no schema version: %s",
 			 st->path, sqlite3_errmsg(st->db));
@@ -229,7 +277,7 @@ static int check(struct store *st, char *why, size_t len)
 			 st->path, t ? t : sqlite3_errmsg(st->db));
 		r = -EIO;
 	}
-	sqlite3_finalize(s);
+	done(st, s);
 	return r;
 }
 
@@ -269,7 +317,7 @@ static int load_queue(struct store *st, char *why, size_t len)
 			break;
 		}
 	}
-	sqlite3_finalize(s);
+	done(st, s);
 	if (s && rc == SQLITE_DONE)
 		return 0;
 	snprintf(why, len, "cannot load the stored messages of database %s: "
@@ -299,7 +347,7 @@ static int load_view(struct store *st, char *why, size_t len)
 			break;
 		}
 	}
-	sqlite3_finalize(s);
+	done(st, s);
 	if (!s || rc != SQLITE_DONE)
 		goto fail;
 	s = prep(st, "SELECT id, recipient, peer, reason, e2e FROM held_ends "
@@ -320,7 +368,7 @@ static int load_view(struct store *st, char *why, size_t len)
 			break;
 		}
 	}
-	sqlite3_finalize(s);
+	done(st, s);
 	if (s && rc == SQLITE_DONE)
 		return load_queue(st, why, len);
 fail:
@@ -373,7 +421,7 @@ static int configure(struct store *st, char *why, size_t len)
 	       (const char *)sqlite3_column_text(s, 0) : NULL;
 	if (!mode || strcmp(mode, "wal") != 0)
 		r = -EIO;
-	sqlite3_finalize(s);
+	done(st, s);
 	/* Take the lock now: a second secmsgd on this directory stops. */
 	if (r == 0 && (exec(st, "BEGIN EXCLUSIVE;") < 0 ||
 		       exec(st, "COMMIT;") < 0))
@@ -519,7 +567,7 @@ static int query2(struct store *st, const char *sql, const char *p1,
 		out[0] = sqlite3_column_int64(s, 0);
 		out[1] = sqlite3_column_int64(s, 1);
 	}
-	sqlite3_finalize(s);
+	done(st, s);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
 }
 
@@ -558,11 +606,11 @@ static int take_seq(struct store *st, struct store_req *r)
 	sqlite3_bind_int64(s, 2, (int64_t)r->len);
 	if (sqlite3_step(s) != SQLITE_ROW) {
 		log_warnx("store %s: %s", st->path, sqlite3_errmsg(st->db));
-		sqlite3_finalize(s);
+		done(st, s);
 		return -EIO;
 	}
 	r->seq = (uint64_t)sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
+	done(st, s);
 	return 0;
 }
 
@@ -882,23 +930,23 @@ static void fail_all(struct store_req *list)
 
 void store_run(struct store *st, struct store_req *list)
 {
-	bool ok = list && exec(st, "BEGIN IMMEDIATE;") == 0;
+	bool ok = list && exec1(st, "BEGIN IMMEDIATE;") == 0;
 
 	for (struct store_req *r = list; ok && r; r = r->next) {
-		if (exec(st, "SAVEPOINT req;") < 0) {
+		if (exec1(st, "SAVEPOINT req;") < 0) {
 			ok = false;
 			break;
 		}
 		if (run_one(st, r) < 0) {
-			exec(st, "ROLLBACK TO req;");
+			exec1(st, "ROLLBACK TO req;");
 			r->result = STORE_FAILED;
 			memset(r->held_id, 0, sizeof(r->held_id));
 			memset(r->to, 0, sizeof(r->to));
 		}
-		if (exec(st, "RELEASE req;") < 0)
+		if (exec1(st, "RELEASE req;") < 0)
 			ok = false;
 	}
-	if (ok && exec(st, "COMMIT;") < 0)
+	if (ok && exec1(st, "COMMIT;") < 0)
 		ok = false;
 	if (!ok && list) {
 		exec(st, "ROLLBACK;");
@@ -1025,6 +1073,7 @@ void store_close(struct store *st)
 		pthread_join(st->thread, NULL);
 	}
 	store_req_free_list(st->head);
+	cache_clear(st);
 	if (st->db)
 		sqlite3_close(st->db);
 	if (st->evfd >= 0)
