@@ -445,9 +445,7 @@ static void send_queued(const struct relay_env *env, struct relay_user *u,
 static void send_backlog(const struct relay_env *env, struct relay_user *u)
 {
 	struct queued *v;
-	size_t n;
-
-	size_t bytes = 0;
+	size_t n, bytes = 0;
 
 	if (queue_copy(u->name, 0, &v, &n) < 0) {
 		/* No ACK of this session may then delete them (req_ack). */
@@ -513,11 +511,11 @@ static void req_ack(const struct relay_env *env, struct relay_user *u,
 	}
 	if (m->seq <= u->acked || u->backlog_lost)
 		return;
-	u->acked = m->seq;
 	r = store_req_new(STORE_QUEUE_ACK, u->name, NULL, NULL, 0);
 	if (r)
 		r->seq = m->seq;
-	to_store(env, u, r, m);
+	if (to_store(env, u, r, m))
+		u->acked = m->seq;
 }
 
 /* The store's answer to a MESSAGE it was given. */
