@@ -237,6 +237,47 @@ int ctl_verb_list_chats(struct ctl_ctx *x, char **args, struct ctl_output *o)
 	return CTL_EXIT_OK;
 }
 
+/* ---- list-queues ---- */
+
+static int add_queue_row(struct ctl_table *t, json_t *q)
+{
+	char msgs[24], bytes[32], oldest[64];
+	const char *cells[4] = { str(q, "name"), msgs, bytes, oldest };
+
+	snprintf(msgs, sizeof(msgs), "%lld", (long long)num(q, "messages"));
+	ctl_fmt_bytes((uint64_t)num(q, "bytes"), bytes, sizeof(bytes));
+	ctl_fmt_time(num(q, "oldest"), oldest, sizeof(oldest));
+	return ctl_table_add(t, cells);
+}
+
+int ctl_verb_list_queues(struct ctl_ctx *x, char **args, struct ctl_output *o)
+{
+	static const char *const head[] = { "USER", "MESSAGES", "BYTES",
+					    "OLDEST" };
+	static const uint8_t align[] = { CTL_LEFT, CTL_RIGHT, CTL_RIGHT,
+					 CTL_LEFT };
+	json_t *queues, *q;
+	size_t i;
+	int r;
+
+	(void)args;
+	if ((r = call_daemon(x, VL_ADMIN_LIST_QUEUES, NULL, &o->json)))
+		return r;
+	queues = json_object_get(o->json, "queues");
+	if (!json_is_array(queues))
+		return bad_reply(x, "queues");
+	ctl_table_init(&o->table, 4, head, align);
+	o->header = true;
+	json_array_foreach(queues, i, q)
+		if (add_queue_row(&o->table, q) < 0)
+			return oom();
+	i = json_array_size(queues);
+	if (ctl_output_legend(o, "%zu %s with stored messages.", i,
+			      plural((json_int_t)i, "user", "users")) < 0)
+		return oom();
+	return CTL_EXIT_OK;
+}
+
 /* ---- kick ---- */
 
 int ctl_verb_kick(struct ctl_ctx *x, char **args, struct ctl_output *o)

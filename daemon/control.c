@@ -75,11 +75,16 @@ const char control_admin_interface[] =
 	"type Conversation (a: string, b: string, since: int, a_online: bool, b_online: bool)\n"
 	"                                                  # protocol version 2; a < b\n"
 	"\n"
+	"type Queue (name: string, messages: int, bytes: int, oldest: int)\n"
+	"                                                  # messages stored for a user offline\n"
+	"                                                  # (protocol version 2); oldest: Unix time\n"
+	"\n"
 	"method ListUsers() -> (users: []User)\n"
 	"method ListChats() -> (chats: []Chat, conversations: ?[]Conversation)\n"
 	"                                                  # conversations: absent when none\n"
 	"method Kick(name: string, reason: ?string) -> ()\n"
 	"method Reload() -> (users: int)                   # re-read keys and limits; users now enrolled\n"
+	"method ListQueues() -> (queues: []Queue)\n"
 	"method Stats() -> (uptime: int, workers: int, online: int, chats: int, connections: int,\n"
 	"                   handshakes_ok: int, handshakes_failed: int, messages_relayed: int,\n"
 	"                   bytes_relayed: int, stored_messages: int, stored_bytes: int,\n"
@@ -352,6 +357,35 @@ static json_t *m_list_chats(struct control *ctl, uid_t uid,
 	return reply_ok(out);
 }
 
+static json_t *m_list_queues(struct control *ctl, uid_t uid,
+			     json_t *params)
+{
+	json_t *queues, *err = check_known(params, no_params);
+	struct queue_info *v;
+	size_t n;
+
+	(void)ctl;
+	(void)uid;
+	if (err)
+		return err;
+	if (queue_list(&v, &n) < 0)
+		return NULL;
+	queues = json_array();
+	for (size_t i = 0; queues && i < n; i++) {
+		json_t *o = json_pack("{s:s, s:I, s:I, s:I}", "name", v[i].name,
+				      "messages", (json_int_t)v[i].messages,
+				      "bytes", (json_int_t)v[i].bytes,
+				      "oldest", (json_int_t)v[i].oldest);
+
+		if (json_array_append_new(queues, o) < 0) {
+			json_decref(queues);
+			queues = NULL;
+		}
+	}
+	free(v);
+	return queues ? reply_ok(json_pack("{s:o}", "queues", queues)) : NULL;
+}
+
 static json_t *m_kick(struct control *ctl, uid_t uid, json_t *params)
 {
 	static const char *const known[] = { "name", "reason", NULL };
@@ -491,6 +525,7 @@ static const struct method {
 } methods[] = {
 	{ VL_ADMIN_LIST_USERS, m_list_users },
 	{ VL_ADMIN_LIST_CHATS, m_list_chats },
+	{ VL_ADMIN_LIST_QUEUES, m_list_queues },
 	{ VL_ADMIN_KICK, m_kick },
 	{ VL_ADMIN_RELOAD, m_reload },
 	{ VL_ADMIN_STATS, m_stats },

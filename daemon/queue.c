@@ -278,6 +278,35 @@ int64_t queue_oldest(void)
 	return oldest;
 }
 
+static int info_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct queue_info *)a)->name,
+		      ((const struct queue_info *)b)->name);
+}
+
+int queue_list(struct queue_info **out, size_t *n)
+{
+	struct queue_info *v;
+
+	pthread_mutex_lock(&lock);
+	v = calloc(nrqs ? nrqs : 1, sizeof(*v));
+	for (size_t i = 0; v && i < nrqs; i++) {
+		const struct rq *q = &rqs[i];
+
+		memcpy(v[i].name, q->name, sizeof(v[i].name));
+		v[i].messages = q->n - q->head;
+		v[i].bytes = q->bytes;
+		v[i].oldest = q->v[q->head].at;
+	}
+	*n = v ? nrqs : 0;
+	pthread_mutex_unlock(&lock);
+	*out = v;
+	if (!v)
+		return -ENOMEM;
+	qsort(v, *n, sizeof(*v), info_cmp);
+	return 0;
+}
+
 void queue_totals(size_t *msgs, size_t *bytes)
 {
 	pthread_mutex_lock(&lock);

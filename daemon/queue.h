@@ -59,4 +59,15 @@ void queue_totals(size_t *msgs, size_t *bytes);
 /* The Unix time the oldest record was stored, 0 if there is none. */
 int64_t queue_oldest(void);
 
+/* One recipient's queue, for the control plane. */
+struct queue_info {
+	char name[NAME_MAX_LEN + 1];
+	size_t messages, bytes;
+	int64_t oldest;		/* Unix time its oldest record was stored */
+};
+
+/* Every recipient with records, sorted by name; free() it. 0 or
+ * -ENOMEM. */
+int queue_list(struct queue_info **out, size_t *n);
+
 #endif

@@ -69,11 +69,11 @@ P=$SECMSG_PKI
 expect "--version" 0 $CTLBIN --version
 has "--version names the tool" "$OUT" '^secmsgctl [0-9]'
 expect "--help" 0 $CTLBIN --help
-for v in list-users list-chats kick status reload add-user remove-user help; do
+for v in list-users list-chats list-queues kick status reload add-user remove-user help; do
 	has "--help lists $v" "$OUT" "^  $v( |$)"
 done
 has "--help lists exit statuses" "$OUT" '4 no such user'
-for v in list-users list-chats kick status reload add-user remove-user; do
+for v in list-users list-chats list-queues kick status reload add-user remove-user; do
 	expect "help $v" 0 $CTLBIN help $v
 	has "help $v: usage line" "$OUT" "^Usage: secmsgctl \[OPTIONS\] $v"
 	expect "$v --help" 0 $CTLBIN $v --help
@@ -128,6 +128,10 @@ expect "list-chats" 0 $C list-chats
 check "list-chats: legend only" test "$OUT" = "0 chats."
 expect "list-chats --json" 0 $C --json list-chats
 json "list-chats --json" '. == {"chats": []}'
+expect "list-queues" 0 $C list-queues
+check "list-queues: legend only" test "$OUT" = "0 users with stored messages."
+expect "list-queues --json" 0 $C --json list-queues
+json "list-queues --json" '. == {"queues": []}'
 
 # ---- kick ----
 expect "kick a user not online: exit 4" 4 $C kick bob --reason "x"
@@ -316,6 +320,7 @@ complete_words() { # the completions bash offers for the words given
 }
 has "completion: verbs" "$(complete_words secmsgctl '')" '^remove-user$'
 has "completion: verb prefix" "$(complete_words secmsgctl li)" '^list-chats$'
+has "completion: list-queues" "$(complete_words secmsgctl list-q)" '^list-queues$'
 has "completion: options" "$(complete_words secmsgctl --j)" '^--json$'
 has "completion: kick options" "$(complete_words secmsgctl kick bob --r)" '^--reason$'
 has "completion: add-user options" "$(complete_words secmsgctl add-user x y --f)" '^--force$'

@@ -344,7 +344,9 @@ static void test_quota(void **state)
 	uint32_t refs[8];
 	uint64_t last;
 	struct msg m;
-	json_t *j;
+	json_t *j, *q;
+	json_error_t e;
+	char out[4096];
 
 	(void)state;
 	bob_offline(&a, &b);
@@ -362,6 +364,20 @@ static void test_quota(void **state)
 	assert_int_equal(field(j, "stored_bytes"), 6);	/* m1 m2 m3 */
 	assert_true(field(j, "stored_oldest") > 1600000000);
 	json_decref(j);
+	assert_int_equal(td_ctl(&D, "--json list-queues", out, sizeof(out)),
+			 0);
+	j = json_loads(out, 0, &e);
+	assert_non_null(j);
+	q = json_array_get(json_object_get(j, "queues"), 0);
+	assert_string_equal(json_string_value(json_object_get(q, "name")),
+			    "bob");
+	assert_int_equal(field(q, "messages"), 3);
+	assert_int_equal(field(q, "bytes"), 6);
+	assert_int_equal(json_array_size(json_object_get(j, "queues")), 1);
+	json_decref(j);
+	assert_int_equal(td_ctl(&D, "list-queues", out, sizeof(out)), 0);
+	if (!strstr(out, "1 user with stored messages.") || !strstr(out, "bob"))
+		fail_msg("list-queues:\n%s", out);
 	login(&b, "bob");
 	assert_int_equal(drain(&b, "alice", 'm', refs, 8, &last), 3);
 	ack(&b, last);
