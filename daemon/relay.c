@@ -60,6 +60,8 @@ struct peer_entry {
 	uint32_t storing;	/* our MESSAGEs to this conversation's peer
 				   the store has not answered yet: the next
 				   goes to the store too (order, issue 17) */
+	bool refusal_logged;	/* a refusal since the last STORED is logged
+				   (once, not per record) */
 };
 
 struct relay_user {
@@ -518,6 +520,20 @@ static void req_ack(const struct relay_env *env, struct relay_user *u,
 		u->acked = m->seq;
 }
 
+/* The journal hears of the first refusal of a run (a sender over the
+ * quota may try at its whole rate). */
+static void log_refusal(struct relay_user *u, struct peer_entry *p,
+			const char *why)
+{
+	if (p && p->refusal_logged)
+		return;
+	if (p)
+		p->refusal_logged = true;
+	log_record(MSGID_STORE_REFUSED, u->name, p ? p->name : NULL, NULL,
+		   "a message from %s to %s was not stored: %s", u->name,
+		   p ? p->name : "a user gone", why);
+}
+
 /* The store's answer to a MESSAGE it was given. */
 static void stored_message(const struct relay_env *env, struct relay_user *u,
 			   const struct event *e, struct peer_entry *p)
@@ -527,9 +543,15 @@ static void stored_message(const struct relay_env *env, struct relay_user *u,
 
 	if (p && p->storing && e->aux == STORE_QUEUE_ADD)
 		p->storing--;
+	if (e->arg != STORE_DONE && e->arg != STORE_NOTHING)
+		log_refusal(u, p, e->arg == STORE_QUOTA ? "the recipient's "
+			    "queue is full" : e->arg == STORE_FULL ?
+			    "the store is full" : "the database failed");
 	switch (e->arg) {
 	case STORE_DONE:
 	case STORE_NOTHING:
+		if (p)
+			p->refusal_logged = false;
 		snprintf(ok.peer, sizeof(ok.peer), "%s", e->from_name);
 		send_msg(env, u, &ok);
 		break;

@@ -872,8 +872,8 @@ static void apply(struct store *st, struct store_req *r)
 			break;
 		case STORE_QUEUE_EXPIRE:
 			queue_expire(r->since);
-			log_notice("store %s: %llu stored messages expired "
-				   "unread", st->path,
+			log_record(MSGID_STORE_EXPIRED, NULL, NULL, NULL,
+				   "%llu stored messages expired unread",
 				   (unsigned long long)r->seq);
 			break;
 		default:

@@ -336,6 +336,20 @@ static json_int_t field(json_t *j, const char *k)
 	return json_integer_value(json_object_get(j, k));
 }
 
+/* Lines of the daemon's log holding s. */
+static int log_count(const char *s)
+{
+	FILE *f = fopen(td_path(&D, "secmsgd.log"), "r");
+	char line[4096];
+	int n = 0;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, s) != NULL;
+	fclose(f);
+	return n;
+}
+
 /* Over the recipient's quota: ERROR 7 naming the record; nothing is
  * stored. secmsgctl status counts what is. */
 static void test_quota(void **state)
@@ -350,15 +364,20 @@ static void test_quota(void **state)
 
 	(void)state;
 	bob_offline(&a, &b);
-	for (uint32_t ref = 1; ref <= 4; ref++)
+	for (uint32_t ref = 1; ref <= 5; ref++)
 		assert_int_equal(send_ref(&a, "bob", 'm', ref, 0), 0);
 	for (uint32_t ref = 1; ref <= 3; ref++)
 		expect_stored(&a, "bob", ref);
-	expect(&a, OP_ERROR, &m);
-	assert_int_equal(m.code, ERR_QUOTA);
-	assert_int_equal(m.err_op, OP_MESSAGE);
-	assert_int_equal(m.ref, 4);
-	assert_string_equal(m.peer, "bob");
+	for (uint32_t ref = 4; ref <= 5; ref++) {
+		expect(&a, OP_ERROR, &m);
+		assert_int_equal(m.code, ERR_QUOTA);
+		assert_int_equal(m.err_op, OP_MESSAGE);
+		assert_int_equal(m.ref, ref);
+		assert_string_equal(m.peer, "bob");
+	}
+	/* The journal hears of the run of refusals once. */
+	assert_int_equal(log_count("a message from alice to bob was not "
+				   "stored: the recipient's queue is full"), 1);
 	j = status();
 	assert_int_equal(field(j, "stored_messages"), 3);
 	assert_int_equal(field(j, "stored_bytes"), 6);	/* m1 m2 m3 */
