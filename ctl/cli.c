@@ -53,6 +53,12 @@ static const struct verb verbs[] = {
 	  "2: sent while they were offline): how many, their end-to-end bytes,\n"
 	  "and when the oldest was stored (local time); then a line with the\n"
 	  "count. --json prints the daemon's ListQueues reply.\n" },
+	{ "purge", "USER", 1, 1, 0, ctl_verb_purge,
+	  "Delete the messages stored for a user",
+	  "Delete every message stored for USER (protocol version 2: sent\n"
+	  "while USER was offline), unread, and print how many; waits until\n"
+	  "the deletion is on disk. Their senders are not told. --json prints\n"
+	  "the daemon's Purge reply.\n" },
 	{ "kick", "USER [--reason TEXT]", 1, 1, VOPT_REASON, ctl_verb_kick,
 	  "Disconnect a user",
 	  "Disconnect USER: the client gets BYE 1 with TEXT (empty without\n"

@@ -278,6 +278,29 @@ int ctl_verb_list_queues(struct ctl_ctx *x, char **args, struct ctl_output *o)
 	return CTL_EXIT_OK;
 }
 
+/* ---- purge ---- */
+
+int ctl_verb_purge(struct ctl_ctx *x, char **args, struct ctl_output *o)
+{
+	json_t *params;
+	json_int_t n;
+	int r;
+
+	if ((r = check_name(args[0])))
+		return r;
+	if (!(params = json_pack("{s:s}", "name", args[0])))
+		return oom();
+	r = call_daemon(x, VL_ADMIN_PURGE, params, &o->json);
+	json_decref(params);
+	if (r)
+		return r;
+	n = num(o->json, "messages");
+	if (ctl_output_line(o, "Deleted %lld stored %s for %s.", (long long)n,
+			    plural(n, "message", "messages"), args[0]) < 0)
+		return oom();
+	return CTL_EXIT_OK;
+}
+
 /* ---- kick ---- */
 
 int ctl_verb_kick(struct ctl_ctx *x, char **args, struct ctl_output *o)

@@ -85,6 +85,7 @@ const char control_admin_interface[] =
 	"method Kick(name: string, reason: ?string) -> ()\n"
 	"method Reload() -> (users: int)                   # re-read keys and limits; users now enrolled\n"
 	"method ListQueues() -> (queues: []Queue)\n"
+	"method Purge(name: string) -> (messages: int)    # delete what is stored for name\n"
 	"method Stats() -> (uptime: int, workers: int, online: int, chats: int, connections: int,\n"
 	"                   handshakes_ok: int, handshakes_failed: int, messages_relayed: int,\n"
 	"                   bytes_relayed: int, stored_messages: int, stored_bytes: int,\n"
@@ -386,6 +387,27 @@ static json_t *m_list_queues(struct control *ctl, uid_t uid,
 	return queues ? reply_ok(json_pack("{s:o}", "queues", queues)) : NULL;
 }
 
+static json_t *m_purge(struct control *ctl, uid_t uid, json_t *params)
+{
+	static const char *const known[] = { "name", NULL };
+	json_t *name = json_object_get(params, "name");
+	json_t *err = check_known(params, known);
+	struct log_caller by;
+	int64_t n;
+
+	if (err)
+		return err;
+	if (!json_is_string(name) || !name_valid_str(json_string_value(name)))
+		return err_invalid("name");
+	log_caller_init(&by, uid);
+	n = ctl->env.ops->purge ? ctl->env.ops->purge(ctl->env.ctx, &by,
+					json_string_value(name)) : -ENOTSUP;
+	if (n < 0)
+		return err_failed(n == -ETIMEDOUT ? "the store did not answer" :
+				  "the store could not delete them");
+	return reply_ok(json_pack("{s:I}", "messages", (json_int_t)n));
+}
+
 static json_t *m_kick(struct control *ctl, uid_t uid, json_t *params)
 {
 	static const char *const known[] = { "name", "reason", NULL };
@@ -526,6 +548,7 @@ static const struct method {
 	{ VL_ADMIN_LIST_USERS, m_list_users },
 	{ VL_ADMIN_LIST_CHATS, m_list_chats },
 	{ VL_ADMIN_LIST_QUEUES, m_list_queues },
+	{ VL_ADMIN_PURGE, m_purge },
 	{ VL_ADMIN_KICK, m_kick },
 	{ VL_ADMIN_RELOAD, m_reload },
 	{ VL_ADMIN_STATS, m_stats },

@@ -935,10 +935,23 @@ static int ctl_reload(void *ctx, const struct log_caller *by, char *why,
 	return server_reload(ctx, by, why, len);
 }
 
+static int64_t ctl_purge(void *ctx, const struct log_caller *by,
+			 const char *name)
+{
+	struct server *srv = ctx;
+	int64_t n = store_purge(srv->store, name, CONTROL_ASK_MS);
+
+	if (n >= 0)
+		log_notice("%lld messages stored for %s purged by %s (uid %u)",
+			   (long long)n, name, by->name, (unsigned)by->uid);
+	return n;
+}
+
 static int start_control(struct server *srv)
 {
 	static const struct control_ops ops = {
 		.ask = ctl_ask, .kick = ctl_kick, .reload = ctl_reload,
+		.purge = ctl_purge,
 	};
 	struct control_env env = {
 		.ops = &ops, .ctx = srv, .epfd = srv->epfd,

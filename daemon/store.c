@@ -690,6 +690,20 @@ static int run_queue_expire(struct store *st, struct store_req *r)
 		"WHERE q.recipient = queues.recipient);");
 }
 
+/* Everything stored for r->a goes; r->seq is how many. */
+static int run_queue_purge(struct store *st, struct store_req *r)
+{
+	sqlite3_stmt *s = prep(st, "DELETE FROM queued WHERE recipient = ?");
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, r->a);
+	if (step_done(st, s) < 0)
+		return -EIO;
+	r->seq = (uint64_t)sqlite3_changes(st->db);
+	return recount(st, r->a);
+}
+
 /* What is queued between a and b, both ways (their conversation ends). */
 static int drop_queued(struct store *st, const char *a, const char *b)
 {
@@ -783,6 +797,8 @@ static int run_one(struct store *st, struct store_req *r)
 		return run_queue_ack(st, r);
 	case STORE_QUEUE_EXPIRE:
 		return run_queue_expire(st, r);
+	case STORE_QUEUE_PURGE:
+		return run_queue_purge(st, r);
 	default:
 		return -EINVAL;
 	}
@@ -837,6 +853,89 @@ static void queued_apply(struct store *st, const struct store_req *r)
 	answer(st, &d, rec, w.len);
 }
 
+/* ---- a caller that waits (store_purge) ---- */
+
+struct store_wait {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	atomic_int refs;	/* the waiter and the request */
+	bool done;
+	int result;
+	uint64_t count;
+};
+
+static void wait_put(struct store_wait *w)
+{
+	if (atomic_fetch_sub(&w->refs, 1) != 1)
+		return;
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+}
+
+/* The request is done (committed or failed): wake its waiter. */
+static void wake(struct store_req *r)
+{
+	struct store_wait *w = r->wait;
+
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->done = true;
+	w->result = r->result;
+	w->count = r->seq;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	r->wait = NULL;
+	wait_put(w);
+}
+
+static int wait_done(struct store_wait *w, int timeout_ms)
+{
+	struct timespec t;
+	bool done;
+	int e = 0;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	t.tv_sec += timeout_ms / 1000;
+	t.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (t.tv_nsec >= 1000000000) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&w->lock);
+	while (!w->done && e == 0)
+		e = pthread_cond_timedwait(&w->cond, &w->lock, &t);
+	done = w->done;
+	pthread_mutex_unlock(&w->lock);
+	return done ? 0 : -ETIMEDOUT;
+}
+
+int64_t store_purge(struct store *st, const char *name, int timeout_ms)
+{
+	struct store_wait *w = calloc(1, sizeof(*w));
+	struct store_req *r = store_req_new(STORE_QUEUE_PURGE, name, NULL,
+					    NULL, 0);
+	int64_t n;
+
+	if (!w || !r) {
+		free(w);
+		free(r);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	atomic_init(&w->refs, 2);
+	r->wait = w;
+	store_submit(st, r);
+	if (wait_done(w, timeout_ms) < 0)
+		n = -ETIMEDOUT;
+	else
+		n = w->result == STORE_FAILED ? -EIO : (int64_t)w->count;
+	wait_put(w);
+	return n;
+}
+
 /* After the commit: the view, then the events (ARCHITECTURE.md: the
  * store answers by events). */
 static void apply(struct store *st, struct store_req *r)
@@ -870,6 +969,9 @@ static void apply(struct store *st, struct store_req *r)
 		case STORE_QUEUE_ACK:
 			queue_ack(r->a, r->seq);
 			break;
+		case STORE_QUEUE_PURGE:
+			queue_drop(r->a, NULL);
+			break;
 		case STORE_QUEUE_EXPIRE:
 			queue_expire(r->since);
 			log_record(MSGID_STORE_EXPIRED, NULL, NULL, NULL,
@@ -880,6 +982,7 @@ static void apply(struct store *st, struct store_req *r)
 			break;
 		}
 	}
+	wake(r);
 	if (r->op == STORE_HELD_ADD && r->result == STORE_DONE) {
 		/* The session it was for went; a new one may have logged in
 		 * meanwhile (and taken the held ENDs before this one). */
@@ -1071,6 +1174,11 @@ void store_close(struct store *st)
 		if (write(st->evfd, &one, sizeof(one)) < 0)
 			(void)0;
 		pthread_join(st->thread, NULL);
+	}
+	/* Never run (the thread was not started): a waiter is let go. */
+	for (struct store_req *r = st->head; r; r = r->next) {
+		r->result = STORE_FAILED;
+		wake(r);
 	}
 	store_req_free_list(st->head);
 	cache_clear(st);

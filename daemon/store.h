@@ -39,6 +39,7 @@
 #define STORE_SCHEMA 3		/* the schema version this code writes */
 
 struct store;
+struct store_wait;
 
 enum store_op {
 	/* a and b start a conversation (since, fpr_a, fpr_b): answered
@@ -69,6 +70,8 @@ enum store_op {
 	STORE_QUEUE_MISSED,
 	/* delete what was stored before Unix time since (retention) */
 	STORE_QUEUE_EXPIRE,
+	/* delete everything stored for a (an administrator's purge) */
+	STORE_QUEUE_PURGE,
 };
 
 #define STORE_TELL_A 1
@@ -99,6 +102,7 @@ struct store_req {
 	uint64_t max_total;		/* QUEUE_ADD: e2e bytes queued in all */
 	char fpr_a[CONVS_FPR_LEN + 1], fpr_b[CONVS_FPR_LEN + 1];
 	struct handle reply;		/* who gets EVT_STORED (gen 0: nobody) */
+	struct store_wait *wait;	/* store_purge's waiter, or NULL */
 	struct handle peer;		/* EVT_STORED's from: the other side */
 	/* set while it runs */
 	int result;			/* enum store_result */
@@ -157,6 +161,10 @@ int store_start(struct store *st);
 /* Stored messages older than this many seconds are deleted, by the store
  * thread, every minute (queue_retention_days); from any thread. */
 void store_set_retention(struct store *st, int64_t seconds);
+/* Delete everything stored for name, from a thread other than the
+ * store's, waiting up to timeout_ms for the commit: how many messages
+ * went, or -ETIMEDOUT, -EIO (the database failed) or -ENOMEM. */
+int64_t store_purge(struct store *st, const char *name, int timeout_ms);
 /* Queue a list of requests (the store takes them): from any thread. */
 void store_submit(struct store *st, struct store_req *list);
 /* Run a list of requests now, on this thread, as one batch (the store

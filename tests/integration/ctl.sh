@@ -69,11 +69,11 @@ P=$SECMSG_PKI
 expect "--version" 0 $CTLBIN --version
 has "--version names the tool" "$OUT" '^secmsgctl [0-9]'
 expect "--help" 0 $CTLBIN --help
-for v in list-users list-chats list-queues kick status reload add-user remove-user help; do
+for v in list-users list-chats list-queues purge kick status reload add-user remove-user help; do
 	has "--help lists $v" "$OUT" "^  $v( |$)"
 done
 has "--help lists exit statuses" "$OUT" '4 no such user'
-for v in list-users list-chats list-queues kick status reload add-user remove-user; do
+for v in list-users list-chats list-queues purge kick status reload add-user remove-user; do
 	expect "help $v" 0 $CTLBIN help $v
 	has "help $v: usage line" "$OUT" "^Usage: secmsgctl \[OPTIONS\] $v"
 	expect "$v --help" 0 $CTLBIN $v --help
@@ -132,6 +132,11 @@ expect "list-queues" 0 $C list-queues
 check "list-queues: legend only" test "$OUT" = "0 users with stored messages."
 expect "list-queues --json" 0 $C --json list-queues
 json "list-queues --json" '. == {"queues": []}'
+expect "purge with nothing stored" 0 $C purge carol
+check "purge: says how many" test "$OUT" = "Deleted 0 stored messages for carol."
+expect "purge --json" 0 $C --json purge carol
+json "purge --json" '. == {"messages": 0}'
+expect "purge of a bad name: usage" 2 $C purge 'x y'
 
 # ---- kick ----
 expect "kick a user not online: exit 4" 4 $C kick bob --reason "x"

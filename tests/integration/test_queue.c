@@ -409,6 +409,36 @@ static void test_quota(void **state)
 	json_decref(j);
 }
 
+/* secmsgctl purge: what is stored for bob goes, on disk (a SIGKILL
+ * later it is still gone), and his login brings nothing. */
+static void test_purge(void **state)
+{
+	uint32_t refs[8];
+	char out[4096];
+	struct tc a, b;
+	uint64_t last;
+	json_t *j;
+
+	(void)state;
+	bob_offline(&a, &b);
+	for (uint32_t ref = 1; ref <= 3; ref++)
+		assert_int_equal(send_ref(&a, "bob", 'm', ref, 0), 0);
+	for (uint32_t ref = 1; ref <= 3; ref++)
+		expect_stored(&a, "bob", ref);
+	assert_int_equal(td_ctl(&D, "purge bob", out, sizeof(out)), 0);
+	assert_string_equal(out, "Deleted 3 stored messages for bob.\n");
+	tc_close(&a);
+	assert_int_equal(td_restart(&D, SIGKILL), 0);
+	j = status();
+	assert_int_equal(field(j, "stored_messages"), 0);
+	json_decref(j);
+	login(&b, "bob");
+	assert_int_equal(drain(&b, "alice", 'm', refs, 8, &last), 0);
+	tc_close(&b);
+	assert_int_equal(td_ctl(&D, "--json purge bob", out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "\"messages\": 0"));
+}
+
 /* Over the store's size: ERROR 8. */
 static void test_store_full(void **state)
 {
@@ -435,6 +465,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restart_during_stream, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_big_backlog, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quota, setup_quota, teardown),
+		cmocka_unit_test_setup_teardown(test_purge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_full, setup_full, teardown),
 	};
 

@@ -680,6 +680,37 @@ static void test_queue_expire(void **state)
 	store_close(st);
 }
 
+/* store_purge from another thread: waits for the commit, counts, and
+ * the view and the database agree; a store that does not run times out. */
+static void test_queue_purge(void **state)
+{
+	struct store *st = open_ok();
+	struct store_req *v[3] = { add("alice", "bob", 1, "a", 9, 100),
+				   add("carol", "bob", 1, "b", 9, 100),
+				   add("alice", "dave", 1, "c", 9, 100) };
+	size_t msgs, bytes;
+
+	(void)state;
+	run_list(st, v, 3);
+	assert_int_equal(store_purge(st, "bob", 100), -ETIMEDOUT); /* no thread */
+	store_close(st);	/* the request it queued is dropped */
+	convs_reset();
+	queue_reset();
+	st = open_ok();
+	assert_int_equal(store_start(st), 0);
+	assert_int_equal(store_purge(st, "bob", 5000), 2);
+	queue_count("bob", &msgs, &bytes);
+	assert_int_equal(msgs, 0);
+	assert_int_equal(store_purge(st, "bob", 5000), 0);
+	store_close(st);
+	convs_reset();
+	queue_reset();
+	st = open_ok();
+	queue_totals(&msgs, &bytes);
+	assert_int_equal(msgs, 1);	/* dave's */
+	store_close(st);
+}
+
 /* A database of schema 2 is brought to 3 keeping its rows; a stored row
  * that is not valid (e2e over 8192 bytes) stops the start. */
 static void test_queue_schema(void **state)
@@ -730,6 +761,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_queue_end_and_online, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_schema, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_expire, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_purge, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
