@@ -97,7 +97,14 @@ STRESS_BINS := $(patsubst tests/stress/%.c,$(O)/tests/stress/%,$(STRESS_SRC))
 
 all: $(PROTO_LIB) $(PROGRAMS)
 
-tests: all $(UNIT_BINS) $(INTEG_BINS) $(STRESS_BINS)
+tests: all $(UNIT_BINS) $(INTEG_BINS) $(STRESS_BINS) $(O)/tests/shim/syncshim.so
+
+# An LD_PRELOAD shim for test_durable.c, without sanitizers (it is loaded
+# into secmsgd, never linked).
+$(O)/tests/shim/syncshim.so: tests/shim/syncshim.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	@$(CC) -O2 -Wall -Wextra -Werror -shared -fPIC -o $@ $< -ldl
 
 deps:
 	@scripts/deps.sh check
@@ -202,7 +209,7 @@ FUZZ_CFLAGS   := $(WARN) -O1 -g -fno-omit-frame-pointer \
 # fuzz_varlink defines control.c's neighbours (admin, server, the log)
 # itself, so those objects are not taken from the library for it.
 FUZZ_LIB_SRC  := $(PROTO_SRC) $(addprefix daemon/,config.c control.c conn.c \
-                 session.c relay.c registry.c sources.c users.c identity.c convs.c \
+                 session.c relay.c registry.c sources.c users.c identity.c convs.c queue.c \
                  log.c http.c metrics.c) tests/fuzz/fuzz_common.c
 FUZZ_LIB      := $(FUZZ_O)/libsecmsg-fuzz.a
 FUZZ_LIBS     := $(shell $(PKG_CONFIG) --libs libcrypto jansson libsystemd sqlite3 \

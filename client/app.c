@@ -240,8 +240,10 @@ static int round_once(struct app *a)
 	if (!a->done)
 		on_timers(a, cnet_now_ms());
 	/* What this round changed in the conversations and saved nothing
-	 * yet (a receipt that came, say): on disk before the next round. */
+	 * yet (a receipt that came, say): on disk before the next round,
+	 * and only then are the stored messages taken acknowledged. */
 	chats_save_dirty(a->chats);
+	chats_ack(a->chats);
 	f->flush(a->front.ctx);
 	return 0;
 }

@@ -34,6 +34,8 @@ static const char *const error_words[] = {
 	[ERR_MALFORMED] = "malformed",	[ERR_NO_CHAT] = "nochat",
 	[ERR_LIMIT] = "limit",		[ERR_UNKNOWN_OP] = "unknown",
 	[ERR_TOO_LARGE] = "toolarge",	[ERR_OFFLINE] = "offline",
+	[ERR_QUOTA] = "quota",		[ERR_STORE_FULL] = "storefull",
+	[ERR_STORE_FAILED] = "storefailed",
 };
 
 static const char *const bye_words[] = {
@@ -223,7 +225,9 @@ static void fill(struct line *l, const struct cev *ev)
 		break;
 	case CEV_SENT:
 	case CEV_DELIVERED:
-		put(l, ev->kind == CEV_SENT ? "sent" : "delivered");
+	case CEV_STORED:
+		put(l, ev->kind == CEV_SENT ? "sent" :
+		       ev->kind == CEV_STORED ? "stored" : "delivered");
 		put_field(l, ev->peer);
 		put_num(l, ev->id);
 		break;

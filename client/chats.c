@@ -102,19 +102,31 @@ void chats_peer_remove(struct chats *c, struct peer *p)
 
 /* ---- sending ---- */
 
-int chats_send_msg(struct chats *c, const struct msg *m, bool keep)
+/* Encode m at the session's version into pt (REC_MAX); its length in
+ * *len. 0 or a negative error. */
+static int encode(const struct chats *c, const struct msg *m, uint8_t *pt,
+		  size_t *len)
 {
-	uint8_t pt[REC_MAX];
 	struct writer w;
 	int r;
 
-	wr_init(&w, pt, sizeof(pt));
+	wr_init(&w, pt, REC_MAX);
 	r = msg_encode_c2s_v(m, c->version, &w);
 	if (r == 0 && wr_error(&w))
 		r = -EMSGSIZE;
+	*len = w.len;
+	return r;
+}
+
+int chats_send_msg(struct chats *c, const struct msg *m, bool keep)
+{
+	uint8_t pt[REC_MAX];
+	size_t len;
+	int r = encode(c, m, pt, &len);
+
 	if (r == 0)
-		r = c->send(c->send_ctx, pt, w.len, keep);
-	crypto_cleanse(pt, w.len);
+		r = c->send(c->send_ctx, pt, len, keep);
+	crypto_cleanse(pt, len);
 	return r;
 }
 
@@ -145,12 +157,21 @@ int chats_send_sealed(struct chats *c, struct peer *p, uint32_t ref,
 {
 	struct msg m = { .op = OP_MESSAGE, .e2e = e2e, .e2e_len = len,
 			 .ref = ref };
+	uint8_t pt[REC_MAX];
+	size_t n;
 	int r;
 
 	snprintf(m.peer, sizeof(m.peer), "%s", p->name);
-	r = chats_send_msg(c, &m, p->conv);
+	r = encode(c, &m, pt, &n);
+	if (r == 0)
+		r = c->send(c->send_ctx, pt, n, p->conv);
 	if (r == 0 && ref)
 		log_sent(p, ref, kind, id);
+	/* For an offline peer the server answers STORED: till then the
+	 * record is kept, to be sent again if the connection ends first. */
+	if (r == 0 && ref && p->conv && !p->online)
+		conv_await(c, pt, n);
+	crypto_cleanse(pt, n);
 	return r;
 }
 
@@ -358,6 +379,7 @@ void chats_free(struct chats *c)
 		kn = k->next;
 		free(k);
 	}
+	conv_await_requeue(c);
 	while (c->unsent) {
 		struct unsent *u = c->unsent;
 
@@ -1002,6 +1024,12 @@ static int dispatch(struct chats *c, const struct msg *m)
 	case OP_PRESENCE:
 		conv_on_presence(c, m);
 		break;
+	case OP_STORED:
+		conv_on_stored(c, m);
+		break;
+	case OP_QUEUED:
+		conv_on_queued(c, m);
+		break;
 	default:
 		break; /* PONG, and anything else the server should not send */
 	}
@@ -1019,6 +1047,18 @@ int chats_receive(struct chats *c, const uint8_t *pt, size_t len)
 		return 0;
 	}
 	return dispatch(c, &m);
+}
+
+int chats_ack(struct chats *c)
+{
+	struct msg m = { .op = OP_ACK };
+
+	if (c->version < 2 || !c->connected || c->dirty ||
+	    c->ack_due <= c->acked)
+		return 0;
+	m.seq = c->ack_due;
+	c->acked = c->ack_due;
+	return chats_send_msg(c, &m, false);
 }
 
 bool chats_logged_in(const struct chats *c)
@@ -1039,6 +1079,7 @@ void chats_session(struct chats *c, unsigned version)
 	c->logged_in = false;
 	c->convs_in = false;
 	c->convs_reading = false;
+	c->queued_seen = c->ack_due = c->acked = 0;
 	c->users_len = 0;
 	if (c->users)
 		c->users[0] = '\0';
@@ -1050,6 +1091,7 @@ void chats_disconnected(struct chats *c)
 
 	c->connected = false;
 	c->bye = 0;	/* read by now: the next attempt starts clean */
+	conv_await_requeue(c);
 	for (p = c->peers; p; p = next) {
 		next = p->next;
 		if (p->conv) {

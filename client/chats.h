@@ -111,6 +111,9 @@ int chats_ping(struct chats *c);
  * peer_key over 2048 bytes, say).
  */
 int chats_receive(struct chats *c, const uint8_t *pt, size_t len);
+/* Version 2: acknowledge (ACK) the stored messages taken so far, once the
+ * state they changed is saved (nothing while it is not); 0 or an error. */
+int chats_ack(struct chats *c);
 /* True once the login is complete: the LIST reply (every record of it),
  * and in version 2 the CONVERSATIONS reply, have arrived. */
 bool chats_logged_in(const struct chats *c);

@@ -25,11 +25,17 @@ struct sent {
 	uint32_t ref;
 	uint32_t id;		/* the TEXT id; 0 for other kinds */
 	uint8_t kind;		/* CHAT_TEXT, CHAT_RECEIPT, CHAT_HELLO */
+	bool stored;		/* STORED came (shown once) */
 };
+
+/* Records sent to a conversation's peer offline that wait for STORED
+ * (or a refusal): sent again, with the same ref, on the next connection
+ * if it ends first. At most AWAIT_MAX; the oldest is forgotten. */
+#define AWAIT_MAX 1024
 
 /* The MESSAGE records per peer whose refs are remembered: an ERROR for an
  * older one is reported without naming the message. */
-#define SENT_LOG 128
+#define SENT_LOG 1024
 
 struct peer {
 	struct peer *next;
@@ -94,7 +100,12 @@ struct chats {
 	bool convs_in;		/* the login CONVERSATIONS reply is in */
 	bool convs_reading;	/* a CONVERSATIONS reply is being read */
 	bool dirty;		/* the store changed since it was saved */
+	uint64_t queued_seen;	/* highest QUEUED seq taken this session */
+	uint64_t ack_due;	/* highest QUEUED seq done with */
+	uint64_t acked;		/* highest seq sent in an ACK this session */
 	struct unsent *unsent, *unsent_tail;
+	struct unsent *await, *await_tail;	/* waiting for STORED */
+	unsigned nawait;
 };
 
 /* send_text's answer when a failure removed the peer: stop using it. */
@@ -152,6 +163,17 @@ int conv_end(struct chats *c, struct peer *p);
 void conv_on_conversations(struct chats *c, const struct msg *m);
 void conv_on_presence(struct chats *c, const struct msg *m);
 void conv_on_error(struct chats *c, const struct msg *m);
+/* STORED: the server keeps our message for an offline peer. */
+void conv_on_stored(struct chats *c, const struct msg *m);
+/* Keep a MESSAGE record (pt) sent to a peer offline until the server
+ * answers it (conv_await_done); the connection's end hands what still
+ * waits to the unsent records (conv_await_requeue). */
+void conv_await(struct chats *c, const uint8_t *pt, size_t len);
+void conv_await_done(struct chats *c, const char *peer, uint32_t ref);
+void conv_await_requeue(struct chats *c);
+/* QUEUED: a message stored while we were offline (or just now); shown
+ * once, acknowledged after the state is saved (chats_ack). */
+void conv_on_queued(struct chats *c, const struct msg *m);
 /* The row for a conversation of the store (made if missing). */
 struct peer *conv_row(struct chats *c, struct state_conv *sc);
 

@@ -211,10 +211,7 @@ int conv_send_text(struct chats *c, struct peer *p, const char *text,
 
 	if (!sc)
 		return -ENOENT;
-	if (!p->online) {
-		out_error(c->out, "%s is offline", p->name);
-		return -EAGAIN;
-	}
+	/* An offline peer's messages are stored by the server (STORED). */
 	er = chat_seal_text(&sc->chat, text, len, &id, out, &out_len);
 	ref = er == E2E_OK ? conv_take_ref(sc) : 0;
 	if (er == E2E_ERR_LIMIT || (er == E2E_OK && ref == 0)) {
@@ -297,7 +294,10 @@ static void hello_answered(struct peer *p)
 	p->hello_refused = false;
 }
 
-void conv_on_message(struct chats *c, struct peer *p, const struct msg *m)
+/* A message of the conversation with p; a stored one (QUEUED) that comes
+ * again after it was accepted is dropped without a word. */
+static void conv_open(struct chats *c, struct peer *p, const struct msg *m,
+		      bool stored)
 {
 	uint8_t pt[CHAT_PT_MAX];
 	struct chat_message ev;
@@ -307,6 +307,8 @@ void conv_on_message(struct chats *c, struct peer *p, const struct msg *m)
 	if (!sc)
 		return;
 	er = chat_open(&sc->chat, m->e2e, m->e2e_len, pt, &ev);
+	if (er == E2E_ERR_DUPLICATE && stored)
+		return;
 	if (er != E2E_OK) {
 		/* Nothing changed: the conversation goes on without it. */
 		out_notice(c->out, "a message from %s was dropped: %s", p->name,
@@ -327,6 +329,26 @@ void conv_on_message(struct chats *c, struct peer *p, const struct msg *m)
 		chats_emit_id(c, CEV_DELIVERED, p->name, ev.id, NULL, 0);
 	}
 	crypto_cleanse(pt, sizeof(pt));
+}
+
+void conv_on_message(struct chats *c, struct peer *p, const struct msg *m)
+{
+	conv_open(c, p, m, false);
+}
+
+void conv_on_queued(struct chats *c, const struct msg *m)
+{
+	struct peer *p = chats_peer_find(c, m->peer);
+
+	if (c->version < 2 || m->seq <= c->queued_seen)
+		return;
+	c->queued_seen = m->seq;
+	if (p && p->conv && p->state == PEER_ESTABLISHED)
+		conv_open(c, p, m, true);
+	else
+		out_notice(c->out, "a stored message from %s was dropped: no "
+			   "conversation with %s", m->peer, m->peer);
+	c->ack_due = m->seq;
 }
 
 bool conv_on_end(struct chats *c, const struct msg *m)
@@ -373,12 +395,12 @@ void conv_on_presence(struct chats *c, const struct msg *m)
 	}
 }
 
-static const struct sent *sent_find(const struct peer *p, uint32_t ref)
+static struct sent *sent_find(struct peer *p, uint32_t ref)
 {
 	unsigned n = p->nsent < SENT_LOG ? p->nsent : SENT_LOG;
 
 	for (unsigned i = 1; i <= n; i++) {
-		const struct sent *e = &p->sent[(p->nsent - i) % SENT_LOG];
+		struct sent *e = &p->sent[(p->nsent - i) % SENT_LOG];
 
 		if (e->ref == ref)
 			return e;
@@ -393,7 +415,10 @@ void conv_on_error(struct chats *c, const struct msg *m)
 	struct cev ev = { .kind = CEV_NOTSENT, .code = m->code };
 
 	if (c->version < 2 || m->err_op != OP_MESSAGE || m->ref == 0 ||
-	    !m->peer[0] || !(p = chats_peer_find(c, m->peer)))
+	    !m->peer[0])
+		return;
+	conv_await_done(c, m->peer, m->ref);	/* refused: not sent again */
+	if (!(p = chats_peer_find(c, m->peer)))
 		return;
 	if (!(e = sent_find(p, m->ref))) {
 		out_notice(c->out, "the server refused a message to %s that "
@@ -417,6 +442,21 @@ void conv_on_error(struct chats *c, const struct msg *m)
 			   e->kind == CHAT_HELLO ? "HELLO" : "receipt",
 			   p->name);
 	}
+}
+
+void conv_on_stored(struct chats *c, const struct msg *m)
+{
+	struct peer *p = chats_peer_find(c, m->peer);
+	struct sent *e = p ? sent_find(p, m->ref) : NULL;
+
+	conv_await_done(c, m->peer, m->ref);
+	if (c->version < 2 || !e || e->stored)
+		return;
+	e->stored = true;	/* shown once */
+	if (e->kind == CHAT_TEXT)
+		chats_emit_id(c, CEV_STORED, p->name, e->id, NULL, 0);
+	else if (e->kind == CHAT_HELLO && e->ref == p->hello_ref)
+		p->hello_refused = false;	/* the server has it */
 }
 
 /* ---- the login: CONVERSATIONS ---- */
@@ -515,11 +555,14 @@ static void conv_resume(struct chats *c)
 
 	while ((u = c->unsent)) {
 		c->unsent = u->next;
+		p = NULL;
 		if (msg_decode_c2s_v(u->pt, u->len, 2, &m) == 0 &&
 		    (m.op == OP_END ||
 		     (m.op == OP_MESSAGE &&
-		      (p = chats_peer_find(c, m.peer)) && p->conv)))
-			c->send(c->send_ctx, u->pt, u->len, true);
+		      (p = chats_peer_find(c, m.peer)) && p->conv)) &&
+		    c->send(c->send_ctx, u->pt, u->len, true) == 0 &&
+		    p && !p->online)
+			conv_await(c, u->pt, u->len);	/* STORED to come */
 		crypto_cleanse(u->pt, u->len);
 		free(u);
 	}
@@ -581,19 +624,77 @@ void chats_conversations(struct chats *c)
 	}
 }
 
-void chats_unsent(void *ctx, const uint8_t *pt, size_t len)
+/* Append a copy of pt to the list *head .. *tail; false without memory. */
+static bool keep_copy(struct unsent **head, struct unsent **tail,
+		      const uint8_t *pt, size_t len)
 {
-	struct chats *c = ctx;
 	struct unsent *u = malloc(sizeof(*u) + len);
 
 	if (!u)
-		return;
+		return false;
 	u->next = NULL;
 	u->len = len;
 	memcpy(u->pt, pt, len);
-	if (c->unsent_tail)
-		c->unsent_tail->next = u;
+	if (*tail)
+		(*tail)->next = u;
 	else
-		c->unsent = u;
-	c->unsent_tail = u;
+		*head = u;
+	*tail = u;
+	return true;
+}
+
+void chats_unsent(void *ctx, const uint8_t *pt, size_t len)
+{
+	struct chats *c = ctx;
+
+	keep_copy(&c->unsent, &c->unsent_tail, pt, len);
+}
+
+void conv_await(struct chats *c, const uint8_t *pt, size_t len)
+{
+	if (c->nawait == AWAIT_MAX) {	/* forget the oldest */
+		struct unsent *u = c->await;
+
+		c->await = u->next;
+		if (!c->await)
+			c->await_tail = NULL;
+		free(u);
+		c->nawait--;
+	}
+	if (keep_copy(&c->await, &c->await_tail, pt, len))
+		c->nawait++;
+}
+
+void conv_await_done(struct chats *c, const char *peer, uint32_t ref)
+{
+	struct unsent **pp = &c->await, *prev = NULL;
+	struct msg m;
+
+	for (; *pp; prev = *pp, pp = &(*pp)->next) {
+		struct unsent *u = *pp;
+
+		if (msg_decode_c2s_v(u->pt, u->len, 2, &m) < 0 ||
+		    m.ref != ref || strcmp(m.peer, peer) != 0)
+			continue;
+		*pp = u->next;
+		if (c->await_tail == u)
+			c->await_tail = prev;
+		free(u);
+		c->nawait--;
+		return;
+	}
+}
+
+/* The connection ended: what still waits for STORED goes out again first
+ * on the next one (it left before anything in the unsent list). */
+void conv_await_requeue(struct chats *c)
+{
+	if (!c->await)
+		return;
+	c->await_tail->next = c->unsent;
+	if (!c->unsent)
+		c->unsent_tail = c->await_tail;
+	c->unsent = c->await;
+	c->await = c->await_tail = NULL;
+	c->nawait = 0;
 }

@@ -37,6 +37,7 @@ enum cev_kind {
 	CEV_DROPPED,	/* a conversation's message from peer was refused by
 			 * this client: reason (enum e2e_result) */
 	CEV_RECONNECTING, /* the connection is gone; next attempt in when ms */
+	CEV_STORED,	/* the server stored our message id to peer (offline) */
 	CEV_KIND_COUNT
 };
 

@@ -324,6 +324,13 @@ static void fmt_v2(struct sbuf *b, const struct cev *ev)
 		if (ev->code == ERR_OFFLINE)
 			sb_printf(b, "%s is offline: your message #%u was not "
 				  "sent.\n", ev->peer, ev->id);
+		else if (ev->code >= ERR_QUOTA && ev->code <= ERR_STORE_FAILED)
+			sb_printf(b, "Your message #%u to %s was not stored: "
+				  "%s.\n", ev->id, ev->peer,
+				  ev->code == ERR_QUOTA ? "their queue is full" :
+				  ev->code == ERR_STORE_FULL ?
+				  "the server's store is full" :
+				  "the server could not store it");
 		else
 			sb_printf(b, "The server refused your message #%u to "
 				  "%s (error %u).\n", ev->id, ev->peer,
@@ -391,6 +398,9 @@ static void fill(struct sbuf *b, const struct cev *ev)
 		break;
 	case CEV_DELIVERED:
 		sb_printf(b, "[#%u delivered to %s]\n", ev->id, ev->peer);
+		break;
+	case CEV_STORED:
+		sb_printf(b, "[#%u stored for %s]\n", ev->id, ev->peer);
 		break;
 	case CEV_ENDED:
 		fmt_ended(b, ev->reason, ev->peer);

@@ -47,6 +47,18 @@ static const struct verb verbs[] = {
 	  "kept across connections): both users, who is online, since when;\n"
 	  "then a line with the counts. --json prints the daemon's ListChats\n"
 	  "reply.\n" },
+	{ "list-queues", "", 0, 0, 0, ctl_verb_list_queues,
+	  "List the messages stored for users offline",
+	  "List the users who have messages stored for them (protocol version\n"
+	  "2: sent while they were offline): how many, their end-to-end bytes,\n"
+	  "and when the oldest was stored (local time); then a line with the\n"
+	  "count. --json prints the daemon's ListQueues reply.\n" },
+	{ "purge", "USER", 1, 1, 0, ctl_verb_purge,
+	  "Delete the messages stored for a user",
+	  "Delete every message stored for USER (protocol version 2: sent\n"
+	  "while USER was offline), unread, and print how many; waits until\n"
+	  "the deletion is on disk. Their senders are not told. --json prints\n"
+	  "the daemon's Purge reply.\n" },
 	{ "kick", "USER [--reason TEXT]", 1, 1, VOPT_REASON, ctl_verb_kick,
 	  "Disconnect a user",
 	  "Disconnect USER: the client gets BYE 1 with TEXT (empty without\n"
@@ -61,7 +73,8 @@ static const struct verb verbs[] = {
 	  "Show uptime, worker threads, users online, established chats, open\n"
 	  "connections (handshaking ones included), handshakes that succeeded\n"
 	  "and failed, MESSAGE records and end-to-end bytes relayed since\n"
-	  "start. --json prints the daemon's Stats reply.\n" },
+	  "start, and the messages stored for users offline. --json prints\n"
+	  "the daemon's Stats reply.\n" },
 	{ "reload", "", 0, 0, 0, ctl_verb_reload,
 	  "Re-read configuration and keys (like SIGHUP)",
 	  "Make secmsgd re-read its configuration, certificate, key and users\n"

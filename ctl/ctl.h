@@ -145,6 +145,8 @@ struct ctl_ctx {
 
 int ctl_verb_list_users(struct ctl_ctx *x, char **args, struct ctl_output *o);
 int ctl_verb_list_chats(struct ctl_ctx *x, char **args, struct ctl_output *o);
+int ctl_verb_list_queues(struct ctl_ctx *x, char **args, struct ctl_output *o);
+int ctl_verb_purge(struct ctl_ctx *x, char **args, struct ctl_output *o);
 int ctl_verb_kick(struct ctl_ctx *x, char **args, struct ctl_output *o);
 int ctl_verb_status(struct ctl_ctx *x, char **args, struct ctl_output *o);
 int ctl_verb_reload(struct ctl_ctx *x, char **args, struct ctl_output *o);

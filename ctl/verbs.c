@@ -237,6 +237,70 @@ int ctl_verb_list_chats(struct ctl_ctx *x, char **args, struct ctl_output *o)
 	return CTL_EXIT_OK;
 }
 
+/* ---- list-queues ---- */
+
+static int add_queue_row(struct ctl_table *t, json_t *q)
+{
+	char msgs[24], bytes[32], oldest[64];
+	const char *cells[4] = { str(q, "name"), msgs, bytes, oldest };
+
+	snprintf(msgs, sizeof(msgs), "%lld", (long long)num(q, "messages"));
+	ctl_fmt_bytes((uint64_t)num(q, "bytes"), bytes, sizeof(bytes));
+	ctl_fmt_time(num(q, "oldest"), oldest, sizeof(oldest));
+	return ctl_table_add(t, cells);
+}
+
+int ctl_verb_list_queues(struct ctl_ctx *x, char **args, struct ctl_output *o)
+{
+	static const char *const head[] = { "USER", "MESSAGES", "BYTES",
+					    "OLDEST" };
+	static const uint8_t align[] = { CTL_LEFT, CTL_RIGHT, CTL_RIGHT,
+					 CTL_LEFT };
+	json_t *queues, *q;
+	size_t i;
+	int r;
+
+	(void)args;
+	if ((r = call_daemon(x, VL_ADMIN_LIST_QUEUES, NULL, &o->json)))
+		return r;
+	queues = json_object_get(o->json, "queues");
+	if (!json_is_array(queues))
+		return bad_reply(x, "queues");
+	ctl_table_init(&o->table, 4, head, align);
+	o->header = true;
+	json_array_foreach(queues, i, q)
+		if (add_queue_row(&o->table, q) < 0)
+			return oom();
+	i = json_array_size(queues);
+	if (ctl_output_legend(o, "%zu %s with stored messages.", i,
+			      plural((json_int_t)i, "user", "users")) < 0)
+		return oom();
+	return CTL_EXIT_OK;
+}
+
+/* ---- purge ---- */
+
+int ctl_verb_purge(struct ctl_ctx *x, char **args, struct ctl_output *o)
+{
+	json_t *params;
+	json_int_t n;
+	int r;
+
+	if ((r = check_name(args[0])))
+		return r;
+	if (!(params = json_pack("{s:s}", "name", args[0])))
+		return oom();
+	r = call_daemon(x, VL_ADMIN_PURGE, params, &o->json);
+	json_decref(params);
+	if (r)
+		return r;
+	n = num(o->json, "messages");
+	if (ctl_output_line(o, "Deleted %lld stored %s for %s.", (long long)n,
+			    plural(n, "message", "messages"), args[0]) < 0)
+		return oom();
+	return CTL_EXIT_OK;
+}
+
 /* ---- kick ---- */
 
 int ctl_verb_kick(struct ctl_ctx *x, char **args, struct ctl_output *o)
@@ -284,6 +348,20 @@ static int kv(struct ctl_output *o, const char *key, const char *fmt, ...)
 	return ctl_table_add(&o->table, cells);
 }
 
+/* Messages stored for users offline (a daemon of before sends none). */
+static int status_stored(struct ctl_output *o, json_t *s)
+{
+	char bytes[32], oldest[64] = "none";
+
+	if (!json_is_integer(json_object_get(s, "stored_messages")))
+		return 0;
+	ctl_fmt_bytes((uint64_t)num(s, "stored_bytes"), bytes, sizeof(bytes));
+	if (num(s, "stored_oldest") > 0)
+		ctl_fmt_time(num(s, "stored_oldest"), oldest, sizeof(oldest));
+	return kv(o, "Stored:", "%lld messages, %s, oldest %s",
+		  (long long)num(s, "stored_messages"), bytes, oldest);
+}
+
 int ctl_verb_status(struct ctl_ctx *x, char **args, struct ctl_output *o)
 {
 	static const char *const head[] = { "KEY", "VALUE" };
@@ -313,7 +391,8 @@ int ctl_verb_status(struct ctl_ctx *x, char **args, struct ctl_output *o)
 	    kv(o, "Messages relayed:", "%lld",
 	       (long long)num(s, "messages_relayed")) < 0 ||
 	    kv(o, "Bytes relayed:", "%lld (%s)",
-	       (long long)num(s, "bytes_relayed"), bytes) < 0)
+	       (long long)num(s, "bytes_relayed"), bytes) < 0 ||
+	    status_stored(o, s) < 0)
 		return oom();
 	return CTL_EXIT_OK;
 }

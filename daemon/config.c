@@ -316,6 +316,24 @@ static const struct conf_key keys[] = {
 	    CONF_GIB, "1M",
 	    "Output queued for one connection (64K..1G); a client that reads\n"
 	    "too slowly to stay under it is disconnected with BYE 5."),
+	UINT("limits", "queue_max_messages", limits.queue_max_messages, 1,
+	    10000000, "10000",
+	    "Messages the server stores for one offline recipient\n"
+	    "(1..10000000). One more gets ERROR 7 (the recipient's queue is\n"
+	    "full) and is not stored."),
+	SIZE("limits", "queue_max_bytes", limits.queue_max_bytes, 8 * CONF_KIB,
+	    CONF_GIB, "16M",
+	    "Bytes of messages (their e2e fields) the server stores for one\n"
+	    "offline recipient (8K..1G). Over it: ERROR 7, not stored."),
+	SIZE("limits", "store_max_bytes", limits.store_max_bytes, 64 * CONF_KIB,
+	    (size_t)64 * CONF_GIB, "256M",
+	    "Bytes of messages the server stores for all recipients together\n"
+	    "(64K..64G); they are also held in memory. Over it: ERROR 8 (the\n"
+	    "store is full), not stored."),
+	UINT("limits", "queue_retention_days", limits.queue_retention_days, 1,
+	    3650, "30",
+	    "Days a stored message waits for its recipient (1..3650); then\n"
+	    "it is deleted unread (checked every minute)."),
 };
 
 _Static_assert(ARRAY_LEN(keys) <= CONF_KEYS_MAX, "too many keys");

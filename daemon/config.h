@@ -41,6 +41,10 @@ struct limits {
 	unsigned messages_per_second;	/* per user: records of any kind */
 	unsigned rate_burst;		/* bucket size for the rate limit */
 	size_t send_queue_bytes;	/* per connection; over it: BYE 5 */
+	unsigned queue_max_messages;	/* stored for one recipient (issue 17) */
+	size_t queue_max_bytes;		/* e2e bytes stored for one recipient */
+	size_t store_max_bytes;		/* e2e bytes stored in all */
+	unsigned queue_retention_days;	/* a stored message is deleted after */
 };
 
 struct config {

@@ -49,6 +49,7 @@
 #include "convs.h"
 #include "log.h"
 #include "mono.h"
+#include "queue.h"
 #include "registry.h"
 #include "varlink.h"
 #include "varlink_admin.h"
@@ -74,14 +75,23 @@ const char control_admin_interface[] =
 	"type Conversation (a: string, b: string, since: int, a_online: bool, b_online: bool)\n"
 	"                                                  # protocol version 2; a < b\n"
 	"\n"
+	"type Queue (name: string, messages: int, bytes: int, oldest: int)\n"
+	"                                                  # messages stored for a user offline\n"
+	"                                                  # (protocol version 2); oldest: Unix time\n"
+	"\n"
 	"method ListUsers() -> (users: []User)\n"
 	"method ListChats() -> (chats: []Chat, conversations: ?[]Conversation)\n"
 	"                                                  # conversations: absent when none\n"
 	"method Kick(name: string, reason: ?string) -> ()\n"
 	"method Reload() -> (users: int)                   # re-read keys and limits; users now enrolled\n"
+	"method ListQueues() -> (queues: []Queue)\n"
+	"method Purge(name: string) -> (messages: int)    # delete what is stored for name\n"
 	"method Stats() -> (uptime: int, workers: int, online: int, chats: int, connections: int,\n"
 	"                   handshakes_ok: int, handshakes_failed: int, messages_relayed: int,\n"
-	"                   bytes_relayed: int)\n"
+	"                   bytes_relayed: int, stored_messages: int, stored_bytes: int,\n"
+	"                   stored_oldest: int)\n"
+	"                                                  # stored: for users offline (version 2);\n"
+	"                                                  # oldest: Unix time, 0 when none\n"
 	"\n"
 	"error NoSuchUser (name: string)\n"
 	"error PermissionDenied ()\n";
@@ -348,6 +358,56 @@ static json_t *m_list_chats(struct control *ctl, uid_t uid,
 	return reply_ok(out);
 }
 
+static json_t *m_list_queues(struct control *ctl, uid_t uid,
+			     json_t *params)
+{
+	json_t *queues, *err = check_known(params, no_params);
+	struct queue_info *v;
+	size_t n;
+
+	(void)ctl;
+	(void)uid;
+	if (err)
+		return err;
+	if (queue_list(&v, &n) < 0)
+		return NULL;
+	queues = json_array();
+	for (size_t i = 0; queues && i < n; i++) {
+		json_t *o = json_pack("{s:s, s:I, s:I, s:I}", "name", v[i].name,
+				      "messages", (json_int_t)v[i].messages,
+				      "bytes", (json_int_t)v[i].bytes,
+				      "oldest", (json_int_t)v[i].oldest);
+
+		if (json_array_append_new(queues, o) < 0) {
+			json_decref(queues);
+			queues = NULL;
+		}
+	}
+	free(v);
+	return queues ? reply_ok(json_pack("{s:o}", "queues", queues)) : NULL;
+}
+
+static json_t *m_purge(struct control *ctl, uid_t uid, json_t *params)
+{
+	static const char *const known[] = { "name", NULL };
+	json_t *name = json_object_get(params, "name");
+	json_t *err = check_known(params, known);
+	struct log_caller by;
+	int64_t n;
+
+	if (err)
+		return err;
+	if (!json_is_string(name) || !name_valid_str(json_string_value(name)))
+		return err_invalid("name");
+	log_caller_init(&by, uid);
+	n = ctl->env.ops->purge ? ctl->env.ops->purge(ctl->env.ctx, &by,
+					json_string_value(name)) : -ENOTSUP;
+	if (n < 0)
+		return err_failed(n == -ETIMEDOUT ? "the store did not answer" :
+				  "the store could not delete them");
+	return reply_ok(json_pack("{s:I}", "messages", (json_int_t)n));
+}
+
 static json_t *m_kick(struct control *ctl, uid_t uid, json_t *params)
 {
 	static const char *const known[] = { "name", "reason", NULL };
@@ -411,6 +471,7 @@ static json_t *m_stats(struct control *ctl, uid_t uid, json_t *params)
 	struct admin_req *r;
 	struct admin_stats s;
 	json_t *err = check_known(params, no_params);
+	size_t stored, bytes;
 
 	(void)uid;
 	if (err)
@@ -419,8 +480,9 @@ static json_t *m_stats(struct control *ctl, uid_t uid, json_t *params)
 		return err_failed("the workers did not answer");
 	s = r->stats;
 	admin_req_unref(r);
+	queue_totals(&stored, &bytes);
 	return reply_ok(json_pack(
-		"{s:I, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		"{s:I, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 		"uptime", (json_int_t)(time(NULL) - ctl->env.started),
 		"workers", ctl->env.nworkers, "online", (json_int_t)s.online,
 		"chats", (json_int_t)s.chats,
@@ -428,7 +490,10 @@ static json_t *m_stats(struct control *ctl, uid_t uid, json_t *params)
 		"handshakes_ok", (json_int_t)s.handshakes_ok,
 		"handshakes_failed", (json_int_t)s.handshakes_failed,
 		"messages_relayed", (json_int_t)s.messages_relayed,
-		"bytes_relayed", (json_int_t)s.bytes_relayed));
+		"bytes_relayed", (json_int_t)s.bytes_relayed,
+		"stored_messages", (json_int_t)stored,
+		"stored_bytes", (json_int_t)bytes,
+		"stored_oldest", (json_int_t)queue_oldest()));
 }
 
 /* ---- org.varlink.service ---- */
@@ -482,6 +547,8 @@ static const struct method {
 } methods[] = {
 	{ VL_ADMIN_LIST_USERS, m_list_users },
 	{ VL_ADMIN_LIST_CHATS, m_list_chats },
+	{ VL_ADMIN_LIST_QUEUES, m_list_queues },
+	{ VL_ADMIN_PURGE, m_purge },
 	{ VL_ADMIN_KICK, m_kick },
 	{ VL_ADMIN_RELOAD, m_reload },
 	{ VL_ADMIN_STATS, m_stats },

@@ -24,6 +24,10 @@ struct control_ops {
 	 * with the reason in why (room len). */
 	int (*reload)(void *ctx, const struct log_caller *by, char *why,
 		      size_t len);
+	/* Delete the messages stored for name, as asked by `by`: how many
+	 * (once durable), or a negative error. */
+	int64_t (*purge)(void *ctx, const struct log_caller *by,
+			 const char *name);
 };
 
 struct control_env {

@@ -40,6 +40,8 @@ enum ev_type {
 			   1 failed, 2 nothing to do; payload echoed */
 	EVT_CONV_END,	/* from the store: the conversation with from_name
 			   is gone; payload is the END record to deliver */
+	EVT_QUEUED,	/* from the store: a record stored for the session's
+			   user after its login; payload is the QUEUED record */
 	/* to a session from anywhere */
 	EVT_TAKEOVER,	/* BYE 2 */
 	EVT_KICK,	/* BYE 1, payload: the reason text */
@@ -64,7 +66,8 @@ struct event {
 	struct handle from;
 	char from_name[NAME_MAX_LEN + 1];
 	char to_name[NAME_MAX_LEN + 1];
-	uint32_t ref;		/* a MESSAGE's ref (version 2), for EVT_BOUNCE */
+	uint32_t ref;		/* a MESSAGE's ref (version 2), for EVT_BOUNCE
+				   and EVT_STORED of STORE_QUEUE_ADD */
 	void *ptr;
 	int64_t sent_ns;	/* the sender's iteration (monotonic), 0 if
 				   not from a worker: relay latency */

@@ -73,6 +73,10 @@ static const struct {
 	[MSGID_USER_REMOVED] = { "e7d4898d917a422cb910f089678a5df9", LOG_NOTICE },
 	[MSGID_USER_KEY_CHANGED] = { "4c19c73b7b1c4dee90c96f9541479b0b",
 	    LOG_NOTICE },
+	[MSGID_STORE_REFUSED] = { "ed037c1c8e9548659932d3081b7824b2",
+	    LOG_NOTICE },
+	[MSGID_STORE_EXPIRED] = { "af7a8a0518e048c3af8c15739cfcfa3f",
+	    LOG_NOTICE },
 };
 
 static bool to_journal;

@@ -34,6 +34,8 @@ enum log_msgid {
 	MSGID_USER_ADDED,		/* audit: a reload found a new user */
 	MSGID_USER_REMOVED,	/* audit: a reload found a user gone */
 	MSGID_USER_KEY_CHANGED,	/* audit: a reload found a user's new key */
+	MSGID_STORE_REFUSED,	/* a message for a user offline not stored */
+	MSGID_STORE_EXPIRED,	/* stored messages deleted unread */
 	MSGID_COUNT
 };
 

@@ -17,6 +17,7 @@
 #include "keys.h"
 #include "log.h"
 #include "msg.h"
+#include "queue.h"
 #include "registry.h"
 #include "store.h"
 
@@ -24,6 +25,9 @@
 /* Records a client sends about a peer while the store works on that
  * entry wait in it, up to this many bytes; more gets ERROR 3. */
 #define DEFER_MAX 65536
+/* A QUEUED record on the wire beyond its e2e: opcode, peer, seq, at,
+ * length, the record layer's tag and header (send queue accounting). */
+#define QUEUED_OVERHEAD (1 + 1 + NAME_MAX_LEN + 8 + 8 + 2 + 64)
 
 /* What this user's relay knows of one chat or request with a peer. */
 enum peer_state {
@@ -53,6 +57,11 @@ struct peer_entry {
 	uint8_t *defer;		/* records waiting for the store (u16 len,
 				   then the record), DEFER_MAX at most */
 	uint32_t defer_len;
+	uint32_t storing;	/* our MESSAGEs to this conversation's peer
+				   the store has not answered yet: the next
+				   goes to the store too (order, issue 17) */
+	bool refusal_logged;	/* a refusal since the last STORED is logged
+				   (once, not per record) */
 };
 
 struct relay_user {
@@ -69,6 +78,9 @@ struct relay_user {
 	uint16_t busy;		/* entries waiting for the store: records
 				   naming their peer wait too */
 	uint64_t msgs_in, msgs_out;
+	uint64_t queued_sent;	/* highest QUEUED seq sent to this session */
+	uint64_t acked;		/* highest seq it acknowledged */
+	bool backlog_lost;	/* its login could not send the backlog */
 };
 
 static int64_t unix_now(void)
@@ -416,6 +428,164 @@ static void send_held(const struct relay_env *env, struct relay_user *u)
 	convs_held_free(h, n);
 }
 
+/* ---- stored messages (issue 17) ---- */
+
+static void send_queued(const struct relay_env *env, struct relay_user *u,
+			const struct queued *q)
+{
+	struct msg m = { .op = OP_QUEUED, .seq = q->seq, .at = (uint64_t)q->at,
+			 .e2e = q->e2e, .e2e_len = q->e2e_len };
+
+	snprintf(m.peer, sizeof(m.peer), "%s", q->sender);
+	send_msg(env, u, &m);
+	if (q->seq > u->queued_sent)
+		u->queued_sent = q->seq;
+}
+
+/* What the store holds for u, in order, before any live record reaches
+ * it (live ones come as events, after the login). */
+static void send_backlog(const struct relay_env *env, struct relay_user *u)
+{
+	struct queued *v;
+	size_t n, bytes = 0;
+
+	if (queue_copy(u->name, 0, &v, &n) < 0) {
+		/* No ACK of this session may then delete them (req_ack). */
+		u->backlog_lost = true;
+		send_error(env, u, ERR_LIMIT, "out of memory: stored messages "
+			   "come at the next login", NULL);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		bytes += QUEUED_OVERHEAD + v[i].e2e_len;
+	if (bytes && env->ops->allow)
+		env->ops->allow(env->ctx, u->owner, bytes);
+	for (size_t i = 0; i < n; i++)
+		send_queued(env, u, &v[i]);
+	queue_free(v, n);
+}
+
+/* A request to store e2e from sender for recipient with the sender's
+ * ref, within the limits; its answer goes to reply. */
+static struct store_req *queue_req(const struct relay_env *env, uint8_t op,
+				   const char *sender, const char *recipient,
+				   const struct msg *m, struct handle reply)
+{
+	struct store_req *r = store_req_new(op, sender, recipient, m->e2e,
+					    m->e2e_len);
+
+	if (r) {
+		r->ref = m->ref;
+		r->max_msgs = env->limits->queue_max_messages;
+		r->max_bytes = env->limits->queue_max_bytes;
+		r->max_total = env->limits->store_max_bytes;
+		r->reply = reply;
+	}
+	return r;
+}
+
+/* MESSAGE to an offline peer of a conversation, or while earlier ones
+ * are still being stored (a live record never overtakes a stored one):
+ * the store keeps it and answers (ev_stored). */
+static void queue_message(const struct relay_env *env, struct relay_user *u,
+			  struct peer_entry *p, const struct msg *m)
+{
+	struct store_req *r = queue_req(env, STORE_QUEUE_ADD, u->name, p->name,
+					m, u->h);
+
+	if (to_store(env, u, r, m)) {
+		p->storing++;
+		u->msgs_in++;
+	}
+}
+
+/* ACK: what is stored for u up to seq goes. A seq above what this
+ * session was sent is malformed (it would delete what it never got). */
+static void req_ack(const struct relay_env *env, struct relay_user *u,
+		    const struct msg *m)
+{
+	struct store_req *r;
+
+	if (m->seq > u->queued_sent) {
+		send_error(env, u, ERR_MALFORMED, "acknowledges what was not "
+			   "sent", m);
+		return;
+	}
+	if (m->seq <= u->acked || u->backlog_lost)
+		return;
+	r = store_req_new(STORE_QUEUE_ACK, u->name, NULL, NULL, 0);
+	if (r)
+		r->seq = m->seq;
+	if (to_store(env, u, r, m))
+		u->acked = m->seq;
+}
+
+/* The journal hears of the first refusal of a run (a sender over the
+ * quota may try at its whole rate). */
+static void log_refusal(struct relay_user *u, struct peer_entry *p,
+			const char *why)
+{
+	if (p && p->refusal_logged)
+		return;
+	if (p)
+		p->refusal_logged = true;
+	log_record(MSGID_STORE_REFUSED, u->name, p ? p->name : NULL, NULL,
+		   "a message from %s to %s was not stored: %s", u->name,
+		   p ? p->name : "a user gone", why);
+}
+
+/* The store's answer to a MESSAGE it was given. */
+static void stored_message(const struct relay_env *env, struct relay_user *u,
+			   const struct event *e, struct peer_entry *p)
+{
+	struct msg a = about(OP_MESSAGE, e->from_name, e->ref);
+	struct msg ok = { .op = OP_STORED, .ref = e->ref };
+
+	if (p && p->storing && e->aux == STORE_QUEUE_ADD)
+		p->storing--;
+	if (e->arg != STORE_DONE && e->arg != STORE_NOTHING)
+		log_refusal(u, p, e->arg == STORE_QUOTA ? "the recipient's "
+			    "queue is full" : e->arg == STORE_FULL ?
+			    "the store is full" : "the database failed");
+	switch (e->arg) {
+	case STORE_DONE:
+	case STORE_NOTHING:
+		if (p)
+			p->refusal_logged = false;
+		snprintf(ok.peer, sizeof(ok.peer), "%s", e->from_name);
+		send_msg(env, u, &ok);
+		break;
+	case STORE_QUOTA:
+		send_error(env, u, ERR_QUOTA, "the recipient's queue is full",
+			   &a);
+		break;
+	case STORE_FULL:
+		send_error(env, u, ERR_STORE_FULL, "the server's store is full",
+			   &a);
+		break;
+	default:
+		send_error(env, u, ERR_STORE_FAILED, "the server could not "
+			   "store it", &a);
+		break;
+	}
+}
+
+/* A record stored for u after its login: the store sends it at once. A
+ * record its login already sent (a login between the commit and now) is
+ * not sent twice. */
+static void ev_queued(const struct relay_env *env, struct relay_user *u,
+		      const struct event *e)
+{
+	struct msg m;
+
+	if (u->version < 2 ||
+	    msg_decode_s2c_v(event_payload(e), e->len, 2, &m) < 0 ||
+	    m.op != OP_QUEUED || m.seq <= u->queued_sent)
+		return;
+	u->queued_sent = m.seq;
+	deliver(env, u, event_payload(e), e->len);
+}
+
 /* A version 2 login: the user's conversations into the peer table (each
  * peer online at version 2 is told), then the held ENDs and
  * CONVERSATIONS (secmsg-protocol(7), Login). */
@@ -440,6 +610,7 @@ static void login_v2(const struct relay_env *env, struct relay_user *u)
 	free(c);
 	send_held(env, u);
 	send_conversations(env, u);
+	send_backlog(env, u);
 }
 
 /* Keep a record about busy entry p until the store has answered. */
@@ -737,8 +908,8 @@ static void req_message(const struct relay_env *env, struct relay_user *u,
 
 	if (!p)
 		return;
-	if (p->conv && !handle_valid(p->h)) {
-		send_error(env, u, ERR_OFFLINE, "peer offline", m);
+	if (p->conv && (!handle_valid(p->h) || p->storing)) {
+		queue_message(env, u, p, m);
 		return;
 	}
 	snprintf(fwd.peer, sizeof(fwd.peer), "%s", u->name);
@@ -851,6 +1022,9 @@ static void run_request(const struct relay_env *env, struct relay_user *u,
 	case OP_CONVERSATIONS:
 		send_conversations(env, u);
 		break;
+	case OP_ACK:
+		req_ack(env, u, m);
+		break;
 	case OP_PING: {
 		struct msg pong = *m;
 
@@ -944,6 +1118,26 @@ static void bounce(const struct relay_env *env, const struct event *e,
 	env->ops->emit(env->ctx, &a, NULL, 0);
 }
 
+/* A conversation's MESSAGE relayed live to a session that ended before
+ * it took it: stored on its sender's behalf (STORED answers it), as if
+ * the sender had known the peer offline; ERROR 6 only if that fails. */
+static void store_missed(const struct relay_env *env, const struct event *e)
+{
+	struct store_req *r = NULL;
+	struct msg m;
+
+	if (msg_decode_s2c_v(event_payload(e), e->len, 2, &m) == 0 &&
+	    convs_exists(e->from_name, e->to_name)) {
+		m.ref = e->ref;
+		r = queue_req(env, STORE_QUEUE_MISSED, e->from_name, e->to_name,
+			      &m, e->from);
+	}
+	if (r)
+		to_store(env, NULL, r, NULL);
+	else
+		bounce(env, e, ERR_OFFLINE);
+}
+
 /* An END from the store for a session gone: held for its next login. */
 static void hold_end(const struct relay_env *env, const struct event *e)
 {
@@ -969,7 +1163,7 @@ void relay_event_lost(const struct relay_env *env, const struct event *e)
 		break;
 	case EVT_MESSAGE:
 		if (e->arg)
-			bounce(env, e, ERR_OFFLINE);
+			store_missed(env, e);
 		break;
 	case EVT_CONV_END:
 		hold_end(env, e);
@@ -1220,6 +1414,8 @@ static void ev_stored(const struct relay_env *env, struct relay_user *u,
 		stored_create(env, u, e, p);
 	else if (e->aux == STORE_CONV_END)
 		stored_end(env, u, e, p);
+	else if (e->aux == STORE_QUEUE_ADD || e->aux == STORE_QUEUE_MISSED)
+		stored_message(env, u, e, p);
 }
 
 void relay_event(const struct relay_env *env, struct relay_user *u,
@@ -1259,6 +1455,9 @@ void relay_event(const struct relay_env *env, struct relay_user *u,
 		break;
 	case EVT_STORED:
 		ev_stored(env, u, e);
+		break;
+	case EVT_QUEUED:
+		ev_queued(env, u, e);
 		break;
 	default:
 		break;

@@ -53,6 +53,11 @@ struct relay_ops {
 	 * after the events emitted before it, so that what it causes comes
 	 * after them. */
 	void (*store)(void *ctx, struct store_req *r);
+	/* The next bytes of output of owner's client are the messages
+	 * stored for it, sent at its login: its send queue may pass its bound
+	 * by that much (they are bounded by the recipient's quota) until it
+	 * has drained. May be NULL. */
+	void (*allow)(void *ctx, void *owner, size_t bytes);
 };
 
 struct relay_env {

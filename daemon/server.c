@@ -713,11 +713,21 @@ static void check_conversation_keys(struct server *srv)
 		store_submit(srv->store, list);
 }
 
+/* How long a stored message may wait for its recipient. */
+static int64_t retention_s(const struct config *c)
+{
+	return (int64_t)c->limits.queue_retention_days * 86400;
+}
+
 static int open_store(struct server *srv, char *why, size_t len)
 {
 	static const struct store_ops ops = { .answer = store_answer };
+	int r = store_open(srv->cfg.state_dir, &ops, srv, &srv->store, why,
+			   len);
 
-	return store_open(srv->cfg.state_dir, &ops, srv, &srv->store, why, len);
+	if (r == 0)
+		store_set_retention(srv->store, retention_s(&srv->cfg));
+	return r;
 }
 
 /* ---- reload, kick ---- */
@@ -806,6 +816,7 @@ int server_reload(struct server *srv, const struct log_caller *by,
 	users_unref(srv->users);
 	srv->users = u;
 	post_reload(srv);
+	store_set_retention(srv->store, retention_s(&nc));
 	check_conversation_keys(srv);
 	srv->reloads_ok++;
 	log_recordf(MSGID_RELOAD, &f, "reloaded: %zu users enrolled",
@@ -924,10 +935,23 @@ static int ctl_reload(void *ctx, const struct log_caller *by, char *why,
 	return server_reload(ctx, by, why, len);
 }
 
+static int64_t ctl_purge(void *ctx, const struct log_caller *by,
+			 const char *name)
+{
+	struct server *srv = ctx;
+	int64_t n = store_purge(srv->store, name, CONTROL_ASK_MS);
+
+	if (n >= 0)
+		log_notice("%lld messages stored for %s purged by %s (uid %u)",
+			   (long long)n, name, by->name, (unsigned)by->uid);
+	return n;
+}
+
 static int start_control(struct server *srv)
 {
 	static const struct control_ops ops = {
 		.ask = ctl_ask, .kick = ctl_kick, .reload = ctl_reload,
+		.purge = ctl_purge,
 	};
 	struct control_env env = {
 		.ops = &ops, .ctx = srv, .epfd = srv->epfd,

@@ -51,6 +51,8 @@ struct session {
 	bool want_out;		/* EPOLLOUT registered */
 	bool src_counted;	/* in sources.c's count until logged in or closed */
 	bool overflow;		/* output passed send_queue_bytes: BYE 5 */
+	size_t allowance;	/* more output allowed until the queue drains
+				   (a login's stored messages) */
 	uint16_t src_bucket;
 	struct handle h;
 	char name[NAME_MAX_LEN + 1];	/* once logged in */
@@ -298,6 +300,11 @@ static void want_flush(const struct session_env *env, struct session *s)
 	env->ops->want_flush(env->ctx, s);
 }
 
+void session_allow(struct session *s, size_t bytes)
+{
+	s->allowance += bytes;
+}
+
 /* A record for this session's client (the relay's deliver service). */
 void session_deliver(const struct session_env *env, struct session *s,
 		     const uint8_t *pt, size_t len)
@@ -313,7 +320,8 @@ void session_deliver(const struct session_env *env, struct session *s,
 	stat_add(&env->relay.stats->records_out, 1);
 	stat_add(&env->relay.stats->bytes_out, len + CHAN_OVERHEAD);
 	want_flush(env, s);
-	if (conn_queued(&s->conn) > env->relay.limits->send_queue_bytes)
+	if (conn_queued(&s->conn) > env->relay.limits->send_queue_bytes +
+				    s->allowance)
 		s->overflow = true;
 }
 
@@ -823,9 +831,12 @@ void session_tick(const struct session_env *env, struct session *s)
 		relay_tick(&env->relay, s->user);
 		check_overflow(env, s);
 	}
-	/* An idle connection keeps no output buffer (ARCHITECTURE.md rule 6). */
-	if (conn_queued(&s->conn) == 0)
+	/* An idle connection keeps no output buffer (ARCHITECTURE.md rule 6),
+	 * and a drained one no allowance. */
+	if (conn_queued(&s->conn) == 0) {
 		conn_trim(&s->conn);
+		s->allowance = 0;
+	}
 	if (env->relay.now_ms < s->deadline_ms || s->state == SS_DEAD)
 		return;
 	switch (s->state) {

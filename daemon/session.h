@@ -69,6 +69,9 @@ void session_free(const struct session_env *env, struct session *s);
 void session_readable(const struct session_env *env, struct session *s);
 /* The connection was reset: close it as if it had ended (END 2 to peers). */
 void session_reset(const struct session_env *env, struct session *s);
+/* s's send queue may pass send_queue_bytes by bytes more until it has
+ * drained (the relay's allow service: a login's stored messages). */
+void session_allow(struct session *s, size_t bytes);
 /* Queue a record for s's client (the relay's deliver service). */
 void session_deliver(const struct session_env *env, struct session *s,
 		     const uint8_t *pt, size_t len);

@@ -6,6 +6,7 @@
  * forward step by step at start; a newer one is refused):
  *   1  meta, conversations
  *   2  held_ends (ENDs waiting for their recipient's next login)
+ *   3  queues, queued (messages stored for offline users, issue 17)
  */
 #include "store.h"
 
@@ -26,9 +27,12 @@
 
 #include "log.h"
 #include "msg.h"
+#include "queue.h"
 #include "registry.h"
 
 #define BUSY_MS 2000
+#define STMT_CACHE 48	/* prepared statements kept (their SQL is static) */
+#define EXPIRE_EVERY_MS 60000	/* stored messages past retention: deleted */
 
 struct store {
 	sqlite3 *db;
@@ -41,6 +45,13 @@ struct store {
 	pthread_mutex_t lock;
 	struct store_req *head, *tail;	/* queued, under lock */
 	bool stop;			/* under lock */
+	_Atomic int64_t retention_s;	/* 0: none set */
+	/* Statements prepared once, by the address of their SQL text
+	 * (every SQL text here is a literal); reset after each use. */
+	struct {
+		const char *sql;
+		sqlite3_stmt *s;
+	} cache[STMT_CACHE];
 };
 
 static const char *const migrations[STORE_SCHEMA] = {
@@ -59,6 +70,17 @@ static const char *const migrations[STORE_SCHEMA] = {
 	"  reason INTEGER NOT NULL, e2e BLOB NOT NULL,"
 	"  at INTEGER NOT NULL);"		/* Unix time it was held */
 	"CREATE INDEX held_ends_recipient ON held_ends (recipient, id);",
+	/* 2 -> 3 */
+	"CREATE TABLE queues ("			/* one row per recipient */
+	"  recipient TEXT PRIMARY KEY,"
+	"  last_seq INTEGER NOT NULL,"		/* never goes back */
+	"  count INTEGER NOT NULL, bytes INTEGER NOT NULL);"
+	"CREATE TABLE queued ("
+	"  recipient TEXT NOT NULL, seq INTEGER NOT NULL,"
+	"  sender TEXT NOT NULL, ref INTEGER NOT NULL,"
+	"  at INTEGER NOT NULL,"		/* Unix time it was stored */
+	"  e2e BLOB NOT NULL,"
+	"  UNIQUE (recipient, seq), UNIQUE (recipient, sender, ref));",
 };
 
 /* ---- requests ---- */
@@ -84,16 +106,51 @@ static int exec(struct store *st, const char *sql)
 	return 0;
 }
 
+/* The statement for sql (a literal), prepared the first time; the
+ * caller releases it with done() (never sqlite3_finalize). */
 static sqlite3_stmt *prep(struct store *st, const char *sql)
 {
 	sqlite3_stmt *s = NULL;
+	size_t i;
 
+	for (i = 0; i < STMT_CACHE && st->cache[i].sql; i++)
+		if (st->cache[i].sql == sql)
+			return st->cache[i].s;
 	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
 		log_warnx("store %s: %s: %s", st->path, sql,
 			  sqlite3_errmsg(st->db));
+		sqlite3_finalize(s);
 		return NULL;
 	}
+	if (i < STMT_CACHE) {
+		st->cache[i].sql = sql;
+		st->cache[i].s = s;
+	}
 	return s;
+}
+
+/* A statement from prep() is done with: reset (or finalized if the cache
+ * had no room for it). NULL is fine. */
+static void done(struct store *st, sqlite3_stmt *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < STMT_CACHE && st->cache[i].sql; i++)
+		if (st->cache[i].s == s) {
+			sqlite3_reset(s);
+			sqlite3_clear_bindings(s);
+			return;
+		}
+	sqlite3_finalize(s);
+}
+
+static void cache_clear(struct store *st)
+{
+	for (size_t i = 0; i < STMT_CACHE && st->cache[i].sql; i++) {
+		sqlite3_finalize(st->cache[i].s);
+		st->cache[i].sql = NULL;
+		st->cache[i].s = NULL;
+	}
 }
 
 /* Run a statement that returns no row; 0 or -EIO. */
@@ -101,13 +158,19 @@ static int step_done(struct store *st, sqlite3_stmt *s)
 {
 	int rc = sqlite3_step(s);
 
-	if (rc != SQLITE_DONE) {
+	if (rc != SQLITE_DONE)
 		log_warnx("store %s: %s", st->path, sqlite3_errmsg(st->db));
-		sqlite3_finalize(s);
-		return -EIO;
-	}
-	sqlite3_finalize(s);
-	return 0;
+	done(st, s);
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* One statement without rows, from the cache (the batch's BEGIN,
+ * SAVEPOINT, RELEASE, COMMIT); 0 or -EIO. */
+static int exec1(struct store *st, const char *sql)
+{
+	sqlite3_stmt *s = prep(st, sql);
+
+	return s ? step_done(st, s) : -EIO;
 }
 
 static void bind_text(sqlite3_stmt *s, int i, const char *t)
@@ -138,12 +201,12 @@ static int read_schema(struct store *st, char *why, size_t len)
 	if (!s || sqlite3_step(s) != SQLITE_ROW) {
 		snprintf(why, len, "cannot read database %s: %s", st->path,
 			 sqlite3_errmsg(st->db));
-		sqlite3_finalize(s);
+		done(st, s);
 		return -EIO;
 	}
 	objects = sqlite3_column_int(s, 0);
 	meta = sqlite3_column_int(s, 1);
-	sqlite3_finalize(s);
+	done(st, s);
 	if (objects == 0)
 		return 0;
 	if (!meta) {
@@ -154,7 +217,7 @@ static int read_schema(struct store *st, char *why, size_t len)
 	s = prep(st, "SELECT value FROM meta WHERE key = 'schema_version'");
 	if (s && sqlite3_step(s) == SQLITE_ROW)
 		v = sqlite3_column_int(s, 0);
-	sqlite3_finalize(s);
+	done(st, s);
 	if (v < 0)
 		snprintf(why, len, "database %s has no schema version: %s",
 			 st->path, sqlite3_errmsg(st->db));
@@ -214,8 +277,55 @@ static int check(struct store *st, char *why, size_t len)
 			 st->path, t ? t : sqlite3_errmsg(st->db));
 		r = -EIO;
 	}
-	sqlite3_finalize(s);
+	done(st, s);
 	return r;
+}
+
+/* One row of queued into q (pointers into s); false if not valid. */
+static bool queued_row(sqlite3_stmt *s, struct queued *q, const char **to)
+{
+	const char *from = (const char *)sqlite3_column_text(s, 2);
+	int64_t seq = sqlite3_column_int64(s, 1), ref = sqlite3_column_int64(s, 3);
+
+	memset(q, 0, sizeof(*q));
+	*to = (const char *)sqlite3_column_text(s, 0);
+	q->e2e_len = (size_t)sqlite3_column_bytes(s, 5);
+	q->e2e = (uint8_t *)sqlite3_column_blob(s, 5);
+	if (!*to || !from || !name_valid_str(*to) || !name_valid_str(from) ||
+	    seq < 1 || ref < 1 || ref > UINT32_MAX || q->e2e_len > E2E_MAX)
+		return false;
+	q->seq = (uint64_t)seq;
+	q->ref = (uint32_t)ref;
+	q->at = sqlite3_column_int64(s, 4);
+	snprintf(q->sender, sizeof(q->sender), "%s", from);
+	return true;
+}
+
+/* The stored messages into the view (queue.h). */
+static int load_queue(struct store *st, char *why, size_t len)
+{
+	sqlite3_stmt *s = prep(st, "SELECT recipient, seq, sender, ref, at, "
+				   "e2e FROM queued ORDER BY recipient, seq");
+	int rc = SQLITE_ERROR;
+	struct queued q;
+	const char *to;
+
+	queue_reset();
+	while (s && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (!queued_row(s, &q, &to) || queue_add(to, &q) < 0) {
+			rc = SQLITE_CORRUPT;
+			break;
+		}
+	}
+	done(st, s);
+	if (s && rc == SQLITE_DONE)
+		return 0;
+	snprintf(why, len, "cannot load the stored messages of database %s: "
+		 "%s", st->path, rc == SQLITE_CORRUPT ? "a row is not valid" :
+		 sqlite3_errmsg(st->db));
+	queue_reset();
+	convs_reset();
+	return -EIO;
 }
 
 static int load_view(struct store *st, char *why, size_t len)
@@ -237,7 +347,7 @@ static int load_view(struct store *st, char *why, size_t len)
 			break;
 		}
 	}
-	sqlite3_finalize(s);
+	done(st, s);
 	if (!s || rc != SQLITE_DONE)
 		goto fail;
 	s = prep(st, "SELECT id, recipient, peer, reason, e2e FROM held_ends "
@@ -258,9 +368,9 @@ static int load_view(struct store *st, char *why, size_t len)
 			break;
 		}
 	}
-	sqlite3_finalize(s);
+	done(st, s);
 	if (s && rc == SQLITE_DONE)
-		return 0;
+		return load_queue(st, why, len);
 fail:
 	snprintf(why, len, "cannot load database %s: %s", st->path,
 		 rc == SQLITE_CORRUPT ? "a row is not valid" :
@@ -311,7 +421,7 @@ static int configure(struct store *st, char *why, size_t len)
 	       (const char *)sqlite3_column_text(s, 0) : NULL;
 	if (!mode || strcmp(mode, "wal") != 0)
 		r = -EIO;
-	sqlite3_finalize(s);
+	done(st, s);
 	/* Take the lock now: a second secmsgd on this directory stops. */
 	if (r == 0 && (exec(st, "BEGIN EXCLUSIVE;") < 0 ||
 		       exec(st, "COMMIT;") < 0))
@@ -419,7 +529,203 @@ static int run_create(struct store *st, struct store_req *r)
 	return 0;
 }
 
-/* Delete a-b; STORE_NOTHING if there was none. */
+/* ---- the queue (issue 17) ---- */
+
+/* Bring queues' count and bytes of name in line with its rows. */
+static int recount(struct store *st, const char *name)
+{
+	sqlite3_stmt *s = prep(st, "UPDATE queues SET "
+		"count = (SELECT count(*) FROM queued WHERE recipient = ?1), "
+		"bytes = (SELECT coalesce(sum(length(e2e)), 0) FROM queued "
+		"WHERE recipient = ?1) WHERE recipient = ?1");
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, name);
+	return step_done(st, s);
+}
+
+/* Two integers from a one-row query with parameters p1 (unless NULL),
+ * p2 and p3 (unless p2 is NULL); 0 and 0 when it returns no row. */
+static int query2(struct store *st, const char *sql, const char *p1,
+		  const char *p2, int64_t p3, int64_t out[2])
+{
+	sqlite3_stmt *s = prep(st, sql);
+	int rc;
+
+	out[0] = out[1] = 0;
+	if (!s)
+		return -EIO;
+	if (p1)
+		bind_text(s, 1, p1);
+	if (p2) {
+		bind_text(s, 2, p2);
+		sqlite3_bind_int64(s, 3, p3);
+	}
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		out[0] = sqlite3_column_int64(s, 0);
+		out[1] = sqlite3_column_int64(s, 1);
+	}
+	done(st, s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* STORE_QUOTA, STORE_FULL or STORE_DONE for one more record of len
+ * bytes for b. */
+static int queue_room(struct store *st, const struct store_req *r, int *res)
+{
+	int64_t mine[2], all[2];
+
+	if (query2(st, "SELECT count, bytes FROM queues WHERE recipient = ?",
+		   r->b, NULL, 0, mine) < 0 ||
+	    query2(st, "SELECT coalesce(sum(bytes), 0), 0 FROM queues",
+		   NULL, NULL, 0, all) < 0)
+		return -EIO;
+	if ((uint64_t)mine[0] + 1 > r->max_msgs ||
+	    (uint64_t)mine[1] + r->len > r->max_bytes)
+		*res = STORE_QUOTA;
+	else if ((uint64_t)all[0] + r->len > r->max_total)
+		*res = STORE_FULL;
+	else
+		*res = STORE_DONE;
+	return 0;
+}
+
+/* The next seq of b, counting the new record in. */
+static int take_seq(struct store *st, struct store_req *r)
+{
+	sqlite3_stmt *s = prep(st, "INSERT INTO queues VALUES (?, 1, 1, ?) "
+		"ON CONFLICT (recipient) DO UPDATE SET last_seq = last_seq + 1, "
+		"count = count + 1, bytes = bytes + excluded.bytes "
+		"RETURNING last_seq");
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, r->b);
+	sqlite3_bind_int64(s, 2, (int64_t)r->len);
+	if (sqlite3_step(s) != SQLITE_ROW) {
+		log_warnx("store %s: %s", st->path, sqlite3_errmsg(st->db));
+		done(st, s);
+		return -EIO;
+	}
+	r->seq = (uint64_t)sqlite3_column_int64(s, 0);
+	done(st, s);
+	return 0;
+}
+
+static int run_queue_add(struct store *st, struct store_req *r)
+{
+	sqlite3_stmt *s;
+	int64_t old[2];
+
+	if (query2(st, "SELECT seq, at FROM queued WHERE recipient = ? AND "
+		   "sender = ? AND ref = ?", r->b, r->a, r->ref, old) < 0)
+		return -EIO;
+	if (old[0] > 0) {	/* sent again after a lost STORED */
+		r->result = STORE_NOTHING;
+		return 0;
+	}
+	if (queue_room(st, r, &r->result) < 0)
+		return -EIO;
+	if (r->result != STORE_DONE)
+		return 0;	/* refused: nothing written */
+	if (take_seq(st, r) < 0)
+		return -EIO;
+	r->at = (int64_t)time(NULL);
+	s = prep(st, "INSERT INTO queued (recipient, seq, sender, ref, at, e2e) "
+		     "VALUES (?, ?, ?, ?, ?, ?)");
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, r->b);
+	sqlite3_bind_int64(s, 2, (int64_t)r->seq);
+	bind_text(s, 3, r->a);
+	sqlite3_bind_int64(s, 4, r->ref);
+	sqlite3_bind_int64(s, 5, r->at);
+	sqlite3_bind_blob(s, 6, r->len ? (const void *)r->data : "",
+			  (int)r->len, SQLITE_TRANSIENT);
+	return step_done(st, s);
+}
+
+static int run_queue_ack(struct store *st, struct store_req *r)
+{
+	sqlite3_stmt *s = prep(st, "DELETE FROM queued WHERE recipient = ? "
+				   "AND seq <= ?");
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, r->a);
+	sqlite3_bind_int64(s, 2, r->seq > INT64_MAX ? INT64_MAX :
+			   (int64_t)r->seq);
+	if (step_done(st, s) < 0)
+		return -EIO;
+	if (sqlite3_changes(st->db) == 0) {
+		r->result = STORE_NOTHING;
+		return 0;
+	}
+	return recount(st, r->a);
+}
+
+/* What was stored before r->since goes, and the counts follow. */
+static int run_queue_expire(struct store *st, struct store_req *r)
+{
+	sqlite3_stmt *s = prep(st, "DELETE FROM queued WHERE at < ?");
+	int64_t n;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, r->since);
+	if (step_done(st, s) < 0)
+		return -EIO;
+	n = sqlite3_changes(st->db);
+	r->seq = (uint64_t)n;
+	if (n == 0) {
+		r->result = STORE_NOTHING;
+		return 0;
+	}
+	return exec(st, "UPDATE queues SET "
+		"count = (SELECT count(*) FROM queued q "
+		"WHERE q.recipient = queues.recipient), "
+		"bytes = (SELECT coalesce(sum(length(e2e)), 0) FROM queued q "
+		"WHERE q.recipient = queues.recipient);");
+}
+
+/* Everything stored for r->a goes; r->seq is how many. */
+static int run_queue_purge(struct store *st, struct store_req *r)
+{
+	sqlite3_stmt *s = prep(st, "DELETE FROM queued WHERE recipient = ?");
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, r->a);
+	if (step_done(st, s) < 0)
+		return -EIO;
+	r->seq = (uint64_t)sqlite3_changes(st->db);
+	return recount(st, r->a);
+}
+
+/* What is queued between a and b, both ways (their conversation ends). */
+static int drop_queued(struct store *st, const char *a, const char *b)
+{
+	sqlite3_stmt *s = prep(st, "DELETE FROM queued WHERE "
+		"(recipient = ?1 AND sender = ?2) OR (recipient = ?2 AND "
+		"sender = ?1)");
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, a);
+	bind_text(s, 2, b);
+	if (step_done(st, s) < 0)
+		return -EIO;
+	if (sqlite3_changes(st->db) == 0)
+		return 0;
+	return recount(st, a) < 0 ? -EIO : recount(st, b);
+}
+
+/* ---- conversations ---- */
+
+/* Delete a-b (and what is queued in it); STORE_NOTHING if there was
+ * none. */
 static int delete_conv(struct store *st, struct store_req *r)
 {
 	sqlite3_stmt *s = prep(st, "DELETE FROM conversations "
@@ -434,7 +740,7 @@ static int delete_conv(struct store *st, struct store_req *r)
 	if (step_done(st, s) < 0)
 		return -EIO;
 	r->result = sqlite3_changes(st->db) ? STORE_DONE : STORE_NOTHING;
-	return 0;
+	return r->result == STORE_DONE ? drop_queued(st, a, b) : 0;
 }
 
 static int run_end(struct store *st, struct store_req *r)
@@ -484,6 +790,15 @@ static int run_one(struct store *st, struct store_req *r)
 			return -EIO;
 		bind_text(s, 1, r->a);
 		return step_done(st, s);
+	case STORE_QUEUE_ADD:
+	case STORE_QUEUE_MISSED:
+		return run_queue_add(st, r);
+	case STORE_QUEUE_ACK:
+		return run_queue_ack(st, r);
+	case STORE_QUEUE_EXPIRE:
+		return run_queue_expire(st, r);
+	case STORE_QUEUE_PURGE:
+		return run_queue_purge(st, r);
 	default:
 		return -EINVAL;
 	}
@@ -510,6 +825,117 @@ static void answer(struct store *st, struct event *e, const void *payload,
 		st->ops->answer(st->ctx, e, payload);
 }
 
+/* A record stored for b: into the view, and to b at once if b is online
+ * at version 2 (b logged in before the commit, so its login did not see
+ * it; a login in between sees it twice, and its client shows it once). */
+static void queued_apply(struct store *st, const struct store_req *r)
+{
+	static uint8_t rec[E2E_MAX + NAME_MAX_LEN + 32];
+	struct queued q = { .seq = r->seq, .at = r->at, .ref = r->ref,
+			    .e2e = (uint8_t *)r->data, .e2e_len = r->len };
+	struct msg m = { .op = OP_QUEUED, .seq = r->seq, .at = (uint64_t)r->at,
+			 .e2e = r->data, .e2e_len = r->len };
+	struct event d = { .type = EVT_QUEUED, .to = online_v2(r->b) };
+	struct writer w;
+
+	snprintf(q.sender, sizeof(q.sender), "%s", r->a);
+	if (queue_add(r->b, &q) < 0)
+		log_warnx("store %s: no memory for a stored message to %s; it "
+			  "is delivered at its next start", st->path, r->b);
+	if (!handle_valid(d.to))
+		return;
+	snprintf(m.peer, sizeof(m.peer), "%s", r->a);
+	wr_init(&w, rec, sizeof(rec));
+	if (msg_encode_s2c_v(&m, 2, &w) < 0)
+		return;
+	snprintf(d.from_name, sizeof(d.from_name), "%s", r->a);
+	snprintf(d.to_name, sizeof(d.to_name), "%s", r->b);
+	answer(st, &d, rec, w.len);
+}
+
+/* ---- a caller that waits (store_purge) ---- */
+
+struct store_wait {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	atomic_int refs;	/* the waiter and the request */
+	bool done;
+	int result;
+	uint64_t count;
+};
+
+static void wait_put(struct store_wait *w)
+{
+	if (atomic_fetch_sub(&w->refs, 1) != 1)
+		return;
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+}
+
+/* The request is done (committed or failed): wake its waiter. */
+static void wake(struct store_req *r)
+{
+	struct store_wait *w = r->wait;
+
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->done = true;
+	w->result = r->result;
+	w->count = r->seq;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	r->wait = NULL;
+	wait_put(w);
+}
+
+static int wait_done(struct store_wait *w, int timeout_ms)
+{
+	struct timespec t;
+	bool done;
+	int e = 0;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	t.tv_sec += timeout_ms / 1000;
+	t.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (t.tv_nsec >= 1000000000) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&w->lock);
+	while (!w->done && e == 0)
+		e = pthread_cond_timedwait(&w->cond, &w->lock, &t);
+	done = w->done;
+	pthread_mutex_unlock(&w->lock);
+	return done ? 0 : -ETIMEDOUT;
+}
+
+int64_t store_purge(struct store *st, const char *name, int timeout_ms)
+{
+	struct store_wait *w = calloc(1, sizeof(*w));
+	struct store_req *r = store_req_new(STORE_QUEUE_PURGE, name, NULL,
+					    NULL, 0);
+	int64_t n;
+
+	if (!w || !r) {
+		free(w);
+		free(r);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	atomic_init(&w->refs, 2);
+	r->wait = w;
+	store_submit(st, r);
+	if (wait_done(w, timeout_ms) < 0)
+		n = -ETIMEDOUT;
+	else
+		n = w->result == STORE_FAILED ? -EIO : (int64_t)w->count;
+	wait_put(w);
+	return n;
+}
+
 /* After the commit: the view, then the events (ARCHITECTURE.md: the
  * store answers by events). */
 static void apply(struct store *st, struct store_req *r)
@@ -527,6 +953,7 @@ static void apply(struct store *st, struct store_req *r)
 		case STORE_CONV_END:
 		case STORE_CONV_DROP:
 			convs_del(r->a, r->b);
+			queue_drop(r->a, r->b);
 			break;
 		case STORE_HELD_ADD:
 			convs_held_add(r->held_id[0], r->a, r->b, r->reason,
@@ -535,10 +962,27 @@ static void apply(struct store *st, struct store_req *r)
 		case STORE_HELD_DROP:
 			convs_held_drop(r->a);
 			break;
+		case STORE_QUEUE_ADD:
+		case STORE_QUEUE_MISSED:
+			queued_apply(st, r);
+			break;
+		case STORE_QUEUE_ACK:
+			queue_ack(r->a, r->seq);
+			break;
+		case STORE_QUEUE_PURGE:
+			queue_drop(r->a, NULL);
+			break;
+		case STORE_QUEUE_EXPIRE:
+			queue_expire(r->since);
+			log_record(MSGID_STORE_EXPIRED, NULL, NULL, NULL,
+				   "%llu stored messages expired unread",
+				   (unsigned long long)r->seq);
+			break;
 		default:
 			break;
 		}
 	}
+	wake(r);
 	if (r->op == STORE_HELD_ADD && r->result == STORE_DONE) {
 		/* The session it was for went; a new one may have logged in
 		 * meanwhile (and taken the held ENDs before this one). */
@@ -572,6 +1016,7 @@ static void apply(struct store *st, struct store_req *r)
 		return;
 	e.to = r->reply;
 	e.from = r->peer;
+	e.ref = r->ref;
 	snprintf(e.from_name, sizeof(e.from_name), "%s", r->b);
 	snprintf(e.to_name, sizeof(e.to_name), "%s", r->a);
 	answer(st, &e, r->data, r->op == STORE_CONV_CREATE ? r->len : 0);
@@ -588,23 +1033,23 @@ static void fail_all(struct store_req *list)
 
 void store_run(struct store *st, struct store_req *list)
 {
-	bool ok = list && exec(st, "BEGIN IMMEDIATE;") == 0;
+	bool ok = list && exec1(st, "BEGIN IMMEDIATE;") == 0;
 
 	for (struct store_req *r = list; ok && r; r = r->next) {
-		if (exec(st, "SAVEPOINT req;") < 0) {
+		if (exec1(st, "SAVEPOINT req;") < 0) {
 			ok = false;
 			break;
 		}
 		if (run_one(st, r) < 0) {
-			exec(st, "ROLLBACK TO req;");
+			exec1(st, "ROLLBACK TO req;");
 			r->result = STORE_FAILED;
 			memset(r->held_id, 0, sizeof(r->held_id));
 			memset(r->to, 0, sizeof(r->to));
 		}
-		if (exec(st, "RELEASE req;") < 0)
+		if (exec1(st, "RELEASE req;") < 0)
 			ok = false;
 	}
-	if (ok && exec(st, "COMMIT;") < 0)
+	if (ok && exec1(st, "COMMIT;") < 0)
 		ok = false;
 	if (!ok && list) {
 		exec(st, "ROLLBACK;");
@@ -639,17 +1084,51 @@ void store_submit(struct store *st, struct store_req *list)
 		(void)0;	/* the counter cannot overflow in practice */
 }
 
+void store_set_retention(struct store *st, int64_t seconds)
+{
+	atomic_store(&st->retention_s, seconds);
+}
+
+static int64_t mono_ms_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Every EXPIRE_EVERY_MS: what is past retention goes (its own batch). */
+static void maybe_expire(struct store *st, int64_t *next_ms)
+{
+	int64_t keep = atomic_load(&st->retention_s);
+	struct store_req *r;
+
+	if (mono_ms_now() < *next_ms)
+		return;
+	*next_ms = mono_ms_now() + EXPIRE_EVERY_MS;
+	if (keep <= 0 ||
+	    !(r = store_req_new(STORE_QUEUE_EXPIRE, NULL, NULL, NULL, 0)))
+		return;
+	r->since = (int64_t)time(NULL) - keep;
+	store_run(st, r);
+}
+
 static void *store_main(void *arg)
 {
 	struct store *st = arg;
+	int64_t next_expire = 0;
 
 	for (;;) {
 		struct pollfd p = { .fd = st->evfd, .events = POLLIN };
 		struct store_req *list;
+		int64_t wait;
 		uint64_t v;
 		bool stop;
 
-		if (poll(&p, 1, -1) < 0)
+		maybe_expire(st, &next_expire);
+		wait = next_expire - mono_ms_now();
+		if (poll(&p, 1, wait < 0 ? 0 : (int)(wait > EXPIRE_EVERY_MS ?
+					  EXPIRE_EVERY_MS : wait)) <= 0)
 			continue;
 		if (read(st->evfd, &v, sizeof(v)) < 0)
 			(void)0;
@@ -696,7 +1175,13 @@ void store_close(struct store *st)
 			(void)0;
 		pthread_join(st->thread, NULL);
 	}
+	/* Never run (the thread was not started): a waiter is let go. */
+	for (struct store_req *r = st->head; r; r = r->next) {
+		r->result = STORE_FAILED;
+		wake(r);
+	}
 	store_req_free_list(st->head);
+	cache_clear(st);
 	if (st->db)
 		sqlite3_close(st->db);
 	if (st->evfd >= 0)

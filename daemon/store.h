@@ -16,8 +16,9 @@
  * savepoint per request, so one failing request does not undo the
  * others), commits, then updates the in-memory view (convs.h) and
  * answers by events, through ops->answer, to the sessions that asked.
- * What arrives while one commit runs goes into the next: issue 17's
- * queued messages add request kinds, not a new shape.
+ * What arrives while one commit runs goes into the next: so a stored
+ * message (issue 17, STORE_QUEUE_ADD) is answered only once the commit
+ * that holds it is durable, and a burst of them costs one disk flush.
  */
 #ifndef SECMSGD_STORE_H
 #define SECMSGD_STORE_H
@@ -35,9 +36,10 @@
 #include "handle.h"
 
 #define STORE_FILE "secmsgd.db"
-#define STORE_SCHEMA 2		/* the schema version this code writes */
+#define STORE_SCHEMA 3		/* the schema version this code writes */
 
 struct store;
+struct store_wait;
 
 enum store_op {
 	/* a and b start a conversation (since, fpr_a, fpr_b): answered
@@ -55,6 +57,21 @@ enum store_op {
 	STORE_HELD_DELETE,
 	/* delete every END held for a (a was removed) */
 	STORE_HELD_DROP,
+	/* queue data (a MESSAGE's e2e) from a for b, with a's ref, within
+	 * the limits in the request; then QUEUED to b if b is online at
+	 * version 2 (EVT_QUEUED), and EVT_STORED (ref) to reply: STORE_DONE
+	 * (stored), STORE_NOTHING (already queued with that ref),
+	 * STORE_QUOTA, STORE_FULL or STORE_FAILED */
+	STORE_QUEUE_ADD,
+	/* delete what is queued for a up to seq (a acknowledged it) */
+	STORE_QUEUE_ACK,
+	/* as STORE_QUEUE_ADD, for a MESSAGE relayed live that b's session
+	 * did not take (it ended first): stored on a's behalf */
+	STORE_QUEUE_MISSED,
+	/* delete what was stored before Unix time since (retention) */
+	STORE_QUEUE_EXPIRE,
+	/* delete everything stored for a (an administrator's purge) */
+	STORE_QUEUE_PURGE,
 };
 
 #define STORE_TELL_A 1
@@ -65,6 +82,8 @@ enum store_result {
 	STORE_DONE = 0,
 	STORE_FAILED = 1,	/* the database failed: nothing was changed */
 	STORE_NOTHING = 2,	/* nothing to do (already there, or gone) */
+	STORE_QUOTA = 3,	/* QUEUE_ADD: the recipient's queue is full */
+	STORE_FULL = 4,		/* QUEUE_ADD: the store is full */
 };
 
 struct store_req {
@@ -76,8 +95,14 @@ struct store_req {
 	char b[NAME_MAX_LEN + 1];
 	int64_t since;
 	int64_t id;			/* HELD_DELETE */
+	uint32_t ref;			/* QUEUE_ADD: the sender's ref */
+	uint64_t seq;			/* QUEUE_ACK; QUEUE_ADD: as stored */
+	int64_t at;			/* QUEUE_ADD: as stored */
+	uint64_t max_msgs, max_bytes;	/* QUEUE_ADD: the recipient's quota */
+	uint64_t max_total;		/* QUEUE_ADD: e2e bytes queued in all */
 	char fpr_a[CONVS_FPR_LEN + 1], fpr_b[CONVS_FPR_LEN + 1];
 	struct handle reply;		/* who gets EVT_STORED (gen 0: nobody) */
+	struct store_wait *wait;	/* store_purge's waiter, or NULL */
 	struct handle peer;		/* EVT_STORED's from: the other side */
 	/* set while it runs */
 	int result;			/* enum store_result */
@@ -133,6 +158,13 @@ int store_open(const char *dir, const struct store_ops *ops, void *ctx,
 	       struct store **out, char *why, size_t len);
 /* Start the store thread ("secmsgd-store"); 0 or -errno. */
 int store_start(struct store *st);
+/* Stored messages older than this many seconds are deleted, by the store
+ * thread, every minute (queue_retention_days); from any thread. */
+void store_set_retention(struct store *st, int64_t seconds);
+/* Delete everything stored for name, from a thread other than the
+ * store's, waiting up to timeout_ms for the commit: how many messages
+ * went, or -ETIMEDOUT, -EIO (the database failed) or -ENOMEM. */
+int64_t store_purge(struct store *st, const char *name, int timeout_ms);
 /* Queue a list of requests (the store takes them): from any thread. */
 void store_submit(struct store *st, struct store_req *list);
 /* Run a list of requests now, on this thread, as one batch (the store

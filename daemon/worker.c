@@ -349,6 +349,12 @@ static void op_deliver(void *ctx, void *owner, const uint8_t *pt, size_t len)
 	session_deliver(&w->env, owner, pt, len);
 }
 
+static void op_allow(void *ctx, void *owner, size_t bytes)
+{
+	(void)ctx;
+	session_allow(owner, bytes);
+}
+
 static int op_emit(void *ctx, const struct event *e, const void *payload,
 		   size_t len)
 {
@@ -391,6 +397,7 @@ static const struct relay_ops relay_ops = {
 	.deliver = op_deliver,
 	.emit = op_emit,
 	.store = op_store,
+	.allow = op_allow,
 };
 
 /* The environment its sessions see (the clock is set each iteration). */

@@ -41,6 +41,9 @@ static const char *const op_names[OP_COUNT_V2] = {
 	[OP_PONG] = "PONG",
 	[OP_CONVERSATIONS] = "CONVERSATIONS",
 	[OP_PRESENCE] = "PRESENCE",
+	[OP_STORED] = "STORED",
+	[OP_QUEUED] = "QUEUED",
+	[OP_ACK] = "ACK",
 };
 
 const char *opcode_name(uint8_t op)
@@ -54,8 +57,9 @@ static bool op_allowed(uint8_t op, struct how h)
 	if (op >= (h.v >= 2 ? OP_COUNT_V2 : OP_COUNT))
 		return false;
 	if (h.d == DIR_C2S)
-		return op != OP_ERROR && op != OP_BYE && op != OP_PRESENCE;
-	return op != OP_QUIT;
+		return op != OP_ERROR && op != OP_BYE && op != OP_PRESENCE &&
+		       op != OP_STORED && op != OP_QUEUED;
+	return op != OP_QUIT && op != OP_ACK;
 }
 
 /* Is a reason byte one §5 (or VERSION 2) defines? */
@@ -79,7 +83,7 @@ static bool reason_valid(uint8_t op, uint8_t reason, struct how h)
 static bool code_valid(uint16_t code, unsigned v)
 {
 	return code >= ERR_MALFORMED &&
-	       code <= (v >= 2 ? ERR_OFFLINE : ERR_TOO_LARGE);
+	       code <= (v >= 2 ? ERR_STORE_FAILED : ERR_TOO_LARGE);
 }
 
 /* ---- decoding ---- */
@@ -270,6 +274,39 @@ static int rd_presence(struct reader *r, struct msg *m)
 	return rd_error(r) || m->online > 1 ? -EBADMSG : 0;
 }
 
+/* STORED: peer, a ref other than 0. */
+static int rd_stored(struct reader *r, struct msg *m)
+{
+	int e = rd_peer(r, m);
+
+	if (e)
+		return e;
+	m->ref = rd_u32(r);
+	return rd_error(r) || m->ref == 0 ? -EBADMSG : 0;
+}
+
+/* A seq other than 0 (QUEUED, ACK). */
+static int rd_seq(struct reader *r, struct msg *m)
+{
+	m->seq = rd_u64(r);
+	return rd_error(r) || m->seq == 0 ? -EBADMSG : 0;
+}
+
+/* QUEUED: peer, seq, at, e2e. */
+static int rd_queued(struct reader *r, struct msg *m)
+{
+	int e = rd_peer(r, m);
+
+	if (!e)
+		e = rd_seq(r, m);
+	if (e)
+		return e;
+	m->at = rd_u64(r);
+	if (rd_error(r))
+		return -EBADMSG;
+	return rd_limited(r, E2E_MAX, &m->e2e, &m->e2e_len);
+}
+
 static int decode_fields(struct reader *r, struct msg *m, struct how h)
 {
 	int e;
@@ -308,6 +345,12 @@ static int decode_fields(struct reader *r, struct msg *m, struct how h)
 		return rd_error(r) ? -EBADMSG : 0;
 	case OP_PRESENCE:
 		return rd_presence(r, m);
+	case OP_STORED:
+		return rd_stored(r, m);
+	case OP_QUEUED:
+		return rd_queued(r, m);
+	case OP_ACK:
+		return rd_seq(r, m);
 	default:
 		return -ENOTSUP;
 	}
@@ -459,7 +502,8 @@ static bool convs_ok(const struct msg *m)
 /* Does this opcode carry a peer name (an ERROR's may be none)? */
 static bool has_peer(uint8_t op)
 {
-	return (op >= OP_RTT && op <= OP_END) || op == OP_PRESENCE;
+	return (op >= OP_RTT && op <= OP_END) || op == OP_PRESENCE ||
+	       op == OP_STORED || op == OP_QUEUED;
 }
 
 static bool fields_ok(const struct msg *m, struct how h)
@@ -496,6 +540,12 @@ static bool fields_ok(const struct msg *m, struct how h)
 		       field_ok(m->text, m->text_len, MSG_PT_MAX);
 	case OP_PRESENCE:
 		return m->online <= 1;
+	case OP_STORED:
+		return m->ref != 0;
+	case OP_QUEUED:
+		return m->seq != 0 && field_ok(m->e2e, m->e2e_len, E2E_MAX);
+	case OP_ACK:
+		return m->seq != 0;
 	default:
 		return true;
 	}
@@ -576,6 +626,19 @@ static void encode_fields(const struct msg *m, struct writer *w, struct how h)
 	case OP_PRESENCE:
 		wr_name(w, m->peer);
 		wr_u8(w, m->online);
+		break;
+	case OP_STORED:
+		wr_name(w, m->peer);
+		wr_u32(w, m->ref);
+		break;
+	case OP_QUEUED:
+		wr_name(w, m->peer);
+		wr_u64(w, m->seq);
+		wr_u64(w, m->at);
+		wr_bytes16(w, m->e2e, m->e2e_len);
+		break;
+	case OP_ACK:
+		wr_u64(w, m->seq);
 		break;
 	default:
 		break;

@@ -34,6 +34,9 @@ enum opcode {
 	OP_COUNT,		/* the opcodes of version 1 */
 	OP_CONVERSATIONS = 13,	/* version 2 */
 	OP_PRESENCE = 14,	/* version 2, server to client */
+	OP_STORED = 15,		/* version 2, server to client (issue 17) */
+	OP_QUEUED = 16,		/* version 2, server to client */
+	OP_ACK = 17,		/* version 2, client to server */
 	OP_COUNT_V2,
 };
 
@@ -73,6 +76,9 @@ enum error_code {
 	ERR_UNKNOWN_OP = 4,
 	ERR_TOO_LARGE = 5,
 	ERR_OFFLINE = 6,	/* v2: the conversation's peer is offline */
+	ERR_QUOTA = 7,		/* v2: the recipient's queue is full */
+	ERR_STORE_FULL = 8,	/* v2: the server's store is full */
+	ERR_STORE_FAILED = 9,	/* v2: the store could not write it */
 };
 
 enum bye_reason {
@@ -112,6 +118,8 @@ struct msg {
 	uint8_t online;		/* PRESENCE */
 	const uint8_t *convs;	/* CONVERSATIONS reply: count encoded entries */
 	size_t convs_len;
+	uint64_t seq;		/* QUEUED, ACK (1..2^64-1) */
+	uint64_t at;		/* QUEUED: Unix time (s) the server stored it */
 };
 
 /* One entry of a CONVERSATIONS reply. */

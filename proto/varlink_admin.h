@@ -11,6 +11,8 @@
 #define VL_ADMIN_KICK			VL_ADMIN ".Kick"
 #define VL_ADMIN_RELOAD			VL_ADMIN ".Reload"
 #define VL_ADMIN_STATS			VL_ADMIN ".Stats"
+#define VL_ADMIN_LIST_QUEUES		VL_ADMIN ".ListQueues"
+#define VL_ADMIN_PURGE			VL_ADMIN ".Purge"
 #define VL_ADMIN_NO_SUCH_USER		VL_ADMIN ".NoSuchUser"
 #define VL_ADMIN_PERMISSION_DENIED	VL_ADMIN ".PermissionDenied"
 /* Not in the interface description: the daemon's own failure (reason). */

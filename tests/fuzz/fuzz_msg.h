@@ -31,12 +31,13 @@
 #if MSG_S2C
 #define DECODE(p, n, m) msg_decode_s2c_v(p, n, MSG_VERSION, m)
 #define ENCODE(m, w) msg_encode_s2c_v(m, MSG_VERSION, w)
-#define FORBIDDEN(op) ((op) == OP_QUIT)
+#define FORBIDDEN(op) ((op) == OP_QUIT || (op) == OP_ACK)
 #else
 #define DECODE(p, n, m) msg_decode_c2s_v(p, n, MSG_VERSION, m)
 #define ENCODE(m, w) msg_encode_c2s_v(m, MSG_VERSION, w)
 #define FORBIDDEN(op) ((op) == OP_ERROR || (op) == OP_BYE || \
-		       (op) == OP_PRESENCE)
+		       (op) == OP_PRESENCE || (op) == OP_STORED || \
+		       (op) == OP_QUEUED)
 #endif
 
 static bool inside(const uint8_t *p, size_t n, const uint8_t *data,
@@ -84,9 +85,19 @@ static void check_v2(const struct msg *m)
 {
 	if (!V2) {
 		FZ_CHECK(m->ref == 0 && m->flags == 0 && m->err_op == 0 &&
-			 m->online == 0 && m->convs == NULL);
+			 m->online == 0 && m->convs == NULL && m->seq == 0 &&
+			 m->at == 0);
 		return;
 	}
+	/* issue 17's records: a peer, a ref or seq other than 0 */
+	if (m->op == OP_STORED)
+		FZ_CHECK(name_valid_str(m->peer) && m->ref != 0);
+	if (m->op == OP_QUEUED)
+		FZ_CHECK(name_valid_str(m->peer) && m->seq != 0);
+	if (m->op == OP_ACK)
+		FZ_CHECK(m->seq != 0);
+	if (m->op != OP_QUEUED && m->op != OP_ACK)
+		FZ_CHECK(m->seq == 0 && m->at == 0);
 	if (m->op == OP_ERROR)
 		FZ_CHECK(m->peer[0] == '\0' || name_valid_str(m->peer));
 	if (m->op == OP_PRESENCE)
@@ -143,7 +154,7 @@ static void check_failed(const struct msg *m, int e, const uint8_t *data,
 	if (V2 && e != -ENOTSUP) {
 		FZ_CHECK(m->peer[0] == '\0' || name_valid_str(m->peer));
 		FZ_CHECK(m->ref == 0 || (m->op == OP_MESSAGE && !MSG_S2C) ||
-			 m->op == OP_ERROR);
+			 m->op == OP_ERROR || m->op == OP_STORED);
 		memcpy(zero.peer, m->peer, sizeof(zero.peer));
 		zero.ref = m->ref;
 	}
@@ -229,6 +240,8 @@ static void seeds(void)
 			m.flags = 1;
 			m.err_op = OP_MESSAGE;
 			m.online = 1;
+			m.seq = 3;
+			m.at = 1767225600;
 			if (op == OP_CONVERSATIONS) {
 				m.convs = convs;
 				m.convs_len = cw.len;

@@ -21,7 +21,8 @@
  * and after authentication), the precomputed ClientHello and ClientAuth
  * of alice or bob (a real login), then records sealed with the traffic
  * secret: raw plaintexts, well-formed requests naming alice, bob or
- * carol, bursts of PINGs. alice and bob log in at protocol version 1
+ * carol (MESSAGEs to a peer offline are stored, QUEUED at its login and
+ * acknowledged by ACK), bursts of PINGs. alice and bob log in at protocol version 1
  * or 2 (the same keys, two ClientHellos each); at version 2 the relay's
  * store requests are answered by a fake store in memory (the view,
  * convs.h, without the database: the database has its own tests),
@@ -64,6 +65,7 @@
 #include "crypto.h"
 #include "daemon/config.h"
 #include "daemon/convs.h"
+#include "daemon/queue.h"
 #include "daemon/identity.h"
 #include "daemon/log.h"
 #include "daemon/registry.h"
@@ -255,6 +257,32 @@ static void op_store(void *ctx, struct store_req *r)
 	storeq = r;
 }
 
+/* A stored message (issue 17): into the view, and QUEUED to its
+ * recipient when online at version 2, as store.c does. One seq counter
+ * for all recipients: it still increases for each. */
+static void fake_queue_add(struct store_req *r)
+{
+	static uint8_t rec[E2E_MAX + 128];
+	static uint64_t seq;
+	struct queued q = { .seq = ++seq, .at = 1767225600, .ref = r->ref,
+			    .e2e = r->data, .e2e_len = r->len };
+	struct msg m = { .op = OP_QUEUED, .seq = q.seq, .at = 1767225600,
+			 .e2e = r->data, .e2e_len = r->len };
+	struct event d = { .type = EVT_QUEUED, .to = registry_lookup(r->b) };
+	struct writer w;
+
+	snprintf(q.sender, sizeof(q.sender), "%s", r->a);
+	FZ_CHECK(queue_add(r->b, &q) == 0);
+	if (!handle_valid(d.to) || d.to.ver < 2)
+		return;
+	snprintf(m.peer, sizeof(m.peer), "%s", r->a);
+	snprintf(d.from_name, sizeof(d.from_name), "%s", r->a);
+	snprintf(d.to_name, sizeof(d.to_name), "%s", r->b);
+	wr_init(&w, rec, sizeof(rec));
+	FZ_CHECK(msg_encode_s2c_v(&m, 2, &w) == 0);
+	op_emit(NULL, &d, rec, w.len);
+}
+
 /* What store.c does after a commit, without the database: the view,
  * then the events. */
 static void fake_store_one(struct store_req *r)
@@ -303,9 +331,19 @@ static void fake_store_one(struct store_req *r)
 	case STORE_HELD_DROP:
 		convs_held_drop(r->a);
 		break;
+	case STORE_QUEUE_ADD:
+	case STORE_QUEUE_MISSED:
+		fake_queue_add(r);
+		e.ref = r->ref;
+		break;
+	case STORE_QUEUE_ACK:
+		queue_ack(r->a, r->seq);
+		break;
 	default:
 		break;
 	}
+	if (r->op == STORE_CONV_END || r->op == STORE_CONV_DROP)
+		queue_drop(r->a, r->b);
 	if (!handle_valid(r->reply))
 		return;
 	e.arg = done ? STORE_DONE : STORE_NOTHING;
@@ -655,7 +693,8 @@ static void op_request(struct client *cl, struct fz_in *in)
 {
 	static const uint8_t ops[] = { OP_QUIT, OP_LIST, OP_RTT, OP_ACCEPT,
 				       OP_REFUSE, OP_MESSAGE, OP_CONFIRM,
-				       OP_END, OP_PING, OP_CONVERSATIONS };
+				       OP_END, OP_PING, OP_CONVERSATIONS,
+				       OP_ACK };
 	static uint8_t buf[E2E_MAX + 512], blob[E2E_MAX];
 	uint8_t sel = fz_u8(in), who = fz_u8(in);
 	uint16_t size = fz_u16(in);
@@ -673,6 +712,7 @@ static void op_request(struct client *cl, struct fz_in *in)
 	m.reason = (uint8_t)(1 + (who >> 2) % 6);
 	m.cookie = size;
 	m.ref = size | 1u << 16;
+	m.seq = (uint64_t)size % 8 + 1;	/* ACK: near what was sent */
 	wr_init(&w, buf, sizeof(buf));
 	if (msg_encode_c2s_v(&m, cl->user >= 2 ? 2 : 1, &w) == 0)
 		client_record(cl, buf, w.len);
@@ -923,6 +963,7 @@ static void run_end(void)
 	store_req_free_list(storeq);
 	storeq = NULL;
 	convs_reset();
+	queue_reset();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

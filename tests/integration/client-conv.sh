@@ -4,7 +4,8 @@
 # either client killed with SIGKILL and started again, (b) secmsgd
 # restarted, (c) the connection cut mid-record by a proxy; messages before
 # and after arrive once, in order, with their receipts; presence; a message
-# to a peer offline answered at once; `end` for good seen on the other side,
+# to a peer offline stored by the server (stored, then delivered at the
+# peer's next login, issue 17); `end` for good seen on the other side,
 # also when that side was offline (at its next login); a second client of a
 # user on the same machine refused (exit 4). Skipped when secmsgd does not
 # speak version 2.
@@ -144,16 +145,6 @@ PY
 	[ -n "$CPORT" ]
 }
 
-# cv_start NAME USER [OPTIONS...]: a client of version 2 whose state is
-# USER's on this machine ($DDIR/cstate/USER); reconnects after 0.3 s at most.
-cv_start() {
-	local n=$1 u=$2
-	shift 2
-	mkdir -p "$DDIR/cstate/$u"
-	cl_start "$n" "$u" --protocol-version 2 --state-dir "$DDIR/cstate/$u" \
-		--reconnect 300ms "$@"
-}
-
 # count NAME REGEX: how many lines of NAME match.
 count() { LC_ALL=C grep -cE -- "$2" "$(cl_out "$1")"; }
 
@@ -219,19 +210,22 @@ kill -KILL "${CL_PID[bob]}"
 cl_wait bob
 expect alice "^presence${TAB}bob${TAB}offline\$" "bob killed: alice gets presence bob offline"
 cl_cmd alice "send bob while you were away"
-expect alice "^error${TAB}0${TAB}bob is offline\$" "a message to bob offline: bob is offline, at once"
+expect alice "^stored${TAB}bob${TAB}2\$" "a message to bob offline: stored by the server"
 cv_start bob2 bob
 expect bob2 "^ready${TAB}bob\$" "bob starts again"
+expect bob2 "^msg${TAB}alice${TAB}2${TAB}while you were away\$" \
+	"bob gets the stored message at his login"
+expect alice "^delivered${TAB}bob${TAB}2\$" "alice: delivered bob 2 (the stored one)"
 expect bob2 "^conversation${TAB}alice${TAB}[0-9]+${TAB}online\$" \
 	"bob's conversation with alice is still there (from his state file)"
 expect alice "^presence${TAB}bob${TAB}online\$" "alice: presence bob online"
 cl_cmd alice "send bob $W3 after the kill"
 cl_cmd bob2 "send alice $W4 from the new bob"
-expect bob2 "^msg${TAB}alice${TAB}2${TAB}$W3 after the kill\$" \
-	"bob gets alice's 2: the ratchet carried on, no new request"
+expect bob2 "^msg${TAB}alice${TAB}3${TAB}$W3 after the kill\$" \
+	"bob gets alice's 3: the ratchet carried on, no new request"
 expect alice "^msg${TAB}bob${TAB}2${TAB}$W4 from the new bob\$" \
 	"alice gets bob's 2: the TEXT ids carried on too"
-expect alice "^delivered${TAB}bob${TAB}2\$" "alice: delivered bob 2"
+expect alice "^delivered${TAB}bob${TAB}3\$" "alice: delivered bob 3"
 expect bob2 "^delivered${TAB}alice${TAB}2\$" "bob: delivered alice 2"
 
 # ... and alice killed in turn.
@@ -242,8 +236,8 @@ cv_start alice2 alice "${VIA[@]}"
 expect alice2 "^conversation${TAB}bob${TAB}[0-9]+${TAB}online\$" \
 	"alice starts again: her conversation with bob is there"
 cl_cmd alice2 "send bob $W5 three"
-expect bob2 "^msg${TAB}alice${TAB}3${TAB}$W5 three\$" "bob gets alice's 3"
-expect alice2 "^delivered${TAB}bob${TAB}3\$" "alice: delivered bob 3"
+expect bob2 "^msg${TAB}alice${TAB}4${TAB}$W5 three\$" "bob gets alice's 4"
+expect alice2 "^delivered${TAB}bob${TAB}4\$" "alice: delivered bob 4"
 
 # ---- a second client of alice on this machine ----
 cv_start alice3 alice "${VIA[@]}"
@@ -284,10 +278,10 @@ expect bob2 "^delivered${TAB}alice${TAB}5\$" "bob: delivered alice 5"
 check "bob's 4 never showed as delivered" [ "$(count bob2 "^delivered${TAB}alice${TAB}4\$")" -eq 0 ]
 check "alice sees bob online" wait_online alice2 bob
 cl_cmd alice2 "send bob four"
-expect bob2 "^msg${TAB}alice${TAB}4${TAB}four\$" "bob gets alice's 4 after the cut"
+expect bob2 "^msg${TAB}alice${TAB}5${TAB}four\$" "bob gets alice's 5 after the cut"
 check "bob got alice's 1 once (before his restart)" \
 	[ "$(count bob "^msg${TAB}alice${TAB}1${TAB}")" -eq 1 ]
-for i in 2 3 4; do
+for i in 2 3 4 5; do
 	check "bob got alice's $i once" [ "$(count bob2 "^msg${TAB}alice${TAB}$i${TAB}")" -eq 1 ]
 done
 for i in 1 2; do

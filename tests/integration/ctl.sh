@@ -69,11 +69,11 @@ P=$SECMSG_PKI
 expect "--version" 0 $CTLBIN --version
 has "--version names the tool" "$OUT" '^secmsgctl [0-9]'
 expect "--help" 0 $CTLBIN --help
-for v in list-users list-chats kick status reload add-user remove-user help; do
+for v in list-users list-chats list-queues purge kick status reload add-user remove-user help; do
 	has "--help lists $v" "$OUT" "^  $v( |$)"
 done
 has "--help lists exit statuses" "$OUT" '4 no such user'
-for v in list-users list-chats kick status reload add-user remove-user; do
+for v in list-users list-chats list-queues purge kick status reload add-user remove-user; do
 	expect "help $v" 0 $CTLBIN help $v
 	has "help $v: usage line" "$OUT" "^Usage: secmsgctl \[OPTIONS\] $v"
 	expect "$v --help" 0 $CTLBIN $v --help
@@ -105,14 +105,15 @@ expect "kick: reason not UTF-8" 2 $C kick alice --reason "$(printf 'bad \377')"
 expect "status" 0 $C status
 for k in 'Uptime: ([0-9]+(d|h|min|s) ?)+' 'Workers: 2' 'Online: 0' 'Chats: 0' \
 	 'Connections: [0-9]+' 'Handshakes: [0-9]+ ok, [0-9]+ failed' \
-	 'Messages relayed: 0' 'Bytes relayed: 0 \(0 B\)'; do
+	 'Messages relayed: 0' 'Bytes relayed: 0 \(0 B\)' \
+	 'Stored: 0 messages, 0 B, oldest none'; do
 	has "status: ${k%%:*}" "$OUT" "^ *$k\$"
 done
 has "status: keys right-aligned" "$OUT" '^          Uptime: '
-check "status: 8 lines" test "$(printf '%s\n' "$OUT" | wc -l)" -eq 8
+check "status: 9 lines" test "$(printf '%s\n' "$OUT" | wc -l)" -eq 9
 expect "status --json" 0 $C status --json
 json "status --json: fields and types" \
-	'(keys | sort) == (["bytes_relayed","chats","connections","handshakes_failed","handshakes_ok","messages_relayed","online","uptime","workers"] | sort) and ([.[] | type] | unique) == ["number"] and .workers == 2 and .online == 0'
+	'(keys | sort) == (["bytes_relayed","chats","connections","handshakes_failed","handshakes_ok","messages_relayed","online","stored_bytes","stored_messages","stored_oldest","uptime","workers"] | sort) and ([.[] | type] | unique) == ["number"] and .workers == 2 and .online == 0 and .stored_messages == 0 and .stored_oldest == 0'
 expect "--json before the command" 0 $C --json status
 json "--json anywhere" '.workers == 2'
 
@@ -127,6 +128,15 @@ expect "list-chats" 0 $C list-chats
 check "list-chats: legend only" test "$OUT" = "0 chats."
 expect "list-chats --json" 0 $C --json list-chats
 json "list-chats --json" '. == {"chats": []}'
+expect "list-queues" 0 $C list-queues
+check "list-queues: legend only" test "$OUT" = "0 users with stored messages."
+expect "list-queues --json" 0 $C --json list-queues
+json "list-queues --json" '. == {"queues": []}'
+expect "purge with nothing stored" 0 $C purge carol
+check "purge: says how many" test "$OUT" = "Deleted 0 stored messages for carol."
+expect "purge --json" 0 $C --json purge carol
+json "purge --json" '. == {"messages": 0}'
+expect "purge of a bad name: usage" 2 $C purge 'x y'
 
 # ---- kick ----
 expect "kick a user not online: exit 4" 4 $C kick bob --reason "x"
@@ -315,6 +325,7 @@ complete_words() { # the completions bash offers for the words given
 }
 has "completion: verbs" "$(complete_words secmsgctl '')" '^remove-user$'
 has "completion: verb prefix" "$(complete_words secmsgctl li)" '^list-chats$'
+has "completion: list-queues" "$(complete_words secmsgctl list-q)" '^list-queues$'
 has "completion: options" "$(complete_words secmsgctl --j)" '^--json$'
 has "completion: kick options" "$(complete_words secmsgctl kick bob --r)" '^--reason$'
 has "completion: add-user options" "$(complete_words secmsgctl add-user x y --f)" '^--force$'

@@ -3,6 +3,10 @@
 #
 #   . tests/lib/daemon.sh; . tests/lib/clients.sh
 #   cl_start NAME USER [OPTIONS...]  # a --batch client (config: client_conf USER)
+#   cv_start NAME USER [OPTIONS...]  # the same at protocol version 2, its
+#                                    # state USER's on this machine
+#                                    # ($DDIR/cstate/USER), reconnecting
+#                                    # after 0.3 s at most
 #   cl_cmd NAME LINE                 # write one command line to NAME's stdin
 #   cl_close NAME                    # end NAME's input (it quits)
 #   wait_for NAME REGEX [SECONDS]    # until a line of NAME's stdout matches
@@ -61,6 +65,14 @@ cl_start() {
 	CL_PID[$n]=$!
 	exec {fd}>"$CL_DIR/$n.in"
 	CL_FD[$n]=$fd
+}
+
+cv_start() {
+	local n=$1 u=$2
+	shift 2
+	mkdir -p "$DDIR/cstate/$u"
+	cl_start "$n" "$u" --protocol-version 2 --state-dir "$DDIR/cstate/$u" \
+		--reconnect 300ms "$@"
 }
 
 cl_cmd() {

@@ -112,6 +112,10 @@ int tc_login_v(struct tc *c, int port, const char *user, unsigned version);
 /* Convenience senders. */
 int tc_rtt(struct tc *c, const char *peer);
 int tc_simple(struct tc *c, uint8_t op, const char *peer);
+/* a asks b, b accepts, a confirms (made-up signatures: the server does
+ * not check them); 0 once b has the CONFIRM of a conversation (both
+ * logged in at version 2), -EPROTO if it is not one, or negative. */
+int tc_conversation(struct tc *a, struct tc *b, int timeout_ms);
 
 /*
  * Start secmsgd ($SECMSG_BUILD/secmsgd) with a fresh config in a temp
@@ -148,6 +152,10 @@ int td_restart(struct tdaemon *d, int sig);
 int td_run_to_exit(struct tdaemon *d, int timeout_ms);
 /* Path of a file in the daemon's dir. */
 const char *td_path(const struct tdaemon *d, const char *file);
+/* Run $SECMSG_BUILD/secmsgctl --socket (d's control socket) ARGS; its
+ * standard output (at most len - 1 bytes, then a NUL) into out. 0 when
+ * it exited with status 0. */
+int td_ctl(const struct tdaemon *d, const char *args, char *out, size_t len);
 /* Resident set size of the daemon, in KiB. */
 long td_rss_kib(const struct tdaemon *d);
 

@@ -215,7 +215,10 @@ static void test_format_v2(void **state)
 		{ ERR_NO_CHAT, "notsent\tbob\t7\tnochat\n" },
 		{ ERR_MALFORMED, "notsent\tbob\t7\tmalformed\n" },
 		{ ERR_TOO_LARGE, "notsent\tbob\t7\ttoolarge\n" },
-		{ 9, "notsent\tbob\t7\t9\n" },
+		{ ERR_QUOTA, "notsent\tbob\t7\tquota\n" },
+		{ ERR_STORE_FULL, "notsent\tbob\t7\tstorefull\n" },
+		{ ERR_STORE_FAILED, "notsent\tbob\t7\tstorefailed\n" },
+		{ 10, "notsent\tbob\t7\t10\n" },
 	};
 	static const struct { unsigned r; const char *line; } ended[] = {
 		{ END_KEY_CHANGED, "ended\tbob\tremoved\n" },
@@ -252,6 +255,8 @@ static void test_format_v2(void **state)
 	EXPECT(&ev, "dropped\tbob\tdecrypt\n");
 	ev.reason = E2E_ERR_PROTOCOL;
 	EXPECT(&ev, "dropped\tbob\trules\n");
+	ev = (struct cev){ .kind = CEV_STORED, .peer = "bob", .id = 7 };
+	EXPECT(&ev, "stored\tbob\t7\n");
 	/* Whole seconds, rounded up. */
 	ev = (struct cev){ .kind = CEV_RECONNECTING, .when = 734 };
 	EXPECT(&ev, "reconnecting\t1\n");

@@ -1039,6 +1039,7 @@ static void test_conv_flow(void **state)
 static void test_conv_error_ref(void **state)
 {
 	struct node *a = &nodes[0], *b = &nodes[1];
+	struct msg m, stored = { .op = OP_STORED, .peer = "bob" };
 
 	(void)state;
 	forget_output();
@@ -1055,21 +1056,21 @@ static void test_conv_error_ref(void **state)
 	EXPECT(b, "msg\talice\t4\tthird");
 	assert_false(printed_prefix(b, "msg\talice\t3"));
 	EXPECT(a, "delivered\tbob\t4");
-	/* The server said bob is offline: until he is back, a message gets
-	 * that answer at once, and nothing is sealed or sent. */
-	assert_true(chats_send(a->c, "bob", "x", 1) < 0);
-	EXPECT(a, "error\t0\tbob is offline");
-	assert_int_equal(qtail, 0);
+	/* bob is offline: a message goes to the server all the same, which
+	 * stores it for him and says so by its ref (STORED, issue 17). */
+	assert_int_equal(chats_send(a->c, "bob", "x", 1), 0);
+	assert_int_equal(qtail, 1);
+	assert_int_equal(msg_decode_c2s_v(queue[0].pt, queue[0].len, version,
+					  &m), 0);
+	qhead = qtail = 0;	/* the server keeps it */
+	stored.ref = m.ref;
+	deliver(0, &stored);
+	EXPECT(a, "stored\tbob\t5");
 	presence(0, "bob", true);
 	EXPECT(a, "presence\tbob\tonline");
-	presence(0, "bob", false);
-	EXPECT(a, "presence\tbob\toffline");
-	assert_true(chats_send(a->c, "bob", "x", 1) < 0);
-	assert_int_equal(qtail, 0);
-	presence(0, "bob", true);
 	assert_int_equal(chats_send(a->c, "bob", "back", 4), 0);
 	pump();
-	EXPECT(b, "msg\talice\t5\tback");
+	EXPECT(b, "msg\talice\t6\tback");	/* 5 comes later, stored */
 }
 
 /* A message this client refuses is dropped, and said so; the
@@ -1090,7 +1091,7 @@ static void test_conv_dropped(void **state)
 	assert_true(saved_conv(1, "alice"));
 	assert_int_equal(chats_send(a->c, "bob", "good", 4), 0);
 	pump();
-	EXPECT(b, "msg\talice\t7\tgood");
+	EXPECT(b, "msg\talice\t8\tgood");
 	/* Out of order: the later one first, then the earlier. */
 	forget_output();
 	assert_int_equal(chats_send(a->c, "bob", "m8", 2), 0);
@@ -1098,14 +1099,14 @@ static void test_conv_dropped(void **state)
 	assert_int_equal(qtail, 2);
 	swap_queue(0, 1);
 	pump();
-	EXPECT(b, "msg\talice\t9\tm9");
-	EXPECT(b, "msg\talice\t8\tm8");
+	EXPECT(b, "msg\talice\t10\tm9");
+	EXPECT(b, "msg\talice\t9\tm8");
 	/* The same record again: refused as a duplicate, dropped. */
 	assert_int_equal(chats_send(a->c, "bob", "m10", 3), 0);
 	queue[1] = queue[0];
 	qtail = 2;
 	pump();
-	EXPECT(b, "msg\talice\t10\tm10");
+	EXPECT(b, "msg\talice\t11\tm10");
 	EXPECT(b, "dropped\talice\tduplicate");
 }
 
@@ -1145,9 +1146,9 @@ static void test_conv_restart(void **state)
 	assert_int_equal(chats_send(b->c, "alice", "to you", 6), 0);
 	pump();
 	check_saved = false;
-	EXPECT(b, "msg\talice\t11\tafter");
+	EXPECT(b, "msg\talice\t12\tafter");
 	EXPECT(a, "msg\tbob\t2\tto you");
-	EXPECT(a, "delivered\tbob\t11");
+	EXPECT(a, "delivered\tbob\t12");
 	EXPECT(b, "delivered\talice\t2");
 	/* carol still holds hers: her next login would forget it. */
 	restart(2, NULL, 0);

@@ -743,6 +743,61 @@ static struct run *v2_logged_in(void **state)
 	return r;
 }
 
+/* bob's message stored while we were offline, QUEUED at our login. */
+static void bob_queues(struct run *r, uint64_t seq, const uint8_t *e2e,
+		       size_t len)
+{
+	struct msg m = { .op = OP_QUEUED, .peer = "bob", .seq = seq,
+			 .at = 1767225600, .e2e = e2e, .e2e_len = len };
+
+	send_msg(r, &m);
+}
+
+static size_t count_lines(const struct run *r, const char *line)
+{
+	size_t n = 0, len = strlen(line);
+	const char *p = r->obuf, *end = r->obuf + r->olen;
+
+	while ((p = memmem(p, (size_t)(end - p), line, len))) {
+		n++;
+		p += len;
+	}
+	return n;
+}
+
+/* Stored messages (QUEUED): shown once with their receipt, acknowledged
+ * (ACK) only after; one that comes again (the same seq, or a later seq
+ * after a lost ACK) is not shown again, and is acknowledged too. */
+static void test_v2_queued(void **state)
+{
+	static uint8_t e1[E2E_MSG_MAX], e2[E2E_MSG_MAX];
+	struct run *r = v2_logged_in(state);
+	size_t l1 = bob_seals("while you were out", e1);
+	size_t l2 = bob_seals("and again", e2);
+	struct msg m;
+
+	bob_queues(r, 1, e1, l1);
+	EXPECT_LINE(r, "msg\tbob\t1\twhile you were out");
+	bob_reads(r, CHAT_RECEIPT, 1, NULL, NULL);
+	assert_int_equal(read_msg(r, &m), 0);
+	assert_int_equal(m.op, OP_ACK);
+	assert_int_equal(m.seq, 1);
+	bob_queues(r, 1, e1, l1);	/* the same record again */
+	bob_queues(r, 7, e1, l1);	/* again, after a lost ACK */
+	assert_int_equal(read_msg(r, &m), 0);
+	assert_int_equal(m.op, OP_ACK);
+	assert_int_equal(m.seq, 7);
+	bob_queues(r, 8, e2, l2);
+	EXPECT_LINE(r, "msg\tbob\t2\tand again");
+	bob_reads(r, CHAT_RECEIPT, 2, NULL, NULL);
+	assert_int_equal(read_msg(r, &m), 0);
+	assert_int_equal(m.op, OP_ACK);
+	assert_int_equal(m.seq, 8);
+	assert_int_equal(count_lines(r, "\twhile you were out\n"), 1);
+	assert_int_equal(count_lines(r, "dropped\t"), 0);
+	quit(r);
+}
+
 /* A conversation from the state file: messages both ways with receipts,
  * bob's out of order, presence, a message refused by ERROR 6 named by its
  * ref, and the next one read across the gap. */
@@ -771,11 +826,15 @@ static void test_v2_conversation(void **state)
 	EXPECT_LINE(r, "msg\tbob\t2\tsecond");
 	bob_reads(r, CHAT_RECEIPT, 3, NULL, NULL);
 	bob_reads(r, CHAT_RECEIPT, 2, NULL, NULL);
-	/* bob goes offline: a message gets the answer at once. */
+	/* bob goes offline: a message goes to the server all the same,
+	 * which stores it and says so by its ref (STORED, issue 17). */
 	send_msg(r, &(struct msg){ .op = OP_PRESENCE, .peer = "bob" });
 	EXPECT_LINE(r, "presence\tbob\toffline");
 	type(r, "send bob nobody there\n");
-	EXPECT_LINE(r, "error\t0\tbob is offline");
+	bob_reads(r, CHAT_TEXT, 2, "nobody there", &err.ref);
+	send_msg(r, &(struct msg){ .op = OP_STORED, .peer = "bob",
+				   .ref = err.ref });
+	EXPECT_LINE(r, "stored\tbob\t2");
 	send_msg(r, &(struct msg){ .op = OP_PRESENCE, .peer = "bob",
 				   .online = 1 });
 	EXPECT_LINE(r, "presence\tbob\tonline");
@@ -790,12 +849,12 @@ static void test_v2_conversation(void **state)
 	}
 	send_msg(r, &err);
 	EXPECT_LINE(r, "error\t6\tpeer offline");
-	EXPECT_LINE(r, "notsent\tbob\t2\toffline");
+	EXPECT_LINE(r, "notsent\tbob\t3\toffline");
 	send_msg(r, &(struct msg){ .op = OP_PRESENCE, .peer = "bob",
 				   .online = 1 });
 	assert_true(saw_nth(r, "presence\tbob\tonline", 2));
 	type(r, "send bob after the gap\n");
-	bob_reads(r, CHAT_TEXT, 3, "after the gap", NULL);
+	bob_reads(r, CHAT_TEXT, 4, "after the gap", NULL);
 	quit(r);
 }
 
@@ -872,12 +931,57 @@ static void test_v2_reconnect(void **state)
 		fail_msg("no second reconnect:\n%.*s", (int)r->olen, r->obuf);
 	take_connection(r);
 	login_v2_nth(r, 3, false, 1);
-	type(r, "send bob x\n");
-	EXPECT_LINE(r, "error\t0\tbob is offline");
+	type(r, "send bob x\n");	/* bob offline: for the server to store */
+	bob_reads(r, CHAT_TEXT, 3, "x", NULL);
 	/* Logged in elsewhere: that is the end. */
 	send_msg(r, &(struct msg){ .op = OP_BYE, .reason = BYE_ELSEWHERE });
 	EXPECT_LINE(r, "bye\telsewhere\t");
 	assert_int_equal(reap(r), 1);
+}
+
+/* A message to bob offline whose STORED never came (the connection
+ * ended first) is sent again on the next connection, the same bytes with
+ * the same ref, and `stored` is printed once; once STORED came, it is
+ * not sent again. */
+static void test_v2_resend_unstored(void **state)
+{
+	static uint8_t e2e[E2E_MSG_MAX];
+	struct run *r = v2_logged_in(state);
+	size_t len;
+	uint32_t ref;
+	struct msg m;
+
+	send_msg(r, &(struct msg){ .op = OP_PRESENCE, .peer = "bob" });
+	EXPECT_LINE(r, "presence\tbob\toffline");
+	type(r, "send bob kept\n");
+	assert_int_equal(read_msg(r, &m), 0);
+	assert_int_equal(m.op, OP_MESSAGE);
+	ref = m.ref;
+	len = m.e2e_len;
+	memcpy(e2e, m.e2e, len);
+	close(r->fd);		/* no STORED */
+	r->fd = -1;
+	EXPECT_LINE(r, "reconnecting\t1");
+	take_connection(r);
+	login_v2_nth(r, 2, false, 1);
+	assert_int_equal(read_msg(r, &m), 0);	/* sent again */
+	assert_int_equal(m.op, OP_MESSAGE);
+	assert_int_equal(m.ref, ref);
+	assert_int_equal(m.e2e_len, len);
+	assert_memory_equal(m.e2e, e2e, len);
+	send_msg(r, &(struct msg){ .op = OP_STORED, .peer = "bob", .ref = ref });
+	send_msg(r, &(struct msg){ .op = OP_STORED, .peer = "bob", .ref = ref });
+	EXPECT_LINE(r, "stored\tbob\t1");
+	close(r->fd);
+	r->fd = -1;
+	if (!saw_nth(r, "reconnecting\t1", 2))
+		fail_msg("no second reconnect:\n%.*s", (int)r->olen, r->obuf);
+	take_connection(r);
+	login_v2_nth(r, 3, false, 2);
+	type(r, "send bob third\n");
+	bob_reads(r, CHAT_TEXT, 2, "third", NULL);	/* not "kept" again */
+	assert_int_equal(count_lines(r, "stored\tbob\t1\n"), 1);
+	quit(r);
 }
 
 /* Read what the client wrote on standard error (until it closes). */
@@ -1078,6 +1182,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_accept_key_too_big, finish),
 		cmocka_unit_test_teardown(test_confirm_key_too_big, finish),
 		cmocka_unit_test_teardown(test_v2_conversation, finish),
+		cmocka_unit_test_teardown(test_v2_queued, finish),
+		cmocka_unit_test_teardown(test_v2_resend_unstored, finish),
 		cmocka_unit_test_teardown(test_v2_end_held, finish),
 		cmocka_unit_test_teardown(test_v2_reconnect, finish),
 		cmocka_unit_test_teardown(test_v2_locked, finish),

@@ -372,7 +372,10 @@ static void test_opcodes_refused(void **state)
 	assert_string_equal(opcode_name(OP_PONG), "PONG");
 	assert_string_equal(opcode_name(13), "CONVERSATIONS");
 	assert_string_equal(opcode_name(14), "PRESENCE");
-	assert_string_equal(opcode_name(15), "UNKNOWN");
+	assert_string_equal(opcode_name(15), "STORED");
+	assert_string_equal(opcode_name(16), "QUEUED");
+	assert_string_equal(opcode_name(17), "ACK");
+	assert_string_equal(opcode_name(18), "UNKNOWN");
 	assert_string_equal(opcode_name(255), "UNKNOWN");
 }
 

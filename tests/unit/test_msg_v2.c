@@ -159,6 +159,45 @@ static void test_vector_records(void **state)
 	free(b);
 }
 
+/* Issue 17's records: STORED, QUEUED, ACK, ERROR 7 to 9. */
+static void test_vector_store_records(void **state)
+{
+	struct msg m;
+	uint8_t *b;
+
+	(void)state;
+	vec("records.c2s.ack.plaintext", false, &m, &b);
+	assert_int_equal(m.op, OP_ACK);
+	assert_int_equal(m.seq, 3);
+	free(b);
+	vec("records.c2s.ack_max.plaintext", false, &m, &b);
+	assert_true(m.seq == UINT64_MAX);
+	free(b);
+	vec("records.s2c.stored.plaintext", true, &m, &b);
+	assert_int_equal(m.op, OP_STORED);
+	assert_string_equal(m.peer, "bob");
+	assert_int_equal(m.ref, 7);
+	free(b);
+	vec("records.s2c.queued.plaintext", true, &m, &b);
+	assert_int_equal(m.op, OP_QUEUED);
+	assert_string_equal(m.peer, "alice");
+	assert_int_equal(m.seq, 3);
+	assert_int_equal(m.at, 1767225600);
+	assert_int_equal(m.e2e_len, 60);
+	free(b);
+	vec("records.s2c.error_7.plaintext", true, &m, &b);
+	assert_int_equal(m.code, ERR_QUOTA);
+	assert_int_equal(m.ref, 8);
+	free(b);
+	vec("records.s2c.error_8.plaintext", true, &m, &b);
+	assert_int_equal(m.code, ERR_STORE_FULL);
+	free(b);
+	vec("records.s2c.error_9.plaintext", true, &m, &b);
+	assert_int_equal(m.code, ERR_STORE_FAILED);
+	assert_int_equal(m.ref, 10);
+	free(b);
+}
+
 /* The exchange and the conversation's MESSAGE and END records. */
 static void test_vector_conversation(void **state)
 {
@@ -430,14 +469,14 @@ static void test_error(void **state)
 	size_t len;
 
 	(void)state;
-	/* codes 1..6 in version 2 */
+	/* codes 1..9 in version 2 (7..9: the store, issue 17) */
 	b = tu_hex(V, "records.s2c.error_6.plaintext", &len);
 	memcpy(buf, b, len);
 	free(b);
-	for (unsigned code = 0; code < 9; code++) {
+	for (unsigned code = 0; code < 12; code++) {
 		buf[2] = (uint8_t)code;
 		assert_int_equal(msg_decode_s2c_v(buf, len, 2, &m),
-				 code >= 1 && code <= 6 ? 0 : -EBADMSG);
+				 code >= 1 && code <= 9 ? 0 : -EBADMSG);
 	}
 	/* version 1's ERROR knows no code 6 */
 	wr_init(&w, buf, sizeof(buf));
@@ -568,6 +607,66 @@ static void test_conversations(void **state)
 		m.last = 2;
 		assert_int_equal(msg_encode_s2c_v(&m, 2, &w), -EINVAL);
 	}
+}
+
+/* The rules of the store's records: seq and ref never 0, each only in
+ * its direction, e2e within its limit, ERROR 10 unknown, version 1 none. */
+static void test_store_rules(void **state)
+{
+	uint8_t buf[E2E_MAX + 64];
+	struct writer w;
+	struct msg m;
+
+	(void)state;
+	wr_init(&w, buf, sizeof(buf));
+	wr_u8(&w, OP_ACK);
+	wr_u64(&w, 0);
+	assert_int_equal(msg_decode_c2s_v(buf, w.len, 2, &m), -EBADMSG);
+	assert_int_equal(msg_decode_s2c_v(buf, w.len, 2, &m), -ENOTSUP);
+	assert_int_equal(msg_decode_c2s_v(buf, w.len, 1, &m), -ENOTSUP);
+	buf[8] = 1;
+	assert_int_equal(msg_decode_c2s_v(buf, w.len, 2, &m), 0);
+	assert_int_equal(msg_decode_c2s_v(buf, w.len - 1, 2, &m), -EBADMSG);
+	wr_init(&w, buf, sizeof(buf));
+	wr_u8(&w, OP_STORED);
+	wr_name(&w, "bob");
+	wr_u32(&w, 0);
+	assert_int_equal(msg_decode_s2c_v(buf, w.len, 2, &m), -EBADMSG);
+	assert_string_equal(m.peer, "bob");
+	assert_int_equal(msg_decode_c2s_v(buf, w.len, 2, &m), -ENOTSUP);
+	wr_init(&w, buf, sizeof(buf));
+	wr_u8(&w, OP_QUEUED);
+	wr_name(&w, "alice");
+	wr_u64(&w, 1);
+	wr_u64(&w, 5);
+	wr_u16(&w, E2E_MAX + 1);
+	assert_int_equal(msg_decode_s2c_v(buf, w.len, 2, &m), -EMSGSIZE);
+	assert_int_equal(msg_decode_c2s_v(buf, w.len, 2, &m), -ENOTSUP);
+	buf[1 + 6 + 7] = 0;	/* seq 0 */
+	assert_int_equal(msg_decode_s2c_v(buf, w.len, 2, &m), -EBADMSG);
+	wr_init(&w, buf, sizeof(buf));
+	wr_u8(&w, OP_ERROR);
+	wr_u16(&w, 10);
+	wr_u8(&w, OP_MESSAGE);
+	wr_u32(&w, 1);
+	wr_u8(&w, 0);
+	wr_u16(&w, 0);
+	assert_int_equal(msg_decode_s2c_v(buf, w.len, 2, &m), -EBADMSG);
+	buf[2] = 9;
+	assert_int_equal(msg_decode_s2c_v(buf, w.len, 2, &m), 0);
+	assert_int_equal(msg_decode_s2c_v(buf, w.len, 1, &m), -EBADMSG);
+	memset(&m, 0, sizeof(m));
+	m.op = OP_QUEUED;
+	strcpy(m.peer, "alice");
+	wr_init(&w, buf, sizeof(buf));
+	assert_int_equal(msg_encode_s2c_v(&m, 2, &w), -EINVAL);	/* seq 0 */
+	m.op = OP_STORED;
+	assert_int_equal(msg_encode_s2c_v(&m, 2, &w), -EINVAL);	/* ref 0 */
+	m.op = OP_ACK;
+	m.seq = 1;
+	assert_int_equal(msg_encode_s2c_v(&m, 2, &w), -EINVAL);
+	assert_int_equal(msg_encode_c2s_v(&m, 1, &w), -EINVAL);
+	assert_int_equal(msg_encode_c2s_v(&m, 2, &w), 0);
 }
 
 static void test_presence(void **state)
@@ -722,6 +821,8 @@ int main(void)
 		cmocka_unit_test(test_error),
 		cmocka_unit_test(test_conversations),
 		cmocka_unit_test(test_presence),
+		cmocka_unit_test(test_vector_store_records),
+		cmocka_unit_test(test_store_rules),
 		cmocka_unit_test(test_version1_unchanged),
 		cmocka_unit_test(test_truncated_and_trailing),
 		cmocka_unit_test(test_random_inputs),

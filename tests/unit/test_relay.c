@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "daemon/convs.h"
+#include "daemon/queue.h"
 #include "daemon/registry.h"
 #include "daemon/relay.h"
 #include "daemon/store.h"
@@ -129,7 +130,7 @@ static void store_fail_all(struct store_req *list)
 	for (struct store_req *r = list; r; r = r->next) {
 		struct event e = { .type = EVT_STORED, .arg = STORE_FAILED,
 				   .aux = r->op, .to = r->reply,
-				   .from = r->peer };
+				   .from = r->peer, .ref = r->ref };
 
 		if (!handle_valid(r->reply))
 			continue;
@@ -411,6 +412,9 @@ static int setup(void **state)
 	limits.messages_per_second = 50;
 	limits.rate_burst = 100;
 	limits.logins_per_minute = 0;
+	limits.queue_max_messages = 1000;
+	limits.queue_max_bytes = 1 << 20;
+	limits.store_max_bytes = 1 << 20;
 	return 0;
 }
 
@@ -429,6 +433,7 @@ static int teardown(void **state)
 	registry_free();
 	store_close(st);
 	convs_reset();
+	queue_reset();
 	rm_dir(stdir);
 	return 0;
 }
@@ -891,6 +896,43 @@ static void send_message(struct client *c, const char *peer, uint32_t ref)
 	send_rec(c, &m);
 }
 
+static void expect_stored(struct client *c, const char *peer, uint32_t ref)
+{
+	struct msg m;
+
+	expect_op(c, OP_STORED, &m);
+	assert_string_equal(m.peer, peer);
+	assert_int_equal(m.ref, ref);
+}
+
+/* QUEUED(peer, seq) carrying send_message's e2e. */
+static void expect_queued(struct client *c, const char *peer, uint64_t seq)
+{
+	struct msg m;
+
+	expect_op(c, OP_QUEUED, &m);
+	assert_string_equal(m.peer, peer);
+	assert_int_equal(m.seq, seq);
+	assert_true(m.at > 1600000000);
+	assert_int_equal(m.e2e_len, sizeof("sealed"));
+	assert_memory_equal(m.e2e, "sealed", m.e2e_len);
+}
+
+static void send_ack(struct client *c, uint64_t seq)
+{
+	struct msg m = { .op = OP_ACK, .seq = seq };
+
+	send_rec(c, &m);
+}
+
+static size_t queued_for(const char *name)
+{
+	size_t n, bytes;
+
+	queue_count(name, &n, &bytes);
+	return n;
+}
+
 static void send_end(struct client *c, const char *peer, const char *e2e)
 {
 	struct msg m = { .op = OP_END, .e2e = (const uint8_t *)e2e,
@@ -989,8 +1031,9 @@ static void test_v2_store_failure(void **state)
 	assert_true(convs_exists("alice", "bob"));
 }
 
-/* Disconnect and reconnect: PRESENCE 0, ERROR 6 naming the MESSAGE,
- * then at the next login CONVERSATIONS lists it and PRESENCE 1. */
+/* Disconnect and reconnect: PRESENCE 0, the MESSAGE stored (STORED),
+ * then at the next login CONVERSATIONS lists it, the stored MESSAGE
+ * comes (QUEUED) and PRESENCE 1. */
 static void test_v2_presence_and_offline(void **state)
 {
 	struct client *a = login2("alice"), *b = login2("bob");
@@ -1006,9 +1049,9 @@ static void test_v2_presence_and_offline(void **state)
 	expect_nothing(a);	/* no END 2: the conversation stays */
 	relayed = atomic_load(&stats.messages_relayed);
 	send_message(a, "bob", 42);
-	expect_error_about(a, ERR_OFFLINE, OP_MESSAGE, 42, "bob");
+	expect_stored(a, "bob", 42);
 	assert_int_equal(atomic_load(&stats.messages_relayed), relayed);
-	reopen();	/* the conversation is on disk */
+	reopen();	/* the conversation is on disk, and the message */
 	assert_true(convs_exists("alice", "bob"));
 	b = login_keep("bob", 2);
 	expect_op(b, OP_LIST, &m);
@@ -1018,6 +1061,7 @@ static void test_v2_presence_and_offline(void **state)
 	assert_int_equal(msg_conv_next(&m, &off, &e), 1);
 	assert_string_equal(e.peer, "alice");
 	assert_int_equal(e.flags, CONV_FLAG_ONLINE);
+	expect_queued(b, "alice", 1);
 	expect_presence(a, "bob", true);
 	send_message(a, "bob", 43);
 	expect_op(b, OP_MESSAGE, &m);
@@ -1028,6 +1072,178 @@ static void test_v2_presence_and_offline(void **state)
 	expect_presence(a, "bob", false);
 	expect_nothing(a);
 	assert_true(convs_exists("alice", "bob"));
+}
+
+/* ---- stored messages (issue 17) ---- */
+
+/* alice and bob have a conversation; bob is offline. */
+static struct client *bob_offline(struct client **b)
+{
+	struct client *a = login2("alice");
+
+	*b = login2("bob");
+	chat_flags(a, *b, MSG_FLAG_PERSISTENT);
+	logout(*b, END_DISCONNECTED);
+	expect_presence(a, "bob", false);
+	return a;
+}
+
+/* bob logs in at version 2: LIST, CONVERSATIONS, then what is stored. */
+static struct client *bob_back(void)
+{
+	struct client *b = login_keep("bob", 2);
+	struct msg m;
+
+	expect_op(b, OP_LIST, &m);
+	expect_op(b, OP_CONVERSATIONS, &m);
+	return b;
+}
+
+/* Stored in order, answered STORED each; a ref sent again is not stored
+ * twice; the backlog comes at the login, in seq order, before live
+ * records; ACK deletes up to its seq, and what was not acknowledged
+ * comes again at the next login; seq never goes back, across a restart. */
+static void test_v2_stored_in_order(void **state)
+{
+	struct client *b, *a = bob_offline(&b);
+	struct msg m;
+
+	(void)state;
+	for (uint32_t ref = 1; ref <= 5; ref++) {
+		send_message(a, "bob", ref);
+		expect_stored(a, "bob", ref);
+	}
+	send_message(a, "bob", 3);	/* STORED was lost, say */
+	expect_stored(a, "bob", 3);
+	assert_int_equal(queued_for("bob"), 5);
+	b = bob_back();
+	for (uint64_t seq = 1; seq <= 5; seq++)
+		expect_queued(b, "alice", seq);
+	expect_nothing(b);
+	expect_presence(a, "bob", true);
+	send_message(a, "bob", 6);	/* live, after the backlog */
+	expect_op(b, OP_MESSAGE, &m);
+	send_ack(b, 6);			/* never sent: malformed */
+	expect_error_about(b, ERR_MALFORMED, OP_ACK, 0, "");
+	send_ack(b, 3);
+	expect_nothing(b);
+	assert_int_equal(queued_for("bob"), 2);
+	logout(b, END_DISCONNECTED);
+	expect_presence(a, "bob", false);
+	reopen();
+	assert_int_equal(queued_for("bob"), 2);
+	b = bob_back();
+	expect_queued(b, "alice", 4);
+	expect_queued(b, "alice", 5);
+	expect_presence(a, "bob", true);
+	send_ack(b, 5);
+	assert_int_equal(queued_for("bob"), 0);
+	logout(b, END_DISCONNECTED);
+	expect_presence(a, "bob", false);
+	send_message(a, "bob", 7);
+	expect_stored(a, "bob", 7);
+	b = bob_back();
+	expect_queued(b, "alice", 6);	/* 6: seq is never used twice */
+	expect_nothing(b);
+}
+
+/* While earlier messages are being stored, the next ones go to the store
+ * too, even with the peer back online: a live record never overtakes a
+ * stored one. Records stored after the login come at once (QUEUED). */
+static void test_v2_stored_never_overtaken(void **state)
+{
+	struct client *b, *a = bob_offline(&b);
+	struct msg m;
+
+	(void)state;
+	store_hold = true;
+	send_message(a, "bob", 1);	/* being stored */
+	b = bob_back();			/* its login sees nothing yet */
+	expect_nothing(b);
+	expect_presence(a, "bob", true);
+	send_message(a, "bob", 2);	/* after 1, so stored as well */
+	expect_nothing(b);
+	store_hold = false;
+	pump();
+	expect_queued(b, "alice", 1);
+	expect_queued(b, "alice", 2);
+	expect_stored(a, "bob", 1);
+	expect_stored(a, "bob", 2);
+	send_message(a, "bob", 3);	/* nothing in the store: live */
+	expect_op(b, OP_MESSAGE, &m);
+	expect_nothing(b);
+}
+
+/* The limits, each named to the sender with the refused ref; nothing is
+ * stored; a failing database is ERROR 9. */
+static void test_v2_stored_limits(void **state)
+{
+	struct client *b, *a = bob_offline(&b);
+
+	(void)state;
+	limits.queue_max_messages = 2;
+	send_message(a, "bob", 1);
+	expect_stored(a, "bob", 1);
+	send_message(a, "bob", 2);
+	expect_stored(a, "bob", 2);
+	send_message(a, "bob", 3);
+	expect_error_about(a, ERR_QUOTA, OP_MESSAGE, 3, "bob");
+	limits.queue_max_messages = 1000;
+	limits.queue_max_bytes = 3 * sizeof("sealed") - 1;
+	send_message(a, "bob", 4);
+	expect_error_about(a, ERR_QUOTA, OP_MESSAGE, 4, "bob");
+	limits.queue_max_bytes = 1 << 20;
+	limits.store_max_bytes = 2 * sizeof("sealed");
+	send_message(a, "bob", 5);
+	expect_error_about(a, ERR_STORE_FULL, OP_MESSAGE, 5, "bob");
+	limits.store_max_bytes = 1 << 20;
+	store_fails = true;
+	send_message(a, "bob", 6);
+	expect_error_about(a, ERR_STORE_FAILED, OP_MESSAGE, 6, "bob");
+	store_fails = false;
+	expect_nothing(a);
+	assert_int_equal(queued_for("bob"), 2);
+	reopen();
+	assert_int_equal(queued_for("bob"), 2);
+}
+
+/* A MESSAGE relayed live to a session that ends before it takes it is
+ * stored on its sender's behalf: STORED, then QUEUED at the next login. */
+static void test_v2_missed_is_stored(void **state)
+{
+	struct client *a = login2("alice"), *b = login2("bob");
+	static const uint8_t e2e[] = "sealed";
+	struct msg m = { .op = OP_MESSAGE, .ref = 9, .e2e = e2e,
+			 .e2e_len = sizeof(e2e) };
+	uint8_t buf[REC_MAX];
+	struct writer w;
+
+	(void)state;
+	chat_flags(a, b, MSG_FLAG_PERSISTENT);
+	snprintf(m.peer, sizeof(m.peer), "bob");
+	wr_init(&w, buf, sizeof(buf));
+	assert_int_equal(msg_encode_c2s_v(&m, 2, &w), 0);
+	relay_record(&env, a->u, buf, w.len);	/* the event is in flight */
+	logout(b, END_DISCONNECTED);		/* pumps: bob is gone */
+	expect_presence(a, "bob", false);
+	expect_stored(a, "bob", 9);
+	b = bob_back();
+	expect_queued(b, "alice", 1);
+}
+
+/* Ending the conversation for good drops what is queued in it. */
+static void test_v2_end_drops_stored(void **state)
+{
+	struct client *b, *a = bob_offline(&b);
+
+	(void)state;
+	send_message(a, "bob", 1);
+	expect_stored(a, "bob", 1);
+	send_end(a, "bob", "");
+	assert_int_equal(queued_for("bob"), 0);
+	reopen();
+	assert_int_equal(queued_for("bob"), 0);
+	assert_false(convs_exists("alice", "bob"));
 }
 
 /* A takeover by a session of version 2 says nothing; one of version 1
@@ -1057,7 +1273,8 @@ static void test_v2_takeover_and_v1(void **state)
 	b = login("bob");	/* version 1 */
 	expect_nothing(a);	/* no PRESENCE: v1 counts as offline */
 	send_message(a, "bob", 6);
-	expect_error_about(a, ERR_OFFLINE, OP_MESSAGE, 6, "bob");
+	expect_stored(a, "bob", 6);	/* for bob's next v2 login */
+	expect_nothing(b);
 	send_op(b, OP_MESSAGE, "alice");
 	expect_error(b, ERR_NO_CHAT);
 	send_op(b, OP_END, "alice");
@@ -1225,6 +1442,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_v2_end_held, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_server_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_error_fields, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_v2_stored_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_v2_stored_never_overtaken, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_v2_stored_limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_v2_end_drops_stored, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_v2_missed_is_stored, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("relay", tests, NULL, NULL);

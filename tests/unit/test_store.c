@@ -3,8 +3,10 @@
  * schema version and its migrations (from nothing, from schema 1),
  * refusals that name the file (a damaged file, a newer schema, a
  * database that is not secmsgd's, a directory it may not write, a second
- * daemon on the same file), held ENDs, and the batch rules (a savepoint
- * per request; answers by events after the commit).
+ * daemon on the same file), held ENDs, the batch rules (a savepoint
+ * per request; answers by events after the commit), and the queue of
+ * stored messages (issue 17): seq, a ref sent again, the limits, ACK,
+ * a conversation's end, the view after a reopen, a bad row refused.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +25,7 @@
 #include <cmocka.h>
 
 #include "daemon/convs.h"
+#include "daemon/queue.h"
 #include "daemon/registry.h"
 #include "daemon/store.h"
 #include "msg.h"
@@ -67,6 +70,7 @@ static int setup(void **state)
 	snprintf(dbpath, sizeof(dbpath), "%s/%s", dir, STORE_FILE);
 	nanswers = 0;
 	convs_reset();
+	queue_reset();
 	return 0;
 }
 
@@ -75,6 +79,7 @@ static int teardown(void **state)
 	(void)state;
 	rm_dir();
 	convs_reset();
+	queue_reset();
 	registry_free();
 	return 0;
 }
@@ -450,6 +455,290 @@ static void test_thread(void **state)
 	assert_true(convs_exists("alice", "bob"));
 }
 
+/* ---- stored messages (issue 17) ---- */
+
+static const struct handle HA = { .worker = 0, .slot = 3, .gen = 5, .ver = 2 };
+
+/* A request to store e2e from "from" for "to" with ref, within the
+ * limits (messages, bytes for one recipient; bytes in all). */
+static struct store_req *add(const char *from, const char *to, uint32_t ref,
+			     const char *e2e, uint64_t msgs, uint64_t total)
+{
+	struct store_req *r = store_req_new(STORE_QUEUE_ADD, from, to, e2e,
+					    strlen(e2e));
+
+	r->ref = ref;
+	r->max_msgs = msgs;
+	r->max_bytes = 1000;
+	r->max_total = total;
+	r->reply = HA;
+	return r;
+}
+
+static void run_list(struct store *st, struct store_req **v, size_t n)
+{
+	for (size_t i = 0; i + 1 < n; i++)
+		v[i]->next = v[i + 1];
+	store_run(st, v[0]);
+}
+
+static void reopen(struct store **st)
+{
+	store_close(*st);
+	convs_reset();
+	queue_reset();
+	*st = open_ok();
+}
+
+/* The records queued for name, checked against seqs, senders and e2e
+ * texts (each a string). */
+static void expect_queued(const char *name, size_t n, const uint64_t *seq,
+			  const char *const *from, const char *const *e2e)
+{
+	struct queued *v;
+	size_t k;
+
+	assert_int_equal(queue_copy(name, 0, &v, &k), 0);
+	assert_int_equal(k, n);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(v[i].seq, seq[i]);
+		assert_string_equal(v[i].sender, from[i]);
+		assert_int_equal(v[i].e2e_len, strlen(e2e[i]));
+		assert_memory_equal(v[i].e2e, e2e[i], v[i].e2e_len);
+		assert_true(v[i].at > 1600000000);
+	}
+	queue_free(v, k);
+}
+
+/* One batch: each record answered after the commit with its ref; the same
+ * ref again is not stored twice (even in the same batch); over the
+ * recipient's count, over its bytes, over the total: refused, nothing
+ * written; seq per recipient from 1; the view as the database after a
+ * reopen. */
+static void test_queue_batch(void **state)
+{
+	struct store *st = open_ok();
+	struct store_req *v[7] = {
+		add("alice", "bob", 1, "one", 3, 100),
+		add("alice", "bob", 2, "two", 3, 100),
+		add("alice", "bob", 1, "one", 3, 100),	/* sent again */
+		add("carol", "bob", 1, "three", 3, 100),
+		add("carol", "bob", 2, "four", 3, 100),	/* bob has 3 */
+		add("carol", "dave", 1, "x", 3, 12),	/* 11 + 1 in all: ok */
+		add("carol", "dave", 2, "y", 3, 12),	/* 13 > 12 in all */
+	};
+	static const uint8_t want[7] = { STORE_DONE, STORE_DONE, STORE_NOTHING,
+					 STORE_DONE, STORE_QUOTA, STORE_DONE,
+					 STORE_FULL };
+	static const uint64_t seq[3] = { 1, 2, 3 };
+	static const char *const from[3] = { "alice", "alice", "carol" };
+	static const char *const e2e[3] = { "one", "two", "three" };
+	size_t msgs, bytes;
+
+	(void)state;
+	run_list(st, v, 7);
+	assert_int_equal(nanswers, 7);
+	for (int i = 0; i < 7; i++) {
+		assert_int_equal(answers[i].type, EVT_STORED);
+		assert_int_equal(answers[i].aux, STORE_QUEUE_ADD);
+		assert_int_equal(answers[i].arg, want[i]);
+		assert_true(handle_eq(answers[i].to, HA));
+	}
+	assert_int_equal(answers[1].ref, 2);
+	assert_string_equal(answers[1].from_name, "bob");
+	assert_string_equal(answers[1].to_name, "alice");
+	expect_queued("bob", 3, seq, from, e2e);
+	queue_totals(&msgs, &bytes);
+	assert_int_equal(msgs, 4);
+	assert_int_equal(bytes, 3 + 3 + 5 + 1);
+	reopen(&st);
+	expect_queued("bob", 3, seq, from, e2e);
+	queue_count("dave", &msgs, &bytes);
+	assert_int_equal(msgs, 1);
+	store_close(st);
+}
+
+/* ACK deletes up to its seq; a seq is never given twice, not even after
+ * everything was deleted and the database reopened. */
+static void test_queue_ack(void **state)
+{
+	struct store *st = open_ok();
+	struct store_req *v[3] = { add("alice", "bob", 1, "a", 9, 100),
+				   add("alice", "bob", 2, "b", 9, 100),
+				   add("alice", "bob", 3, "c", 9, 100) };
+	static const uint64_t seq[2] = { 3, 4 };
+	static const char *const from[2] = { "alice", "alice" };
+	static const char *const e2e[2] = { "c", "d" };
+	struct store_req *r = store_req_new(STORE_QUEUE_ACK, "bob", NULL,
+					    NULL, 0);
+
+	(void)state;
+	run_list(st, v, 3);
+	r->seq = 2;
+	store_run(st, r);
+	reopen(&st);
+	store_run(st, add("alice", "bob", 4, "d", 9, 100));
+	expect_queued("bob", 2, seq, from, e2e);
+	r = store_req_new(STORE_QUEUE_ACK, "bob", NULL, NULL, 0);
+	r->seq = 4;
+	store_run(st, r);
+	reopen(&st);
+	expect_queued("bob", 0, NULL, NULL, NULL);
+	store_run(st, add("alice", "bob", 5, "e", 1, 100));	/* quota 1 */
+	assert_int_equal(answers[nanswers - 1].arg, STORE_DONE);
+	r = store_req_new(STORE_QUEUE_ACK, "bob", NULL, NULL, 0);
+	r->seq = 5;
+	store_run(st, r);
+	store_run(st, add("alice", "bob", 6, "f", 1, 100));	/* room again */
+	assert_int_equal(answers[nanswers - 1].arg, STORE_DONE);
+	reopen(&st);
+	{
+		static const uint64_t s6[1] = { 6 };
+		static const char *const f6[1] = { "alice" }, *const e6[1] = { "f" };
+
+		expect_queued("bob", 1, s6, f6, e6);
+	}
+	store_close(st);
+}
+
+/* Ending a conversation for good deletes what is queued in it, both
+ * ways, and nothing else; a recipient online gets a record at once
+ * (QUEUED, after the commit). */
+static void test_queue_end_and_online(void **state)
+{
+	struct store *st = open_ok();
+	struct handle hb = { .worker = 1, .slot = 4, .gen = 9, .ver = 2 };
+	struct handle old, ab;
+	struct store_req *v[3] = { add("alice", "bob", 1, "ab", 9, 100),
+				   add("bob", "alice", 1, "ba", 9, 100),
+				   add("carol", "bob", 1, "cb", 9, 100) };
+	struct store_req *r;
+	struct msg m;
+	size_t msgs, bytes;
+
+	(void)state;
+	create(st, "alice", "bob");
+	run_list(st, v, 3);
+	r = store_req_new(STORE_CONV_END, "alice", "bob", NULL, 0);
+	r->reason = END_LEFT;
+	store_run(st, r);
+	queue_totals(&msgs, &bytes);
+	assert_int_equal(msgs, 1);
+	reopen(&st);
+	queue_count("bob", &msgs, &bytes);
+	assert_int_equal(msgs, 1);
+	assert_int_equal(bytes, 2);
+	assert_int_equal(registry_login("bob", hb, 0, 0, &old, &ab), 0);
+	nanswers = 0;
+	store_run(st, add("dave", "bob", 7, "live", 9, 100));
+	assert_int_equal(nanswers, 2);
+	assert_int_equal(answers[0].type, EVT_QUEUED);	/* before STORED */
+	assert_true(handle_eq(answers[0].to, hb));
+	assert_int_equal(msg_decode_s2c_v(payloads[0], answers[0].len, 2, &m),
+			 0);
+	assert_int_equal(m.op, OP_QUEUED);
+	assert_string_equal(m.peer, "dave");
+	assert_int_equal(m.seq, 3);	/* 1 and 2 came before */
+	assert_int_equal(m.e2e_len, 4);
+	assert_memory_equal(m.e2e, "live", 4);
+	assert_int_equal(answers[1].type, EVT_STORED);
+	store_close(st);
+}
+
+/* Retention: what was stored before the cut-off goes, from the database
+ * and the view, and the recipient's quota counts it no longer. */
+static void test_queue_expire(void **state)
+{
+	struct store *st = open_ok();
+	struct store_req *v[3] = { add("alice", "bob", 1, "old", 2, 100),
+				   add("alice", "bob", 2, "new", 2, 100),
+				   add("carol", "dave", 1, "old", 2, 100) };
+	static const uint64_t seq[2] = { 2, 3 };
+	static const char *const from[2] = { "alice", "alice" };
+	static const char *const e2e[2] = { "new", "later" };
+	struct store_req *r;
+	size_t msgs, bytes;
+
+	(void)state;
+	run_list(st, v, 3);
+	store_close(st);
+	sql("UPDATE queued SET at = 1000 WHERE e2e = CAST('old' AS BLOB);");
+	convs_reset();
+	queue_reset();
+	st = open_ok();
+	r = store_req_new(STORE_QUEUE_EXPIRE, NULL, NULL, NULL, 0);
+	r->since = 2000;
+	store_run(st, r);
+	queue_totals(&msgs, &bytes);
+	assert_int_equal(msgs, 1);
+	store_run(st, add("alice", "bob", 3, "later", 2, 100));	/* room */
+	assert_int_equal(answers[nanswers - 1].arg, STORE_DONE);
+	reopen(&st);
+	expect_queued("bob", 2, seq, from, e2e);
+	queue_count("dave", &msgs, &bytes);
+	assert_int_equal(msgs, 0);
+	store_close(st);
+}
+
+/* store_purge from another thread: waits for the commit, counts, and
+ * the view and the database agree; a store that does not run times out. */
+static void test_queue_purge(void **state)
+{
+	struct store *st = open_ok();
+	struct store_req *v[3] = { add("alice", "bob", 1, "a", 9, 100),
+				   add("carol", "bob", 1, "b", 9, 100),
+				   add("alice", "dave", 1, "c", 9, 100) };
+	size_t msgs, bytes;
+
+	(void)state;
+	run_list(st, v, 3);
+	assert_int_equal(store_purge(st, "bob", 100), -ETIMEDOUT); /* no thread */
+	store_close(st);	/* the request it queued is dropped */
+	convs_reset();
+	queue_reset();
+	st = open_ok();
+	assert_int_equal(store_start(st), 0);
+	assert_int_equal(store_purge(st, "bob", 5000), 2);
+	queue_count("bob", &msgs, &bytes);
+	assert_int_equal(msgs, 0);
+	assert_int_equal(store_purge(st, "bob", 5000), 0);
+	store_close(st);
+	convs_reset();
+	queue_reset();
+	st = open_ok();
+	queue_totals(&msgs, &bytes);
+	assert_int_equal(msgs, 1);	/* dave's */
+	store_close(st);
+}
+
+/* A database of schema 2 is brought to 3 keeping its rows; a stored row
+ * that is not valid (e2e over 8192 bytes) stops the start. */
+static void test_queue_schema(void **state)
+{
+	struct store *st;
+
+	(void)state;
+	sql("CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+	    "INSERT INTO meta VALUES ('schema_version', 2);"
+	    "CREATE TABLE conversations (a TEXT NOT NULL, b TEXT NOT NULL,"
+	    " since INTEGER NOT NULL, fpr_a TEXT NOT NULL, fpr_b TEXT NOT NULL,"
+	    " PRIMARY KEY (a, b), CHECK (a < b));"
+	    "INSERT INTO conversations VALUES ('alice', 'bob', 5, 'x', 'y');"
+	    "CREATE TABLE held_ends (id INTEGER PRIMARY KEY,"
+	    " recipient TEXT NOT NULL, peer TEXT NOT NULL,"
+	    " reason INTEGER NOT NULL, e2e BLOB NOT NULL, at INTEGER NOT NULL);");
+	st = open_ok();
+	assert_int_equal(store_schema(st), 3);
+	assert_true(convs_exists("alice", "bob"));
+	store_run(st, add("alice", "bob", 1, "kept", 9, 100));
+	store_close(st);
+	sql("INSERT INTO queued VALUES ('bob', 2, 'alice', 2, 0,"
+	    " zeroblob(8193));");
+	convs_reset();
+	queue_reset();
+	open_refused("stored messages");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -467,6 +756,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_thread, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deleted_rows_overwritten, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_ack, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_end_and_online, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_schema, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_expire, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_purge, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -109,6 +109,8 @@ def records():
         ("end_empty", "END(peer bob, empty e2e)", s.rec_end_c2s("bob")),
         ("end_e2e", "END(peer bob, e2e 60 bytes)", s.rec_end_c2s("bob", e2e)),
         ("conversations", "CONVERSATIONS", s.rec_conversations_c2s()),
+        ("ack", "ACK(seq 3)", s.rec_ack(3)),
+        ("ack_max", "ACK(seq 2^64-1)", s.rec_ack(2**64 - 1)),
     ]
     s2c = [
         ("message", "MESSAGE(peer alice, e2e 60 bytes)",
@@ -135,6 +137,15 @@ def records():
          s.rec_conversations_s2c(1, [])),
         ("presence_on", "PRESENCE(peer bob, online 1)", s.rec_presence("bob", 1)),
         ("presence_off", "PRESENCE(peer bob, online 0)", s.rec_presence("bob", 0)),
+        ("stored", "STORED(peer bob, ref 7)", s.rec_stored("bob", 7)),
+        ("queued", "QUEUED(peer alice, seq 3, at 1767225600, e2e 60 bytes)",
+         s.rec_queued("alice", 3, 1767225600, e2e)),
+        ("error_7", "ERROR(code 7, op 5, ref 8, peer bob, \"queue of bob full\")",
+         s.rec_error(7, 5, 8, "bob", b"queue of bob full")),
+        ("error_8", "ERROR(code 8, op 5, ref 9, peer bob, \"store full\")",
+         s.rec_error(8, 5, 9, "bob", b"store full")),
+        ("error_9", "ERROR(code 9, op 5, ref 10, peer bob, \"not stored\")",
+         s.rec_error(9, 5, 10, "bob", b"not stored")),
     ]
     return {d: {k: {"what": w, "plaintext": h(pt)} for k, w, pt in lst}
             for d, lst in (("c2s", c2s), ("s2c", s2c))}

@@ -192,7 +192,8 @@ def seal_record(secret, seq, pt):
 
 OP = {"QUIT": 0, "LIST": 1, "RTT": 2, "ACCEPT": 3, "REFUSE": 4, "MESSAGE": 5,
       "CONFIRM": 6, "END": 7, "ERROR": 8, "BYE": 9, "KEY_UPDATE": 10,
-      "PING": 11, "PONG": 12, "CONVERSATIONS": 13, "PRESENCE": 14}
+      "PING": 11, "PONG": 12, "CONVERSATIONS": 13, "PRESENCE": 14,
+      "STORED": 15, "QUEUED": 16, "ACK": 17}
 
 
 def rec_list_reply(last, names):
@@ -242,7 +243,7 @@ def rec_end_s2c(peer, reason, e2e=b""):
 
 
 def rec_error(code, op, ref, peer, text):
-    assert 1 <= code <= 6
+    assert 1 <= code <= 9
     return u8(OP["ERROR"]) + u16(code) + u8(op) + u32(ref) + oname(peer) + bytes16(text)
 
 
@@ -262,6 +263,23 @@ def rec_conversations_s2c(last, entries):
 def rec_presence(peer, online):
     assert online in (0, 1)
     return u8(OP["PRESENCE"]) + name(peer) + u8(online)
+
+
+# Issue 17: the store-and-forward queue (VERSION 2, Stored messages).
+
+def rec_stored(peer, ref):
+    assert 1 <= ref <= 0xFFFFFFFF
+    return u8(OP["STORED"]) + name(peer) + u32(ref)
+
+
+def rec_queued(peer, seq, at, e2e):
+    assert 1 <= seq < 2**64 and 0 <= at < 2**64 and len(e2e) <= 8192
+    return u8(OP["QUEUED"]) + name(peer) + u64(seq) + u64(at) + bytes16(e2e)
+
+
+def rec_ack(seq):
+    assert 1 <= seq < 2**64
+    return u8(OP["ACK"]) + u64(seq)
 
 # ---- the e2e exchange (END-TO-END KEY EXCHANGE) ----
 

@@ -1,0 +1,316 @@
+/* queue.c - the in-memory view of the stored messages (see queue.h). */
+#include "queue.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One recipient's records: v[head..n) in increasing seq. */
+struct rq {
+	char name[NAME_MAX_LEN + 1];
+	struct queued *v;
+	size_t head, n, cap;
+	size_t bytes;
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct rq *rqs;
+static size_t nrqs, rqs_cap;
+static size_t total_msgs, total_bytes;
+
+static void rq_clear(struct rq *q)
+{
+	for (size_t i = q->head; i < q->n; i++)
+		free(q->v[i].e2e);
+	free(q->v);
+}
+
+void queue_reset(void)
+{
+	pthread_mutex_lock(&lock);
+	for (size_t i = 0; i < nrqs; i++)
+		rq_clear(&rqs[i]);
+	free(rqs);
+	rqs = NULL;
+	nrqs = rqs_cap = 0;
+	total_msgs = total_bytes = 0;
+	pthread_mutex_unlock(&lock);
+}
+
+static struct rq *rq_find(const char *name)
+{
+	for (size_t i = 0; i < nrqs; i++)
+		if (strcmp(rqs[i].name, name) == 0)
+			return &rqs[i];
+	return NULL;
+}
+
+static struct rq *rq_get(const char *name)
+{
+	struct rq *q = rq_find(name);
+
+	if (q)
+		return q;
+	if (nrqs == rqs_cap) {
+		size_t ncap = rqs_cap ? 2 * rqs_cap : 16;
+		struct rq *nv = realloc(rqs, ncap * sizeof(*nv));
+
+		if (!nv)
+			return NULL;
+		rqs = nv;
+		rqs_cap = ncap;
+	}
+	q = &rqs[nrqs++];
+	memset(q, 0, sizeof(*q));
+	snprintf(q->name, sizeof(q->name), "%s", name);
+	return q;
+}
+
+/* Drop q's emptied prefix, and q itself once it holds nothing. */
+static void rq_compact(struct rq *q)
+{
+	if (q->head == q->n) {
+		rq_clear(q);
+		*q = rqs[--nrqs];
+		return;
+	}
+	if (q->head > q->n / 2) {
+		memmove(q->v, q->v + q->head, (q->n - q->head) * sizeof(*q->v));
+		q->n -= q->head;
+		q->head = 0;
+	}
+}
+
+static int rq_push(struct rq *q, const struct queued *in)
+{
+	struct queued *d;
+
+	if (q->n > q->head && in->seq <= q->v[q->n - 1].seq)
+		return -EINVAL;
+	if (q->n == q->cap) {
+		size_t ncap = q->cap ? 2 * q->cap : 16;
+		struct queued *nv = realloc(q->v, ncap * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		q->v = nv;
+		q->cap = ncap;
+	}
+	d = &q->v[q->n];
+	*d = *in;
+	d->e2e = malloc(in->e2e_len ? in->e2e_len : 1);
+	if (!d->e2e)
+		return -ENOMEM;
+	if (in->e2e_len)
+		memcpy(d->e2e, in->e2e, in->e2e_len);
+	q->n++;
+	q->bytes += in->e2e_len;
+	total_msgs++;
+	total_bytes += in->e2e_len;
+	return 0;
+}
+
+int queue_add(const char *recipient, const struct queued *in)
+{
+	struct rq *q;
+	int r = -ENOMEM;
+
+	pthread_mutex_lock(&lock);
+	q = rq_get(recipient);
+	if (q) {
+		r = rq_push(q, in);
+		if (q->n == q->head)
+			rq_compact(q);
+	}
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
+/* Forget record i of q (its slot stays, emptied). */
+static void forget(struct rq *q, size_t i)
+{
+	q->bytes -= q->v[i].e2e_len;
+	total_msgs--;
+	total_bytes -= q->v[i].e2e_len;
+	free(q->v[i].e2e);
+	q->v[i].e2e = NULL;
+}
+
+void queue_ack(const char *recipient, uint64_t seq)
+{
+	struct rq *q;
+
+	pthread_mutex_lock(&lock);
+	q = rq_find(recipient);
+	while (q && q->head < q->n && q->v[q->head].seq <= seq)
+		forget(q, q->head++);
+	if (q)
+		rq_compact(q);
+	pthread_mutex_unlock(&lock);
+}
+
+/* Keep in q only the records whose sender is not from (all when from is
+ * NULL) and that were stored at before or later; how many went. */
+static size_t rq_filter(struct rq *q, const char *from, int64_t before)
+{
+	size_t k = q->head, gone = 0;
+
+	for (size_t i = q->head; i < q->n; i++) {
+		bool match = before ? q->v[i].at < before :
+			     !from || strcmp(q->v[i].sender, from) == 0;
+
+		if (match) {
+			forget(q, i);
+			gone++;
+		} else {
+			q->v[k++] = q->v[i];
+		}
+	}
+	q->n = k;
+	rq_compact(q);
+	return gone;
+}
+
+size_t queue_expire(int64_t before)
+{
+	size_t gone = 0;
+
+	pthread_mutex_lock(&lock);
+	/* rq_compact may move the last queue into slot i: look again. */
+	for (size_t i = 0; i < nrqs;) {
+		size_t n = nrqs;
+
+		gone += rq_filter(&rqs[i], NULL, before);
+		if (nrqs == n)
+			i++;
+	}
+	pthread_mutex_unlock(&lock);
+	return gone;
+}
+
+void queue_drop(const char *a, const char *b)
+{
+	struct rq *q;
+
+	pthread_mutex_lock(&lock);
+	if ((q = rq_find(a)))
+		rq_filter(q, b, 0);
+	if (b && (q = rq_find(b)))
+		rq_filter(q, a, 0);
+	pthread_mutex_unlock(&lock);
+}
+
+void queue_free(struct queued *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i].e2e);
+	free(v);
+}
+
+static int copy_out(const struct rq *q, uint64_t after, struct queued **out,
+		    size_t *n)
+{
+	size_t first = q->head, k = 0;
+	struct queued *v;
+
+	while (first < q->n && q->v[first].seq <= after)
+		first++;
+	if (first == q->n)
+		return 0;
+	v = calloc(q->n - first, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = first; i < q->n; i++, k++) {
+		v[k] = q->v[i];
+		v[k].e2e = malloc(q->v[i].e2e_len ? q->v[i].e2e_len : 1);
+		if (!v[k].e2e) {
+			queue_free(v, k);
+			return -ENOMEM;
+		}
+		memcpy(v[k].e2e, q->v[i].e2e, q->v[i].e2e_len);
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+int queue_copy(const char *recipient, uint64_t after, struct queued **out,
+	       size_t *n)
+{
+	const struct rq *q;
+	int r = 0;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&lock);
+	q = rq_find(recipient);
+	if (q)
+		r = copy_out(q, after, out, n);
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
+void queue_count(const char *recipient, size_t *msgs, size_t *bytes)
+{
+	const struct rq *q;
+
+	pthread_mutex_lock(&lock);
+	q = rq_find(recipient);
+	*msgs = q ? q->n - q->head : 0;
+	*bytes = q ? q->bytes : 0;
+	pthread_mutex_unlock(&lock);
+}
+
+int64_t queue_oldest(void)
+{
+	int64_t oldest = 0;
+
+	pthread_mutex_lock(&lock);
+	for (size_t i = 0; i < nrqs; i++) {
+		const struct rq *q = &rqs[i];
+
+		if (q->head < q->n && (!oldest || q->v[q->head].at < oldest))
+			oldest = q->v[q->head].at;
+	}
+	pthread_mutex_unlock(&lock);
+	return oldest;
+}
+
+static int info_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct queue_info *)a)->name,
+		      ((const struct queue_info *)b)->name);
+}
+
+int queue_list(struct queue_info **out, size_t *n)
+{
+	struct queue_info *v;
+
+	pthread_mutex_lock(&lock);
+	v = calloc(nrqs ? nrqs : 1, sizeof(*v));
+	for (size_t i = 0; v && i < nrqs; i++) {
+		const struct rq *q = &rqs[i];
+
+		memcpy(v[i].name, q->name, sizeof(v[i].name));
+		v[i].messages = q->n - q->head;
+		v[i].bytes = q->bytes;
+		v[i].oldest = q->v[q->head].at;
+	}
+	*n = v ? nrqs : 0;
+	pthread_mutex_unlock(&lock);
+	*out = v;
+	if (!v)
+		return -ENOMEM;
+	qsort(v, *n, sizeof(*v), info_cmp);
+	return 0;
+}
+
+void queue_totals(size_t *msgs, size_t *bytes)
+{
+	pthread_mutex_lock(&lock);
+	*msgs = total_msgs;
+	*bytes = total_bytes;
+	pthread_mutex_unlock(&lock);
+}
