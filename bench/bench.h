@@ -152,6 +152,8 @@ struct hs_ctx {
 struct conn {
 	int fd;
 	uint8_t state;
+	uint8_t want_version;	/* the protocol version offered (1 or 2) */
+	uint8_t version;	/* the server's choice, once logged in */
 	bool dirty;		/* on the thread's flush list */
 	bool pollout;		/* EPOLLOUT is registered */
 	bool listed;		/* the LIST reply has been read to its end */
@@ -278,6 +280,69 @@ int run_handshake(const struct opts *o, const struct target *tg,
 		  struct result *r);
 /* idle mode (login.c). */
 int run_idle(const struct opts *o, const struct target *tg, struct result *r);
+
+/* ---- chat pairs, shared by relay, latency and store (pair.c) ---- */
+
+enum pstate { P_NEW, P_LOGIN, P_RTT, P_ACCEPTED, P_CONFIRMED, P_READY, P_FAILED };
+
+struct pair;
+
+/* One sending direction. */
+struct dir {
+	struct pair *p;
+	struct conn *from, *to;
+	struct chat *tx, *rx;		/* the sender's and the receiver's chat */
+	const char *to_name;
+	uint32_t sent, recv;
+};
+
+/*
+ * Users A (2 idx) and B (2 idx + 1): both log in, A sends RTT, B ACCEPT,
+ * A CONFIRM then HELLO; the pair is P_READY once B has opened the HELLO.
+ */
+struct pair {
+	uint32_t idx;
+	uint8_t state;
+	struct conn a, b;
+	char na[NAME_MAX_LEN + 1], nb[NAME_MAX_LEN + 1];
+	struct e2e_initiator ini;
+	struct e2e_responder resp;
+	struct chat ca, cb;
+	struct dir ab, ba;
+};
+
+/* Set up pair idx of thread t; both users offer protocol version. */
+void pair_init(struct pair *p, struct bthread *t, uint32_t idx, unsigned version);
+/* Close its connections and wipe its keys. */
+void pair_clear(struct pair *p);
+/* Count an error for the pair (once) and mark it failed. */
+void pair_fail(struct pair *p, struct bthread *t, const char *what,
+	       const char *detail);
+/* A record the mode did not expect: fail the pair, saying what it was. */
+void pair_unexpected(struct bthread *t, struct pair *p, const struct msg *m);
+/* Both users have their LIST reply: start the exchange (RTT). */
+void pair_start(struct bthread *t, struct pair *p);
+/* RTT, ACCEPT or CONFIRM for this pair: handle it and return true. */
+bool pair_exchange(struct conn *c, const struct msg *m);
+/*
+ * Open the chat message e2e that d's receiver got from sender: 1 and ev
+ * for a text, 0 for the HELLO (the pair is then P_READY), negative when
+ * it failed (the pair is failed). pt holds the text.
+ */
+int pair_open(struct bthread *t, struct dir *d, const char *sender,
+	      const uint8_t *e2e, size_t len, uint8_t pt[CHAT_PT_MAX],
+	      struct chat_message *ev);
+/* Seal and queue d's next text (MESSAGE ref = its number); 0 or negative. */
+int dir_send_text(struct bthread *t, struct dir *d);
+/* Check a text d received: d's pair, the next number, whole; its send time. */
+bool dir_check_text(struct bthread *t, struct dir *d,
+		    const struct chat_message *ev, uint64_t *sent_ns);
+/* Log in the users of pairs[*next..] while the thread has room; B only
+ * when !both. */
+void pairs_login(struct bthread *t, struct pair *pairs, unsigned n,
+		 unsigned *next, bool both);
+/* Wait until the threads count want units ready; false on errors/timeout. */
+bool pairs_wait_ready(struct bthread *ts, unsigned nt, unsigned want);
 
 /* Helpers shared by the modes (main.c). */
 
