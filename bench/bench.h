@@ -30,6 +30,7 @@ enum mode {
 	MODE_LATENCY,
 	MODE_HANDSHAKE,
 	MODE_IDLE,
+	MODE_STORE,
 };
 
 /* Least text size: the "PPPPPPP SSSSSSSSSS TTTTTTTTTTTTTTTTTTTT" header. */
@@ -130,6 +131,7 @@ enum phase {
 	PH_WARMUP,	/* load runs, not counted */
 	PH_MEASURE,	/* load runs, counted */
 	PH_DRAIN,	/* no new load; in-flight work finishes */
+	PH_DELIVER,	/* store: the recipients log in and take their backlog */
 	PH_DONE,	/* threads close everything and exit */
 };
 
@@ -197,6 +199,8 @@ struct tcounters {
 	atomic_ullong errors;
 	atomic_ullong warm;		/* relay: directions past their first window */
 	atomic_uint drained;		/* 1 when nothing is left in flight */
+	atomic_ullong done;		/* store: recipients that took all */
+	atomic_ullong done_ns;		/* store: when the last of them did */
 };
 
 struct bthread {
@@ -271,6 +275,10 @@ struct result {
 	double rss_before_kib, rss_after_kib;
 	unsigned long long sent, received, delivered, lost, errors, samples;
 	unsigned long long conns;
+	/* store: the recipients' logins and their backlog */
+	double drain_per_s, drain_per_server_cpu_s, drain_wall_s;
+	double drain_server_cpu_s;
+	unsigned long long backlog;
 };
 
 /* relay and latency modes (relay.c): 0, or negative on a fatal error. */
@@ -280,6 +288,9 @@ int run_handshake(const struct opts *o, const struct target *tg,
 		  struct result *r);
 /* idle mode (login.c). */
 int run_idle(const struct opts *o, const struct target *tg, struct result *r);
+
+/* store mode (store.c). */
+int run_store(const struct opts *o, const struct target *tg, struct result *r);
 
 /* ---- chat pairs, shared by relay, latency and store (pair.c) ---- */
 
@@ -311,8 +322,10 @@ struct pair {
 	struct dir ab, ba;
 };
 
-/* Set up pair idx of thread t; both users offer protocol version. */
-void pair_init(struct pair *p, struct bthread *t, uint32_t idx, unsigned version);
+/* Thread t's pairs first, first + step, ... below total (*n of them), both
+ * users of each offering protocol version; NULL if out of memory. */
+struct pair *pairs_new(struct bthread *t, unsigned first, unsigned step,
+		       unsigned total, unsigned version, unsigned *n);
 /* Close its connections and wipe its keys. */
 void pair_clear(struct pair *p);
 /* Count an error for the pair (once) and mark it failed. */
@@ -322,6 +335,9 @@ void pair_fail(struct pair *p, struct bthread *t, const char *what,
 void pair_unexpected(struct bthread *t, struct pair *p, const struct msg *m);
 /* Both users have their LIST reply: start the exchange (RTT). */
 void pair_start(struct bthread *t, struct pair *p);
+/* conn_ops hooks: start the exchange once both have listed; fail the pair. */
+void pair_listed(struct conn *c);
+void pair_failed(struct conn *c, const char *why);
 /* RTT, ACCEPT or CONFIRM for this pair: handle it and return true. */
 bool pair_exchange(struct conn *c, const struct msg *m);
 /*
@@ -361,6 +377,8 @@ int threads_start(struct bthread *ts, unsigned n);
 void threads_join(struct bthread *ts, unsigned n);
 /* Sleep until the monotonic time deadline (ns) or a stop; false if stopped. */
 bool sleep_until(uint64_t deadline);
+/* Wait (up to secs) until every thread says nothing is in flight. */
+void wait_drained(struct bthread *ts, unsigned nt, unsigned secs);
 /* Sum one counter over the threads. */
 unsigned long long sum_counter(struct bthread *ts, unsigned n, size_t off);
 #define SUM(ts, n, field) sum_counter(ts, n, offsetof(struct tcounters, field))

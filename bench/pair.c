@@ -315,7 +315,7 @@ static void dir_init(struct dir *d, struct pair *p, bool ab)
 	d->to_name = ab ? p->nb : p->na;
 }
 
-void pair_init(struct pair *p, struct bthread *t, uint32_t idx, unsigned version)
+static void pair_init(struct pair *p, struct bthread *t, uint32_t idx, unsigned version)
 {
 	p->idx = idx;
 	conn_init(&p->a, t, 2 * idx, 0, p);
@@ -359,6 +359,35 @@ void pairs_login(struct bthread *t, struct pair *pairs, unsigned n,
 		if (e < 0)
 			pair_fail(p, t, "cannot connect", strerror(-e));
 	}
+}
+
+struct pair *pairs_new(struct bthread *t, unsigned first, unsigned step,
+		       unsigned total, unsigned version, unsigned *n)
+{
+	struct pair *pairs;
+
+	*n = total > first ? (total - first + step - 1) / step : 0;
+	pairs = calloc(*n ? *n : 1, sizeof(*pairs));
+	if (!pairs)
+		*n = 0;
+	for (unsigned i = 0; pairs && i < *n; i++)
+		pair_init(&pairs[i], t, first + i * step, version);
+	return pairs;
+}
+
+void pair_listed(struct conn *c)
+{
+	struct pair *p = c->owner;
+
+	if (p->a.listed && p->b.listed && p->state == P_LOGIN)
+		pair_start(c->t, p);
+}
+
+void pair_failed(struct conn *c, const char *why)
+{
+	struct pair *p = c->owner;
+
+	pair_fail(p, c->t, c == &p->a ? "A's connection" : "B's connection", why);
 }
 
 bool pairs_wait_ready(struct bthread *ts, unsigned nt, unsigned want)

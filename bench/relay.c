@@ -80,14 +80,6 @@ static void on_message(struct bthread *t, struct dir *d, const struct msg *m)
 
 /* ---- connection hooks ---- */
 
-static void r_listed(struct conn *c)
-{
-	struct pair *p = c->owner;
-
-	if (p->a.listed && p->b.listed && p->state == P_LOGIN)
-		pair_start(c->t, p);
-}
-
 static void r_record(struct conn *c, const struct msg *m)
 {
 	struct pair *p = c->owner;
@@ -98,13 +90,6 @@ static void r_record(struct conn *c, const struct msg *m)
 		on_message(c->t, c == &p->a ? &p->ba : &p->ab, m);
 	else
 		pair_unexpected(c->t, p, m);
-}
-
-static void r_failed(struct conn *c, const char *why)
-{
-	struct pair *p = c->owner;
-
-	pair_fail(p, c->t, c == &p->a ? "A's connection" : "B's connection", why);
 }
 
 static void arm_timer(struct bthread *t, uint64_t at)
@@ -187,9 +172,9 @@ static void r_tick(struct bthread *t)
 }
 
 static const struct conn_ops relay_ops = {
-	.listed = r_listed,
+	.listed = pair_listed,
 	.record = r_record,
-	.failed = r_failed,
+	.failed = pair_failed,
 	.tick = r_tick,
 	.timer = r_timer,
 };
@@ -201,15 +186,13 @@ static int rthread_setup(struct bthread *t, struct rthread *rt, unsigned first,
 {
 	const struct opts *o = t->o;
 
-	rt->n = total > first ? (total - first + step - 1) / step : 0;
-	rt->pairs = calloc(rt->n ? rt->n : 1, sizeof(*rt->pairs));
+	rt->pairs = pairs_new(t, first, step, total, 1, &rt->n);
 	rt->dirs = calloc(rt->n ? 2 * rt->n : 1, sizeof(*rt->dirs));
 	if (!rt->pairs || !rt->dirs)
 		return -ENOMEM;
 	for (unsigned i = 0; i < rt->n; i++) {
 		struct pair *p = &rt->pairs[i];
 
-		pair_init(p, t, first + i * step, 1);
 		rt->dirs[rt->ndirs++] = &p->ab;
 		if (o->bidir)
 			rt->dirs[rt->ndirs++] = &p->ba;
@@ -261,21 +244,6 @@ static bool warm_up(const struct opts *o, struct bthread *ts, unsigned nt)
 			return false;
 	}
 	return true;
-}
-
-static void wait_drained(struct bthread *ts, unsigned nt)
-{
-	uint64_t end = now_ns() + DRAIN_TIMEOUT_S * 1000000000ull;
-
-	while (now_ns() < end) {
-		unsigned i;
-
-		for (i = 0; i < nt; i++)
-			if (!atomic_load(&ts[i].c.drained))
-				break;
-		if (i == nt || !sleep_until(now_ns() + 5000000u))
-			return;
-	}
 }
 
 static void collect(struct bthread *ts, struct rthread *rts, unsigned nt,
@@ -345,7 +313,7 @@ int run_relay(const struct opts *o, const struct target *tg, struct result *r)
 	snap_take(&b, tg->pid);
 	rx1 = SUM(ts, nt, rx);
 	b1 = SUM(ts, nt, rx_bytes);
-	wait_drained(ts, nt);
+	wait_drained(ts, nt, DRAIN_TIMEOUT_S);
 	threads_join(ts, nt);
 	snap_result(&a, &b, r);
 	r->received = rx1 - rx0;
