@@ -40,6 +40,7 @@ struct opts {
 	enum mode mode;
 	const char *mode_name;
 	unsigned pairs, size, window, rate, connectors, connections;
+	unsigned backlog;		/* store: texts to store in all, 0: timed */
 	unsigned threads, inflight_logins, daemon_workers;
 	double seconds, warmup;
 	bool json, bidir, keep, verbose;

@@ -33,6 +33,8 @@ static void usage(FILE *f)
 "  --window W           texts in flight per sender (64; latency: the most\n"
 "                       a pair may have outstanding; store: not yet STORED)\n"
 "  --rate R             latency: texts per second in total (10000)\n"
+"  --backlog N          store: store N texts in all (rounded up to a\n"
+"                       multiple of P), untimed, then measure the drain\n"
 "  --bidir              both users of a pair send (default: A to B only)\n"
 "  --connectors K       handshake: concurrent connectors (8)\n"
 "  --connections N      idle: connections (1000)\n"
@@ -188,7 +190,7 @@ enum {
 	O_PAIRS = 256, O_SIZE, O_WINDOW, O_RATE, O_CONNECTORS, O_CONNECTIONS,
 	O_SECONDS, O_WARMUP, O_THREADS, O_INFLIGHT, O_JSON, O_BIDIR, O_SERVER,
 	O_PID, O_KEY, O_CA, O_PREFIX, O_SNAME, O_DAEMON, O_DWORKERS, O_KEEP,
-	O_HELP,
+	O_HELP, O_BACKLOG,
 };
 
 static const struct option long_opts[] = {
@@ -213,6 +215,7 @@ static const struct option long_opts[] = {
 	{ "daemon", required_argument, NULL, O_DAEMON },
 	{ "daemon-workers", required_argument, NULL, O_DWORKERS },
 	{ "keep", no_argument, NULL, O_KEEP },
+	{ "backlog", required_argument, NULL, O_BACKLOG },
 	{ "help", no_argument, NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -295,6 +298,8 @@ static int parse_opt(struct opts *o, int c, const char *arg, bool *pairs_set)
 	case O_KEEP:
 		o->keep = true;
 		return 0;
+	case O_BACKLOG:
+		return num("backlog", arg, 1, 100000000, &o->backlog);
 	case O_HELP:
 		usage(stdout);
 		exit(0);
@@ -483,6 +488,7 @@ static void json_store(const struct opts *o, const struct result *r, bool *f)
 	jnum("max_us", r->max_us, 1, f);
 	jnum("mean_us", r->mean_us, 1, f);
 	jint("backlog", r->backlog, f);
+	jint("backlog_wanted", o->backlog, f);
 	jint("lost", r->lost, f);
 	jnum("drain_msgs_per_s", r->drain_per_s, 1, f);
 	jnum("drain_msgs_per_server_cpu_s", r->drain_per_server_cpu_s, 1, f);

@@ -63,4 +63,6 @@ smoke idle '.rss_per_conn_bytes != null and .connections == 40' \
 	--connections 40
 smoke store '.msgs_per_s > 0 and .p99_us != null and .backlog > 0 and .lost == 0 and .drain_msgs_per_s > 0' \
 	--pairs 4 --window 8 --seconds 1 --warmup 0.2
+smoke store '.backlog == 200 and .lost == 0 and .drain_msgs_per_s > 0' \
+	--pairs 4 --window 8 --backlog 200
 [ $failures -eq 0 ]

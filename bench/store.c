@@ -55,12 +55,19 @@ static int phase(void)
 
 /* ---- senders ---- */
 
+/* --backlog: what each sender stores in all (UINT32_MAX: no limit). */
+static uint32_t per_sender(const struct opts *o)
+{
+	return o->backlog ? (o->backlog + o->pairs - 1) / o->pairs : UINT32_MAX;
+}
+
 static void pump(struct bthread *t, struct pair *p, struct spair *sp)
 {
 	struct dir *d = &p->ab;
 	unsigned w = t->o->window;
 
 	while (p->state == P_READY && sp->offline && d->sent - sp->stored < w &&
+	       d->sent < per_sender(t->o) &&
 	       (phase() == PH_WARMUP || phase() == PH_MEASURE)) {
 		sp->stamp[(d->sent + 1) % w] = now_ns();
 		if (dir_send_text(t, d) < 0)
@@ -312,6 +319,23 @@ static void collect(struct bthread *ts, struct sthread *sts, unsigned nt,
 	}
 }
 
+/* --backlog: store that many, untimed (the drain is what is measured). */
+static bool fill_backlog(const struct opts *o, struct bthread *ts, unsigned nt)
+{
+	unsigned long long want = (unsigned long long)per_sender(o) * o->pairs;
+	uint64_t end = now_ns() + DELIVER_TIMEOUT_S * 1000000000ull;
+
+	phase_set(ts, nt, PH_WARMUP);
+	while (SUM(ts, nt, rx) < want) {
+		if (now_ns() > end || SUM(ts, nt, errors) > 0 ||
+		    !sleep_until(now_ns() + 1000000u))
+			return false;
+	}
+	phase_set(ts, nt, PH_DRAIN);
+	wait_drained(ts, nt, DRAIN_TIMEOUT_S);
+	return true;
+}
+
 /* Senders: warm-up, the measured window, then every STORED awaited. */
 static bool store_phase(const struct opts *o, const struct target *tg,
 			struct bthread *ts, unsigned nt, struct result *r)
@@ -385,7 +409,8 @@ int run_store(const struct opts *o, const struct target *tg, struct result *r)
 	atomic_store(&g_phase, PH_SETUP);
 	if (threads_start(ts, nt) < 0)
 		goto out;
-	if (pairs_wait_ready(ts, nt, o->pairs) && store_phase(o, tg, ts, nt, r)) {
+	if (pairs_wait_ready(ts, nt, o->pairs) &&
+	    (o->backlog ? fill_backlog(o, ts, nt) : store_phase(o, tg, ts, nt, r))) {
 		deliver_phase(o, tg, ts, nt, r);
 		ret = 0;
 	}
