@@ -202,6 +202,7 @@ struct tcounters {
 	atomic_uint drained;		/* 1 when nothing is left in flight */
 	atomic_ullong done;		/* store: recipients that took all */
 	atomic_ullong done_ns;		/* store: when the last of them did */
+	atomic_ullong login_ns;		/* store: the last recipient's login */
 };
 
 struct bthread {
@@ -278,7 +279,7 @@ struct result {
 	unsigned long long conns;
 	/* store: the recipients' logins and their backlog */
 	double drain_per_s, drain_per_server_cpu_s, drain_wall_s;
-	double drain_server_cpu_s;
+	double drain_server_cpu_s, drain_logins_s;
 	unsigned long long backlog;
 };
 

@@ -154,7 +154,11 @@ static void s_online(struct conn *c)
 
 	if (c->version != 2)
 		pair_fail(p, c->t, "the server chose protocol version 1", NULL);
-	else if (phase() == PH_DELIVER && p->ab.sent == 0)
+	else if (phase() != PH_DELIVER)
+		return;
+	/* The logins' share of the drain: when the last recipient is in. */
+	atomic_store_explicit(&c->t->c.login_ns, now_ns(), memory_order_relaxed);
+	if (p->ab.sent == 0)
 		delivered_all(c->t, p, spair_of(c));	/* nothing to wait for */
 }
 
@@ -368,7 +372,7 @@ static void deliver_phase(const struct opts *o, const struct target *tg,
 			  struct bthread *ts, unsigned nt, struct result *r)
 {
 	double cpu0 = proc_sched_s(tg->pid), cpu1;
-	uint64_t t0 = now_ns(), last = 0;
+	uint64_t t0 = now_ns(), last = 0, logged_in = 0;
 
 	phase_set(ts, nt, PH_DELIVER);
 	if (!wait_done(ts, nt, o->pairs, DELIVER_TIMEOUT_S))
@@ -378,11 +382,14 @@ static void deliver_phase(const struct opts *o, const struct target *tg,
 	cpu1 = proc_sched_s(tg->pid);
 	for (unsigned i = 0; i < nt; i++) {
 		uint64_t d = atomic_load(&ts[i].c.done_ns);
+		uint64_t l = atomic_load(&ts[i].c.login_ns);
 
 		last = d > last ? d : last;
+		logged_in = l > logged_in ? l : logged_in;
 	}
 	r->drain_wall_s = last > t0 ? (double)(last - t0) / 1e9 : NAN;
 	r->drain_server_cpu_s = cpu1 - cpu0;
+	r->drain_logins_s = logged_in > t0 ? (double)(logged_in - t0) / 1e9 : NAN;
 }
 
 static void drain_figures(struct result *r)
