@@ -30,7 +30,6 @@ struct spair {
 	uint64_t *stamp;	/* send times, by ref modulo the window */
 	uint32_t stored;	/* texts answered STORED */
 	bool offline;		/* A saw PRESENCE(B, 0) */
-	bool done;		/* B took everything A stored */
 	uint64_t seq, acked;	/* B: the last QUEUED seq, the last ACK */
 };
 
@@ -120,7 +119,6 @@ static void delivered_all(struct bthread *t, struct pair *p, struct spair *sp)
 {
 	if (sp->seq > 0)	/* ACK 0 is malformed */
 		send_ack(t, p, sp);
-	sp->done = true;
 	atomic_store_explicit(&t->c.done_ns, now_ns(), memory_order_relaxed);
 	atomic_fetch_add_explicit(&t->c.done, 1, memory_order_relaxed);
 }
