@@ -30,6 +30,7 @@ enum mode {
 	MODE_LATENCY,
 	MODE_HANDSHAKE,
 	MODE_IDLE,
+	MODE_STORE,
 };
 
 /* Least text size: the "PPPPPPP SSSSSSSSSS TTTTTTTTTTTTTTTTTTTT" header. */
@@ -39,6 +40,7 @@ struct opts {
 	enum mode mode;
 	const char *mode_name;
 	unsigned pairs, size, window, rate, connectors, connections;
+	unsigned backlog;		/* store: texts to store in all, 0: timed */
 	unsigned threads, inflight_logins, daemon_workers;
 	double seconds, warmup;
 	bool json, bidir, keep, verbose;
@@ -130,6 +132,7 @@ enum phase {
 	PH_WARMUP,	/* load runs, not counted */
 	PH_MEASURE,	/* load runs, counted */
 	PH_DRAIN,	/* no new load; in-flight work finishes */
+	PH_DELIVER,	/* store: the recipients log in and take their backlog */
 	PH_DONE,	/* threads close everything and exit */
 };
 
@@ -152,6 +155,8 @@ struct hs_ctx {
 struct conn {
 	int fd;
 	uint8_t state;
+	uint8_t want_version;	/* the protocol version offered (1 or 2) */
+	uint8_t version;	/* the server's choice, once logged in */
 	bool dirty;		/* on the thread's flush list */
 	bool pollout;		/* EPOLLOUT is registered */
 	bool listed;		/* the LIST reply has been read to its end */
@@ -195,6 +200,9 @@ struct tcounters {
 	atomic_ullong errors;
 	atomic_ullong warm;		/* relay: directions past their first window */
 	atomic_uint drained;		/* 1 when nothing is left in flight */
+	atomic_ullong done;		/* store: recipients that took all */
+	atomic_ullong done_ns;		/* store: when the last of them did */
+	atomic_ullong login_ns;		/* store: the last recipient's login */
 };
 
 struct bthread {
@@ -269,6 +277,10 @@ struct result {
 	double rss_before_kib, rss_after_kib;
 	unsigned long long sent, received, delivered, lost, errors, samples;
 	unsigned long long conns;
+	/* store: the recipients' logins and their backlog */
+	double drain_per_s, drain_per_server_cpu_s, drain_wall_s;
+	double drain_server_cpu_s, drain_logins_s;
+	unsigned long long backlog;
 };
 
 /* relay and latency modes (relay.c): 0, or negative on a fatal error. */
@@ -278,6 +290,77 @@ int run_handshake(const struct opts *o, const struct target *tg,
 		  struct result *r);
 /* idle mode (login.c). */
 int run_idle(const struct opts *o, const struct target *tg, struct result *r);
+
+/* store mode (store.c). */
+int run_store(const struct opts *o, const struct target *tg, struct result *r);
+
+/* ---- chat pairs, shared by relay, latency and store (pair.c) ---- */
+
+enum pstate { P_NEW, P_LOGIN, P_RTT, P_ACCEPTED, P_CONFIRMED, P_READY, P_FAILED };
+
+struct pair;
+
+/* One sending direction. */
+struct dir {
+	struct pair *p;
+	struct conn *from, *to;
+	struct chat *tx, *rx;		/* the sender's and the receiver's chat */
+	const char *to_name;
+	uint32_t sent, recv;
+};
+
+/*
+ * Users A (2 idx) and B (2 idx + 1): both log in, A sends RTT, B ACCEPT,
+ * A CONFIRM then HELLO; the pair is P_READY once B has opened the HELLO.
+ */
+struct pair {
+	uint32_t idx;
+	uint8_t state;
+	struct conn a, b;
+	char na[NAME_MAX_LEN + 1], nb[NAME_MAX_LEN + 1];
+	struct e2e_initiator ini;
+	struct e2e_responder resp;
+	struct chat ca, cb;
+	struct dir ab, ba;
+};
+
+/* Thread t's pairs first, first + step, ... below total (*n of them), both
+ * users of each offering protocol version; NULL if out of memory. */
+struct pair *pairs_new(struct bthread *t, unsigned first, unsigned step,
+		       unsigned total, unsigned version, unsigned *n);
+/* Close its connections and wipe its keys. */
+void pair_clear(struct pair *p);
+/* Count an error for the pair (once) and mark it failed. */
+void pair_fail(struct pair *p, struct bthread *t, const char *what,
+	       const char *detail);
+/* A record the mode did not expect: fail the pair, saying what it was. */
+void pair_unexpected(struct bthread *t, struct pair *p, const struct msg *m);
+/* Both users have their LIST reply: start the exchange (RTT). */
+void pair_start(struct bthread *t, struct pair *p);
+/* conn_ops hooks: start the exchange once both have listed; fail the pair. */
+void pair_listed(struct conn *c);
+void pair_failed(struct conn *c, const char *why);
+/* RTT, ACCEPT or CONFIRM for this pair: handle it and return true. */
+bool pair_exchange(struct conn *c, const struct msg *m);
+/*
+ * Open the chat message e2e that d's receiver got from sender: 1 and ev
+ * for a text, 0 for the HELLO (the pair is then P_READY), negative when
+ * it failed (the pair is failed). pt holds the text.
+ */
+int pair_open(struct bthread *t, struct dir *d, const char *sender,
+	      const uint8_t *e2e, size_t len, uint8_t pt[CHAT_PT_MAX],
+	      struct chat_message *ev);
+/* Seal and queue d's next text (MESSAGE ref = its number); 0 or negative. */
+int dir_send_text(struct bthread *t, struct dir *d);
+/* Check a text d received: d's pair, the next number, whole; its send time. */
+bool dir_check_text(struct bthread *t, struct dir *d,
+		    const struct chat_message *ev, uint64_t *sent_ns);
+/* Log in the users of pairs[*next..] while the thread has room; B only
+ * when !both. */
+void pairs_login(struct bthread *t, struct pair *pairs, unsigned n,
+		 unsigned *next, bool both);
+/* Wait until the threads count want units ready; false on errors/timeout. */
+bool pairs_wait_ready(struct bthread *ts, unsigned nt, unsigned want);
 
 /* Helpers shared by the modes (main.c). */
 
@@ -296,6 +379,8 @@ int threads_start(struct bthread *ts, unsigned n);
 void threads_join(struct bthread *ts, unsigned n);
 /* Sleep until the monotonic time deadline (ns) or a stop; false if stopped. */
 bool sleep_until(uint64_t deadline);
+/* Wait (up to secs) until every thread says nothing is in flight. */
+void wait_drained(struct bthread *ts, unsigned nt, unsigned secs);
 /* Sum one counter over the threads. */
 unsigned long long sum_counter(struct bthread *ts, unsigned n, size_t off);
 #define SUM(ts, n, field) sum_counter(ts, n, offsetof(struct tcounters, field))

@@ -276,7 +276,10 @@ static int write_config(const struct owned_daemon *d, const struct opts *o)
 		"max_pending = 1024\n"
 		"messages_per_second = 100000\n"
 		"rate_burst = 1000000\n"
-		"send_queue_bytes = 256M\n",
+		"send_queue_bytes = 256M\n"
+		"queue_max_messages = 10000000\n"
+		"queue_max_bytes = 1G\n"
+		"store_max_bytes = 8G\n",
 		d->port, o->daemon_workers, d->dir, d->dir, d->dir, d->dir,
 		d->dir);
 	return fclose(f) == 0 ? 0 : -EIO;

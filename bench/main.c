@@ -24,13 +24,17 @@ static void usage(FILE *f)
 "  latency    a fixed total rate of texts over P pairs, with percentiles\n"
 "  handshake  K connectors logging in (handshake + first LIST) in a loop\n"
 "  idle       N authenticated idle connections: the daemon's RSS per one\n"
+"  store      P senders writing to offline recipients (protocol version 2),\n"
+"             W texts awaiting STORED each; then the recipients take it all\n"
 "\n"
 "Load:\n"
-"  --pairs P            chat pairs (relay 10, latency 100)\n"
+"  --pairs P            chat pairs (relay 10, latency and store 100)\n"
 "  --size S             text bytes per message, %d..4096 (100)\n"
 "  --window W           texts in flight per sender (64; latency: the most\n"
-"                       a pair may have outstanding)\n"
+"                       a pair may have outstanding; store: not yet STORED)\n"
 "  --rate R             latency: texts per second in total (10000)\n"
+"  --backlog N          store: store N texts in all (rounded up to a\n"
+"                       multiple of P), untimed, then measure the drain\n"
 "  --bidir              both users of a pair send (default: A to B only)\n"
 "  --connectors K       handshake: concurrent connectors (8)\n"
 "  --connections N      idle: connections (1000)\n"
@@ -121,6 +125,21 @@ bool sleep_until(uint64_t deadline)
 	}
 }
 
+void wait_drained(struct bthread *ts, unsigned nt, unsigned secs)
+{
+	uint64_t end = now_ns() + secs * 1000000000ull;
+
+	while (now_ns() < end) {
+		unsigned i;
+
+		for (i = 0; i < nt; i++)
+			if (!atomic_load(&ts[i].c.drained))
+				break;
+		if (i == nt || !sleep_until(now_ns() + 5000000u))
+			return;
+	}
+}
+
 unsigned long long sum_counter(struct bthread *ts, unsigned n, size_t off)
 {
 	unsigned long long sum = 0;
@@ -171,7 +190,7 @@ enum {
 	O_PAIRS = 256, O_SIZE, O_WINDOW, O_RATE, O_CONNECTORS, O_CONNECTIONS,
 	O_SECONDS, O_WARMUP, O_THREADS, O_INFLIGHT, O_JSON, O_BIDIR, O_SERVER,
 	O_PID, O_KEY, O_CA, O_PREFIX, O_SNAME, O_DAEMON, O_DWORKERS, O_KEEP,
-	O_HELP,
+	O_HELP, O_BACKLOG,
 };
 
 static const struct option long_opts[] = {
@@ -196,6 +215,7 @@ static const struct option long_opts[] = {
 	{ "daemon", required_argument, NULL, O_DAEMON },
 	{ "daemon-workers", required_argument, NULL, O_DWORKERS },
 	{ "keep", no_argument, NULL, O_KEEP },
+	{ "backlog", required_argument, NULL, O_BACKLOG },
 	{ "help", no_argument, NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -205,6 +225,7 @@ static int parse_mode(struct opts *o, const char *s)
 	static const struct { const char *name; enum mode m; } modes[] = {
 		{ "relay", MODE_RELAY }, { "latency", MODE_LATENCY },
 		{ "handshake", MODE_HANDSHAKE }, { "idle", MODE_IDLE },
+		{ "store", MODE_STORE },
 	};
 
 	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
@@ -277,6 +298,8 @@ static int parse_opt(struct opts *o, int c, const char *arg, bool *pairs_set)
 	case O_KEEP:
 		o->keep = true;
 		return 0;
+	case O_BACKLOG:
+		return num("backlog", arg, 1, 100000000, &o->backlog);
 	case O_HELP:
 		usage(stdout);
 		exit(0);
@@ -315,7 +338,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		usage(stderr);
 		return -EINVAL;
 	}
-	if (o->mode == MODE_LATENCY && !pairs_set)
+	if ((o->mode == MODE_LATENCY || o->mode == MODE_STORE) && !pairs_set)
 		o->pairs = 100;
 	if (o->server && (!o->pid || !o->key_path || !o->ca_path)) {
 		fprintf(stderr, "secmsg-bench: --server needs --pid, --key and --ca\n");
@@ -398,6 +421,7 @@ static unsigned users_needed(const struct opts *o)
 	switch (o->mode) {
 	case MODE_RELAY:
 	case MODE_LATENCY:
+	case MODE_STORE:
 		return 2 * o->pairs;
 	case MODE_HANDSHAKE:
 		return 2 * o->connectors;
@@ -421,7 +445,8 @@ static void result_init(struct result *r)
 		&r->lag_p99_us, &r->lag_max_us, &r->server_cpu_pct,
 		&r->bench_cpu_pct, &r->other_cpu_pct, &r->server_cpu_s, &r->server_sched_s,
 		&r->bench_cpu_s, &r->wall_s, &r->rss_before_kib,
-		&r->rss_after_kib,
+		&r->rss_after_kib, &r->drain_per_s, &r->drain_per_server_cpu_s,
+		&r->drain_wall_s, &r->drain_server_cpu_s, &r->drain_logins_s,
 	};
 
 	memset(r, 0, sizeof(*r));
@@ -448,6 +473,28 @@ static void jint(const char *key, unsigned long long v, bool *first)
 {
 	printf("%s\"%s\": %llu", *first ? "" : ", ", key, v);
 	*first = false;
+}
+
+/* store: the figures to STORED, then the recipients' drain. */
+static void json_store(const struct opts *o, const struct result *r, bool *f)
+{
+	jint("pairs", o->pairs, f);
+	jint("size", o->size, f);
+	jint("window", o->window, f);
+	jint("sent", r->sent, f);
+	jint("stored", r->delivered, f);
+	jint("stored_in_window", r->received, f);
+	jint("samples", r->samples, f);
+	jnum("max_us", r->max_us, 1, f);
+	jnum("mean_us", r->mean_us, 1, f);
+	jint("backlog", r->backlog, f);
+	jint("backlog_wanted", o->backlog, f);
+	jint("lost", r->lost, f);
+	jnum("drain_msgs_per_s", r->drain_per_s, 1, f);
+	jnum("drain_msgs_per_server_cpu_s", r->drain_per_server_cpu_s, 1, f);
+	jnum("drain_s", r->drain_wall_s, 4, f);
+	jnum("drain_server_cpu_s", r->drain_server_cpu_s, 4, f);
+	jnum("drain_logins_s", r->drain_logins_s, 4, f);
 }
 
 static void print_json(const struct opts *o, const struct result *r, bool own)
@@ -494,6 +541,8 @@ static void print_json(const struct opts *o, const struct result *r, bool own)
 			jnum("send_lag_max_us", r->lag_max_us, 1, &f);
 		}
 	}
+	if (o->mode == MODE_STORE)
+		json_store(o, r, &f);
 	if (o->mode == MODE_HANDSHAKE) {
 		jint("connectors", o->connectors, &f);
 		jint("logins", r->received, &f);
@@ -535,6 +584,25 @@ static void row(const char *what, double v, int prec, const char *unit)
 	printf(" %s\n", unit);
 }
 
+static void table_store(const struct opts *o, const struct result *r)
+{
+	printf("  %u senders to offline recipients, %u-byte texts, window %u\n",
+	       o->pairs, o->size, o->window);
+	row("messages stored", r->msgs_per_s, 0, "/s");
+	row("per server CPU-second", r->msgs_per_server_cpu_s, 0, "messages");
+	row("to STORED p50", r->p50_us, 1, "us");
+	row("to STORED p99", r->p99_us, 1, "us");
+	row("to STORED p99.9", r->p999_us, 1, "us");
+	row("to STORED max", r->max_us, 1, "us");
+	printf("  %-28s %llu in the window; in all %llu sent, %llu stored\n",
+	       "messages stored", r->received, r->sent, r->delivered);
+	row("drain at login", r->drain_per_s, 0, "msgs/s delivered");
+	row("  per server CPU-second", r->drain_per_server_cpu_s, 0, "messages");
+	printf("  %-28s %llu messages in %.3f s (all logged in after %.3f s), "
+	       "%llu lost\n", "  backlog", r->backlog, r->drain_wall_s,
+	       r->drain_logins_s, r->lost);
+}
+
 static void print_table(const struct opts *o, const struct result *r, bool own)
 {
 	printf("secmsg-bench %s (%s daemon, %u client threads", o->mode_name,
@@ -567,6 +635,9 @@ static void print_table(const struct opts *o, const struct result *r, bool own)
 		printf("  %-28s %llu in the window; in all %llu sent, %llu "
 		       "delivered, %llu lost\n", "messages received", r->received,
 		       r->sent, r->delivered, r->lost);
+		break;
+	case MODE_STORE:
+		table_store(o, r);
 		break;
 	case MODE_HANDSHAKE:
 		printf("  %u connectors\n", o->connectors);
@@ -630,6 +701,8 @@ static int run(const struct opts *o, const struct target *tg, struct result *r)
 		return run_handshake(o, tg, r);
 	case MODE_IDLE:
 		return run_idle(o, tg, r);
+	case MODE_STORE:
+		return run_store(o, tg, r);
 	}
 	return -EINVAL;
 }

@@ -137,7 +137,7 @@ int conn_send(struct conn *c, const struct msg *m)
 	if (c->state != CS_ONLINE)
 		return -ENOTCONN;
 	wr_init(&w, pt, sizeof(pt));
-	if (msg_encode_c2s(m, &w) < 0)
+	if (msg_encode_c2s_v(m, c->version, &w) < 0)
 		return -EINVAL;
 	return send_pt(c, pt, w.len);
 }
@@ -189,6 +189,7 @@ void conn_init(struct conn *c, struct bthread *t, uint32_t user, uint32_t id,
 	c->user = user;
 	c->id = id;
 	c->owner = owner;
+	c->want_version = 1;
 }
 
 static void hs_free(struct conn *c)
@@ -249,6 +250,7 @@ int conn_login(struct conn *c)
 	c->hs->cfg.key = tg->key;
 	c->hs->cfg.trust = tg->trust;
 	c->hs->cfg.server_name = tg->server_name;
+	c->hs->cfg.max_version = c->want_version;
 	hs_client_init(&c->hs->hs, &c->hs->cfg);
 	c->fd = socket(tg->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
@@ -311,6 +313,7 @@ static void on_server_hello(struct conn *c, const uint8_t *body, size_t len)
 		return;
 	}
 	crypto_cleanse(&sec, sizeof(sec));
+	c->version = c->hs->hs.version;
 	c->state = CS_AUTH;
 }
 
@@ -367,7 +370,7 @@ static void on_frame(struct conn *c, uint8_t *frame, size_t len)
 		conn_fail(c, "a record failed to decrypt");
 		return;
 	}
-	if (msg_decode_s2c(frame + FRAME_HDR, ptlen, &m) < 0) {
+	if (msg_decode_s2c_v(frame + FRAME_HDR, ptlen, c->version, &m) < 0) {
 		conn_fail(c, "a record does not decode");
 		return;
 	}

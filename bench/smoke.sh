@@ -7,7 +7,7 @@
 #   SECMSG_RELEASE=build bench/smoke.sh     # prints PASS:/FAIL: lines
 #
 # Uses $SECMSG_RELEASE/secmsg-bench (default build/); secmsg-bench starts the
-# secmsgd next to it. Exits 1 if any mode failed. About 10 s in all.
+# secmsgd next to it. Exits 1 if any mode failed. About 12 s in all.
 set -u
 cd "$(dirname "$0")/.."
 R=${SECMSG_RELEASE:-build}
@@ -61,4 +61,8 @@ smoke handshake '.logins_per_s > 0 and .crypto_ceiling_per_s > 0 and .inproc_fra
 	--connectors 2 --seconds 1 --warmup 0.2
 smoke idle '.rss_per_conn_bytes != null and .connections == 40' \
 	--connections 40
+smoke store '.msgs_per_s > 0 and .p99_us != null and .backlog > 0 and .lost == 0 and .drain_msgs_per_s > 0' \
+	--pairs 4 --window 8 --seconds 1 --warmup 0.2
+smoke store '.backlog == 200 and .lost == 0 and .drain_msgs_per_s > 0' \
+	--pairs 4 --window 8 --backlog 200
 [ $failures -eq 0 ]
