@@ -144,7 +144,7 @@ static int send_peer_op(struct chats *c, uint8_t op, const char *peer)
 }
 
 /* Remember what the MESSAGE with ref was, for the ERROR that may name it. */
-static void log_sent(struct peer *p, uint32_t ref, uint8_t kind, uint32_t id)
+void chats_log_sent(struct peer *p, uint32_t ref, uint8_t kind, uint32_t id)
 {
 	struct sent *e = &p->sent[p->nsent++ % SENT_LOG];
 
@@ -166,11 +166,12 @@ int chats_send_sealed(struct chats *c, struct peer *p, uint32_t ref,
 	if (r == 0)
 		r = c->send(c->send_ctx, pt, n, p->conv);
 	if (r == 0 && ref)
-		log_sent(p, ref, kind, id);
+		chats_log_sent(p, ref, kind, id);
 	/* For an offline peer the server answers STORED: till then the
-	 * record is kept, to be sent again if the connection ends first. */
+	 * record waits in the outbox (TEXT and RECEIPT put it there before
+	 * their save; this is for the others). */
 	if (r == 0 && ref && p->conv && !p->online)
-		conv_await(c, pt, n);
+		conv_out_keep(c, p, ref, kind, id, e2e, len);
 	crypto_cleanse(pt, n);
 	return r;
 }
@@ -379,7 +380,6 @@ void chats_free(struct chats *c)
 		kn = k->next;
 		free(k);
 	}
-	conv_await_requeue(c);
 	while (c->unsent) {
 		struct unsent *u = c->unsent;
 
@@ -416,7 +416,7 @@ int chats_quit(struct chats *c)
 				   "set up on %s's side (%s was offline); it "
 				   "cannot be after you quit: end it and ask "
 				   "again", p->name, p->name, p->name);
-
+	conv_out_report(c);
 	return send_msg(c, &m);
 }
 
@@ -1091,7 +1091,6 @@ void chats_disconnected(struct chats *c)
 
 	c->connected = false;
 	c->bye = 0;	/* read by now: the next attempt starts clean */
-	conv_await_requeue(c);
 	for (p = c->peers; p; p = next) {
 		next = p->next;
 		if (p->conv) {

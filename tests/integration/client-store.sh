@@ -5,7 +5,9 @@
 # started again; bob gets the messages at his next login, in order, each
 # once (also after a second login); his receipts wait for alice, who is
 # away by then, and she sees `delivered` at hers. Over bob's quota alice
-# sees `notsent ... quota`.
+# sees `notsent ... quota`. A message secmsgd never took (it was stopped,
+# then alice and secmsgd were killed) is sent again from alice's outbox at
+# her next login and reaches bob once.
 #
 # Usage (from the top directory): SECMSG_BUILD=build/asan tests/integration/client-store.sh
 [ -n "${SECMSG_TIMED:-}" ] || SECMSG_TIMED=1 exec timeout -k 5 120 "$0" "$@"
@@ -87,4 +89,38 @@ check "the four before it stored" \
 	[ "$(count alice2 "^stored${TAB}bob${TAB}[4-7]\$")" -eq 4 ]
 cl_cmd alice2 quit
 expect_exit alice2 0 "alice quits"
+cv_start bob4 bob
+expect_count bob4 "^msg${TAB}alice${TAB}[4-7]${TAB}over [4-7]\$" 4 \
+	"bob gets the four stored within his quota"
+cl_cmd bob4 quit
+expect_exit bob4 0 "bob quits"
+
+# ---- a message the server never took, kept across a crash of both ----
+# secmsgd is stopped, so alice's record waits in its socket; both are
+# killed (SIGKILL): the record is gone from the wire, but alice's outbox
+# (her state file) has it, and her next login sends it again.
+cv_start alice3 alice
+expect alice3 "^conversation${TAB}bob${TAB}[0-9]+${TAB}offline\$" \
+	"alice logs in, bob offline"
+kill -STOP "$DPID"
+cl_cmd alice3 "send bob kept across crashes"
+sleep 1
+kill -KILL "${CL_PID[alice3]}"
+check "secmsgd (stopped) killed and started again" dkill
+check "alice's record did not reach secmsgd" \
+	[ "$(count alice3 "^stored${TAB}")" -eq 0 ]
+cv_start alice4 alice
+expect alice4 "^stored${TAB}bob${TAB}9\$" \
+	"her next login sends it again from the outbox: stored"
+cl_cmd alice4 quit
+expect_exit alice4 0 "alice quits"
+check "stored once" [ "$(count alice4 "^stored${TAB}")" -eq 1 ]
+cv_start bob5 bob
+expect bob5 "^msg${TAB}alice${TAB}9${TAB}kept across crashes\$" \
+	"bob gets the message kept across the crashes"
+cl_sync bob5
+expect bob5 "^users${TAB}" "bob's session answers"
+check "... once" [ "$(count bob5 "^msg${TAB}")" -eq 1 ]
+cl_cmd bob5 quit
+expect_exit bob5 0 "bob quits"
 [ "$FAILURES" -eq 0 ]
