@@ -19,13 +19,7 @@ cd "$(dirname "$0")/../.." || exit 1
 dkill() {
 	kill -KILL "$DPID"
 	wait "$DPID" 2>/dev/null
-	"$SECMSG_BUILD/secmsgd" -c "$DCONF" >>"$DDIR/secmsgd.log" 2>&1 &
-	DPID=$!
-	for _ in $(seq 1 500); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
-		sleep 0.02
-	done
-	return 1
+	daemon_restart
 }
 
 count() { LC_ALL=C grep -cE -- "$2" "$(cl_out "$1")"; }
