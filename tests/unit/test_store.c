@@ -711,6 +711,60 @@ static void test_queue_purge(void **state)
 	store_close(st);
 }
 
+/* Bytes of the database (wal: of its WAL). */
+static off_t db_bytes(bool wal)
+{
+	char path[160];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s%s", dbpath, wal ? "-wal" : "");
+	return stat(path, &sb) < 0 ? 0 : sb.st_size;
+}
+
+#define CHURN_ROUNDS 20
+#define CHURN_BATCHES 10	/* of 10 records of 2000 bytes, each round */
+
+/* Under churn the file does not grow without bound: 20 rounds of 100
+ * records of 2000 bytes (4 MB in all, 200 kB at most stored at once),
+ * each round stored then acknowledged, leave a database under 1 MiB
+ * (freed pages are used again) and a WAL within journal_size_limit
+ * (4 MiB) and what one round writes. */
+static void test_queue_churn(void **state)
+{
+	static char e2e[2001];
+	struct store *st = open_ok();
+	struct store_req *v[10], *r;
+	off_t wal, wal_max = 0;
+	uint32_t ref = 1;
+	uint64_t seq = 0;
+
+	(void)state;
+	memset(e2e, 'x', sizeof(e2e) - 1);
+	for (int round = 0; round < CHURN_ROUNDS; round++) {
+		for (int b = 0; b < CHURN_BATCHES; b++) {
+			for (int i = 0; i < 10; i++) {
+				v[i] = add("alice", "bob", ref++, e2e, 1000,
+					   1u << 30);
+				v[i]->max_bytes = 1u << 30;
+			}
+			nanswers = 0;
+			run_list(st, v, 10);
+			seq += 10;
+		}
+		r = store_req_new(STORE_QUEUE_ACK, "bob", NULL, NULL, 0);
+		r->seq = seq;
+		store_run(st, r);
+		if ((wal = db_bytes(true)) > wal_max)
+			wal_max = wal;
+	}
+	print_message("churn: database %lld bytes after %d rounds; WAL at "
+		      "most %lld\n", (long long)db_bytes(false), CHURN_ROUNDS,
+		      (long long)wal_max);
+	assert_true(db_bytes(false) < (1 << 20));
+	assert_true(wal_max <= (4 << 20) + (2 << 20));
+	store_close(st);
+}
+
 /* A database of schema 2 is brought to 3 keeping its rows; a stored row
  * that is not valid (e2e over 8192 bytes) stops the start. */
 static void test_queue_schema(void **state)
@@ -758,6 +812,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_deleted_rows_overwritten, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_ack, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_churn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_end_and_online, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_schema, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_expire, setup, teardown),
