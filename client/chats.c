@@ -446,8 +446,13 @@ int chats_talk(struct chats *c, const char *peer)
 
 	if (r < 0)
 		return r;
+	/* What the server would answer (REFUSE 4 or 5), without asking it
+	 * (and without saying first that we asked). */
+	if (strcmp(peer, c->self) == 0) {
+		chats_emit(c, CEV_REFUSED, peer, REFUSE_SELF);
+		return -EINVAL;
+	}
 	if (chats_peer_find(c, peer)) {
-		/* What the server would answer (REFUSE 5), without asking it. */
 		chats_emit(c, CEV_REFUSED, peer, REFUSE_EXISTS);
 		return -EEXIST;
 	}
@@ -516,12 +521,16 @@ int chats_refuse(struct chats *c, const char *peer)
 {
 	struct msg m = { .op = OP_REFUSE, .reason = REFUSE_DECLINED };
 	struct peer *p = find_request(c, peer);
+	int r;
 
 	if (!p)
 		return -ENOENT;
 	snprintf(m.peer, sizeof(m.peer), "%s", peer);
 	chats_peer_remove(c, p);
-	return send_msg(c, &m);
+	r = send_msg(c, &m);
+	if (r == 0)
+		out_info(c->out, "refused %s's request", peer);
+	return r;
 }
 
 int chats_end(struct chats *c, const char *peer)
@@ -536,8 +545,12 @@ int chats_end(struct chats *c, const char *peer)
 	if (p->conv)
 		return conv_end(c, p);
 	r = send_peer_op(c, OP_END, peer);
-	if (r == 0)
-		out_info(c->out, "left %s", peer);
+	if (r == 0 && p->state == PEER_OUT_REQ)
+		out_info(c->out, "withdrew your request to %s", peer);
+	else if (r == 0 && p->state == PEER_IN_REQ)
+		out_info(c->out, "refused %s's request", peer);
+	else if (r == 0)
+		out_info(c->out, "left the chat with %s", peer);
 	chats_peer_remove(c, p);
 	return r;
 }
@@ -929,8 +942,11 @@ static void on_peer_record(struct chats *c, const struct msg *m)
 	};
 
 	if (!p)
-		out_notice(c->out, "%s from %s ignored: no chat or request",
-			   opcode_name(m->op), m->peer);
+		out_notice(c->out, "ignored %s from %s: you have no %s with "
+			   "%s", m->op == OP_ACCEPT ? "an acceptance" :
+			   m->op == OP_CONFIRM ? "a confirmation" : "a message",
+			   m->peer, m->op == OP_MESSAGE ? "chat" : "request",
+			   m->peer);
 	else if (p->state != want[m->op])
 		fail_peer(c, p, "a record arrived out of order");
 	else if (m->op == OP_ACCEPT)
