@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "msg.h"
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct conv_half *v;	/* sorted by (user, peer) */
 static size_t count, cap;
@@ -149,17 +151,12 @@ bool convs_del(const char *a, const char *b)
 	return was;
 }
 
-int convs_held_add(int64_t id, const char *to, const char *peer,
-		   uint8_t reason, const uint8_t *e2e, size_t len)
+/* Append a copy of *t (taking copy, its e2e) to the held records. */
+static int held_push(const struct held_end *t, uint8_t *copy)
 {
 	struct held_end *h;
-	uint8_t *copy = NULL;
 	int r = 0;
 
-	if (len && !(copy = malloc(len)))
-		return -ENOMEM;
-	if (len)
-		memcpy(copy, e2e, len);
 	pthread_mutex_lock(&lock);
 	if (nheld == held_cap) {
 		size_t ncap = held_cap ? held_cap * 2 : 16;
@@ -174,18 +171,40 @@ int convs_held_add(int64_t id, const char *to, const char *peer,
 	}
 	if (r == 0) {
 		h = &held[nheld++];
-		memset(h, 0, sizeof(*h));
-		h->id = id;
-		snprintf(h->to, sizeof(h->to), "%s", to);
-		snprintf(h->peer, sizeof(h->peer), "%s", peer);
-		h->reason = reason;
+		*h = *t;
 		h->e2e = copy;
-		h->e2e_len = len;
 		copy = NULL;
 	}
 	pthread_mutex_unlock(&lock);
 	free(copy);
 	return r;
+}
+
+int convs_held_add(int64_t id, const char *to, const char *peer,
+		   uint8_t reason, const uint8_t *e2e, size_t len)
+{
+	struct held_end t = { .id = id, .op = OP_END, .reason = reason,
+			      .e2e_len = len };
+	uint8_t *copy = NULL;
+
+	if (len && !(copy = malloc(len)))
+		return -ENOMEM;
+	if (len)
+		memcpy(copy, e2e, len);
+	snprintf(t.to, sizeof(t.to), "%s", to);
+	snprintf(t.peer, sizeof(t.peer), "%s", peer);
+	return held_push(&t, copy);
+}
+
+int convs_expired_add(int64_t id, const char *to, const char *peer,
+		      uint32_t ref, int64_t stored)
+{
+	struct held_end t = { .id = id, .op = OP_EXPIRED, .ref = ref,
+			      .stored = stored };
+
+	snprintf(t.to, sizeof(t.to), "%s", to);
+	snprintf(t.peer, sizeof(t.peer), "%s", peer);
+	return held_push(&t, NULL);
 }
 
 /* Remove the held ENDs for `to` (moved into out when out is not NULL;

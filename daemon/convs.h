@@ -39,14 +39,18 @@ struct conv_half {
 	char fpr[CONVS_FPR_LEN + 1];		/* user's key then */
 };
 
-/* An END the server holds for a user who was offline. */
+/* A record the server holds for a user who was offline: an END, or
+ * (issue 17) an EXPIRED report on a message that user sent. */
 struct held_end {
 	int64_t id;			/* its row in the database */
 	char to[NAME_MAX_LEN + 1];	/* who gets it */
 	char peer[NAME_MAX_LEN + 1];	/* whom it names */
-	uint8_t reason;			/* END_LEFT or END_KEY_CHANGED */
-	uint8_t *e2e;
+	uint8_t op;			/* OP_END or OP_EXPIRED */
+	uint8_t reason;			/* END: END_LEFT or END_KEY_CHANGED */
+	uint8_t *e2e;			/* END */
 	size_t e2e_len;
+	uint32_t ref;			/* EXPIRED: the message's ref */
+	int64_t stored;			/* EXPIRED: Unix time it was stored */
 };
 
 /* Empty the view (start, tests). */
@@ -63,7 +67,11 @@ bool convs_del(const char *a, const char *b);
 /* Hold an END (a copy of e2e is kept); 0 or -ENOMEM. */
 int convs_held_add(int64_t id, const char *to, const char *peer,
 		   uint8_t reason, const uint8_t *e2e, size_t len);
-/* Forget the ENDs held for to (a user removed). */
+/* Hold an EXPIRED report for to: its message ref to peer, stored at
+ * stored, was deleted unread; 0 or -ENOMEM. */
+int convs_expired_add(int64_t id, const char *to, const char *peer,
+		      uint32_t ref, int64_t stored);
+/* Forget the records held for to (a user removed). */
 void convs_held_drop(const char *to);
 
 /* ---- readers ---- */

@@ -714,8 +714,10 @@ static void check_conversation_keys(struct server *srv)
 }
 
 /* How long a stored message may wait for its recipient. */
-static int64_t retention_s(const struct config *c)
+static int64_t retention_s(const struct server *srv, const struct config *c)
 {
+	if (srv->opts.test_retention_s)
+		return (int64_t)srv->opts.test_retention_s;
 	return (int64_t)c->limits.queue_retention_days * 86400;
 }
 
@@ -726,7 +728,7 @@ static int open_store(struct server *srv, char *why, size_t len)
 			   len);
 
 	if (r == 0)
-		store_set_retention(srv->store, retention_s(&srv->cfg));
+		store_set_retention(srv->store, retention_s(srv, &srv->cfg));
 	return r;
 }
 
@@ -816,7 +818,7 @@ int server_reload(struct server *srv, const struct log_caller *by,
 	users_unref(srv->users);
 	srv->users = u;
 	post_reload(srv);
-	store_set_retention(srv->store, retention_s(&nc));
+	store_set_retention(srv->store, retention_s(srv, &nc));
 	check_conversation_keys(srv);
 	srv->reloads_ok++;
 	log_recordf(MSGID_RELOAD, &f, "reloaded: %zu users enrolled",

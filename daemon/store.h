@@ -36,7 +36,7 @@
 #include "handle.h"
 
 #define STORE_FILE "secmsgd.db"
-#define STORE_SCHEMA 3		/* the schema version this code writes */
+#define STORE_SCHEMA 4		/* the schema version this code writes */
 
 struct store;
 struct store_wait;
@@ -72,6 +72,9 @@ enum store_op {
 	STORE_QUEUE_EXPIRE,
 	/* delete everything stored for a (an administrator's purge) */
 	STORE_QUEUE_PURGE,
+	/* hold EXPIRED(b, ref, at) for a: the report on a's message that
+	 * expired found a's session gone */
+	STORE_EXPIRED_HOLD,
 };
 
 #define STORE_TELL_A 1
@@ -159,7 +162,9 @@ int store_open(const char *dir, const struct store_ops *ops, void *ctx,
 /* Start the store thread ("secmsgd-store"); 0 or -errno. */
 int store_start(struct store *st);
 /* Stored messages older than this many seconds are deleted, by the store
- * thread, every minute (queue_retention_days); from any thread. */
+ * thread, every minute (queue_retention_days), and each one's sender is
+ * told (EXPIRED: by EVT_EXPIRED when online at version 2, else held for
+ * its next login); from any thread. */
 void store_set_retention(struct store *st, int64_t seconds);
 /* Delete everything stored for name, from a thread other than the
  * store's, waiting up to timeout_ms for the commit: how many messages
