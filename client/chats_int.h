@@ -165,6 +165,9 @@ void conv_on_presence(struct chats *c, const struct msg *m);
 void conv_on_error(struct chats *c, const struct msg *m);
 /* STORED: the server keeps our message for an offline peer. */
 void conv_on_stored(struct chats *c, const struct msg *m);
+/* EXPIRED: a message of ours was deleted unread; the user is told which
+ * (its id when this run of the client still remembers the ref). */
+void conv_on_expired(struct chats *c, const struct msg *m);
 /* Keep a MESSAGE record (pt) sent to a peer offline until the server
  * answers it (conv_await_done); the connection's end hands what still
  * waits to the unsent records (conv_await_requeue). */

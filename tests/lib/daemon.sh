@@ -106,5 +106,19 @@ daemon_stop() {
 	[ -n "${SECMSG_KEEP:-}" ] || rm -rf "$DDIR"
 }
 
+# daemon_restart SIGNAL: end secmsgd with SIGNAL (KILL: a crash, TERM: a
+# stop), then start it again on its directory and wait for its port.
+daemon_restart() {
+	kill -"$1" "$DPID"
+	wait "$DPID" 2>/dev/null
+	"$SECMSG_BUILD/secmsgd" -c "$DCONF" >>"$DDIR/secmsgd.log" 2>&1 &
+	DPID=$!
+	for _ in $(seq 1 500); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
+		sleep 0.02
+	done
+	return 1
+}
+
 # Always stop the daemon, also when the test fails or is interrupted.
 trap 'daemon_stop >/dev/null 2>&1' EXIT
