@@ -53,6 +53,20 @@ struct held_end {
 	int64_t stored;			/* EXPIRED: Unix time it was stored */
 };
 
+/* A kept request (doc/first-contact.md; the relay does not make them
+ * yet): a asked b at asked; open until accept is set. */
+#define CONVS_RTT_LEN 64	/* nonce_a || share_a */
+struct kept_req {
+	char a[NAME_MAX_LEN + 1];	/* the requester */
+	char b[NAME_MAX_LEN + 1];	/* the target */
+	int64_t asked;			/* Unix time of the RTT */
+	char fpr_a[CONVS_FPR_LEN + 1], fpr_b[CONVS_FPR_LEN + 1];
+	uint8_t rtt[CONVS_RTT_LEN];
+	uint8_t *accept;		/* nonce_b || share_b || sig_b, or NULL */
+	size_t accept_len;
+	uint8_t flags;			/* the ACCEPT's flags */
+};
+
 /* Empty the view (start, tests). */
 void convs_reset(void);
 
@@ -74,7 +88,30 @@ int convs_expired_add(int64_t id, const char *to, const char *peer,
 /* Forget the records held for to (a user removed). */
 void convs_held_drop(const char *to);
 
+/* Keep a request (copied; its accept too); 0, -EEXIST (either way
+ * round), -ENOMEM. */
+int convs_req_add(const struct kept_req *q);
+/* a's request to b is accepted: a copy of the ACCEPT's fields; 0,
+ * -ENOENT, -ENOMEM. */
+int convs_req_accept(const char *a, const char *b, const uint8_t *acc,
+		     size_t len, uint8_t flags);
+/* Forget a's request to b; whether there was one. */
+bool convs_req_del(const char *a, const char *b);
+/* Forget every request user made or got (removed, key changed); how
+ * many. */
+size_t convs_req_drop(const char *user);
+/* Forget the requests asked before Unix time before; how many. */
+size_t convs_req_expire(int64_t before);
+
 /* ---- readers ---- */
+
+/* Copies of the requests user made or got (every request: NULL), oldest
+ * first; free with convs_req_free. 0 or -ENOMEM (then none). */
+int convs_req_of(const char *user, struct kept_req **out, size_t *n);
+void convs_req_free(struct kept_req *v, size_t n);
+/* Requests user made (out) and got (in) that are kept. */
+void convs_req_count(const char *user, unsigned *out, unsigned *in);
+size_t convs_req_total(void);
 
 bool convs_exists(const char *a, const char *b);
 /* The Unix time a-b began, or -1 if there is no such conversation. */

@@ -8,6 +8,7 @@
  *   2  held_ends (ENDs waiting for their recipient's next login)
  *   3  queues, queued (messages stored for offline users, issue 17)
  *   4  held_ends also holds EXPIRED reports (op, ref, stored)
+ *   5  requests (kept requests, doc/first-contact.md)
  */
 #include "store.h"
 
@@ -100,6 +101,16 @@ static const char *const migrations[STORE_SCHEMA] = {
 	"ALTER TABLE held_ends ADD COLUMN op INTEGER NOT NULL DEFAULT 7;"
 	"ALTER TABLE held_ends ADD COLUMN ref INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE held_ends ADD COLUMN stored INTEGER NOT NULL DEFAULT 0;",
+	/* 4 -> 5 */
+	"CREATE TABLE requests ("
+	"  a TEXT NOT NULL, b TEXT NOT NULL,"	/* requester, target */
+	"  asked INTEGER NOT NULL,"		/* Unix time of the RTT */
+	"  fpr_a TEXT NOT NULL, fpr_b TEXT NOT NULL," /* keys then (hex) */
+	"  rtt BLOB NOT NULL,"			/* nonce_a || share_a */
+	"  accept BLOB,"			/* nonce_b || share_b || sig_b */
+	"  flags INTEGER NOT NULL DEFAULT 0,"	/* the ACCEPT's */
+	"  PRIMARY KEY (a, b));"
+	"CREATE INDEX requests_b ON requests (b);",
 };
 
 /* ---- requests ---- */
@@ -368,6 +379,49 @@ static bool held_row(sqlite3_stmt *s)
 			      sqlite3_column_blob(s, 4), n) == 0;
 }
 
+/* One row of requests into the view. */
+static bool req_row(sqlite3_stmt *s)
+{
+	struct kept_req q = { .asked = sqlite3_column_int64(s, 2) };
+	const char *a = (const char *)sqlite3_column_text(s, 0);
+	const char *b = (const char *)sqlite3_column_text(s, 1);
+	size_t n = (size_t)sqlite3_column_bytes(s, 6);
+	int flags = sqlite3_column_int(s, 7);
+
+	if (!a || !b || !name_valid_str(a) || !name_valid_str(b) ||
+	    sqlite3_column_bytes(s, 5) != CONVS_RTT_LEN ||
+	    n > 2 * MSG_NONCE_LEN + MSG_SIG_MAX || flags < 0 || flags > 1)
+		return false;
+	snprintf(q.a, sizeof(q.a), "%s", a);
+	snprintf(q.b, sizeof(q.b), "%s", b);
+	snprintf(q.fpr_a, sizeof(q.fpr_a), "%s",
+		 (const char *)sqlite3_column_text(s, 3));
+	snprintf(q.fpr_b, sizeof(q.fpr_b), "%s",
+		 (const char *)sqlite3_column_text(s, 4));
+	memcpy(q.rtt, sqlite3_column_blob(s, 5), CONVS_RTT_LEN);
+	q.accept = (uint8_t *)sqlite3_column_blob(s, 6);	/* copied */
+	q.accept_len = sqlite3_column_type(s, 6) == SQLITE_NULL ? 0 : n;
+	q.flags = (uint8_t)flags;
+	return convs_req_add(&q) == 0;
+}
+
+/* The kept requests into the view, in the order they were asked. */
+static int load_reqs(struct store *st)
+{
+	sqlite3_stmt *s = prep(st, "SELECT a, b, asked, fpr_a, fpr_b, rtt, "
+				   "accept, flags FROM requests ORDER BY asked, "
+				   "rowid");
+	int rc = SQLITE_ERROR;
+
+	while (s && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		if (!req_row(s)) {
+			rc = SQLITE_CORRUPT;
+			break;
+		}
+	done(st, s);
+	return rc;
+}
+
 /* The held records into the view; SQLITE_DONE, SQLITE_CORRUPT or an
  * SQLite error. */
 static int load_held(struct store *st)
@@ -408,6 +462,8 @@ static int load_view(struct store *st, char *why, size_t len)
 	if (!s || rc != SQLITE_DONE)
 		goto fail;
 	rc = load_held(st);
+	if (rc == SQLITE_DONE)
+		rc = load_reqs(st);
 	if (rc == SQLITE_DONE)
 		return load_queue(st, why, len);
 fail:
@@ -879,6 +935,148 @@ static int run_end(struct store *st, struct store_req *r)
 	return 0;
 }
 
+/* ---- kept requests (doc/first-contact.md) ---- */
+
+/* How many requests a made, b got, and whether one a-b exists. */
+static int req_counts(struct store *st, const struct store_req *r,
+		      int64_t v[3])
+{
+	sqlite3_stmt *s = prep(st, "SELECT "
+		"(SELECT count(*) FROM requests WHERE a = ?1),"
+		"(SELECT count(*) FROM requests WHERE b = ?2),"
+		"(SELECT count(*) FROM requests WHERE (a = ?1 AND b = ?2) OR "
+		"(a = ?2 AND b = ?1))");
+	int rc;
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, r->a);
+	bind_text(s, 2, r->b);
+	rc = sqlite3_step(s);
+	for (int i = 0; i < 3; i++)
+		v[i] = rc == SQLITE_ROW ? sqlite3_column_int64(s, i) : 0;
+	done(st, s);
+	return rc == SQLITE_ROW ? 0 : -EIO;
+}
+
+static int run_req_add(struct store *st, struct store_req *r)
+{
+	sqlite3_stmt *s;
+	int64_t n[3];
+
+	if (r->len != CONVS_RTT_LEN || req_counts(st, r, n) < 0)
+		return -EIO;
+	if (n[2]) {
+		r->result = STORE_NOTHING;
+		return 0;
+	}
+	if ((uint64_t)n[0] >= r->max_msgs || (uint64_t)n[1] >= r->max_msgs) {
+		r->result = STORE_QUOTA;
+		return 0;
+	}
+	s = prep(st, "INSERT INTO requests (a, b, asked, fpr_a, fpr_b, rtt) "
+		     "VALUES (?, ?, ?, ?, ?, ?)");
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, r->a);
+	bind_text(s, 2, r->b);
+	sqlite3_bind_int64(s, 3, r->since);
+	bind_text(s, 4, r->fpr_a);
+	bind_text(s, 5, r->fpr_b);
+	sqlite3_bind_blob(s, 6, r->data, (int)r->len, SQLITE_TRANSIENT);
+	return step_done(st, s);
+}
+
+/* One statement on a's request to b (UPDATE or DELETE whose ?1, ?2
+ * are a, b); STORE_NOTHING when it changed no row. */
+static int req_change(struct store *st, struct store_req *r, const char *sql)
+{
+	sqlite3_stmt *s = prep(st, sql);
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, r->a);
+	bind_text(s, 2, r->b);
+	if (r->op == STORE_REQ_ACCEPT) {
+		sqlite3_bind_blob(s, 3, r->len ? (const void *)r->data : "",
+				  (int)r->len, SQLITE_TRANSIENT);
+		sqlite3_bind_int(s, 4, r->reason);
+	}
+	if (step_done(st, s) < 0)
+		return -EIO;
+	if (sqlite3_changes(st->db) == 0)
+		r->result = STORE_NOTHING;
+	return 0;
+}
+
+/* A request's rows of user (STORE_REQ_DROP), or those asked before
+ * since (STORE_REQ_EXPIRE); r->seq: how many. */
+static int req_delete_many(struct store *st, struct store_req *r)
+{
+	sqlite3_stmt *s = prep(st, r->op == STORE_REQ_DROP ?
+		"DELETE FROM requests WHERE a = ?1 OR b = ?1" :
+		"DELETE FROM requests WHERE asked < ?2");
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, r->a);
+	sqlite3_bind_int64(s, 2, r->since);
+	if (step_done(st, s) < 0)
+		return -EIO;
+	r->seq = (uint64_t)sqlite3_changes(st->db);
+	if (r->seq == 0)
+		r->result = STORE_NOTHING;
+	return 0;
+}
+
+static int run_req(struct store *st, struct store_req *r)
+{
+	switch (r->op) {
+	case STORE_REQ_ADD:
+		return run_req_add(st, r);
+	case STORE_REQ_ACCEPT:
+		return req_change(st, r, "UPDATE requests SET accept = ?3, "
+				  "flags = ?4 WHERE a = ?1 AND b = ?2 AND "
+				  "accept IS NULL");
+	case STORE_REQ_DELETE:
+		return req_change(st, r, "DELETE FROM requests "
+				  "WHERE a = ?1 AND b = ?2");
+	default:
+		return req_delete_many(st, r);
+	}
+}
+
+/* After the commit: the view follows (STORE_DONE only). */
+static void req_apply(const struct store_req *r)
+{
+	struct kept_req q = { .asked = r->since };
+
+	switch (r->op) {
+	case STORE_REQ_ADD:
+		snprintf(q.a, sizeof(q.a), "%s", r->a);
+		snprintf(q.b, sizeof(q.b), "%s", r->b);
+		snprintf(q.fpr_a, sizeof(q.fpr_a), "%s", r->fpr_a);
+		snprintf(q.fpr_b, sizeof(q.fpr_b), "%s", r->fpr_b);
+		memcpy(q.rtt, r->data, sizeof(q.rtt));
+		convs_req_add(&q);
+		break;
+	case STORE_REQ_ACCEPT:
+		convs_req_accept(r->a, r->b, r->data, r->len, r->reason);
+		break;
+	case STORE_REQ_DELETE:
+		convs_req_del(r->a, r->b);
+		break;
+	case STORE_REQ_DROP:
+		convs_req_drop(r->a);
+		break;
+	case STORE_REQ_EXPIRE:
+		convs_req_expire(r->since);
+		break;
+	default:
+		break;
+	}
+}
+
 static int run_one(struct store *st, struct store_req *r)
 {
 	sqlite3_stmt *s;
@@ -918,6 +1116,12 @@ static int run_one(struct store *st, struct store_req *r)
 	case STORE_EXPIRED_HOLD:
 		return insert_expired(st, r->a, r->b, r->ref, r->at,
 				      &r->held_id[0]);
+	case STORE_REQ_ADD:
+	case STORE_REQ_ACCEPT:
+	case STORE_REQ_DELETE:
+	case STORE_REQ_EXPIRE:
+	case STORE_REQ_DROP:
+		return run_req(st, r);
 	default:
 		return -EINVAL;
 	}
@@ -1131,6 +1335,13 @@ static void apply(struct store *st, struct store_req *r)
 		case STORE_EXPIRED_HOLD:
 			convs_expired_add(r->held_id[0], r->a, r->b, r->ref,
 					  r->at);
+			break;
+		case STORE_REQ_ADD:
+		case STORE_REQ_ACCEPT:
+		case STORE_REQ_DELETE:
+		case STORE_REQ_EXPIRE:
+		case STORE_REQ_DROP:
+			req_apply(r);
 			break;
 		default:
 			break;

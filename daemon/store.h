@@ -36,7 +36,7 @@
 #include "handle.h"
 
 #define STORE_FILE "secmsgd.db"
-#define STORE_SCHEMA 4		/* the schema version this code writes */
+#define STORE_SCHEMA 5		/* the schema version this code writes */
 
 struct store;
 struct store_wait;
@@ -75,6 +75,21 @@ enum store_op {
 	/* hold EXPIRED(b, ref, at) for a: the report on a's message that
 	 * expired found a's session gone */
 	STORE_EXPIRED_HOLD,
+	/* Kept requests (doc/first-contact.md; the relay does not make
+	 * them yet). a asked b at since (fpr_a, fpr_b; data: nonce_a ||
+	 * share_a): STORE_NOTHING if a request either way exists,
+	 * STORE_QUOTA if a has max_msgs requests out or b max_msgs in */
+	STORE_REQ_ADD,
+	/* b accepted a's request: data nonce_b || share_b || sig_b, reason
+	 * the ACCEPT's flags; STORE_NOTHING if there is no open one */
+	STORE_REQ_ACCEPT,
+	/* a's request to b ends (CONFIRM, refusal, END); STORE_NOTHING if
+	 * there was none */
+	STORE_REQ_DELETE,
+	/* requests asked before since go (request_retention); seq: how many */
+	STORE_REQ_EXPIRE,
+	/* every request a made or got goes (removed, key changed) */
+	STORE_REQ_DROP,
 };
 
 #define STORE_TELL_A 1

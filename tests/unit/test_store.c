@@ -745,6 +745,130 @@ static void test_queue_expire_reports(void **state)
 	store_close(st);
 }
 
+/* A kept request a -> b asked at asked, within max requests a side. */
+static int req_add(struct store *st, const char *a, const char *b,
+		   int64_t asked, uint64_t max)
+{
+	uint8_t rtt[CONVS_RTT_LEN];
+	struct store_req *r;
+
+	memset(rtt, a[0], sizeof(rtt));
+	r = store_req_new(STORE_REQ_ADD, a, b, rtt, sizeof(rtt));
+	r->since = asked;
+	r->max_msgs = max;
+	snprintf(r->fpr_a, sizeof(r->fpr_a), "fpr-%s", a);
+	snprintf(r->fpr_b, sizeof(r->fpr_b), "fpr-%s", b);
+	r->reply = HA;
+	nanswers = 0;
+	store_run(st, r);
+	assert_int_equal(nanswers, 1);
+	return answers[0].arg;
+}
+
+/* A request op on a -> b (ACCEPT: with its fields and flags 1); the
+ * result. */
+static int req_op(struct store *st, uint8_t op, const char *a, const char *b)
+{
+	struct store_req *r = store_req_new(op, a, b, "accept-fields", 13);
+
+	r->reason = 1;
+	r->reply = HA;
+	nanswers = 0;
+	store_run(st, r);
+	assert_int_equal(nanswers, 1);
+	return answers[0].arg;
+}
+
+/* Kept requests (doc/first-contact.md): one either way round a pair,
+ * within a limit per side; ACCEPT once; on disk (a restart keeps the
+ * fields), they expire, and go with a user (removed, key changed). */
+static void test_requests_kept(void **state)
+{
+	struct store *st = open_ok();
+	struct kept_req *q;
+	struct store_req *r;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(req_add(st, "alice", "bob", 100, 2), STORE_DONE);
+	assert_int_equal(req_add(st, "bob", "alice", 101, 2), STORE_NOTHING);
+	assert_int_equal(req_add(st, "carol", "bob", 102, 2), STORE_DONE);
+	assert_int_equal(req_add(st, "dave", "bob", 103, 2), STORE_QUOTA);
+	assert_int_equal(req_op(st, STORE_REQ_ACCEPT, "alice", "bob"),
+			 STORE_DONE);
+	assert_int_equal(req_op(st, STORE_REQ_ACCEPT, "alice", "bob"),
+			 STORE_NOTHING);	/* accepted already */
+	assert_int_equal(req_op(st, STORE_REQ_ACCEPT, "bob", "alice"),
+			 STORE_NOTHING);	/* not bob's request */
+	reopen(&st);
+	assert_int_equal(convs_req_total(), 2);
+	assert_int_equal(convs_req_of("alice", &q, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(q[0].b, "bob");
+	assert_int_equal(q[0].asked, 100);
+	assert_string_equal(q[0].fpr_b, "fpr-bob");
+	assert_int_equal(q[0].rtt[0], 'a');
+	assert_int_equal(q[0].accept_len, 13);
+	assert_memory_equal(q[0].accept, "accept-fields", 13);
+	assert_int_equal(q[0].flags, 1);
+	convs_req_free(q, n);
+	assert_int_equal(convs_req_of("carol", &q, &n), 0);
+	assert_int_equal(n, 1);
+	assert_null(q[0].accept);	/* open */
+	convs_req_free(q, n);
+	r = store_req_new(STORE_REQ_EXPIRE, NULL, NULL, NULL, 0);
+	r->since = 101;
+	store_run(st, r);
+	reopen(&st);
+	assert_int_equal(convs_req_total(), 1);	/* carol's, asked at 102 */
+	store_run(st, store_req_new(STORE_REQ_DROP, "bob", NULL, NULL, 0));
+	reopen(&st);
+	assert_int_equal(convs_req_total(), 0);
+	assert_int_equal(req_add(st, "erin", "bob", 104, 2), STORE_DONE);
+	assert_int_equal(req_op(st, STORE_REQ_DELETE, "erin", "bob"),
+			 STORE_DONE);
+	assert_int_equal(req_op(st, STORE_REQ_DELETE, "erin", "bob"),
+			 STORE_NOTHING);
+	reopen(&st);
+	assert_int_equal(convs_req_total(), 0);
+	store_close(st);
+}
+
+/* What is on disk for a kept request (doc/SECURITY.md): the names, the
+ * time, the key fingerprints and the exchange's public values; nothing
+ * else (no private value, no message). */
+static void test_requests_at_rest(void **state)
+{
+	struct store *st = open_ok();
+	sqlite3 *db;
+	sqlite3_stmt *s;
+
+	(void)state;
+	assert_int_equal(req_add(st, "alice", "bob", 100, 2), STORE_DONE);
+	assert_int_equal(req_op(st, STORE_REQ_ACCEPT, "alice", "bob"),
+			 STORE_DONE);
+	store_close(st);
+	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT * FROM requests", -1,
+					    &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_column_count(s), 8);
+	assert_string_equal(sqlite3_column_name(s, 0), "a");
+	assert_string_equal(sqlite3_column_name(s, 1), "b");
+	assert_string_equal(sqlite3_column_name(s, 2), "asked");
+	assert_string_equal(sqlite3_column_name(s, 3), "fpr_a");
+	assert_string_equal(sqlite3_column_name(s, 4), "fpr_b");
+	assert_string_equal(sqlite3_column_name(s, 5), "rtt");
+	assert_string_equal(sqlite3_column_name(s, 6), "accept");
+	assert_string_equal(sqlite3_column_name(s, 7), "flags");
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_bytes(s, 5), CONVS_RTT_LEN);
+	assert_int_equal(sqlite3_step(s), SQLITE_DONE);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	convs_reset();
+	queue_reset();
+}
+
 /* store_purge from another thread: waits for the commit, counts, and
  * the view and the database agree; a store that does not run times out. */
 static void test_queue_purge(void **state)
@@ -829,6 +953,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_queue_schema, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_expire, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_expire_reports, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_requests_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_requests_at_rest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_purge, setup, teardown),
 	};
 
