@@ -338,7 +338,8 @@ static void fmt_v2(struct sbuf *b, const struct cev *ev)
 		break;
 	case CEV_EXPIRED:
 		if (ev->id)
-			sb_printf(b, "Your message #%u to %s", ev->id, ev->peer);
+			sb_printf(b, "Your message #%u to %s", ev->id,
+				  ev->peer);
 		else
 			sb_printf(b, "A message you sent to %s", ev->peer);
 		sb_put(b, " (stored ", 9);

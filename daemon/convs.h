@@ -62,7 +62,8 @@ struct kept_req {
 	int64_t asked;			/* Unix time of the RTT */
 	char fpr_a[CONVS_FPR_LEN + 1], fpr_b[CONVS_FPR_LEN + 1];
 	uint8_t rtt[CONVS_RTT_LEN];
-	uint8_t *accept;		/* nonce_b || share_b || sig_b, or NULL */
+	uint8_t *accept;		/* nonce_b || share_b || sig_b (or
+					   NULL: open) */
 	size_t accept_len;
 	uint8_t flags;			/* the ACCEPT's flags */
 };

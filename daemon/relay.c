@@ -1482,8 +1482,10 @@ void relay_event(const struct relay_env *env, struct relay_user *u,
 		ev_queued(env, u, e);
 		break;
 	case EVT_EXPIRED:
-		if (u->version >= 2)	/* the store asked for version 2 */
+		if (u->version >= 2)
 			deliver(env, u, event_payload(e), e->len);
+		else	/* never told to a session of version 1: kept */
+			hold_expired(env, e);
 		break;
 	default:
 		break;

@@ -107,7 +107,7 @@ static const char *const migrations[STORE_SCHEMA] = {
 	"  asked INTEGER NOT NULL,"		/* Unix time of the RTT */
 	"  fpr_a TEXT NOT NULL, fpr_b TEXT NOT NULL," /* keys then (hex) */
 	"  rtt BLOB NOT NULL,"			/* nonce_a || share_a */
-	"  accept BLOB,"			/* nonce_b || share_b || sig_b */
+	"  accept BLOB,"		/* nonce_b || share_b || sig_b */
 	"  flags INTEGER NOT NULL DEFAULT 0,"	/* the ACCEPT's */
 	"  PRIMARY KEY (a, b));"
 	"CREATE INDEX requests_b ON requests (b);",
@@ -364,7 +364,8 @@ static bool held_row(sqlite3_stmt *s)
 	const char *to = (const char *)sqlite3_column_text(s, 1);
 	const char *peer = (const char *)sqlite3_column_text(s, 2);
 	int reason = sqlite3_column_int(s, 3), op = sqlite3_column_int(s, 5);
-	int64_t id = sqlite3_column_int64(s, 0), ref = sqlite3_column_int64(s, 6);
+	int64_t id = sqlite3_column_int64(s, 0);
+	int64_t ref = sqlite3_column_int64(s, 6);
 	size_t n = (size_t)sqlite3_column_bytes(s, 4);
 
 	if (!to || !peer || !name_valid_str(to) || !name_valid_str(peer))
@@ -409,8 +410,8 @@ static bool req_row(sqlite3_stmt *s)
 static int load_reqs(struct store *st)
 {
 	sqlite3_stmt *s = prep(st, "SELECT a, b, asked, fpr_a, fpr_b, rtt, "
-				   "accept, flags FROM requests ORDER BY asked, "
-				   "rowid");
+				   "accept, flags FROM requests "
+				   "ORDER BY asked, rowid");
 	int rc = SQLITE_ERROR;
 
 	while (s && (rc = sqlite3_step(s)) == SQLITE_ROW)
@@ -427,7 +428,8 @@ static int load_reqs(struct store *st)
 static int load_held(struct store *st)
 {
 	sqlite3_stmt *s = prep(st, "SELECT id, recipient, peer, reason, e2e, "
-				   "op, ref, stored FROM held_ends ORDER BY id");
+				   "op, ref, stored FROM held_ends "
+				   "ORDER BY id");
 	int rc = SQLITE_ERROR;
 
 	while (s && (rc = sqlite3_step(s)) == SQLITE_ROW)
@@ -822,7 +824,8 @@ static int note_one(struct store *st, sqlite3_stmt *s)
 static int note_expired(struct store *st, int64_t since)
 {
 	sqlite3_stmt *s = prep(st, "SELECT recipient, sender, ref, at FROM "
-				   "queued WHERE at < ? ORDER BY recipient, seq");
+				   "queued WHERE at < ? "
+				   "ORDER BY recipient, seq");
 	int rc = SQLITE_ERROR, r = 0;
 
 	st->nexp = 0;

@@ -920,7 +920,7 @@ static void test_queue_schema(void **state)
 	st = open_ok();
 	assert_int_equal(store_schema(st), STORE_SCHEMA);
 	assert_true(convs_exists("alice", "bob"));
-	assert_int_equal(convs_held_total(), 1);	/* an END still (op 7) */
+	assert_int_equal(convs_held_total(), 1);	/* an END (op 7) */
 	store_run(st, add("alice", "bob", 1, "kept", 9, 100));
 	store_close(st);
 	sql("INSERT INTO queued VALUES ('bob', 2, 'alice', 2, 0,"
