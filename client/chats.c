@@ -1046,6 +1046,9 @@ static int dispatch(struct chats *c, const struct msg *m)
 	case OP_QUEUED:
 		conv_on_queued(c, m);
 		break;
+	case OP_EXPIRED:
+		conv_on_expired(c, m);
+		break;
 	default:
 		break; /* PONG, and anything else the server should not send */
 	}

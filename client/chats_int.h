@@ -161,6 +161,9 @@ void conv_on_presence(struct chats *c, const struct msg *m);
 void conv_on_error(struct chats *c, const struct msg *m);
 /* STORED: the server keeps our message for an offline peer. */
 void conv_on_stored(struct chats *c, const struct msg *m);
+/* EXPIRED: a message of ours was deleted unread; the user is told which
+ * (its id when this run of the client still remembers the ref). */
+void conv_on_expired(struct chats *c, const struct msg *m);
 /*
  * The outbox (proto/state.h): a MESSAGE sent to a conversation's peer
  * offline waits in the state file for STORED or a refusal, and is sent

@@ -480,6 +480,22 @@ void conv_on_stored(struct chats *c, const struct msg *m)
 		p->hello_refused = false;	/* the server has it */
 }
 
+void conv_on_expired(struct chats *c, const struct msg *m)
+{
+	struct peer *p = chats_peer_find(c, m->peer);
+	struct sent *e = p ? sent_find(p, m->ref) : NULL;
+	struct cev ev = { .kind = CEV_EXPIRED, .peer = m->peer,
+			  .when = m->at };
+
+	if (c->version < 2)
+		return;
+	if (e && e->kind == CHAT_TEXT)
+		ev.id = e->id;
+	else if (e)
+		return;	/* a receipt or a HELLO: nothing the user wrote */
+	out_event(c->out, &ev);
+}
+
 /* ---- the login: CONVERSATIONS ---- */
 
 /* The store's conversation with a known-peers check: a key other than the

@@ -16,28 +16,11 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/daemon.sh
 . tests/lib/clients.sh
 
-# dkill: SIGKILL secmsgd, then start it again on its directory.
-dkill() {
-	kill -KILL "$DPID"
-	wait "$DPID" 2>/dev/null
-	daemon_restart
-}
-
 count() { LC_ALL=C grep -cE -- "$2" "$(cl_out "$1")"; }
 
 dstart "queue_max_messages = 4" alice bob ||
 	{ fail "secmsgd starts"; exit 1; }
-cv_start alice alice
-cv_start bob bob
-expect alice "^ready${TAB}alice\$" "alice logs in"
-expect bob "^ready${TAB}bob\$" "bob logs in"
-cl_cmd alice "talk bob"
-expect bob "^request${TAB}alice\$" "bob gets alice's request"
-cl_cmd bob "accept alice"
-expect alice "^conversation${TAB}bob${TAB}[0-9]+${TAB}online\$" "a conversation"
-cl_cmd bob quit
-expect_exit bob 0 "bob quits"
-expect alice "^presence${TAB}bob${TAB}offline\$" "alice: bob offline"
+cv_away alice bob
 
 # ---- stored while bob is away, across a SIGKILL of secmsgd ----
 for i in 1 2 3; do cl_cmd alice "send bob while away $i"; done
@@ -47,7 +30,7 @@ done
 check "no message was refused" [ "$(count alice "^(notsent|error)")" -eq 0 ]
 cl_cmd alice quit
 expect_exit alice 0 "alice quits"
-check "secmsgd killed (SIGKILL) and started again" dkill
+check "secmsgd killed (SIGKILL) and started again" daemon_restart KILL
 
 cv_start bob2 bob
 expect bob2 "^ready${TAB}bob\$" "bob logs in again"
@@ -101,7 +84,7 @@ kill -STOP "$DPID"
 cl_cmd alice3 "send bob kept across crashes"
 sleep 1
 kill -KILL "${CL_PID[alice3]}"
-check "secmsgd (stopped) killed and started again" dkill
+check "secmsgd (stopped) killed and started again" daemon_restart KILL
 check "alice's record did not reach secmsgd" \
 	[ "$(count alice3 "^stored${TAB}")" -eq 0 ]
 cv_start alice4 alice

@@ -54,9 +54,14 @@ CONF
 	daemon_restart
 }
 
-# daemon_restart: start secmsgd again on $DDIR and $DCONF (after a stop or
-# a kill; its log goes on) and wait (10 s at most) until it listens.
+# daemon_restart [SIGNAL]: end secmsgd with SIGNAL first if given (KILL: a
+# crash, TERM: a stop); start it again on $DDIR and $DCONF (its log goes
+# on) and wait (10 s at most) until it listens.
 daemon_restart() {
+	if [ -n "${1:-}" ]; then
+		kill -"$1" "$DPID"
+		wait "$DPID" 2>/dev/null
+	fi
 	"$SECMSG_BUILD/secmsgd" -c "$DCONF" >>"$DDIR/secmsgd.log" 2>&1 &
 	DPID=$!
 	local i
