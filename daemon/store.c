@@ -52,6 +52,11 @@ struct store {
 		const char *sql;
 		sqlite3_stmt *s;
 	} cache[STMT_CACHE];
+	/* Failed batches: the first is logged at once, later ones at most
+	 * every FAILED_LOG_MS with their count (a full disk fails every
+	 * batch, at the senders' rate). */
+	int64_t failed_log_ms;
+	unsigned failed_unlogged;
 };
 
 static const char *const migrations[STORE_SCHEMA] = {
@@ -1022,29 +1027,92 @@ static void apply(struct store *st, struct store_req *r)
 	answer(st, &e, r->data, r->op == STORE_CONV_CREATE ? r->len : 0);
 }
 
-static void fail_all(struct store_req *list)
+/* What a request refused by the database gets: a stored message tells
+ * a full disk apart (ERROR 8, the store is full, rather than 9); every
+ * other request only knows that it failed. */
+static int failed_result(const struct store_req *r, int why)
+{
+	bool msg = r->op == STORE_QUEUE_ADD || r->op == STORE_QUEUE_MISSED;
+
+	return msg && why == STORE_DISK_FULL ? STORE_DISK_FULL : STORE_FAILED;
+}
+
+/* Why the last statement failed: STORE_DISK_FULL or STORE_FAILED; a
+ * full disk seen once in a batch stays its reason (what fails after it,
+ * a RELEASE of a savepoint it rolled back, says less). */
+static int failure(struct store *st, int why)
+{
+	if (why == STORE_DISK_FULL ||
+	    (sqlite3_extended_errcode(st->db) & 0xff) == SQLITE_FULL)
+		return STORE_DISK_FULL;
+	return STORE_FAILED;
+}
+
+static void fail_all(struct store_req *list, int why)
 {
 	for (struct store_req *r = list; r; r = r->next) {
-		r->result = STORE_FAILED;
+		r->result = failed_result(r, why);
 		memset(r->to, 0, sizeof(r->to));
 		memset(r->held_id, 0, sizeof(r->held_id));
 	}
 }
 
+#define FAILED_LOG_MS 10000
+
+static int64_t mono_ms_now(void);
+
+/* The journal hears of n failed requests (MSGID_STORE_FAILED), at most
+ * once every FAILED_LOG_MS, with how many failed since. */
+static void log_failed(struct store *st, unsigned n, int why,
+		       const char *what)
+{
+	int64_t now = mono_ms_now();
+
+	st->failed_unlogged += n;
+	if (st->failed_log_ms && now - st->failed_log_ms < FAILED_LOG_MS)
+		return;
+	log_record(MSGID_STORE_FAILED, NULL, NULL, NULL, "store %s: %u "
+		   "request%s not written%s (%s)", st->path,
+		   st->failed_unlogged, st->failed_unlogged == 1 ? "" : "s",
+		   why == STORE_DISK_FULL ? ": the disk is full" : "", what);
+	st->failed_log_ms = now;
+	st->failed_unlogged = 0;
+}
+
+static unsigned list_len(const struct store_req *list)
+{
+	unsigned n = 0;
+
+	for (; list; list = list->next)
+		n++;
+	return n;
+}
+
+/* One request failed (its savepoint is rolled back next). */
+static int failed_one(struct store *st, struct store_req *r, int why)
+{
+	why = failure(st, why);
+	log_failed(st, 1, why, sqlite3_errmsg(st->db));
+	r->result = failed_result(r, why);
+	memset(r->held_id, 0, sizeof(r->held_id));
+	memset(r->to, 0, sizeof(r->to));
+	return why;
+}
+
 void store_run(struct store *st, struct store_req *list)
 {
 	bool ok = list && exec1(st, "BEGIN IMMEDIATE;") == 0;
+	int why = ok ? STORE_DONE : failure(st, STORE_DONE);
 
 	for (struct store_req *r = list; ok && r; r = r->next) {
 		if (exec1(st, "SAVEPOINT req;") < 0) {
 			ok = false;
+			why = failure(st, why);
 			break;
 		}
 		if (run_one(st, r) < 0) {
+			why = failed_one(st, r, why);
 			exec1(st, "ROLLBACK TO req;");
-			r->result = STORE_FAILED;
-			memset(r->held_id, 0, sizeof(r->held_id));
-			memset(r->to, 0, sizeof(r->to));
 		}
 		if (exec1(st, "RELEASE req;") < 0)
 			ok = false;
@@ -1052,10 +1120,12 @@ void store_run(struct store *st, struct store_req *list)
 	if (ok && exec1(st, "COMMIT;") < 0)
 		ok = false;
 	if (!ok && list) {
-		exec(st, "ROLLBACK;");
-		fail_all(list);
-		log_warnx("store %s: a batch of requests failed; nothing of it "
-			  "was written", st->path);
+		why = failure(st, why);
+		log_failed(st, list_len(list), why, sqlite3_errmsg(st->db));
+		/* SQLite may have rolled it back itself (a full disk). */
+		if (!sqlite3_get_autocommit(st->db))
+			exec(st, "ROLLBACK;");
+		fail_all(list, why);
 	}
 	for (struct store_req *r = list; r; r = r->next)
 		apply(st, r);

@@ -61,7 +61,7 @@ enum store_op {
 	 * the limits in the request; then QUEUED to b if b is online at
 	 * version 2 (EVT_QUEUED), and EVT_STORED (ref) to reply: STORE_DONE
 	 * (stored), STORE_NOTHING (already queued with that ref),
-	 * STORE_QUOTA, STORE_FULL or STORE_FAILED */
+	 * STORE_QUOTA, STORE_FULL, STORE_DISK_FULL or STORE_FAILED */
 	STORE_QUEUE_ADD,
 	/* delete what is queued for a up to seq (a acknowledged it) */
 	STORE_QUEUE_ACK,
@@ -84,6 +84,9 @@ enum store_result {
 	STORE_NOTHING = 2,	/* nothing to do (already there, or gone) */
 	STORE_QUOTA = 3,	/* QUEUE_ADD: the recipient's queue is full */
 	STORE_FULL = 4,		/* QUEUE_ADD: the store is full */
+	/* QUEUE_ADD, QUEUE_MISSED: the database's disk is full (SQLITE_FULL):
+	 * nothing was changed */
+	STORE_DISK_FULL = 5,
 };
 
 struct store_req {

@@ -102,11 +102,10 @@ static void expect(struct tc *c, uint8_t op, struct msg *m)
 /* Log in at version 2 and read the login's CONVERSATIONS. */
 static void login(struct tc *c, const char *user)
 {
-	struct msg m;
+	int r = tc_login_conv(c, D.port, user, T);
 
-	assert_int_equal(tc_login_v(c, D.port, user, 2), 0);
-	assert_int_equal(c->version, 2);
-	expect(c, OP_CONVERSATIONS, &m);
+	if (r != 0)
+		fail_msg("%s: no login at version 2 (%d)", user, r);
 }
 
 /* alice and bob make a conversation; bob goes offline. */
@@ -396,20 +395,6 @@ static json_int_t field(json_t *j, const char *k)
 	return json_integer_value(json_object_get(j, k));
 }
 
-/* Lines of the daemon's log holding s. */
-static int log_count(const char *s)
-{
-	FILE *f = fopen(td_path(&D, "secmsgd.log"), "r");
-	char line[4096];
-	int n = 0;
-
-	assert_non_null(f);
-	while (fgets(line, sizeof(line), f))
-		n += strstr(line, s) != NULL;
-	fclose(f);
-	return n;
-}
-
 /* Over the recipient's quota: ERROR 7 naming the record; nothing is
  * stored. secmsgctl status counts what is. */
 static void test_quota(void **state)
@@ -436,8 +421,9 @@ static void test_quota(void **state)
 		assert_string_equal(m.peer, "bob");
 	}
 	/* The journal hears of the run of refusals once. */
-	assert_int_equal(log_count("a message from alice to bob was not "
-				   "stored: the recipient's queue is full"), 1);
+	assert_int_equal(td_log_count(&D, "a message from alice to bob was "
+				      "not stored: the recipient's queue is "
+				      "full"), 1);
 	j = status();
 	assert_int_equal(field(j, "stored_messages"), 3);
 	assert_int_equal(field(j, "stored_bytes"), 6);	/* m1 m2 m3 */
