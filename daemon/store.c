@@ -57,6 +57,8 @@ struct store {
 	 * batch, at the senders' rate). */
 	int64_t failed_log_ms;
 	unsigned failed_unlogged;
+	/* store_figures' counters: written by the store thread only */
+	atomic_uint_fast64_t stored, expired, refused[STORE_REFUSED_COUNT];
 };
 
 static const char *const migrations[STORE_SCHEMA] = {
@@ -93,6 +95,65 @@ static const char *const migrations[STORE_SCHEMA] = {
 const char *store_path(const struct store *st)
 {
 	return st->path;
+}
+
+static uint64_t file_size(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+}
+
+void store_figures(const struct store *st, struct store_figures *f)
+{
+	char wal[sizeof(st->path) + 4];
+
+	f->stored = atomic_load_explicit(&st->stored, memory_order_relaxed);
+	f->expired = atomic_load_explicit(&st->expired, memory_order_relaxed);
+	for (int i = 0; i < STORE_REFUSED_COUNT; i++)
+		f->refused[i] = atomic_load_explicit(&st->refused[i],
+						     memory_order_relaxed);
+	snprintf(wal, sizeof(wal), "%s-wal", st->path);
+	f->file_bytes = file_size(st->path) + file_size(wal);
+}
+
+/* One writer (the store thread): a relaxed load and store. */
+static void bump(atomic_uint_fast64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed)
+			      + n, memory_order_relaxed);
+}
+
+/* The counter of a refusal, or -1 for a result that is not one. */
+static int refusal(int result)
+{
+	switch (result) {
+	case STORE_QUOTA:
+		return STORE_REFUSED_QUOTA;
+	case STORE_FULL:
+		return STORE_REFUSED_FULL;
+	case STORE_DISK_FULL:
+		return STORE_REFUSED_DISK_FULL;
+	case STORE_FAILED:
+		return STORE_REFUSED_FAILED;
+	default:
+		return -1;
+	}
+}
+
+/* The counters hear of a request's result, once it is final. */
+static void count_result(struct store *st, const struct store_req *r)
+{
+	int why = refusal(r->result);
+
+	if (r->op == STORE_QUEUE_EXPIRE && r->result == STORE_DONE)
+		bump(&st->expired, r->seq);
+	if (r->op != STORE_QUEUE_ADD && r->op != STORE_QUEUE_MISSED)
+		return;
+	if (r->result == STORE_DONE)
+		bump(&st->stored, 1);
+	else if (why >= 0)
+		bump(&st->refused[why], 1);
 }
 
 /* ---- SQL helpers ---- */
@@ -1127,8 +1188,10 @@ void store_run(struct store *st, struct store_req *list)
 			exec(st, "ROLLBACK;");
 		fail_all(list, why);
 	}
-	for (struct store_req *r = list; r; r = r->next)
+	for (struct store_req *r = list; r; r = r->next) {
+		count_result(st, r);
 		apply(st, r);
+	}
 	store_req_free_list(list);
 }
 

@@ -178,6 +178,27 @@ void store_run(struct store *st, struct store_req *list);
 void store_close(struct store *st);
 /* The database file's path. */
 const char *store_path(const struct store *st);
+
+/* Why a message was not stored, for the counters below. */
+enum store_refusal {
+	STORE_REFUSED_QUOTA,		/* STORE_QUOTA */
+	STORE_REFUSED_FULL,		/* STORE_FULL */
+	STORE_REFUSED_DISK_FULL,	/* STORE_DISK_FULL */
+	STORE_REFUSED_FAILED,		/* STORE_FAILED */
+	STORE_REFUSED_COUNT
+};
+
+/* The store's figures for secmsgctl status and the metrics: counters
+ * since start (kept by the store thread) and the size on disk. */
+struct store_figures {
+	uint64_t stored;		/* messages stored (new rows) */
+	uint64_t expired;		/* deleted unread (retention) */
+	uint64_t refused[STORE_REFUSED_COUNT];
+	uint64_t file_bytes;		/* the database and its WAL */
+};
+
+/* Fill f; from any thread (the size is two stat() calls). */
+void store_figures(const struct store *st, struct store_figures *f);
 /* Schema version of the open database (tests). */
 int store_schema(struct store *st);
 

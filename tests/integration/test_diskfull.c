@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -45,6 +46,7 @@
 
 static struct tdaemon D;
 static char state_dir[128];
+static int metrics_port;
 
 /* The store's directory on a tmpfs of FS_SIZE, with the ballast in it. */
 static int mount_state(const struct tdaemon *d)
@@ -72,9 +74,13 @@ static int mount_state(const struct tdaemon *d)
 
 static int setup(void **state)
 {
+	char extra[128];
+
 	(void)state;
-	return td_start_prep(&D, "logins_per_minute = 0\n", false,
-			     mount_state);
+	metrics_port = tc_free_port();
+	snprintf(extra, sizeof(extra), "logins_per_minute = 0\n[server]\n"
+		 "metrics_listen = 127.0.0.1:%d\n", metrics_port);
+	return td_start_prep(&D, extra, false, mount_state);
 }
 
 /* The tmpfs is detached first: the daemon may still hold its files, and
@@ -161,6 +167,59 @@ static void live_chat(struct tc *c, struct tc *d)
 	assert_string_equal(m.peer, "dave");
 }
 
+/* GET /metrics: the whole answer into buf (NUL-terminated). */
+static void scrape(char *buf, size_t cap)
+{
+	static const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
+	int fd = tc_connect(metrics_port);
+	size_t n = 0;
+	ssize_t k;
+
+	assert_true(fd >= 0);
+	assert_int_equal(tu_send_all(fd, req, sizeof(req) - 1), 0);
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		if (n == cap - 1 || poll(&p, 1, T) != 1 ||
+		    (k = read(fd, buf + n, cap - 1 - n)) <= 0)
+			break;
+		n += (size_t)k;
+	}
+	close(fd);
+	buf[n] = '\0';
+}
+
+/* The value of a metric line ("name{labels} "), or -1 if absent. */
+static long long metric(const char *text, const char *line)
+{
+	const char *p = strstr(text, line);
+
+	return p ? strtoll(p + strlen(line), NULL, 10) : -1;
+}
+
+/* The figures an administrator sees: what was stored and refused (the
+ * disk's reason apart), the live messages apart from the stored ones,
+ * the file's size within the tmpfs. */
+static void figures(long long stored, long long refused)
+{
+	static char text[65536];
+	long long file;
+
+	scrape(text, sizeof(text));
+	assert_int_equal(metric(text, "\nsecmsgd_messages_stored_total "),
+			 stored);
+	assert_int_equal(metric(text, "\nsecmsgd_messages_not_stored_total"
+				"{reason=\"disk_full\"} "), refused);
+	assert_int_equal(metric(text, "\nsecmsgd_messages_not_stored_total"
+				"{reason=\"failed\"} "), 0);
+	assert_int_equal(metric(text, "\nsecmsgd_stored_messages "), stored);
+	assert_int_equal(metric(text, "\nsecmsgd_messages_relayed_total "), 2);
+	file = metric(text, "\nsecmsgd_store_file_bytes ");
+	assert_true(file > 0 && file <= 1024 * 1024);
+	print_message("secmsgd_store_file_bytes %lld on the full tmpfs\n",
+		      file);
+}
+
 /* What the rest of the daemon does while the disk is full: the live
  * conversation, a login, secmsgctl. */
 static void still_serving(struct tc *c, struct tc *d)
@@ -172,7 +231,8 @@ static void still_serving(struct tc *c, struct tc *d)
 	LOGIN(&e, "erin");
 	tc_close(&e);
 	assert_int_equal(td_ctl(&D, "status", out, sizeof(out)), 0);
-	if (!strstr(out, "Stored:"))
+	if (!strstr(out, "Stored:") || !strstr(out, "Store on disk:") ||
+	    !strstr(out, "Messages stored:"))
 		fail_msg("secmsgctl status:\n%s", out);
 	assert_int_equal(td_ctl(&D, "list-queues", out, sizeof(out)), 0);
 	if (!strstr(out, "bob"))
@@ -242,6 +302,7 @@ static void test_disk_full(void **state)
 	/* Logged once (MSGID_STORE_FAILED), not once a refusal. */
 	assert_int_equal(td_log_count(&D, "not written: the disk is full"), 1);
 	still_serving(&c, &d);
+	figures(full - 1, 4);
 	/* A crash on the full disk loses nothing STORED. */
 	tc_close(&a);
 	tc_close(&c);

@@ -428,6 +428,9 @@ static void test_quota(void **state)
 	assert_int_equal(field(j, "stored_messages"), 3);
 	assert_int_equal(field(j, "stored_bytes"), 6);	/* m1 m2 m3 */
 	assert_true(field(j, "stored_oldest") > 1600000000);
+	/* Stored, not relayed: each counted once, in its own counter. */
+	assert_int_equal(field(j, "messages_stored"), 3);
+	assert_int_equal(field(j, "messages_relayed"), 0);
 	json_decref(j);
 	assert_int_equal(td_ctl(&D, "--json list-queues", out, sizeof(out)),
 			 0);
