@@ -58,6 +58,13 @@ struct store {
 		const char *sql;
 		sqlite3_stmt *s;
 	} cache[STMT_CACHE];
+	/* Failed batches: the first is logged at once, later ones at most
+	 * every FAILED_LOG_MS with their count (a full disk fails every
+	 * batch, at the senders' rate). */
+	int64_t failed_log_ms;
+	unsigned failed_unlogged;
+	/* store_figures' counters: written by the store thread only */
+	atomic_uint_fast64_t stored, expired, refused[STORE_REFUSED_COUNT];
 };
 
 /* A stored message that expired: its sender is told at once (to) or
@@ -118,6 +125,65 @@ static const char *const migrations[STORE_SCHEMA] = {
 const char *store_path(const struct store *st)
 {
 	return st->path;
+}
+
+static uint64_t file_size(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+}
+
+void store_figures(const struct store *st, struct store_figures *f)
+{
+	char wal[sizeof(st->path) + 4];
+
+	f->stored = atomic_load_explicit(&st->stored, memory_order_relaxed);
+	f->expired = atomic_load_explicit(&st->expired, memory_order_relaxed);
+	for (int i = 0; i < STORE_REFUSED_COUNT; i++)
+		f->refused[i] = atomic_load_explicit(&st->refused[i],
+						     memory_order_relaxed);
+	snprintf(wal, sizeof(wal), "%s-wal", st->path);
+	f->file_bytes = file_size(st->path) + file_size(wal);
+}
+
+/* One writer (the store thread): a relaxed load and store. */
+static void bump(atomic_uint_fast64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed)
+			      + n, memory_order_relaxed);
+}
+
+/* The counter of a refusal, or -1 for a result that is not one. */
+static int refusal(int result)
+{
+	switch (result) {
+	case STORE_QUOTA:
+		return STORE_REFUSED_QUOTA;
+	case STORE_FULL:
+		return STORE_REFUSED_FULL;
+	case STORE_DISK_FULL:
+		return STORE_REFUSED_DISK_FULL;
+	case STORE_FAILED:
+		return STORE_REFUSED_FAILED;
+	default:
+		return -1;
+	}
+}
+
+/* The counters hear of a request's result, once it is final. */
+static void count_result(struct store *st, const struct store_req *r)
+{
+	int why = refusal(r->result);
+
+	if (r->op == STORE_QUEUE_EXPIRE && r->result == STORE_DONE)
+		bump(&st->expired, r->seq);
+	if (r->op != STORE_QUEUE_ADD && r->op != STORE_QUEUE_MISSED)
+		return;
+	if (r->result == STORE_DONE)
+		bump(&st->stored, 1);
+	else if (why >= 0)
+		bump(&st->refused[why], 1);
 }
 
 /* ---- SQL helpers ---- */
@@ -1390,29 +1456,92 @@ static void apply(struct store *st, struct store_req *r)
 	answer(st, &e, r->data, r->op == STORE_CONV_CREATE ? r->len : 0);
 }
 
-static void fail_all(struct store_req *list)
+/* What a request refused by the database gets: a stored message tells
+ * a full disk apart (ERROR 8, the store is full, rather than 9); every
+ * other request only knows that it failed. */
+static int failed_result(const struct store_req *r, int why)
+{
+	bool msg = r->op == STORE_QUEUE_ADD || r->op == STORE_QUEUE_MISSED;
+
+	return msg && why == STORE_DISK_FULL ? STORE_DISK_FULL : STORE_FAILED;
+}
+
+/* Why the last statement failed: STORE_DISK_FULL or STORE_FAILED; a
+ * full disk seen once in a batch stays its reason (what fails after it,
+ * a RELEASE of a savepoint it rolled back, says less). */
+static int failure(struct store *st, int why)
+{
+	if (why == STORE_DISK_FULL ||
+	    (sqlite3_extended_errcode(st->db) & 0xff) == SQLITE_FULL)
+		return STORE_DISK_FULL;
+	return STORE_FAILED;
+}
+
+static void fail_all(struct store_req *list, int why)
 {
 	for (struct store_req *r = list; r; r = r->next) {
-		r->result = STORE_FAILED;
+		r->result = failed_result(r, why);
 		memset(r->to, 0, sizeof(r->to));
 		memset(r->held_id, 0, sizeof(r->held_id));
 	}
 }
 
+#define FAILED_LOG_MS 10000
+
+static int64_t mono_ms_now(void);
+
+/* The journal hears of n failed requests (MSGID_STORE_FAILED), at most
+ * once every FAILED_LOG_MS, with how many failed since. */
+static void log_failed(struct store *st, unsigned n, int why,
+		       const char *what)
+{
+	int64_t now = mono_ms_now();
+
+	st->failed_unlogged += n;
+	if (st->failed_log_ms && now - st->failed_log_ms < FAILED_LOG_MS)
+		return;
+	log_record(MSGID_STORE_FAILED, NULL, NULL, NULL, "store %s: %u "
+		   "request%s not written%s (%s)", st->path,
+		   st->failed_unlogged, st->failed_unlogged == 1 ? "" : "s",
+		   why == STORE_DISK_FULL ? ": the disk is full" : "", what);
+	st->failed_log_ms = now;
+	st->failed_unlogged = 0;
+}
+
+static unsigned list_len(const struct store_req *list)
+{
+	unsigned n = 0;
+
+	for (; list; list = list->next)
+		n++;
+	return n;
+}
+
+/* One request failed (its savepoint is rolled back next). */
+static int failed_one(struct store *st, struct store_req *r, int why)
+{
+	why = failure(st, why);
+	log_failed(st, 1, why, sqlite3_errmsg(st->db));
+	r->result = failed_result(r, why);
+	memset(r->held_id, 0, sizeof(r->held_id));
+	memset(r->to, 0, sizeof(r->to));
+	return why;
+}
+
 void store_run(struct store *st, struct store_req *list)
 {
 	bool ok = list && exec1(st, "BEGIN IMMEDIATE;") == 0;
+	int why = ok ? STORE_DONE : failure(st, STORE_DONE);
 
 	for (struct store_req *r = list; ok && r; r = r->next) {
 		if (exec1(st, "SAVEPOINT req;") < 0) {
 			ok = false;
+			why = failure(st, why);
 			break;
 		}
 		if (run_one(st, r) < 0) {
+			why = failed_one(st, r, why);
 			exec1(st, "ROLLBACK TO req;");
-			r->result = STORE_FAILED;
-			memset(r->held_id, 0, sizeof(r->held_id));
-			memset(r->to, 0, sizeof(r->to));
 		}
 		if (exec1(st, "RELEASE req;") < 0)
 			ok = false;
@@ -1420,13 +1549,17 @@ void store_run(struct store *st, struct store_req *list)
 	if (ok && exec1(st, "COMMIT;") < 0)
 		ok = false;
 	if (!ok && list) {
-		exec(st, "ROLLBACK;");
-		fail_all(list);
-		log_warnx("store %s: a batch of requests failed; nothing of it "
-			  "was written", st->path);
+		why = failure(st, why);
+		log_failed(st, list_len(list), why, sqlite3_errmsg(st->db));
+		/* SQLite may have rolled it back itself (a full disk). */
+		if (!sqlite3_get_autocommit(st->db))
+			exec(st, "ROLLBACK;");
+		fail_all(list, why);
 	}
-	for (struct store_req *r = list; r; r = r->next)
+	for (struct store_req *r = list; r; r = r->next) {
+		count_result(st, r);
 		apply(st, r);
+	}
 	store_req_free_list(list);
 }
 

@@ -61,7 +61,7 @@ enum store_op {
 	 * the limits in the request; then QUEUED to b if b is online at
 	 * version 2 (EVT_QUEUED), and EVT_STORED (ref) to reply: STORE_DONE
 	 * (stored), STORE_NOTHING (already queued with that ref),
-	 * STORE_QUOTA, STORE_FULL or STORE_FAILED */
+	 * STORE_QUOTA, STORE_FULL, STORE_DISK_FULL or STORE_FAILED */
 	STORE_QUEUE_ADD,
 	/* delete what is queued for a up to seq (a acknowledged it) */
 	STORE_QUEUE_ACK,
@@ -102,6 +102,9 @@ enum store_result {
 	STORE_NOTHING = 2,	/* nothing to do (already there, or gone) */
 	STORE_QUOTA = 3,	/* QUEUE_ADD: the recipient's queue is full */
 	STORE_FULL = 4,		/* QUEUE_ADD: the store is full */
+	/* QUEUE_ADD, QUEUE_MISSED: the database's disk is full (SQLITE_FULL):
+	 * nothing was changed */
+	STORE_DISK_FULL = 5,
 };
 
 struct store_req {
@@ -195,6 +198,27 @@ void store_run(struct store *st, struct store_req *list);
 void store_close(struct store *st);
 /* The database file's path. */
 const char *store_path(const struct store *st);
+
+/* Why a message was not stored, for the counters below. */
+enum store_refusal {
+	STORE_REFUSED_QUOTA,		/* STORE_QUOTA */
+	STORE_REFUSED_FULL,		/* STORE_FULL */
+	STORE_REFUSED_DISK_FULL,	/* STORE_DISK_FULL */
+	STORE_REFUSED_FAILED,		/* STORE_FAILED */
+	STORE_REFUSED_COUNT
+};
+
+/* The store's figures for secmsgctl status and the metrics: counters
+ * since start (kept by the store thread) and the size on disk. */
+struct store_figures {
+	uint64_t stored;		/* messages stored (new rows) */
+	uint64_t expired;		/* deleted unread (retention) */
+	uint64_t refused[STORE_REFUSED_COUNT];
+	uint64_t file_bytes;		/* the database and its WAL */
+};
+
+/* Fill f; from any thread (the size is two stat() calls). */
+void store_figures(const struct store *st, struct store_figures *f);
 /* Schema version of the open database (tests). */
 int store_schema(struct store *st);
 
