@@ -20,6 +20,7 @@
 #include "rand.h"
 #include "retry.h"
 #include "store.h"
+#include "tui.h"
 #include "ui.h"
 
 #define PROG "secmsg-client"
@@ -33,8 +34,9 @@ struct app {
 	struct chats *chats;
 	struct front front;
 	struct cmd_env env;
-	struct batch *batch;	/* the front end: one of these two */
+	struct batch *batch;	/* the front end: one of these three */
 	struct ui *ui;
+	struct tui *tui;
 	int sig[2];		/* the signal handler's pipe */
 	bool done;		/* the session ended (BYE, closed, broken) */
 	bool quitting;		/* the user is done: QUIT is queued */
@@ -289,6 +291,12 @@ static int make_front(struct app *a, bool batch)
 		if (a->batch)
 			batch_front(a->batch, &a->front);
 		return a->batch ? 0 : -ENOMEM;
+	}
+	if (tui_usable()) {
+		a->tui = tui_new(&a->env);
+		if (a->tui)
+			tui_front(a->tui, &a->front);
+		return a->tui ? 0 : -ENOMEM;
 	}
 	a->ui = ui_new(&a->env);
 	if (a->ui)
@@ -549,6 +557,7 @@ static void cleanup(struct app *a)
 	if (a->key)
 		key_unref(a->key);
 	ui_free(a->ui);
+	tui_free(a->tui);
 	batch_free(a->batch);
 	sig_fd = -1;
 	for (i = 0; i < NCAUGHT; i++)

@@ -16,7 +16,10 @@ enum arg_shape {
 	ARGS_OPT_PEER,	/* WORD [PEER] */
 	ARGS_PEER_TEXT,	/* WORD PEER TEXT... */
 	ARGS_TEXT,	/* the whole line is text (plain text, no word) */
+	ARGS_NUM,	/* WORD N: a window number, 1..TWIN_NUM_MAX */
 };
+
+#define TWIN_NUM_MAX 99
 
 #define IN_BATCH 1
 #define IN_UI 2
@@ -212,6 +215,30 @@ static int run_fingerprint(const struct cmd_env *e, const struct ccmd *c)
 	return 0;
 }
 
+/* Windows exist only on a terminal (tui.c). */
+static bool have_windows(const struct cmd_env *e)
+{
+	if (e->win)
+		return true;
+	out_error(e->out, "there are no windows here (not a terminal)");
+	return false;
+}
+
+static int run_win(const struct cmd_env *e, const struct ccmd *c)
+{
+	if (have_windows(e) && !e->win->show(e->win->ctx, c->num))
+		out_error(e->out, "there is no window %u", c->num);
+	return 0;
+}
+
+static int run_close(const struct cmd_env *e, const struct ccmd *c)
+{
+	(void)c;
+	if (have_windows(e))
+		e->win->close(e->win->ctx);
+	return 0;
+}
+
 static int run_help(const struct cmd_env *e, const struct ccmd *c);
 
 /* ---- the table ---- */
@@ -231,7 +258,11 @@ static const struct command commands[] = {
 	{ "msg", CCMD_MSG, ARGS_PEER_TEXT, IN_UI, true, run_send,
 	  "/msg NAME TEXT", "send one line to NAME, whatever chat is current" },
 	{ "to", CCMD_TO, ARGS_PEER, IN_UI, false, run_to,
-	  "/to NAME", "make NAME the current chat" },
+	  "/to NAME", "make NAME the current chat (and show its window)" },
+	{ "win", CCMD_WIN, ARGS_NUM, IN_UI, false, run_win,
+	  "/win N", "show window N (also Alt-N; 1 is the status window)" },
+	{ "close", CCMD_CLOSE, ARGS_NONE, IN_UI, false, run_close,
+	  "/close", "close the current window (the chat stays open)" },
 	{ "chats", CCMD_CHATS, ARGS_NONE, IN_BATCH | IN_UI, false, run_chats,
 	  "/chats", "chats, conversations and requests (* marks the "
 	  "current one)" },
@@ -264,6 +295,11 @@ static int run_help(const struct cmd_env *e, const struct ccmd *c)
 				 commands[i].help);
 	out_info(e->out, "Anything else goes to the current chat; start a "
 		 "line with // to\nsend a line that begins with /.");
+	if (e->win)
+		out_info(e->out, "Keys: Alt-1..9 and Alt-0 show a window, "
+			 "Alt-Left/Right the one before or after,\nPgUp/PgDn "
+			 "scroll, Tab completes commands and names, Ctrl-L "
+			 "redraws.");
 	return 0;
 }
 
@@ -347,6 +383,21 @@ static bool set_peer(struct ccmd *c, const char *s, size_t pos, size_t n)
 	return true;
 }
 
+/* A window number: 1..TWIN_NUM_MAX in decimal. */
+static void parse_num(struct ccmd *c, const char *s, size_t n)
+{
+	unsigned v = 0;
+	size_t i;
+
+	for (i = 0; i < n && s[i] >= '0' && s[i] <= '9' && v <= TWIN_NUM_MAX;
+	     i++)
+		v = v * 10 + (unsigned)(s[i] - '0');
+	if (n == 0 || i != n || v == 0 || v > TWIN_NUM_MAX)
+		bad(c, "a window number (1, 2, ...) is missing");
+	else
+		c->num = v;
+}
+
 static void parse_args(const struct command *v, const char *s, size_t len,
 		       size_t pos, bool batch, struct ccmd *c)
 {
@@ -357,6 +408,13 @@ static void parse_args(const struct command *v, const char *s, size_t len,
 	if (v->args == ARGS_NONE) {
 		if (n != 0)
 			bad(c, "this command takes no argument");
+		return;
+	}
+	if (v->args == ARGS_NUM) {
+		parse_num(c, s + pos, n);
+		pos += n;
+		if (c->kind != CCMD_BAD && next_word(s, len, &pos) != 0)
+			bad(c, "too many arguments");
 		return;
 	}
 	if (n == 0) {
@@ -384,6 +442,7 @@ static void reset(struct ccmd *c)
 	c->peer[0] = '\0';
 	c->text[0] = '\0';
 	c->text_len = 0;
+	c->num = 0;
 	c->err = NULL;
 }
 
@@ -466,4 +525,23 @@ int ccmd_run(const struct cmd_env *e, const struct ccmd *c)
 bool ccmd_historic(const struct ccmd *c)
 {
 	return c->cmd && !c->cmd->chat_text;
+}
+
+const char *ccmd_word(size_t i)
+{
+	size_t k;
+
+	for (k = 0; k < NCOMMANDS; k++)
+		if ((commands[k].where & IN_UI) && commands[k].word &&
+		    i-- == 0)
+			return commands[k].word;
+	return NULL;
+}
+
+bool ccmd_takes_peer(const char *w)
+{
+	const struct command *v = find_command(w, strlen(w), IN_UI);
+
+	return v && (v->args == ARGS_PEER || v->args == ARGS_OPT_PEER ||
+		     v->args == ARGS_PEER_TEXT);
 }

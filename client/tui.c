@@ -1,0 +1,745 @@
+/* tui.c - the terminal front end: events into windows, readline's keys,
+ * the life of the screen. tui_draw.c draws it. */
+#include "tui.h"
+
+#include <curses.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <term.h>
+#include <unistd.h>
+
+#include <readline/history.h>
+#include <readline/readline.h>
+
+#include "chats.h"
+#include "crypto.h"
+#include "tui_int.h"
+#include "ui.h"
+
+/* readline's callbacks carry no context. */
+static struct tui *tui_cur;
+
+bool tui_usable(void)
+{
+	const char *term = getenv("TERM");
+	int err = 0;
+
+	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO) || !term ||
+	    !*term || strcmp(term, "dumb") == 0)
+		return false;
+	if (setupterm(NULL, STDOUT_FILENO, &err) != OK)
+		return false;
+	del_curterm(cur_term);
+	return true;
+}
+
+/* ---- lines into windows ---- */
+
+/* Add text (lines ending in newlines) to window i; the first line gets
+ * kind and hl, the others are plain text. Returns the first line. */
+static struct tline *add_text(struct tui *t, size_t i, enum tline_kind kind,
+			      char *text, size_t len, unsigned hl)
+{
+	struct tline *first = NULL, *l;
+	size_t start = 0, e;
+
+	for (e = 0; e < len; e++)
+		if (text[e] == '\t')
+			text[e] = ' ';	/* a TAB's width depends on the column */
+	while (start < len) {
+		for (e = start; e < len && text[e] != '\n'; e++)
+			;
+		l = twins_add(&t->ws, i, first ? kind == TL_WARN ? TL_WARN :
+					  TL_TEXT : kind,
+			      text + start, e - start, first ? 0 : hl);
+		if (l)
+			l->cont = first != NULL;
+		if (l && t->ws.w[i]->scroll)	/* keep a scrolled view still */
+			t->ws.w[i]->scroll += (unsigned)tui_draw_line_rows(l);
+		if (!first)
+			first = l;
+		start = e + 1;
+	}
+	return first;
+}
+
+/* Format ev (ui_format) into window i. */
+static struct tline *add_event(struct tui *t, size_t i, const struct cev *ev,
+			       enum tline_kind kind, unsigned hl)
+{
+	char *text;
+	size_t len = ui_format(ev, &text);
+	struct tline *l;
+
+	if (!text)
+		return NULL;
+	l = add_text(t, i, kind, text, len, hl);
+	crypto_cleanse(text, len);
+	free(text);
+	return l;
+}
+
+/* Events that open their peer's window. */
+static bool opens_window(enum cev_kind k)
+{
+	return k == CEV_REQUEST || k == CEV_CHAT || k == CEV_MSG ||
+	       k == CEV_SENT || k == CEV_KEYCHANGE || k == CEV_CONV;
+}
+
+/* The window for ev: its peer's, else the one shown (a command's answer),
+ * else for presence news the status window. */
+static size_t target(struct tui *t, const struct cev *ev)
+{
+	int i;
+
+	if (ev->kind == CEV_READY || ev->kind == CEV_RECONNECTING)
+		return 0;
+	if (!ev->peer)
+		return t->ws.cur;
+	if (opens_window(ev->kind))
+		return twins_open(&t->ws, ev->peer);
+	i = twins_find(&t->ws, ev->peer);
+	if (i >= 0)
+		return (size_t)i;
+	return ev->kind == CEV_PRESENCE ? 0 : t->ws.cur;
+}
+
+static bool is_warning(const struct cev *ev)
+{
+	return ev->kind == CEV_KEYCHANGE || ev->kind == CEV_ERROR ||
+	       ev->kind == CEV_BYE || ev->kind == CEV_DROPPED ||
+	       ev->kind == CEV_NOTSENT ||
+	       (ev->kind == CEV_ENDED && ev->reason == CEV_END_FAILED);
+}
+
+/* Keep the last lines without a peer, to print when the screen is gone
+ * (why the session ended). */
+static void keep_tail(struct tui *t, const struct cev *ev)
+{
+	char *text;
+	size_t len = ui_format(ev, &text);
+
+	if (!text)
+		return;
+	if (t->ntail == TUI_TAIL) {
+		crypto_cleanse(t->tail[0], strlen(t->tail[0]));
+		free(t->tail[0]);
+		memmove(t->tail, t->tail + 1, (TUI_TAIL - 1) * sizeof(*t->tail));
+		t->ntail--;
+	}
+	t->tail[t->ntail++] = text;
+	(void)len;
+}
+
+/* A message from the peer: "<bob> text", the name in bob's colour. */
+static void on_msg(struct tui *t, size_t i, const struct cev *ev)
+{
+	add_event(t, i, ev, TL_MSG, (unsigned)strlen(ev->peer) + 2);
+}
+
+/* Our message: shown once, as "<alice> text (sent)", and its state
+ * changes on that line. */
+static void on_sent(struct tui *t, size_t i, const struct cev *ev)
+{
+	struct cev mine = *ev;
+	struct tline *l;
+
+	mine.kind = CEV_MSG;
+	mine.peer = t->env->user;
+	l = add_event(t, i, &mine, TL_OWN, (unsigned)strlen(mine.peer) + 2);
+	if (l) {
+		l->id = ev->id;
+		l->state = TS_SENT;
+	}
+}
+
+/* The window shown is no chat any more: say so, plain text goes nowhere
+ * until the user picks a chat (issue 13 §6). */
+static void lost_focus(struct tui *t)
+{
+	char line[512];
+
+	t->focus.name[0] = '\0';
+	t->last_focus[0] = '\0';
+	ui_no_focus_line(t->env->chats, line, sizeof(line));
+	twins_add(&t->ws, t->ws.cur, TL_TEXT, line, strlen(line), 0);
+}
+
+static void on_gone(struct tui *t, const struct cev *ev)
+{
+	int i = twins_find(&t->ws, ev->peer);
+
+	if (i >= 0)
+		twin_lose_pending(t->ws.w[i]);
+	if (strcmp(ev->peer, t->focus.name) == 0)
+		lost_focus(t);
+}
+
+/* A request: its window is marked, and the window shown says so too
+ * (a request expires within a minute). */
+static void on_request(struct tui *t, size_t i, const struct cev *ev)
+{
+	char line[128];
+
+	add_event(t, i, ev, TL_TEXT, 0);
+	if (i == t->ws.cur)
+		return;
+	t->ws.w[i]->hot = true;
+	snprintf(line, sizeof(line), "%s asks to talk (window %zu): /accept "
+		 "%s or /refuse %s", ev->peer, i + 1, ev->peer, ev->peer);
+	twins_add(&t->ws, t->ws.cur, TL_TEXT, line, strlen(line), 0);
+}
+
+/* Our message id changed state; a refusal also says why. */
+static void on_state(struct tui *t, size_t i, const struct cev *ev,
+		     enum tline_state s)
+{
+	twin_set_state(t->ws.w[i], ev->id, s);
+	if (s == TS_REFUSED)
+		add_event(t, i, ev, TL_WARN, 0);
+}
+
+static void remember_users(struct tui *t, const struct cev *ev)
+{
+	if (ev->s1)
+		snprintf(t->users, sizeof(t->users), "%s", ev->s1);
+}
+
+static void route(struct tui *t, const struct cev *ev)
+{
+	size_t i = target(t, ev);
+
+	switch (ev->kind) {
+	case CEV_MSG:
+		on_msg(t, i, ev);
+		break;
+	case CEV_SENT:
+		on_sent(t, i, ev);
+		break;
+	case CEV_DELIVERED:
+		on_state(t, i, ev, TS_DELIVERED);
+		break;
+	case CEV_STORED:
+		on_state(t, i, ev, TS_STORED);
+		break;
+	case CEV_NOTSENT:
+		on_state(t, i, ev, TS_REFUSED);
+		break;
+	case CEV_REQUEST:
+		on_request(t, i, ev);
+		break;
+	case CEV_GONE:
+		on_gone(t, ev);
+		break;
+	default:
+		add_event(t, i, ev, is_warning(ev) ? TL_WARN : TL_TEXT, 0);
+		if (is_warning(ev) && i != t->ws.cur)
+			t->ws.w[i]->hot = true;
+		break;
+	}
+}
+
+static void on_event(void *fe, const struct cev *ev)
+{
+	struct tui *t = fe;
+
+	if (ev->kind == CEV_READY || ev->kind == CEV_USERS)
+		remember_users(t, ev);
+	if (ev->kind == CEV_RECONNECTING)
+		t->reconnecting = true;
+	else if (ev->kind == CEV_READY)
+		t->reconnecting = false;
+	if (!ev->peer && ev->kind != CEV_INFO && ev->kind != CEV_USERS)
+		keep_tail(t, ev);
+	route(t, ev);
+	t->dirty = true;
+}
+
+/* ---- windows and the current chat ---- */
+
+/* The prompt names the current chat; true if it changed. */
+static bool update_prompt(struct tui *t)
+{
+	char p[sizeof(t->prompt)];
+
+	snprintf(p, sizeof(p), "%s%s%s> ",
+		 t->reconnecting ? "[reconnecting] " : "",
+		 t->focus.name[0] ? "to " : "", t->focus.name);
+	if (strcmp(p, t->prompt) == 0)
+		return false;
+	memcpy(t->prompt, p, sizeof(p));
+	if (t->installed)
+		rl_set_prompt(t->prompt);
+	return true;
+}
+
+/* Show window i; its peer becomes the current chat. */
+static void show(struct tui *t, size_t i)
+{
+	twins_select(&t->ws, i);
+	snprintf(t->focus.name, sizeof(t->focus.name), "%s",
+		 t->ws.w[t->ws.cur]->name);
+	snprintf(t->last_focus, sizeof(t->last_focus), "%s", t->focus.name);
+	t->dirty = true;
+}
+
+static bool win_show(void *ctx, unsigned n)
+{
+	struct tui *t = ctx;
+
+	if (n == 0 || n > t->ws.n)
+		return false;
+	show(t, n - 1);
+	return true;
+}
+
+static void win_close(void *ctx)
+{
+	struct tui *t = ctx;
+
+	if (t->ws.cur == 0) {
+		twins_add(&t->ws, 0, TL_WARN, "The status window stays open.",
+			  29, 0);
+		return;
+	}
+	twins_close(&t->ws, t->ws.cur);
+	show(t, t->ws.cur);
+}
+
+/* A command made another chat current (/talk, /accept, /to): show its
+ * window. */
+static void follow_focus(struct tui *t)
+{
+	if (!t->focus.name[0] || strcmp(t->focus.name, t->last_focus) == 0)
+		return;
+	show(t, twins_open(&t->ws, t->focus.name));
+}
+
+/* ---- readline: keys ---- */
+
+static int on_key_window(int count, int key)
+{
+	(void)count;
+	win_show(tui_cur, key == '0' ? 10 : (unsigned)(key - '0'));
+	return 0;
+}
+
+static int on_key_prev(int count, int key)
+{
+	struct tui *t = tui_cur;
+
+	(void)count;
+	(void)key;
+	show(t, t->ws.cur ? t->ws.cur - 1 : t->ws.n - 1);
+	return 0;
+}
+
+static int on_key_next(int count, int key)
+{
+	struct tui *t = tui_cur;
+
+	(void)count;
+	(void)key;
+	show(t, t->ws.cur + 1 < t->ws.n ? t->ws.cur + 1 : 0);
+	return 0;
+}
+
+/* PgUp: back a screen, less a row to keep one's place. */
+static int on_key_pgup(int count, int key)
+{
+	struct tui *t = tui_cur;
+	struct twin *w = t->ws.w[t->ws.cur];
+	unsigned page = tui_draw_rows() > 1 ? (unsigned)tui_draw_rows() - 1 : 1;
+	unsigned total = tui_draw_total_rows(w), rows = (unsigned)tui_draw_rows();
+	unsigned most = total > rows ? total - rows : 0;
+
+	(void)count;
+	(void)key;
+	w->scroll = w->scroll + page < most ? w->scroll + page : most;
+	t->dirty = true;
+	return 0;
+}
+
+static int on_key_pgdn(int count, int key)
+{
+	struct tui *t = tui_cur;
+	struct twin *w = t->ws.w[t->ws.cur];
+	unsigned page = tui_draw_rows() > 1 ? (unsigned)tui_draw_rows() - 1 : 1;
+
+	(void)count;
+	(void)key;
+	w->scroll = w->scroll > page ? w->scroll - page : 0;
+	t->dirty = true;
+	return 0;
+}
+
+static int on_key_redraw(int count, int key)
+{
+	(void)count;
+	(void)key;
+	clearok(curscr, TRUE);
+	tui_cur->dirty = true;
+	return 0;
+}
+
+static void bind_keys(void)
+{
+	static const struct { const char *seq; rl_command_func_t *fn; } b[] = {
+		{ "\\e[1;3D", on_key_prev }, { "\\e[1;3C", on_key_next },
+		{ "\\e\\e[D", on_key_prev }, { "\\e\\e[C", on_key_next },
+		{ "\\e[5~", on_key_pgup }, { "\\e[6~", on_key_pgdn },
+		{ "\\C-l", on_key_redraw },
+	};
+	char seq[4] = "\\e0";
+	size_t i;
+
+	for (i = 0; i < sizeof(b) / sizeof(b[0]); i++)
+		rl_bind_keyseq(b[i].seq, b[i].fn);
+	for (seq[2] = '0'; seq[2] <= '9'; seq[2]++)
+		rl_bind_keyseq(seq, on_key_window);
+}
+
+/* ---- readline: completion ---- */
+
+/* The candidates for a word: command words after a leading "/", else
+ * peer names (windows, chats, who was online at the last list). */
+struct cands {
+	const char *v[TWIN_MAX + 64 + 128];
+	char users[1024];
+	size_t n, next;
+};
+
+static struct cands cands;
+
+static void add_cand(const char *name)
+{
+	size_t i;
+
+	if (!*name || cands.n == sizeof(cands.v) / sizeof(cands.v[0]))
+		return;
+	for (i = 0; i < cands.n; i++)
+		if (strcmp(cands.v[i], name) == 0)
+			return;
+	cands.v[cands.n++] = name;
+}
+
+static void gather_names(struct tui *t)
+{
+	static struct chats_row rows[64];
+	size_t n = chats_snapshot(t->env->chats, rows, 64), i;
+	char *p, *save = NULL;
+
+	for (i = 0; i < t->ws.n; i++)
+		add_cand(t->ws.w[i]->name);
+	for (i = 0; i < n && i < 64; i++)
+		add_cand(rows[i].name);
+	snprintf(cands.users, sizeof(cands.users), "%s", t->users);
+	for (p = strtok_r(cands.users, ",", &save); p;
+	     p = strtok_r(NULL, ",", &save))
+		add_cand(p);
+}
+
+static char *next_cand(const char *text, int state)
+{
+	size_t len = strlen(text);
+	const char *c;
+
+	if (state == 0)
+		cands.next = 0;
+	while (cands.next < cands.n) {
+		c = cands.v[cands.next++];
+		if (strncmp(c, text, len) == 0)
+			return strdup(c);
+	}
+	return NULL;
+}
+
+static char *next_command(const char *text, int state)
+{
+	static size_t i;
+	size_t len = strlen(text + 1);
+	const char *w;
+	char *r;
+
+	if (state == 0)
+		i = 0;
+	while ((w = ccmd_word(i++)))
+		if (strncmp(w, text + 1, len) == 0 &&
+		    (r = malloc(strlen(w) + 2))) {
+			r[0] = '/';
+			strcpy(r + 1, w);
+			return r;
+		}
+	return NULL;
+}
+
+static char **complete(const char *text, int start, int end)
+{
+	char word[32];
+	size_t n = 0;
+
+	(void)end;
+	rl_attempted_completion_over = 1;	/* never file names */
+	if (start == 0 && text[0] == '/')
+		return rl_completion_matches(text, next_command);
+	/* A name: for plain text, or after /talk, /msg, ... */
+	if (rl_line_buffer[0] == '/') {
+		while (n + 1 < sizeof(word) && rl_line_buffer[n + 1] &&
+		       rl_line_buffer[n + 1] != ' ')
+			n++;
+		memcpy(word, rl_line_buffer + 1, n);
+		word[n] = '\0';
+		if (!ccmd_takes_peer(word))
+			return NULL;
+	}
+	cands.n = 0;
+	gather_names(tui_cur);
+	return rl_completion_matches(text, next_cand);
+}
+
+/* Several matches: list them in the window shown, not on readline's
+ * (absent) output. */
+static void show_matches(char **m, int n, int longest)
+{
+	char line[512];
+	size_t len = 0;
+	int i;
+
+	(void)longest;
+	for (i = 1; i <= n && len < sizeof(line) - 40; i++)
+		len += (size_t)snprintf(line + len, sizeof(line) - len, "%s%s",
+					i > 1 ? "  " : "", m[i]);
+	twins_add(&tui_cur->ws, tui_cur->ws.cur, TL_TEXT, line, len, 0);
+	tui_cur->dirty = true;
+}
+
+/* ---- readline: the line ---- */
+
+static void remove_handler(struct tui *t)
+{
+	if (t->installed)
+		rl_callback_handler_remove();
+	t->installed = false;
+}
+
+static void on_line(char *line)
+{
+	struct tui *t = tui_cur;
+
+	if (!line) {	/* Ctrl-D */
+		t->quit = true;
+		remove_handler(t);
+		return;
+	}
+	if (ui_run_line(t->env, line, &t->typed_max) == FRONT_QUIT) {
+		t->quit = true;
+		remove_handler(t);
+	}
+	follow_focus(t);
+	t->dirty = true;
+}
+
+static void redisplay(void)
+{
+	if (tui_cur && tui_cur->started && !tui_cur->closed)
+		tui_draw(tui_cur);
+}
+
+static void no_prep(int meta)
+{
+	(void)meta;	/* ncurses set the terminal up */
+}
+
+static void no_deprep(void)
+{
+}
+
+static int on_input(void *fe)
+{
+	struct tui *t = fe;
+
+	rl_callback_read_char();
+	return t->quit ? FRONT_QUIT : 0;
+}
+
+/* Ctrl-C drops the line being typed, as in a shell. */
+static void on_interrupt(struct tui *t)
+{
+	rl_callback_sigcleanup();
+	ui_cleanse_line_buffer(t->typed_max);
+	rl_free_line_state();
+	rl_replace_line("", 0);
+	t->dirty = true;
+}
+
+/* Ctrl-Z: give the terminal back, stop, and take it again on fg. */
+static void suspend(struct tui *t)
+{
+	endwin();
+	kill(getpid(), SIGSTOP);
+	clearok(curscr, TRUE);
+	t->dirty = true;
+}
+
+static void resize(struct tui *t)
+{
+	int rows, cols;
+
+	rl_resize_terminal();
+	rl_get_screen_size(&rows, &cols);
+	if (rows > 0 && cols > 0)
+		resizeterm(rows, cols);
+	t->dirty = true;
+}
+
+static int on_signals(void *fe, int bits)
+{
+	struct tui *t = fe;
+
+	if (bits & FRONT_SIG_QUIT)
+		return FRONT_QUIT;
+	if (!t->installed)
+		return 0;
+	if (bits & FRONT_SIG_INT)
+		on_interrupt(t);
+	if (bits & FRONT_SIG_WINCH)
+		resize(t);
+	if (bits & FRONT_SIG_TSTP)
+		suspend(t);
+	return 0;
+}
+
+static void on_flush(void *fe)
+{
+	struct tui *t = fe;
+
+	if (update_prompt(t))
+		t->dirty = true;
+	if (t->started && t->installed && t->dirty)
+		tui_draw(t);
+}
+
+/* readline edits, ncurses draws: readline's own drawing and terminal
+ * set-up are turned off. */
+static void readline_setup(struct tui *t)
+{
+	rl_instream = stdin;
+	rl_outstream = t->null;
+	rl_catch_signals = 0;
+	rl_catch_sigwinch = 0;
+	rl_change_environment = 0;	/* LINES/COLUMNS would pin ncurses */
+	rl_readline_name = "secmsg-client";
+	rl_prep_term_function = no_prep;
+	rl_deprep_term_function = no_deprep;
+	rl_redisplay_function = redisplay;
+	rl_attempted_completion_function = complete;
+	rl_completion_display_matches_hook = show_matches;
+	rl_inhibit_completion = 0;
+}
+
+static void on_start(void *fe)
+{
+	struct tui *t = fe;
+
+	setlocale(LC_CTYPE, "");
+	t->null = fopen("/dev/null", "we");
+	readline_setup(t);
+	initscr();
+	cbreak();
+	noecho();
+	nonl();
+	intrflush(stdscr, FALSE);
+	keypad(stdscr, FALSE);	/* readline reads the keys */
+	typeahead(-1);		/* draw even while keys wait */
+	tui_draw_init(t);
+	t->prompt[0] = '\0';
+	update_prompt(t);
+	rl_callback_handler_install(t->prompt, on_line);
+	bind_keys();
+	t->started = t->installed = true;
+	tui_draw(t);
+}
+
+/* Lines to leave on the terminal when the screen goes. */
+static void print_lines(char *const *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		fputs(v[i], stdout);
+	fflush(stdout);
+}
+
+static void on_close(void *fe, bool user_quit)
+{
+	struct tui *t = fe;
+
+	remove_handler(t);
+	if (t->started) {
+		endwin();
+		if (!user_quit)
+			print_lines(t->tail, t->ntail);
+		ui_history_wipe();
+		ui_cleanse_line_buffer(t->typed_max);
+	} else {
+		print_lines(t->tail, t->ntail);
+	}
+	t->closed = true;
+}
+
+static const struct front_ops tui_ops = {
+	.start = on_start,
+	.event = on_event,
+	.input = on_input,
+	.signals = on_signals,
+	.flush = on_flush,
+	.close = on_close,
+};
+
+struct tui *tui_new(struct cmd_env *env)
+{
+	struct tui *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	if (!twins_init(&t->ws)) {
+		free(t);
+		return NULL;
+	}
+	t->env = env;
+	t->win = (struct cmd_windows){ .show = win_show, .close = win_close,
+				       .ctx = t };
+	env->focus = &t->focus;
+	env->win = &t->win;
+	tui_cur = t;
+	return t;
+}
+
+void tui_free(struct tui *t)
+{
+	size_t i;
+
+	if (!t)
+		return;
+	twins_free(&t->ws);
+	for (i = 0; i < t->ntail; i++) {
+		crypto_cleanse(t->tail[i], strlen(t->tail[i]));
+		free(t->tail[i]);
+	}
+	if (t->null)
+		fclose(t->null);
+	if (tui_cur == t)
+		tui_cur = NULL;
+	crypto_cleanse(t, sizeof(*t));
+	free(t);
+}
+
+void tui_front(struct tui *t, struct front *f)
+{
+	f->ops = &tui_ops;
+	f->ctx = t;
+	f->fd = 0;
+}

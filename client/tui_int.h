@@ -1,0 +1,47 @@
+/* tui_int.h - what tui.c (events, input) and tui_draw.c (the screen)
+ * share. Not for other modules. */
+#ifndef SECMSG_CLIENT_TUI_INT_H
+#define SECMSG_CLIENT_TUI_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "cmd.h"
+#include "twin.h"
+
+#define TUI_TAIL 4	/* lines without a peer kept to print at exit */
+
+struct tui {
+	struct cmd_env *env;
+	struct focus focus;		/* the current chat: the window shown */
+	char last_focus[NAME_MAX_LEN + 1];	/* focus after the last line */
+	struct twins ws;
+	struct cmd_windows win;
+	char prompt[NAME_MAX_LEN + 32];
+	char users[1024];		/* who was online at the last list */
+	char *tail[TUI_TAIL];		/* the last lines without a peer */
+	size_t ntail;
+	FILE *null;			/* readline's output: it draws nothing */
+	bool color;			/* colours in use */
+	bool started;			/* ncurses and readline have the terminal */
+	bool installed;			/* the line handler is installed */
+	bool closed;
+	bool quit;
+	bool reconnecting;
+	bool dirty;			/* the screen needs drawing */
+	size_t typed_max;		/* longest line typed (to cleanse) */
+};
+
+/* Set up colours (unless NO_COLOR) once ncurses is up. */
+void tui_draw_init(struct tui *t);
+/* Draw the whole screen: messages, status bar, input line. */
+void tui_draw(struct tui *t);
+/* Screen rows the message area has. */
+int tui_draw_rows(void);
+/* Screen rows line l takes at the screen's width. */
+int tui_draw_line_rows(const struct tline *l);
+/* Rows of all of window w. */
+unsigned tui_draw_total_rows(const struct twin *w);
+
+#endif
