@@ -293,7 +293,10 @@ static int make_front(struct app *a, bool batch)
 		return a->batch ? 0 : -ENOMEM;
 	}
 	if (tui_usable()) {
-		a->tui = tui_new(&a->env);
+		struct tui_opts to = { .color = a->cfg.color,
+				       .audible = a->cfg.bell };
+
+		a->tui = tui_new(&a->env, &to);
 		if (a->tui)
 			tui_front(a->tui, &a->front);
 		return a->tui ? 0 : -ENOMEM;

@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -53,6 +54,34 @@ static int parse_name(const struct conf_key *k, const char *val, void *obj,
 	return 0;
 }
 
+/* yes or no. */
+static int parse_switch(const struct conf_key *k, const char *val, void *obj,
+			char *why, size_t whylen)
+{
+	bool *b = (bool *)((char *)obj + k->off);
+
+	if (strcmp(val, "yes") == 0)
+		*b = true;
+	else if (strcmp(val, "no") == 0)
+		*b = false;
+	else
+		return conf_why(why, whylen, "'%.*s' is neither yes nor no",
+				CONF_SHOW, val);
+	return 0;
+}
+
+static void format_switch(const struct conf_key *k, const void *obj,
+			  char *buf, size_t len)
+{
+	snprintf(buf, len, "%s",
+		 *(const bool *)((const char *)obj + k->off) ? "yes" : "no");
+}
+
+#define SWITCH(key, f, def, help) \
+	CONF_CUSTOM("client", key, parse_switch, format_switch, \
+		    _Generic(CONF_FIELD_(struct ccfg, f), \
+			     bool: offsetof(struct ccfg, f)), \
+		    sizeof(bool), def, help)
 #define STRING(key, f, p, help) \
 	CONF_CUSTOM("client", key, p, conf_format_string, \
 		    CONF_OFF_STR_(struct ccfg, f), \
@@ -123,6 +152,16 @@ static const struct conf_key keys[] = {
 		      "about a second, doubling, up to this long, each wait drawn\n"
 		      "at random between half of it and all of it (0..1h; 0: never\n"
 		      "reconnect, exit as version 1 does). Option: --reconnect."),
+	SWITCH("color", color, "yes",
+	       "On a terminal, the windows in colour: each sender's name in a\n"
+	       "colour of its own, warnings in red (yes or no). The NO_COLOR\n"
+	       "environment variable, when set and not empty, turns colours\n"
+	       "off too. Option: --color."),
+	SWITCH("bell", bell, "yes",
+	       "On a terminal, ring the terminal's bell when someone asks to\n"
+	       "talk and when a message comes to a window not shown (yes or\n"
+	       "no); tmux and most terminals then flag the window.\n"
+	       "Option: --bell."),
 };
 
 _Static_assert(ARRAY_LEN(keys) <= CONF_KEYS_MAX, "too many keys");

@@ -10,6 +10,7 @@
 #ifndef SECMSG_CLIENT_CONFIG_H
 #define SECMSG_CLIENT_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -34,6 +35,8 @@ struct ccfg {
 	char state_dir[CCFG_PATH_MAX];	/* "" = known_peers_dir */
 	unsigned protocol_version;	/* highest offered: 1 or 2 */
 	unsigned reconnect_ms;		/* longest reconnect wait; 0 = never */
+	bool color;			/* the terminal's windows in colour */
+	bool bell;			/* ring on a request or a hidden message */
 };
 
 /* Fill c with the defaults (keys_dir and known_peers_dir under $HOME). */

@@ -138,6 +138,8 @@ static void keep_tail(struct tui *t, const struct cev *ev)
 static void on_msg(struct tui *t, size_t i, const struct cev *ev)
 {
 	add_event(t, i, ev, TL_MSG, (unsigned)strlen(ev->peer) + 2);
+	if (i != t->ws.cur)
+		t->ring = true;
 }
 
 /* Our message: shown once, as "<alice> text (sent)", and its state
@@ -185,6 +187,7 @@ static void on_request(struct tui *t, size_t i, const struct cev *ev)
 	char line[128];
 
 	add_event(t, i, ev, TL_TEXT, 0);
+	t->ring = true;
 	if (i == t->ws.cur)
 		return;
 	t->ws.w[i]->hot = true;
@@ -618,6 +621,9 @@ static void on_flush(void *fe)
 
 	if (update_prompt(t))
 		t->dirty = true;
+	if (t->started && t->installed && t->ring && t->opts.audible)
+		beep();
+	t->ring = false;
 	if (t->started && t->installed && t->dirty)
 		tui_draw(t);
 }
@@ -699,7 +705,7 @@ static const struct front_ops tui_ops = {
 	.close = on_close,
 };
 
-struct tui *tui_new(struct cmd_env *env)
+struct tui *tui_new(struct cmd_env *env, const struct tui_opts *o)
 {
 	struct tui *t = calloc(1, sizeof(*t));
 
@@ -710,6 +716,7 @@ struct tui *tui_new(struct cmd_env *env)
 		return NULL;
 	}
 	t->env = env;
+	t->opts = *o;
 	t->win = (struct cmd_windows){ .show = win_show, .close = win_close,
 				       .ctx = t };
 	env->focus = &t->focus;

@@ -23,12 +23,18 @@
 
 struct tui;
 
+/* What the configuration says about the screen. */
+struct tui_opts {
+	bool color;	/* colours (NO_COLOR can still turn them off) */
+	bool audible;	/* the bell on a request or a hidden message */
+};
+
 /* Can this process draw windows (a terminal on stdin and stdout that
  * terminfo describes, TERM not dumb)? */
 bool tui_usable(void);
 /* The windowed front end; it runs commands in env and owns env->focus and
  * env->win. One at a time (readline has no context). */
-struct tui *tui_new(struct cmd_env *env);
+struct tui *tui_new(struct cmd_env *env, const struct tui_opts *o);
 /* Free it, cleansing every window. */
 void tui_free(struct tui *t);
 /* Its front-end interface. */

@@ -29,7 +29,7 @@ void tui_draw_init(struct tui *t)
 	short i;
 
 	/* https://no-color.org: present and not empty means no colour. */
-	t->color = has_colors() && !(no && *no);
+	t->color = t->opts.color && has_colors() && !(no && *no);
 	colour_on = t->color;
 	if (!t->color || start_color() != OK)
 		return;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "cmd.h"
+#include "tui.h"
 #include "twin.h"
 
 #define TUI_TAIL 4	/* lines without a peer kept to print at exit */
@@ -23,6 +24,8 @@ struct tui {
 	char *tail[TUI_TAIL];		/* the last lines without a peer */
 	size_t ntail;
 	FILE *null;			/* readline's output: it draws nothing */
+	struct tui_opts opts;
+	bool ring;			/* ring the bell at the next flush */
 	bool color;			/* colours in use */
 	bool started;			/* ncurses and readline have the terminal */
 	bool installed;			/* the line handler is installed */

@@ -31,8 +31,15 @@ cv_start bob bob
 cv_start carol carol
 cl_start dave dave --protocol-version 1
 for u in bob carol dave; do expect "$u" "^ready${TAB}$u\$" "$u (batch) logs in"; done
+# The user looks at another tmux window: the request rings the bell, and
+# tmux flags alice's window.
+"${TMX[@]}" new-window -d -t t:1 "sleep 100"
+"${TMX[@]}" select-window -t t:1
 cl_cmd bob "talk alice"
 pane_expect "bob asks to talk \(window 2\)" "bob's request is said in the window shown, with its window"
+check "the request rang the bell: tmux flags the client's window" \
+	[ "$("${TMX[@]}" display -p -t t:0 '#{window_bell_flag}')" = 1 ]
+"${TMX[@]}" select-window -t t:0
 pane_expect "\[Act: 2!\]" "the activity list marks window 2 with ! (a request)"
 keys "/accept bob"
 enter
@@ -194,6 +201,20 @@ check "NO_COLOR: no colour on the screen" \
 	eval '! pane_e | grep -q -E "$COLOURED"'
 check "NO_COLOR: the status bar is in reverse video instead" \
 	eval 'pane_e | grep -q -E "${ESC}\\[7m($SGR)*\\[[0-9:]{5}\\] \\[2:bob\\]"'
+keys "/quit"
+enter
+pane_expect "^\[exit 0\]" "/quit: exit 0"
+
+# ---- color = no (--color no) ----
+"${TMX[@]}" kill-session -t t
+"${TMX[@]}" new-session -d -s t -x 100 -y 30 \
+	"'$CLIENT' -c '$conf' --color no --state-dir '$DDIR/cstate/alice' alice; echo \"[exit \$?]\"; sleep 100"
+pane_expect "Logged in as alice" "alice again, with --color no"
+cl_cmd bob "send alice no colours asked"
+key M-2
+pane_expect "<bob> no colours asked" "bob's message shows"
+check "--color no: no colour on the screen" \
+	eval '! pane_e | grep -q -E "$COLOURED"'
 keys "/quit"
 enter
 pane_expect "^\[exit 0\]" "/quit: exit 0"
