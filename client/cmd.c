@@ -1,6 +1,7 @@
 /* cmd.c - the command table: parse a line, run it, list the help. */
 #include "cmd.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -53,9 +54,15 @@ static int run_list(const struct cmd_env *e, const struct ccmd *c)
 	return 0;
 }
 
-/* A chat the user just asked for becomes the current one (issue 13 §6). */
+/* A chat the user just asked for becomes the current one (issue 13 §6).
+ * Interactively, talking to oneself is refused here, before the client
+ * says it asked (batch scripts get the server's `refused PEER self`). */
 static int run_talk(const struct cmd_env *e, const struct ccmd *c)
 {
+	if (e->focus && strcmp(c->peer, e->user) == 0) {
+		out_error(e->out, "you cannot talk to yourself");
+		return 0;
+	}
 	if (chats_talk(e->chats, c->peer) == 0)
 		focus_on(e, c->peer);
 	return 0;
@@ -69,9 +76,17 @@ static int run_accept(const struct cmd_env *e, const struct ccmd *c)
 	return 0;
 }
 
+/* A person is told what happened; batch mode stays as it was. */
 static int run_refuse(const struct cmd_env *e, const struct ccmd *c)
 {
-	chats_refuse(e->chats, c->peer);
+	int r = chats_refuse(e->chats, c->peer);
+
+	if (!e->focus)
+		return 0;
+	if (r == -ENOENT)
+		out_error(e->out, "%s has not asked to talk", c->peer);
+	else if (r == 0)
+		out_info(e->out, "You refused %s's request.", c->peer);
 	return 0;
 }
 
@@ -471,6 +486,15 @@ void ccmd_parse_batch(const char *line, size_t len, struct ccmd *c)
 	parse_word(line, len, 0, IN_BATCH, c);
 }
 
+static bool blank(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len && is_sep(s[i]); i++)
+		;
+	return i == len;
+}
+
 void ccmd_parse_interactive(const char *line, size_t len, struct ccmd *c)
 {
 	const struct command *say = &commands[NCOMMANDS - 1];
@@ -483,6 +507,8 @@ void ccmd_parse_interactive(const char *line, size_t len, struct ccmd *c)
 		parse_word(line, len, 1, IN_UI, c);
 		return;
 	}
+	if (blank(line, len))
+		return;	/* nothing to say: not sent */
 	skip = line[0] == '/' ? 1 : 0;
 	c->kind = say->kind;
 	c->cmd = say;

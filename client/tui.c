@@ -528,15 +528,86 @@ static void remove_handler(struct tui *t)
 	t->installed = false;
 }
 
+/* Chats that end when the client does (conversations of version 2
+ * outlast it); their names into buf. */
+static size_t ending_chats(struct tui *t, char *buf, size_t len)
+{
+	struct chats_row v[16];
+	size_t n = chats_snapshot(t->env->chats, v, 16), i, k = 0, o = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < n && i < 16; i++) {
+		if (v[i].conv || o + NAME_MAX_LEN + 3 > len)
+			continue;
+		o += (size_t)snprintf(buf + o, len - o, "%s%s", k++ ? ", " : "",
+				      v[i].name);
+	}
+	return k;
+}
+
+/* Ctrl-D: leave, but ask once first if that would end chats. */
+static void on_eof(struct tui *t)
+{
+	char names[256], line[400];
+
+	if (!t->eof_warned && ending_chats(t, names, sizeof(names))) {
+		t->eof_warned = true;
+		snprintf(line, sizeof(line), "Leaving ends your chats with %s: "
+			 "Ctrl-D again or /quit to leave.", names);
+		twins_add(&t->ws, t->ws.cur, TL_WARN, line, strlen(line), 0);
+		t->dirty = true;
+		return;
+	}
+	t->quit = true;
+	remove_handler(t);
+}
+
+/* Give the next input line this text (readline clears the line after the
+ * handler; its start-up hook puts it back). */
+static int put_back(void)
+{
+	struct tui *t = tui_cur;
+
+	if (t && t->pending) {
+		rl_insert_text(t->pending);
+		crypto_cleanse(t->pending, strlen(t->pending));
+		free(t->pending);
+		t->pending = NULL;
+	}
+	return 0;
+}
+
+/* Plain text over the limit is not lost: it goes back to the input line
+ * to be shortened, and the limit is said in bytes, which it is. */
+static bool too_long(struct tui *t, char *line)
+{
+	size_t len = strlen(line);
+	char msg[200];
+
+	if (len <= CHAT_TEXT_MAX || (line[0] == '/' && line[1] != '/'))
+		return false;
+	snprintf(msg, sizeof(msg), "Too long to send: %zu bytes, at most %d "
+		 "(a letter outside ASCII takes 2 to 4). It is back in the input "
+		 "line.", len, CHAT_TEXT_MAX);
+	twins_add(&t->ws, t->ws.cur, TL_WARN, msg, strlen(msg), 0);
+	if (len > t->typed_max)
+		t->typed_max = len;
+	t->pending = line;	/* put_back frees it */
+	t->dirty = true;
+	return true;
+}
+
 static void on_line(char *line)
 {
 	struct tui *t = tui_cur;
 
 	if (!line) {	/* Ctrl-D */
-		t->quit = true;
-		remove_handler(t);
+		on_eof(t);
 		return;
 	}
+	t->eof_warned = false;
+	if (too_long(t, line))
+		return;
 	if (ui_run_line(t->env, line, &t->typed_max) == FRONT_QUIT) {
 		t->quit = true;
 		remove_handler(t);
@@ -643,6 +714,7 @@ static void readline_setup(struct tui *t)
 	rl_redisplay_function = redisplay;
 	rl_attempted_completion_function = complete;
 	rl_completion_display_matches_hook = show_matches;
+	rl_startup_hook = put_back;
 	rl_inhibit_completion = 0;
 }
 
@@ -732,6 +804,10 @@ void tui_free(struct tui *t)
 	if (!t)
 		return;
 	twins_free(&t->ws);
+	if (t->pending) {
+		crypto_cleanse(t->pending, strlen(t->pending));
+		free(t->pending);
+	}
 	for (i = 0; i < t->ntail; i++) {
 		crypto_cleanse(t->tail[i], strlen(t->tail[i]));
 		free(t->tail[i]);

@@ -26,6 +26,8 @@ struct tui {
 	FILE *null;			/* readline's output: it draws nothing */
 	struct tui_opts opts;
 	bool ring;			/* ring the bell at the next flush */
+	bool eof_warned;		/* Ctrl-D once with chats open */
+	char *pending;			/* a line given back to the input */
 	bool color;			/* colours in use */
 	bool started;			/* ncurses and readline have the terminal */
 	bool installed;			/* the line handler is installed */

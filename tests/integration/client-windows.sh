@@ -51,6 +51,7 @@ keys "/accept carol"
 enter
 pane_expect "\[3:carol\]" "/accept carol shows window 3"
 cl_cmd dave "talk alice"
+pane_wait "dave asks to talk"
 keys "/accept dave"
 enter
 pane_expect "\[4:dave\]" "/accept dave shows window 4"
@@ -91,6 +92,43 @@ pane_expect "<alice> typed in carol's window \(delivered\)" "carol's receipt tur
 keys "/win 9"
 enter
 pane_expect "there is no window 9" "/win 9: there is no window 9"
+
+# ---- small things a person meets (issue 18, item 8) ----
+n=$(cl_lines carol)
+keys "    "
+enter
+keys "after the blank line"
+enter
+expect_none carol "^msg${TAB}alice${TAB}[0-9]+${TAB} *\$" \
+	"a line of spaces is not sent" "$n" "^msg${TAB}alice${TAB}[0-9]+${TAB}after the blank line\$"
+keys "/talk alice"
+enter
+pane_expect "you cannot talk to yourself" "/talk alice (oneself): refused at once, in words"
+check "and the client did not say it asked first" eval '! pane | grep -q "asked alice to talk"'
+cl_start erin erin
+expect erin "^ready${TAB}erin\$" "erin (batch) logs in"
+cl_cmd erin "talk alice"
+pane_expect "erin asks to talk" "erin's request is said"
+keys "/refuse erin"
+enter
+pane_expect "You refused erin's request" "/refuse says what it did"
+expect erin "^refused${TAB}alice${TAB}declined\$" "erin: refused alice declined"
+keys "/refuse erin"
+enter
+pane_expect "erin has not asked to talk" "/refuse again: erin has not asked"
+cl_cmd erin quit
+expect_exit erin 0 "erin quits: exit 0"
+LONG=$(printf 'x%.0s' $(seq 4100))
+keys "$LONG"
+enter
+pane_expect "Too long to send: 4100 bytes, at most 4096" "a line over the limit: the limit said in bytes"
+last_expect "xxxxxxxxxx\$" "the line over the limit is back in the input, to be shortened"
+key C-u
+last_expect "^to carol> ?\$" "Ctrl-U clears it"
+key C-d
+pane_expect "Leaving ends your chats with dave: Ctrl-D again or /quit to leave" \
+	"Ctrl-D with a chat open (dave's, version 1): the client asks first"
+check "and it is still running" eval '! pane | grep -q "^\[exit"'
 
 # ---- scrollback ----
 key M-2

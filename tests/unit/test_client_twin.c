@@ -1,5 +1,6 @@
 /* test_client_twin.c - the terminal client's windows (client/twin.c) and
- * the window commands' parsing. */
+ * the interactive parsing issue 18 changed (window commands, blank
+ * lines). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -157,6 +158,12 @@ static void test_win_commands(void **state)
 	assert_int_equal(c.kind, CCMD_BAD);
 	parse("/win 100", &c);
 	assert_int_equal(c.kind, CCMD_BAD);
+	/* A line of blanks says nothing: it is not sent. */
+	parse("   \t ", &c);
+	assert_int_equal(c.kind, CCMD_NONE);
+	parse("  hi", &c);
+	assert_int_equal(c.kind, CCMD_SAY);
+	assert_string_equal(c.text, "  hi");
 	parse("/close", &c);
 	assert_int_equal(c.kind, CCMD_CLOSE);
 	assert_true(ccmd_historic(&c));
