@@ -757,6 +757,9 @@ static void on_close(void *fe, bool user_quit)
 
 	remove_handler(t);
 	if (t->started) {
+		/* ncurses' copies of the screen hold chat text: blank them. */
+		erase();
+		refresh();
 		endwin();
 		if (!user_quit)
 			print_lines(t->tail, t->ntail);

@@ -190,6 +190,27 @@ enter
 expect bob "^msg${TAB}alice${TAB}[0-9]+${TAB}a half-typed line that will be wrapped differently and sent\$" \
 	"the line edited across the resizes reaches bob whole"
 
+# ---- wide characters edit as before; Ctrl-C drops the line ----
+keys "héllo 日本 wörld"
+key Left Left Left Left Left
+keys "X"
+last_expect "^to bob> héllo 日本 Xwörld\$" "a line with accents and wide characters, edited in the middle"
+cur=$("${TMX[@]}" display-message -p -t "$PANE" '#{cursor_x}')
+# "to bob> " 8 + "héllo " 6 + "日本 " 5 (two columns each) + "X" 1
+check "the cursor stands after the X, counting wide characters as two columns ($cur)" \
+	[ "$cur" = 20 ]
+enter
+expect bob "^msg${TAB}alice${TAB}[0-9]+${TAB}héllo 日本 Xwörld\$" "bob gets the edited line whole"
+pane_expect "<alice> héllo 日本 Xwörld \((sent|delivered)\)" "alice's window shows it"
+keys "a line to drop"
+key C-c
+last_expect "^to bob> ?\$" "Ctrl-C drops the line being typed"
+n=$(cl_lines bob)
+keys "after the dropped line"
+enter
+expect_none bob "a line to drop" "the dropped line was not sent" "$n" \
+	"^msg${TAB}alice${TAB}[0-9]+${TAB}after the dropped line\$"
+
 # ---- colours ----
 # tmux writes each attribute apart: the colour, then others, then <bob>.
 SGR="${ESC}\\[[0-9;]*m"
