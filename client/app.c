@@ -294,7 +294,8 @@ static int make_front(struct app *a, bool batch)
 	}
 	if (tui_usable()) {
 		struct tui_opts to = { .color = a->cfg.color,
-				       .audible = a->cfg.bell };
+				       .audible = a->cfg.bell,
+				       .titled = a->cfg.title };
 
 		a->tui = tui_new(&a->env, &to);
 		if (a->tui)

@@ -162,6 +162,11 @@ static const struct conf_key keys[] = {
 	       "talk and when a message comes to a window not shown (yes or\n"
 	       "no); tmux and most terminals then flag the window.\n"
 	       "Option: --bell."),
+	SWITCH("title", title, "yes",
+	       "On a terminal that has a title (its terminfo entry has a\n"
+	       "status line, as tmux's has), show the user and the activity\n"
+	       "list there: \"secmsg alice [2,4!]\" (yes or no).\n"
+	       "Option: --title."),
 };
 
 _Static_assert(ARRAY_LEN(keys) <= CONF_KEYS_MAX, "too many keys");

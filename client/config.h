@@ -37,6 +37,7 @@ struct ccfg {
 	unsigned reconnect_ms;		/* longest reconnect wait; 0 = never */
 	bool color;			/* the terminal's windows in colour */
 	bool bell;			/* ring on a request or a hidden message */
+	bool title;			/* activity in the terminal's title */
 };
 
 /* Fill c with the defaults (keys_dir and known_peers_dir under $HOME). */

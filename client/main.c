@@ -35,7 +35,7 @@ struct main_opts {
 enum {
 	OPT_CA = 256, OPT_CRL, OPT_KNOWN, OPT_KEEPALIVE, OPT_KEYGEN,
 	OPT_NOPASS, OPT_FPR, OPT_PRINT, OPT_RATE, OPT_STATE, OPT_PROTO,
-	OPT_RECONNECT, OPT_COLOR, OPT_BELL,
+	OPT_RECONNECT, OPT_COLOR, OPT_BELL, OPT_TITLE,
 };
 
 static const struct option longopts[] = {
@@ -53,6 +53,7 @@ static const struct option longopts[] = {
 	{ "reconnect", required_argument, NULL, OPT_RECONNECT },
 	{ "color", required_argument, NULL, OPT_COLOR },
 	{ "bell", required_argument, NULL, OPT_BELL },
+	{ "title", required_argument, NULL, OPT_TITLE },
 	{ "batch", no_argument, NULL, 'b' },
 	{ "passphrase-file", required_argument, NULL, 'p' },
 	{ "keygen", required_argument, NULL, OPT_KEYGEN },
@@ -73,7 +74,7 @@ static void usage(FILE *f)
 		"                     [--keepalive SECONDS] [--send-rate N] [-p FILE]\n"
 		"                     [--protocol-version 1|2] [--state-dir DIR]\n"
 		"                     [--reconnect DURATION] [--color yes|no]\n"
-		"                     [--bell yes|no] USER\n"
+		"                     [--bell yes|no] [--title yes|no] USER\n"
 		"       " PROG " --keygen USER [-t ed25519|ecdsa|rsa] [-k DIR]\n"
 		"                     [-p FILE | --no-passphrase]\n"
 		"       " PROG " --fingerprint FILE [-p FILE]\n"
@@ -94,6 +95,7 @@ static void usage(FILE *f)
 		"      --reconnect DURATION   longest wait between reconnections\n"
 		"      --color yes|no         colours on the terminal's windows\n"
 		"      --bell yes|no          ring on a request or a hidden message\n"
+		"      --title yes|no         the activity in the terminal's title\n"
 		"  -p, --passphrase-file FILE read the key's passphrase from FILE\n"
 		"      --keygen USER          make USER.key and USER.pub in DIR\n"
 		"  -t, --type TYPE            key type for --keygen (default ed25519)\n"
@@ -123,7 +125,7 @@ static int take_option(struct main_opts *o, int ch)
 		{ OPT_RATE, "send_rate" }, { OPT_STATE, "state_dir" },
 		{ OPT_PROTO, "protocol_version" },
 		{ OPT_RECONNECT, "reconnect" }, { OPT_COLOR, "color" },
-		{ OPT_BELL, "bell" },
+		{ OPT_BELL, "bell" }, { OPT_TITLE, "title" },
 	};
 	size_t i;
 

@@ -760,6 +760,7 @@ static void on_close(void *fe, bool user_quit)
 		/* ncurses' copies of the screen hold chat text: blank them. */
 		erase();
 		refresh();
+		tui_draw_title(t, "");
 		endwin();
 		if (!user_quit)
 			print_lines(t->tail, t->ntail);

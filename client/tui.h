@@ -27,6 +27,7 @@ struct tui;
 struct tui_opts {
 	bool color;	/* colours (NO_COLOR can still turn them off) */
 	bool audible;	/* the bell on a request or a hidden message */
+	bool titled;	/* the activity in the terminal's title */
 };
 
 /* Can this process draw windows (a terminal on stdin and stdout that

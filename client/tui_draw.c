@@ -5,6 +5,7 @@
 
 #include <curses.h>
 #include <readline/readline.h>
+#include <term.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -290,6 +291,30 @@ static int draw_input(struct tui *t)
 	return cx;
 }
 
+void tui_draw_title(struct tui *t, const char *title)
+{
+	const char *to = tigetstr("tsl"), *from = tigetstr("fsl");
+
+	if (!t->opts.titled || tigetflag("hs") <= 0 || !to || to == (char *)-1 ||
+	    !from || from == (char *)-1 || strcmp(title, t->title) == 0)
+		return;
+	snprintf(t->title, sizeof(t->title), "%s", title);
+	putp(tparm(to, 0));
+	putp(t->title);
+	putp(from);
+	fflush(stdout);
+}
+
+void tui_draw_title_now(struct tui *t)
+{
+	char act[96], title[128];
+
+	twins_activity(&t->ws, act, sizeof(act));
+	snprintf(title, sizeof(title), "secmsg %s%s%s%s", t->env->user,
+		 act[0] ? " [" : "", act, act[0] ? "]" : "");
+	tui_draw_title(t, title);
+}
+
 void tui_draw(struct tui *t)
 {
 	if (LINES < 1 || COLS < 1)
@@ -299,5 +324,6 @@ void tui_draw(struct tui *t)
 	draw_status(t);
 	move(LINES - 1, draw_input(t));
 	refresh();
+	tui_draw_title_now(t);
 	t->dirty = false;
 }

@@ -25,6 +25,7 @@ struct tui {
 	size_t ntail;
 	FILE *null;			/* readline's output: it draws nothing */
 	struct tui_opts opts;
+	char title[128];		/* the terminal's title, as last set */
 	bool ring;			/* ring the bell at the next flush */
 	bool eof_warned;		/* Ctrl-D once with chats open */
 	char *pending;			/* a line given back to the input */
@@ -42,6 +43,11 @@ struct tui {
 void tui_draw_init(struct tui *t);
 /* Draw the whole screen: messages, status bar, input line. */
 void tui_draw(struct tui *t);
+/* Put the user and the activity in the terminal's title, if it has one
+ * and it changed; title "" gives it back empty. */
+void tui_draw_title(struct tui *t, const char *title);
+/* The title for now: "secmsg alice [2,4!]". */
+void tui_draw_title_now(struct tui *t);
 /* Screen rows the message area has. */
 int tui_draw_rows(void);
 /* Screen rows line l takes at the screen's width. */

@@ -39,6 +39,9 @@ cl_cmd bob "talk alice"
 pane_expect "bob asks to talk \(window 2\)" "bob's request is said in the window shown, with its window"
 check "the request rang the bell: tmux flags the client's window" \
 	[ "$("${TMX[@]}" display -p -t t:0 '#{window_bell_flag}')" = 1 ]
+title=$("${TMX[@]}" display -p -t "$PANE" '#{pane_title}')
+check "the terminal's title has the activity: 'secmsg alice [2!]' ($title)" \
+	[ "$title" = "secmsg alice [2!]" ]
 "${TMX[@]}" select-window -t t:0
 pane_expect "\[Act: 2!\]" "the activity list marks window 2 with ! (a request)"
 keys "/accept bob"

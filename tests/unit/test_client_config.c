@@ -65,9 +65,10 @@ static void test_defaults(void **state)
 	assert_int_equal(c.send_rate, 45);
 	assert_true(c.color);
 	assert_true(c.bell);
+	assert_true(c.title);
 }
 
-/* color and bell: yes or no, nothing else (issue 18). */
+/* color, bell and title: yes or no, nothing else (issue 18). */
 static void test_switches(void **state)
 {
 	char err[512];
@@ -76,10 +77,12 @@ static void test_switches(void **state)
 
 	(void)state;
 	ccfg_defaults(&c);
-	path = write_file("switch.conf", "[client]\ncolor = no\nbell = no\n");
+	path = write_file("switch.conf", "[client]\ncolor = no\nbell = no\n"
+					 "title = no\n");
 	assert_int_equal(ccfg_load(&c, path, err, sizeof(err)), 0);
 	assert_false(c.color);
 	assert_false(c.bell);
+	assert_false(c.title);
 	assert_int_equal(ccfg_set(&c, "color", "yes", NULL, err, sizeof(err)),
 			 0);
 	assert_true(c.color);
