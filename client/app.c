@@ -9,11 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "batch.h"
 #include "chats.h"
 #include "cmd.h"
+#include "history.h"
 #include "keygen.h"
 #include "net.h"
 #include "out.h"
@@ -42,6 +44,7 @@ struct app {
 	bool quitting;		/* the user is done: QUIT is queued */
 	int64_t quit_by;	/* quitting, QUIT out: stop waiting then */
 	struct cstore store;	/* version 2: the state and its lock */
+	struct chist hist;	/* version 2, windows: the messages kept */
 	bool use_store;
 	struct retry retry;	/* reconnecting (version 2) */
 };
@@ -308,6 +311,22 @@ static int make_front(struct app *a, bool batch)
 	return a->ui ? 0 : -ENOMEM;
 }
 
+/* The windows' history (version 2, on a terminal): its lines go to their
+ * windows now; a file that does not open is the user's to see, not a
+ * reason to stop. */
+static void open_history(struct app *a)
+{
+	char err[CCFG_PATH_MAX + 256] = "";
+
+	a->hist.fd = -1;
+	if (!a->tui || !a->use_store)
+		return;
+	chist_open(&a->hist, ccfg_state_dir(&a->cfg), a->user, a->key,
+		   a->cfg.history_s, (uint64_t)time(NULL), tui_replay, a->tui,
+		   err, sizeof(err));
+	tui_history(a->tui, &a->hist, err);
+}
+
 /* Key, CA, known peers: everything local. Exit status 2 on failure. */
 static int load_local(struct app *a, const struct app_opts *o)
 {
@@ -337,6 +356,7 @@ static int load_local(struct app *a, const struct app_opts *o)
 			return fail(r == CSTORE_LOCKED ? 4 : 5, "%s", err);
 		a->use_store = true;
 	}
+	open_history(a);
 	snprintf(path, sizeof(path), "%s/%s", a->cfg.known_peers_dir,
 		 a->user);
 	r = chats_new(a->user, a->key, path, a->use_store ? &a->store : NULL,
@@ -554,6 +574,7 @@ static void cleanup(struct app *a)
 	if (a->front.ops)
 		a->front.ops->close(a->front.ctx, a->quitting);
 	chats_free(a->chats);
+	chist_close(&a->hist);
 	cstore_close(&a->store);
 	cnet_close(&a->net);
 	if (a->trust)
@@ -580,6 +601,7 @@ int app_run(const struct app_opts *o)
 		return fail(1, "out of memory");
 	a->cfg = *o->cfg;
 	a->sig[0] = a->sig[1] = -1;
+	a->hist.fd = -1;
 	snprintf(a->user, sizeof(a->user), "%s", o->user);
 	if (cnet_init(&a->net) < 0)
 		r = fail(1, "out of memory");

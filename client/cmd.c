@@ -254,6 +254,21 @@ static int run_close(const struct cmd_env *e, const struct ccmd *c)
 	return 0;
 }
 
+static int run_clear(const struct cmd_env *e, const struct ccmd *c)
+{
+	(void)c;
+	if (have_windows(e))
+		e->win->clear(e->win->ctx);
+	return 0;
+}
+
+static int run_forget(const struct cmd_env *e, const struct ccmd *c)
+{
+	if (have_windows(e))
+		e->win->forget(e->win->ctx, c->peer);
+	return 0;
+}
+
 static int run_help(const struct cmd_env *e, const struct ccmd *c);
 
 /* ---- the table ---- */
@@ -278,6 +293,10 @@ static const struct command commands[] = {
 	  "/win N", "show window N (also Alt-N; 1 is the status window)" },
 	{ "close", CCMD_CLOSE, ARGS_NONE, IN_UI, false, run_close,
 	  "/close", "close the current window (the chat stays open)" },
+	{ "clear", CCMD_CLEAR, ARGS_NONE, IN_UI, false, run_clear,
+	  "/clear", "empty the window shown (its history on disk stays)" },
+	{ "forget", CCMD_FORGET, ARGS_OPT_PEER, IN_UI, false, run_forget,
+	  "/forget [NAME]", "erase NAME's history on disk and in its window" },
 	{ "chats", CCMD_CHATS, ARGS_NONE, IN_BATCH | IN_UI, false, run_chats,
 	  "/chats", "chats, conversations and requests (* marks the "
 	  "current one)" },

@@ -37,6 +37,8 @@ enum ccmd_kind {
 	CCMD_HELP,
 	CCMD_WIN,	/* interactive: /win N, num the window */
 	CCMD_CLOSE,	/* interactive: /close, the current window */
+	CCMD_CLEAR,	/* interactive: /clear, the window shown */
+	CCMD_FORGET,	/* interactive: /forget [PEER], its history on disk */
 };
 
 /*
@@ -55,6 +57,11 @@ struct cmd_windows {
 	bool (*show)(void *ctx, unsigned n);
 	/* Close the current window (not the status window). */
 	void (*close)(void *ctx);
+	/* Empty the window shown (the screen only). */
+	void (*clear)(void *ctx);
+	/* Forget peer's history on disk and in its window ("": the window
+	 * shown's peer). */
+	void (*forget)(void *ctx, const char *peer);
 	void *ctx;
 };
 

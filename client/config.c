@@ -167,6 +167,15 @@ static const struct conf_key keys[] = {
 	       "status line, as tmux's has), show the user and the activity\n"
 	       "list there: \"secmsg alice [2,4!]\" (yes or no).\n"
 	       "Option: --title."),
+	CONF_DURATION(struct ccfg, "client", "history", history_s, CONF_SEC,
+		      0, (unsigned long long)CCFG_HISTORY_MAX_S * CONF_SEC,
+		      "720h",
+		      "Protocol version 2, on a terminal: how long the windows'\n"
+		      "messages are kept on disk (state_dir/USER.history,\n"
+		      "encrypted under a key from your private key, as the state\n"
+		      "file), shown again when the client starts (whole seconds,\n"
+		      "up to 10 years; 0: keep nothing, and remove the file).\n"
+		      "Option: --history."),
 };
 
 _Static_assert(ARRAY_LEN(keys) <= CONF_KEYS_MAX, "too many keys");

@@ -35,7 +35,7 @@ struct main_opts {
 enum {
 	OPT_CA = 256, OPT_CRL, OPT_KNOWN, OPT_KEEPALIVE, OPT_KEYGEN,
 	OPT_NOPASS, OPT_FPR, OPT_PRINT, OPT_RATE, OPT_STATE, OPT_PROTO,
-	OPT_RECONNECT, OPT_COLOR, OPT_BELL, OPT_TITLE,
+	OPT_RECONNECT, OPT_COLOR, OPT_BELL, OPT_TITLE, OPT_HISTORY,
 };
 
 static const struct option longopts[] = {
@@ -54,6 +54,7 @@ static const struct option longopts[] = {
 	{ "color", required_argument, NULL, OPT_COLOR },
 	{ "bell", required_argument, NULL, OPT_BELL },
 	{ "title", required_argument, NULL, OPT_TITLE },
+	{ "history", required_argument, NULL, OPT_HISTORY },
 	{ "batch", no_argument, NULL, 'b' },
 	{ "passphrase-file", required_argument, NULL, 'p' },
 	{ "keygen", required_argument, NULL, OPT_KEYGEN },
@@ -74,7 +75,8 @@ static void usage(FILE *f)
 		"                     [--keepalive SECONDS] [--send-rate N] [-p FILE]\n"
 		"                     [--protocol-version 1|2] [--state-dir DIR]\n"
 		"                     [--reconnect DURATION] [--color yes|no]\n"
-		"                     [--bell yes|no] [--title yes|no] USER\n"
+		"                     [--bell yes|no] [--title yes|no]\n"
+		"                     [--history DURATION] USER\n"
 		"       " PROG " --keygen USER [-t ed25519|ecdsa|rsa] [-k DIR]\n"
 		"                     [-p FILE | --no-passphrase]\n"
 		"       " PROG " --fingerprint FILE [-p FILE]\n"
@@ -96,6 +98,7 @@ static void usage(FILE *f)
 		"      --color yes|no         colours on the terminal's windows\n"
 		"      --bell yes|no          ring on a request or a hidden message\n"
 		"      --title yes|no         the activity in the terminal's title\n"
+		"      --history DURATION     keep the windows' messages this long\n"
 		"  -p, --passphrase-file FILE read the key's passphrase from FILE\n"
 		"      --keygen USER          make USER.key and USER.pub in DIR\n"
 		"  -t, --type TYPE            key type for --keygen (default ed25519)\n"
@@ -126,6 +129,7 @@ static int take_option(struct main_opts *o, int ch)
 		{ OPT_PROTO, "protocol_version" },
 		{ OPT_RECONNECT, "reconnect" }, { OPT_COLOR, "color" },
 		{ OPT_BELL, "bell" }, { OPT_TITLE, "title" },
+		{ OPT_HISTORY, "history" },
 	};
 	size_t i;
 

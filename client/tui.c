@@ -57,6 +57,8 @@ static struct tline *add_text(struct tui *t, size_t i, enum tline_kind kind,
 			      text + start, e - start, first ? 0 : hl);
 		if (l)
 			l->cont = first != NULL;
+		if (l && t->replay_when)
+			l->when = t->replay_when;
 		if (l && t->ws.w[i]->scroll)	/* keep a scrolled view still */
 			t->ws.w[i]->scroll += (unsigned)tui_draw_line_rows(l);
 		if (!first)
@@ -134,9 +136,39 @@ static void keep_tail(struct tui *t, const struct cev *ev)
 	(void)len;
 }
 
+/* A line of our own words in window i. */
+static void say(struct tui *t, size_t i, enum tline_kind kind,
+		const char *text)
+{
+	twins_add(&t->ws, i, kind, text, strlen(text), 0);
+	t->dirty = true;
+}
+
+/* Keep a record in the history on disk (when it is kept). */
+static void record(struct tui *t, uint8_t kind, const struct cev *ev,
+		   uint8_t state)
+{
+	struct hist_rec r = { .kind = kind, .when = (uint64_t)time(NULL),
+			      .state = state, .id = ev->id };
+
+	if (!t->hist || !ev->peer)
+		return;
+	snprintf(r.peer, sizeof(r.peer), "%s", ev->peer);
+	if (kind == HIST_IN || kind == HIST_OUT) {
+		r.text = (const uint8_t *)ev->text;
+		r.text_len = ev->text_len;
+	}
+	if (chist_add(t->hist, &r) < 0) {
+		t->hist = NULL;
+		say(t, 0, TL_WARN, "Writing the history failed: nothing more "
+		    "is kept this session.");
+	}
+}
+
 /* A message from the peer: "<bob> text", the name in bob's colour. */
 static void on_msg(struct tui *t, size_t i, const struct cev *ev)
 {
+	record(t, HIST_IN, ev, 0);
 	add_event(t, i, ev, TL_MSG, (unsigned)strlen(ev->peer) + 2);
 	if (i != t->ws.cur)
 		t->ring = true;
@@ -149,6 +181,7 @@ static void on_sent(struct tui *t, size_t i, const struct cev *ev)
 	struct cev mine = *ev;
 	struct tline *l;
 
+	record(t, HIST_OUT, ev, TS_SENT);
 	mine.kind = CEV_MSG;
 	mine.peer = t->env->user;
 	l = add_event(t, i, &mine, TL_OWN, (unsigned)strlen(mine.peer) + 2);
@@ -176,6 +209,7 @@ static void on_gone(struct tui *t, const struct cev *ev)
 
 	if (i >= 0)
 		twin_lose_pending(t->ws.w[i]);
+	record(t, HIST_ENDED, ev, 0);
 	if (strcmp(ev->peer, t->focus.name) == 0)
 		lost_focus(t);
 }
@@ -200,7 +234,8 @@ static void on_request(struct tui *t, size_t i, const struct cev *ev)
 static void on_state(struct tui *t, size_t i, const struct cev *ev,
 		     enum tline_state s)
 {
-	twin_set_state(t->ws.w[i], ev->id, s);
+	if (twin_set_state(t->ws.w[i], ev->id, s))
+		record(t, HIST_STATE, ev, (uint8_t)s);
 	if (s == TS_REFUSED)
 		add_event(t, i, ev, TL_WARN, 0);
 }
@@ -304,12 +339,91 @@ static void win_close(void *ctx)
 	struct tui *t = ctx;
 
 	if (t->ws.cur == 0) {
-		twins_add(&t->ws, 0, TL_WARN, "The status window stays open.",
-			  29, 0);
+		say(t, 0, TL_WARN, "The status window stays open.");
 		return;
 	}
 	twins_close(&t->ws, t->ws.cur);
 	show(t, t->ws.cur);
+}
+
+static void win_clear(void *ctx)
+{
+	struct tui *t = ctx;
+
+	twin_clear(t->ws.w[t->ws.cur]);
+	t->dirty = true;
+}
+
+static void win_forget(void *ctx, const char *peer)
+{
+	struct tui *t = ctx;
+	const char *who = *peer ? peer : t->ws.w[t->ws.cur]->name;
+	char line[128];
+	int i;
+
+	if (!*who) {
+		say(t, t->ws.cur, TL_WARN, "Whose history? /forget NAME");
+		return;
+	}
+	if (!t->hist) {
+		say(t, t->ws.cur, TL_WARN, "No history is kept on disk.");
+		return;
+	}
+	if (chist_forget(t->hist, who) < 0) {
+		t->hist = NULL;
+		say(t, t->ws.cur, TL_WARN, "Rewriting the history failed: "
+		    "nothing more is kept this session.");
+		return;
+	}
+	if ((i = twins_find(&t->ws, who)) >= 0)
+		twin_clear(t->ws.w[i]);
+	snprintf(line, sizeof(line), "%s's history is erased from this "
+		 "machine.", who);
+	say(t, t->ws.cur, TL_TEXT, line);
+}
+
+int tui_replay(void *ctx, const struct hist_rec *r)
+{
+	struct tui *t = ctx;
+	size_t i = twins_open(&t->ws, r->peer);
+	struct cev ev = { .kind = CEV_MSG, .peer = r->peer, .id = r->id,
+			  .text = (const char *)r->text,
+			  .text_len = r->text_len };
+	struct tline *l;
+
+	t->replay_when = (time_t)r->when;
+	if (r->kind == HIST_IN) {
+		add_event(t, i, &ev, TL_MSG, (unsigned)strlen(r->peer) + 2);
+	} else if (r->kind == HIST_OUT) {
+		ev.peer = t->env->user;
+		l = add_event(t, i, &ev, TL_OWN, (unsigned)strlen(ev.peer) + 2);
+		if (l) {
+			l->id = r->id;
+			l->state = (enum tline_state)r->state;
+		}
+	} else if (r->kind == HIST_STATE) {
+		twin_set_state(t->ws.w[i], r->id, (enum tline_state)r->state);
+	} else {
+		twin_lose_pending(t->ws.w[i]);
+	}
+	t->replay_when = 0;
+	return 0;
+}
+
+void tui_history(struct tui *t, struct chist *h, const char *err)
+{
+	size_t i;
+
+	for (i = 1; i < t->ws.n; i++) {
+		if (!t->ws.w[i]->n)
+			continue;
+		say(t, i, TL_TEXT, "-- the lines above are from the history "
+		    "on this machine");
+		t->ws.w[i]->unread = 0;
+	}
+	t->hist = h && chist_on(h) ? h : NULL;
+	if (err && *err)
+		say(t, 0, TL_WARN, err);
 }
 
 /* A command made another chat current (/talk, /accept, /to): show its
@@ -794,7 +908,8 @@ struct tui *tui_new(struct cmd_env *env, const struct tui_opts *o)
 	t->env = env;
 	t->opts = *o;
 	t->win = (struct cmd_windows){ .show = win_show, .close = win_close,
-				       .ctx = t };
+				       .clear = win_clear,
+				       .forget = win_forget, .ctx = t };
 	env->focus = &t->focus;
 	env->win = &t->win;
 	tui_cur = t;

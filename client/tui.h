@@ -20,6 +20,7 @@
 
 #include "cmd.h"
 #include "front.h"
+#include "history.h"
 
 struct tui;
 
@@ -36,6 +37,12 @@ bool tui_usable(void);
 /* The windowed front end; it runs commands in env and owns env->focus and
  * env->win. One at a time (readline has no context). */
 struct tui *tui_new(struct cmd_env *env, const struct tui_opts *o);
+/* A record of the history on disk, shown in its peer's window (a
+ * hist_fn for chist_open; ctx is the tui). */
+int tui_replay(void *ctx, const struct hist_rec *r);
+/* The history was opened (h, or NULL and err when it was not): mark what
+ * was replayed as such, and record from now on. */
+void tui_history(struct tui *t, struct chist *h, const char *err);
 /* Free it, cleansing every window. */
 void tui_free(struct tui *t);
 /* Its front-end interface. */

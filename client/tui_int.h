@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "cmd.h"
+#include "history.h"
 #include "tui.h"
 #include "twin.h"
 
@@ -29,6 +30,8 @@ struct tui {
 	bool ring;			/* ring the bell at the next flush */
 	bool eof_warned;		/* Ctrl-D once with chats open */
 	char *pending;			/* a line given back to the input */
+	struct chist *hist;		/* the history on disk, or NULL */
+	time_t replay_when;		/* replaying: the lines' time */
 	bool color;			/* colours in use */
 	bool started;			/* ncurses and readline have the terminal */
 	bool installed;			/* the line handler is installed */

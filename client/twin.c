@@ -24,12 +24,19 @@ static void line_free(struct tline *l)
 	free(l);
 }
 
-static void twin_free(struct twin *w)
+void twin_clear(struct twin *w)
 {
 	size_t i;
 
 	for (i = 0; i < w->n; i++)
 		line_free(w->line[(w->first + i) % TWIN_LINES]);
+	w->first = w->n = 0;
+	w->scroll = w->unread = 0;
+}
+
+static void twin_free(struct twin *w)
+{
+	twin_clear(w);
 	free(w);
 }
 

@@ -76,6 +76,8 @@ void twins_select(struct twins *ws, size_t i);
 /* Close window i (never the status window); the one before it is shown
  * if it was. */
 void twins_close(struct twins *ws, size_t i);
+/* Forget every line of w (cleansed). */
+void twin_clear(struct twin *w);
 /* Add a line to window i (hidden: it counts as unread). NULL when out of
  * memory. */
 struct tline *twins_add(struct twins *ws, size_t i, enum tline_kind kind,

@@ -256,13 +256,27 @@ pane_expect "^\[exit 0\]" "/quit: exit 0"
 "${TMX[@]}" new-session -d -s t -x 100 -y 30 \
 	"NO_COLOR=1 '$CLIENT' -c '$conf' --state-dir '$DDIR/cstate/alice' alice; echo \"[exit \$?]\"; sleep 100"
 pane_expect "Logged in as alice" "alice again, with NO_COLOR=1"
-cl_cmd bob "send alice in plain letters"
+# ---- the history at rest: shown again after a restart ----
 key M-2
+pane_expect "\[2:bob\]" "bob's window is window 2 again (the history opened it)"
+pane_expect "the lines above are from the history on this machine" \
+	"the history is marked as such"
+pane_expect "<bob> arrives while scrolled back" "bob's last messages are shown again after the restart"
+pane_expect "<alice> a half-typed line that will be wrapped differently and sent \(delivered\)" \
+	"alice's own line comes back with its delivery state"
+check "the history file holds no chat text in the clear" \
+	eval '! grep -q -a "arrives while scrolled back" "$DDIR/cstate/alice/alice.history"'
+cl_cmd bob "send alice in plain letters"
 pane_expect "<bob> in plain letters" "bob's message shows"
 check "NO_COLOR: no colour on the screen" \
 	eval '! pane_e | grep -q -E "$COLOURED"'
 check "NO_COLOR: the status bar is in reverse video instead" \
 	eval 'pane_e | grep -q -E "${ESC}\\[7m($SGR)*\\[[0-9:]{5}\\] \\[2:bob\\]"'
+keys "/forget bob"
+enter
+pane_expect "bob's history is erased from this machine" "/forget bob says so"
+pane_gone "in plain letters" 2 && pass "/forget bob empties bob's window" ||
+	fail "/forget bob empties bob's window"
 keys "/quit"
 enter
 pane_expect "^\[exit 0\]" "/quit: exit 0"
@@ -273,8 +287,14 @@ pane_expect "^\[exit 0\]" "/quit: exit 0"
 	"'$CLIENT' -c '$conf' --color no --state-dir '$DDIR/cstate/alice' alice; echo \"[exit \$?]\"; sleep 100"
 pane_expect "Logged in as alice" "alice again, with --color no"
 cl_cmd bob "send alice no colours asked"
-key M-2
+keys "/to bob"
+enter
 pane_expect "<bob> no colours asked" "bob's message shows"
+check "after /forget bob and a restart, bob's window holds none of the old lines" \
+	eval '! pane | grep -q -E "in plain letters|arrives while scrolled back|the lines above are from the history"'
+key M-2
+pane_expect "\[2:carol\]" "carol's window comes first now (bob's history is gone)"
+pane_expect "<carol> carol writes too" "carol's history stays after bob's is forgotten"
 check "--color no: no colour on the screen" \
 	eval '! pane_e | grep -q -E "$COLOURED"'
 keys "/quit"
