@@ -48,7 +48,7 @@ static struct tline *add_text(struct tui *t, size_t i, enum tline_kind kind,
 
 	for (e = 0; e < len; e++)
 		if (text[e] == '\t')
-			text[e] = ' ';	/* a TAB's width depends on the column */
+			text[e] = ' ';	/* a TAB's width varies by column */
 	while (start < len) {
 		for (e = start; e < len && text[e] != '\n'; e++)
 			;
@@ -129,7 +129,8 @@ static void keep_tail(struct tui *t, const struct cev *ev)
 	if (t->ntail == TUI_TAIL) {
 		crypto_cleanse(t->tail[0], strlen(t->tail[0]));
 		free(t->tail[0]);
-		memmove(t->tail, t->tail + 1, (TUI_TAIL - 1) * sizeof(*t->tail));
+		memmove(t->tail, t->tail + 1,
+			(TUI_TAIL - 1) * sizeof(*t->tail));
 		t->ntail--;
 	}
 	t->tail[t->ntail++] = text;
@@ -470,7 +471,8 @@ static int on_key_pgup(int count, int key)
 	struct tui *t = tui_cur;
 	struct twin *w = t->ws.w[t->ws.cur];
 	unsigned page = tui_draw_rows() > 1 ? (unsigned)tui_draw_rows() - 1 : 1;
-	unsigned total = tui_draw_total_rows(w), rows = (unsigned)tui_draw_rows();
+	unsigned total = tui_draw_total_rows(w);
+	unsigned rows = (unsigned)tui_draw_rows();
 	unsigned most = total > rows ? total - rows : 0;
 
 	(void)count;
@@ -701,8 +703,8 @@ static bool too_long(struct tui *t, char *line)
 	if (len <= CHAT_TEXT_MAX || (line[0] == '/' && line[1] != '/'))
 		return false;
 	snprintf(msg, sizeof(msg), "Too long to send: %zu bytes, at most %d "
-		 "(a letter outside ASCII takes 2 to 4). It is back in the input "
-		 "line.", len, CHAT_TEXT_MAX);
+		 "(a letter outside ASCII takes 2 to 4). It is back in the "
+		 "input line.", len, CHAT_TEXT_MAX);
 	twins_add(&t->ws, t->ws.cur, TL_WARN, msg, strlen(msg), 0);
 	if (len > t->typed_max)
 		t->typed_max = len;

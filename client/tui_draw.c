@@ -295,8 +295,9 @@ void tui_draw_title(struct tui *t, const char *title)
 {
 	const char *to = tigetstr("tsl"), *from = tigetstr("fsl");
 
-	if (!t->opts.titled || tigetflag("hs") <= 0 || !to || to == (char *)-1 ||
-	    !from || from == (char *)-1 || strcmp(title, t->title) == 0)
+	if (!t->opts.titled || tigetflag("hs") <= 0 || !to ||
+	    to == (char *)-1 || !from || from == (char *)-1 ||
+	    strcmp(title, t->title) == 0)
 		return;
 	snprintf(t->title, sizeof(t->title), "%s", title);
 	putp(tparm(to, 0));

@@ -110,36 +110,15 @@ static void mode_sealed(const uint8_t *p, size_t len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (size < 1)
-		return 0;
-	fz_rand_reset();
-	switch (data[0] % 3) {
-	case 0:
-		mode_plaintext(data + 1, size - 1);
-		break;
-	case 1:
-		mode_file(data + 1, size - 1);
-		break;
-	default:
-		mode_sealed(data + 1, size - 1);
-		break;
-	}
+	static fz_mode_fn *const modes[] = {
+		mode_plaintext, mode_file, mode_sealed,
+	};
+
+	fz_run_mode(data, size, modes, 3);
 	return 0;
 }
 
 /* ---- seeds ---- */
-
-static void seed_with(const char *name, uint8_t mode, const uint8_t *p,
-		      size_t len)
-{
-	uint8_t *b = malloc(len + 1);
-
-	FZ_CHECK(b != NULL);
-	b[0] = mode;
-	memcpy(b + 1, p, len);
-	fz_seed(name, b, len + 1);
-	free(b);
-}
 
 static void seeds(void)
 {
@@ -151,8 +130,8 @@ static void seeds(void)
 	size_t len, a, b;
 
 	FZ_CHECK(hist_encode(&r, pt, &len) == 0);
-	seed_with("plaintext", 0, pt, len);
-	seed_with("sealed", 2, pt, len);
+	fz_seed_mode("plaintext", 0, pt, len);
+	fz_seed_mode("sealed", 2, pt, len);
 	hist_header(salt, file);
 	FZ_CHECK(hist_seal(file_key, file, 0, &r, file + HIST_HDR_LEN,
 			   &a) == 0);
@@ -160,9 +139,9 @@ static void seeds(void)
 			       .state = 3, .id = 7, .peer = "bob" };
 	FZ_CHECK(hist_seal(file_key, file, 1, &r, file + HIST_HDR_LEN + a,
 			   &b) == 0);
-	seed_with("file", 1, file, HIST_HDR_LEN + a + b);
-	seed_with("file-cut", 1, file, HIST_HDR_LEN + a + b - 3);
-	seed_with("file-empty", 1, file, HIST_HDR_LEN);
+	fz_seed_mode("file", 1, file, HIST_HDR_LEN + a + b);
+	fz_seed_mode("file-cut", 1, file, HIST_HDR_LEN + a + b - 3);
+	fz_seed_mode("file-empty", 1, file, HIST_HDR_LEN);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -61,6 +61,8 @@ pane_expect "\[4:dave\]" "/accept dave shows window 4"
 expect dave "^chat${TAB}alice" "dave: chat alice"
 
 cl_cmd bob "send alice for alice from bob"
+# In this order (the history lists bob's first after a restart).
+pane_wait "\[Act: 2\]"
 cl_cmd carol "send alice carol writes too"
 pane_expect "\[Act: 2,3\]" "messages to hidden windows: Act: 2,3 (no ! for plain messages)"
 check "neither message shows in dave's window" \
