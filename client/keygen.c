@@ -60,50 +60,76 @@ int keygen_make_dirs(const char *path)
 	return 0;
 }
 
-/* The new key's passphrase: asked twice, from a file, or none. */
+/* The key file resists guessing only as well as its passphrase:
+ * scrypt's cost cannot be raised within PKCS#8 (SECURITY.md W8). So a
+ * passphrase must be PASS_MIN long; NULL if it will do, else why not. */
+static const char *weak(const char *pass)
+{
+	if (pass[0] == '\0')
+		return "empty passphrase: use --no-passphrase to write an "
+		       "unprotected key";
+	if (strlen(pass) < PASS_MIN)
+		return "the passphrase is too short: at least " PASS_MIN_TEXT
+		       " characters (or --no-passphrase)";
+	return NULL;
+}
+
+/* Ask twice: 0, -EAGAIN (said why; ask again) or a failure to ask. */
+static int ask_once(char *pass, size_t len)
+{
+	char again[PASS_MAX];
+	const char *why;
+	int r = pass_prompt("New passphrase for the key: ", pass, len);
+
+	if (r == 0)
+		r = pass_prompt("Same passphrase again: ", again, sizeof(again));
+	if (r == 0 && strcmp(pass, again) != 0)
+		r = -EILSEQ;
+	crypto_cleanse(again, sizeof(again));
+	if (r == -EILSEQ || (r == 0 && (why = weak(pass)) != NULL)) {
+		fprintf(stderr, PROG ": %s; try again\n", r == -EILSEQ ?
+			"the passphrases differ" : why);
+		return -EAGAIN;
+	}
+	if (r < 0)
+		fprintf(stderr, PROG ": %s\n", r == -ENXIO ?
+			"no terminal to ask for a passphrase (use "
+			"--passphrase-file or --no-passphrase)" :
+			"cannot read the passphrase");
+	return r;
+}
+
+_Static_assert(PASS_MIN == 8, "PASS_MIN_TEXT says 8");
+
+/* A person gets KEYGEN_TRIES chances, as passwd(1) gives. */
+#define KEYGEN_TRIES 3
+
+/* The new key's passphrase: asked (twice each time), from a file, or
+ * none. */
 static int new_passphrase(const struct keygen_opts *o, char *pass,
 			  size_t len)
 {
-	char again[PASS_MAX];
-	int r;
+	const char *why;
+	int r = -EAGAIN, i;
 
 	pass[0] = '\0';
 	if (o->no_passphrase)
 		return 0;
-	if (o->passphrase_file) {
-		r = pass_read_file(o->passphrase_file, pass, len);
-		if (r < 0) {
-			fprintf(stderr, PROG ": %s: %s\n", o->passphrase_file,
-				strerror(-r));
-			return r;
-		}
-	} else {
-		r = pass_prompt("New passphrase for the key: ", pass, len);
-		if (r == 0)
-			r = pass_prompt("Same passphrase again: ", again,
-					sizeof(again));
-		if (r == 0 && strcmp(pass, again) != 0)
-			r = -EILSEQ;
-		crypto_cleanse(again, sizeof(again));
-		if (r < 0) {
-			fprintf(stderr, PROG ": %s\n", r == -EILSEQ ?
-				"the passphrases differ" : r == -ENXIO ?
-				"no terminal to ask for a passphrase (use "
-				"--passphrase-file or --no-passphrase)" :
-				"cannot read the passphrase");
-			return r;
-		}
+	if (!o->passphrase_file) {
+		for (i = 0; i < KEYGEN_TRIES && r == -EAGAIN; i++)
+			r = ask_once(pass, len);
+		if (r == -EAGAIN)
+			fprintf(stderr, PROG ": no key written\n");
+		return r == -EAGAIN ? -EINVAL : r;
 	}
-	if (pass[0] == '\0') {
-		fprintf(stderr, PROG ": empty passphrase: use --no-passphrase "
-				"to write an unprotected key\n");
-		return -EINVAL;
+	r = pass_read_file(o->passphrase_file, pass, len);
+	if (r < 0) {
+		fprintf(stderr, PROG ": %s: %s\n", o->passphrase_file,
+			strerror(-r));
+		return r;
 	}
-	/* The key file resists guessing only as well as its passphrase:
-	 * scrypt's cost cannot be raised within PKCS#8 (SECURITY.md W8). */
-	if (strlen(pass) < PASS_MIN) {
-		fprintf(stderr, PROG ": the passphrase is too short: at least %d "
-				"characters (or --no-passphrase)\n", PASS_MIN);
+	if ((why = weak(pass)) != NULL) {
+		fprintf(stderr, PROG ": %s\n", why);
 		return -EINVAL;
 	}
 	return 0;

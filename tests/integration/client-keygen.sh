@@ -2,13 +2,16 @@
 # client-keygen.sh - secmsg-client --keygen: the files it writes (modes,
 # PEM kinds, scrypt + AES-256-CBC, the public half), each key type, the
 # refusals (empty or short passphrase, no terminal, existing files, bad
-# name, bad type), and a login with the new key once its .pub is enrolled.
+# name, bad type), asking again on a terminal after a short or mismatched
+# passphrase (issue 18), and a login with the new key once its .pub is
+# enrolled.
 #
 # Usage (from the top directory): SECMSG_BUILD=build/asan tests/integration/client-keygen.sh
 [ -n "${SECMSG_TIMED:-}" ] || SECMSG_TIMED=1 exec timeout -k 5 170 "$0" "$@"
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/daemon.sh
 . tests/lib/clients.sh
+. tests/lib/tmux.sh
 
 START=$(now_us)
 K=$CL_DIR/keys
@@ -141,6 +144,46 @@ cl_start wrongpass kged25519 --passphrase-file "$CL_DIR/wrong"
 cl_close wrongpass
 expect_exit wrongpass 2 "a wrong passphrase: exit 2"
 check "... and says so" grep -q "wrong passphrase" "$(cl_err wrongpass)"
+
+# ---- on a terminal, a short or mismatched passphrase is asked again ----
+tmux_init
+"${TMX[@]}" new-session -d -s t -x 100 -y 20 \
+	"'$CLIENT' --keygen kgtty -k '$K' 2>&1; echo \"[exit \$?]\"; sleep 100"
+# ask N PROMPT TEXT: once PROMPT shows for the Nth time, type TEXT.
+ask() {
+	local end=$(( $(now_us) + CL_WAIT * 1000000 ))
+	while [ "$(pane | grep -c -- "$2\$")" -lt "$1" ]; do
+		[ "$(now_us)" -lt "$end" ] || { echo "  | no prompt $1: $2"; return 1; }
+		sleep 0.05
+	done
+	keys "$3"
+	enter
+}
+ask 1 "New passphrase for the key:" "short"
+ask 1 "Same passphrase again:" "short"
+pane_expect "too short: at least 8 characters \(or --no-passphrase\); try again" \
+	"--keygen on a terminal: a short passphrase is asked again"
+ask 2 "New passphrase for the key:" "long enough one"
+ask 2 "Same passphrase again:" "long enough two"
+pane_expect "the passphrases differ; try again" "... and so is a mismatched one"
+ask 3 "New passphrase for the key:" "long enough one"
+ask 3 "Same passphrase again:" "long enough one"
+pane_expect "^\\[exit 0\\]" "... and the third try writes the key (exit 0)"
+check "... kgtty.key is there" [ -s "$K/kgtty.key" ]
+check "no passphrase typed showed on the screen" \
+	eval '! pane | grep -q -E "short\$|long enough"'
+"${TMX[@]}" kill-session -t t
+"${TMX[@]}" new-session -d -s t -x 100 -y 20 \
+	"'$CLIENT' --keygen kgtty3 -k '$K' 2>&1; echo \"[exit \$?]\"; sleep 100"
+for i in 1 2 3; do
+	ask "$i" "New passphrase for the key:" "x$i"
+	ask "$i" "Same passphrase again:" "x$i"
+done
+pane_expect "no key written" "three short passphrases: no key written"
+pane_expect "^\\[exit 2\\]" "... exit 2"
+check "... and no kgtty3.key" [ ! -e "$K/kgtty3.key" ]
+"${TMX[@]}" kill-server 2>/dev/null
+
 daemon_stop && pass "secmsgd exits 0"
 check "no client wrote a sanitizer report" eval \
 	"! grep -q -E 'Sanitizer|runtime error' $CL_DIR/*.err 2>/dev/null"
