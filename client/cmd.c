@@ -54,6 +54,23 @@ static int run_list(const struct cmd_env *e, const struct ccmd *c)
 	return 0;
 }
 
+/*
+ * Interactively, a key change waiting for /trust is explained here, with
+ * the commands to use, before the chat table's own refusal (whose words
+ * batch scripts rely on) would be said: true if peer is held back.
+ */
+static bool key_held(const struct cmd_env *e, const char *peer)
+{
+	char hex[FPR_HEX_LEN + 1];
+
+	if (!e->focus || chats_changed_fpr(e->chats, peer, hex) < 0)
+		return false;
+	out_error(e->out, "%s's key has changed: compare the new key "
+		  "(/fingerprint %s) with %s in person or by phone, then "
+		  "/trust %s", peer, peer, peer, peer);
+	return true;
+}
+
 /* A chat the user just asked for becomes the current one (issue 13 §6).
  * Interactively, talking to oneself is refused here, before the client
  * says it asked (batch scripts get the server's `refused PEER self`). */
@@ -63,6 +80,8 @@ static int run_talk(const struct cmd_env *e, const struct ccmd *c)
 		out_error(e->out, "you cannot talk to yourself");
 		return 0;
 	}
+	if (key_held(e, c->peer))
+		return 0;
 	if (chats_talk(e->chats, c->peer) == 0)
 		focus_on(e, c->peer);
 	return 0;
@@ -71,6 +90,8 @@ static int run_talk(const struct cmd_env *e, const struct ccmd *c)
 /* ... and so does a chat the user just accepted. */
 static int run_accept(const struct cmd_env *e, const struct ccmd *c)
 {
+	if (key_held(e, c->peer))
+		return 0;
 	if (chats_accept(e->chats, c->peer) == 0)
 		focus_on(e, c->peer);
 	return 0;
@@ -93,7 +114,8 @@ static int run_refuse(const struct cmd_env *e, const struct ccmd *c)
 /* send PEER TEXT, /msg PEER TEXT: to PEER, whatever chat is current. */
 static int run_send(const struct cmd_env *e, const struct ccmd *c)
 {
-	chats_send(e->chats, c->peer, c->text, c->text_len);
+	if (!key_held(e, c->peer))
+		chats_send(e->chats, c->peer, c->text, c->text_len);
 	return 0;
 }
 
@@ -117,7 +139,7 @@ static int run_say(const struct cmd_env *e, const struct ccmd *c)
 {
 	char peer[NAME_MAX_LEN + 1];
 
-	if (current(e, peer))
+	if (current(e, peer) && !key_held(e, peer))
 		chats_send(e->chats, peer, c->text, c->text_len);
 	return 0;
 }
@@ -213,20 +235,38 @@ static int run_chats(const struct cmd_env *e, const struct ccmd *c)
 	return 0;
 }
 
+/* NAME's recorded key, and the new one when it changed. */
+static void peer_fingerprint(const struct cmd_env *e, const char *peer)
+{
+	char hex[FPR_HEX_LEN + 1], g[FPR_TEXT_LEN + 1], n[FPR_TEXT_LEN + 1];
+	bool known = chats_known_fpr(e->chats, peer, hex) == 0;
+
+	if (known)
+		fingerprint_group(hex, g);
+	if (chats_changed_fpr(e->chats, peer, hex) == 0) {
+		fingerprint_group(hex, n);
+		out_info(e->out, "%s's key has CHANGED:\n  recorded: %s\n  "
+			 "new:      %s\nCompare the new one with %s in person "
+			 "or by phone, then /trust %s.", peer,
+			 known ? g : "(none)", n, peer, peer);
+	} else if (known) {
+		out_info(e->out, "%s's recorded key: %s", peer, g);
+	} else {
+		out_error(e->out, "no key recorded for %s", peer);
+	}
+}
+
 static int run_fingerprint(const struct cmd_env *e, const struct ccmd *c)
 {
 	char hex[FPR_HEX_LEN + 1], g[FPR_TEXT_LEN + 1];
 
-	if (!c->peer[0]) {
-		chats_self_fpr(e->chats, hex);
-		fingerprint_group(hex, g);
-		out_info(e->out, "Your key (%s): %s", e->user, g);
-	} else if (chats_known_fpr(e->chats, c->peer, hex) == 0) {
-		fingerprint_group(hex, g);
-		out_info(e->out, "%s's recorded key: %s", c->peer, g);
-	} else {
-		out_error(e->out, "no key recorded for %s", c->peer);
+	if (c->peer[0]) {
+		peer_fingerprint(e, c->peer);
+		return 0;
 	}
+	chats_self_fpr(e->chats, hex);
+	fingerprint_group(hex, g);
+	out_info(e->out, "Your key (%s): %s", e->user, g);
 	return 0;
 }
 

@@ -147,8 +147,7 @@ check "... and says so" grep -q "wrong passphrase" "$(cl_err wrongpass)"
 
 # ---- on a terminal, a short or mismatched passphrase is asked again ----
 tmux_init
-"${TMX[@]}" new-session -d -s t -x 100 -y 20 \
-	"'$CLIENT' --keygen kgtty -k '$K' 2>&1; echo \"[exit \$?]\"; sleep 100"
+tmux_run 100x20 "$CLIENT" --keygen kgtty -k "$K"
 # ask N PROMPT TEXT: once PROMPT shows for the Nth time, type TEXT.
 ask() {
 	local end=$(( $(now_us) + CL_WAIT * 1000000 ))
@@ -172,9 +171,7 @@ pane_expect "^\\[exit 0\\]" "... and the third try writes the key (exit 0)"
 check "... kgtty.key is there" [ -s "$K/kgtty.key" ]
 check "no passphrase typed showed on the screen" \
 	eval '! pane | grep -q -E "short\$|long enough"'
-"${TMX[@]}" kill-session -t t
-"${TMX[@]}" new-session -d -s t -x 100 -y 20 \
-	"'$CLIENT' --keygen kgtty3 -k '$K' 2>&1; echo \"[exit \$?]\"; sleep 100"
+tmux_run 100x20 "$CLIENT" --keygen kgtty3 -k "$K"
 for i in 1 2 3; do
 	ask "$i" "New passphrase for the key:" "x$i"
 	ask "$i" "Same passphrase again:" "x$i"

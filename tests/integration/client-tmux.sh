@@ -27,8 +27,7 @@ conf=$(client_conf alice)
 
 # The tmux server starts before any batch client, so it holds none of
 # their input pipes.
-"${TMX[@]}" new-session -d -s t -x 100 -y 30 \
-	"'$CLIENT' -c '$conf' alice; echo \"[exit \$?]\"; sleep 100"
+tmux_run 100x30 "$CLIENT" -c "$conf" alice
 pane_expect "Logged in as alice" "the interactive client logs in"
 cl_start bob bob
 expect bob "^ready${TAB}bob\$" "bob (batch) logs in"

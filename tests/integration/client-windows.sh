@@ -21,8 +21,7 @@ dstart || { fail "secmsgd starts"; exit 1; }
 conf=$(client_conf alice)
 # The state of version 2 is the client's own: alice's goes in $DDIR.
 mkdir -p "$DDIR/cstate/alice"
-"${TMX[@]}" new-session -d -s t -x 100 -y 30 \
-	"'$CLIENT' -c '$conf' --state-dir '$DDIR/cstate/alice' alice; echo \"[exit \$?]\"; sleep 100"
+tmux_run 100x30 "$CLIENT" -c "$conf" --state-dir "$DDIR/cstate/alice" alice
 pane_expect "Logged in as alice" "the interactive client logs in"
 pane_expect "^\[[0-9:]{5}\] \[1:status\]" "the status bar shows window 1, the status window"
 
@@ -254,9 +253,8 @@ enter
 pane_expect "^\[exit 0\]" "/quit: exit 0"
 
 # ---- NO_COLOR ----
-"${TMX[@]}" kill-session -t t
-"${TMX[@]}" new-session -d -s t -x 100 -y 30 \
-	"NO_COLOR=1 '$CLIENT' -c '$conf' --state-dir '$DDIR/cstate/alice' alice; echo \"[exit \$?]\"; sleep 100"
+tmux_run 100x30 env NO_COLOR=1 "$CLIENT" -c "$conf" \
+	--state-dir "$DDIR/cstate/alice" alice
 pane_expect "Logged in as alice" "alice again, with NO_COLOR=1"
 # ---- the history at rest: shown again after a restart ----
 key M-2
@@ -284,9 +282,8 @@ enter
 pane_expect "^\[exit 0\]" "/quit: exit 0"
 
 # ---- color = no (--color no) ----
-"${TMX[@]}" kill-session -t t
-"${TMX[@]}" new-session -d -s t -x 100 -y 30 \
-	"'$CLIENT' -c '$conf' --color no --state-dir '$DDIR/cstate/alice' alice; echo \"[exit \$?]\"; sleep 100"
+tmux_run 100x30 "$CLIENT" -c "$conf" --color no \
+	--state-dir "$DDIR/cstate/alice" alice
 pane_expect "Logged in as alice" "alice again, with --color no"
 cl_cmd bob "send alice no colours asked"
 keys "/to bob"

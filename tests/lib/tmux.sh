@@ -10,6 +10,8 @@
 #   pane_expect REGEX WHAT [SECS]   # pane_wait, then PASS or FAIL: WHAT
 #   last_expect REGEX WHAT          # until the input line matches
 #   key KEY / keys TEXT / enter     # tmux send-keys: a key name, literal text, Enter
+#   tmux_run WxH COMMAND...         # session t (a new one) runs COMMAND, then
+#                                   # prints [exit STATUS] and waits
 #
 # Uses $PANE (default t:0.0).
 
@@ -23,6 +25,15 @@ tmux_init() {
 	# shellcheck disable=SC2016
 	CL_EXTRA_CLEANUP='"${TMX[@]}" kill-server 2>/dev/null; rm -f "$TSOCK"'
 	PANE=${PANE:-t:0.0}
+}
+
+tmux_run() {
+	local size=$1 cmd="" a
+	shift
+	"${TMX[@]}" kill-session -t t 2>/dev/null
+	for a in "$@"; do cmd+=" $(printf '%q' "$a")"; done
+	"${TMX[@]}" new-session -d -s t -x "${size%x*}" -y "${size#*x}" \
+		"$cmd; echo \"[exit \$?]\"; sleep 100"
 }
 
 pane() { "${TMX[@]}" capture-pane -p -t "$PANE"; }
