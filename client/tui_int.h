@@ -42,6 +42,13 @@ struct tui {
 	size_t typed_max;		/* longest line typed (to cleanse) */
 };
 
+/* The front end readline's callbacks serve (they carry no context). */
+struct tui *tui_current(void);
+/* Show window i; its peer becomes the current chat. */
+void tui_show(struct tui *t, size_t i);
+/* Bind the window and scroll keys and set up Tab completion (tui_keys.c),
+ * once readline is initialised. */
+void tui_keys_setup(void);
 /* Set up colours (unless NO_COLOR) once ncurses is up. */
 void tui_draw_init(struct tui *t);
 /* Draw the whole screen: messages, status bar, input line. */
