@@ -45,6 +45,7 @@ struct app {
 	int64_t quit_by;	/* quitting, QUIT out: stop waiting then */
 	struct cstore store;	/* version 2: the state and its lock */
 	struct chist hist;	/* version 2, windows: the messages kept */
+	char verified[CCFG_PATH_MAX + 64];	/* contacts checked (interactive) */
 	bool use_store;
 	struct retry retry;	/* reconnecting (version 2) */
 };
@@ -365,6 +366,11 @@ static int load_local(struct app *a, const struct app_opts *o)
 		return fail(2, "cannot read the known peers file %s: %s", path,
 			    strerror(-r));
 	a->env.chats = a->chats;
+	if (!o->batch) {
+		snprintf(a->verified, sizeof(a->verified), "%s/%s.verified",
+			 a->cfg.known_peers_dir, a->user);
+		a->env.verified = a->verified;
+	}
 	return 0;
 }
 

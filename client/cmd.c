@@ -10,6 +10,7 @@
 #include "keygen.h"
 #include "keys.h"
 #include "out.h"
+#include "verified.h"
 
 enum arg_shape {
 	ARGS_NONE,	/* WORD */
@@ -235,6 +236,63 @@ static int run_chats(const struct cmd_env *e, const struct ccmd *c)
 	return 0;
 }
 
+/* The safety number with peer (whose key is recorded, unchanged), and
+ * whether it was verified. */
+static void safety(const struct cmd_env *e, const char *peer)
+{
+	char mine[FPR_HEX_LEN + 1], theirs[FPR_HEX_LEN + 1];
+	char sn[SAFETY_TEXT_LEN + 1];
+
+	if (!e->verified || chats_known_fpr(e->chats, peer, theirs) < 0)
+		return;
+	chats_self_fpr(e->chats, mine);
+	safety_number(mine, theirs, sn);
+	if (verified_has(e->verified, peer, theirs))
+		out_info(e->out, "Safety number with %s: %s\nYou verified it.",
+			 peer, sn);
+	else
+		out_info(e->out, "Safety number with %s: %s\nCompare it with "
+			 "the one %s sees, in person or by phone; if they are "
+			 "the same, /verify %s.", peer, sn, peer, peer);
+}
+
+/* /verify and /unverify: peer's recorded key, unchanged since. */
+static bool verifiable(const struct cmd_env *e, const char *peer,
+		       char fpr[FPR_HEX_LEN + 1])
+{
+	if (!e->verified)
+		return false;
+	if (chats_changed_fpr(e->chats, peer, fpr) == 0) {
+		out_error(e->out, "%s's key has changed: /fingerprint %s "
+			  "first", peer, peer);
+		return false;
+	}
+	if (chats_known_fpr(e->chats, peer, fpr) < 0) {
+		out_error(e->out, "no key recorded for %s yet: talk first",
+			  peer);
+		return false;
+	}
+	return true;
+}
+
+static int run_verify(const struct cmd_env *e, const struct ccmd *c)
+{
+	char fpr[FPR_HEX_LEN + 1];
+	bool on = c->kind == CCMD_VERIFY;
+	int r;
+
+	if (!verifiable(e, c->peer, fpr))
+		return 0;
+	r = verified_set(e->verified, c->peer, fpr, on);
+	if (r < 0)
+		out_error(e->out, "cannot write %s: %s", e->verified,
+			  strerror(-r));
+	else
+		out_info(e->out, on ? "%s is verified (with this key)." :
+			 "%s is no longer marked verified.", c->peer);
+	return 0;
+}
+
 /* NAME's recorded key, and the new one when it changed. */
 static void peer_fingerprint(const struct cmd_env *e, const char *peer)
 {
@@ -251,6 +309,7 @@ static void peer_fingerprint(const struct cmd_env *e, const char *peer)
 			 known ? g : "(none)", n, peer, peer);
 	} else if (known) {
 		out_info(e->out, "%s's recorded key: %s", peer, g);
+		safety(e, peer);
 	} else {
 		out_error(e->out, "no key recorded for %s", peer);
 	}
@@ -346,7 +405,12 @@ static const struct command commands[] = {
 	  "withdraw a request" },
 	{ "fingerprint", CCMD_FINGERPRINT, ARGS_OPT_PEER, IN_UI, false,
 	  run_fingerprint, "/fingerprint [NAME]",
-	  "your key's fingerprint, or NAME's as recorded" },
+	  "your key's fingerprint, or NAME's and your safety number" },
+	{ "verify", CCMD_VERIFY, ARGS_PEER, IN_UI, false, run_verify,
+	  "/verify NAME", "mark NAME verified (after comparing the safety "
+	  "number)" },
+	{ "unverify", CCMD_UNVERIFY, ARGS_PEER, IN_UI, false, run_verify,
+	  "/unverify NAME", "take the mark away" },
 	{ "trust", CCMD_TRUST, ARGS_PEER, IN_BATCH | IN_UI, false, run_trust,
 	  "/trust NAME", "accept NAME's new key (check it first!)" },
 	{ "quit", CCMD_QUIT, ARGS_NONE, IN_BATCH | IN_UI, false, run_quit,

@@ -39,6 +39,8 @@ enum ccmd_kind {
 	CCMD_CLOSE,	/* interactive: /close, the current window */
 	CCMD_CLEAR,	/* interactive: /clear, the window shown */
 	CCMD_FORGET,	/* interactive: /forget [PEER], its history on disk */
+	CCMD_VERIFY,	/* interactive: /verify PEER, checked out of band */
+	CCMD_UNVERIFY,	/* interactive: /unverify PEER */
 };
 
 /*
@@ -72,6 +74,7 @@ struct cmd_env {
 	struct focus *focus;	/* interactive; NULL in batch mode */
 	const char *user;	/* our user name (/fingerprint) */
 	const struct cmd_windows *win;	/* NULL: no windows */
+	const char *verified;	/* the verified contacts file; NULL: batch */
 };
 
 struct command;

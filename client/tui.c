@@ -18,6 +18,7 @@
 #include "crypto.h"
 #include "tui_int.h"
 #include "ui.h"
+#include "verified.h"
 
 /* readline's callbacks carry no context. */
 static struct tui *tui_cur;
@@ -299,6 +300,8 @@ static void on_event(void *fe, const struct cev *ev)
 	if (!ev->peer && ev->kind != CEV_INFO && ev->kind != CEV_USERS)
 		keep_tail(t, ev);
 	route(t, ev);
+	if (ev->kind == CEV_CHAT || ev->kind == CEV_KEYCHANGE)
+		tui_check_verified(t);
 	t->dirty = true;
 }
 
@@ -320,12 +323,24 @@ static bool update_prompt(struct tui *t)
 	return true;
 }
 
+void tui_check_verified(struct tui *t)
+{
+	const char *peer = t->ws.w[t->ws.cur]->name;
+	char fpr[FPR_HEX_LEN + 1];
+
+	t->verified = *peer && t->env->verified &&
+		      chats_changed_fpr(t->env->chats, peer, fpr) < 0 &&
+		      chats_known_fpr(t->env->chats, peer, fpr) == 0 &&
+		      verified_has(t->env->verified, peer, fpr);
+}
+
 void tui_show(struct tui *t, size_t i)
 {
 	twins_select(&t->ws, i);
 	snprintf(t->focus.name, sizeof(t->focus.name), "%s",
 		 t->ws.w[t->ws.cur]->name);
 	snprintf(t->last_focus, sizeof(t->last_focus), "%s", t->focus.name);
+	tui_check_verified(t);
 	t->dirty = true;
 }
 
@@ -534,6 +549,7 @@ static void on_line(char *line)
 		remove_handler(t);
 	}
 	follow_focus(t);
+	tui_check_verified(t);
 	t->dirty = true;
 }
 

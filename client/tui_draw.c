@@ -233,7 +233,7 @@ static void draw_messages(struct tui *t)
 	}
 }
 
-/* [HH:MM] [2:bob] [Act: 3,4!] [reconnecting] [scrolled: PgDn] */
+/* [HH:MM] [2:bob verified] [Act: 3,4!] [reconnecting] [scrolled back...] */
 static void draw_status(struct tui *t)
 {
 	const struct twin *w = t->ws.w[t->ws.cur];
@@ -247,9 +247,10 @@ static void draw_status(struct tui *t)
 	if (!localtime_r(&now, &tm))
 		memset(&tm, 0, sizeof(tm));
 	twins_activity(&t->ws, act, sizeof(act));
-	n = snprintf(bar, sizeof(bar), "[%02d:%02d] [%zu:%s]%s%s%s%s%s",
+	n = snprintf(bar, sizeof(bar), "[%02d:%02d] [%zu:%s%s]%s%s%s%s%s",
 		     tm.tm_hour, tm.tm_min, t->ws.cur + 1,
-		     w->name[0] ? w->name : "status", act[0] ? " [Act: " : "",
+		     w->name[0] ? w->name : "status",
+		     t->verified ? " verified" : "", act[0] ? " [Act: " : "",
 		     act, act[0] ? "]" : "",
 		     t->reconnecting ? " [reconnecting]" : "",
 		     w->scroll ? " [scrolled back: PgDn]" : "");

@@ -32,6 +32,7 @@ struct tui {
 	char *pending;			/* a line given back to the input */
 	struct chist *hist;		/* the history on disk, or NULL */
 	time_t replay_when;		/* replaying: the lines' time */
+	bool verified;			/* the window shown's peer is verified */
 	bool color;			/* colours in use */
 	bool started;			/* ncurses and readline have the terminal */
 	bool installed;			/* the line handler is installed */
@@ -46,6 +47,9 @@ struct tui {
 struct tui *tui_current(void);
 /* Show window i; its peer becomes the current chat. */
 void tui_show(struct tui *t, size_t i);
+/* Look again whether the window shown's peer is verified (after a
+ * command, a new key, another window). */
+void tui_check_verified(struct tui *t);
 /* Bind the window and scroll keys and set up Tab completion (tui_keys.c),
  * once readline is initialised. */
 void tui_keys_setup(void);

@@ -3,7 +3,9 @@
 # client's windows (issue 18): the warning in red in the peer's window,
 # every command that would reach the peer held back with the advice in
 # words (/fingerprint, /trust, with the slash), /fingerprint showing the
-# recorded and the new key side by side, and a chat again after /trust.
+# recorded and the new key side by side, and a chat again after /trust;
+# the safety number, /verify and the verified mark in the status bar,
+# lost with the key.
 # Version 1's rules, as client-keychange.sh (which checks batch mode).
 #
 # Usage (from the top directory): SECMSG_BUILD=build/asan tests/integration/client-keychange-tmux.sh
@@ -17,10 +19,23 @@ CL_PROTO=1
 START=$(now_us)
 tmux_init
 ESC=$(printf '\033')
+FA=$(fpr_hex "$SECMSG_PKI/alice.pub")
 FB=$(fpr_hex "$SECMSG_PKI/bob.pub")
 FD=$(fpr_hex "$SECMSG_PKI/dave.pub")
 # The first two groups of a fingerprint as the client shows it.
 g2() { echo "${1:0:4} ${1:4:4}"; }
+# The safety number of two fingerprints, computed here independently of
+# the client (secmsg-client(1), /fingerprint).
+safety() {
+	python3 - "$1" "$2" <<'PY'
+import hashlib, sys
+lo, hi = sorted(sys.argv[1:3])
+d = b"".join(hashlib.sha256(b"secmsg safety number %d" % i + lo.encode() +
+                            hi.encode()).digest() for i in (1, 2))
+print(" ".join("%05d" % (int.from_bytes(d[5*i:5*i+5], "big") % 100000)
+               for i in range(12)))
+PY
+}
 
 dstart || { fail "secmsgd starts"; exit 1; }
 conf=$(client_conf alice)
@@ -33,6 +48,17 @@ enter
 expect bob "^request${TAB}alice\$" "bob gets alice's request"
 cl_cmd bob "accept alice"
 pane_expect "Chat with bob established" "alice: chat with bob, his first key recorded"
+
+# ---- the safety number, /verify ----
+keys "/fingerprint bob"
+enter
+SN=$(safety "$FA" "$FB")
+pane_expect "Safety number with bob: $SN" "/fingerprint bob shows the safety number both sides compute ($SN)"
+keys "/verify bob"
+enter
+pane_expect "bob is verified \(with this key\)" "/verify bob marks bob verified"
+pane_expect "\[2:bob verified\]" "the status bar says bob's window is verified"
+check "the mark is kept with bob's key" grep -q "^bob $FB\$" "$DDIR/known/alice/alice.verified"
 
 # ---- bob's key changes on the server ----
 cp "$SECMSG_PKI/dave.pub" "$DDIR/users/bob.pem"
@@ -49,6 +75,11 @@ enter
 expect bob2 "^request${TAB}alice\$" "bob gets alice's request"
 cl_cmd bob2 "accept alice"
 pane_expect "WARNING: bob's key has CHANGED" "alice's window for bob shows the warning"
+pane_gone "bob verified" 2 && pass "a new key is not verified: the status bar says so no more" ||
+	fail "a new key is not verified: the status bar says so no more"
+keys "/verify bob"
+enter
+pane_expect "bob's key has changed: /fingerprint bob first" "/verify bob is refused while the new key waits"
 check "the warning is red" \
 	eval 'pane_e | grep -q -E "${ESC}\\[31m(${ESC}\\[[0-9;]*m)*[0-9:]{5} *WARNING|WARNING.*" &&
 	      pane_e | grep "WARNING: bob" | grep -q "${ESC}\\[31m"'
@@ -98,6 +129,8 @@ expect bob2 "^msg${TAB}alice${TAB}1${TAB}welcome back\$" "bob gets alice's messa
 keys "/fingerprint bob"
 enter
 pane_expect "bob's recorded key: $(g2 "$FD")" "/fingerprint bob now shows the new key as the recorded one"
+pane_expect "Safety number with bob: $(safety "$FA" "$FD")" "... and the new safety number, to compare again"
+check "bob is not verified with the new key" eval '! pane | grep -q "bob verified"'
 
 keys "/quit"
 enter
