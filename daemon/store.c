@@ -29,6 +29,7 @@
 #include "msg.h"
 #include "queue.h"
 #include "registry.h"
+#include "tally.h"
 
 #define BUSY_MS 2000
 #define STMT_CACHE 48	/* prepared statements kept (their SQL is static) */
@@ -46,6 +47,7 @@ struct store {
 	struct store_req *head, *tail;	/* queued, under lock */
 	bool stop;			/* under lock */
 	_Atomic int64_t retention_s;	/* 0: none set */
+	struct tally *tally;		/* what is queued (store thread) */
 	/* Statements prepared once, by the address of their SQL text
 	 * (every SQL text here is a literal); reset after each use. */
 	struct {
@@ -301,7 +303,36 @@ static bool queued_row(sqlite3_stmt *s, struct queued *q, const char **to)
 	return true;
 }
 
-/* The stored messages into the view (queue.h). */
+/* Each recipient's last seq (the queues table keeps it after its
+ * records are gone) into the tally. */
+static int load_last_seqs(struct store *st, char *why, size_t len)
+{
+	sqlite3_stmt *s = prep(st, "SELECT recipient, last_seq FROM queues");
+	int rc = SQLITE_ERROR;
+
+	while (s && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *to = (const char *)sqlite3_column_text(s, 0);
+		int64_t seq = sqlite3_column_int64(s, 1);
+
+		if (!to || !name_valid_str(to) || seq < 0 ||
+		    tally_load(st->tally, to, 0, 0, (uint64_t)seq) < 0) {
+			rc = SQLITE_CORRUPT;
+			break;
+		}
+	}
+	done(st, s);
+	if (s && rc == SQLITE_DONE)
+		return 0;
+	snprintf(why, len, "cannot load the queues of database %s: %s",
+		 st->path, rc == SQLITE_CORRUPT ? "a row is not valid" :
+		 sqlite3_errmsg(st->db));
+	queue_reset();
+	convs_reset();
+	return -EIO;
+}
+
+/* The stored messages into the view (queue.h), and their counts into
+ * the tally. */
 static int load_queue(struct store *st, char *why, size_t len)
 {
 	sqlite3_stmt *s = prep(st, "SELECT recipient, seq, sender, ref, at, "
@@ -312,14 +343,15 @@ static int load_queue(struct store *st, char *why, size_t len)
 
 	queue_reset();
 	while (s && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (!queued_row(s, &q, &to) || queue_add(to, &q) < 0) {
+		if (!queued_row(s, &q, &to) || queue_add(to, &q) < 0 ||
+		    tally_load(st->tally, to, 1, q.e2e_len, q.seq) < 0) {
 			rc = SQLITE_CORRUPT;
 			break;
 		}
 	}
 	done(st, s);
 	if (s && rc == SQLITE_DONE)
-		return 0;
+		return load_last_seqs(st, why, len);
 	snprintf(why, len, "cannot load the stored messages of database %s: "
 		 "%s", st->path, rc == SQLITE_CORRUPT ? "a row is not valid" :
 		 sqlite3_errmsg(st->db));
@@ -449,6 +481,12 @@ int store_open(const char *dir, const struct store_ops *ops, void *ctx,
 	st->evfd = -1;
 	pthread_mutex_init(&st->lock, NULL);
 	snprintf(st->path, sizeof(st->path), "%s/%s", dir, STORE_FILE);
+	st->tally = tally_new();
+	if (!st->tally) {
+		snprintf(why, len, "no memory to open database %s", st->path);
+		r = -ENOMEM;
+		goto fail;
+	}
 	r = create_file(dir, st->path, why, len);
 	if (r < 0)
 		goto fail;
@@ -531,18 +569,59 @@ static int run_create(struct store *st, struct store_req *r)
 
 /* ---- the queue (issue 17) ---- */
 
-/* Bring queues' count and bytes of name in line with its rows. */
-static int recount(struct store *st, const char *name)
+/* One row of queues, as the tally has it: the recipients a batch changed
+ * are written once each, before its COMMIT, so a seq given in a commit
+ * is never given again, even after a crash. */
+static int write_tally(void *ctx, const struct tally_entry *e)
 {
-	sqlite3_stmt *s = prep(st, "UPDATE queues SET "
-		"count = (SELECT count(*) FROM queued WHERE recipient = ?1), "
-		"bytes = (SELECT coalesce(sum(length(e2e)), 0) FROM queued "
-		"WHERE recipient = ?1) WHERE recipient = ?1");
+	struct store *st = ctx;
+	sqlite3_stmt *s = prep(st, "INSERT INTO queues VALUES (?, ?, ?, ?) "
+		"ON CONFLICT (recipient) DO UPDATE SET last_seq = "
+		"excluded.last_seq, count = excluded.count, "
+		"bytes = excluded.bytes");
 
 	if (!s)
 		return -EIO;
-	bind_text(s, 1, name);
+	bind_text(s, 1, e->name);
+	sqlite3_bind_int64(s, 2, (int64_t)e->last_seq);
+	sqlite3_bind_int64(s, 3, (int64_t)e->count);
+	sqlite3_bind_int64(s, 4, (int64_t)e->bytes);
 	return step_done(st, s);
+}
+
+/* Run a DELETE ... RETURNING recipient, length(e2e) and take what it
+ * deleted off the tally (consecutive rows of one recipient at once);
+ * how many rows went into *n. 0 or -EIO. */
+static int delete_counted(struct store *st, sqlite3_stmt *s, int64_t *n)
+{
+	char name[NAME_MAX_LEN + 1] = "";
+	uint64_t rows = 0, bytes = 0;
+	int rc, r = 0;
+
+	*n = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *to = (const char *)sqlite3_column_text(s, 0);
+
+		if (!to)
+			continue;
+		if (strcmp(to, name) != 0) {
+			if (tally_sub(st->tally, name, rows, bytes) < 0)
+				r = -EIO;
+			snprintf(name, sizeof(name), "%s", to);
+			rows = bytes = 0;
+		}
+		rows++;
+		bytes += (uint64_t)sqlite3_column_int64(s, 1);
+		(*n)++;
+	}
+	if (rc != SQLITE_DONE) {
+		log_warnx("store %s: %s", st->path, sqlite3_errmsg(st->db));
+		r = -EIO;
+	}
+	done(st, s);
+	if (tally_sub(st->tally, name, rows, bytes) < 0)
+		r = -EIO;
+	return r;
 }
 
 /* Two integers from a one-row query with parameters p1 (unless NULL),
@@ -571,70 +650,28 @@ static int query2(struct store *st, const char *sql, const char *p1,
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
 }
 
-/* STORE_QUOTA, STORE_FULL or STORE_DONE for one more record of len
- * bytes for b. */
-static int queue_room(struct store *st, const struct store_req *r, int *res)
+/* STORE_QUOTA, STORE_FULL or STORE_DONE for one more record of r->len
+ * bytes for r->b, from the tally (this batch's records counted in). */
+static int queue_room(const struct store *st, const struct store_req *r)
 {
-	int64_t mine[2], all[2];
+	const struct tally_entry *e = tally_get(st->tally, r->b);
+	uint64_t n = e ? e->count : 0, bytes = e ? e->bytes : 0;
 
-	if (query2(st, "SELECT count, bytes FROM queues WHERE recipient = ?",
-		   r->b, NULL, 0, mine) < 0 ||
-	    query2(st, "SELECT coalesce(sum(bytes), 0), 0 FROM queues",
-		   NULL, NULL, 0, all) < 0)
-		return -EIO;
-	if ((uint64_t)mine[0] + 1 > r->max_msgs ||
-	    (uint64_t)mine[1] + r->len > r->max_bytes)
-		*res = STORE_QUOTA;
-	else if ((uint64_t)all[0] + r->len > r->max_total)
-		*res = STORE_FULL;
-	else
-		*res = STORE_DONE;
-	return 0;
+	if (n + 1 > r->max_msgs || bytes + r->len > r->max_bytes)
+		return STORE_QUOTA;
+	if (tally_total(st->tally) + r->len > r->max_total)
+		return STORE_FULL;
+	return STORE_DONE;
 }
 
-/* The next seq of b, counting the new record in. */
-static int take_seq(struct store *st, struct store_req *r)
+/* The INSERT of r with its seq; a row with the same sender and ref
+ * (sent again after a lost STORED) makes it insert nothing. */
+static int insert_queued(struct store *st, const struct store_req *r)
 {
-	sqlite3_stmt *s = prep(st, "INSERT INTO queues VALUES (?, 1, 1, ?) "
-		"ON CONFLICT (recipient) DO UPDATE SET last_seq = last_seq + 1, "
-		"count = count + 1, bytes = bytes + excluded.bytes "
-		"RETURNING last_seq");
+	sqlite3_stmt *s = prep(st, "INSERT INTO queued (recipient, seq, sender, "
+		"ref, at, e2e) VALUES (?, ?, ?, ?, ?, ?) "
+		"ON CONFLICT (recipient, sender, ref) DO NOTHING");
 
-	if (!s)
-		return -EIO;
-	bind_text(s, 1, r->b);
-	sqlite3_bind_int64(s, 2, (int64_t)r->len);
-	if (sqlite3_step(s) != SQLITE_ROW) {
-		log_warnx("store %s: %s", st->path, sqlite3_errmsg(st->db));
-		done(st, s);
-		return -EIO;
-	}
-	r->seq = (uint64_t)sqlite3_column_int64(s, 0);
-	done(st, s);
-	return 0;
-}
-
-static int run_queue_add(struct store *st, struct store_req *r)
-{
-	sqlite3_stmt *s;
-	int64_t old[2];
-
-	if (query2(st, "SELECT seq, at FROM queued WHERE recipient = ? AND "
-		   "sender = ? AND ref = ?", r->b, r->a, r->ref, old) < 0)
-		return -EIO;
-	if (old[0] > 0) {	/* sent again after a lost STORED */
-		r->result = STORE_NOTHING;
-		return 0;
-	}
-	if (queue_room(st, r, &r->result) < 0)
-		return -EIO;
-	if (r->result != STORE_DONE)
-		return 0;	/* refused: nothing written */
-	if (take_seq(st, r) < 0)
-		return -EIO;
-	r->at = (int64_t)time(NULL);
-	s = prep(st, "INSERT INTO queued (recipient, seq, sender, ref, at, e2e) "
-		     "VALUES (?, ?, ?, ?, ?, ?)");
 	if (!s)
 		return -EIO;
 	bind_text(s, 1, r->b);
@@ -647,61 +684,115 @@ static int run_queue_add(struct store *st, struct store_req *r)
 	return step_done(st, s);
 }
 
+static int run_queue_add(struct store *st, struct store_req *r)
+{
+	const struct tally_entry *e = tally_get(st->tally, r->b);
+	int64_t old[2];
+
+	r->result = queue_room(st, r);
+	if (r->result != STORE_DONE) {
+		/* Refused, unless it was stored already (sent again after a
+		 * lost STORED): the only query a refusal costs. */
+		if (query2(st, "SELECT seq, at FROM queued WHERE recipient = ? "
+			   "AND sender = ? AND ref = ?", r->b, r->a, r->ref,
+			   old) < 0)
+			return -EIO;
+		if (old[0] > 0)
+			r->result = STORE_NOTHING;
+		return 0;
+	}
+	r->seq = (e ? e->last_seq : 0) + 1;
+	r->at = (int64_t)time(NULL);
+	if (insert_queued(st, r) < 0)
+		return -EIO;
+	if (sqlite3_changes(st->db) == 0) {
+		r->result = STORE_NOTHING;
+		return 0;
+	}
+	return tally_add(st->tally, r->b, r->seq, r->len) < 0 ? -EIO : 0;
+}
+
 static int run_queue_ack(struct store *st, struct store_req *r)
 {
 	sqlite3_stmt *s = prep(st, "DELETE FROM queued WHERE recipient = ? "
-				   "AND seq <= ?");
+				   "AND seq <= ? RETURNING recipient, length(e2e)");
+	int64_t n;
 
 	if (!s)
 		return -EIO;
 	bind_text(s, 1, r->a);
 	sqlite3_bind_int64(s, 2, r->seq > INT64_MAX ? INT64_MAX :
 			   (int64_t)r->seq);
-	if (step_done(st, s) < 0)
+	if (delete_counted(st, s, &n) < 0)
 		return -EIO;
-	if (sqlite3_changes(st->db) == 0) {
+	if (n == 0)
 		r->result = STORE_NOTHING;
-		return 0;
+	return 0;
+}
+
+/* Take what expires before r->since off the tally, per recipient (one
+ * scan, and no row held in memory however many expire); how many into
+ * *n. */
+static int expire_tally(struct store *st, const struct store_req *r,
+			int64_t *n)
+{
+	sqlite3_stmt *s = prep(st, "SELECT recipient, count(*), "
+		"sum(length(e2e)) FROM queued WHERE at < ? GROUP BY recipient");
+	int rc, ret = 0;
+
+	*n = 0;
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, r->since);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *to = (const char *)sqlite3_column_text(s, 0);
+		int64_t k = sqlite3_column_int64(s, 1);
+
+		*n += k;
+		if (to && tally_sub(st->tally, to, (uint64_t)k,
+				    (uint64_t)sqlite3_column_int64(s, 2)) < 0)
+			ret = -EIO;
 	}
-	return recount(st, r->a);
+	if (rc != SQLITE_DONE)
+		ret = -EIO;
+	done(st, s);
+	return ret;
 }
 
 /* What was stored before r->since goes, and the counts follow. */
 static int run_queue_expire(struct store *st, struct store_req *r)
 {
-	sqlite3_stmt *s = prep(st, "DELETE FROM queued WHERE at < ?");
+	sqlite3_stmt *s;
 	int64_t n;
 
-	if (!s)
+	if (expire_tally(st, r, &n) < 0)
 		return -EIO;
-	sqlite3_bind_int64(s, 1, r->since);
-	if (step_done(st, s) < 0)
-		return -EIO;
-	n = sqlite3_changes(st->db);
 	r->seq = (uint64_t)n;
 	if (n == 0) {
 		r->result = STORE_NOTHING;
 		return 0;
 	}
-	return exec(st, "UPDATE queues SET "
-		"count = (SELECT count(*) FROM queued q "
-		"WHERE q.recipient = queues.recipient), "
-		"bytes = (SELECT coalesce(sum(length(e2e)), 0) FROM queued q "
-		"WHERE q.recipient = queues.recipient);");
+	s = prep(st, "DELETE FROM queued WHERE at < ?");
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, r->since);
+	return step_done(st, s);
 }
 
 /* Everything stored for r->a goes; r->seq is how many. */
 static int run_queue_purge(struct store *st, struct store_req *r)
 {
-	sqlite3_stmt *s = prep(st, "DELETE FROM queued WHERE recipient = ?");
+	sqlite3_stmt *s = prep(st, "DELETE FROM queued WHERE recipient = ? "
+				   "RETURNING recipient, length(e2e)");
+	int64_t n;
 
 	if (!s)
 		return -EIO;
 	bind_text(s, 1, r->a);
-	if (step_done(st, s) < 0)
+	if (delete_counted(st, s, &n) < 0)
 		return -EIO;
-	r->seq = (uint64_t)sqlite3_changes(st->db);
-	return recount(st, r->a);
+	r->seq = (uint64_t)n;
+	return 0;
 }
 
 /* What is queued between a and b, both ways (their conversation ends). */
@@ -709,17 +800,14 @@ static int drop_queued(struct store *st, const char *a, const char *b)
 {
 	sqlite3_stmt *s = prep(st, "DELETE FROM queued WHERE "
 		"(recipient = ?1 AND sender = ?2) OR (recipient = ?2 AND "
-		"sender = ?1)");
+		"sender = ?1) RETURNING recipient, length(e2e)");
+	int64_t n;
 
 	if (!s)
 		return -EIO;
 	bind_text(s, 1, a);
 	bind_text(s, 2, b);
-	if (step_done(st, s) < 0)
-		return -EIO;
-	if (sqlite3_changes(st->db) == 0)
-		return 0;
-	return recount(st, a) < 0 ? -EIO : recount(st, b);
+	return delete_counted(st, s, &n);
 }
 
 /* ---- conversations ---- */
@@ -1031,28 +1119,39 @@ static void fail_all(struct store_req *list)
 	}
 }
 
+/* One request of the batch under its own savepoint: a failure undoes
+ * it alone, in the database and the tally. False if the transaction
+ * is lost. */
+static bool run_saved(struct store *st, struct store_req *r)
+{
+	size_t mark = tally_mark(st->tally);
+
+	if (exec1(st, "SAVEPOINT req;") < 0)
+		return false;
+	if (run_one(st, r) < 0) {
+		exec1(st, "ROLLBACK TO req;");
+		tally_undo(st->tally, mark);
+		r->result = STORE_FAILED;
+		memset(r->held_id, 0, sizeof(r->held_id));
+		memset(r->to, 0, sizeof(r->to));
+	}
+	return exec1(st, "RELEASE req;") == 0;
+}
+
 void store_run(struct store *st, struct store_req *list)
 {
 	bool ok = list && exec1(st, "BEGIN IMMEDIATE;") == 0;
 
-	for (struct store_req *r = list; ok && r; r = r->next) {
-		if (exec1(st, "SAVEPOINT req;") < 0) {
-			ok = false;
-			break;
-		}
-		if (run_one(st, r) < 0) {
-			exec1(st, "ROLLBACK TO req;");
-			r->result = STORE_FAILED;
-			memset(r->held_id, 0, sizeof(r->held_id));
-			memset(r->to, 0, sizeof(r->to));
-		}
-		if (exec1(st, "RELEASE req;") < 0)
-			ok = false;
-	}
-	if (ok && exec1(st, "COMMIT;") < 0)
+	for (struct store_req *r = list; ok && r; r = r->next)
+		ok = run_saved(st, r);
+	if (ok && (tally_each_dirty(st->tally, write_tally, st) < 0 ||
+		   exec1(st, "COMMIT;") < 0))
 		ok = false;
+	if (ok)
+		tally_commit(st->tally);
 	if (!ok && list) {
 		exec(st, "ROLLBACK;");
+		tally_undo(st->tally, 0);
 		fail_all(list);
 		log_warnx("store %s: a batch of requests failed; nothing of it "
 			  "was written", st->path);
@@ -1182,6 +1281,7 @@ void store_close(struct store *st)
 	}
 	store_req_free_list(st->head);
 	cache_clear(st);
+	tally_free(st->tally);
 	if (st->db)
 		sqlite3_close(st->db);
 	if (st->evfd >= 0)

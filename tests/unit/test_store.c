@@ -739,6 +739,89 @@ static void test_queue_schema(void **state)
 	open_refused("stored messages");
 }
 
+/* One integer from a query on the database file (closed by the store). */
+static int64_t sql_int(const char *stmt)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	int64_t v = -1;
+
+	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, stmt, -1, &s, NULL), SQLITE_OK);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+/* The limits at their exact boundary (the counts are kept in memory,
+ * this batch's records counted in): the record that reaches a limit is
+ * stored, the next refused; a ref sent again over the limit is still
+ * NOTHING; the queues rows the batch wrote equal the records; after a
+ * reopen the counts, the totals and the seqs go on from the database. */
+static void test_queue_limits_exact(void **state)
+{
+	struct store *st = open_ok();
+	struct store_req *v[6] = {
+		add("alice", "bob", 1, "12345", 2, 100),
+		add("alice", "bob", 2, "12345", 2, 100),	/* 2 of 2 */
+		add("alice", "bob", 3, "1", 2, 100),		/* 3 > 2 */
+		add("alice", "bob", 1, "12345", 2, 100),	/* again */
+		add("alice", "dave", 1, "123456789", 9, 19),	/* 19 of 19 */
+		add("alice", "dave", 2, "1", 9, 19),		/* 20 > 19 */
+	};
+	static const uint8_t want[6] = { STORE_DONE, STORE_DONE, STORE_QUOTA,
+					 STORE_NOTHING, STORE_DONE, STORE_FULL };
+	struct store_req *r;
+	size_t msgs, bytes;
+
+	(void)state;
+	run_list(st, v, 6);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(answers[i].arg, want[i]);
+	r = add("carol", "bob", 1, "12345", 9, 100);
+	r->max_bytes = 15;				/* 15 of 15 bytes */
+	store_run(st, r);
+	assert_int_equal(answers[nanswers - 1].arg, STORE_DONE);
+	r = add("carol", "bob", 2, "1", 9, 100);
+	r->max_bytes = 15;				/* 16 > 15 */
+	store_run(st, r);
+	assert_int_equal(answers[nanswers - 1].arg, STORE_QUOTA);
+	store_close(st);
+	assert_int_equal(sql_int("SELECT count(*) FROM queues q WHERE "
+		"count != (SELECT count(*) FROM queued WHERE recipient = "
+		"q.recipient) OR bytes != (SELECT sum(length(e2e)) FROM queued "
+		"WHERE recipient = q.recipient) OR last_seq != (SELECT max(seq) "
+		"FROM queued WHERE recipient = q.recipient)"), 0);
+	assert_int_equal(sql_int("SELECT count(*) FROM queues"), 2);
+	convs_reset();
+	queue_reset();
+	st = open_ok();
+	queue_totals(&msgs, &bytes);
+	assert_int_equal(msgs, 4);
+	assert_int_equal(bytes, 5 + 5 + 5 + 9);
+	r = add("carol", "bob", 3, "1", 9, 100);
+	r->max_bytes = 15;				/* 16 > 15 */
+	store_run(st, r);
+	assert_int_equal(answers[nanswers - 1].arg, STORE_QUOTA);
+	store_run(st, add("carol", "dave", 3, "", 9, 24));	/* 24 of 24 */
+	assert_int_equal(answers[nanswers - 1].arg, STORE_DONE);
+	store_run(st, add("carol", "dave", 4, "1", 9, 24));	/* 25 > 24 */
+	assert_int_equal(answers[nanswers - 1].arg, STORE_FULL);
+	r = store_req_new(STORE_QUEUE_ACK, "bob", NULL, NULL, 0);
+	r->seq = 3;
+	store_run(st, r);
+	reopen(&st);
+	store_run(st, add("carol", "bob", 4, "x", 1, 100));	/* room: 1 */
+	assert_int_equal(answers[nanswers - 1].arg, STORE_DONE);
+	store_close(st);
+	assert_int_equal(sql_int("SELECT seq FROM queued WHERE recipient = "
+				 "'bob'"), 4);		/* never 1 again */
+	assert_int_equal(sql_int("SELECT last_seq FROM queues WHERE "
+				 "recipient = 'dave'"), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -762,6 +845,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_queue_schema, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_expire, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_purge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_limits_exact, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
