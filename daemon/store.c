@@ -34,6 +34,13 @@
 #define BUSY_MS 2000
 #define STMT_CACHE 48	/* prepared statements kept (their SQL is static) */
 #define EXPIRE_EVERY_MS 60000	/* stored messages past retention: deleted */
+/* The store checkpoints its WAL itself (SQLite's automatic checkpoint
+ * ran inside a commit every 1,000 pages): when the store is quiet for
+ * CKPT_IDLE_MS, and at once after a batch that leaves CKPT_PAGES or more
+ * in the WAL (its bound under a load that never lets it rest). */
+#define CKPT_PAGES 4096
+#define CKPT_IDLE_MS 100
+#define JOURNAL_LIMIT "17825792"	/* CKPT_PAGES of 4 KiB, and 1 MiB */
 
 struct store {
 	sqlite3 *db;
@@ -48,6 +55,7 @@ struct store {
 	bool stop;			/* under lock */
 	_Atomic int64_t retention_s;	/* 0: none set */
 	struct tally *tally;		/* what is queued (store thread) */
+	int wal_pages;			/* in the WAL after the last commit */
 	/* Statements prepared once, by the address of their SQL text
 	 * (every SQL text here is a literal); reset after each use. */
 	struct {
@@ -434,6 +442,31 @@ static int create_file(const char *dir, const char *path, char *why,
 	return 0;
 }
 
+/* SQLite's hook after each commit: how many pages the WAL holds (the
+ * hook replaces the automatic checkpoint). */
+static int wal_hook(void *ctx, sqlite3 *db, const char *name, int pages)
+{
+	struct store *st = ctx;
+
+	(void)db;
+	(void)name;
+	st->wal_pages = pages;
+	return SQLITE_OK;
+}
+
+/* Copy the WAL into the database (nobody else reads it: it all goes,
+ * and the next commit writes the WAL from its start again). */
+static void checkpoint(struct store *st)
+{
+	int rc = sqlite3_wal_checkpoint_v2(st->db, NULL,
+					   SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+
+	if (rc != SQLITE_OK)
+		log_warnx("store %s: checkpoint: %s", st->path,
+			  sqlite3_errmsg(st->db));
+	st->wal_pages = 0;
+}
+
 static int configure(struct store *st, char *why, size_t len)
 {
 	sqlite3_stmt *s;
@@ -446,8 +479,11 @@ static int configure(struct store *st, char *why, size_t len)
 	    /* Deleted rows (who talked with whom) are overwritten, not
 	     * left in free pages (doc/SECURITY.md). */
 	    exec(st, "PRAGMA secure_delete = ON;") < 0 ||
-	    exec(st, "PRAGMA journal_size_limit = 4194304;") < 0)
+	    /* The WAL file is kept at its size between checkpoints
+	     * (rewriting it costs less than growing it again). */
+	    exec(st, "PRAGMA journal_size_limit = " JOURNAL_LIMIT ";") < 0)
 		r = -EIO;
+	sqlite3_wal_hook(st->db, wal_hook, st);
 	s = r ? NULL : prep(st, "PRAGMA journal_mode = WAL");
 	mode = s && sqlite3_step(s) == SQLITE_ROW ?
 	       (const char *)sqlite3_column_text(s, 0) : NULL;
@@ -1159,6 +1195,8 @@ void store_run(struct store *st, struct store_req *list)
 	for (struct store_req *r = list; r; r = r->next)
 		apply(st, r);
 	store_req_free_list(list);
+	if (st->wal_pages >= CKPT_PAGES)
+		checkpoint(st);
 }
 
 /* ---- the thread ---- */
@@ -1223,11 +1261,17 @@ static void *store_main(void *arg)
 		int64_t wait;
 		uint64_t v;
 		bool stop;
+		int n;
 
 		maybe_expire(st, &next_expire);
 		wait = next_expire - mono_ms_now();
-		if (poll(&p, 1, wait < 0 ? 0 : (int)(wait > EXPIRE_EVERY_MS ?
-					  EXPIRE_EVERY_MS : wait)) <= 0)
+		if (st->wal_pages && wait > CKPT_IDLE_MS)
+			wait = CKPT_IDLE_MS;
+		n = poll(&p, 1, wait < 0 ? 0 : (int)(wait > EXPIRE_EVERY_MS ?
+						      EXPIRE_EVERY_MS : wait));
+		if (n == 0 && st->wal_pages)
+			checkpoint(st);	/* quiet: a good time */
+		if (n <= 0)
 			continue;
 		if (read(st->evfd, &v, sizeof(v)) < 0)
 			(void)0;
