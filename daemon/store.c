@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,13 +35,17 @@
 #define BUSY_MS 2000
 #define STMT_CACHE 48	/* prepared statements kept (their SQL is static) */
 #define EXPIRE_EVERY_MS 60000	/* stored messages past retention: deleted */
-/* The store checkpoints its WAL itself (SQLite's automatic checkpoint
- * ran inside a commit every 1,000 pages): when the store is quiet for
- * CKPT_IDLE_MS, and at once after a batch that leaves CKPT_PAGES or more
- * in the WAL (its bound under a load that never lets it rest). */
+/* The WAL is checkpointed by a thread of its own on its own connection
+ * (SQLite's automatic checkpoint ran inside the store thread's commits,
+ * and made them wait): woken when a commit leaves CKPT_PAGES or more in
+ * the WAL, and when the store is quiet for CKPT_IDLE_MS. Under a load
+ * that never rests the WAL may not start again from its beginning (it
+ * does only when every frame was copied before the next commit): at
+ * CKPT_HARD pages the store thread checkpoints it itself, waiting. */
 #define CKPT_PAGES 4096
+#define CKPT_HARD 16384
 #define CKPT_IDLE_MS 100
-#define JOURNAL_LIMIT "17825792"	/* CKPT_PAGES of 4 KiB, and 1 MiB */
+#define JOURNAL_LIMIT "17825792"	/* 4,096 pages of 4 KiB, and 1 MiB */
 
 struct store {
 	sqlite3 *db;
@@ -56,6 +61,12 @@ struct store {
 	_Atomic int64_t retention_s;	/* 0: none set */
 	struct tally *tally;		/* what is queued (store thread) */
 	int wal_pages;			/* in the WAL after the last commit */
+	int lockfd;			/* flock()ed: one secmsgd per file */
+	sqlite3 *ckdb;			/* the checkpointer's connection */
+	pthread_t ckthread;
+	bool ck_running;
+	pthread_cond_t ckcond;		/* wakes the checkpointer */
+	bool ck_wanted, ck_stop;	/* under lock */
 	/* Statements prepared once, by the address of their SQL text
 	 * (every SQL text here is a literal); reset after each use. */
 	struct {
@@ -419,26 +430,35 @@ fail:
 	return -EIO;
 }
 
-/* The file itself, mode 0600 (SQLite makes the -wal file alike). */
-static int create_file(const char *dir, const char *path, char *why,
-		       size_t len)
+/* The file itself, mode 0600 (SQLite makes the -wal file alike),
+ * open in *fd and locked (flock) so a second secmsgd stops at start:
+ * SQLite's own locks are shared with the checkpointer's connection. */
+static int create_file(const char *dir, const char *path, int *fd,
+		       char *why, size_t len)
 {
-	int fd;
 
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		snprintf(why, len, "cannot create state directory %s: %s",
 			 dir, strerror(errno));
 		return -errno;
 	}
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (*fd < 0) {
 		int e = errno;
 
 		snprintf(why, len, "cannot open database %s: %s", path,
 			 strerror(e));
 		return -e;
 	}
-	close(fd);
+	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+
+		snprintf(why, len, e == EWOULDBLOCK ? "database %s is in use "
+			 "by another process (another secmsgd with the same "
+			 "state_dir?)" : "cannot lock database %s: %s", path,
+			 strerror(e));
+		return -e;
+	}
 	return 0;
 }
 
@@ -454,17 +474,39 @@ static int wal_hook(void *ctx, sqlite3 *db, const char *name, int pages)
 	return SQLITE_OK;
 }
 
-/* Copy the WAL into the database (nobody else reads it: it all goes,
- * and the next commit writes the WAL from its start again). */
-static void checkpoint(struct store *st)
+/* Copy the WAL into the database on db (mode: PASSIVE, or FULL to
+ * wait for the checkpointer); the next commit writes the WAL from its
+ * start again if it all went. */
+static void checkpoint(struct store *st, sqlite3 *db, int mode)
 {
-	int rc = sqlite3_wal_checkpoint_v2(st->db, NULL,
-					   SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	int rc = sqlite3_wal_checkpoint_v2(db, NULL, mode, NULL, NULL);
 
-	if (rc != SQLITE_OK)
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
 		log_warnx("store %s: checkpoint: %s", st->path,
-			  sqlite3_errmsg(st->db));
-	st->wal_pages = 0;
+			  sqlite3_errmsg(db));
+}
+
+/* Have the WAL checkpointed: by the checkpointer if it runs (the store
+ * thread goes on), else here. */
+static void want_checkpoint(struct store *st)
+{
+	if (!st->ck_running) {
+		checkpoint(st, st->db, SQLITE_CHECKPOINT_PASSIVE);
+		return;
+	}
+	pthread_mutex_lock(&st->lock);
+	st->ck_wanted = true;
+	pthread_cond_signal(&st->ckcond);
+	pthread_mutex_unlock(&st->lock);
+}
+
+/* After a commit: the WAL's bound. */
+static void after_commit(struct store *st)
+{
+	if (st->wal_pages >= CKPT_HARD)
+		checkpoint(st, st->db, SQLITE_CHECKPOINT_FULL);
+	else if (st->wal_pages >= CKPT_PAGES)
+		want_checkpoint(st);
 }
 
 static int configure(struct store *st, char *why, size_t len)
@@ -474,8 +516,7 @@ static int configure(struct store *st, char *why, size_t len)
 	int r = 0;
 
 	sqlite3_busy_timeout(st->db, BUSY_MS);
-	if (exec(st, "PRAGMA locking_mode = EXCLUSIVE;") < 0 ||
-	    exec(st, "PRAGMA synchronous = FULL;") < 0 ||
+	if (exec(st, "PRAGMA synchronous = FULL;") < 0 ||
 	    /* Deleted rows (who talked with whom) are overwritten, not
 	     * left in free pages (doc/SECURITY.md). */
 	    exec(st, "PRAGMA secure_delete = ON;") < 0 ||
@@ -490,7 +531,8 @@ static int configure(struct store *st, char *why, size_t len)
 	if (!mode || strcmp(mode, "wal") != 0)
 		r = -EIO;
 	done(st, s);
-	/* Take the lock now: a second secmsgd on this directory stops. */
+	/* A process that holds SQLite's lock (an older secmsgd) stops
+	 * this one. */
 	if (r == 0 && (exec(st, "BEGIN EXCLUSIVE;") < 0 ||
 		       exec(st, "COMMIT;") < 0))
 		r = -EIO;
@@ -515,7 +557,9 @@ int store_open(const char *dir, const struct store_ops *ops, void *ctx,
 	st->ops = ops;
 	st->ctx = ctx;
 	st->evfd = -1;
+	st->lockfd = -1;
 	pthread_mutex_init(&st->lock, NULL);
+	pthread_cond_init(&st->ckcond, NULL);
 	snprintf(st->path, sizeof(st->path), "%s/%s", dir, STORE_FILE);
 	st->tally = tally_new();
 	if (!st->tally) {
@@ -523,7 +567,7 @@ int store_open(const char *dir, const struct store_ops *ops, void *ctx,
 		r = -ENOMEM;
 		goto fail;
 	}
-	r = create_file(dir, st->path, why, len);
+	r = create_file(dir, st->path, &st->lockfd, why, len);
 	if (r < 0)
 		goto fail;
 	rc = sqlite3_open_v2(st->path, &st->db, SQLITE_OPEN_READWRITE |
@@ -1195,8 +1239,7 @@ void store_run(struct store *st, struct store_req *list)
 	for (struct store_req *r = list; r; r = r->next)
 		apply(st, r);
 	store_req_free_list(list);
-	if (st->wal_pages >= CKPT_PAGES)
-		checkpoint(st);
+	after_commit(st);
 }
 
 /* ---- the thread ---- */
@@ -1269,8 +1312,10 @@ static void *store_main(void *arg)
 			wait = CKPT_IDLE_MS;
 		n = poll(&p, 1, wait < 0 ? 0 : (int)(wait > EXPIRE_EVERY_MS ?
 						      EXPIRE_EVERY_MS : wait));
-		if (n == 0 && st->wal_pages)
-			checkpoint(st);	/* quiet: a good time */
+		if (n == 0 && st->wal_pages) {
+			want_checkpoint(st);	/* quiet: a good time */
+			st->wal_pages = 0;
+		}
 		if (n <= 0)
 			continue;
 		if (read(st->evfd, &v, sizeof(v)) < 0)
@@ -1288,20 +1333,92 @@ static void *store_main(void *arg)
 	return NULL;
 }
 
-int store_start(struct store *st)
+/* The checkpointer: one PASSIVE checkpoint each time it is woken (it
+ * copies what the commits since the last one added; the store thread
+ * goes on writing meanwhile). */
+static void *ck_main(void *arg)
+{
+	struct store *st = arg;
+
+	for (;;) {
+		bool stop;
+
+		pthread_mutex_lock(&st->lock);
+		while (!st->ck_wanted && !st->ck_stop)
+			pthread_cond_wait(&st->ckcond, &st->lock);
+		st->ck_wanted = false;
+		stop = st->ck_stop;
+		pthread_mutex_unlock(&st->lock);
+		if (stop)
+			return NULL;
+		checkpoint(st, st->ckdb, SQLITE_CHECKPOINT_PASSIVE);
+	}
+}
+
+/* The checkpointer's connection (synchronous=FULL: the database file
+ * is flushed before the WAL may be written over); 0 or -EIO. */
+static int ck_open(struct store *st)
+{
+	int rc = sqlite3_open_v2(st->path, &st->ckdb, SQLITE_OPEN_READWRITE |
+				 SQLITE_OPEN_NOMUTEX, NULL);
+
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(st->ckdb, "PRAGMA synchronous = FULL;", NULL,
+				  NULL, NULL);
+	if (rc == SQLITE_OK)
+		return 0;
+	log_warnx("store %s: no checkpointer (the store thread checkpoints): "
+		  "%s", st->path, st->ckdb ? sqlite3_errmsg(st->ckdb) :
+		  sqlite3_errstr(rc));
+	sqlite3_close(st->ckdb);
+	st->ckdb = NULL;
+	return -EIO;
+}
+
+/* A thread with every signal blocked, named name; 0 or -errno. */
+static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg,
+			const char *name)
 {
 	sigset_t all, old;
 	int r;
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	r = pthread_create(&st->thread, NULL, store_main, st);
+	r = pthread_create(t, NULL, fn, arg);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r != 0)
 		return -r;
-	pthread_setname_np(st->thread, "secmsgd-store");
+	pthread_setname_np(*t, name);
+	return 0;
+}
+
+int store_start(struct store *st)
+{
+	int r;
+
+	if (ck_open(st) == 0 &&
+	    start_thread(&st->ckthread, ck_main, st, "secmsgd-ckpt") == 0)
+		st->ck_running = true;
+	r = start_thread(&st->thread, store_main, st, "secmsgd-store");
+	if (r < 0)
+		return r;
 	st->running = true;
 	return 0;
+}
+
+/* Stop the checkpointer (after the store thread: it wakes it). */
+static void ck_stop(struct store *st)
+{
+	if (st->ck_running) {
+		pthread_mutex_lock(&st->lock);
+		st->ck_stop = true;
+		pthread_cond_signal(&st->ckcond);
+		pthread_mutex_unlock(&st->lock);
+		pthread_join(st->ckthread, NULL);
+		st->ck_running = false;
+	}
+	sqlite3_close(st->ckdb);
+	st->ckdb = NULL;
 }
 
 void store_close(struct store *st)
@@ -1324,12 +1441,17 @@ void store_close(struct store *st)
 		wake(r);
 	}
 	store_req_free_list(st->head);
+	ck_stop(st);
 	cache_clear(st);
 	tally_free(st->tally);
+	/* The last connection checkpoints the WAL and removes it. */
 	if (st->db)
 		sqlite3_close(st->db);
+	if (st->lockfd >= 0)
+		close(st->lockfd);
 	if (st->evfd >= 0)
 		close(st->evfd);
+	pthread_cond_destroy(&st->ckcond);
 	pthread_mutex_destroy(&st->lock);
 	free(st);
 }

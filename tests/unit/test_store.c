@@ -822,6 +822,38 @@ static void test_queue_limits_exact(void **state)
 				 "recipient = 'dave'"), 2);
 }
 
+/* Whether the bytes of s are in the database file itself (not its
+ * WAL). */
+static bool in_db_file(const char *s)
+{
+	char *buf = malloc(1 << 22);
+	int fd = open(dbpath, O_RDONLY);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, 1 << 22);
+	bool found = n > 0 && memmem(buf, (size_t)n, s, strlen(s));
+
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return found;
+}
+
+/* The WAL is checkpointed while the store runs (by its checkpointer,
+ * once the store is quiet): what was committed reaches the database
+ * file before the store closes. */
+static void test_checkpoint_when_quiet(void **state)
+{
+	struct store *st = open_ok();
+
+	(void)state;
+	assert_int_equal(store_start(st), 0);
+	store_submit(st, add("alice", "bob", 1, "marker-ckpt-1234", 9, 100));
+	assert_int_equal(store_purge(st, "nobody", 5000), 0);	/* committed */
+	for (int i = 0; i < 50 && !in_db_file("marker-ckpt-1234"); i++)
+		usleep(20000);
+	assert_true(in_db_file("marker-ckpt-1234"));
+	store_close(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -846,6 +878,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_queue_expire, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_purge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_limits_exact, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint_when_quiet, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
