@@ -67,6 +67,7 @@ struct store {
 	bool ck_running;
 	pthread_cond_t ckcond;		/* wakes the checkpointer */
 	bool ck_wanted, ck_stop;	/* under lock */
+	bool reload_failed;		/* reload_views: try again */
 	/* Statements prepared once, by the address of their SQL text
 	 * (every SQL text here is a literal); reset after each use. */
 	struct {
@@ -1007,9 +1008,14 @@ static void queued_apply(struct store *st, const struct store_req *r)
 	struct writer w;
 
 	snprintf(q.sender, sizeof(q.sender), "%s", r->a);
-	if (queue_add(r->b, &q) < 0)
-		log_warnx("store %s: no memory for a stored message to %s; it "
-			  "is delivered at its next start", st->path, r->b);
+	if (queue_add(r->b, &q) < 0) {
+		/* Until it is reloaded, a login of r->b gets none (ACKs
+		 * could otherwise delete the one it never got). */
+		queue_mark_incomplete(r->b);
+		log_warnx("store %s: no memory for a stored message to %s; "
+			  "its queue is read again from the database",
+			  st->path, r->b);
+	}
 	if (!handle_valid(d.to))
 		return;
 	snprintf(m.peer, sizeof(m.peer), "%s", r->a);
@@ -1199,6 +1205,60 @@ static void fail_all(struct store_req *list)
 	}
 }
 
+/* name's records as the database has them, into the view (which lost
+ * one when memory ran out); 0 or -ENOMEM/-EIO (the mark stays: tried
+ * again after the next batch). */
+static int reload_one(struct store *st, const char *name)
+{
+	sqlite3_stmt *s = prep(st, "SELECT recipient, seq, sender, ref, at, "
+			       "e2e FROM queued WHERE recipient = ? ORDER BY seq");
+	struct queued *v = NULL, *nv, q;
+	size_t n = 0;
+	const char *to;
+	int rc = SQLITE_ERROR, r = -ENOMEM;
+
+	if (s)
+		bind_text(s, 1, name);
+	while (s && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (!queued_row(s, &q, &to) ||
+		    !(nv = realloc(v, (n + 1) * sizeof(*v))))
+			break;
+		v = nv;
+		v[n] = q;
+		if (!(v[n].e2e = malloc(q.e2e_len ? q.e2e_len : 1)))
+			break;
+		memcpy(v[n++].e2e, q.e2e, q.e2e_len);
+	}
+	done(st, s);
+	if (rc == SQLITE_DONE)
+		r = queue_replace(name, v, n);
+	if (r < 0)
+		queue_free(v, n);
+	return r;
+}
+
+static int reload_if_marked(void *ctx, const struct tally_entry *e)
+{
+	struct store *st = ctx;
+
+	if (queue_incomplete(e->name) && reload_one(st, e->name) < 0)
+		st->reload_failed = true;
+	return 0;
+}
+
+/* After a batch that left the view incomplete somewhere: read those
+ * recipients' records again (every recipient's when even a mark found
+ * no memory). */
+static void reload_views(struct store *st)
+{
+	bool all = queue_incomplete(NULL) == QUEUE_INCOMPLETE_ALL;
+
+	st->reload_failed = false;
+	tally_each(st->tally, reload_if_marked, st);
+	if (all && !st->reload_failed)
+		queue_all_reloaded();
+}
+
 /* One request of the batch under its own savepoint: a failure undoes
  * it alone, in the database and the tally. False if the transaction
  * is lost. */
@@ -1239,6 +1299,8 @@ void store_run(struct store *st, struct store_req *list)
 	for (struct store_req *r = list; r; r = r->next)
 		apply(st, r);
 	store_req_free_list(list);
+	if (queue_incomplete(NULL))
+		reload_views(st);
 	after_commit(st);
 }
 

@@ -854,6 +854,71 @@ static void test_checkpoint_when_quiet(void **state)
 	store_close(st);
 }
 
+/* A view that lost a record (no memory) gives the recipient's records
+ * to nobody (a login's ACK could delete the one it never got) until the
+ * store, after its next batch, reads them again from the database. */
+static void test_queue_incomplete_reloaded(void **state)
+{
+	struct store *st = open_ok();
+	struct store_req *v[3] = { add("alice", "bob", 1, "a", 9, 100),
+				   add("carol", "bob", 1, "b", 9, 100),
+				   add("alice", "dave", 1, "c", 9, 100) };
+	static const uint64_t seq[2] = { 1, 2 };
+	static const char *const from[2] = { "alice", "carol" };
+	static const char *const e2e[2] = { "a", "b" };
+	struct queued *q;
+	size_t n, msgs, bytes;
+
+	(void)state;
+	run_list(st, v, 3);
+	queue_ack("bob", 1);		/* the view lost seq 1 */
+	queue_mark_incomplete("bob");
+	assert_int_equal(queue_incomplete("bob"), 1);
+	assert_int_equal(queue_incomplete("dave"), 0);
+	assert_int_equal(queue_incomplete(NULL), QUEUE_INCOMPLETE_SOME);
+	assert_int_equal(queue_copy("bob", 0, &q, &n), -ENOMEM);
+	assert_int_equal(queue_copy("dave", 0, &q, &n), 0);
+	queue_free(q, n);
+	store_run(st, add("alice", "dave", 2, "d", 9, 100));
+	assert_int_equal(queue_incomplete(NULL), 0);
+	expect_queued("bob", 2, seq, from, e2e);
+	queue_totals(&msgs, &bytes);
+	assert_int_equal(msgs, 4);
+	assert_int_equal(bytes, 4);
+	store_close(st);
+}
+
+/* The view's index by name: thousands of recipients, every other one
+ * emptied (its slot taken by another), each found with its own. */
+static void test_queue_view_many(void **state)
+{
+	struct queued q = { .seq = 1, .at = 1700000000, .ref = 1,
+			    .e2e = (uint8_t *)"x", .e2e_len = 1 };
+	char name[16];
+	size_t msgs, bytes;
+
+	(void)state;
+	snprintf(q.sender, sizeof(q.sender), "alice");
+	for (int i = 0; i < 3000; i++) {
+		snprintf(name, sizeof(name), "u%04d", i);
+		assert_int_equal(queue_add(name, &q), 0);
+		q.seq = 2;
+		assert_int_equal(queue_add(name, &q), 0);
+		q.seq = 1;
+	}
+	for (int i = 0; i < 3000; i += 2) {
+		snprintf(name, sizeof(name), "u%04d", i);
+		queue_ack(name, 2);
+	}
+	for (int i = 0; i < 3000; i++) {
+		snprintf(name, sizeof(name), "u%04d", i);
+		queue_count(name, &msgs, &bytes);
+		assert_int_equal(msgs, i % 2 ? 2 : 0);
+	}
+	queue_totals(&msgs, &bytes);
+	assert_int_equal(msgs, 3000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -879,6 +944,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_queue_purge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_limits_exact, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint_when_quiet, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_incomplete_reloaded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_view_many, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
