@@ -31,6 +31,7 @@
 #include "queue.h"
 #include "registry.h"
 #include "tally.h"
+#include "walbuf.h"
 
 #define BUSY_MS 2000
 #define STMT_CACHE 48	/* prepared statements kept (their SQL is static) */
@@ -571,8 +572,10 @@ int store_open(const char *dir, const struct store_ops *ops, void *ctx,
 	r = create_file(dir, st->path, &st->lockfd, why, len);
 	if (r < 0)
 		goto fail;
+	/* The WAL in large writes (walbuf.h); the default VFS if not. */
 	rc = sqlite3_open_v2(st->path, &st->db, SQLITE_OPEN_READWRITE |
-			     SQLITE_OPEN_NOMUTEX, NULL);
+			     SQLITE_OPEN_NOMUTEX, walbuf_register() == SQLITE_OK ?
+			     WALBUF_VFS : NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(why, len, "cannot open database %s: %s", st->path,
 			 st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));

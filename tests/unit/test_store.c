@@ -919,6 +919,38 @@ static void test_queue_view_many(void **state)
 	assert_int_equal(msgs, 3000);
 }
 
+/* A batch whose WAL frames fill the write buffer many times over
+ * (daemon/walbuf.c gathers them up to 120 KiB): every record is read
+ * back after a reopen, from the checkpointed database. */
+static void test_large_batch_through_wal_buffer(void **state)
+{
+	struct store *st = open_ok();
+	static char big[4001];
+	struct store_req *head = NULL, **tail = &head;
+	size_t msgs, bytes;
+
+	(void)state;
+	memset(big, 'z', sizeof(big) - 1);
+	for (uint32_t i = 1; i <= 200; i++) {
+		struct store_req *r = add("alice", "bob", i, big, 1000, 1 << 30);
+
+		r->max_bytes = 1 << 30;
+		memset(&r->reply, 0, sizeof(r->reply));	/* no answer */
+		*tail = r;
+		tail = &r->next;
+	}
+	store_run(st, head);
+	queue_count("bob", &msgs, &bytes);
+	assert_int_equal(msgs, 200);
+	reopen(&st);
+	queue_count("bob", &msgs, &bytes);
+	assert_int_equal(msgs, 200);
+	assert_int_equal(bytes, 200 * 4000);
+	store_close(st);
+	assert_int_equal(sql_int("SELECT count(*) FROM queued WHERE "
+				 "length(e2e) = 4000"), 200);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -946,6 +978,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_checkpoint_when_quiet, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_incomplete_reloaded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_view_many, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_large_batch_through_wal_buffer, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
