@@ -776,6 +776,7 @@ static int run_queue_add(struct store *st, struct store_req *r)
 {
 	const struct tally_entry *e = tally_get(st->tally, r->b);
 	int64_t old[2];
+	size_t mark;
 
 	r->result = queue_room(st, r);
 	if (r->result != STORE_DONE) {
@@ -791,13 +792,17 @@ static int run_queue_add(struct store *st, struct store_req *r)
 	}
 	r->seq = (e ? e->last_seq : 0) + 1;
 	r->at = (int64_t)time(NULL);
-	if (insert_queued(st, r) < 0)
+	/* Counted first: a failure after the INSERT could not be undone
+	 * (it runs without a savepoint, see run_saved). */
+	mark = tally_mark(st->tally);
+	if (tally_add(st->tally, r->b, r->seq, r->len) < 0 ||
+	    insert_queued(st, r) < 0)
 		return -EIO;
 	if (sqlite3_changes(st->db) == 0) {
+		tally_undo(st->tally, mark);
 		r->result = STORE_NOTHING;
-		return 0;
 	}
-	return tally_add(st->tally, r->b, r->seq, r->len) < 0 ? -EIO : 0;
+	return 0;
 }
 
 static int run_queue_ack(struct store *st, struct store_req *r)
@@ -1266,23 +1271,36 @@ static void reload_views(struct store *st)
 		queue_all_reloaded();
 }
 
-/* One request of the batch under its own savepoint: a failure undoes
- * it alone, in the database and the tally. False if the transaction
- * is lost. */
+/* A stored message writes with one statement, and SQLite undoes a
+ * failed statement alone: it needs no savepoint (two statements less
+ * a record). */
+static bool one_statement(uint8_t op)
+{
+	return op == STORE_QUEUE_ADD || op == STORE_QUEUE_MISSED;
+}
+
+/* One request of the batch, under its own savepoint unless it writes
+ * with one statement: a failure undoes it alone, in the database and
+ * the tally. False if the transaction is lost (SQLite rolls it all
+ * back on some errors). */
 static bool run_saved(struct store *st, struct store_req *r)
 {
 	size_t mark = tally_mark(st->tally);
+	bool saved = !one_statement(r->op);
 
-	if (exec1(st, "SAVEPOINT req;") < 0)
+	if (saved && exec1(st, "SAVEPOINT req;") < 0)
 		return false;
 	if (run_one(st, r) < 0) {
-		exec1(st, "ROLLBACK TO req;");
+		if (saved)
+			exec1(st, "ROLLBACK TO req;");
 		tally_undo(st->tally, mark);
 		r->result = STORE_FAILED;
 		memset(r->held_id, 0, sizeof(r->held_id));
 		memset(r->to, 0, sizeof(r->to));
 	}
-	return exec1(st, "RELEASE req;") == 0;
+	if (sqlite3_get_autocommit(st->db))
+		return false;
+	return !saved || exec1(st, "RELEASE req;") == 0;
 }
 
 void store_run(struct store *st, struct store_req *list)

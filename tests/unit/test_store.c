@@ -951,6 +951,32 @@ static void test_large_batch_through_wal_buffer(void **state)
 				 "length(e2e) = 4000"), 200);
 }
 
+/* A stored message runs without a savepoint: its INSERT failing (here a
+ * seq taken behind the store's back) fails it alone; the batch's other
+ * records are committed, and its count is undone. */
+static void test_queue_add_fails_alone(void **state)
+{
+	struct store *st = open_ok();
+	struct store_req *v[2] = { add("alice", "bob", 2, "b", 9, 100),
+				   add("alice", "dave", 1, "d", 9, 100) };
+	size_t msgs, bytes;
+
+	(void)state;
+	store_run(st, add("alice", "bob", 1, "a", 9, 100));
+	sql("INSERT INTO queued VALUES ('bob', 2, 'carol', 7, 0, x'00');");
+	nanswers = 0;
+	run_list(st, v, 2);
+	assert_int_equal(answers[0].arg, STORE_FAILED);
+	assert_int_equal(answers[1].arg, STORE_DONE);
+	queue_count("bob", &msgs, &bytes);
+	assert_int_equal(msgs, 1);
+	store_close(st);
+	assert_int_equal(sql_int("SELECT count(*) FROM queued WHERE "
+				 "recipient = 'dave'"), 1);
+	assert_int_equal(sql_int("SELECT count FROM queues WHERE "
+				 "recipient = 'bob'"), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -979,6 +1005,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_queue_incomplete_reloaded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_view_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_batch_through_wal_buffer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_add_fails_alone, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
