@@ -13,34 +13,11 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/daemon.sh
 . tests/lib/clients.sh
 
-# dkill: SIGKILL secmsgd, then start it again on its directory.
-dkill() {
-	kill -KILL "$DPID"
-	wait "$DPID" 2>/dev/null
-	"$SECMSG_BUILD/secmsgd" -c "$DCONF" >>"$DDIR/secmsgd.log" 2>&1 &
-	DPID=$!
-	for _ in $(seq 1 500); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
-		sleep 0.02
-	done
-	return 1
-}
-
 count() { LC_ALL=C grep -cE -- "$2" "$(cl_out "$1")"; }
 
 dstart "queue_max_messages = 4" alice bob ||
 	{ fail "secmsgd starts"; exit 1; }
-cv_start alice alice
-cv_start bob bob
-expect alice "^ready${TAB}alice\$" "alice logs in"
-expect bob "^ready${TAB}bob\$" "bob logs in"
-cl_cmd alice "talk bob"
-expect bob "^request${TAB}alice\$" "bob gets alice's request"
-cl_cmd bob "accept alice"
-expect alice "^conversation${TAB}bob${TAB}[0-9]+${TAB}online\$" "a conversation"
-cl_cmd bob quit
-expect_exit bob 0 "bob quits"
-expect alice "^presence${TAB}bob${TAB}offline\$" "alice: bob offline"
+cv_away alice bob
 
 # ---- stored while bob is away, across a SIGKILL of secmsgd ----
 for i in 1 2 3; do cl_cmd alice "send bob while away $i"; done

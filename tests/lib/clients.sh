@@ -7,6 +7,9 @@
 #                                    # state USER's on this machine
 #                                    # ($DDIR/cstate/USER), reconnecting
 #                                    # after 0.3 s at most
+#   cv_away A B                      # cv_start A and B (users A and B), a
+#                                    # conversation between them, B quits:
+#                                    # A sees B offline (PASS/FAIL lines)
 #   cl_cmd NAME LINE                 # write one command line to NAME's stdin
 #   cl_close NAME                    # end NAME's input (it quits)
 #   wait_for NAME REGEX [SECONDS]    # until a line of NAME's stdout matches
@@ -25,6 +28,8 @@
 #   fpr_hex FILE                     # a key's fingerprint, 64 hex digits
 #   bg_track PID                     # another process to kill at exit
 #   dstart [LIMITS] [USERS...]       # daemon_start, its directory removed at exit
+#   dkill                            # SIGKILL secmsgd, start it again on its
+#                                    # directory; 0 once it accepts (10 s)
 #   proxy_start CAPTURE [flip-server-sig]  # tests/lib/recproxy.py in front of
 #                                    # the daemon: sets PPORT and PROXY_PID
 #
@@ -73,6 +78,24 @@ cv_start() {
 	mkdir -p "$DDIR/cstate/$u"
 	cl_start "$n" "$u" --protocol-version 2 --state-dir "$DDIR/cstate/$u" \
 		--reconnect 300ms "$@"
+}
+
+cv_away() {
+	local a=$1 b=$2
+	cv_start "$a" "$a"
+	cv_start "$b" "$b"
+	expect "$a" "^ready${TAB}$a\$" "$a logs in"
+	expect "$b" "^ready${TAB}$b\$" "$b logs in"
+	cl_cmd "$a" "talk $b"
+	expect "$b" "^request${TAB}$a\$" "$b gets $a's request"
+	cl_cmd "$b" "accept $a"
+	expect "$a" "^conversation${TAB}$b${TAB}[0-9]+${TAB}online\$" "a conversation"
+	# b's client must hold it before it quits, or b's next login
+	# would end it (the server lists it, b has no state for it).
+	expect "$b" "^conversation${TAB}$a${TAB}[0-9]+${TAB}online\$" "$b has it too"
+	cl_cmd "$b" quit
+	expect_exit "$b" 0 "$b quits"
+	expect "$a" "^presence${TAB}$b${TAB}offline\$" "$a: $b offline"
 }
 
 cl_cmd() {
@@ -201,6 +224,18 @@ expect_exit() { # NAME STATUS WHAT [SECONDS]
 fpr_hex() { "$CLIENT" --fingerprint "$1" | tr -d ' \n'; }
 
 bg_track() { CL_BG+=("$1"); }
+
+dkill() {
+	kill -KILL "$DPID"
+	wait "$DPID" 2>/dev/null
+	"$SECMSG_BUILD/secmsgd" -c "$DCONF" >>"$DDIR/secmsgd.log" 2>&1 &
+	DPID=$!
+	for _ in $(seq 1 500); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
+		sleep 0.02
+	done
+	return 1
+}
 
 CL_DDIRS=()
 dstart() {
