@@ -60,11 +60,47 @@ int keygen_make_dirs(const char *path)
 	return 0;
 }
 
-/* The new key's passphrase: asked twice, from a file, or none. */
+_Static_assert(PASS_MIN == 8, "the words below say 8");
+/* Asks for a new passphrase on a terminal before giving up. */
+#define KEYGEN_ASKS 3
+
+/* Why pass cannot protect a key, or NULL when it can. */
+static const char *pass_unfit(const char *pass)
+{
+	if (pass[0] == '\0')
+		return "empty passphrase: use --no-passphrase to write an "
+		       "unprotected key";
+	/* The key file resists guessing only as well as its passphrase:
+	 * scrypt's cost cannot be raised within PKCS#8 (SECURITY.md W8). */
+	if (strlen(pass) < PASS_MIN)
+		return "the passphrase is too short: at least 8 characters "
+		       "(or --no-passphrase)";
+	return NULL;
+}
+
+/* Ask on the terminal, twice; 0, -EILSEQ when the two differ, or the
+ * prompt's error. */
+static int ask_twice(char *pass, size_t len)
+{
+	char again[PASS_MAX];
+	int r = pass_prompt("New passphrase for the key: ", pass, len);
+
+	if (r == 0)
+		r = pass_prompt("Same passphrase again: ", again,
+				sizeof(again));
+	if (r == 0 && strcmp(pass, again) != 0)
+		r = -EILSEQ;
+	crypto_cleanse(again, sizeof(again));
+	return r;
+}
+
+/* The new key's passphrase: from a file (taken or refused), or none, or
+ * asked on the terminal until it is fit and typed the same twice (at
+ * most KEYGEN_ASKS times, as passwd(1) does). */
 static int new_passphrase(const struct keygen_opts *o, char *pass,
 			  size_t len)
 {
-	char again[PASS_MAX];
+	const char *why;
 	int r;
 
 	pass[0] = '\0';
@@ -77,36 +113,30 @@ static int new_passphrase(const struct keygen_opts *o, char *pass,
 				strerror(-r));
 			return r;
 		}
-	} else {
-		r = pass_prompt("New passphrase for the key: ", pass, len);
-		if (r == 0)
-			r = pass_prompt("Same passphrase again: ", again,
-					sizeof(again));
-		if (r == 0 && strcmp(pass, again) != 0)
-			r = -EILSEQ;
-		crypto_cleanse(again, sizeof(again));
-		if (r < 0) {
-			fprintf(stderr, PROG ": %s\n", r == -EILSEQ ?
-				"the passphrases differ" : r == -ENXIO ?
+		if ((why = pass_unfit(pass))) {
+			fprintf(stderr, PROG ": %s\n", why);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	for (int i = 1; i <= KEYGEN_ASKS; i++) {
+		r = ask_twice(pass, len);
+		if (r == -ENXIO || (r < 0 && r != -EILSEQ)) {
+			fprintf(stderr, PROG ": %s\n", r == -ENXIO ?
 				"no terminal to ask for a passphrase (use "
 				"--passphrase-file or --no-passphrase)" :
 				"cannot read the passphrase");
 			return r;
 		}
+		why = r == -EILSEQ ? "the passphrases differ" :
+		      pass_unfit(pass);
+		if (!why)
+			return 0;
+		crypto_cleanse(pass, len);
+		fprintf(stderr, PROG ": %s%s\n", why,
+			i < KEYGEN_ASKS ? "; try again" : "");
 	}
-	if (pass[0] == '\0') {
-		fprintf(stderr, PROG ": empty passphrase: use --no-passphrase "
-				"to write an unprotected key\n");
-		return -EINVAL;
-	}
-	/* The key file resists guessing only as well as its passphrase:
-	 * scrypt's cost cannot be raised within PKCS#8 (SECURITY.md W8). */
-	if (strlen(pass) < PASS_MIN) {
-		fprintf(stderr, PROG ": the passphrase is too short: at least %d "
-				"characters (or --no-passphrase)\n", PASS_MIN);
-		return -EINVAL;
-	}
-	return 0;
+	return -EINVAL;
 }
 
 static int write_files(const struct keygen_opts *o, const char *keypath,

@@ -669,11 +669,47 @@ static struct store_req *key_end(struct users *u, const char *a, const char *b)
 	return r;
 }
 
+/* Is name enrolled with the key of fingerprint fpr? */
+static bool key_same(struct users *u, const char *name, const char *fpr)
+{
+	struct conv_half h = { 0 };
+
+	snprintf(h.user, sizeof(h.user), "%s", name);
+	snprintf(h.fpr, sizeof(h.fpr), "%s", fpr);
+	return half_ok(u, &h);
+}
+
+/* Delete the kept requests (doc/first-contact.md) one of whose users was
+ * removed or has another key than at the RTT: an ACCEPT kept would carry
+ * a signature by a key the server no longer hands out. */
+static struct store_req **drop_requests(struct server *srv,
+					struct store_req **tail)
+{
+	struct kept_req *q;
+	size_t n;
+
+	if (convs_req_of(NULL, &q, &n) < 0)
+		return tail;
+	for (size_t i = 0; i < n; i++) {
+		if (key_same(srv->users, q[i].a, q[i].fpr_a) &&
+		    key_same(srv->users, q[i].b, q[i].fpr_b))
+			continue;
+		log_notice("request %s -> %s dropped: a key changed or a user "
+			   "was removed", q[i].a, q[i].b);
+		if ((*tail = store_req_new(STORE_REQ_DELETE, q[i].a, q[i].b,
+					   NULL, 0)))
+			tail = &(*tail)->next;
+	}
+	convs_req_free(q, n);
+	return tail;
+}
+
 /*
  * End every conversation one of whose users was removed or has another
  * key than when it began (END 5 to each side still enrolled, at once or
- * held), and drop the ENDs held for users removed. Run at start (what
- * changed while the daemon was down) and after each reload.
+ * held), drop the kept requests alike and the ENDs held for users
+ * removed. Run at start (what changed while the daemon was down) and
+ * after each reload.
  */
 static void check_conversation_keys(struct server *srv)
 {
@@ -710,13 +746,16 @@ static void check_conversation_keys(struct server *srv)
 		}
 		free(names);
 	}
+	drop_requests(srv, tail);
 	if (list)
 		store_submit(srv->store, list);
 }
 
 /* How long a stored message may wait for its recipient. */
-static int64_t retention_s(const struct config *c)
+static int64_t retention_s(const struct server *srv, const struct config *c)
 {
+	if (srv->opts.test_retention_s)
+		return (int64_t)srv->opts.test_retention_s;
 	return (int64_t)c->limits.queue_retention_days * 86400;
 }
 
@@ -727,7 +766,7 @@ static int open_store(struct server *srv, char *why, size_t len)
 			   len);
 
 	if (r == 0)
-		store_set_retention(srv->store, retention_s(&srv->cfg));
+		store_set_retention(srv->store, retention_s(srv, &srv->cfg));
 	return r;
 }
 
@@ -817,7 +856,7 @@ int server_reload(struct server *srv, const struct log_caller *by,
 	users_unref(srv->users);
 	srv->users = u;
 	post_reload(srv);
-	store_set_retention(srv->store, retention_s(&nc));
+	store_set_retention(srv->store, retention_s(srv, &nc));
 	check_conversation_keys(srv);
 	srv->reloads_ok++;
 	log_recordf(MSGID_RELOAD, &f, "reloaded: %zu users enrolled",

@@ -36,7 +36,7 @@
 #include "handle.h"
 
 #define STORE_FILE "secmsgd.db"
-#define STORE_SCHEMA 3		/* the schema version this code writes */
+#define STORE_SCHEMA 5		/* the schema version this code writes */
 
 struct store;
 struct store_wait;
@@ -72,6 +72,24 @@ enum store_op {
 	STORE_QUEUE_EXPIRE,
 	/* delete everything stored for a (an administrator's purge) */
 	STORE_QUEUE_PURGE,
+	/* hold EXPIRED(b, ref, at) for a: the report on a's message that
+	 * expired found a's session gone */
+	STORE_EXPIRED_HOLD,
+	/* Kept requests (doc/first-contact.md; the relay does not make
+	 * them yet). a asked b at since (fpr_a, fpr_b; data: nonce_a ||
+	 * share_a): STORE_NOTHING if a request either way exists,
+	 * STORE_QUOTA if a has max_msgs requests out or b max_msgs in */
+	STORE_REQ_ADD,
+	/* b accepted a's request: data nonce_b || share_b || sig_b, reason
+	 * the ACCEPT's flags; STORE_NOTHING if there is no open one */
+	STORE_REQ_ACCEPT,
+	/* a's request to b ends (CONFIRM, refusal, END); STORE_NOTHING if
+	 * there was none */
+	STORE_REQ_DELETE,
+	/* requests asked before since go (request_retention); seq: how many */
+	STORE_REQ_EXPIRE,
+	/* every request a made or got goes (removed, key changed) */
+	STORE_REQ_DROP,
 };
 
 #define STORE_TELL_A 1
@@ -162,7 +180,9 @@ int store_open(const char *dir, const struct store_ops *ops, void *ctx,
 /* Start the store thread ("secmsgd-store"); 0 or -errno. */
 int store_start(struct store *st);
 /* Stored messages older than this many seconds are deleted, by the store
- * thread, every minute (queue_retention_days); from any thread. */
+ * thread, every minute (queue_retention_days), and each one's sender is
+ * told (EXPIRED: by EVT_EXPIRED when online at version 2, else held for
+ * its next login); from any thread. */
 void store_set_retention(struct store *st, int64_t seconds);
 /* Delete everything stored for name, from a thread other than the
  * store's, waiting up to timeout_ms for the commit: how many messages

@@ -2,7 +2,8 @@
 # client-keygen.sh - secmsg-client --keygen: the files it writes (modes,
 # PEM kinds, scrypt + AES-256-CBC, the public half), each key type, the
 # refusals (empty or short passphrase, no terminal, existing files, bad
-# name, bad type), and a login with the new key once its .pub is enrolled.
+# name, bad type), on a terminal a short or mismatched passphrase asked
+# again, and a login with the new key once its .pub is enrolled.
 #
 # Usage (from the top directory): SECMSG_BUILD=build/asan tests/integration/client-keygen.sh
 [ -n "${SECMSG_TIMED:-}" ] || SECMSG_TIMED=1 exec timeout -k 5 170 "$0" "$@"
@@ -136,6 +137,36 @@ for m in 640 604; do
 	cl_cmd "perm$m" quit
 	expect_exit "perm$m" 0 "... and quits with exit 0 (mode $m)"
 done
+# ---- on a terminal (tmux): a short, then a mismatched passphrase are
+# asked again, and the third try writes the key ----
+TMX=(tmux -L "secmsg-kg-$$" -f /dev/null)
+CL_EXTRA_CLEANUP='"${TMX[@]}" kill-server 2>/dev/null'
+"${TMX[@]}" new-session -d -s k -x 120 -y 30 \
+	"$CLIENT --keygen kgtty -k $K; echo exit=\$?; sleep 60"
+kpane() { "${TMX[@]}" capture-pane -p -t k; }
+ktype() { "${TMX[@]}" send-keys -t k -l -- "$1"; "${TMX[@]}" send-keys -t k Enter; }
+kwait() { # REGEX N: the pane shows N lines matching REGEX (10 s at most)
+	local i
+	for i in $(seq 1 200); do
+		[ "$(kpane | grep -cE -- "$1")" -ge "$2" ] && return 0
+		sleep 0.05
+	done
+	kpane | sed 's/^/  |   /'
+	return 1
+}
+check "asked for a new passphrase on the terminal" kwait "^New passphrase" 1
+ktype short; kwait "^Same passphrase" 1; ktype short
+check "a short one: said so, and asked again" \
+	eval 'kwait "too short.*; try again" 1 && kwait "^New passphrase" 2'
+ktype "long enough one"; kwait "^Same passphrase" 2; ktype "long enough two"
+check "two that differ: said so, and asked again" \
+	eval 'kwait "passphrases differ; try again" 1 && kwait "^New passphrase" 3'
+ktype "correct horse battery"; kwait "^Same passphrase" 3
+ktype "correct horse battery"
+check "the third try writes the key (exit 0)" kwait "^exit=0" 1
+check "... kgtty.key and kgtty.pub" eval '[ -s "$K/kgtty.key" ] && [ -s "$K/kgtty.pub" ]'
+"${TMX[@]}" kill-server 2>/dev/null
+
 printf 'not it\n' >"$CL_DIR/wrong"
 cl_start wrongpass kged25519 --passphrase-file "$CL_DIR/wrong"
 cl_close wrongpass

@@ -40,7 +40,7 @@ for r in $(seq 1 $ROUNDS); do
 		{ fail "alice logs in again after SIGKILL $((r - 1))"; break; }
 	for i in $(seq 1 $PER_ROUND); do cl_cmd alice "send bob round $r msg $i"; done
 	sleep "$(printf '0.%03d' $((RANDOM % 50)))"
-	dkill || { fail "secmsgd starts again after SIGKILL $r"; break; }
+	daemon_restart KILL || { fail "secmsgd starts again after SIGKILL $r"; break; }
 	kills=$((kills + 1))
 done
 check "secmsgd killed (SIGKILL) and started again $kills times" [ "$kills" -eq $ROUNDS ]
@@ -77,7 +77,7 @@ EOF
 )
 check "the database holds the $SENT messages for bob, each (ratchet key, n) once ($rows)" \
 	[ "$rows" = "$SENT $SENT" ]
-check "secmsgd starts again" dkill 2>/dev/null
+check "secmsgd starts again" daemon_restart
 
 # ---- bob is shown each once ----
 cv_start bob2 bob

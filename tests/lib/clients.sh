@@ -28,8 +28,6 @@
 #   fpr_hex FILE                     # a key's fingerprint, 64 hex digits
 #   bg_track PID                     # another process to kill at exit
 #   dstart [LIMITS] [USERS...]       # daemon_start, its directory removed at exit
-#   dkill                            # SIGKILL secmsgd, start it again on its
-#                                    # directory; 0 once it accepts (10 s)
 #   proxy_start CAPTURE [flip-server-sig]  # tests/lib/recproxy.py in front of
 #                                    # the daemon: sets PPORT and PROXY_PID
 #
@@ -80,22 +78,25 @@ cv_start() {
 		--reconnect 300ms "$@"
 }
 
+# cv_away A B: A and B (names of clients and users) log in with version 2,
+# begin a conversation, and B quits; A sees B offline.
 cv_away() {
-	local a=$1 b=$2
-	cv_start "$a" "$a"
-	cv_start "$b" "$b"
-	expect "$a" "^ready${TAB}$a\$" "$a logs in"
-	expect "$b" "^ready${TAB}$b\$" "$b logs in"
-	cl_cmd "$a" "talk $b"
-	expect "$b" "^request${TAB}$a\$" "$b gets $a's request"
-	cl_cmd "$b" "accept $a"
-	expect "$a" "^conversation${TAB}$b${TAB}[0-9]+${TAB}online\$" "a conversation"
-	# b's client must hold it before it quits, or b's next login
-	# would end it (the server lists it, b has no state for it).
-	expect "$b" "^conversation${TAB}$a${TAB}[0-9]+${TAB}online\$" "$b has it too"
-	cl_cmd "$b" quit
-	expect_exit "$b" 0 "$b quits"
-	expect "$a" "^presence${TAB}$b${TAB}offline\$" "$a: $b offline"
+	cv_start "$1" "$1"
+	cv_start "$2" "$2"
+	expect "$1" "^ready${TAB}$1\$" "$1 logs in"
+	expect "$2" "^ready${TAB}$2\$" "$2 logs in"
+	cl_cmd "$1" "talk $2"
+	expect "$2" "^request${TAB}$1\$" "$2 gets $1's request"
+	cl_cmd "$2" "accept $1"
+	expect "$1" "^conversation${TAB}$2${TAB}[0-9]+${TAB}online\$" \
+		"a conversation"
+	# B's client must hold it before it quits, or B's next login would
+	# end it (the server lists it, B has no state for it).
+	expect "$2" "^conversation${TAB}$1${TAB}[0-9]+${TAB}online\$" \
+		"$2 has it too"
+	cl_cmd "$2" quit
+	expect_exit "$2" 0 "$2 quits"
+	expect "$1" "^presence${TAB}$2${TAB}offline\$" "$1: $2 offline"
 }
 
 cl_cmd() {
@@ -224,18 +225,6 @@ expect_exit() { # NAME STATUS WHAT [SECONDS]
 fpr_hex() { "$CLIENT" --fingerprint "$1" | tr -d ' \n'; }
 
 bg_track() { CL_BG+=("$1"); }
-
-dkill() {
-	kill -KILL "$DPID"
-	wait "$DPID" 2>/dev/null
-	"$SECMSG_BUILD/secmsgd" -c "$DCONF" >>"$DDIR/secmsgd.log" 2>&1 &
-	DPID=$!
-	for _ in $(seq 1 500); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
-		sleep 0.02
-	done
-	return 1
-}
 
 CL_DDIRS=()
 dstart() {
