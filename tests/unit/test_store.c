@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -615,6 +616,40 @@ static void test_queue_ack(void **state)
 
 		expect_queued("bob", 1, s6, f6, e6);
 	}
+	store_close(st);
+}
+
+/* store_figures: new rows counted as stored (not one sent again),
+ * refusals by reason, expired rows; the file's size on disk. */
+static void test_figures(void **state)
+{
+	struct store *st = open_ok();
+	struct store_req *v[5] = {
+		add("alice", "bob", 1, "one", 2, 100),
+		add("alice", "bob", 1, "one", 2, 100),	/* sent again */
+		add("alice", "bob", 2, "two", 2, 100),
+		add("alice", "bob", 3, "three", 2, 100),	/* quota */
+		add("carol", "dave", 1, "0123456789", 9, 12),	/* full */
+	};
+	struct store_figures f;
+	struct store_req *r;
+
+	(void)state;
+	run_list(st, v, 5);
+	store_figures(st, &f);
+	assert_int_equal(f.stored, 2);
+	assert_int_equal(f.refused[STORE_REFUSED_QUOTA], 1);
+	assert_int_equal(f.refused[STORE_REFUSED_FULL], 1);
+	assert_int_equal(f.refused[STORE_REFUSED_DISK_FULL], 0);
+	assert_int_equal(f.refused[STORE_REFUSED_FAILED], 0);
+	assert_int_equal(f.expired, 0);
+	assert_true(f.file_bytes >= 4096);
+	r = store_req_new(STORE_QUEUE_EXPIRE, NULL, NULL, NULL, 0);
+	r->since = (int64_t)time(NULL) + 10;	/* everything */
+	store_run(st, r);
+	store_figures(st, &f);
+	assert_int_equal(f.expired, 2);
+	assert_int_equal(f.stored, 2);
 	store_close(st);
 }
 
@@ -1242,6 +1277,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_thread, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deleted_rows_overwritten, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_figures, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_ack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_churn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_end_and_online, setup, teardown),
