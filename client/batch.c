@@ -187,6 +187,12 @@ static void fill_v2(struct line *l, const struct cev *ev)
 		put(l, "reconnecting");
 		put_num(l, (ev->when + 999) / 1000);
 		break;
+	case CEV_EXPIRED:
+		put(l, "expired");
+		put_field(l, ev->peer);
+		put_num(l, ev->id);
+		put_num(l, ev->when);
+		break;
 	default:
 		break;
 	}

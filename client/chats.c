@@ -144,7 +144,7 @@ static int send_peer_op(struct chats *c, uint8_t op, const char *peer)
 }
 
 /* Remember what the MESSAGE with ref was, for the ERROR that may name it. */
-static void log_sent(struct peer *p, uint32_t ref, uint8_t kind, uint32_t id)
+void chats_log_sent(struct peer *p, uint32_t ref, uint8_t kind, uint32_t id)
 {
 	struct sent *e = &p->sent[p->nsent++ % SENT_LOG];
 
@@ -166,11 +166,12 @@ int chats_send_sealed(struct chats *c, struct peer *p, uint32_t ref,
 	if (r == 0)
 		r = c->send(c->send_ctx, pt, n, p->conv);
 	if (r == 0 && ref)
-		log_sent(p, ref, kind, id);
+		chats_log_sent(p, ref, kind, id);
 	/* For an offline peer the server answers STORED: till then the
-	 * record is kept, to be sent again if the connection ends first. */
+	 * record waits in the outbox (TEXT and RECEIPT put it there before
+	 * their save; this is for the others). */
 	if (r == 0 && ref && p->conv && !p->online)
-		conv_await(c, pt, n);
+		conv_out_keep(c, p, ref, kind, id, e2e, len);
 	crypto_cleanse(pt, n);
 	return r;
 }
@@ -379,7 +380,6 @@ void chats_free(struct chats *c)
 		kn = k->next;
 		free(k);
 	}
-	conv_await_requeue(c);
 	while (c->unsent) {
 		struct unsent *u = c->unsent;
 
@@ -416,7 +416,7 @@ int chats_quit(struct chats *c)
 				   "set up on %s's side (%s was offline); it "
 				   "cannot be after you quit: end it and ask "
 				   "again", p->name, p->name, p->name);
-
+	conv_out_report(c);
 	return send_msg(c, &m);
 }
 
@@ -446,8 +446,13 @@ int chats_talk(struct chats *c, const char *peer)
 
 	if (r < 0)
 		return r;
+	/* What the server would answer (REFUSE 4 or 5), without asking it
+	 * (and without saying first that we asked). */
+	if (strcmp(peer, c->self) == 0) {
+		chats_emit(c, CEV_REFUSED, peer, REFUSE_SELF);
+		return -EINVAL;
+	}
 	if (chats_peer_find(c, peer)) {
-		/* What the server would answer (REFUSE 5), without asking it. */
 		chats_emit(c, CEV_REFUSED, peer, REFUSE_EXISTS);
 		return -EEXIST;
 	}
@@ -516,12 +521,16 @@ int chats_refuse(struct chats *c, const char *peer)
 {
 	struct msg m = { .op = OP_REFUSE, .reason = REFUSE_DECLINED };
 	struct peer *p = find_request(c, peer);
+	int r;
 
 	if (!p)
 		return -ENOENT;
 	snprintf(m.peer, sizeof(m.peer), "%s", peer);
 	chats_peer_remove(c, p);
-	return send_msg(c, &m);
+	r = send_msg(c, &m);
+	if (r == 0)
+		out_info(c->out, "refused %s's request", peer);
+	return r;
 }
 
 int chats_end(struct chats *c, const char *peer)
@@ -536,8 +545,12 @@ int chats_end(struct chats *c, const char *peer)
 	if (p->conv)
 		return conv_end(c, p);
 	r = send_peer_op(c, OP_END, peer);
-	if (r == 0)
-		out_info(c->out, "left %s", peer);
+	if (r == 0 && p->state == PEER_OUT_REQ)
+		out_info(c->out, "withdrew your request to %s", peer);
+	else if (r == 0 && p->state == PEER_IN_REQ)
+		out_info(c->out, "refused %s's request", peer);
+	else if (r == 0)
+		out_info(c->out, "left the chat with %s", peer);
 	chats_peer_remove(c, p);
 	return r;
 }
@@ -929,8 +942,11 @@ static void on_peer_record(struct chats *c, const struct msg *m)
 	};
 
 	if (!p)
-		out_notice(c->out, "%s from %s ignored: no chat or request",
-			   opcode_name(m->op), m->peer);
+		out_notice(c->out, "ignored %s from %s: you have no %s with "
+			   "%s", m->op == OP_ACCEPT ? "an acceptance" :
+			   m->op == OP_CONFIRM ? "a confirmation" : "a message",
+			   m->peer, m->op == OP_MESSAGE ? "chat" : "request",
+			   m->peer);
 	else if (p->state != want[m->op])
 		fail_peer(c, p, "a record arrived out of order");
 	else if (m->op == OP_ACCEPT)
@@ -1030,6 +1046,9 @@ static int dispatch(struct chats *c, const struct msg *m)
 	case OP_QUEUED:
 		conv_on_queued(c, m);
 		break;
+	case OP_EXPIRED:
+		conv_on_expired(c, m);
+		break;
 	default:
 		break; /* PONG, and anything else the server should not send */
 	}
@@ -1091,7 +1110,6 @@ void chats_disconnected(struct chats *c)
 
 	c->connected = false;
 	c->bye = 0;	/* read by now: the next attempt starts clean */
-	conv_await_requeue(c);
 	for (p = c->peers; p; p = next) {
 		next = p->next;
 		if (p->conv) {

@@ -28,11 +28,6 @@ struct sent {
 	bool stored;		/* STORED came (shown once) */
 };
 
-/* Records sent to a conversation's peer offline that wait for STORED
- * (or a refusal): sent again, with the same ref, on the next connection
- * if it ends first. At most AWAIT_MAX; the oldest is forgotten. */
-#define AWAIT_MAX 1024
-
 /* The MESSAGE records per peer whose refs are remembered: an ERROR for an
  * older one is reported without naming the message. */
 #define SENT_LOG 1024
@@ -104,8 +99,6 @@ struct chats {
 	uint64_t ack_due;	/* highest QUEUED seq done with */
 	uint64_t acked;		/* highest seq sent in an ACK this session */
 	struct unsent *unsent, *unsent_tail;
-	struct unsent *await, *await_tail;	/* waiting for STORED */
-	unsigned nawait;
 };
 
 /* send_text's answer when a failure removed the peer: stop using it. */
@@ -141,6 +134,9 @@ int chats_record_key(struct chats *c, const char *name, const char *fpr);
 /* B: HELLO arrived; send what the user typed meanwhile. */
 void chats_flush_held(struct chats *c, struct peer *p);
 
+/* Remember what the MESSAGE with ref was, for the ERROR that may name it. */
+void chats_log_sent(struct peer *p, uint32_t ref, uint8_t kind, uint32_t id);
+
 /* ---- conv.c ---- */
 struct state_conv *conv_of(const struct chats *c, const struct peer *p);
 /* Save the store now; reports a failure (naming the file) and returns it. */
@@ -165,12 +161,28 @@ void conv_on_presence(struct chats *c, const struct msg *m);
 void conv_on_error(struct chats *c, const struct msg *m);
 /* STORED: the server keeps our message for an offline peer. */
 void conv_on_stored(struct chats *c, const struct msg *m);
-/* Keep a MESSAGE record (pt) sent to a peer offline until the server
- * answers it (conv_await_done); the connection's end hands what still
- * waits to the unsent records (conv_await_requeue). */
-void conv_await(struct chats *c, const uint8_t *pt, size_t len);
-void conv_await_done(struct chats *c, const char *peer, uint32_t ref);
-void conv_await_requeue(struct chats *c);
+/* EXPIRED: a message of ours was deleted unread; the user is told which
+ * (its id when this run of the client still remembers the ref). */
+void conv_on_expired(struct chats *c, const struct msg *m);
+/*
+ * The outbox (proto/state.h): a MESSAGE sent to a conversation's peer
+ * offline waits in the state file for STORED or a refusal, and is sent
+ * again, the same bytes and ref, at each login till then (also after the
+ * client stopped or crashed). conv_out_room says no (and tells the user)
+ * when it is full, before anything is sealed; conv_out_keep adds a record
+ * (saved with the next save: callers that seal save right after).
+ */
+bool conv_out_room(struct chats *c, struct peer *p);
+void conv_out_keep(struct chats *c, struct peer *p, uint32_t ref,
+		   uint8_t kind, uint32_t id, const uint8_t *e2e, size_t len);
+/* STORED or a refusal for (peer, ref): out of the outbox, *e (if not
+ * NULL) saying what it was; false when it was not there. */
+bool conv_out_done(struct chats *c, const char *peer, uint32_t ref,
+		   struct sent *e);
+/* Is MESSAGE(peer, ref) in the outbox? */
+bool conv_out_has(struct chats *c, const char *peer, uint32_t ref);
+/* Tell the user what waits in the outbox (at exit). */
+void conv_out_report(struct chats *c);
 /* QUEUED: a message stored while we were offline (or just now); shown
  * once, acknowledged after the state is saved (chats_ack). */
 void conv_on_queued(struct chats *c, const struct msg *m);

@@ -211,7 +211,10 @@ int conv_send_text(struct chats *c, struct peer *p, const char *text,
 
 	if (!sc)
 		return -ENOENT;
-	/* An offline peer's messages are stored by the server (STORED). */
+	/* An offline peer's messages are stored by the server (STORED);
+	 * till then they wait in the outbox, which must have room. */
+	if (!p->online && !conv_out_room(c, p))
+		return -ENOSPC;
 	er = chat_seal_text(&sc->chat, text, len, &id, out, &out_len);
 	ref = er == E2E_OK ? conv_take_ref(sc) : 0;
 	if (er == E2E_ERR_LIMIT || (er == E2E_OK && ref == 0)) {
@@ -226,12 +229,16 @@ int conv_send_text(struct chats *c, struct peer *p, const char *text,
 		return -EIO;
 	}
 	/* Rule 1: the chain past this key is on disk before the record
-	 * can leave. */
+	 * can leave; for an offline peer, so is the record (the outbox). */
+	if (!p->online)
+		conv_out_keep(c, p, ref, CHAT_TEXT, id, out, out_len);
 	r = conv_save(c);
 	if (r == 0)
 		r = chats_send_sealed(c, p, ref, out, out_len, CHAT_TEXT, id);
-	else
+	else {
+		state_out_take(&c->store->st, p->name, ref, NULL);
 		out_error(c->out, "message to %s not sent", p->name);
+	}
 	crypto_cleanse(out, sizeof(out));
 	if (r == 0)
 		chats_emit_id(c, CEV_SENT, p->name, id, text, len);
@@ -250,6 +257,8 @@ static void conv_receipt(struct chats *c, struct peer *p, uint32_t id)
 	if (!sc || chat_seal_receipt(&sc->chat, id, out, &out_len) != E2E_OK)
 		return;
 	ref = conv_take_ref(sc);
+	if (ref != 0 && !p->online)
+		conv_out_keep(c, p, ref, CHAT_RECEIPT, id, out, out_len);
 	if (ref != 0 && conv_save(c) == 0)
 		chats_send_sealed(c, p, ref, out, out_len, CHAT_RECEIPT, id);
 	crypto_cleanse(out, sizeof(out));
@@ -412,15 +421,24 @@ void conv_on_error(struct chats *c, const struct msg *m)
 {
 	struct peer *p;
 	const struct sent *e;
+	struct sent kept;
 	struct cev ev = { .kind = CEV_NOTSENT, .code = m->code };
 
 	if (c->version < 2 || m->err_op != OP_MESSAGE || m->ref == 0 ||
 	    !m->peer[0])
 		return;
-	conv_await_done(c, m->peer, m->ref);	/* refused: not sent again */
-	if (!(p = chats_peer_find(c, m->peer)))
+	/* Refused: not sent again. A record kept from an earlier run is
+	 * named from the outbox. */
+	if (!(p = chats_peer_find(c, m->peer))) {
+		conv_out_done(c, m->peer, m->ref, NULL);
 		return;
-	if (!(e = sent_find(p, m->ref))) {
+	}
+	e = sent_find(p, m->ref);
+	if (!e && conv_out_done(c, m->peer, m->ref, &kept))
+		e = &kept;
+	else
+		conv_out_done(c, m->peer, m->ref, NULL);
+	if (!e) {
 		out_notice(c->out, "the server refused a message to %s that "
 			   "this client no longer remembers", p->name);
 		return;
@@ -448,8 +466,11 @@ void conv_on_stored(struct chats *c, const struct msg *m)
 {
 	struct peer *p = chats_peer_find(c, m->peer);
 	struct sent *e = p ? sent_find(p, m->ref) : NULL;
+	struct sent kept;
 
-	conv_await_done(c, m->peer, m->ref);
+	/* A record kept from an earlier run is named from the outbox. */
+	if (conv_out_done(c, m->peer, m->ref, &kept) && !e && p)
+		e = &kept;
 	if (c->version < 2 || !e || e->stored)
 		return;
 	e->stored = true;	/* shown once */
@@ -457,6 +478,22 @@ void conv_on_stored(struct chats *c, const struct msg *m)
 		chats_emit_id(c, CEV_STORED, p->name, e->id, NULL, 0);
 	else if (e->kind == CHAT_HELLO && e->ref == p->hello_ref)
 		p->hello_refused = false;	/* the server has it */
+}
+
+void conv_on_expired(struct chats *c, const struct msg *m)
+{
+	struct peer *p = chats_peer_find(c, m->peer);
+	struct sent *e = p ? sent_find(p, m->ref) : NULL;
+	struct cev ev = { .kind = CEV_EXPIRED, .peer = m->peer,
+			  .when = m->at };
+
+	if (c->version < 2)
+		return;
+	if (e && e->kind == CHAT_TEXT)
+		ev.id = e->id;
+	else if (e)
+		return;	/* a receipt or a HELLO: nothing the user wrote */
+	out_event(c->out, &ev);
 }
 
 /* ---- the login: CONVERSATIONS ---- */
@@ -547,22 +584,22 @@ static void conv_forget_unlisted(struct chats *c)
 /* Send again what the last connection never sent: a conversation's
  * MESSAGE (if the conversation is still there) and END, the same bytes
  * and ref; and a HELLO the server refused, when its peer is back. */
+static void conv_out_resend(struct chats *c);
+
 static void conv_resume(struct chats *c)
 {
 	struct unsent *u;
 	struct peer *p;
 	struct msg m;
 
+	conv_out_resend(c);
 	while ((u = c->unsent)) {
 		c->unsent = u->next;
-		p = NULL;
 		if (msg_decode_c2s_v(u->pt, u->len, 2, &m) == 0 &&
 		    (m.op == OP_END ||
 		     (m.op == OP_MESSAGE &&
-		      (p = chats_peer_find(c, m.peer)) && p->conv)) &&
-		    c->send(c->send_ctx, u->pt, u->len, true) == 0 &&
-		    p && !p->online)
-			conv_await(c, u->pt, u->len);	/* STORED to come */
+		      (p = chats_peer_find(c, m.peer)) && p->conv)))
+			c->send(c->send_ctx, u->pt, u->len, true);
 		crypto_cleanse(u->pt, u->len);
 		free(u);
 	}
@@ -624,77 +661,112 @@ void chats_conversations(struct chats *c)
 	}
 }
 
-/* Append a copy of pt to the list *head .. *tail; false without memory. */
-static bool keep_copy(struct unsent **head, struct unsent **tail,
-		      const uint8_t *pt, size_t len)
-{
-	struct unsent *u = malloc(sizeof(*u) + len);
-
-	if (!u)
-		return false;
-	u->next = NULL;
-	u->len = len;
-	memcpy(u->pt, pt, len);
-	if (*tail)
-		(*tail)->next = u;
-	else
-		*head = u;
-	*tail = u;
-	return true;
-}
-
+/* Keep a record the connection never sent, to send on the next one;
+ * what the outbox holds goes from there instead. */
 void chats_unsent(void *ctx, const uint8_t *pt, size_t len)
 {
 	struct chats *c = ctx;
-
-	keep_copy(&c->unsent, &c->unsent_tail, pt, len);
-}
-
-void conv_await(struct chats *c, const uint8_t *pt, size_t len)
-{
-	if (c->nawait == AWAIT_MAX) {	/* forget the oldest */
-		struct unsent *u = c->await;
-
-		c->await = u->next;
-		if (!c->await)
-			c->await_tail = NULL;
-		free(u);
-		c->nawait--;
-	}
-	if (keep_copy(&c->await, &c->await_tail, pt, len))
-		c->nawait++;
-}
-
-void conv_await_done(struct chats *c, const char *peer, uint32_t ref)
-{
-	struct unsent **pp = &c->await, *prev = NULL;
+	struct unsent *u;
 	struct msg m;
 
-	for (; *pp; prev = *pp, pp = &(*pp)->next) {
-		struct unsent *u = *pp;
-
-		if (msg_decode_c2s_v(u->pt, u->len, 2, &m) < 0 ||
-		    m.ref != ref || strcmp(m.peer, peer) != 0)
-			continue;
-		*pp = u->next;
-		if (c->await_tail == u)
-			c->await_tail = prev;
-		free(u);
-		c->nawait--;
+	if (msg_decode_c2s_v(pt, len, 2, &m) == 0 && m.op == OP_MESSAGE &&
+	    conv_out_has(c, m.peer, m.ref))
 		return;
+	if (!(u = malloc(sizeof(*u) + len)))
+		return;
+	u->next = NULL;
+	u->len = len;
+	memcpy(u->pt, pt, len);
+	if (c->unsent_tail)
+		c->unsent_tail->next = u;
+	else
+		c->unsent = u;
+	c->unsent_tail = u;
+}
+
+/* ---- the outbox ---- */
+
+bool conv_out_room(struct chats *c, struct peer *p)
+{
+	if (c->store->st.nout < STATE_MAX_OUTBOX)
+		return true;
+	out_error(c->out, "message to %s not sent: %u messages already wait "
+		  "for the server to store them; try again once they are "
+		  "stored", p->name, (unsigned)STATE_MAX_OUTBOX);
+	return false;
+}
+
+void conv_out_keep(struct chats *c, struct peer *p, uint32_t ref,
+		   uint8_t kind, uint32_t id, const uint8_t *e2e, size_t len)
+{
+	int r = state_out_add(&c->store->st, p->name, ref, kind, id, e2e,
+			      len);
+
+	if (r == 0)
+		c->dirty = true;
+	else if (r != -EEXIST)	/* full or no memory: sent, not kept */
+		out_notice(c->out, "a message to %s cannot be kept to send "
+			   "again (%s): if this connection ends before the "
+			   "server stores it, it is lost", p->name,
+			   strerror(-r));
+}
+
+bool conv_out_has(struct chats *c, const char *peer, uint32_t ref)
+{
+	return c->store && state_out_find(&c->store->st, peer, ref);
+}
+
+/* STORED or a refusal for (peer, ref): out of the outbox; *e (if not
+ * NULL) says what it was. False when it was not there. */
+bool conv_out_done(struct chats *c, const char *peer, uint32_t ref,
+		   struct sent *e)
+{
+	struct state_out o;
+
+	if (!c->store || state_out_take(&c->store->st, peer, ref, &o) < 0)
+		return false;
+	if (e)
+		*e = (struct sent){ .ref = ref, .id = o.id, .kind = o.kind };
+	state_out_clear(&o);
+	c->dirty = true;	/* saved lazily: a resend is recognised */
+	return true;
+}
+
+/* At a login: the outbox goes out again, oldest first, the same bytes
+ * and ref (the server stores each once; a peer shows each once). What
+ * goes to a peer online now is relayed, so it leaves the outbox (if the
+ * peer's session ends first, the server stores it and says STORED). */
+static void conv_out_resend(struct chats *c)
+{
+	struct state *st = &c->store->st;
+	size_t i = 0;
+
+	while (i < st->nout) {
+		struct state_out *o = &st->out[i];
+		struct peer *p = chats_peer_find(c, o->peer);
+		struct msg m = { .op = OP_MESSAGE, .ref = o->ref,
+				 .e2e = o->e2e, .e2e_len = o->len };
+
+		snprintf(m.peer, sizeof(m.peer), "%s", o->peer);
+		if (!p || !p->conv || chats_send_msg(c, &m, false) < 0) {
+			i++;
+			continue;
+		}
+		chats_log_sent(p, o->ref, o->kind, o->id);
+		if (p->online)
+			conv_out_done(c, p->name, o->ref, NULL);
+		else
+			i++;
 	}
 }
 
-/* The connection ended: what still waits for STORED goes out again first
- * on the next one (it left before anything in the unsent list). */
-void conv_await_requeue(struct chats *c)
+void conv_out_report(struct chats *c)
 {
-	if (!c->await)
+	struct state *st;
+
+	if (!c || !c->store || !(st = &c->store->st)->nout)
 		return;
-	c->await_tail->next = c->unsent;
-	if (!c->unsent)
-		c->unsent_tail = c->await_tail;
-	c->unsent = c->await;
-	c->await = c->await_tail = NULL;
-	c->nawait = 0;
+	out_notice(c->out, "%zu message(s) not yet confirmed stored by the "
+		   "server are kept and sent again at your next login",
+		   st->nout);
 }

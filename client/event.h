@@ -38,6 +38,9 @@ enum cev_kind {
 			 * this client: reason (enum e2e_result) */
 	CEV_RECONNECTING, /* the connection is gone; next attempt in when ms */
 	CEV_STORED,	/* the server stored our message id to peer (offline) */
+	CEV_EXPIRED,	/* our message id (0: not remembered) to peer waited
+			 * on the server past its retention and was deleted
+			 * unread; when: the Unix time it was stored */
 	CEV_KIND_COUNT
 };
 

@@ -60,79 +60,83 @@ int keygen_make_dirs(const char *path)
 	return 0;
 }
 
-/* The key file resists guessing only as well as its passphrase:
- * scrypt's cost cannot be raised within PKCS#8 (SECURITY.md W8). So a
- * passphrase must be PASS_MIN long; NULL if it will do, else why not. */
-static const char *weak(const char *pass)
+_Static_assert(PASS_MIN == 8, "the words below say 8");
+/* Asks for a new passphrase on a terminal before giving up. */
+#define KEYGEN_ASKS 3
+
+/* Why pass cannot protect a key, or NULL when it can. */
+static const char *pass_unfit(const char *pass)
 {
 	if (pass[0] == '\0')
 		return "empty passphrase: use --no-passphrase to write an "
 		       "unprotected key";
+	/* The key file resists guessing only as well as its passphrase:
+	 * scrypt's cost cannot be raised within PKCS#8 (SECURITY.md W8). */
 	if (strlen(pass) < PASS_MIN)
-		return "the passphrase is too short: at least " PASS_MIN_TEXT
-		       " characters (or --no-passphrase)";
+		return "the passphrase is too short: at least 8 characters "
+		       "(or --no-passphrase)";
 	return NULL;
 }
 
-/* Ask twice: 0, -EAGAIN (said why; ask again) or a failure to ask. */
-static int ask_once(char *pass, size_t len)
+/* Ask on the terminal, twice; 0, -EILSEQ when the two differ, or the
+ * prompt's error. */
+static int ask_twice(char *pass, size_t len)
 {
 	char again[PASS_MAX];
-	const char *why;
 	int r = pass_prompt("New passphrase for the key: ", pass, len);
 
 	if (r == 0)
-		r = pass_prompt("Same passphrase again: ", again, sizeof(again));
+		r = pass_prompt("Same passphrase again: ", again,
+				sizeof(again));
 	if (r == 0 && strcmp(pass, again) != 0)
 		r = -EILSEQ;
 	crypto_cleanse(again, sizeof(again));
-	if (r == -EILSEQ || (r == 0 && (why = weak(pass)) != NULL)) {
-		fprintf(stderr, PROG ": %s; try again\n", r == -EILSEQ ?
-			"the passphrases differ" : why);
-		return -EAGAIN;
-	}
-	if (r < 0)
-		fprintf(stderr, PROG ": %s\n", r == -ENXIO ?
-			"no terminal to ask for a passphrase (use "
-			"--passphrase-file or --no-passphrase)" :
-			"cannot read the passphrase");
 	return r;
 }
 
-_Static_assert(PASS_MIN == 8, "PASS_MIN_TEXT says 8");
-
-/* A person gets KEYGEN_TRIES chances, as passwd(1) gives. */
-#define KEYGEN_TRIES 3
-
-/* The new key's passphrase: asked (twice each time), from a file, or
- * none. */
+/* The new key's passphrase: from a file (taken or refused), or none, or
+ * asked on the terminal until it is fit and typed the same twice (at
+ * most KEYGEN_ASKS times, as passwd(1) does). */
 static int new_passphrase(const struct keygen_opts *o, char *pass,
 			  size_t len)
 {
 	const char *why;
-	int r = -EAGAIN, i;
+	int r;
 
 	pass[0] = '\0';
 	if (o->no_passphrase)
 		return 0;
-	if (!o->passphrase_file) {
-		for (i = 0; i < KEYGEN_TRIES && r == -EAGAIN; i++)
-			r = ask_once(pass, len);
-		if (r == -EAGAIN)
-			fprintf(stderr, PROG ": no key written\n");
-		return r == -EAGAIN ? -EINVAL : r;
+	if (o->passphrase_file) {
+		r = pass_read_file(o->passphrase_file, pass, len);
+		if (r < 0) {
+			fprintf(stderr, PROG ": %s: %s\n", o->passphrase_file,
+				strerror(-r));
+			return r;
+		}
+		if ((why = pass_unfit(pass))) {
+			fprintf(stderr, PROG ": %s\n", why);
+			return -EINVAL;
+		}
+		return 0;
 	}
-	r = pass_read_file(o->passphrase_file, pass, len);
-	if (r < 0) {
-		fprintf(stderr, PROG ": %s: %s\n", o->passphrase_file,
-			strerror(-r));
-		return r;
+	for (int i = 1; i <= KEYGEN_ASKS; i++) {
+		r = ask_twice(pass, len);
+		if (r == -ENXIO || (r < 0 && r != -EILSEQ)) {
+			fprintf(stderr, PROG ": %s\n", r == -ENXIO ?
+				"no terminal to ask for a passphrase (use "
+				"--passphrase-file or --no-passphrase)" :
+				"cannot read the passphrase");
+			return r;
+		}
+		why = r == -EILSEQ ? "the passphrases differ" :
+		      pass_unfit(pass);
+		if (!why)
+			return 0;
+		crypto_cleanse(pass, len);
+		fprintf(stderr, PROG ": %s%s\n", why,
+			i < KEYGEN_ASKS ? "; try again" : "");
 	}
-	if ((why = weak(pass)) != NULL) {
-		fprintf(stderr, PROG ": %s\n", why);
-		return -EINVAL;
-	}
-	return 0;
+	return -EINVAL;
 }
 
 static int write_files(const struct keygen_opts *o, const char *keypath,

@@ -336,6 +336,18 @@ static void fmt_v2(struct sbuf *b, const struct cev *ev)
 				  "%s (error %u).\n", ev->id, ev->peer,
 				  ev->code);
 		break;
+	case CEV_EXPIRED:
+		if (ev->id)
+			sb_printf(b, "Your message #%u to %s", ev->id,
+				  ev->peer);
+		else
+			sb_printf(b, "A message you sent to %s", ev->peer);
+		sb_put(b, " (stored ", 9);
+		sb_date(b, ev->when);
+		sb_printf(b, ") was not delivered: %s did not log in before "
+			  "the server's time limit, and it was deleted "
+			  "unread.\n", ev->peer);
+		break;
 	case CEV_DROPPED:
 		sb_printf(b, "A message from %s was dropped: %s.\n", ev->peer,
 			  e2e_result_str((enum e2e_result)ev->reason));
@@ -434,6 +446,7 @@ static void fill(struct sbuf *b, const struct cev *ev)
 	case CEV_CONV:
 	case CEV_PRESENCE:
 	case CEV_NOTSENT:
+	case CEV_EXPIRED:
 	case CEV_DROPPED:
 	case CEV_RECONNECTING:
 		fmt_v2(b, ev);

@@ -7,11 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "msg.h"
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct conv_half *v;	/* sorted by (user, peer) */
 static size_t count, cap;
 static struct held_end *held;	/* in the order they were held */
 static size_t nheld, held_cap;
+static struct kept_req *reqs;	/* in the order they were kept */
+static size_t nreqs, reqs_cap;
 
 static void held_clear(struct held_end *h)
 {
@@ -30,6 +34,11 @@ void convs_reset(void)
 	free(held);
 	held = NULL;
 	nheld = held_cap = 0;
+	for (size_t i = 0; i < nreqs; i++)
+		free(reqs[i].accept);
+	free(reqs);
+	reqs = NULL;
+	nreqs = reqs_cap = 0;
 	pthread_mutex_unlock(&lock);
 }
 
@@ -149,43 +158,69 @@ bool convs_del(const char *a, const char *b)
 	return was;
 }
 
-int convs_held_add(int64_t id, const char *to, const char *peer,
-		   uint8_t reason, const uint8_t *e2e, size_t len)
+/* Room for one more of n elements of size in array p of *room: p, or
+ * where it moved, or NULL (p unchanged) when memory runs out. */
+static void *grow(void *p, size_t *room, size_t n, size_t size)
 {
-	struct held_end *h;
-	uint8_t *copy = NULL;
+	size_t ncap = *room ? *room * 2 : 16;
+	void *nv;
+
+	if (n < *room)
+		return p;
+	nv = realloc(p, ncap * size);
+	if (nv)
+		*room = ncap;
+	return nv;
+}
+
+/* Append a copy of *t (taking copy, its e2e) to the held records. */
+static int held_push(const struct held_end *t, uint8_t *copy)
+{
+	struct held_end *h, *nv;
 	int r = 0;
 
-	if (len && !(copy = malloc(len)))
-		return -ENOMEM;
-	if (len)
-		memcpy(copy, e2e, len);
 	pthread_mutex_lock(&lock);
-	if (nheld == held_cap) {
-		size_t ncap = held_cap ? held_cap * 2 : 16;
-		struct held_end *nv = realloc(held, ncap * sizeof(*nv));
-
-		if (!nv)
-			r = -ENOMEM;
-		else {
-			held = nv;
-			held_cap = ncap;
-		}
-	}
+	nv = grow(held, &held_cap, nheld, sizeof(*held));
+	if (!nv)
+		r = -ENOMEM;
+	else
+		held = nv;
 	if (r == 0) {
 		h = &held[nheld++];
-		memset(h, 0, sizeof(*h));
-		h->id = id;
-		snprintf(h->to, sizeof(h->to), "%s", to);
-		snprintf(h->peer, sizeof(h->peer), "%s", peer);
-		h->reason = reason;
+		*h = *t;
 		h->e2e = copy;
-		h->e2e_len = len;
 		copy = NULL;
 	}
 	pthread_mutex_unlock(&lock);
 	free(copy);
 	return r;
+}
+
+int convs_held_add(int64_t id, const char *to, const char *peer,
+		   uint8_t reason, const uint8_t *e2e, size_t len)
+{
+	struct held_end t = { .id = id, .op = OP_END, .reason = reason,
+			      .e2e_len = len };
+	uint8_t *copy = NULL;
+
+	if (len && !(copy = malloc(len)))
+		return -ENOMEM;
+	if (len)
+		memcpy(copy, e2e, len);
+	snprintf(t.to, sizeof(t.to), "%s", to);
+	snprintf(t.peer, sizeof(t.peer), "%s", peer);
+	return held_push(&t, copy);
+}
+
+int convs_expired_add(int64_t id, const char *to, const char *peer,
+		      uint32_t ref, int64_t stored)
+{
+	struct held_end t = { .id = id, .op = OP_EXPIRED, .ref = ref,
+			      .stored = stored };
+
+	snprintf(t.to, sizeof(t.to), "%s", to);
+	snprintf(t.peer, sizeof(t.peer), "%s", peer);
+	return held_push(&t, NULL);
 }
 
 /* Remove the held ENDs for `to` (moved into out when out is not NULL;
@@ -364,6 +399,203 @@ size_t convs_held_total(void)
 
 	pthread_mutex_lock(&lock);
 	n = nheld;
+	pthread_mutex_unlock(&lock);
+	return n;
+}
+
+/* ---- kept requests (doc/first-contact.md) ---- */
+
+/* Index of a's request to b (either way round with both), or nreqs. */
+static size_t req_find(const char *a, const char *b, bool both)
+{
+	for (size_t i = 0; i < nreqs; i++) {
+		if (strcmp(reqs[i].a, a) == 0 && strcmp(reqs[i].b, b) == 0)
+			return i;
+		if (both && strcmp(reqs[i].a, b) == 0 &&
+		    strcmp(reqs[i].b, a) == 0)
+			return i;
+	}
+	return nreqs;
+}
+
+static uint8_t *dup_bytes(const uint8_t *p, size_t len)
+{
+	uint8_t *c = len ? malloc(len) : NULL;
+
+	if (c)
+		memcpy(c, p, len);
+	return c;
+}
+
+int convs_req_add(const struct kept_req *q)
+{
+	uint8_t *acc = dup_bytes(q->accept, q->accept_len);
+	struct kept_req *nv = NULL;
+	int r = 0;
+
+	if (q->accept_len && !acc)
+		return -ENOMEM;
+	pthread_mutex_lock(&lock);
+	if (req_find(q->a, q->b, true) < nreqs)
+		r = -EEXIST;
+	else if (!(nv = grow(reqs, &reqs_cap, nreqs, sizeof(*reqs))))
+		r = -ENOMEM;
+	else
+		reqs = nv;
+	if (r == 0) {
+		reqs[nreqs] = *q;
+		reqs[nreqs++].accept = acc;
+		acc = NULL;
+	}
+	pthread_mutex_unlock(&lock);
+	free(acc);
+	return r;
+}
+
+int convs_req_accept(const char *a, const char *b, const uint8_t *acc,
+		     size_t len, uint8_t flags)
+{
+	uint8_t *c = dup_bytes(acc, len);
+	size_t i;
+	int r = 0;
+
+	if (len && !c)
+		return -ENOMEM;
+	pthread_mutex_lock(&lock);
+	i = req_find(a, b, false);
+	if (i == nreqs) {
+		r = -ENOENT;
+	} else {
+		free(reqs[i].accept);
+		reqs[i].accept = c;
+		reqs[i].accept_len = len;
+		reqs[i].flags = flags;
+		c = NULL;
+	}
+	pthread_mutex_unlock(&lock);
+	free(c);
+	return r;
+}
+
+/* Remove (under the lock) every request for which gone() holds. */
+static size_t req_remove_if(bool (*gone)(const struct kept_req *, const void *),
+			    const void *arg)
+{
+	size_t k = 0, n;
+
+	for (size_t i = 0; i < nreqs; i++) {
+		if (gone(&reqs[i], arg))
+			free(reqs[i].accept);
+		else
+			reqs[k++] = reqs[i];
+	}
+	n = nreqs - k;
+	nreqs = k;
+	return n;
+}
+
+static bool req_is_pair(const struct kept_req *q, const void *arg)
+{
+	const char *const *ab = arg;
+
+	return strcmp(q->a, ab[0]) == 0 && strcmp(q->b, ab[1]) == 0;
+}
+
+static bool req_has_user(const struct kept_req *q, const void *arg)
+{
+	return strcmp(q->a, arg) == 0 || strcmp(q->b, arg) == 0;
+}
+
+static bool req_before(const struct kept_req *q, const void *arg)
+{
+	return q->asked < *(const int64_t *)arg;
+}
+
+bool convs_req_del(const char *a, const char *b)
+{
+	const char *ab[2] = { a, b };
+	size_t n;
+
+	pthread_mutex_lock(&lock);
+	n = req_remove_if(req_is_pair, ab);
+	pthread_mutex_unlock(&lock);
+	return n > 0;
+}
+
+size_t convs_req_drop(const char *user)
+{
+	size_t n;
+
+	pthread_mutex_lock(&lock);
+	n = req_remove_if(req_has_user, user);
+	pthread_mutex_unlock(&lock);
+	return n;
+}
+
+size_t convs_req_expire(int64_t before)
+{
+	size_t n;
+
+	pthread_mutex_lock(&lock);
+	n = req_remove_if(req_before, &before);
+	pthread_mutex_unlock(&lock);
+	return n;
+}
+
+void convs_req_free(struct kept_req *v_, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v_[i].accept);
+	free(v_);
+}
+
+int convs_req_of(const char *user, struct kept_req **out, size_t *n)
+{
+	int r = 0;
+
+	*n = 0;
+	pthread_mutex_lock(&lock);
+	*out = malloc((nreqs ? nreqs : 1) * sizeof(**out));
+	for (size_t i = 0; *out && i < nreqs; i++) {
+		struct kept_req *q = &(*out)[*n];
+
+		if (user && !req_has_user(&reqs[i], user))
+			continue;
+		*q = reqs[i];
+		q->accept = dup_bytes(reqs[i].accept, reqs[i].accept_len);
+		if (q->accept_len && !q->accept) {
+			r = -ENOMEM;
+			break;
+		}
+		(*n)++;
+	}
+	pthread_mutex_unlock(&lock);
+	if (!*out || r < 0) {
+		convs_req_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void convs_req_count(const char *user, unsigned *out, unsigned *in)
+{
+	*out = *in = 0;
+	pthread_mutex_lock(&lock);
+	for (size_t i = 0; i < nreqs; i++) {
+		*out += strcmp(reqs[i].a, user) == 0;
+		*in += strcmp(reqs[i].b, user) == 0;
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+size_t convs_req_total(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&lock);
+	n = nreqs;
 	pthread_mutex_unlock(&lock);
 	return n;
 }

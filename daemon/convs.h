@@ -39,14 +39,33 @@ struct conv_half {
 	char fpr[CONVS_FPR_LEN + 1];		/* user's key then */
 };
 
-/* An END the server holds for a user who was offline. */
+/* A record the server holds for a user who was offline: an END, or
+ * (issue 17) an EXPIRED report on a message that user sent. */
 struct held_end {
 	int64_t id;			/* its row in the database */
 	char to[NAME_MAX_LEN + 1];	/* who gets it */
 	char peer[NAME_MAX_LEN + 1];	/* whom it names */
-	uint8_t reason;			/* END_LEFT or END_KEY_CHANGED */
-	uint8_t *e2e;
+	uint8_t op;			/* OP_END or OP_EXPIRED */
+	uint8_t reason;			/* END: END_LEFT or END_KEY_CHANGED */
+	uint8_t *e2e;			/* END */
 	size_t e2e_len;
+	uint32_t ref;			/* EXPIRED: the message's ref */
+	int64_t stored;			/* EXPIRED: Unix time it was stored */
+};
+
+/* A kept request (doc/first-contact.md; the relay does not make them
+ * yet): a asked b at asked; open until accept is set. */
+#define CONVS_RTT_LEN 64	/* nonce_a || share_a */
+struct kept_req {
+	char a[NAME_MAX_LEN + 1];	/* the requester */
+	char b[NAME_MAX_LEN + 1];	/* the target */
+	int64_t asked;			/* Unix time of the RTT */
+	char fpr_a[CONVS_FPR_LEN + 1], fpr_b[CONVS_FPR_LEN + 1];
+	uint8_t rtt[CONVS_RTT_LEN];
+	uint8_t *accept;		/* nonce_b || share_b || sig_b (or
+					   NULL: open) */
+	size_t accept_len;
+	uint8_t flags;			/* the ACCEPT's flags */
 };
 
 /* Empty the view (start, tests). */
@@ -63,10 +82,37 @@ bool convs_del(const char *a, const char *b);
 /* Hold an END (a copy of e2e is kept); 0 or -ENOMEM. */
 int convs_held_add(int64_t id, const char *to, const char *peer,
 		   uint8_t reason, const uint8_t *e2e, size_t len);
-/* Forget the ENDs held for to (a user removed). */
+/* Hold an EXPIRED report for to: its message ref to peer, stored at
+ * stored, was deleted unread; 0 or -ENOMEM. */
+int convs_expired_add(int64_t id, const char *to, const char *peer,
+		      uint32_t ref, int64_t stored);
+/* Forget the records held for to (a user removed). */
 void convs_held_drop(const char *to);
 
+/* Keep a request (copied; its accept too); 0, -EEXIST (either way
+ * round), -ENOMEM. */
+int convs_req_add(const struct kept_req *q);
+/* a's request to b is accepted: a copy of the ACCEPT's fields; 0,
+ * -ENOENT, -ENOMEM. */
+int convs_req_accept(const char *a, const char *b, const uint8_t *acc,
+		     size_t len, uint8_t flags);
+/* Forget a's request to b; whether there was one. */
+bool convs_req_del(const char *a, const char *b);
+/* Forget every request user made or got (removed, key changed); how
+ * many. */
+size_t convs_req_drop(const char *user);
+/* Forget the requests asked before Unix time before; how many. */
+size_t convs_req_expire(int64_t before);
+
 /* ---- readers ---- */
+
+/* Copies of the requests user made or got (every request: NULL), oldest
+ * first; free with convs_req_free. 0 or -ENOMEM (then none). */
+int convs_req_of(const char *user, struct kept_req **out, size_t *n);
+void convs_req_free(struct kept_req *v, size_t n);
+/* Requests user made (out) and got (in) that are kept. */
+void convs_req_count(const char *user, unsigned *out, unsigned *in);
+size_t convs_req_total(void);
 
 bool convs_exists(const char *a, const char *b);
 /* The Unix time a-b began, or -1 if there is no such conversation. */

@@ -42,6 +42,8 @@ enum ev_type {
 			   is gone; payload is the END record to deliver */
 	EVT_QUEUED,	/* from the store: a record stored for the session's
 			   user after its login; payload is the QUEUED record */
+	EVT_EXPIRED,	/* from the store: a message the session's user sent
+			   expired unread; payload is the EXPIRED record */
 	/* to a session from anywhere */
 	EVT_TAKEOVER,	/* BYE 2 */
 	EVT_KICK,	/* BYE 1, payload: the reason text */

@@ -57,7 +57,9 @@ static int check_config(const char *path, const char *credentials)
 
 /* $SECMSG_TEST_HOOKS, for the test suite only: words separated by commas;
  * "1" allows the stall request (SIGUSR2), "round-robin" deals accepted
- * connections to the workers in turn. Unknown words are ignored. */
+ * connections to the workers in turn, "retention=N" keeps stored messages
+ * N seconds instead of queue_retention_days (expiry tests cannot wait a
+ * day). Unknown words are ignored. */
 static void test_hooks(const char *hooks, struct server_options *so)
 {
 	char buf[64], *save, *t;
@@ -70,6 +72,8 @@ static void test_hooks(const char *hooks, struct server_options *so)
 			so->test_hooks = true;
 		else if (strcmp(t, "round-robin") == 0)
 			so->test_deal = true;
+		else if (strncmp(t, "retention=", 10) == 0)
+			so->test_retention_s = strtoul(t + 10, NULL, 10);
 	}
 }
 

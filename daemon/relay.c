@@ -402,9 +402,10 @@ static void send_conversations(const struct relay_env *env,
 	free(v);
 }
 
-/* The ENDs held for u (oldest first), then forgotten on disk too. A crash
- * before the store deletes them sends them again at the next login; a
- * client ignores an END for a conversation it does not have. */
+/* The records held for u (ENDs, EXPIRED reports; oldest first), then
+ * forgotten on disk too. A crash before the store deletes them sends them
+ * again at the next login; a client ignores an END for a conversation it
+ * does not have. */
 static void send_held(const struct relay_env *env, struct relay_user *u)
 {
 	struct held_end *h;
@@ -413,8 +414,9 @@ static void send_held(const struct relay_env *env, struct relay_user *u)
 	if (convs_held_take(u->name, &h, &n) < 0)
 		return;	/* they stay held for the next login */
 	for (size_t i = 0; i < n; i++) {
-		struct msg m = { .op = OP_END, .reason = h[i].reason,
-				 .e2e = h[i].e2e, .e2e_len = h[i].e2e_len };
+		struct msg m = { .op = h[i].op, .reason = h[i].reason,
+				 .e2e = h[i].e2e, .e2e_len = h[i].e2e_len,
+				 .ref = h[i].ref, .at = (uint64_t)h[i].stored };
 		struct store_req *r;
 
 		snprintf(m.peer, sizeof(m.peer), "%s", h[i].peer);
@@ -546,7 +548,8 @@ static void stored_message(const struct relay_env *env, struct relay_user *u,
 	if (e->arg != STORE_DONE && e->arg != STORE_NOTHING)
 		log_refusal(u, p, e->arg == STORE_QUOTA ? "the recipient's "
 			    "queue is full" : e->arg == STORE_FULL ?
-			    "the store is full" : "the database failed");
+			    "the store is full" : e->arg == STORE_DISK_FULL ?
+			    "the store's disk is full" : "the database failed");
 	switch (e->arg) {
 	case STORE_DONE:
 	case STORE_NOTHING:
@@ -561,6 +564,10 @@ static void stored_message(const struct relay_env *env, struct relay_user *u,
 		break;
 	case STORE_FULL:
 		send_error(env, u, ERR_STORE_FULL, "the server's store is full",
+			   &a);
+		break;
+	case STORE_DISK_FULL:	/* to the sender, the store is full too */
+		send_error(env, u, ERR_STORE_FULL, "the server's disk is full",
 			   &a);
 		break;
 	default:
@@ -1153,6 +1160,23 @@ static void hold_end(const struct relay_env *env, const struct event *e)
 	to_store(env, NULL, r, NULL);
 }
 
+/* An EXPIRED report for a session gone: held for its next login. */
+static void hold_expired(const struct relay_env *env, const struct event *e)
+{
+	struct msg m;
+	struct store_req *r;
+
+	if (msg_decode_s2c_v(event_payload(e), e->len, 2, &m) < 0 ||
+	    m.op != OP_EXPIRED)
+		return;
+	r = store_req_new(STORE_EXPIRED_HOLD, e->to_name, m.peer, NULL, 0);
+	if (r) {
+		r->ref = m.ref;
+		r->at = (int64_t)m.at;
+	}
+	to_store(env, NULL, r, NULL);
+}
+
 void relay_event_lost(const struct relay_env *env, const struct event *e)
 {
 	struct store_req *r;
@@ -1167,6 +1191,9 @@ void relay_event_lost(const struct relay_env *env, const struct event *e)
 		break;
 	case EVT_CONV_END:
 		hold_end(env, e);
+		break;
+	case EVT_EXPIRED:
+		hold_expired(env, e);
 		break;
 	case EVT_STORED:
 		/* A conversation made for a requester gone meanwhile: its
@@ -1458,6 +1485,12 @@ void relay_event(const struct relay_env *env, struct relay_user *u,
 		break;
 	case EVT_QUEUED:
 		ev_queued(env, u, e);
+		break;
+	case EVT_EXPIRED:
+		if (u->version >= 2)
+			deliver(env, u, event_payload(e), e->len);
+		else	/* never told to a session of version 1: kept */
+			hold_expired(env, e);
 		break;
 	default:
 		break;

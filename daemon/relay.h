@@ -104,7 +104,7 @@ void relay_event(const struct relay_env *env, struct relay_user *u,
 		 const struct event *e);
 /* An event for a session that is gone or not logged in: an RTT is
  * answered REFUSE 2 (offline) for its sender, a conversation's MESSAGE
- * ERROR 6; an END from the store is held for the next login, a
+ * ERROR 6; an END or EXPIRED from the store is held for the next login, a
  * conversation the store made for a session gone is dropped; anything
  * else is dropped. */
 void relay_event_lost(const struct relay_env *env, const struct event *e);

@@ -39,6 +39,7 @@
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
+#include "queue.h"
 #include "mono.h"
 #include "msg.h"
 #include "convs.h"
@@ -668,11 +669,47 @@ static struct store_req *key_end(struct users *u, const char *a, const char *b)
 	return r;
 }
 
+/* Is name enrolled with the key of fingerprint fpr? */
+static bool key_same(struct users *u, const char *name, const char *fpr)
+{
+	struct conv_half h = { 0 };
+
+	snprintf(h.user, sizeof(h.user), "%s", name);
+	snprintf(h.fpr, sizeof(h.fpr), "%s", fpr);
+	return half_ok(u, &h);
+}
+
+/* Delete the kept requests (doc/first-contact.md) one of whose users was
+ * removed or has another key than at the RTT: an ACCEPT kept would carry
+ * a signature by a key the server no longer hands out. */
+static struct store_req **drop_requests(struct server *srv,
+					struct store_req **tail)
+{
+	struct kept_req *q;
+	size_t n;
+
+	if (convs_req_of(NULL, &q, &n) < 0)
+		return tail;
+	for (size_t i = 0; i < n; i++) {
+		if (key_same(srv->users, q[i].a, q[i].fpr_a) &&
+		    key_same(srv->users, q[i].b, q[i].fpr_b))
+			continue;
+		log_notice("request %s -> %s dropped: a key changed or a user "
+			   "was removed", q[i].a, q[i].b);
+		if ((*tail = store_req_new(STORE_REQ_DELETE, q[i].a, q[i].b,
+					   NULL, 0)))
+			tail = &(*tail)->next;
+	}
+	convs_req_free(q, n);
+	return tail;
+}
+
 /*
  * End every conversation one of whose users was removed or has another
  * key than when it began (END 5 to each side still enrolled, at once or
- * held), and drop the ENDs held for users removed. Run at start (what
- * changed while the daemon was down) and after each reload.
+ * held), drop the kept requests alike and the ENDs held for users
+ * removed. Run at start (what changed while the daemon was down) and
+ * after each reload.
  */
 static void check_conversation_keys(struct server *srv)
 {
@@ -709,13 +746,16 @@ static void check_conversation_keys(struct server *srv)
 		}
 		free(names);
 	}
+	drop_requests(srv, tail);
 	if (list)
 		store_submit(srv->store, list);
 }
 
 /* How long a stored message may wait for its recipient. */
-static int64_t retention_s(const struct config *c)
+static int64_t retention_s(const struct server *srv, const struct config *c)
 {
+	if (srv->opts.test_retention_s)
+		return (int64_t)srv->opts.test_retention_s;
 	return (int64_t)c->limits.queue_retention_days * 86400;
 }
 
@@ -726,7 +766,7 @@ static int open_store(struct server *srv, char *why, size_t len)
 			   len);
 
 	if (r == 0)
-		store_set_retention(srv->store, retention_s(&srv->cfg));
+		store_set_retention(srv->store, retention_s(srv, &srv->cfg));
 	return r;
 }
 
@@ -816,7 +856,7 @@ int server_reload(struct server *srv, const struct log_caller *by,
 	users_unref(srv->users);
 	srv->users = u;
 	post_reload(srv);
-	store_set_retention(srv->store, retention_s(&nc));
+	store_set_retention(srv->store, retention_s(srv, &nc));
 	check_conversation_keys(srv);
 	srv->reloads_ok++;
 	log_recordf(MSGID_RELOAD, &f, "reloaded: %zu users enrolled",
@@ -947,11 +987,18 @@ static int64_t ctl_purge(void *ctx, const struct log_caller *by,
 	return n;
 }
 
+static void srv_store_figures(void *ctx, struct store_figures *f)
+{
+	struct server *srv = ctx;
+
+	store_figures(srv->store, f);
+}
+
 static int start_control(struct server *srv)
 {
 	static const struct control_ops ops = {
 		.ask = ctl_ask, .kick = ctl_kick, .reload = ctl_reload,
-		.purge = ctl_purge,
+		.purge = ctl_purge, .store_figures = srv_store_figures,
 	};
 	struct control_env env = {
 		.ops = &ops, .ctx = srv, .epfd = srv->epfd,
@@ -984,6 +1031,26 @@ static unsigned metrics_stalled(void *ctx, char *why, size_t len)
 	return n;
 }
 
+_Static_assert(METRICS_REFUSALS == STORE_REFUSED_COUNT,
+	       "metrics.c names each refusal of store.h");
+
+/* The store's gauges (the view's totals) and counters. */
+static void metrics_store(struct server *srv, struct metrics_snapshot *m)
+{
+	struct store_figures f;
+	size_t msgs, bytes;
+
+	store_figures(srv->store, &f);
+	queue_totals(&msgs, &bytes);
+	m->have_store = true;
+	m->stored_messages = msgs;
+	m->stored_bytes = bytes;
+	m->store_file_bytes = f.file_bytes;
+	m->messages_stored = f.stored;
+	m->stored_expired = f.expired;
+	memcpy(m->store_refused, f.refused, sizeof(m->store_refused));
+}
+
 /* The workers' counters read directly (stats.h: relaxed atomics), the
  * gauges they give asked for (bounded) unless one of them is stalled. */
 static void metrics_snapshot(void *ctx, struct metrics_snapshot *m)
@@ -1001,6 +1068,7 @@ static void metrics_snapshot(void *ctx, struct metrics_snapshot *m)
 	m->reloads_failed = srv->reloads_failed;
 	for (int i = 0; i < srv->nworkers; i++)
 		metrics_add_worker(m, &srv->workers[i]->stats);
+	metrics_store(srv, m);
 	if (m->stalled_workers)
 		return;	/* asking would only wait HTTPD_ASK_MS */
 	r = admin_req_new(ADMIN_STATS);

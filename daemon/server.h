@@ -36,6 +36,7 @@ struct server_options {
 	bool force_journal;
 	bool test_hooks;	/* allow the test-only stall request */
 	bool test_deal;		/* deal connections to workers round robin */
+	unsigned long test_retention_s;	/* not 0: stored messages' retention */
 };
 
 struct server {

@@ -7,6 +7,8 @@
  *   1  meta, conversations
  *   2  held_ends (ENDs waiting for their recipient's next login)
  *   3  queues, queued (messages stored for offline users, issue 17)
+ *   4  held_ends also holds EXPIRED reports (op, ref, stored)
+ *   5  requests (kept requests, doc/first-contact.md)
  */
 #include "store.h"
 
@@ -46,12 +48,33 @@ struct store {
 	struct store_req *head, *tail;	/* queued, under lock */
 	bool stop;			/* under lock */
 	_Atomic int64_t retention_s;	/* 0: none set */
+	/* The messages a STORE_QUEUE_EXPIRE deletes, for their senders
+	 * (store thread only; emptied after each apply). */
+	struct expired *exp;
+	size_t nexp, exp_cap;
 	/* Statements prepared once, by the address of their SQL text
 	 * (every SQL text here is a literal); reset after each use. */
 	struct {
 		const char *sql;
 		sqlite3_stmt *s;
 	} cache[STMT_CACHE];
+	/* Failed batches: the first is logged at once, later ones at most
+	 * every FAILED_LOG_MS with their count (a full disk fails every
+	 * batch, at the senders' rate). */
+	int64_t failed_log_ms;
+	unsigned failed_unlogged;
+	/* store_figures' counters: written by the store thread only */
+	atomic_uint_fast64_t stored, expired, refused[STORE_REFUSED_COUNT];
+};
+
+/* A stored message that expired: its sender is told at once (to) or
+ * at its next login (held_id). */
+struct expired {
+	char sender[NAME_MAX_LEN + 1], recipient[NAME_MAX_LEN + 1];
+	uint32_t ref;
+	int64_t at;
+	struct handle to;
+	int64_t held_id;
 };
 
 static const char *const migrations[STORE_SCHEMA] = {
@@ -81,6 +104,20 @@ static const char *const migrations[STORE_SCHEMA] = {
 	"  at INTEGER NOT NULL,"		/* Unix time it was stored */
 	"  e2e BLOB NOT NULL,"
 	"  UNIQUE (recipient, seq), UNIQUE (recipient, sender, ref));",
+	/* 3 -> 4 */
+	"ALTER TABLE held_ends ADD COLUMN op INTEGER NOT NULL DEFAULT 7;"
+	"ALTER TABLE held_ends ADD COLUMN ref INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE held_ends ADD COLUMN stored INTEGER NOT NULL DEFAULT 0;",
+	/* 4 -> 5 */
+	"CREATE TABLE requests ("
+	"  a TEXT NOT NULL, b TEXT NOT NULL,"	/* requester, target */
+	"  asked INTEGER NOT NULL,"		/* Unix time of the RTT */
+	"  fpr_a TEXT NOT NULL, fpr_b TEXT NOT NULL," /* keys then (hex) */
+	"  rtt BLOB NOT NULL,"			/* nonce_a || share_a */
+	"  accept BLOB,"		/* nonce_b || share_b || sig_b */
+	"  flags INTEGER NOT NULL DEFAULT 0,"	/* the ACCEPT's */
+	"  PRIMARY KEY (a, b));"
+	"CREATE INDEX requests_b ON requests (b);",
 };
 
 /* ---- requests ---- */
@@ -88,6 +125,65 @@ static const char *const migrations[STORE_SCHEMA] = {
 const char *store_path(const struct store *st)
 {
 	return st->path;
+}
+
+static uint64_t file_size(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+}
+
+void store_figures(const struct store *st, struct store_figures *f)
+{
+	char wal[sizeof(st->path) + 4];
+
+	f->stored = atomic_load_explicit(&st->stored, memory_order_relaxed);
+	f->expired = atomic_load_explicit(&st->expired, memory_order_relaxed);
+	for (int i = 0; i < STORE_REFUSED_COUNT; i++)
+		f->refused[i] = atomic_load_explicit(&st->refused[i],
+						     memory_order_relaxed);
+	snprintf(wal, sizeof(wal), "%s-wal", st->path);
+	f->file_bytes = file_size(st->path) + file_size(wal);
+}
+
+/* One writer (the store thread): a relaxed load and store. */
+static void bump(atomic_uint_fast64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed)
+			      + n, memory_order_relaxed);
+}
+
+/* The counter of a refusal, or -1 for a result that is not one. */
+static int refusal(int result)
+{
+	switch (result) {
+	case STORE_QUOTA:
+		return STORE_REFUSED_QUOTA;
+	case STORE_FULL:
+		return STORE_REFUSED_FULL;
+	case STORE_DISK_FULL:
+		return STORE_REFUSED_DISK_FULL;
+	case STORE_FAILED:
+		return STORE_REFUSED_FAILED;
+	default:
+		return -1;
+	}
+}
+
+/* The counters hear of a request's result, once it is final. */
+static void count_result(struct store *st, const struct store_req *r)
+{
+	int why = refusal(r->result);
+
+	if (r->op == STORE_QUEUE_EXPIRE && r->result == STORE_DONE)
+		bump(&st->expired, r->seq);
+	if (r->op != STORE_QUEUE_ADD && r->op != STORE_QUEUE_MISSED)
+		return;
+	if (r->result == STORE_DONE)
+		bump(&st->stored, 1);
+	else if (why >= 0)
+		bump(&st->refused[why], 1);
 }
 
 /* ---- SQL helpers ---- */
@@ -328,6 +424,89 @@ static int load_queue(struct store *st, char *why, size_t len)
 	return -EIO;
 }
 
+/* One row of held_ends into the view: an END or an EXPIRED report. */
+static bool held_row(sqlite3_stmt *s)
+{
+	const char *to = (const char *)sqlite3_column_text(s, 1);
+	const char *peer = (const char *)sqlite3_column_text(s, 2);
+	int reason = sqlite3_column_int(s, 3), op = sqlite3_column_int(s, 5);
+	int64_t id = sqlite3_column_int64(s, 0);
+	int64_t ref = sqlite3_column_int64(s, 6);
+	size_t n = (size_t)sqlite3_column_bytes(s, 4);
+
+	if (!to || !peer || !name_valid_str(to) || !name_valid_str(peer))
+		return false;
+	if (op == OP_EXPIRED)
+		return ref >= 1 && ref <= UINT32_MAX && n == 0 &&
+		       convs_expired_add(id, to, peer, (uint32_t)ref,
+					 sqlite3_column_int64(s, 7)) == 0;
+	return op == OP_END && n <= E2E_MAX &&
+	       (reason == END_LEFT || reason == END_KEY_CHANGED) &&
+	       convs_held_add(id, to, peer, (uint8_t)reason,
+			      sqlite3_column_blob(s, 4), n) == 0;
+}
+
+/* One row of requests into the view. */
+static bool req_row(sqlite3_stmt *s)
+{
+	struct kept_req q = { .asked = sqlite3_column_int64(s, 2) };
+	const char *a = (const char *)sqlite3_column_text(s, 0);
+	const char *b = (const char *)sqlite3_column_text(s, 1);
+	size_t n = (size_t)sqlite3_column_bytes(s, 6);
+	int flags = sqlite3_column_int(s, 7);
+
+	if (!a || !b || !name_valid_str(a) || !name_valid_str(b) ||
+	    sqlite3_column_bytes(s, 5) != CONVS_RTT_LEN ||
+	    n > 2 * MSG_NONCE_LEN + MSG_SIG_MAX || flags < 0 || flags > 1)
+		return false;
+	snprintf(q.a, sizeof(q.a), "%s", a);
+	snprintf(q.b, sizeof(q.b), "%s", b);
+	snprintf(q.fpr_a, sizeof(q.fpr_a), "%s",
+		 (const char *)sqlite3_column_text(s, 3));
+	snprintf(q.fpr_b, sizeof(q.fpr_b), "%s",
+		 (const char *)sqlite3_column_text(s, 4));
+	memcpy(q.rtt, sqlite3_column_blob(s, 5), CONVS_RTT_LEN);
+	q.accept = (uint8_t *)sqlite3_column_blob(s, 6);	/* copied */
+	q.accept_len = sqlite3_column_type(s, 6) == SQLITE_NULL ? 0 : n;
+	q.flags = (uint8_t)flags;
+	return convs_req_add(&q) == 0;
+}
+
+/* The kept requests into the view, in the order they were asked. */
+static int load_reqs(struct store *st)
+{
+	sqlite3_stmt *s = prep(st, "SELECT a, b, asked, fpr_a, fpr_b, rtt, "
+				   "accept, flags FROM requests "
+				   "ORDER BY asked, rowid");
+	int rc = SQLITE_ERROR;
+
+	while (s && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		if (!req_row(s)) {
+			rc = SQLITE_CORRUPT;
+			break;
+		}
+	done(st, s);
+	return rc;
+}
+
+/* The held records into the view; SQLITE_DONE, SQLITE_CORRUPT or an
+ * SQLite error. */
+static int load_held(struct store *st)
+{
+	sqlite3_stmt *s = prep(st, "SELECT id, recipient, peer, reason, e2e, "
+				   "op, ref, stored FROM held_ends "
+				   "ORDER BY id");
+	int rc = SQLITE_ERROR;
+
+	while (s && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		if (!held_row(s)) {
+			rc = SQLITE_CORRUPT;
+			break;
+		}
+	done(st, s);
+	return rc;
+}
+
 static int load_view(struct store *st, char *why, size_t len)
 {
 	sqlite3_stmt *s = prep(st, "SELECT a, b, since, fpr_a, fpr_b "
@@ -350,26 +529,10 @@ static int load_view(struct store *st, char *why, size_t len)
 	done(st, s);
 	if (!s || rc != SQLITE_DONE)
 		goto fail;
-	s = prep(st, "SELECT id, recipient, peer, reason, e2e FROM held_ends "
-		     "ORDER BY id");
-	while (s && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const char *to = (const char *)sqlite3_column_text(s, 1);
-		const char *peer = (const char *)sqlite3_column_text(s, 2);
-		int reason = sqlite3_column_int(s, 3);
-		size_t n = (size_t)sqlite3_column_bytes(s, 4);
-
-		if (!to || !peer || !name_valid_str(to) ||
-		    !name_valid_str(peer) || n > E2E_MAX ||
-		    (reason != END_LEFT && reason != END_KEY_CHANGED) ||
-		    convs_held_add(sqlite3_column_int64(s, 0), to, peer,
-				   (uint8_t)reason, sqlite3_column_blob(s, 4),
-				   n) < 0) {
-			rc = SQLITE_CORRUPT;
-			break;
-		}
-	}
-	done(st, s);
-	if (s && rc == SQLITE_DONE)
+	rc = load_held(st);
+	if (rc == SQLITE_DONE)
+		rc = load_reqs(st);
+	if (rc == SQLITE_DONE)
 		return load_queue(st, why, len);
 fail:
 	snprintf(why, len, "cannot load database %s: %s", st->path,
@@ -503,6 +666,28 @@ static int insert_held(struct store *st, const char *to, const char *peer,
 	sqlite3_bind_blob(s, 4, len ? (const void *)e2e : "", (int)len,
 			  SQLITE_TRANSIENT);
 	sqlite3_bind_int64(s, 5, (int64_t)time(NULL));
+	if (step_done(st, s) < 0)
+		return -EIO;
+	*id = sqlite3_last_insert_rowid(st->db);
+	return 0;
+}
+
+/* Hold EXPIRED(peer, ref, stored) for to; its row id in *id. */
+static int insert_expired(struct store *st, const char *to, const char *peer,
+			  uint32_t ref, int64_t stored, int64_t *id)
+{
+	sqlite3_stmt *s = prep(st, "INSERT INTO held_ends (recipient, peer, "
+				   "reason, e2e, at, op, ref, stored) "
+				   "VALUES (?, ?, 0, x'', ?, ?, ?, ?)");
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, to);
+	bind_text(s, 2, peer);
+	sqlite3_bind_int64(s, 3, (int64_t)time(NULL));
+	sqlite3_bind_int(s, 4, OP_EXPIRED);
+	sqlite3_bind_int64(s, 5, ref);
+	sqlite3_bind_int64(s, 6, stored);
 	if (step_done(st, s) < 0)
 		return -EIO;
 	*id = sqlite3_last_insert_rowid(st->db);
@@ -666,12 +851,68 @@ static int run_queue_ack(struct store *st, struct store_req *r)
 	return recount(st, r->a);
 }
 
+/* One expired message for its sender: told at once when online at
+ * version 2, else held (on disk, in this transaction). */
+static int note_one(struct store *st, sqlite3_stmt *s)
+{
+	struct expired *e;
+	const char *to = (const char *)sqlite3_column_text(s, 0);
+	const char *from = (const char *)sqlite3_column_text(s, 1);
+	int64_t ref = sqlite3_column_int64(s, 2);
+
+	if (!to || !from || !name_valid_str(to) || !name_valid_str(from) ||
+	    ref < 1 || ref > UINT32_MAX)
+		return 0;	/* load_queue refuses such a row at start */
+	if (st->nexp == st->exp_cap) {
+		size_t cap = st->exp_cap ? st->exp_cap * 2 : 64;
+		struct expired *nv = realloc(st->exp, cap * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		st->exp = nv;
+		st->exp_cap = cap;
+	}
+	e = &st->exp[st->nexp];
+	memset(e, 0, sizeof(*e));
+	snprintf(e->sender, sizeof(e->sender), "%s", from);
+	snprintf(e->recipient, sizeof(e->recipient), "%s", to);
+	e->ref = (uint32_t)ref;
+	e->at = sqlite3_column_int64(s, 3);
+	e->to = online_v2(from);
+	if (!handle_valid(e->to) &&
+	    insert_expired(st, from, to, e->ref, e->at, &e->held_id) < 0)
+		return -EIO;
+	st->nexp++;
+	return 0;
+}
+
+/* The senders of what was stored before since are told (issue 17). */
+static int note_expired(struct store *st, int64_t since)
+{
+	sqlite3_stmt *s = prep(st, "SELECT recipient, sender, ref, at FROM "
+				   "queued WHERE at < ? "
+				   "ORDER BY recipient, seq");
+	int rc = SQLITE_ERROR, r = 0;
+
+	st->nexp = 0;
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, since);
+	while (r == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		r = note_one(st, s);
+	done(st, s);
+	return r < 0 ? r : rc == SQLITE_DONE ? 0 : -EIO;
+}
+
 /* What was stored before r->since goes, and the counts follow. */
 static int run_queue_expire(struct store *st, struct store_req *r)
 {
-	sqlite3_stmt *s = prep(st, "DELETE FROM queued WHERE at < ?");
+	sqlite3_stmt *s;
 	int64_t n;
 
+	if (note_expired(st, r->since) < 0)
+		return -EIO;
+	s = prep(st, "DELETE FROM queued WHERE at < ?");
 	if (!s)
 		return -EIO;
 	sqlite3_bind_int64(s, 1, r->since);
@@ -763,6 +1004,148 @@ static int run_end(struct store *st, struct store_req *r)
 	return 0;
 }
 
+/* ---- kept requests (doc/first-contact.md) ---- */
+
+/* How many requests a made, b got, and whether one a-b exists. */
+static int req_counts(struct store *st, const struct store_req *r,
+		      int64_t v[3])
+{
+	sqlite3_stmt *s = prep(st, "SELECT "
+		"(SELECT count(*) FROM requests WHERE a = ?1),"
+		"(SELECT count(*) FROM requests WHERE b = ?2),"
+		"(SELECT count(*) FROM requests WHERE (a = ?1 AND b = ?2) OR "
+		"(a = ?2 AND b = ?1))");
+	int rc;
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, r->a);
+	bind_text(s, 2, r->b);
+	rc = sqlite3_step(s);
+	for (int i = 0; i < 3; i++)
+		v[i] = rc == SQLITE_ROW ? sqlite3_column_int64(s, i) : 0;
+	done(st, s);
+	return rc == SQLITE_ROW ? 0 : -EIO;
+}
+
+static int run_req_add(struct store *st, struct store_req *r)
+{
+	sqlite3_stmt *s;
+	int64_t n[3];
+
+	if (r->len != CONVS_RTT_LEN || req_counts(st, r, n) < 0)
+		return -EIO;
+	if (n[2]) {
+		r->result = STORE_NOTHING;
+		return 0;
+	}
+	if ((uint64_t)n[0] >= r->max_msgs || (uint64_t)n[1] >= r->max_msgs) {
+		r->result = STORE_QUOTA;
+		return 0;
+	}
+	s = prep(st, "INSERT INTO requests (a, b, asked, fpr_a, fpr_b, rtt) "
+		     "VALUES (?, ?, ?, ?, ?, ?)");
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, r->a);
+	bind_text(s, 2, r->b);
+	sqlite3_bind_int64(s, 3, r->since);
+	bind_text(s, 4, r->fpr_a);
+	bind_text(s, 5, r->fpr_b);
+	sqlite3_bind_blob(s, 6, r->data, (int)r->len, SQLITE_TRANSIENT);
+	return step_done(st, s);
+}
+
+/* One statement on a's request to b (UPDATE or DELETE whose ?1, ?2
+ * are a, b); STORE_NOTHING when it changed no row. */
+static int req_change(struct store *st, struct store_req *r, const char *sql)
+{
+	sqlite3_stmt *s = prep(st, sql);
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, r->a);
+	bind_text(s, 2, r->b);
+	if (r->op == STORE_REQ_ACCEPT) {
+		sqlite3_bind_blob(s, 3, r->len ? (const void *)r->data : "",
+				  (int)r->len, SQLITE_TRANSIENT);
+		sqlite3_bind_int(s, 4, r->reason);
+	}
+	if (step_done(st, s) < 0)
+		return -EIO;
+	if (sqlite3_changes(st->db) == 0)
+		r->result = STORE_NOTHING;
+	return 0;
+}
+
+/* A request's rows of user (STORE_REQ_DROP), or those asked before
+ * since (STORE_REQ_EXPIRE); r->seq: how many. */
+static int req_delete_many(struct store *st, struct store_req *r)
+{
+	sqlite3_stmt *s = prep(st, r->op == STORE_REQ_DROP ?
+		"DELETE FROM requests WHERE a = ?1 OR b = ?1" :
+		"DELETE FROM requests WHERE asked < ?2");
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, r->a);
+	sqlite3_bind_int64(s, 2, r->since);
+	if (step_done(st, s) < 0)
+		return -EIO;
+	r->seq = (uint64_t)sqlite3_changes(st->db);
+	if (r->seq == 0)
+		r->result = STORE_NOTHING;
+	return 0;
+}
+
+static int run_req(struct store *st, struct store_req *r)
+{
+	switch (r->op) {
+	case STORE_REQ_ADD:
+		return run_req_add(st, r);
+	case STORE_REQ_ACCEPT:
+		return req_change(st, r, "UPDATE requests SET accept = ?3, "
+				  "flags = ?4 WHERE a = ?1 AND b = ?2 AND "
+				  "accept IS NULL");
+	case STORE_REQ_DELETE:
+		return req_change(st, r, "DELETE FROM requests "
+				  "WHERE a = ?1 AND b = ?2");
+	default:
+		return req_delete_many(st, r);
+	}
+}
+
+/* After the commit: the view follows (STORE_DONE only). */
+static void req_apply(const struct store_req *r)
+{
+	struct kept_req q = { .asked = r->since };
+
+	switch (r->op) {
+	case STORE_REQ_ADD:
+		snprintf(q.a, sizeof(q.a), "%s", r->a);
+		snprintf(q.b, sizeof(q.b), "%s", r->b);
+		snprintf(q.fpr_a, sizeof(q.fpr_a), "%s", r->fpr_a);
+		snprintf(q.fpr_b, sizeof(q.fpr_b), "%s", r->fpr_b);
+		memcpy(q.rtt, r->data, sizeof(q.rtt));
+		convs_req_add(&q);
+		break;
+	case STORE_REQ_ACCEPT:
+		convs_req_accept(r->a, r->b, r->data, r->len, r->reason);
+		break;
+	case STORE_REQ_DELETE:
+		convs_req_del(r->a, r->b);
+		break;
+	case STORE_REQ_DROP:
+		convs_req_drop(r->a);
+		break;
+	case STORE_REQ_EXPIRE:
+		convs_req_expire(r->since);
+		break;
+	default:
+		break;
+	}
+}
+
 static int run_one(struct store *st, struct store_req *r)
 {
 	sqlite3_stmt *s;
@@ -799,6 +1182,15 @@ static int run_one(struct store *st, struct store_req *r)
 		return run_queue_expire(st, r);
 	case STORE_QUEUE_PURGE:
 		return run_queue_purge(st, r);
+	case STORE_EXPIRED_HOLD:
+		return insert_expired(st, r->a, r->b, r->ref, r->at,
+				      &r->held_id[0]);
+	case STORE_REQ_ADD:
+	case STORE_REQ_ACCEPT:
+	case STORE_REQ_DELETE:
+	case STORE_REQ_EXPIRE:
+	case STORE_REQ_DROP:
+		return run_req(st, r);
 	default:
 		return -EINVAL;
 	}
@@ -851,6 +1243,35 @@ static void queued_apply(struct store *st, const struct store_req *r)
 	snprintf(d.from_name, sizeof(d.from_name), "%s", r->a);
 	snprintf(d.to_name, sizeof(d.to_name), "%s", r->b);
 	answer(st, &d, rec, w.len);
+}
+
+/* After the commit that deleted them: each expired message's sender gets
+ * EXPIRED at once, or finds it held at its next login. */
+static void tell_expired(struct store *st)
+{
+	uint8_t rec[16 + NAME_MAX_LEN];
+
+	for (size_t i = 0; i < st->nexp; i++) {
+		const struct expired *x = &st->exp[i];
+		struct msg m = { .op = OP_EXPIRED, .ref = x->ref,
+				 .at = (uint64_t)x->at };
+		struct event d = { .type = EVT_EXPIRED, .to = x->to };
+		struct writer w;
+
+		if (x->held_id) {
+			convs_expired_add(x->held_id, x->sender, x->recipient,
+					  x->ref, x->at);
+			continue;
+		}
+		snprintf(m.peer, sizeof(m.peer), "%s", x->recipient);
+		wr_init(&w, rec, sizeof(rec));
+		if (msg_encode_s2c_v(&m, 2, &w) < 0)
+			continue;
+		snprintf(d.from_name, sizeof(d.from_name), "%s", x->recipient);
+		snprintf(d.to_name, sizeof(d.to_name), "%s", x->sender);
+		answer(st, &d, rec, w.len);
+	}
+	st->nexp = 0;
 }
 
 /* ---- a caller that waits (store_purge) ---- */
@@ -975,8 +1396,21 @@ static void apply(struct store *st, struct store_req *r)
 		case STORE_QUEUE_EXPIRE:
 			queue_expire(r->since);
 			log_record(MSGID_STORE_EXPIRED, NULL, NULL, NULL,
-				   "%llu stored messages expired unread",
+				   "%llu stored messages expired unread; "
+				   "their senders are told",
 				   (unsigned long long)r->seq);
+			tell_expired(st);
+			break;
+		case STORE_EXPIRED_HOLD:
+			convs_expired_add(r->held_id[0], r->a, r->b, r->ref,
+					  r->at);
+			break;
+		case STORE_REQ_ADD:
+		case STORE_REQ_ACCEPT:
+		case STORE_REQ_DELETE:
+		case STORE_REQ_EXPIRE:
+		case STORE_REQ_DROP:
+			req_apply(r);
 			break;
 		default:
 			break;
@@ -1022,29 +1456,92 @@ static void apply(struct store *st, struct store_req *r)
 	answer(st, &e, r->data, r->op == STORE_CONV_CREATE ? r->len : 0);
 }
 
-static void fail_all(struct store_req *list)
+/* What a request refused by the database gets: a stored message tells
+ * a full disk apart (ERROR 8, the store is full, rather than 9); every
+ * other request only knows that it failed. */
+static int failed_result(const struct store_req *r, int why)
+{
+	bool msg = r->op == STORE_QUEUE_ADD || r->op == STORE_QUEUE_MISSED;
+
+	return msg && why == STORE_DISK_FULL ? STORE_DISK_FULL : STORE_FAILED;
+}
+
+/* Why the last statement failed: STORE_DISK_FULL or STORE_FAILED; a
+ * full disk seen once in a batch stays its reason (what fails after it,
+ * a RELEASE of a savepoint it rolled back, says less). */
+static int failure(struct store *st, int why)
+{
+	if (why == STORE_DISK_FULL ||
+	    (sqlite3_extended_errcode(st->db) & 0xff) == SQLITE_FULL)
+		return STORE_DISK_FULL;
+	return STORE_FAILED;
+}
+
+static void fail_all(struct store_req *list, int why)
 {
 	for (struct store_req *r = list; r; r = r->next) {
-		r->result = STORE_FAILED;
+		r->result = failed_result(r, why);
 		memset(r->to, 0, sizeof(r->to));
 		memset(r->held_id, 0, sizeof(r->held_id));
 	}
 }
 
+#define FAILED_LOG_MS 10000
+
+static int64_t mono_ms_now(void);
+
+/* The journal hears of n failed requests (MSGID_STORE_FAILED), at most
+ * once every FAILED_LOG_MS, with how many failed since. */
+static void log_failed(struct store *st, unsigned n, int why,
+		       const char *what)
+{
+	int64_t now = mono_ms_now();
+
+	st->failed_unlogged += n;
+	if (st->failed_log_ms && now - st->failed_log_ms < FAILED_LOG_MS)
+		return;
+	log_record(MSGID_STORE_FAILED, NULL, NULL, NULL, "store %s: %u "
+		   "request%s not written%s (%s)", st->path,
+		   st->failed_unlogged, st->failed_unlogged == 1 ? "" : "s",
+		   why == STORE_DISK_FULL ? ": the disk is full" : "", what);
+	st->failed_log_ms = now;
+	st->failed_unlogged = 0;
+}
+
+static unsigned list_len(const struct store_req *list)
+{
+	unsigned n = 0;
+
+	for (; list; list = list->next)
+		n++;
+	return n;
+}
+
+/* One request failed (its savepoint is rolled back next). */
+static int failed_one(struct store *st, struct store_req *r, int why)
+{
+	why = failure(st, why);
+	log_failed(st, 1, why, sqlite3_errmsg(st->db));
+	r->result = failed_result(r, why);
+	memset(r->held_id, 0, sizeof(r->held_id));
+	memset(r->to, 0, sizeof(r->to));
+	return why;
+}
+
 void store_run(struct store *st, struct store_req *list)
 {
 	bool ok = list && exec1(st, "BEGIN IMMEDIATE;") == 0;
+	int why = ok ? STORE_DONE : failure(st, STORE_DONE);
 
 	for (struct store_req *r = list; ok && r; r = r->next) {
 		if (exec1(st, "SAVEPOINT req;") < 0) {
 			ok = false;
+			why = failure(st, why);
 			break;
 		}
 		if (run_one(st, r) < 0) {
+			why = failed_one(st, r, why);
 			exec1(st, "ROLLBACK TO req;");
-			r->result = STORE_FAILED;
-			memset(r->held_id, 0, sizeof(r->held_id));
-			memset(r->to, 0, sizeof(r->to));
 		}
 		if (exec1(st, "RELEASE req;") < 0)
 			ok = false;
@@ -1052,13 +1549,17 @@ void store_run(struct store *st, struct store_req *list)
 	if (ok && exec1(st, "COMMIT;") < 0)
 		ok = false;
 	if (!ok && list) {
-		exec(st, "ROLLBACK;");
-		fail_all(list);
-		log_warnx("store %s: a batch of requests failed; nothing of it "
-			  "was written", st->path);
+		why = failure(st, why);
+		log_failed(st, list_len(list), why, sqlite3_errmsg(st->db));
+		/* SQLite may have rolled it back itself (a full disk). */
+		if (!sqlite3_get_autocommit(st->db))
+			exec(st, "ROLLBACK;");
+		fail_all(list, why);
 	}
-	for (struct store_req *r = list; r; r = r->next)
+	for (struct store_req *r = list; r; r = r->next) {
+		count_result(st, r);
 		apply(st, r);
+	}
 	store_req_free_list(list);
 }
 
@@ -1097,15 +1598,21 @@ static int64_t mono_ms_now(void)
 	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-/* Every EXPIRE_EVERY_MS: what is past retention goes (its own batch). */
+/* Every EXPIRE_EVERY_MS: what is past retention goes (its own batch).
+ * A retention under two minutes (tests only) is checked every half of
+ * it, so a record expires within 1.5 times its retention. */
 static void maybe_expire(struct store *st, int64_t *next_ms)
 {
 	int64_t keep = atomic_load(&st->retention_s);
+	int64_t every = EXPIRE_EVERY_MS;
 	struct store_req *r;
+
+	if (keep > 0 && keep * 500 < every)
+		every = keep > 1 ? keep * 500 : 500;
 
 	if (mono_ms_now() < *next_ms)
 		return;
-	*next_ms = mono_ms_now() + EXPIRE_EVERY_MS;
+	*next_ms = mono_ms_now() + every;
 	if (keep <= 0 ||
 	    !(r = store_req_new(STORE_QUEUE_EXPIRE, NULL, NULL, NULL, 0)))
 		return;
@@ -1182,6 +1689,7 @@ void store_close(struct store *st)
 	}
 	store_req_free_list(st->head);
 	cache_clear(st);
+	free(st->exp);
 	if (st->db)
 		sqlite3_close(st->db);
 	if (st->evfd >= 0)

@@ -36,7 +36,7 @@
 #include "handle.h"
 
 #define STORE_FILE "secmsgd.db"
-#define STORE_SCHEMA 3		/* the schema version this code writes */
+#define STORE_SCHEMA 5		/* the schema version this code writes */
 
 struct store;
 struct store_wait;
@@ -61,7 +61,7 @@ enum store_op {
 	 * the limits in the request; then QUEUED to b if b is online at
 	 * version 2 (EVT_QUEUED), and EVT_STORED (ref) to reply: STORE_DONE
 	 * (stored), STORE_NOTHING (already queued with that ref),
-	 * STORE_QUOTA, STORE_FULL or STORE_FAILED */
+	 * STORE_QUOTA, STORE_FULL, STORE_DISK_FULL or STORE_FAILED */
 	STORE_QUEUE_ADD,
 	/* delete what is queued for a up to seq (a acknowledged it) */
 	STORE_QUEUE_ACK,
@@ -72,6 +72,24 @@ enum store_op {
 	STORE_QUEUE_EXPIRE,
 	/* delete everything stored for a (an administrator's purge) */
 	STORE_QUEUE_PURGE,
+	/* hold EXPIRED(b, ref, at) for a: the report on a's message that
+	 * expired found a's session gone */
+	STORE_EXPIRED_HOLD,
+	/* Kept requests (doc/first-contact.md; the relay does not make
+	 * them yet). a asked b at since (fpr_a, fpr_b; data: nonce_a ||
+	 * share_a): STORE_NOTHING if a request either way exists,
+	 * STORE_QUOTA if a has max_msgs requests out or b max_msgs in */
+	STORE_REQ_ADD,
+	/* b accepted a's request: data nonce_b || share_b || sig_b, reason
+	 * the ACCEPT's flags; STORE_NOTHING if there is no open one */
+	STORE_REQ_ACCEPT,
+	/* a's request to b ends (CONFIRM, refusal, END); STORE_NOTHING if
+	 * there was none */
+	STORE_REQ_DELETE,
+	/* requests asked before since go (request_retention); seq: how many */
+	STORE_REQ_EXPIRE,
+	/* every request a made or got goes (removed, key changed) */
+	STORE_REQ_DROP,
 };
 
 #define STORE_TELL_A 1
@@ -84,6 +102,9 @@ enum store_result {
 	STORE_NOTHING = 2,	/* nothing to do (already there, or gone) */
 	STORE_QUOTA = 3,	/* QUEUE_ADD: the recipient's queue is full */
 	STORE_FULL = 4,		/* QUEUE_ADD: the store is full */
+	/* QUEUE_ADD, QUEUE_MISSED: the database's disk is full (SQLITE_FULL):
+	 * nothing was changed */
+	STORE_DISK_FULL = 5,
 };
 
 struct store_req {
@@ -159,7 +180,9 @@ int store_open(const char *dir, const struct store_ops *ops, void *ctx,
 /* Start the store thread ("secmsgd-store"); 0 or -errno. */
 int store_start(struct store *st);
 /* Stored messages older than this many seconds are deleted, by the store
- * thread, every minute (queue_retention_days); from any thread. */
+ * thread, every minute (queue_retention_days), and each one's sender is
+ * told (EXPIRED: by EVT_EXPIRED when online at version 2, else held for
+ * its next login); from any thread. */
 void store_set_retention(struct store *st, int64_t seconds);
 /* Delete everything stored for name, from a thread other than the
  * store's, waiting up to timeout_ms for the commit: how many messages
@@ -175,6 +198,27 @@ void store_run(struct store *st, struct store_req *list);
 void store_close(struct store *st);
 /* The database file's path. */
 const char *store_path(const struct store *st);
+
+/* Why a message was not stored, for the counters below. */
+enum store_refusal {
+	STORE_REFUSED_QUOTA,		/* STORE_QUOTA */
+	STORE_REFUSED_FULL,		/* STORE_FULL */
+	STORE_REFUSED_DISK_FULL,	/* STORE_DISK_FULL */
+	STORE_REFUSED_FAILED,		/* STORE_FAILED */
+	STORE_REFUSED_COUNT
+};
+
+/* The store's figures for secmsgctl status and the metrics: counters
+ * since start (kept by the store thread) and the size on disk. */
+struct store_figures {
+	uint64_t stored;		/* messages stored (new rows) */
+	uint64_t expired;		/* deleted unread (retention) */
+	uint64_t refused[STORE_REFUSED_COUNT];
+	uint64_t file_bytes;		/* the database and its WAL */
+};
+
+/* Fill f; from any thread (the size is two stat() calls). */
+void store_figures(const struct store *st, struct store_figures *f);
 /* Schema version of the open database (tests). */
 int store_schema(struct store *st);
 

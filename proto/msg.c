@@ -44,6 +44,7 @@ static const char *const op_names[OP_COUNT_V2] = {
 	[OP_STORED] = "STORED",
 	[OP_QUEUED] = "QUEUED",
 	[OP_ACK] = "ACK",
+	[OP_EXPIRED] = "EXPIRED",
 };
 
 const char *opcode_name(uint8_t op)
@@ -58,7 +59,8 @@ static bool op_allowed(uint8_t op, struct how h)
 		return false;
 	if (h.d == DIR_C2S)
 		return op != OP_ERROR && op != OP_BYE && op != OP_PRESENCE &&
-		       op != OP_STORED && op != OP_QUEUED;
+		       op != OP_STORED && op != OP_QUEUED &&
+		       op != OP_EXPIRED;
 	return op != OP_QUIT && op != OP_ACK;
 }
 
@@ -285,6 +287,17 @@ static int rd_stored(struct reader *r, struct msg *m)
 	return rd_error(r) || m->ref == 0 ? -EBADMSG : 0;
 }
 
+/* EXPIRED: peer, a ref other than 0, at. */
+static int rd_expired(struct reader *r, struct msg *m)
+{
+	int e = rd_stored(r, m);
+
+	if (e)
+		return e;
+	m->at = rd_u64(r);
+	return rd_error(r) ? -EBADMSG : 0;
+}
+
 /* A seq other than 0 (QUEUED, ACK). */
 static int rd_seq(struct reader *r, struct msg *m)
 {
@@ -351,6 +364,8 @@ static int decode_fields(struct reader *r, struct msg *m, struct how h)
 		return rd_queued(r, m);
 	case OP_ACK:
 		return rd_seq(r, m);
+	case OP_EXPIRED:
+		return rd_expired(r, m);
 	default:
 		return -ENOTSUP;
 	}
@@ -503,7 +518,7 @@ static bool convs_ok(const struct msg *m)
 static bool has_peer(uint8_t op)
 {
 	return (op >= OP_RTT && op <= OP_END) || op == OP_PRESENCE ||
-	       op == OP_STORED || op == OP_QUEUED;
+	       op == OP_STORED || op == OP_QUEUED || op == OP_EXPIRED;
 }
 
 static bool fields_ok(const struct msg *m, struct how h)
@@ -541,6 +556,7 @@ static bool fields_ok(const struct msg *m, struct how h)
 	case OP_PRESENCE:
 		return m->online <= 1;
 	case OP_STORED:
+	case OP_EXPIRED:
 		return m->ref != 0;
 	case OP_QUEUED:
 		return m->seq != 0 && field_ok(m->e2e, m->e2e_len, E2E_MAX);
@@ -630,6 +646,11 @@ static void encode_fields(const struct msg *m, struct writer *w, struct how h)
 	case OP_STORED:
 		wr_name(w, m->peer);
 		wr_u32(w, m->ref);
+		break;
+	case OP_EXPIRED:
+		wr_name(w, m->peer);
+		wr_u32(w, m->ref);
+		wr_u64(w, m->at);
 		break;
 	case OP_QUEUED:
 		wr_name(w, m->peer);

@@ -37,6 +37,8 @@ enum opcode {
 	OP_STORED = 15,		/* version 2, server to client (issue 17) */
 	OP_QUEUED = 16,		/* version 2, server to client */
 	OP_ACK = 17,		/* version 2, client to server */
+	OP_EXPIRED = 18,	/* version 2, server to client: a stored
+				   MESSAGE deleted unread (retention) */
 	OP_COUNT_V2,
 };
 
@@ -119,7 +121,8 @@ struct msg {
 	const uint8_t *convs;	/* CONVERSATIONS reply: count encoded entries */
 	size_t convs_len;
 	uint64_t seq;		/* QUEUED, ACK (1..2^64-1) */
-	uint64_t at;		/* QUEUED: Unix time (s) the server stored it */
+	uint64_t at;		/* QUEUED, EXPIRED: Unix time (s) the server
+				   stored it */
 };
 
 /* One entry of a CONVERSATIONS reply. */

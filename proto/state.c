@@ -48,6 +48,9 @@ void state_free(struct state *st)
 		crypto_cleanse(st->conv, st->cap * sizeof(*st->conv));
 		free(st->conv);
 	}
+	for (size_t i = 0; i < st->nout; i++)
+		state_out_clear(&st->out[i]);
+	free(st->out);
 	crypto_cleanse(st, sizeof(*st));
 }
 
@@ -110,6 +113,15 @@ int state_add(struct state *st, const char *peer, uint64_t since,
 	return 0;
 }
 
+/* Drop out[i], keeping the order of the rest. */
+static void out_drop(struct state *st, size_t i)
+{
+	state_out_clear(&st->out[i]);
+	memmove(&st->out[i], &st->out[i + 1],
+		(st->nout - i - 1) * sizeof(*st->out));
+	st->nout--;
+}
+
 int state_remove(struct state *st, const char *peer)
 {
 	struct state_conv *c = state_find(st, peer);
@@ -117,11 +129,99 @@ int state_remove(struct state *st, const char *peer)
 
 	if (!c)
 		return -ENOENT;
+	for (i = st->nout; i-- > 0;)	/* its keys are gone: so is its outbox */
+		if (strcmp(st->out[i].peer, peer) == 0)
+			out_drop(st, i);
 	i = (size_t)(c - st->conv);
 	chat_clear(&c->chat);
 	memmove(c, c + 1, (st->n - i - 1) * sizeof(*c));
 	st->n--;
 	crypto_cleanse(&st->conv[st->n], sizeof(*c));
+	return 0;
+}
+
+/* ---- the outbox ---- */
+
+void state_out_clear(struct state_out *o)
+{
+	if (o->e2e) {
+		crypto_cleanse(o->e2e, o->len);
+		free(o->e2e);
+	}
+	memset(o, 0, sizeof(*o));
+}
+
+struct state_out *state_out_find(struct state *st, const char *peer,
+				 uint32_t ref)
+{
+	for (size_t i = 0; i < st->nout; i++)
+		if (st->out[i].ref == ref && strcmp(st->out[i].peer, peer) == 0)
+			return &st->out[i];
+	return NULL;
+}
+
+/* A free slot at the end of the outbox, or NULL. */
+static struct state_out *out_slot(struct state *st)
+{
+	struct state_out *o;
+	size_t cap;
+
+	if (st->nout >= STATE_MAX_OUTBOX)
+		return NULL;
+	if (st->nout < st->capout)
+		return &st->out[st->nout];
+	cap = st->capout ? 2 * st->capout : 8;
+	if (cap > STATE_MAX_OUTBOX)
+		cap = STATE_MAX_OUTBOX;
+	if (!(o = realloc(st->out, cap * sizeof(*o))))
+		return NULL;	/* the records hold pointers, no secrets */
+	st->out = o;
+	st->capout = cap;
+	return &st->out[st->nout];
+}
+
+int state_out_add(struct state *st, const char *peer, uint32_t ref,
+		  uint8_t kind, uint32_t id, const uint8_t *e2e, size_t len)
+{
+	struct state_out *o;
+
+	if (!peer || !state_find(st, peer) || ref == 0 || len == 0 ||
+	    len > E2E_MAX || kind < CHAT_TEXT || kind > CHAT_HELLO ||
+	    (kind == CHAT_HELLO && id != 0))
+		return -EINVAL;
+	if (state_out_find(st, peer, ref))
+		return -EEXIST;
+	if (st->nout >= STATE_MAX_OUTBOX)
+		return -E2BIG;
+	if (!(o = out_slot(st)))
+		return -ENOMEM;
+	memset(o, 0, sizeof(*o));
+	if (!(o->e2e = malloc(len)))
+		return -ENOMEM;
+	memcpy(o->e2e, e2e, len);
+	strcpy(o->peer, peer);
+	o->ref = ref;
+	o->kind = kind;
+	o->id = id;
+	o->len = len;
+	st->nout++;
+	return 0;
+}
+
+int state_out_take(struct state *st, const char *peer, uint32_t ref,
+		   struct state_out *o)
+{
+	struct state_out *f = state_out_find(st, peer, ref);
+	size_t i;
+
+	if (!f)
+		return -ENOENT;
+	i = (size_t)(f - st->out);
+	if (o) {
+		*o = *f;
+		f->e2e = NULL;	/* now the caller's */
+	}
+	out_drop(st, i);
 	return 0;
 }
 
@@ -173,6 +273,21 @@ static void wr_conv(struct writer *w, const struct state_conv *c)
 	}
 }
 
+static size_t out_size(const struct state_out *o)
+{
+	return 1 + strlen(o->peer) + STATE_OUT_FIXED + o->len;
+}
+
+static void wr_out(struct writer *w, const struct state_out *o)
+{
+	wr_name(w, o->peer);
+	wr_u32(w, o->ref);
+	wr_u8(w, o->kind);
+	wr_u32(w, o->id);
+	wr_u16(w, (uint16_t)o->len);
+	wr_bytes(w, o->e2e, o->len);
+}
+
 static bool conv_writable(const struct state_conv *c)
 {
 	return c->chat.v2 && c->chat.sk.n <= E2E_MAX_KEPT &&
@@ -195,6 +310,10 @@ int state_encode(const struct state *st, uint8_t **out, size_t *len)
 			return -EINVAL;
 		total += STATE_ITEM_HDR + conv_size(&st->conv[i]);
 	}
+	if (st->nout > STATE_MAX_OUTBOX)
+		return -E2BIG;
+	for (size_t i = 0; i < st->nout; i++)
+		total += STATE_ITEM_HDR + out_size(&st->out[i]);
 	if (!(*out = malloc(total)))
 		return -ENOMEM;
 	wr_init(&w, *out, total);
@@ -205,6 +324,11 @@ int state_encode(const struct state *st, uint8_t **out, size_t *len)
 		wr_u8(&w, STATE_ITEM_CONVERSATION);
 		wr_u32(&w, (uint32_t)conv_size(&st->conv[i]));
 		wr_conv(&w, &st->conv[i]);
+	}
+	for (size_t i = 0; i < st->nout; i++) {
+		wr_u8(&w, STATE_ITEM_OUTBOX);
+		wr_u32(&w, (uint32_t)out_size(&st->out[i]));
+		wr_out(&w, &st->out[i]);
 	}
 	if (wr_error(&w) || w.len != total) {
 		state_buf_free(*out, total);
@@ -330,6 +454,29 @@ static int take_conv(struct state *st, const uint8_t *p, size_t len)
 	return 0;
 }
 
+/* One OUTBOX item: after its conversation, unique, within the limits. */
+static int take_out(struct state *st, const uint8_t *p, size_t len)
+{
+	struct state_out o = { 0 };
+	const uint8_t *e2e;
+	struct reader r;
+	int e;
+
+	rd_init(&r, p, len);
+	rd_name(&r, o.peer);
+	o.ref = rd_u32(&r);
+	o.kind = rd_u8(&r);
+	o.id = rd_u32(&r);
+	o.len = rd_u16(&r);
+	e2e = rd_ptr(&r, o.len);
+	if (rd_error(&r) || rd_end(&r) < 0 || !e2e)
+		return -EBADMSG;
+	e = state_out_add(st, o.peer, o.ref, o.kind, o.id, e2e, o.len);
+	if (e == -EINVAL || e == -EEXIST || e == -E2BIG)
+		return -EBADMSG;
+	return e;
+}
+
 /* The USER item, first and once. */
 static int take_user(struct state *st, struct reader *r)
 {
@@ -364,9 +511,15 @@ static int decode_items(const uint8_t *p, size_t len, struct state *st)
 			return -EBADMSG;
 		if (type == STATE_ITEM_USER)
 			return -EBADMSG;
-		if (type != STATE_ITEM_CONVERSATION)
+		if (type == STATE_ITEM_CONVERSATION && st->nout > 0)
+			return -EBADMSG;	/* conversations come first */
+		if (type == STATE_ITEM_CONVERSATION)
+			e = take_conv(st, v, n);
+		else if (type == STATE_ITEM_OUTBOX)
+			e = take_out(st, v, n);
+		else
 			return -EPROTONOSUPPORT;
-		if ((e = take_conv(st, v, n)) < 0)
+		if (e < 0)
 			return e;
 	}
 	return rd_end(&r);

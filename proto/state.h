@@ -19,6 +19,7 @@
 #include "buf.h"
 #include "crypto.h"
 #include "e2e.h"
+#include "msg.h"
 
 #define STATE_MAGIC "SMSGSTAT"
 #define STATE_MAGIC_LEN 8
@@ -33,14 +34,24 @@
 #define STATE_CONV_MAX (1 + NAME_MAX_LEN + STATE_CONV_FIXED + \
 			E2E_MAX_KEPT * STATE_KEPT_LEN)
 /* The largest file the limits allow (about 140 MB; real ones are small). */
+#define STATE_OUT_MAX (1 + NAME_MAX_LEN + STATE_OUT_FIXED + E2E_MAX)
 #define STATE_FILE_MAX (STATE_HDR_LEN + AEAD_TAG_LEN + STATE_ITEM_HDR + 1 + \
 			NAME_MAX_LEN + STATE_MAX_CONV * \
-			(STATE_ITEM_HDR + (size_t)STATE_CONV_MAX))
+			(STATE_ITEM_HDR + (size_t)STATE_CONV_MAX) + \
+			STATE_MAX_OUTBOX * (STATE_ITEM_HDR + (size_t)STATE_OUT_MAX))
 
 enum state_item {
 	STATE_ITEM_USER = 1,
 	STATE_ITEM_CONVERSATION = 2,
+	STATE_ITEM_OUTBOX = 3,
 };
+
+/* Records sent to an offline peer that the server has not yet answered
+ * STORED (or refused): kept in the file so that a client that stops or
+ * crashes sends them again, the same bytes and ref, at its next login. */
+#define STATE_MAX_OUTBOX 1024
+/* An OUTBOX's value but its peer name and e2e bytes. */
+#define STATE_OUT_FIXED (4 + 1 + 4 + 2)
 
 /* One conversation: its peer and the chat (a struct chat with v2 set). */
 struct state_conv {
@@ -51,11 +62,24 @@ struct state_conv {
 	struct chat chat;
 };
 
-/* A local user's conversations, in the order they were added. */
+/* One record waiting for STORED: MESSAGE(peer, ref, e2e). */
+struct state_out {
+	char peer[NAME_MAX_LEN + 1];
+	uint32_t ref;			/* never 0 */
+	uint8_t kind;			/* CHAT_TEXT, CHAT_RECEIPT, ... */
+	uint32_t id;			/* the TEXT's id (0: not a TEXT) */
+	size_t len;			/* 1 .. E2E_MAX */
+	uint8_t *e2e;
+};
+
+/* A local user's conversations, in the order they were added, and the
+ * outbox, oldest first. */
 struct state {
 	char self[NAME_MAX_LEN + 1];
 	struct state_conv *conv;
 	size_t n, cap;
+	struct state_out *out;
+	size_t nout, capout;
 };
 
 /* An empty state for user self: 0, or -EINVAL for a bad name. */
@@ -72,8 +96,27 @@ struct state_conv *state_find(struct state *st, const char *peer);
  */
 int state_add(struct state *st, const char *peer, uint64_t since,
 	      const uint8_t fpr[SHA256_LEN], struct chat *chat);
-/* Forget a conversation (its secrets cleansed); -ENOENT if none. */
+/* Forget a conversation (its secrets cleansed) and its outbox records;
+ * -ENOENT if none. */
 int state_remove(struct state *st, const char *peer);
+
+/*
+ * Keep a copy of MESSAGE(peer, ref, e2e) in the outbox. -EINVAL without a
+ * conversation with peer, for ref 0 or a bad length; -EEXIST for a
+ * (peer, ref) already there; -E2BIG when the outbox is full
+ * (STATE_MAX_OUTBOX); -ENOMEM.
+ */
+int state_out_add(struct state *st, const char *peer, uint32_t ref,
+		  uint8_t kind, uint32_t id, const uint8_t *e2e, size_t len);
+/* The outbox record (peer, ref), or NULL. */
+struct state_out *state_out_find(struct state *st, const char *peer,
+				 uint32_t ref);
+/* Take (peer, ref) out of the outbox into *o (when o is not NULL; the
+ * caller then owns o->e2e: state_out_clear it). -ENOENT if absent. */
+int state_out_take(struct state *st, const char *peer, uint32_t ref,
+		   struct state_out *o);
+/* Cleanse and free one record's bytes. */
+void state_out_clear(struct state_out *o);
 
 /* The plaintext of items (malloc'd; free with state_buf_free). */
 int state_encode(const struct state *st, uint8_t **out, size_t *len);

@@ -37,7 +37,7 @@
 #define ENCODE(m, w) msg_encode_c2s_v(m, MSG_VERSION, w)
 #define FORBIDDEN(op) ((op) == OP_ERROR || (op) == OP_BYE || \
 		       (op) == OP_PRESENCE || (op) == OP_STORED || \
-		       (op) == OP_QUEUED)
+		       (op) == OP_QUEUED || (op) == OP_EXPIRED)
 #endif
 
 static bool inside(const uint8_t *p, size_t n, const uint8_t *data,
@@ -90,14 +90,16 @@ static void check_v2(const struct msg *m)
 		return;
 	}
 	/* issue 17's records: a peer, a ref or seq other than 0 */
-	if (m->op == OP_STORED)
+	if (m->op == OP_STORED || m->op == OP_EXPIRED)
 		FZ_CHECK(name_valid_str(m->peer) && m->ref != 0);
 	if (m->op == OP_QUEUED)
 		FZ_CHECK(name_valid_str(m->peer) && m->seq != 0);
 	if (m->op == OP_ACK)
 		FZ_CHECK(m->seq != 0);
 	if (m->op != OP_QUEUED && m->op != OP_ACK)
-		FZ_CHECK(m->seq == 0 && m->at == 0);
+		FZ_CHECK(m->seq == 0);
+	if (m->op != OP_QUEUED && m->op != OP_EXPIRED)
+		FZ_CHECK(m->at == 0);
 	if (m->op == OP_ERROR)
 		FZ_CHECK(m->peer[0] == '\0' || name_valid_str(m->peer));
 	if (m->op == OP_PRESENCE)
@@ -154,7 +156,8 @@ static void check_failed(const struct msg *m, int e, const uint8_t *data,
 	if (V2 && e != -ENOTSUP) {
 		FZ_CHECK(m->peer[0] == '\0' || name_valid_str(m->peer));
 		FZ_CHECK(m->ref == 0 || (m->op == OP_MESSAGE && !MSG_S2C) ||
-			 m->op == OP_ERROR || m->op == OP_STORED);
+			 m->op == OP_ERROR || m->op == OP_STORED ||
+			 m->op == OP_EXPIRED);
 		memcpy(zero.peer, m->peer, sizeof(zero.peer));
 		zero.ref = m->ref;
 	}

@@ -12,7 +12,8 @@
  * Properties: a plaintext that parses encodes back to exactly the same
  * bytes (the format has one encoding), holds at most 1024 conversations
  * of at most 2000 kept keys each, with valid, distinct peer names other
- * than the user's own, and chats of a conversation's rules; one that
+ * than the user's own, and chats of a conversation's rules, and at most
+ * 1024 outbox records, each of a conversation, unique; one that
  * does not gives a documented error and leaves the state empty (nothing
  * half-loaded); a file that is not the genuine one is refused.
  */
@@ -35,6 +36,7 @@ static const uint8_t nonce[AEAD_NONCE_LEN] = { 0xa5 };
 static void check_empty(const struct state *st)
 {
 	FZ_CHECK(st->n == 0 && st->conv == NULL && st->self[0] == '\0');
+	FZ_CHECK(st->nout == 0 && st->out == NULL);
 }
 
 static void check_taken(const struct state *st, const uint8_t *p, size_t len)
@@ -52,6 +54,15 @@ static void check_taken(const struct state *st, const uint8_t *p, size_t len)
 		FZ_CHECK(c->chat.v2 && c->chat.sk.n <= E2E_MAX_KEPT);
 		for (size_t j = 0; j < i; j++)
 			FZ_CHECK(strcmp(st->conv[j].peer, c->peer) != 0);
+	}
+	FZ_CHECK(st->nout <= STATE_MAX_OUTBOX);
+	for (size_t i = 0; i < st->nout; i++) {
+		struct state_out *o = &st->out[i];
+
+		FZ_CHECK(state_find((struct state *)st, o->peer) != NULL);
+		FZ_CHECK(o->ref != 0 && o->len >= 1 && o->len <= E2E_MAX);
+		FZ_CHECK(state_out_find((struct state *)st, o->peer, o->ref) ==
+			 o);
 	}
 	if (!p)
 		return;

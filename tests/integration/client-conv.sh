@@ -28,48 +28,10 @@ W7=carmine-dugong
 # was (same port, same database) ----
 dstart_conv() {
 	if [ -z "${DDIR:-}" ]; then
-		DDIR=$(mktemp -d /tmp/secmsg-cv-XXXXXX)
-		CL_DDIRS+=("$DDIR")
-		PORT=$(free_port)
-		DCONF=$DDIR/secmsgd.conf
-		DCTL=$DDIR/control
-		mkdir -p "$DDIR/users" "$DDIR/state"
-		for u in alice bob carol; do
-			cp "$SECMSG_PKI/$u.pub" "$DDIR/users/$u.pem"
-		done
-		cat >"$DCONF" <<CONF
-[server]
-listen = 127.0.0.1:$PORT
-workers = 2
-certificate = $SECMSG_PKI/server.pem
-private_key = $SECMSG_PKI/server.key
-users_dir = $DDIR/users
-control_socket = $DCTL
-admin_group =
-log_level = debug
-state_dir = $DDIR/state
-[limits]
-CONF
-		# A daemon of version 1 has no database and no state_dir.
-		if "$SECMSG_BUILD/secmsgd" -c "$DCONF" --check-config 2>&1 |
-			grep -q "state_dir: unknown key"; then
-			echo "SKIP: secmsgd does not speak protocol version 2"
-			exit 0
-		fi
+		dstart "" alice bob carol
+	else
+		daemon_restart
 	fi
-	"$SECMSG_BUILD/secmsgd" -c "$DCONF" >>"$DDIR/secmsgd.log" 2>&1 &
-	DPID=$!
-	for _ in $(seq 1 500); do
-		if [ -S "$DCTL" ] &&
-			(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
-			return 0
-		fi
-		kill -0 "$DPID" 2>/dev/null || break
-		sleep 0.02
-	done
-	echo "secmsgd did not start; log:" >&2
-	tail -20 "$DDIR/secmsgd.log" >&2
-	return 1
 }
 
 # Stop it (SIGTERM) without removing its directory.

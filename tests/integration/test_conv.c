@@ -23,7 +23,9 @@
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <sqlite3.h>
 
+#include "keys.h"
 #include "msg.h"
 #include "tclient.h"
 #include "testutil.h"
@@ -324,6 +326,73 @@ static void test_key_change(void **state)
 	tc_close(&b);
 }
 
+/* The fingerprint (hex) of a fixture user's key. */
+static void fixture_fpr(const char *name, char fpr[FPR_HEX_LEN + 1])
+{
+	char path[64];
+	sm_key *k;
+
+	snprintf(path, sizeof(path), "%s.pub", name);
+	assert_int_equal(key_load_public(tu_pki_path(path), &k), 0);
+	assert_int_equal(key_fingerprint_hex(k, fpr), 0);
+	key_unref(k);
+}
+
+/* Run sql on the database of the stopped daemon; the value of the first
+ * column of its last row (0 if none). */
+static int64_t db_sql(const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	const char *tail = sql;
+	int64_t v = 0;
+
+	assert_int_equal(sqlite3_open(td_path(&D, "state/secmsgd.db"), &db),
+			 SQLITE_OK);
+	while (*tail) {
+		assert_int_equal(sqlite3_prepare_v2(db, tail, -1, &s, &tail),
+				 SQLITE_OK);
+		while (s && sqlite3_step(s) == SQLITE_ROW)
+			v = sqlite3_column_int64(s, 0);
+		sqlite3_finalize(s);
+	}
+	sqlite3_close(db);
+	return v;
+}
+
+/* Kept requests (doc/first-contact.md) of a user whose key changed go at
+ * the daemon's next start (and reload): bob's is dropped, carol's to dave
+ * stays. The rows are written while secmsgd is stopped: no client makes
+ * kept requests yet. */
+static void test_kept_request_key_change(void **state)
+{
+	char fa[FPR_HEX_LEN + 1], fb[FPR_HEX_LEN + 1], fc[FPR_HEX_LEN + 1],
+	     fd[FPR_HEX_LEN + 1], sql[1024];
+
+	(void)state;
+	fixture_fpr("alice", fa);
+	fixture_fpr("bob", fb);
+	fixture_fpr("carol", fc);
+	fixture_fpr("dave", fd);
+	td_signal(&D, SIGTERM);
+	usleep(500000);
+	snprintf(sql, sizeof(sql), "INSERT INTO requests (a, b, asked, fpr_a, "
+		 "fpr_b, rtt) VALUES ('alice', 'bob', 1, '%s', '%s', "
+		 "zeroblob(64)), ('carol', 'dave', 2, '%s', '%s', "
+		 "zeroblob(64));", fa, fb, fc, fd);
+	db_sql(sql);
+	assert_int_equal(copy(tu_pki_path("erin.pub"),
+			      td_path(&D, "users/bob.pem")), 0);
+	assert_int_equal(td_restart(&D, SIGTERM), 0);
+	usleep(500000);		/* the store's commit */
+	td_signal(&D, SIGTERM);
+	usleep(500000);
+	assert_int_equal(db_sql("SELECT count(*) FROM requests"), 1);
+	assert_int_equal(db_sql("SELECT count(*) FROM requests WHERE "
+				"a = 'carol' AND b = 'dave'"), 1);
+	assert_int_equal(td_restart(&D, SIGTERM), 0);
+}
+
 /* A damaged database: secmsgd does not start (78), names the file, and
  * leaves it as it was. */
 static void test_corrupt_database(void **state)
@@ -442,6 +511,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_end_held, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v1_and_v2, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kept_request_key_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_database, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_chats, setup, teardown),
 	};

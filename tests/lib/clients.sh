@@ -75,6 +75,23 @@ cv_start() {
 		--reconnect 300ms "$@"
 }
 
+# cv_away A B: A and B (names of clients and users) log in with version 2,
+# begin a conversation, and B quits; A sees B offline.
+cv_away() {
+	cv_start "$1" "$1"
+	cv_start "$2" "$2"
+	expect "$1" "^ready${TAB}$1\$" "$1 logs in"
+	expect "$2" "^ready${TAB}$2\$" "$2 logs in"
+	cl_cmd "$1" "talk $2"
+	expect "$2" "^request${TAB}$1\$" "$2 gets $1's request"
+	cl_cmd "$2" "accept $1"
+	expect "$1" "^conversation${TAB}$2${TAB}[0-9]+${TAB}online\$" \
+		"a conversation"
+	cl_cmd "$2" quit
+	expect_exit "$2" 0 "$2 quits"
+	expect "$1" "^presence${TAB}$2${TAB}offline\$" "$1: $2 offline"
+}
+
 cl_cmd() {
 	local fd=${CL_FD[$1]:-}
 	[ -n "$fd" ] || return 1

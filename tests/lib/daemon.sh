@@ -50,7 +50,19 @@ log_level = debug
 [limits]
 $extra
 CONF
-	"$SECMSG_BUILD/secmsgd" -c "$DCONF" >"$DDIR/secmsgd.log" 2>&1 &
+	: >"$DDIR/secmsgd.log"
+	daemon_restart
+}
+
+# daemon_restart [SIGNAL]: end secmsgd with SIGNAL first if given (KILL: a
+# crash, TERM: a stop); start it again on $DDIR and $DCONF (its log goes
+# on) and wait (10 s at most) until it listens.
+daemon_restart() {
+	if [ -n "${1:-}" ]; then
+		kill -"$1" "$DPID"
+		wait "$DPID" 2>/dev/null
+	fi
+	"$SECMSG_BUILD/secmsgd" -c "$DCONF" >>"$DDIR/secmsgd.log" 2>&1 &
 	DPID=$!
 	local i
 	for i in $(seq 1 500); do
@@ -61,7 +73,7 @@ CONF
 		sleep 0.02
 	done
 	echo "secmsgd did not start; log:" >&2
-	cat "$DDIR/secmsgd.log" >&2
+	tail -20 "$DDIR/secmsgd.log" >&2
 	return 1
 }
 

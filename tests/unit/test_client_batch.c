@@ -257,6 +257,11 @@ static void test_format_v2(void **state)
 	EXPECT(&ev, "dropped\tbob\trules\n");
 	ev = (struct cev){ .kind = CEV_STORED, .peer = "bob", .id = 7 };
 	EXPECT(&ev, "stored\tbob\t7\n");
+	ev = (struct cev){ .kind = CEV_EXPIRED, .peer = "bob", .id = 7,
+			   .when = 1767225600 };
+	EXPECT(&ev, "expired\tbob\t7\t1767225600\n");
+	ev.id = 0;
+	EXPECT(&ev, "expired\tbob\t0\t1767225600\n");
 	/* Whole seconds, rounded up. */
 	ev = (struct cev){ .kind = CEV_RECONNECTING, .when = 734 };
 	EXPECT(&ev, "reconnecting\t1\n");

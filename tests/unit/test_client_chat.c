@@ -574,6 +574,11 @@ static void test_refusals(void **state)
 
 	(void)state;
 	forget_output();
+	/* To oneself: refused here, nothing sent (the server would say
+	 * REFUSE 4; the user is not first told that it was asked). */
+	assert_true(chats_talk(a->c, "alice") < 0);
+	EXPECT(a, "refused\talice\tself");
+	assert_int_equal(qtail, 0);
 	assert_int_equal(chats_talk(a->c, "carol"), 0);
 	pump();
 	EXPECT(c, "request\talice");

@@ -158,6 +158,12 @@ static void test_format(void **state)
 	expect_has(&ev, "[#3 to bob] yo");
 	ev = (struct cev){ .kind = CEV_DELIVERED, .peer = "bob", .id = 3 };
 	expect_has(&ev, "[#3 delivered to bob]");
+	ev = (struct cev){ .kind = CEV_EXPIRED, .peer = "bob", .id = 3,
+			   .when = 1767225600 };
+	expect_has(&ev, "Your message #3 to bob (stored ");
+	expect_has(&ev, "was not delivered");
+	ev.id = 0;
+	expect_has(&ev, "A message you sent to bob (stored ");
 }
 
 static void test_format_big(void **state)

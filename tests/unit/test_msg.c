@@ -375,7 +375,8 @@ static void test_opcodes_refused(void **state)
 	assert_string_equal(opcode_name(15), "STORED");
 	assert_string_equal(opcode_name(16), "QUEUED");
 	assert_string_equal(opcode_name(17), "ACK");
-	assert_string_equal(opcode_name(18), "UNKNOWN");
+	assert_string_equal(opcode_name(18), "EXPIRED");
+	assert_string_equal(opcode_name(19), "UNKNOWN");
 	assert_string_equal(opcode_name(255), "UNKNOWN");
 }
 

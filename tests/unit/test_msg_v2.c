@@ -196,6 +196,44 @@ static void test_vector_store_records(void **state)
 	assert_int_equal(m.code, ERR_STORE_FAILED);
 	assert_int_equal(m.ref, 10);
 	free(b);
+	vec("records.s2c.expired.plaintext", true, &m, &b);
+	assert_int_equal(m.op, OP_EXPIRED);
+	assert_string_equal(m.peer, "bob");
+	assert_int_equal(m.ref, 11);
+	assert_int_equal(m.at, 1767225600);
+	free(b);
+}
+
+/* EXPIRED: server to client only, version 2 only, ref 0 malformed. */
+static void test_expired_record(void **state)
+{
+	uint8_t buf[64];
+	struct writer w;
+	struct msg m;
+
+	(void)state;
+	wr_init(&w, buf, sizeof(buf));
+	wr_u8(&w, OP_EXPIRED);
+	wr_name(&w, "bob");
+	wr_u32(&w, 0);
+	wr_u64(&w, 5);
+	assert_int_equal(msg_decode_s2c_v(buf, w.len, 2, &m), -EBADMSG);
+	assert_string_equal(m.peer, "bob");
+	buf[1 + 4 + 3] = 1;
+	assert_int_equal(msg_decode_s2c_v(buf, w.len, 2, &m), 0);
+	assert_int_equal(m.ref, 1);
+	assert_int_equal(m.at, 5);
+	assert_int_equal(msg_decode_s2c_v(buf, w.len - 1, 2, &m), -EBADMSG);
+	assert_int_equal(msg_decode_s2c_v(buf, w.len, 1, &m), -ENOTSUP);
+	assert_int_equal(msg_decode_c2s_v(buf, w.len, 2, &m), -ENOTSUP);
+	memset(&m, 0, sizeof(m));
+	m.op = OP_EXPIRED;
+	strcpy(m.peer, "bob");
+	wr_init(&w, buf, sizeof(buf));
+	assert_int_equal(msg_encode_s2c_v(&m, 2, &w), -EINVAL);
+	m.ref = 1;
+	assert_int_equal(msg_encode_c2s_v(&m, 2, &w), -EINVAL);
+	assert_int_equal(msg_encode_s2c_v(&m, 2, &w), 0);
 }
 
 /* The exchange and the conversation's MESSAGE and END records. */
@@ -822,6 +860,7 @@ int main(void)
 		cmocka_unit_test(test_conversations),
 		cmocka_unit_test(test_presence),
 		cmocka_unit_test(test_vector_store_records),
+		cmocka_unit_test(test_expired_record),
 		cmocka_unit_test(test_store_rules),
 		cmocka_unit_test(test_version1_unchanged),
 		cmocka_unit_test(test_truncated_and_trailing),

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1147,6 +1148,76 @@ static void test_v2_stored_in_order(void **state)
 	expect_nothing(b);
 }
 
+/* Everything stored so far is past retention: the store deletes it. */
+static void expire_all(void)
+{
+	struct store_req *r = store_req_new(STORE_QUEUE_EXPIRE, NULL, NULL,
+					    NULL, 0);
+
+	r->since = (int64_t)time(NULL) + 1;
+	store_run(st, r);
+}
+
+static void expect_expired(struct client *c, const char *peer, uint32_t ref)
+{
+	struct msg m;
+
+	expect_op(c, OP_EXPIRED, &m);
+	assert_string_equal(m.peer, peer);
+	assert_int_equal(m.ref, ref);
+	assert_true(m.at > 0 && m.at <= (uint64_t)time(NULL));
+}
+
+/* A stored message that expires is reported to its sender (issue 17): at
+ * once when online at version 2; held, on disk, when offline or when its
+ * session went before the report reached it; at the next login of
+ * version 2, before CONVERSATIONS, once. */
+static void test_v2_expired_reported(void **state)
+{
+	struct client *b, *a = bob_offline(&b);
+	struct msg m;
+
+	(void)state;
+	send_message(a, "bob", 1);
+	expect_stored(a, "bob", 1);
+	expire_all();
+	pump();
+	expect_expired(a, "bob", 1);
+	expect_nothing(a);
+	send_message(a, "bob", 2);
+	expect_stored(a, "bob", 2);
+	logout(a, END_DISCONNECTED);
+	send_message(a = login2("carol"), "bob", 3);	/* no conversation */
+	expect_error_about(a, ERR_NO_CHAT, OP_MESSAGE, 3, "bob");
+	expire_all();
+	pump();
+	assert_int_equal(queued_for("bob"), 0);
+	reopen();
+	assert_int_equal(convs_held_total(), 1);
+	a = login("alice");		/* version 1 does not see it */
+	logout(a, END_DISCONNECTED);
+	a = login_keep("alice", 2);
+	expect_op(a, OP_LIST, &m);
+	expect_expired(a, "bob", 2);
+	expect_op(a, OP_CONVERSATIONS, &m);
+	expect_nothing(a);
+	logout(a, END_DISCONNECTED);
+	reopen();
+	assert_int_equal(convs_held_total(), 0);	/* delivered: deleted */
+	/* The report finds alice's session gone: held for the next one. */
+	a = login2("alice");
+	send_message(a, "bob", 4);
+	expect_stored(a, "bob", 4);
+	expire_all();			/* its event waits in the queue */
+	logout(a, END_DISCONNECTED);
+	pump();
+	a = login_keep("alice", 2);
+	expect_op(a, OP_LIST, &m);
+	expect_expired(a, "bob", 4);
+	expect_op(a, OP_CONVERSATIONS, &m);
+	expect_nothing(a);
+}
+
 /* While earlier messages are being stored, the next ones go to the store
  * too, even with the peer back online: a live record never overtakes a
  * stored one. Records stored after the login come at once (QUEUED). */
@@ -1440,6 +1511,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_v2_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_end_online, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_end_held, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_v2_expired_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_server_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_error_fields, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_stored_in_order, setup, teardown),

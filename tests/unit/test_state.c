@@ -464,7 +464,8 @@ static void test_parse_items(void **state)
 	assert_int_equal(decode(pbuf, w.len), -EBADMSG);
 	/* a later version's item */
 	for (unsigned t = 0; t < 256; t++) {
-		if (t == STATE_ITEM_USER || t == STATE_ITEM_CONVERSATION)
+		if (t == STATE_ITEM_USER || t == STATE_ITEM_CONVERSATION ||
+		    t == STATE_ITEM_OUTBOX)
 			continue;
 		wr_init(&w, pbuf, sizeof(pbuf));
 		put_user(&w, "bob");
@@ -637,6 +638,151 @@ static void test_list(void **state)
 	state_free(&st);
 }
 
+/* ---- the outbox ---- */
+
+/* An OUTBOX value: peer, ref, kind, id, e2e of n bytes (0x5e). */
+static size_t out_value(uint8_t *out, size_t cap, const char *peer,
+			uint32_t ref, uint8_t kind, uint32_t id, size_t n)
+{
+	struct writer w;
+
+	wr_init(&w, out, cap);
+	wr_u8(&w, (uint8_t)strlen(peer));
+	wr_bytes(&w, peer, strlen(peer));
+	wr_u32(&w, ref);
+	wr_u8(&w, kind);
+	wr_u32(&w, id);
+	wr_u16(&w, (uint16_t)n);
+	assert_non_null(wr_reserve(&w, n));
+	memset(w.p + w.len - n, 0x5e, n);
+	assert_false(wr_error(&w));
+	return w.len;
+}
+
+/* bob, a conversation with alice, then the outbox values given. */
+static int decode_outbox(const uint8_t *v1, size_t n1, const uint8_t *v2,
+			 size_t n2, bool conv_last)
+{
+	static uint8_t o[16384];
+	size_t n = conv_value(big, sizeof(big), "alice", 0);
+	struct writer w;
+
+	wr_init(&w, o, sizeof(o));
+	put_user(&w, "bob");
+	if (!conv_last)
+		put_item(&w, STATE_ITEM_CONVERSATION, big, n);
+	put_item(&w, STATE_ITEM_OUTBOX, v1, n1);
+	if (v2)
+		put_item(&w, STATE_ITEM_OUTBOX, v2, n2);
+	if (conv_last)
+		put_item(&w, STATE_ITEM_CONVERSATION, big, n);
+	assert_false(wr_error(&w));
+	return decode(o, w.len);
+}
+
+static void test_parse_outbox(void **state)
+{
+	uint8_t a[E2E_MAX + 64], b[E2E_MAX + 64];
+	size_t na, nb;
+
+	(void)state;
+	na = out_value(a, sizeof(a), "alice", 7, CHAT_TEXT, 3, 100);
+	nb = out_value(b, sizeof(b), "alice", 8, CHAT_RECEIPT, 2, E2E_MAX);
+	assert_int_equal(decode_outbox(a, na, b, nb, false), 0);
+	/* its conversation first; unique; exact lengths; the limits */
+	assert_int_equal(decode_outbox(a, na, NULL, 0, true), -EBADMSG);
+	assert_int_equal(decode_outbox(a, na, a, na, false), -EBADMSG);
+	assert_int_equal(decode_outbox(a, na - 1, NULL, 0, false), -EBADMSG);
+	a[na] = 0;
+	assert_int_equal(decode_outbox(a, na + 1, NULL, 0, false), -EBADMSG);
+	nb = out_value(b, sizeof(b), "carol", 7, CHAT_TEXT, 3, 100);
+	assert_int_equal(decode_outbox(b, nb, NULL, 0, false), -EBADMSG);
+	nb = out_value(b, sizeof(b), "alice", 0, CHAT_TEXT, 3, 100);
+	assert_int_equal(decode_outbox(b, nb, NULL, 0, false), -EBADMSG);
+	nb = out_value(b, sizeof(b), "alice", 7, CHAT_END, 0, 100);
+	assert_int_equal(decode_outbox(b, nb, NULL, 0, false), -EBADMSG);
+	nb = out_value(b, sizeof(b), "alice", 7, CHAT_HELLO, 1, 100);
+	assert_int_equal(decode_outbox(b, nb, NULL, 0, false), -EBADMSG);
+	nb = out_value(b, sizeof(b), "alice", 7, CHAT_TEXT, 1, 0);
+	assert_int_equal(decode_outbox(b, nb, NULL, 0, false), -EBADMSG);
+	nb = out_value(b, sizeof(b), "alice", 7, CHAT_TEXT, 1, E2E_MAX + 1);
+	assert_int_equal(decode_outbox(b, nb, NULL, 0, false), -EBADMSG);
+}
+
+/* Kept in order across a save and a load; taken out; full at the limit;
+ * gone with its conversation. */
+static void test_outbox(void **state)
+{
+	uint8_t fpr[32] = { 0 }, e2e[E2E_MAX + 1];
+	struct state st, back;
+	struct state_out o;
+	struct pair p, q;
+	char path[128];
+	uint32_t ref;
+
+	(void)state;
+	memset(e2e, 0x42, sizeof(e2e));
+	conv_open(&p);
+	conv_open(&q);
+	assert_int_equal(state_init(&st, "bob"), 0);
+	assert_int_equal(state_out_add(&st, "alice", 1, CHAT_TEXT, 1, e2e, 9),
+			 -EINVAL);	/* no conversation yet */
+	assert_int_equal(state_add(&st, "alice", 1, fpr, &p.b), 0);
+	assert_int_equal(state_add(&st, "carol", 1, fpr, &q.b), 0);
+	assert_int_equal(state_out_add(&st, "alice", 0, CHAT_TEXT, 1, e2e, 9),
+			 -EINVAL);
+	assert_int_equal(state_out_add(&st, "alice", 1, CHAT_TEXT, 1, e2e, 0),
+			 -EINVAL);
+	assert_int_equal(state_out_add(&st, "alice", 1, CHAT_TEXT, 1, e2e,
+				       E2E_MAX + 1), -EINVAL);
+	assert_int_equal(state_out_add(&st, "alice", 5, CHAT_TEXT, 1, e2e, 9),
+			 0);
+	assert_int_equal(state_out_add(&st, "alice", 5, CHAT_TEXT, 1, e2e, 9),
+			 -EEXIST);
+	assert_int_equal(state_out_add(&st, "carol", 5, CHAT_RECEIPT, 4, e2e,
+				       E2E_MAX), 0);
+	assert_int_equal(state_out_add(&st, "alice", 6, CHAT_HELLO, 0, e2e,
+				       20), 0);
+	path_of(path, sizeof(path), "outbox.state");
+	assert_int_equal(state_save(path, &st, kb), 0);
+	assert_int_equal(state_load(path, kb, &back), 0);
+	assert_int_equal(back.nout, 3);
+	assert_string_equal(back.out[0].peer, "alice");
+	assert_int_equal(back.out[0].ref, 5);
+	assert_int_equal(back.out[0].id, 1);
+	assert_int_equal(back.out[0].len, 9);
+	assert_memory_equal(back.out[0].e2e, e2e, 9);
+	assert_string_equal(back.out[1].peer, "carol");
+	assert_int_equal(back.out[1].kind, CHAT_RECEIPT);
+	assert_int_equal(back.out[1].len, E2E_MAX);
+	assert_int_equal(back.out[2].ref, 6);
+	/* taken out, the rest in order */
+	assert_int_equal(state_out_take(&back, "carol", 5, &o), 0);
+	assert_int_equal(o.id, 4);
+	assert_memory_equal(o.e2e, e2e, E2E_MAX);
+	state_out_clear(&o);
+	assert_int_equal(state_out_take(&back, "carol", 5, NULL), -ENOENT);
+	assert_int_equal(back.out[1].ref, 6);
+	/* the conversation's end takes its records */
+	assert_int_equal(state_remove(&back, "alice"), 0);
+	assert_int_equal(back.nout, 0);
+	state_free(&back);
+	/* full */
+	for (ref = 100; st.nout < STATE_MAX_OUTBOX; ref++)
+		assert_int_equal(state_out_add(&st, "carol", ref, CHAT_TEXT, 1,
+					       e2e, 1), 0);
+	assert_int_equal(state_out_add(&st, "carol", ref, CHAT_TEXT, 1, e2e, 1),
+			 -E2BIG);
+	assert_int_equal(state_save(path, &st, kb), 0);
+	assert_int_equal(state_load(path, kb, &back), 0);
+	assert_int_equal(back.nout, STATE_MAX_OUTBOX);
+	state_free(&back);
+	state_free(&st);
+	chat_clear(&p.a);
+	chat_clear(&q.a);
+	unlink(path);
+}
+
 static void test_load_errors(void **state)
 {
 	char path[128];
@@ -711,6 +857,8 @@ int main(void)
 		cmocka_unit_test(test_parse_bounds),
 		cmocka_unit_test(test_parse_random),
 		cmocka_unit_test(test_list),
+		cmocka_unit_test(test_parse_outbox),
+		cmocka_unit_test(test_outbox),
 		cmocka_unit_test(test_load_errors),
 	};
 

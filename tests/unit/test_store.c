@@ -333,6 +333,18 @@ static void test_held_ends(void **state)
 	store_close(st);
 }
 
+/* The one answer is an event of type for h carrying a record of op. */
+static void only_record(uint16_t type, struct handle h, uint8_t op,
+			struct msg *m)
+{
+	assert_int_equal(nanswers, 1);
+	assert_int_equal(answers[0].type, type);
+	assert_true(handle_eq(answers[0].to, h));
+	assert_int_equal(msg_decode_s2c_v(payloads[0], answers[0].len, 2, m),
+			 0);
+	assert_int_equal(m->op, op);
+}
+
 /* An END for a side online at version 2 goes out at once (after the
  * commit), as an event carrying END(peer, reason, e2e). */
 static void test_end_to_online(void **state)
@@ -350,12 +362,7 @@ static void test_end_to_online(void **state)
 	r->reason = END_KEY_CHANGED;
 	r->tell = STORE_TELL_A | STORE_TELL_B;
 	store_run(st, r);
-	assert_int_equal(nanswers, 1);
-	assert_int_equal(answers[0].type, EVT_CONV_END);
-	assert_true(handle_eq(answers[0].to, hb));
-	assert_int_equal(msg_decode_s2c_v(payloads[0], answers[0].len, 2, &m),
-			 0);
-	assert_int_equal(m.op, OP_END);
+	only_record(EVT_CONV_END, hb, OP_END, &m);
 	assert_string_equal(m.peer, "alice");
 	assert_int_equal(m.reason, END_KEY_CHANGED);
 	assert_int_equal(convs_held_total(), 1);	/* alice: offline */
@@ -485,6 +492,16 @@ static void run_list(struct store *st, struct store_req **v, size_t n)
 static void reopen(struct store **st)
 {
 	store_close(*st);
+	convs_reset();
+	queue_reset();
+	*st = open_ok();
+}
+
+/* The records whose e2e is "old" were stored at Unix time 1000. */
+static void age_old(struct store **st)
+{
+	store_close(*st);
+	sql("UPDATE queued SET at = 1000 WHERE e2e = CAST('old' AS BLOB);");
 	convs_reset();
 	queue_reset();
 	*st = open_ok();
@@ -661,11 +678,7 @@ static void test_queue_expire(void **state)
 
 	(void)state;
 	run_list(st, v, 3);
-	store_close(st);
-	sql("UPDATE queued SET at = 1000 WHERE e2e = CAST('old' AS BLOB);");
-	convs_reset();
-	queue_reset();
-	st = open_ok();
+	age_old(&st);
 	r = store_req_new(STORE_QUEUE_EXPIRE, NULL, NULL, NULL, 0);
 	r->since = 2000;
 	store_run(st, r);
@@ -678,6 +691,182 @@ static void test_queue_expire(void **state)
 	queue_count("dave", &msgs, &bytes);
 	assert_int_equal(msgs, 0);
 	store_close(st);
+}
+
+/* Expiry tells each sender (issue 17): alice online at version 2 gets
+ * EXPIRED by an event after the commit; carol, offline, finds it held,
+ * on disk (it survives a restart) until she takes it or is removed. */
+static void test_queue_expire_reports(void **state)
+{
+	struct store *st = open_ok();
+	struct store_req *v[3] = { add("alice", "bob", 7, "old", 9, 100),
+				   add("carol", "dave", 8, "old", 9, 100),
+				   add("alice", "bob", 9, "new", 9, 100) };
+	struct handle ha = { .worker = 1, .slot = 2, .gen = 3, .ver = 2 };
+	struct handle old, ab;
+	struct held_end *h;
+	struct store_req *r;
+	struct msg m;
+	size_t n;
+
+	(void)state;
+	run_list(st, v, 3);
+	age_old(&st);
+	assert_int_equal(registry_login("alice", ha, 0, 0, &old, &ab), 0);
+	nanswers = 0;
+	r = store_req_new(STORE_QUEUE_EXPIRE, NULL, NULL, NULL, 0);
+	r->since = 2000;
+	store_run(st, r);
+	only_record(EVT_EXPIRED, ha, OP_EXPIRED, &m);
+	assert_string_equal(m.peer, "bob");
+	assert_int_equal(m.ref, 7);
+	assert_int_equal(m.at, 1000);
+	assert_int_equal(convs_held_total(), 1);	/* carol's */
+	reopen(&st);
+	assert_int_equal(convs_held_total(), 1);
+	assert_int_equal(convs_held_take("carol", &h, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(h[0].op, OP_EXPIRED);
+	assert_string_equal(h[0].peer, "dave");
+	assert_int_equal(h[0].ref, 8);
+	assert_int_equal(h[0].stored, 1000);
+	convs_held_free(h, n);
+	/* Lost on its way to a session: held; a removed user's go. */
+	r = store_req_new(STORE_EXPIRED_HOLD, "alice", "bob", NULL, 0);
+	r->ref = 7;
+	r->at = 1000;
+	store_run(st, r);
+	reopen(&st);
+	assert_int_equal(convs_held_total(), 2);
+	store_run(st, store_req_new(STORE_HELD_DROP, "alice", NULL, NULL, 0));
+	store_run(st, store_req_new(STORE_HELD_DROP, "carol", NULL, NULL, 0));
+	reopen(&st);
+	assert_int_equal(convs_held_total(), 0);
+	store_close(st);
+}
+
+/* A kept request a -> b asked at asked, within max requests a side. */
+static int req_add(struct store *st, const char *a, const char *b,
+		   int64_t asked, uint64_t max)
+{
+	uint8_t rtt[CONVS_RTT_LEN];
+	struct store_req *r;
+
+	memset(rtt, a[0], sizeof(rtt));
+	r = store_req_new(STORE_REQ_ADD, a, b, rtt, sizeof(rtt));
+	r->since = asked;
+	r->max_msgs = max;
+	snprintf(r->fpr_a, sizeof(r->fpr_a), "fpr-%s", a);
+	snprintf(r->fpr_b, sizeof(r->fpr_b), "fpr-%s", b);
+	r->reply = HA;
+	nanswers = 0;
+	store_run(st, r);
+	assert_int_equal(nanswers, 1);
+	return answers[0].arg;
+}
+
+/* A request op on a -> b (ACCEPT: with its fields and flags 1); the
+ * result. */
+static int req_op(struct store *st, uint8_t op, const char *a, const char *b)
+{
+	struct store_req *r = store_req_new(op, a, b, "accept-fields", 13);
+
+	r->reason = 1;
+	r->reply = HA;
+	nanswers = 0;
+	store_run(st, r);
+	assert_int_equal(nanswers, 1);
+	return answers[0].arg;
+}
+
+/* Kept requests (doc/first-contact.md): one either way round a pair,
+ * within a limit per side; ACCEPT once; on disk (a restart keeps the
+ * fields), they expire, and go with a user (removed, key changed). */
+static void test_requests_kept(void **state)
+{
+	struct store *st = open_ok();
+	struct kept_req *q;
+	struct store_req *r;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(req_add(st, "alice", "bob", 100, 2), STORE_DONE);
+	assert_int_equal(req_add(st, "bob", "alice", 101, 2), STORE_NOTHING);
+	assert_int_equal(req_add(st, "carol", "bob", 102, 2), STORE_DONE);
+	assert_int_equal(req_add(st, "dave", "bob", 103, 2), STORE_QUOTA);
+	assert_int_equal(req_op(st, STORE_REQ_ACCEPT, "alice", "bob"),
+			 STORE_DONE);
+	assert_int_equal(req_op(st, STORE_REQ_ACCEPT, "alice", "bob"),
+			 STORE_NOTHING);	/* accepted already */
+	assert_int_equal(req_op(st, STORE_REQ_ACCEPT, "bob", "alice"),
+			 STORE_NOTHING);	/* not bob's request */
+	reopen(&st);
+	assert_int_equal(convs_req_total(), 2);
+	assert_int_equal(convs_req_of("alice", &q, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(q[0].b, "bob");
+	assert_int_equal(q[0].asked, 100);
+	assert_string_equal(q[0].fpr_b, "fpr-bob");
+	assert_int_equal(q[0].rtt[0], 'a');
+	assert_int_equal(q[0].accept_len, 13);
+	assert_memory_equal(q[0].accept, "accept-fields", 13);
+	assert_int_equal(q[0].flags, 1);
+	convs_req_free(q, n);
+	assert_int_equal(convs_req_of("carol", &q, &n), 0);
+	assert_int_equal(n, 1);
+	assert_null(q[0].accept);	/* open */
+	convs_req_free(q, n);
+	r = store_req_new(STORE_REQ_EXPIRE, NULL, NULL, NULL, 0);
+	r->since = 101;
+	store_run(st, r);
+	reopen(&st);
+	assert_int_equal(convs_req_total(), 1);	/* carol's, asked at 102 */
+	store_run(st, store_req_new(STORE_REQ_DROP, "bob", NULL, NULL, 0));
+	reopen(&st);
+	assert_int_equal(convs_req_total(), 0);
+	assert_int_equal(req_add(st, "erin", "bob", 104, 2), STORE_DONE);
+	assert_int_equal(req_op(st, STORE_REQ_DELETE, "erin", "bob"),
+			 STORE_DONE);
+	assert_int_equal(req_op(st, STORE_REQ_DELETE, "erin", "bob"),
+			 STORE_NOTHING);
+	reopen(&st);
+	assert_int_equal(convs_req_total(), 0);
+	store_close(st);
+}
+
+/* What is on disk for a kept request (doc/SECURITY.md): the names, the
+ * time, the key fingerprints and the exchange's public values; nothing
+ * else (no private value, no message). */
+static void test_requests_at_rest(void **state)
+{
+	struct store *st = open_ok();
+	sqlite3 *db;
+	sqlite3_stmt *s;
+
+	(void)state;
+	assert_int_equal(req_add(st, "alice", "bob", 100, 2), STORE_DONE);
+	assert_int_equal(req_op(st, STORE_REQ_ACCEPT, "alice", "bob"),
+			 STORE_DONE);
+	store_close(st);
+	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT * FROM requests", -1,
+					    &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_column_count(s), 8);
+	assert_string_equal(sqlite3_column_name(s, 0), "a");
+	assert_string_equal(sqlite3_column_name(s, 1), "b");
+	assert_string_equal(sqlite3_column_name(s, 2), "asked");
+	assert_string_equal(sqlite3_column_name(s, 3), "fpr_a");
+	assert_string_equal(sqlite3_column_name(s, 4), "fpr_b");
+	assert_string_equal(sqlite3_column_name(s, 5), "rtt");
+	assert_string_equal(sqlite3_column_name(s, 6), "accept");
+	assert_string_equal(sqlite3_column_name(s, 7), "flags");
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_bytes(s, 5), CONVS_RTT_LEN);
+	assert_int_equal(sqlite3_step(s), SQLITE_DONE);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	convs_reset();
+	queue_reset();
 }
 
 /* store_purge from another thread: waits for the commit, counts, and
@@ -711,6 +900,60 @@ static void test_queue_purge(void **state)
 	store_close(st);
 }
 
+/* Bytes of the database (wal: of its WAL). */
+static off_t db_bytes(bool wal)
+{
+	char path[160];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s%s", dbpath, wal ? "-wal" : "");
+	return stat(path, &sb) < 0 ? 0 : sb.st_size;
+}
+
+#define CHURN_ROUNDS 20
+#define CHURN_BATCHES 10	/* of 10 records of 2000 bytes, each round */
+
+/* Under churn the file does not grow without bound: 20 rounds of 100
+ * records of 2000 bytes (4 MB in all, 200 kB at most stored at once),
+ * each round stored then acknowledged, leave a database under 1 MiB
+ * (freed pages are used again) and a WAL within journal_size_limit
+ * (4 MiB) and what one round writes. */
+static void test_queue_churn(void **state)
+{
+	static char e2e[2001];
+	struct store *st = open_ok();
+	struct store_req *v[10], *r;
+	off_t wal, wal_max = 0;
+	uint32_t ref = 1;
+	uint64_t seq = 0;
+
+	(void)state;
+	memset(e2e, 'x', sizeof(e2e) - 1);
+	for (int round = 0; round < CHURN_ROUNDS; round++) {
+		for (int b = 0; b < CHURN_BATCHES; b++) {
+			for (int i = 0; i < 10; i++) {
+				v[i] = add("alice", "bob", ref++, e2e, 1000,
+					   1u << 30);
+				v[i]->max_bytes = 1u << 30;
+			}
+			nanswers = 0;
+			run_list(st, v, 10);
+			seq += 10;
+		}
+		r = store_req_new(STORE_QUEUE_ACK, "bob", NULL, NULL, 0);
+		r->seq = seq;
+		store_run(st, r);
+		if ((wal = db_bytes(true)) > wal_max)
+			wal_max = wal;
+	}
+	print_message("churn: database %lld bytes after %d rounds; WAL at "
+		      "most %lld\n", (long long)db_bytes(false), CHURN_ROUNDS,
+		      (long long)wal_max);
+	assert_true(db_bytes(false) < (1 << 20));
+	assert_true(wal_max <= (4 << 20) + (2 << 20));
+	store_close(st);
+}
+
 /* A database of schema 2 is brought to 3 keeping its rows; a stored row
  * that is not valid (e2e over 8192 bytes) stops the start. */
 static void test_queue_schema(void **state)
@@ -726,10 +969,12 @@ static void test_queue_schema(void **state)
 	    "INSERT INTO conversations VALUES ('alice', 'bob', 5, 'x', 'y');"
 	    "CREATE TABLE held_ends (id INTEGER PRIMARY KEY,"
 	    " recipient TEXT NOT NULL, peer TEXT NOT NULL,"
-	    " reason INTEGER NOT NULL, e2e BLOB NOT NULL, at INTEGER NOT NULL);");
+	    " reason INTEGER NOT NULL, e2e BLOB NOT NULL, at INTEGER NOT NULL);"
+	    "INSERT INTO held_ends VALUES (1, 'carol', 'dave', 1, x'', 7);");
 	st = open_ok();
-	assert_int_equal(store_schema(st), 3);
+	assert_int_equal(store_schema(st), STORE_SCHEMA);
 	assert_true(convs_exists("alice", "bob"));
+	assert_int_equal(convs_held_total(), 1);	/* an END (op 7) */
 	store_run(st, add("alice", "bob", 1, "kept", 9, 100));
 	store_close(st);
 	sql("INSERT INTO queued VALUES ('bob', 2, 'alice', 2, 0,"
@@ -758,9 +1003,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_deleted_rows_overwritten, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_ack, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_churn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_end_and_online, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_schema, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_expire, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_expire_reports, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_requests_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_requests_at_rest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_purge, setup, teardown),
 	};
 

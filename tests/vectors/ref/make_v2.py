@@ -146,6 +146,8 @@ def records():
          s.rec_error(8, 5, 9, "bob", b"store full")),
         ("error_9", "ERROR(code 9, op 5, ref 10, peer bob, \"not stored\")",
          s.rec_error(9, 5, 10, "bob", b"not stored")),
+        ("expired", "EXPIRED(peer bob, ref 11, at 1767225600)",
+         s.rec_expired("bob", 11, 1767225600)),
     ]
     return {d: {k: {"what": w, "plaintext": h(pt)} for k, w, pt in lst}
             for d, lst in (("c2s", c2s), ("s2c", s2c))}

@@ -193,7 +193,8 @@ def seal_record(secret, seq, pt):
 OP = {"QUIT": 0, "LIST": 1, "RTT": 2, "ACCEPT": 3, "REFUSE": 4, "MESSAGE": 5,
       "CONFIRM": 6, "END": 7, "ERROR": 8, "BYE": 9, "KEY_UPDATE": 10,
       "PING": 11, "PONG": 12, "CONVERSATIONS": 13, "PRESENCE": 14,
-      "STORED": 15, "QUEUED": 16, "ACK": 17}
+      "STORED": 15, "QUEUED": 16, "ACK": 17,
+      "EXPIRED": 18}
 
 
 def rec_list_reply(last, names):
@@ -275,6 +276,11 @@ def rec_stored(peer, ref):
 def rec_queued(peer, seq, at, e2e):
     assert 1 <= seq < 2**64 and 0 <= at < 2**64 and len(e2e) <= 8192
     return u8(OP["QUEUED"]) + name(peer) + u64(seq) + u64(at) + bytes16(e2e)
+
+
+def rec_expired(peer, ref, at):
+    assert 1 <= ref <= 0xFFFFFFFF and 0 <= at < 2**64
+    return u8(OP["EXPIRED"]) + name(peer) + u32(ref) + u64(at)
 
 
 def rec_ack(seq):
