@@ -128,10 +128,11 @@ static bool is_warning(const struct cev *ev)
 static void keep_tail(struct tui *t, const struct cev *ev)
 {
 	char *text;
-	size_t len = ui_format(ev, &text);
 
-	if (!text)
+	if (!ui_format(ev, &text)) {
+		free(text);	/* NULL, or an empty text */
 		return;
+	}
 	if (t->ntail == TUI_TAIL) {
 		crypto_cleanse(t->tail[0], strlen(t->tail[0]));
 		free(t->tail[0]);
@@ -140,7 +141,6 @@ static void keep_tail(struct tui *t, const struct cev *ev)
 		t->ntail--;
 	}
 	t->tail[t->ntail++] = text;
-	(void)len;
 }
 
 /* A line of our own words in window i. */
