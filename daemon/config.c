@@ -333,7 +333,8 @@ static const struct conf_key keys[] = {
 	UINT("limits", "queue_retention_days", limits.queue_retention_days, 1,
 	    3650, "30",
 	    "Days a stored message waits for its recipient (1..3650); then\n"
-	    "it is deleted unread (checked every minute)."),
+	    "it is deleted unread (checked every minute) and its sender is "
+	    "told."),
 };
 
 _Static_assert(ARRAY_LEN(keys) <= CONF_KEYS_MAX, "too many keys");

@@ -2,15 +2,16 @@
  * in SQLite, owned by one thread.
  *
  * The database is STORE_FILE in the state directory: WAL mode,
- * synchronous=FULL, locking_mode=EXCLUSIVE (a second secmsgd on the same
- * directory stops at start), a schema version in table meta and a list
+ * synchronous=FULL, flock()ed (a second secmsgd on the same directory
+ * stops at start), a schema version in table meta and a list
  * of migrations (store.c). A file that cannot be opened, is not a
  * database, fails its check or has a schema this secmsgd does not know
  * makes store_open() fail with the file's name in the reason: the daemon
  * does not start (exit 78). Nothing ever resets it.
  *
- * One thread (the store thread) is the only SQLite user once the daemon
- * runs. Workers (and the main thread) hand it requests (struct
+ * One thread (the store thread) is the only SQLite writer once the
+ * daemon runs (a checkpointer thread copies the WAL into the database on
+ * a connection of its own). Workers (and the main thread) hand it requests (struct
  * store_req) through a queue and an eventfd, as workers hand each other
  * events; it takes everything queued, runs it in one transaction (one
  * savepoint per request, so one failing request does not undo the
