@@ -72,15 +72,9 @@ static bool key_held(const struct cmd_env *e, const char *peer)
 	return true;
 }
 
-/* A chat the user just asked for becomes the current one (issue 13 §6).
- * Interactively, talking to oneself is refused here, before the client
- * says it asked (batch scripts get the server's `refused PEER self`). */
+/* A chat the user just asked for becomes the current one (issue 13 §6). */
 static int run_talk(const struct cmd_env *e, const struct ccmd *c)
 {
-	if (e->focus && strcmp(c->peer, e->user) == 0) {
-		out_error(e->out, "you cannot talk to yourself");
-		return 0;
-	}
 	if (key_held(e, c->peer))
 		return 0;
 	if (chats_talk(e->chats, c->peer) == 0)
@@ -98,17 +92,12 @@ static int run_accept(const struct cmd_env *e, const struct ccmd *c)
 	return 0;
 }
 
-/* A person is told what happened; batch mode stays as it was. */
+/* A person is told when there was nothing to refuse (the chat table
+ * says what it refused); batch mode stays as it was. */
 static int run_refuse(const struct cmd_env *e, const struct ccmd *c)
 {
-	int r = chats_refuse(e->chats, c->peer);
-
-	if (!e->focus)
-		return 0;
-	if (r == -ENOENT)
+	if (chats_refuse(e->chats, c->peer) == -ENOENT && e->focus)
 		out_error(e->out, "%s has not asked to talk", c->peer);
-	else if (r == 0)
-		out_info(e->out, "You refused %s's request.", c->peer);
 	return 0;
 }
 

@@ -128,10 +128,11 @@ static bool is_warning(const struct cev *ev)
 static void keep_tail(struct tui *t, const struct cev *ev)
 {
 	char *text;
-	size_t len = ui_format(ev, &text);
 
-	if (!text)
+	if (!ui_format(ev, &text)) {
+		free(text);	/* NULL, or an empty text */
 		return;
+	}
 	if (t->ntail == TUI_TAIL) {
 		crypto_cleanse(t->tail[0], strlen(t->tail[0]));
 		free(t->tail[0]);
@@ -140,7 +141,6 @@ static void keep_tail(struct tui *t, const struct cev *ev)
 		t->ntail--;
 	}
 	t->tail[t->ntail++] = text;
-	(void)len;
 }
 
 /* A line of our own words in window i. */
@@ -243,7 +243,7 @@ static void on_state(struct tui *t, size_t i, const struct cev *ev,
 {
 	if (twin_set_state(t->ws.w[i], ev->id, s))
 		record(t, HIST_STATE, ev, (uint8_t)s);
-	if (s == TS_REFUSED)
+	if (s == TS_REFUSED || s == TS_LOST)
 		add_event(t, i, ev, TL_WARN, 0);
 }
 
@@ -272,6 +272,9 @@ static void route(struct tui *t, const struct cev *ev)
 		break;
 	case CEV_NOTSENT:
 		on_state(t, i, ev, TS_REFUSED);
+		break;
+	case CEV_EXPIRED:	/* deleted unread on the server */
+		on_state(t, i, ev, TS_LOST);
 		break;
 	case CEV_REQUEST:
 		on_request(t, i, ev);

@@ -165,6 +165,21 @@ ktype "correct horse battery"; kwait "^Same passphrase" 3
 ktype "correct horse battery"
 check "the third try writes the key (exit 0)" kwait "^exit=0" 1
 check "... kgtty.key and kgtty.pub" eval '[ -s "$K/kgtty.key" ] && [ -s "$K/kgtty.pub" ]'
+check "no passphrase typed showed on the screen" \
+	eval '! kpane | grep -q -E "short\$|long enough|correct horse"'
+# Three bad tries: no key, exit 2.
+"${TMX[@]}" kill-session -t k
+"${TMX[@]}" new-session -d -s k -x 120 -y 30 \
+	"$CLIENT --keygen kgtty3 -k $K; echo exit=\$?; sleep 60"
+for i in 1 2 3; do
+	kwait "^New passphrase" "$i" && ktype "x$i"
+	kwait "^Same passphrase" "$i" && ktype "x$i"
+done
+check "three short passphrases: exit 2" kwait "^exit=2" 1
+check "... and no kgtty3.key or kgtty3.pub" \
+	eval '[ ! -e "$K/kgtty3.key" ] && [ ! -e "$K/kgtty3.pub" ]'
+check "... the last refusal does not say try again" \
+	eval '[ "$(kpane | grep -c "try again")" -eq 2 ]'
 "${TMX[@]}" kill-server 2>/dev/null
 
 printf 'not it\n' >"$CL_DIR/wrong"

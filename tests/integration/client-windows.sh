@@ -107,7 +107,7 @@ expect_none carol "^msg${TAB}alice${TAB}[0-9]+${TAB} *\$" \
 	"a line of spaces is not sent" "$n" "^msg${TAB}alice${TAB}[0-9]+${TAB}after the blank line\$"
 keys "/talk alice"
 enter
-pane_expect "you cannot talk to yourself" "/talk alice (oneself): refused at once, in words"
+pane_expect "alice: you cannot talk to yourself" "/talk alice (oneself): refused at once, in words"
 check "and the client did not say it asked first" eval '! pane | grep -q "asked alice to talk"'
 cl_start erin erin
 expect erin "^ready${TAB}erin\$" "erin (batch) logs in"
@@ -115,7 +115,7 @@ cl_cmd erin "talk alice"
 pane_expect "erin asks to talk" "erin's request is said"
 keys "/refuse erin"
 enter
-pane_expect "You refused erin's request" "/refuse says what it did"
+pane_expect "refused erin's request" "/refuse says what it did"
 expect erin "^refused${TAB}alice${TAB}declined\$" "erin: refused alice declined"
 keys "/refuse erin"
 enter
