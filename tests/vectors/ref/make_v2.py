@@ -442,6 +442,16 @@ def check_version1():
         assert h(pt) == m["plaintext"] and notes["dh_step"] == m["receiver_dh_step"]
 
 
+def safety_numbers():
+    """Two made-up fingerprints (fixed values), both orders."""
+    a = h(fixed("safety a"))
+    b = h(fixed("safety b"))
+    return [{"fingerprint_a": a, "fingerprint_b": b,
+             "number": s.safety_number(a, b)},
+            {"fingerprint_a": b, "fingerprint_b": a,
+             "number": s.safety_number(b, a)}]
+
+
 def main():
     check_version1()
     run = Run()
@@ -457,6 +467,7 @@ def main():
         "records": records(),
         "conversation": ex,
         "state": state(run),
+        "safety_number": safety_numbers(),
     }
     path = os.path.join(VEC, "v2.json")
     with open(path, "w") as f:

@@ -617,3 +617,13 @@ def state_open(pkcs8, data):
     hdr, salt, nonce = data[:54], data[10:42], data[42:54]
     _, key = state_key(pkcs8, salt)
     return aead_open(key, nonce, data[54:], hdr)
+
+
+def safety_number(fa, fb):
+    """KNOWN PEERS, Safety numbers: two fingerprints (64 lower-case hex
+    digits each) to 12 groups of 5 digits."""
+    lo, hi = sorted([fa.encode(), fb.encode()])
+    d = b"".join(hashlib.sha256(b"secmsg safety number %d" % n + lo + hi)
+                 .digest() for n in (1, 2))
+    return " ".join("%05d" % (int.from_bytes(d[5 * i:5 * i + 5], "big")
+                             % 100000) for i in range(12))
