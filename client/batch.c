@@ -148,6 +148,7 @@ static size_t room(const struct cev *ev)
 	n += ev->peer ? strlen(ev->peer) : 0;
 	n += ev->s1 ? strlen(ev->s1) : 0;
 	n += ev->s2 ? strlen(ev->s2) : 0;
+	n += ev->cmd ? 2 * strlen(ev->cmd) : 0;
 	return n;
 }
 
@@ -252,6 +253,9 @@ static void fill(struct line *l, const struct cev *ev)
 		put(l, "error");
 		put_num(l, ev->code);
 		put_text(l, ev->text, ev->text_len);
+		/* Added last: scripts that read three fields still work. */
+		put_text(l, ev->cmd ? ev->cmd : "",
+			 ev->cmd ? strlen(ev->cmd) : 0);
 		break;
 	case CEV_BYE:
 		put(l, "bye");

@@ -124,6 +124,7 @@ int chats_send_msg(struct chats *c, const struct msg *m, bool keep)
 	size_t len;
 	int r = encode(c, m, pt, &len);
 
+	answers_note(&c->answers, m, c->out->cmd);
 	if (r == 0)
 		r = c->send(c->send_ctx, pt, len, keep);
 	crypto_cleanse(pt, len);
@@ -967,6 +968,20 @@ static void on_text_event(struct chats *c, enum cev_kind kind,
 	out_event(c->out, &ev);
 }
 
+/* ERROR, with the command it answers when version 2 names its record. */
+static void on_error(struct chats *c, const struct msg *m)
+{
+	char cmd[ANSWER_CMD_MAX] = "";
+	struct cev ev = { .kind = CEV_ERROR, .code = m->code, .cmd = cmd,
+			  .text = (const char *)m->text,
+			  .text_len = m->text_len };
+
+	if (c->version >= 2)
+		answers_error(&c->answers, m,
+			      conv_text_id(c, m->peer, m->ref), cmd);
+	out_event(c->out, &ev);
+}
+
 /*
  * A record that does not decode. An ACCEPT, CONFIRM or MESSAGE still names
  * its peer in its first field: that attempt or chat cannot go on (a
@@ -1024,7 +1039,7 @@ static int dispatch(struct chats *c, const struct msg *m)
 		on_end(c, m);
 		break;
 	case OP_ERROR:
-		on_text_event(c, CEV_ERROR, m);
+		on_error(c, m);
 		conv_on_error(c, m);
 		break;
 	case OP_BYE:

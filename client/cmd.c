@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "answer.h"
 #include "escape.h"
 #include "keygen.h"
 #include "keys.h"
@@ -532,6 +533,7 @@ static void parse_args(const struct command *v, const char *s, size_t len,
 
 	c->kind = v->kind;
 	c->cmd = v;
+	c->word = v->word;
 	if (v->args == ARGS_NONE) {
 		if (n != 0)
 			bad(c, "this command takes no argument");
@@ -571,6 +573,7 @@ static void reset(struct ccmd *c)
 	c->text_len = 0;
 	c->num = 0;
 	c->err = NULL;
+	c->word = NULL;
 }
 
 static void parse_word(const char *line, size_t len, size_t pos, int where,
@@ -645,10 +648,8 @@ static bool needs_server(enum ccmd_kind k)
 	}
 }
 
-int ccmd_run(const struct cmd_env *e, const struct ccmd *c)
+static int run_checked(const struct cmd_env *e, const struct ccmd *c)
 {
-	if (c->kind == CCMD_NONE)
-		return 0;
 	if (c->kind == CCMD_BAD) {
 		out_error(e->out, "%s", c->err);
 		return 0;
@@ -658,6 +659,26 @@ int ccmd_run(const struct cmd_env *e, const struct ccmd *c)
 		return 0;
 	}
 	return c->cmd->run(e, c);
+}
+
+/*
+ * While it runs, the command is named in batch words ("talk bob"), for
+ * the errors it causes and for the records it sends (answer.c): batch's
+ * `error` line says what it answers (issue 18).
+ */
+int ccmd_run(const struct cmd_env *e, const struct ccmd *c)
+{
+	char words[ANSWER_CMD_MAX];
+	int r;
+
+	if (c->kind == CCMD_NONE)
+		return 0;
+	snprintf(words, sizeof(words), "%s%s%s", c->word ? c->word : "",
+		 c->word && c->peer[0] ? " " : "", c->word ? c->peer : "");
+	e->out->cmd = words;
+	r = run_checked(e, c);
+	e->out->cmd = NULL;
+	return r;
 }
 
 bool ccmd_historic(const struct ccmd *c)

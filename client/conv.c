@@ -770,3 +770,16 @@ void conv_out_report(struct chats *c)
 		   "server are kept and sent again at your next login",
 		   st->nout);
 }
+
+uint32_t conv_text_id(struct chats *c, const char *peer, uint32_t ref)
+{
+	struct peer *p = chats_peer_find(c, peer);
+	const struct sent *e = p && ref ? sent_find(p, ref) : NULL;
+	const struct state_out *o = NULL;
+
+	if (e)
+		return e->kind == CHAT_TEXT ? e->id : 0;
+	if (c->store && ref)
+		o = state_out_find(&c->store->st, peer, ref);
+	return o && o->kind == CHAT_TEXT ? o->id : 0;
+}

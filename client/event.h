@@ -22,7 +22,7 @@ enum cev_kind {
 	CEV_DELIVERED,	/* id */
 	CEV_ENDED,	/* reason: END reason, or CEV_END_FAILED */
 	CEV_KEYCHANGE,	/* s1: recorded fingerprint, s2: new (both hex) */
-	CEV_ERROR,	/* code (0: local), text */
+	CEV_ERROR,	/* code (0: local), text, cmd */
 	CEV_BYE,	/* reason: BYE reason, text */
 	CEV_NOTICE,	/* text for a person: batch writes it to stderr */
 	CEV_INFO,	/* text for a person: batch drops it */
@@ -65,6 +65,9 @@ struct cev {
 	uint64_t when;		/* CEV_CONV: since; CEV_RECONNECTING: ms */
 	const char *text;	/* may hold any bytes, NUL included */
 	size_t text_len;
+	const char *cmd;	/* CEV_ERROR: the command it answers, in batch
+				 * words ("talk bob", "send bob 17"); NULL or
+				 * "": none of this client's commands */
 };
 
 /* The batch word for a REFUSE reason ("declined"...), NULL if unknown. */

@@ -384,6 +384,8 @@ static void fmt_text_event(struct sbuf *b, const struct cev *ev)
 	}
 	if (ev->kind == CEV_ERROR && ev->code == 0)
 		sb_printf(b, "error: ");
+	else if (ev->kind == CEV_ERROR && ev->cmd && ev->cmd[0])
+		sb_printf(b, "%s: server error %u: ", ev->cmd, ev->code);
 	else if (ev->kind == CEV_ERROR)
 		sb_printf(b, "server error %u: ", ev->code);
 	else if (ev->kind == CEV_BYE)

@@ -262,7 +262,7 @@ check "bob's messages reached alice in order (3 before 5)" \
 cl_cmd alice2 "end bob"
 expect bob2 "^ended${TAB}alice${TAB}left\$" "alice ends it: bob gets ended alice left (her kind END checked)"
 cl_cmd bob2 "send alice too late"
-expect bob2 "^error${TAB}0${TAB}no chat with alice\$" "bob can no longer write to alice"
+expect bob2 "^error${TAB}0${TAB}no chat with alice${TAB}send alice\$" "bob can no longer write to alice (error names send alice)"
 n=$(cl_lines alice2)
 cl_cmd alice2 chats
 cl_sync alice2

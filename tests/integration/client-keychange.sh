@@ -73,15 +73,18 @@ expect alice "^keychange${TAB}bob${TAB}$FB${TAB}$FD\$" \
 	"alice: keychange bob OLD NEW with the old and the new fingerprint"
 expect bob2 "^ended${TAB}alice${TAB}left\$" "alice stops the attempt: bob gets ended alice left"
 # The gate's own refusal, for each command that would send to bob.
-GATE="^error${TAB}0${TAB}bob's key has changed; check its fingerprint and use trust bob first\$"
+GATE="^error${TAB}0${TAB}bob's key has changed; check its fingerprint and use trust bob first${TAB}"
 cl_cmd alice "send bob must not be sent"
 cl_cmd alice "talk bob"
 expect_count alice "$GATE" 2 "alice: send and talk to bob are refused by the key-change gate until trust"
+check "each refusal names its command (send bob, then talk bob)" \
+	[ "$(grep "$GATE" "$(cl_out alice)" | cut -f4 | tr '\n' ,)" = "send bob,talk bob," ]
 # bob asks; alice cannot accept either.
 cl_cmd bob2 "talk alice"
 expect alice "^request${TAB}bob\$" "bob asks alice to talk: alice gets request bob"
 cl_cmd alice "accept bob"
 expect_count alice "$GATE" 3 "alice: accept bob is refused by the key-change gate until trust"
+expect alice "${GATE}accept bob\$" "the third refusal names accept bob"
 check "every error alice got was the gate's (3 of 3)" \
 	[ "$(grep -c "^error" "$(cl_out alice)")" -eq 3 ]
 # Declining is allowed: alice's REFUSE reaches bob after anything her
@@ -144,7 +147,7 @@ expect bob3 "^ended${TAB}alice${TAB}left\$" "bob gets ended alice left"
 na=$(cl_lines alice3)
 nb=$(cl_lines bob3)
 cl_cmd bob3 "send alice are you there"
-expect bob3 "^error${TAB}0${TAB}no chat with alice\$" "bob's send is refused: alice stopped the chat"
+expect bob3 "^error${TAB}0${TAB}no chat with alice${TAB}send alice\$" "bob's send is refused: alice stopped the chat"
 # bob's next request reaches alice after anything his send could have.
 cl_cmd bob3 "talk alice"
 expect_none alice3 "^(chat|msg)${TAB}bob" "alice shows no chat and no message from bob" \

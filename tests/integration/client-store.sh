@@ -63,6 +63,8 @@ expect alice2 "^presence${TAB}bob${TAB}offline\$" "alice: bob offline again"
 for i in 4 5 6 7 8; do cl_cmd alice2 "send bob over $i"; done
 expect alice2 "^notsent${TAB}bob${TAB}8${TAB}quota\$" \
 	"the fifth message over bob's quota: notsent quota"
+check "the server's ERROR 7 names the message it refused (send bob 8)" \
+	[ "$(count alice2 "^error${TAB}7${TAB}.*${TAB}send bob 8\$")" -eq 1 ]
 check "the four before it stored" \
 	[ "$(count alice2 "^stored${TAB}bob${TAB}[4-7]\$")" -eq 4 ]
 cl_cmd alice2 quit

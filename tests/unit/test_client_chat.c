@@ -565,7 +565,7 @@ static void test_chat_flow(void **state)
 	pump();
 	EXPECT(a, "ended\tbob\tleft");
 	assert_true(chats_send(a->c, "bob", "x", 1) < 0);
-	EXPECT(a, "error\t0\tno chat with bob");
+	EXPECT(a, "error\t0\tno chat with bob\t");
 }
 
 static void test_refusals(void **state)
@@ -584,12 +584,12 @@ static void test_refusals(void **state)
 	EXPECT(c, "request\talice");
 	assert_true(chats_talk(a->c, "carol") < 0);
 	EXPECT(a, "refused\tcarol\texists");
-	assert_false(printed(a, "error\t0\ta chat or request with carol already exists"));
+	assert_false(printed(a, "error\t0\ta chat or request with carol already exists\t"));
 	assert_int_equal(qtail, 0);
 	assert_true(chats_send(a->c, "carol", "x", 1) < 0);
-	EXPECT(a, "error\t0\tcarol has not accepted yet");
+	EXPECT(a, "error\t0\tcarol has not accepted yet\t");
 	assert_true(chats_send(c->c, "alice", "x", 1) < 0);
-	EXPECT(c, "error\t0\taccept alice's request first");
+	EXPECT(c, "error\t0\taccept alice's request first\t");
 	assert_int_equal(chats_refuse(c->c, "alice"), 0);
 	qhead = qtail = 0; /* the relay would say REFUSE 1: */
 	{
@@ -600,12 +600,12 @@ static void test_refusals(void **state)
 	}
 	EXPECT(a, "refused\tcarol\tdeclined");
 	assert_true(chats_accept(c->c, "alice") < 0);
-	EXPECT(c, "error\t0\tno request from alice");
+	EXPECT(c, "error\t0\tno request from alice\t");
 	assert_true(chats_refuse(c->c, "bob") < 0);
 	assert_true(chats_end(c->c, "bob") < 0);
-	EXPECT(c, "error\t0\tno chat or request with bob");
+	EXPECT(c, "error\t0\tno chat or request with bob\t");
 	assert_true(chats_trust(c->c, "bob") < 0);
-	EXPECT(c, "error\t0\tno key change to trust for bob");
+	EXPECT(c, "error\t0\tno key change to trust for bob\t");
 	/* A withdrawn request. */
 	assert_int_equal(chats_talk(a->c, "carol"), 0);
 	pump();
@@ -650,12 +650,12 @@ static void test_key_change_initiator(void **state)
 	assert_true(chats_talk(a->c, "bob") < 0);
 	assert_int_equal(qtail, 0);
 	EXPECT(a, "error\t0\tbob's key has changed; check its fingerprint "
-		  "and use trust bob first");
+		  "and use trust bob first\t");
 	forget_output();
 	assert_true(chats_send(a->c, "bob", "x", 1) < 0);
 	assert_int_equal(qtail, 0);
 	EXPECT(a, "error\t0\tbob's key has changed; check its fingerprint "
-		  "and use trust bob first");
+		  "and use trust bob first\t");
 	assert_int_equal(chats_trust(a->c, "bob"), 0);
 	establish(0, 1);
 	EXPECT(a, "chat\tbob\t%s", new);
@@ -760,7 +760,7 @@ static void test_server_records(void **state)
 	m = (struct msg){ .op = OP_ERROR, .code = 3,
 			  .text = (const uint8_t *)"limit\treached", .text_len = 13 };
 	assert_int_equal(deliver(0, &m), 0);
-	EXPECT(a, "error\t3\tlimit\\treached");
+	EXPECT(a, "error\t3\tlimit\\treached\t");
 	/* A MESSAGE outside any chat is ignored (and said so on stderr). */
 	m = (struct msg){ .op = OP_MESSAGE, .e2e = (const uint8_t *)"x",
 			  .e2e_len = 1 };
@@ -831,7 +831,7 @@ static void test_current_chat(void **state)
 	assert_int_equal(qtail, 1);		/* the RTT */
 	assert_int_equal(ui_cmd(a, "too early"), 0);
 	assert_int_equal(qtail, 1);
-	EXPECT(a, "error\t0\tcarol has not accepted yet");
+	EXPECT(a, "error\t0\tcarol has not accepted yet\t");
 	pump();
 	assert_int_equal(chats_accept(c->c, "alice"), 0);
 	pump();
@@ -846,7 +846,7 @@ static void test_current_chat(void **state)
 	assert_string_equal(a->focus.name, "carol");
 	/* /to needs a chat or request; a failed /to changes nothing. */
 	assert_int_equal(ui_cmd(a, "/to dave"), 0);
-	EXPECT(a, "error\t0\tno chat or request with dave");
+	EXPECT(a, "error\t0\tno chat or request with dave\tto dave");
 	assert_string_equal(a->focus.name, "carol");
 	assert_int_equal(ui_cmd(a, "/to bob"), 0);
 	assert_string_equal(a->focus.name, "bob");
@@ -871,7 +871,7 @@ static void test_current_chat(void **state)
 	a->focus.name[0] = '\0';
 	assert_int_equal(ui_cmd(a, "nobody gets this"), 0);
 	EXPECT(a, "error\t0\tno current chat: /talk NAME, /accept NAME or "
-		  "/to NAME first");
+		  "/to NAME first\t");
 	assert_int_equal(qtail, 0);
 	assert_int_equal(ui_cmd(a, "/quit"), FRONT_QUIT);
 	chats_end(a->c, "bob");
@@ -1053,7 +1053,7 @@ static void test_conv_error_ref(void **state)
 	assert_int_equal(chats_send(a->c, "bob", "second", 6), 0);
 	assert_int_equal(chats_send(a->c, "bob", "third", 5), 0);
 	pump();
-	EXPECT(a, "error\t6\tpeer offline");
+	EXPECT(a, "error\t6\tpeer offline\tsend bob 3");
 	EXPECT(a, "notsent\tbob\t3\toffline");
 	assert_false(printed_prefix(a, "notsent\tbob\t2"));
 	assert_false(printed_prefix(a, "notsent\tbob\t4"));
@@ -1221,7 +1221,7 @@ static void test_conv_hello_again(void **state)
 	keep_first_msg = true;
 	pump();			/* ACCEPT; CONFIRM; HELLO refused: ERROR 6 */
 	assert_true(first_msg_len > 0);
-	EXPECT(a, "error\t6\tpeer offline");
+	EXPECT(a, "error\t6\tpeer offline\t");	/* HELLO: no command */
 	assert_false(printed_prefix(a, "notsent"));	/* not a TEXT */
 	EXPECT(b, "chat\talice\t%s", fpr_of(a->key));
 	assert_int_equal(chats_send(b->c, "alice", "early", 5), 0);
@@ -1265,7 +1265,7 @@ static void test_conv_reconnect(void **state)
 	EXPECT(a, "ended\tcarol\tconnection");
 	assert_false(chats_connected(a->c));
 	assert_int_equal(ui_cmd(a, "/msg bob not now"), 0);
-	EXPECT(a, "error\t0\tnot connected to the server (reconnecting)");
+	EXPECT(a, "error\t0\tnot connected to the server (reconnecting)\tmsg bob");
 	assert_int_equal(qtail, 0);
 	chats_session(a->c, 2);
 	relay_list(0);
@@ -1301,7 +1301,7 @@ static void test_conv_key_gate(void **state)
 	EXPECT(a, "keychange\tbob\t%064d\t%s", 7, good);
 	assert_true(chats_send(a->c, "bob", "x", 1) < 0);
 	EXPECT(a, "error\t0\tbob's key has changed; check its fingerprint "
-		  "and use trust bob first");
+		  "and use trust bob first\t");
 	assert_int_equal(qtail, 0);
 	assert_int_equal(chats_trust(a->c, "bob"), 0);
 	assert_int_equal(chats_send(a->c, "bob", "ok", 2), 0);

@@ -848,13 +848,74 @@ static void test_v2_conversation(void **state)
 		err.ref = m.ref;
 	}
 	send_msg(r, &err);
-	EXPECT_LINE(r, "error\t6\tpeer offline");
+	EXPECT_LINE(r, "error\t6\tpeer offline\tsend bob 3");
 	EXPECT_LINE(r, "notsent\tbob\t3\toffline");
 	send_msg(r, &(struct msg){ .op = OP_PRESENCE, .peer = "bob",
 				   .online = 1 });
 	assert_true(saw_nth(r, "presence\tbob\tonline", 2));
 	type(r, "send bob after the gap\n");
 	bob_reads(r, CHAT_TEXT, 4, "after the gap", NULL);
+	quit(r);
+}
+
+/* The next record of type op the client sends (others skipped). */
+static void read_op(struct run *r, struct msg *m, uint8_t op)
+{
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(read_msg(r, m), 0);
+		if (m->op == op)
+			return;
+	}
+	fail_msg("the client sent no record of type %u", op);
+}
+
+/* Answer the record just read with a version 2 ERROR naming it. */
+static void refuse_it(struct run *r, const struct msg *m, uint16_t code,
+		      const char *text)
+{
+	struct msg err = { .op = OP_ERROR, .code = code, .err_op = m->op,
+			   .ref = m->ref, .text = (const uint8_t *)text,
+			   .text_len = strlen(text) };
+
+	snprintf(err.peer, sizeof(err.peer), "%s", m->peer);
+	send_msg(r, &err);
+}
+
+/* Issue 18: each `error` line says, in a fourth field, the command it
+ * answers; empty for an ERROR that answers none of ours. */
+static void test_v2_error_commands(void **state)
+{
+	static const struct {
+		const char *line;
+		uint8_t op;
+		uint16_t code;
+		const char *text, *want;
+	} t[] = {
+		{ "talk carol\n", OP_RTT, ERR_LIMIT, "too many requests",
+		  "error\t3\ttoo many requests\ttalk carol" },
+		{ "list\n", OP_LIST, ERR_LIMIT, "slow\tdown",
+		  "error\t3\tslow\\tdown\tlist" },
+		{ "send bob hello\n", OP_MESSAGE, ERR_QUOTA, "queue full",
+		  "error\t7\tqueue full\tsend bob 1" },
+		{ "end bob\n", OP_END, ERR_NO_CHAT, "no such chat",
+		  "error\t2\tno such chat\tend bob" },
+	};
+	struct run *r = v2_logged_in(state);
+	struct msg m;
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		type(r, t[i].line);
+		read_op(r, &m, t[i].op);
+		refuse_it(r, &m, t[i].code, t[i].text);
+		EXPECT_LINE(r, t[i].want);
+	}
+	/* Not ours: an END to dave this client never sent. */
+	strcpy(m.peer, "dave");
+	refuse_it(r, &m, ERR_NO_CHAT, "no such chat or request");
+	EXPECT_LINE(r, "error\t2\tno such chat or request\t");
+	/* A local error names its command too. */
+	type(r, "accept erin\n");
+	EXPECT_LINE(r, "error\t0\tno request from erin\taccept erin");
 	quit(r);
 }
 
@@ -883,7 +944,7 @@ static void test_v2_end_held(void **state)
 	EXPECT_LINE(r, "ready\talice");
 	EXPECT_LINE(r, "ended\tbob\tleft");
 	type(r, "send bob x\n");
-	EXPECT_LINE(r, "error\t0\tno chat with bob");
+	EXPECT_LINE(r, "error\t0\tno chat with bob\tsend bob");
 	quit(r);
 	snprintf(path, sizeof(path), "%s/alice.state", r->known);
 	assert_int_equal(key_load_private(tu_pki_path("alice.key"), NULL, &ka),
@@ -1196,6 +1257,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_v2_queued, finish),
 		cmocka_unit_test_teardown(test_v2_resend_unstored, finish),
 		cmocka_unit_test_teardown(test_v2_end_held, finish),
+		cmocka_unit_test_teardown(test_v2_error_commands, finish),
 		cmocka_unit_test_teardown(test_v2_reconnect, finish),
 		cmocka_unit_test_teardown(test_v2_locked, finish),
 		cmocka_unit_test_teardown(test_v2_unreadable, finish),

@@ -153,6 +153,9 @@ static void test_format(void **state)
 	ev = (struct cev){ .kind = CEV_ERROR, .code = 2, .text = "x",
 			   .text_len = 1 };
 	expect_has(&ev, "server error 2: x");
+	/* Saying which command failed (issue 18). */
+	ev.cmd = "talk bob";
+	expect_has(&ev, "talk bob: server error 2: x");
 	ev = (struct cev){ .kind = CEV_SENT, .peer = "bob", .id = 3,
 			   .text = "yo", .text_len = 2 };
 	expect_has(&ev, "[#3 to bob] yo");
