@@ -158,7 +158,7 @@ static const char *presence_word(bool online)
 }
 
 /* The lines of version 2 (CLIENT.md: conversation, presence, notsent,
- * dropped, reconnecting). */
+ * dropped, reconnecting, typed, expired). */
 static void fill_v2(struct line *l, const struct cev *ev)
 {
 	switch (ev->kind) {
@@ -187,6 +187,11 @@ static void fill_v2(struct line *l, const struct cev *ev)
 	case CEV_RECONNECTING:
 		put(l, "reconnecting");
 		put_num(l, (ev->when + 999) / 1000);
+		break;
+	case CEV_TYPED:
+		put(l, "typed");
+		put_field(l, ev->peer);
+		put_num(l, ev->id);
 		break;
 	case CEV_EXPIRED:
 		put(l, "expired");

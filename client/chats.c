@@ -615,7 +615,14 @@ int chats_send(struct chats *c, const char *peer, const char *text,
 
 	if (r < 0)
 		return r;
-	if (!(p = chats_peer_find(c, peer))) {
+	p = chats_peer_find(c, peer);
+	/* Without a connection only a conversation takes text: it waits,
+	 * typed, in the outbox (conv_send_text). */
+	if (!c->connected && !(p && p->conv)) {
+		out_error(c->out, "not connected to the server (reconnecting)");
+		return -ENOTCONN;
+	}
+	if (!p) {
 		out_error(c->out, "no chat with %s", peer);
 		return -ENOENT;
 	}

@@ -654,7 +654,10 @@ static int run_checked(const struct cmd_env *e, const struct ccmd *c)
 		out_error(e->out, "%s", c->err);
 		return 0;
 	}
-	if (needs_server(c->kind) && !chats_connected(e->chats)) {
+	/* Chat text goes on: a conversation keeps it till the connection is
+	 * back, chats_send refuses the rest. */
+	if (needs_server(c->kind) && !chats_connected(e->chats) &&
+	    !c->cmd->chat_text) {
 		out_error(e->out, "not connected to the server (reconnecting)");
 		return 0;
 	}

@@ -18,7 +18,8 @@ enum cev_kind {
 	CEV_CHAT,	/* established; s1: peer's fingerprint (hex); flag: first seen */
 	CEV_REFUSED,	/* reason: REFUSE reason */
 	CEV_MSG,	/* id, text */
-	CEV_SENT,	/* id, text (text for the interactive view only) */
+	CEV_SENT,	/* id, text (text for the interactive view only); flag:
+			 * CEV_TYPED came for it before (no text then) */
 	CEV_DELIVERED,	/* id */
 	CEV_ENDED,	/* reason: END reason, or CEV_END_FAILED */
 	CEV_KEYCHANGE,	/* s1: recorded fingerprint, s2: new (both hex) */
@@ -41,6 +42,9 @@ enum cev_kind {
 	CEV_EXPIRED,	/* our message id (0: not remembered) to peer waited
 			 * on the server past its retention and was deleted
 			 * unread; when: the Unix time it was stored */
+	CEV_TYPED,	/* our message id to peer, text: sealed and kept in
+			 * the outbox while there is no connection; CEV_SENT
+			 * (flag) follows when it goes */
 	CEV_KIND_COUNT
 };
 

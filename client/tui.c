@@ -94,7 +94,8 @@ static struct tline *add_event(struct tui *t, size_t i, const struct cev *ev,
 static bool opens_window(enum cev_kind k)
 {
 	return k == CEV_REQUEST || k == CEV_CHAT || k == CEV_MSG ||
-	       k == CEV_SENT || k == CEV_KEYCHANGE || k == CEV_CONV;
+	       k == CEV_SENT || k == CEV_TYPED || k == CEV_KEYCHANGE ||
+	       k == CEV_CONV;
 }
 
 /* The window for ev: its peer's, else the one shown (a command's answer),
@@ -181,20 +182,23 @@ static void on_msg(struct tui *t, size_t i, const struct cev *ev)
 		t->ring = true;
 }
 
-/* Our message: shown once, as "<alice> text (sent)", and its state
- * changes on that line. */
-static void on_sent(struct tui *t, size_t i, const struct cev *ev)
+/* Our message: shown once, as "<alice> text (sent)" or "(typed)", and
+ * its state changes on that line. The history keeps a typed line with no
+ * state (its file knows states 0..5); the states that follow it are
+ * written as they come. */
+static void on_own(struct tui *t, size_t i, const struct cev *ev,
+		   enum tline_state s)
 {
 	struct cev mine = *ev;
 	struct tline *l;
 
-	record(t, HIST_OUT, ev, TS_SENT);
+	record(t, HIST_OUT, ev, s == TS_TYPED ? TS_NONE : s);
 	mine.kind = CEV_MSG;
 	mine.peer = t->env->user;
 	l = add_event(t, i, &mine, TL_OWN, (unsigned)strlen(mine.peer) + 2);
 	if (l) {
 		l->id = ev->id;
-		l->state = TS_SENT;
+		l->state = s;
 	}
 }
 
@@ -261,8 +265,14 @@ static void route(struct tui *t, const struct cev *ev)
 	case CEV_MSG:
 		on_msg(t, i, ev);
 		break;
-	case CEV_SENT:
-		on_sent(t, i, ev);
+	case CEV_SENT:	/* flag: its typed line is there */
+		if (ev->flag)
+			on_state(t, i, ev, TS_SENT);
+		else
+			on_own(t, i, ev, TS_SENT);
+		break;
+	case CEV_TYPED:
+		on_own(t, i, ev, TS_TYPED);
 		break;
 	case CEV_DELIVERED:
 		on_state(t, i, ev, TS_DELIVERED);

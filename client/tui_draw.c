@@ -140,8 +140,8 @@ static attr_t attr_at(const struct shown *v, size_t o)
 	if (o < TS_LEN)
 		return A_DIM;
 	if (o >= v->text_end)
-		return l->state >= TS_LOST ? colour(PAIR_WARN, 0) | A_BOLD :
-					     A_DIM;
+		return tline_state_bad(l->state) ?
+			       colour(PAIR_WARN, 0) | A_BOLD : A_DIM;
 	if (l->kind == TL_WARN)
 		return colour(PAIR_WARN, 0) | A_BOLD;
 	if (o < v->hl_end && l->kind == TL_OWN)

@@ -398,6 +398,20 @@ static void fmt_text_event(struct sbuf *b, const struct cev *ev)
 	       ev->kind == CEV_BYE && !ev->text_len ? 2 : 1);
 }
 
+/* Our message: "[#3 to bob] text"; typed while there is no connection,
+ * "[#3 to bob, typed] text", then "[#3 sent to bob]" when it goes. */
+static void fmt_sent(struct sbuf *b, const struct cev *ev)
+{
+	if (ev->kind == CEV_SENT && ev->flag) {
+		sb_printf(b, "[#%u sent to %s]\n", ev->id, ev->peer);
+		return;
+	}
+	sb_printf(b, "[#%u to %s%s] ", ev->id, ev->peer,
+		  ev->kind == CEV_TYPED ? ", typed" : "");
+	sb_untrusted(b, ev->text, ev->text_len, "    ");
+	sb_put(b, "\n", 1);
+}
+
 static void fill(struct sbuf *b, const struct cev *ev)
 {
 	switch (ev->kind) {
@@ -425,9 +439,8 @@ static void fill(struct sbuf *b, const struct cev *ev)
 		sb_put(b, "\n", 1);
 		break;
 	case CEV_SENT:
-		sb_printf(b, "[#%u to %s] ", ev->id, ev->peer);
-		sb_untrusted(b, ev->text, ev->text_len, "    ");
-		sb_put(b, "\n", 1);
+	case CEV_TYPED:
+		fmt_sent(b, ev);
 		break;
 	case CEV_DELIVERED:
 		sb_printf(b, "[#%u delivered to %s]\n", ev->id, ev->peer);

@@ -34,15 +34,6 @@ dstart_conv() {
 	fi
 }
 
-# Stop it (SIGTERM) without removing its directory.
-dstop_conv() {
-	kill -TERM "$DPID" 2>/dev/null
-	wait "$DPID"
-	local st=$?
-	DPID=
-	return $st
-}
-
 # ---- a proxy that cuts a connection in the middle of a record: once
 # $CUT exists, the next bytes from the server are passed on by half, and
 # both sides of that connection are closed ----
@@ -208,7 +199,7 @@ check "... and says which lock another client holds" \
 	grep -q "$DDIR/cstate/alice/alice.lock" "$(cl_err alice3)"
 
 # ---- (b) secmsgd restarted ----
-dstop_conv
+daemon_term
 check "secmsgd stops (SIGTERM): exit 0" [ $? -eq 0 ]
 expect alice2 "^bye${TAB}shutdown${TAB}" "alice gets bye shutdown"
 expect alice2 "^reconnecting${TAB}[0-9]+\$" "alice: reconnecting"
@@ -295,6 +286,6 @@ cl_cmd alice2 quit
 cl_cmd bob3 quit
 expect_exit alice2 0 "alice quits: exit 0"
 expect_exit bob3 0 "bob quits: exit 0"
-dstop_conv
+daemon_term
 check "secmsgd exits 0" [ $? -eq 0 ]
 [ "$FAILURES" -eq 0 ]

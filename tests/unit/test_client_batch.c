@@ -377,6 +377,9 @@ static void test_format_v2(void **state)
 	EXPECT(&ev, "dropped\tbob\trules\n");
 	ev = (struct cev){ .kind = CEV_STORED, .peer = "bob", .id = 7 };
 	EXPECT(&ev, "stored\tbob\t7\n");
+	ev = (struct cev){ .kind = CEV_TYPED, .peer = "bob", .id = 7,
+			   .text = "secret", .text_len = 6 };
+	EXPECT(&ev, "typed\tbob\t7\n");
 	ev = (struct cev){ .kind = CEV_EXPIRED, .peer = "bob", .id = 7,
 			   .when = 1767225600 };
 	EXPECT(&ev, "expired\tbob\t7\t1767225600\n");

@@ -86,6 +86,7 @@ static unsigned checked;	/* how many records it checked */
 static int refuse_nth;
 /* The keep flag of the last record captured. */
 static bool last_keep;
+static int send_fails;	/* capture's answer, when not 0 (-EPIPE...) */
 /* Copy the next MESSAGE node 0 hands over. */
 static bool keep_first_msg;
 static uint8_t first_msg[CHAN_PT_MAX];
@@ -134,6 +135,8 @@ static int capture(void *ctx, const uint8_t *pt, size_t len, bool keep)
 {
 	int from = (int)(intptr_t)ctx;
 
+	if (send_fails)
+		return send_fails;
 	last_keep = keep;
 	if (check_saved)
 		check_rule1(from, pt, len);
@@ -990,6 +993,19 @@ static bool saved_conv(int i, const char *peer)
 	return found;
 }
 
+/* How many outbox records to peer node i's state file holds is n? */
+static bool saved_out(int i, const char *peer, size_t n)
+{
+	struct state st;
+	size_t k = 0;
+
+	assert_int_equal(state_load(nodes[i].store.path, nodes[i].key, &st), 0);
+	for (size_t j = 0; j < st.nout; j++)
+		k += strcmp(st.out[j].peer, peer) == 0;
+	state_free(&st);
+	return k == n;
+}
+
 /* Restart node i (its table and its store read back from disk) and log it
  * in with a CONVERSATIONS reply listing peers. */
 static void restart(int i, const char *const *peers, size_t n)
@@ -1243,7 +1259,9 @@ static void test_conv_hello_again(void **state)
 
 /* The connection ends: requests and chats of version 1 rules end with it,
  * a conversation's records that never left are sent again (the same
- * bytes) after the next login, and commands that need the server wait. */
+ * bytes) after the next login, text to the conversation is typed (sealed,
+ * saved in the outbox) and goes after them, and commands that need the
+ * server wait. */
 static void test_conv_reconnect(void **state)
 {
 	struct node *a = &nodes[0], *b = &nodes[1];
@@ -1264,19 +1282,62 @@ static void test_conv_reconnect(void **state)
 	chats_disconnected(a->c);
 	EXPECT(a, "ended\tcarol\tconnection");
 	assert_false(chats_connected(a->c));
-	assert_int_equal(ui_cmd(a, "/msg bob not now"), 0);
-	EXPECT(a, "error\t0\tnot connected to the server (reconnecting)\tmsg bob");
+	assert_int_equal(ui_cmd(a, "/talk carol"), 0);
+	EXPECT(a, "error\t0\tnot connected to the server (reconnecting)\ttalk carol");
+	forget_output();
+	assert_int_equal(ui_cmd(a, "/msg carol no conversation"), 0);
+	EXPECT(a, "error\t0\tnot connected to the server (reconnecting)\tmsg carol");
+	assert_int_equal(ui_cmd(a, "/msg bob typed now"), 0);
+	EXPECT(a, "typed\tbob\t2");
 	assert_int_equal(qtail, 0);
+	assert_int_equal(a->store.st.nout, 1);	/* in the outbox, saved */
+	assert_true(saved_out(0, "bob", 1));
 	chats_session(a->c, 2);
 	relay_list(0);
 	assert_false(chats_logged_in(a->c));
+	check_saved = true;
 	send_convs(0, (const char *const[]){ "bob" }, 1);
+	check_saved = false;
 	assert_true(chats_logged_in(a->c));
 	EXPECT(a, "ready\talice");
-	assert_int_equal(qtail, 1);
+	EXPECT(a, "sent\tbob\t2");
+	assert_int_equal(qtail, 2);	/* sealed first, sent first */
 	assert_memory_equal(queue[0].pt, kept, kept_len);
 	pump();
 	EXPECT(b, "msg\talice\t1\tin flight");
+	EXPECT(b, "msg\talice\t2\ttyped now");
+	EXPECT(a, "delivered\tbob\t2");
+	assert_int_equal(a->store.st.nout, 0);	/* bob online: relayed */
+	chats_end(a->c, "bob");
+	pump();
+}
+
+/* The connection broke before the loop saw it (the send function says
+ * -EPIPE): a TEXT to a peer online is typed too, kept in the outbox and
+ * saved, and goes after the next login. */
+static void test_conv_typed_broken(void **state)
+{
+	struct node *a = &nodes[0], *b = &nodes[1];
+
+	(void)state;
+	establish(0, 1);
+	forget_output();
+	send_fails = -EPIPE;
+	assert_int_equal(chats_send(a->c, "bob", "into a broken pipe", 18), 0);
+	send_fails = 0;
+	EXPECT(a, "typed\tbob\t1");
+	assert_false(printed_prefix(a, "sent\t"));
+	assert_true(saved_out(0, "bob", 1));
+	chats_disconnected(a->c);
+	chats_session(a->c, 2);
+	relay_list(0);
+	check_saved = true;
+	send_convs(0, (const char *const[]){ "bob" }, 1);
+	check_saved = false;
+	EXPECT(a, "sent\tbob\t1");
+	pump();
+	EXPECT(b, "msg\talice\t1\tinto a broken pipe");
+	EXPECT(a, "delivered\tbob\t1");
 	chats_end(a->c, "bob");
 	pump();
 }
@@ -1335,6 +1396,7 @@ int main(void)
 		cmocka_unit_test(test_conv_end),
 		cmocka_unit_test(test_conv_hello_again),
 		cmocka_unit_test(test_conv_reconnect),
+		cmocka_unit_test(test_conv_typed_broken),
 		cmocka_unit_test(test_conv_key_gate),
 	};
 

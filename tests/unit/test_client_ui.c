@@ -159,6 +159,11 @@ static void test_format(void **state)
 	ev = (struct cev){ .kind = CEV_SENT, .peer = "bob", .id = 3,
 			   .text = "yo", .text_len = 2 };
 	expect_has(&ev, "[#3 to bob] yo");
+	ev.kind = CEV_TYPED;
+	expect_has(&ev, "[#3 to bob, typed] yo");
+	ev = (struct cev){ .kind = CEV_SENT, .peer = "bob", .id = 3,
+			   .flag = true };
+	expect_has(&ev, "[#3 sent to bob]");
 	ev = (struct cev){ .kind = CEV_DELIVERED, .peer = "bob", .id = 3 };
 	expect_has(&ev, "[#3 delivered to bob]");
 	ev = (struct cev){ .kind = CEV_EXPIRED, .peer = "bob", .id = 3,
