@@ -24,6 +24,11 @@ void chats_emit(struct chats *c, enum cev_kind kind, const char *peer,
 {
 	struct cev ev = { .kind = kind, .peer = peer, .reason = reason };
 
+	/* The advice for END 6 names us and our key (what to /trust). */
+	if (kind == CEV_ENDED && reason == END_KEY_UNKNOWN) {
+		ev.s1 = c->self;
+		ev.s2 = c->self_fpr;
+	}
 	out_event(c->out, &ev);
 }
 
@@ -301,10 +306,18 @@ static enum key_verdict check_key(struct chats *c, struct peer *p,
 	return KEY_CHANGED;
 }
 
-/* The key-change stop: END the attempt and forget it; nothing else is sent. */
+/* The key-change stop: end the attempt and forget it; nothing else is
+ * sent. Version 2 says why (REFUSE 7: the peer is told its key is not the
+ * one we know, END 6); version 1 can only END. */
 static void stop_for_key_change(struct chats *c, struct peer *p)
 {
-	send_peer_op(c, OP_END, p->name);
+	struct msg m = { .op = OP_REFUSE, .reason = REFUSE_KEY_UNKNOWN };
+
+	snprintf(m.peer, sizeof(m.peer), "%s", p->name);
+	if (c->version >= 2)
+		send_msg(c, &m);
+	else
+		send_peer_op(c, OP_END, p->name);
 	out_notice(c->out,
 		   "%s's key has changed: nothing is sent to %s until you "
 		   "check the new fingerprint and trust it",
