@@ -302,9 +302,9 @@ static void fmt_key_unknown(struct sbuf *b, const struct cev *ev)
 
 	fingerprint_group(ev->s2, g);
 	sb_printf(b, "%s's client stopped the chat: it does not know your "
-		  "new key yet.\n  Your key: %s\n%s must compare this "
-		  "fingerprint with you (in person or by phone), then /trust "
-		  "%s. Tell %s by another channel.\n",
+		  "new key yet.\n  Your key: %s\n  %s must compare it with "
+		  "you (in person or by phone), then /trust %s.\n  Tell %s "
+		  "by another channel.\n",
 		  ev->peer, g, ev->peer, ev->s1, ev->peer);
 }
 

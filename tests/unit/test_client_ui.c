@@ -111,8 +111,8 @@ static void test_format_v2(void **state)
 	expect_has(&ev, "alice's client stopped the chat: it does not know "
 			"your new key yet.");
 	expect_has(&ev, "Your key: 0011 2233");
-	expect_has(&ev, "alice must compare this fingerprint with you");
-	expect_has(&ev, "then /trust bob. Tell alice by another channel.");
+	expect_has(&ev, "alice must compare it with you");
+	expect_has(&ev, "then /trust bob.\n  Tell alice by another channel.");
 }
 
 static void test_format(void **state)
