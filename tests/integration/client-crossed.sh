@@ -1,8 +1,8 @@
 #!/bin/bash
 # client-crossed.sh - two users who `talk` each other at the same moment
 # get one chat, not "already exists" (issue 18): real secmsg-client --batch
-# processes and a real secmsgd of two workers, the two commands written
-# back to back, ten times at protocol version 2 (each round a conversation,
+# processes and a real secmsgd of two workers (each pair's users on
+# different ones), the two commands written back to back, ten times at protocol version 2 (each round a conversation,
 # ended for good before the next) and five times at version 1. Whatever
 # the order in which the server takes the two requests (one stands and the
 # other is refused; or they cross and both are refused), each round ends
@@ -18,6 +18,9 @@ START=$(now_us)
 ROUNDS_V2=10
 ROUNDS_V1=5
 
+# Each pair's two users on different workers (their logins dealt in
+# turn): the requests can then cross between the workers, both refused.
+export SECMSG_TEST_HOOKS=round-robin
 dstart || { fail "secmsgd starts"; exit 1; }
 
 # rounds A B N WHAT: N rounds of A and B asking each other at once.
