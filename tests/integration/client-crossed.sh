@@ -2,8 +2,9 @@
 # client-crossed.sh - two users who `talk` each other at the same moment
 # get one chat, not "already exists" (issue 18): real secmsg-client --batch
 # processes and a real secmsgd of two workers (each pair's users on
-# different ones), the two commands written back to back, ten times at protocol version 2 (each round a conversation,
-# ended for good before the next) and five times at version 1. Whatever
+# different ones), the two commands written back to back, ten times at
+# protocol version 2 (each round a conversation, ended for good before
+# the next) and five times at version 1. Whatever
 # the order in which the server takes the two requests (one stands and the
 # other is refused; or they cross and both are refused), each round ends
 # with `chat` on both sides, and no one types `accept`.
