@@ -28,6 +28,7 @@ static const char *const end_words[] = {
 	[CEV_END_FAILED] = "failed",	[END_LEFT] = "left",
 	[END_DISCONNECTED] = "disconnected", [END_KICKED] = "kicked",
 	[END_WITHDRAWN] = "withdrawn",	[END_KEY_CHANGED] = "removed",
+	[END_KEY_UNKNOWN] = "keychanged",
 };
 
 static const char *const error_words[] = {

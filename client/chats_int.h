@@ -57,6 +57,18 @@ struct peer {
 	size_t hello_len;
 	uint32_t hello_ref;
 	bool hello_refused;		/* ERROR 6: again when B is online */
+	/* Crossed requests: both users asked each other at once. */
+	bool crossed;			/* OUT_REQ: their RTT is in meanwhile
+					 * (nonce_a, share_a) */
+	bool retried;			/* OUT_REQ: our RTT sent again */
+};
+
+/* A crossed request lost on both sides: the peer's RTT is awaited (and
+ * accepted) till until_ms. */
+struct crossing {
+	struct crossing *next;
+	char name[NAME_MAX_LEN + 1];
+	int64_t until_ms;
 };
 
 /* A key change that waits for `trust`. */
@@ -76,6 +88,7 @@ struct unsent {
 struct chats {
 	struct peer *peers;
 	struct kchange *changes;
+	struct crossing *crossings;
 	struct known_peers kp;
 	char *kp_path;
 	char self[NAME_MAX_LEN + 1];

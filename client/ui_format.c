@@ -294,6 +294,20 @@ static void fmt_keychange(struct sbuf *b, const struct cev *ev)
 		  ev->peer, g1, g2, ev->peer, ev->peer, ev->peer);
 }
 
+/* END 6: the peer's client stopped because it does not know our key (s1:
+ * our name, s2: our fingerprint). */
+static void fmt_key_unknown(struct sbuf *b, const struct cev *ev)
+{
+	char g[FPR_TEXT_LEN + 1];
+
+	fingerprint_group(ev->s2, g);
+	sb_printf(b, "%s's client stopped the chat: it does not know your "
+		  "new key yet.\n  Your key: %s\n  %s must compare it with "
+		  "you (in person or by phone), then /trust %s.\n  Tell %s "
+		  "by another channel.\n",
+		  ev->peer, g, ev->peer, ev->s1, ev->peer);
+}
+
 /* "2026-12-01 14:03", local time. */
 static void sb_date(struct sbuf *b, uint64_t t)
 {
@@ -449,7 +463,10 @@ static void fill(struct sbuf *b, const struct cev *ev)
 		sb_printf(b, "[#%u stored for %s]\n", ev->id, ev->peer);
 		break;
 	case CEV_ENDED:
-		fmt_ended(b, ev->reason, ev->peer);
+		if (ev->reason == END_KEY_UNKNOWN && ev->s1 && ev->s2)
+			fmt_key_unknown(b, ev);
+		else
+			fmt_ended(b, ev->reason, ev->peer);
 		break;
 	case CEV_KEYCHANGE:
 		fmt_keychange(b, ev);

@@ -282,7 +282,8 @@ static void test_format_reasons(void **state)
 	assert_null(cev_refuse_word(0));
 	assert_null(cev_refuse_word(7));
 	assert_string_equal(cev_end_word(5), "removed");
-	assert_null(cev_end_word(6));
+	assert_string_equal(cev_end_word(6), "keychanged");
+	assert_null(cev_end_word(7));
 	assert_null(cev_bye_word(0));
 	assert_null(cev_bye_word(200));
 	/* A reason this client does not know prints as its number. */
@@ -342,6 +343,7 @@ static void test_format_v2(void **state)
 	};
 	static const struct { unsigned r; const char *line; } ended[] = {
 		{ END_KEY_CHANGED, "ended\tbob\tremoved\n" },
+		{ END_KEY_UNKNOWN, "ended\tbob\tkeychanged\n" },
 		{ CEV_END_SERVER, "ended\tbob\tserver\n" },
 		{ CEV_END_FORGOTTEN, "ended\tbob\tforgotten\n" },
 		{ CEV_END_LOST, "ended\tbob\tlost\n" },

@@ -587,6 +587,136 @@ static void test_confirm_key_too_big(void **state)
 }
 
 
+/* ---- crossed requests: both users ask each other at once ---- */
+
+/* The next record from the client is op naming peer. */
+static void expect_op(struct run *r, uint8_t op, const char *peer)
+{
+	struct msg m;
+
+	if (read_msg(r, &m) < 0) {
+		saw_line(r, "");
+		fail_msg("no %s to %s; the client printed:\n%.*s",
+			 opcode_name(op), peer, (int)r->olen, r->obuf);
+	}
+	assert_int_equal(m.op, op);
+	assert_string_equal(m.peer, peer);
+}
+
+static void send_rtt_from(struct run *r, const char *peer)
+{
+	struct msg rtt = { .op = OP_RTT };
+
+	snprintf(rtt.peer, sizeof(rtt.peer), "%s", peer);
+	memset(rtt.share, 9, sizeof(rtt.share));
+	send_msg(r, &rtt);
+}
+
+static void send_refuse(struct run *r, const char *peer, uint8_t reason)
+{
+	struct msg m = { .op = OP_REFUSE, .reason = reason };
+
+	snprintf(m.peer, sizeof(m.peer), "%s", peer);
+	send_msg(r, &m);
+}
+
+/* Neither `request` nor `refused` was printed for peer: no prompt. */
+static void no_prompt(struct run *r, const char *peer)
+{
+	char req[64], ref[64];
+
+	saw_line(r, "-"); /* read what there is (times out) */
+	snprintf(req, sizeof(req), "request\t%s\n", peer);
+	snprintf(ref, sizeof(ref), "refused\t%s\t", peer);
+	r->obuf[r->olen] = '\0';
+	if (strstr(r->obuf, req) || strstr(r->obuf, ref))
+		fail_msg("a prompt or refusal for %s was shown:\n%s", peer,
+			 r->obuf);
+}
+
+/* alice types `talk peer`: her RTT goes out. */
+static void ask(struct run *r, const char *peer)
+{
+	char line[64];
+
+	snprintf(line, sizeof(line), "talk %s\n", peer);
+	type(r, line);
+	expect_op(r, OP_RTT, peer);
+}
+
+/* She accepts peer's request by herself, with no prompt shown. */
+static void accepted_quietly(struct run *r, const char *peer)
+{
+	expect_op(r, OP_ACCEPT, peer);
+	no_prompt(r, peer);
+}
+
+/* alice asks peer, whose RTT and the REFUSE 5 to hers come in either
+ * order; she accepts its request by herself. */
+static void crossed(void **state, const char *peer, bool rtt_first)
+{
+	struct run *r = logged_in(state);
+
+	ask(r, peer);
+	if (rtt_first)
+		send_rtt_from(r, peer);
+	send_refuse(r, peer, REFUSE_EXISTS);
+	if (!rtt_first)
+		send_rtt_from(r, peer);
+	accepted_quietly(r, peer);
+	quit(r);
+}
+
+/* The daemon's usual order: bob's RTT stands, so ours gets REFUSE 5 after
+ * it. */
+static void test_crossed_rtt_first(void **state)
+{
+	crossed(state, "bob", true);
+}
+
+/* Both refused (neither request stands): alice, whose name sorts first,
+ * asks again; bob's RTT comes meanwhile, the second REFUSE 5 after it. A
+ * third REFUSE 5 would be shown: she asks again only once. */
+static void test_crossed_refuse_first(void **state)
+{
+	struct run *r = logged_in(state);
+
+	ask(r, "bob");
+	send_refuse(r, "bob", REFUSE_EXISTS);
+	expect_op(r, OP_RTT, "bob");
+	send_rtt_from(r, "bob");
+	send_refuse(r, "bob", REFUSE_EXISTS);
+	accepted_quietly(r, "bob");
+	type(r, "end bob\n");
+	expect_op(r, OP_END, "bob");
+	ask(r, "bob");
+	send_refuse(r, "bob", REFUSE_EXISTS);
+	expect_op(r, OP_RTT, "bob");
+	send_refuse(r, "bob", REFUSE_EXISTS);
+	EXPECT_LINE(r, "refused\tbob\texists");
+	quit(r);
+}
+
+/* The other side of it: aaron sorts before alice, so alice does not ask
+ * again; aaron's RTT, when it comes, is accepted without a prompt. */
+static void test_crossed_await(void **state)
+{
+	crossed(state, "aaron", false);
+}
+
+/* bob's request is in before alice asks him: `talk bob` accepts it. */
+static void test_talk_accepts_request(void **state)
+{
+	struct run *r = logged_in(state);
+
+	send_rtt_from(r, "bob");
+	EXPECT_LINE(r, "request\tbob");
+	type(r, "talk bob\n");
+	expect_op(r, OP_ACCEPT, "bob");
+	quit(r);
+}
+
+
 /* ---- version 2: a scripted server of version 2, bob played here ---- */
 
 
@@ -1253,6 +1383,10 @@ int main(void)
 		cmocka_unit_test_teardown(test_hello_largest, finish),
 		cmocka_unit_test_teardown(test_accept_key_too_big, finish),
 		cmocka_unit_test_teardown(test_confirm_key_too_big, finish),
+		cmocka_unit_test_teardown(test_crossed_rtt_first, finish),
+		cmocka_unit_test_teardown(test_crossed_refuse_first, finish),
+		cmocka_unit_test_teardown(test_crossed_await, finish),
+		cmocka_unit_test_teardown(test_talk_accepts_request, finish),
 		cmocka_unit_test_teardown(test_v2_conversation, finish),
 		cmocka_unit_test_teardown(test_v2_queued, finish),
 		cmocka_unit_test_teardown(test_v2_resend_unstored, finish),

@@ -102,6 +102,17 @@ static void test_format_v2(void **state)
 	expect_has(&ev, "no longer knows");
 	ev.reason = END_KEY_CHANGED;
 	expect_has(&ev, "a key changed");
+	/* END 6 to bob (the event names us, alice, and our key): what bob
+	 * must ask alice to do, in words. */
+	ev = (struct cev){ .kind = CEV_ENDED, .peer = "alice",
+			   .reason = END_KEY_UNKNOWN, .s1 = "bob",
+			   .s2 = "00112233445566778899aabbccddeeff"
+				 "00112233445566778899aabbccddeeff" };
+	expect_has(&ev, "alice's client stopped the chat: it does not know "
+			"your new key yet.");
+	expect_has(&ev, "Your key: 0011 2233");
+	expect_has(&ev, "alice must compare it with you");
+	expect_has(&ev, "then /trust bob.\n  Tell alice by another channel.");
 }
 
 static void test_format(void **state)

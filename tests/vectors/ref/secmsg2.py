@@ -239,8 +239,14 @@ def rec_end_c2s(peer, e2e=b""):
 
 
 def rec_end_s2c(peer, reason, e2e=b""):
-    assert 1 <= reason <= 5 and len(e2e) <= 8192
+    assert 1 <= reason <= 6 and len(e2e) <= 8192
     return u8(OP["END"]) + name(peer) + u8(reason) + bytes16(e2e)
+
+
+def rec_refuse_c2s(peer, reason):
+    """REFUSE from a client: reason 1, or 7 (the peer's key refused)."""
+    assert reason in (1, 7)
+    return u8(OP["REFUSE"]) + name(peer) + u8(reason)
 
 
 def rec_error(code, op, ref, peer, text):
