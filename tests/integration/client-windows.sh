@@ -281,10 +281,17 @@ keys "/quit"
 enter
 pane_expect "^\[exit 0\]" "/quit: exit 0"
 
-# ---- color = no (--color no) ----
-tmux_run 100x30 "$CLIENT" -c "$conf" --color no \
+# ---- color = no (--color no), and xterm's title ----
+# xterm's terminfo entries have no status line, only the XT flag: the
+# client sets the title with xterm's OSC 2 (which tmux takes as the
+# pane's title).
+"${TMX[@]}" set-option -g default-terminal xterm-256color 2>/dev/null
+tmux_run 100x30 env TERM=xterm-256color "$CLIENT" -c "$conf" --color no \
 	--state-dir "$DDIR/cstate/alice" alice
 pane_expect "Logged in as alice" "alice again, with --color no"
+title=$("${TMX[@]}" display -p -t "$PANE" '#{pane_title}')
+check "TERM=xterm-256color: the title is set by OSC 2 ($title)" \
+	eval '[[ "$title" == "secmsg alice"* ]]'
 cl_cmd bob "send alice no colours asked"
 keys "/to bob"
 enter
