@@ -172,6 +172,7 @@ struct conn {
 	uint8_t *obuf;		/* output not yet written */
 	size_t ohead, olen, ocap;
 	uint64_t t_start;	/* when the login started (ns) */
+	uint64_t t_auth;	/* when ClientAuth was sent (ns) */
 };
 
 /* What a mode does on connection events; every hook may be NULL. */
@@ -203,6 +204,7 @@ struct tcounters {
 	atomic_ullong done;		/* store: recipients that took all */
 	atomic_ullong done_ns;		/* store: when the last of them did */
 	atomic_ullong login_ns;		/* store: the last recipient's login */
+	atomic_ullong first_auth_ns;	/* store: the first ClientAuth sent */
 };
 
 struct bthread {
@@ -280,6 +282,8 @@ struct result {
 	/* store: the recipients' logins and their backlog */
 	double drain_per_s, drain_per_server_cpu_s, drain_wall_s;
 	double drain_server_cpu_s, drain_logins_s;
+	/* from the first recipient's ClientAuth to the last text received */
+	double drain_after_login_s, drain_after_login_per_s;
 	unsigned long long backlog;
 };
 

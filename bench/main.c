@@ -34,7 +34,12 @@ static void usage(FILE *f)
 "                       a pair may have outstanding; store: not yet STORED)\n"
 "  --rate R             latency: texts per second in total (10000)\n"
 "  --backlog N          store: store N texts in all (rounded up to a\n"
-"                       multiple of P), untimed, then measure the drain\n"
+"                       multiple of P), untimed, then measure the drain,\n"
+"                       to the last text received: from the recipients'\n"
+"                       first connect (their P handshakes included), and\n"
+"                       \"after login\" from the first one's ClientAuth (its\n"
+"                       handshake done; with --pairs 1 that is one\n"
+"                       recipient's backlog without the handshake)\n"
 "  --bidir              both users of a pair send (default: A to B only)\n"
 "  --connectors K       handshake: concurrent connectors (8)\n"
 "  --connections N      idle: connections (1000)\n"
@@ -447,6 +452,7 @@ static void result_init(struct result *r)
 		&r->bench_cpu_s, &r->wall_s, &r->rss_before_kib,
 		&r->rss_after_kib, &r->drain_per_s, &r->drain_per_server_cpu_s,
 		&r->drain_wall_s, &r->drain_server_cpu_s, &r->drain_logins_s,
+		&r->drain_after_login_s, &r->drain_after_login_per_s,
 	};
 
 	memset(r, 0, sizeof(*r));
@@ -495,6 +501,8 @@ static void json_store(const struct opts *o, const struct result *r, bool *f)
 	jnum("drain_s", r->drain_wall_s, 4, f);
 	jnum("drain_server_cpu_s", r->drain_server_cpu_s, 4, f);
 	jnum("drain_logins_s", r->drain_logins_s, 4, f);
+	jnum("drain_after_login_msgs_per_s", r->drain_after_login_per_s, 1, f);
+	jnum("drain_after_login_s", r->drain_after_login_s, 4, f);
 }
 
 static void print_json(const struct opts *o, const struct result *r, bool own)
@@ -601,6 +609,8 @@ static void table_store(const struct opts *o, const struct result *r)
 	printf("  %-28s %llu messages in %.3f s (all logged in after %.3f s), "
 	       "%llu lost\n", "  backlog", r->backlog, r->drain_wall_s,
 	       r->drain_logins_s, r->lost);
+	row("drain after login", r->drain_after_login_per_s, 0,
+	    "msgs/s delivered (from the first ClientAuth)");
 }
 
 static void print_table(const struct opts *o, const struct result *r, bool own)

@@ -315,6 +315,7 @@ static void on_server_hello(struct conn *c, const uint8_t *body, size_t len)
 	crypto_cleanse(&sec, sizeof(sec));
 	c->version = c->hs->hs.version;
 	c->state = CS_AUTH;
+	c->t_auth = now_ns();
 }
 
 static void on_record(struct conn *c, const struct msg *m)

@@ -149,13 +149,18 @@ static void on_queued(struct bthread *t, struct pair *p, struct spair *sp,
 static void s_online(struct conn *c)
 {
 	struct pair *p = c->owner;
+	unsigned long long none = 0;
 
 	if (c->version != 2)
 		pair_fail(p, c->t, "the server chose protocol version 1", NULL);
 	else if (phase() != PH_DELIVER)
 		return;
-	/* The logins' share of the drain: when the last recipient is in. */
+	/* The logins' share of the drain: when the last recipient is in.
+	 * The drain after login: from the first one's ClientAuth (the
+	 * daemon prepares the backlog before its LIST reply). */
 	atomic_store_explicit(&c->t->c.login_ns, now_ns(), memory_order_relaxed);
+	atomic_compare_exchange_strong(&c->t->c.first_auth_ns, &none,
+				       c->t_auth);
 	if (p->ab.sent == 0)
 		delivered_all(c->t, p, spair_of(c));	/* nothing to wait for */
 }
@@ -370,7 +375,7 @@ static void deliver_phase(const struct opts *o, const struct target *tg,
 			  struct bthread *ts, unsigned nt, struct result *r)
 {
 	double cpu0 = proc_sched_s(tg->pid), cpu1;
-	uint64_t t0 = now_ns(), last = 0, logged_in = 0;
+	uint64_t t0 = now_ns(), last = 0, logged_in = 0, first = UINT64_MAX;
 
 	phase_set(ts, nt, PH_DELIVER);
 	if (!wait_done(ts, nt, o->pairs, DELIVER_TIMEOUT_S))
@@ -381,10 +386,14 @@ static void deliver_phase(const struct opts *o, const struct target *tg,
 	for (unsigned i = 0; i < nt; i++) {
 		uint64_t d = atomic_load(&ts[i].c.done_ns);
 		uint64_t l = atomic_load(&ts[i].c.login_ns);
+		uint64_t f = atomic_load(&ts[i].c.first_auth_ns);
 
 		last = d > last ? d : last;
 		logged_in = l > logged_in ? l : logged_in;
+		first = f && f < first ? f : first;
 	}
+	r->drain_after_login_s = last > first && first != UINT64_MAX ?
+		(double)(last - first) / 1e9 : NAN;
 	r->drain_wall_s = last > t0 ? (double)(last - t0) / 1e9 : NAN;
 	r->drain_server_cpu_s = cpu1 - cpu0;
 	r->drain_logins_s = logged_in > t0 ? (double)(logged_in - t0) / 1e9 : NAN;
@@ -393,6 +402,7 @@ static void deliver_phase(const struct opts *o, const struct target *tg,
 static void drain_figures(struct result *r)
 {
 	r->drain_per_s = (double)r->backlog / r->drain_wall_s;
+	r->drain_after_login_per_s = (double)r->backlog / r->drain_after_login_s;
 	r->drain_per_server_cpu_s = r->drain_server_cpu_s > 0 ?
 		(double)r->backlog / r->drain_server_cpu_s : -1;
 	r->errors += r->lost;
