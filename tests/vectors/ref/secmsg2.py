@@ -194,7 +194,7 @@ OP = {"QUIT": 0, "LIST": 1, "RTT": 2, "ACCEPT": 3, "REFUSE": 4, "MESSAGE": 5,
       "CONFIRM": 6, "END": 7, "ERROR": 8, "BYE": 9, "KEY_UPDATE": 10,
       "PING": 11, "PONG": 12, "CONVERSATIONS": 13, "PRESENCE": 14,
       "STORED": 15, "QUEUED": 16, "ACK": 17,
-      "EXPIRED": 18}
+      "EXPIRED": 18, "WAITING": 19, "KEPT": 20}
 
 
 def rec_list_reply(last, names):
@@ -281,6 +281,25 @@ def rec_queued(peer, seq, at, e2e):
 def rec_expired(peer, ref, at):
     assert 1 <= ref <= 0xFFFFFFFF and 0 <= at < 2**64
     return u8(OP["EXPIRED"]) + name(peer) + u32(ref) + u64(at)
+
+
+# First contact with an offline user (VERSION 2, First contact).
+
+def rec_waiting(peer, op):
+    assert op in (OP["RTT"], OP["ACCEPT"])
+    return u8(OP["WAITING"]) + name(peer) + u8(op)
+
+
+def rec_kept(at, record):
+    """record: a whole server-to-client record (opcode || payload)."""
+    assert 0 <= at < 2**64 and record[0] in (
+        OP["RTT"], OP["ACCEPT"], OP["REFUSE"], OP["CONFIRM"], OP["END"])
+    return u8(OP["KEPT"]) + u64(at) + record
+
+
+def rec_refuse_s2c(peer, reason):
+    assert 1 <= reason <= 6
+    return u8(OP["REFUSE"]) + name(peer) + u8(reason)
 
 
 def rec_ack(seq):
