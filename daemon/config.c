@@ -333,7 +333,8 @@ static const struct conf_key keys[] = {
 	UINT("limits", "queue_retention_days", limits.queue_retention_days, 1,
 	    3650, "30",
 	    "Days a stored message waits for its recipient (1..3650); then\n"
-	    "it is deleted unread (checked every minute)."),
+	    "it is deleted unread (checked every minute) and its sender is "
+	    "told."),
 };
 
 _Static_assert(ARRAY_LEN(keys) <= CONF_KEYS_MAX, "too many keys");
@@ -408,7 +409,7 @@ void config_describe(FILE *f)
 	fputs("# secmsgd.conf - configuration of secmsgd, the secmsg relay.\n"
 	    "#\n"
 	    "# Every key is shown commented out, with its default value.\n"
-	    "# Durations are a number with a unit: ms, s, m or h (a bare\n"
+	    "# Durations are a number with a unit: ms, s, m, h or d (a bare\n"
 	    "# number is seconds). Sizes are bytes, or a number with K, M or\n"
 	    "# G (KiB, MiB, GiB). A relative path is relative to the\n"
 	    "# directory of this file (symbolic links resolved). Quote a\n"

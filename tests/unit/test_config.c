@@ -349,7 +349,7 @@ static const struct bad bads[] = {
 	  "@DIR@/bad-unknown-section.conf:5: [client]: unknown section" },
 	{ "bad-duration.conf", NULL,
 	  "@DIR@/bad-duration.conf:7: limits.idle_timeout: invalid duration "
-	  "'5 min' (a number of ms, s, m or h; bare: seconds)" },
+	  "'5 min' (a number of ms, s, m, h or d; bare: seconds)" },
 	{ "bad-range.conf", NULL,
 	  "@DIR@/bad-range.conf:2: limits.max_connections: '1000001' out of "
 	  "range (1..1000000)" },
