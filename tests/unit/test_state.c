@@ -114,6 +114,38 @@ static void test_vector_plaintext(void **state)
 	free(pt);
 }
 
+/* The reference's requests (first contact): bob's to carol, open; alice's
+ * to bob, accepted by him; decoded and encoded back byte for byte. */
+static void test_vector_requests(void **state)
+{
+	struct state st;
+	struct state_req *q;
+	uint8_t *pt, *out;
+	size_t len, olen;
+
+	(void)state;
+	pt = tu_hex(S, "requests_plaintext", &len);
+	assert_int_equal(state_decode(pt, len, &st), 0);
+	assert_int_equal(st.nreq, 2);
+	q = state_req_find(&st, "carol");
+	assert_ptr_equal(q, &st.req[0]);
+	assert_int_equal(q->flags, STATE_REQ_A);
+	assert_int_equal(q->asked, 1767225600);
+	assert_int_equal(q->sig_len, 0);
+	q = state_req_find(&st, "alice");
+	assert_non_null(q);
+	assert_int_equal(q->flags, STATE_REQ_ACCEPTED);
+	assert_int_equal(q->asked, 1767225660);
+	assert_int_equal(q->sig_len, 64);
+	assert_memory_equal(q->share_b, st.req[0].share_a, 32);
+	assert_int_equal(state_encode(&st, &out, &olen), 0);
+	assert_int_equal(olen, len);
+	assert_memory_equal(out, pt, len);
+	state_buf_free(out, olen);
+	state_free(&st);
+	free(pt);
+}
+
 /* The whole file: sealed with the vector's salt and nonce, and opened. */
 static void check_file(const char *path)
 {
@@ -1047,6 +1079,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vector_key),
 		cmocka_unit_test(test_vector_plaintext),
+		cmocka_unit_test(test_vector_requests),
 		cmocka_unit_test(test_vector_file),
 		cmocka_unit_test(test_save_load),
 		cmocka_unit_test(test_fresh_salt),

@@ -402,6 +402,17 @@ def state(run):
     pt = s.state_plaintext("bob", [("alice", since, conv, fpr)])
     hdr, prk, key, data = s.state_file(pkcs8, salt, nonce, pt)
     assert s.state_open(pkcs8, data) == pt
+    # first contact: bob asked carol (open); alice asked bob, he accepted
+    a_priv, b_priv = fixed("alice exchange"), fixed("bob exchange")
+    nonce_a, nonce_b = fixed("nonce_a"), fixed("nonce_b")
+    sig_b = fixed("kept sig 1") + fixed("kept sig 2")
+    reqs = s.state_plaintext_requests("bob", [
+        s.request_value("carol", 1767225600, True, nonce_b,
+                        s.x25519_pub(b_priv), b_priv),
+        s.request_value("alice", 1767225660, False, nonce_a,
+                        s.x25519_pub(a_priv), b_priv,
+                        (nonce_b, s.x25519_pub(b_priv), sig_b)),
+    ])
     empty = s.state_plaintext("bob", [])
     ehdr, _, ekey, edata = s.state_file(pkcs8, fixed("empty salt"),
                                         fixed("empty nonce")[:12], empty)
@@ -415,6 +426,7 @@ def state(run):
                          "DHs_private": h(conv.r.dhs_priv),
                          "state": state_of(conv)},
         "plaintext": h(pt), "file": h(data),
+        "requests_plaintext": h(reqs),
         "empty": {"salt": h(fixed("empty salt")),
                   "nonce": h(fixed("empty nonce")[:12]), "key": h(ekey),
                   "plaintext": h(empty), "file": h(edata)},

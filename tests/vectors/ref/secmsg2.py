@@ -624,6 +624,25 @@ def state_plaintext(self_name, conversations):
     return out
 
 
+def request_value(peer, asked, is_a, nonce_a, share_a, own_private,
+                  accept=None):
+    """A REQUEST item's value (type 4). accept: (nonce_b, share_b, sig_b)
+    once accepted; B's always is. own_private's public key is this
+    side's share."""
+    assert is_a or accept is not None
+    nonce_b, share_b, sig_b = accept or (bytes(32), bytes(32), b"")
+    assert x25519_pub(own_private) == (share_a if is_a else share_b)
+    assert (accept is None) == (len(sig_b) == 0) and len(sig_b) <= 1024
+    flags = (1 if is_a else 0) | (2 if accept else 0)
+    return (name(peer) + u64(asked) + u8(flags) + nonce_a + share_a
+            + nonce_b + share_b + own_private + bytes16(sig_b))
+
+
+def state_plaintext_requests(self_name, requests):
+    """A state of requests only: [request_value(...)], oldest first."""
+    return item(1, name(self_name)) + b"".join(item(4, v) for v in requests)
+
+
 def state_file(pkcs8, salt, nonce, plaintext):
     hdr = STATE_MAGIC + u16(STATE_VERSION) + salt + nonce
     prk, key = state_key(pkcs8, salt)
