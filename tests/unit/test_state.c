@@ -69,14 +69,28 @@ static void test_vector_key(void **state)
 	}
 }
 
+/* st encodes to exactly pt; both are freed. */
+static void encodes_back(struct state *st, uint8_t *pt, size_t len)
+{
+	uint8_t *out;
+	size_t olen;
+
+	assert_int_equal(state_encode(st, &out, &olen), 0);
+	assert_int_equal(olen, len);
+	assert_memory_equal(out, pt, len);
+	state_buf_free(out, olen);
+	state_free(st);
+	free(pt);
+}
+
 /* The plaintext decodes to the reference's values and encodes back. */
 static void test_vector_plaintext(void **state)
 {
 	json_t *cv = tu_get(S, "conversation"), *r = tu_get(cv, "state");
 	struct state st;
 	struct state_conv *c;
-	uint8_t *pt, *out, priv[32];
-	size_t len, olen;
+	uint8_t *pt, priv[32];
+	size_t len;
 
 	(void)state;
 	pt = tu_hex(S, "plaintext", &len);
@@ -106,12 +120,7 @@ static void test_vector_plaintext(void **state)
 	assert_int_equal(c->chat.r.pn, int_at(r, "PN"));
 	assert_int_equal(c->chat.sk.n, int_at(r, "skipped_count"));
 	assert_int_equal(c->chat.sk.n, 1);
-	assert_int_equal(state_encode(&st, &out, &olen), 0);
-	assert_int_equal(olen, len);
-	assert_memory_equal(out, pt, len);
-	state_buf_free(out, olen);
-	state_free(&st);
-	free(pt);
+	encodes_back(&st, pt, len);
 }
 
 /* The reference's requests (first contact): bob's to carol, open; alice's
@@ -120,8 +129,8 @@ static void test_vector_requests(void **state)
 {
 	struct state st;
 	struct state_req *q;
-	uint8_t *pt, *out;
-	size_t len, olen;
+	uint8_t *pt;
+	size_t len;
 
 	(void)state;
 	pt = tu_hex(S, "requests_plaintext", &len);
@@ -138,12 +147,7 @@ static void test_vector_requests(void **state)
 	assert_int_equal(q->asked, 1767225660);
 	assert_int_equal(q->sig_len, 64);
 	assert_memory_equal(q->share_b, st.req[0].share_a, 32);
-	assert_int_equal(state_encode(&st, &out, &olen), 0);
-	assert_int_equal(olen, len);
-	assert_memory_equal(out, pt, len);
-	state_buf_free(out, olen);
-	state_free(&st);
-	free(pt);
+	encodes_back(&st, pt, len);
 }
 
 /* The whole file: sealed with the vector's salt and nonce, and opened. */
