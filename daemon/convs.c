@@ -453,7 +453,7 @@ int convs_req_add(const struct kept_req *q)
 }
 
 int convs_req_accept(const char *a, const char *b, const uint8_t *acc,
-		     size_t len, uint8_t flags)
+		     size_t len, uint8_t flags, int64_t at)
 {
 	uint8_t *c = dup_bytes(acc, len);
 	size_t i;
@@ -470,6 +470,7 @@ int convs_req_accept(const char *a, const char *b, const uint8_t *acc,
 		reqs[i].accept = c;
 		reqs[i].accept_len = len;
 		reqs[i].flags = flags;
+		reqs[i].accepted = at;
 		c = NULL;
 	}
 	pthread_mutex_unlock(&lock);

@@ -66,6 +66,7 @@ struct kept_req {
 					   NULL: open) */
 	size_t accept_len;
 	uint8_t flags;			/* the ACCEPT's flags */
+	int64_t accepted;		/* Unix time of the ACCEPT (0: open) */
 };
 
 /* Empty the view (start, tests). */
@@ -92,10 +93,10 @@ void convs_held_drop(const char *to);
 /* Keep a request (copied; its accept too); 0, -EEXIST (either way
  * round), -ENOMEM. */
 int convs_req_add(const struct kept_req *q);
-/* a's request to b is accepted: a copy of the ACCEPT's fields; 0,
- * -ENOENT, -ENOMEM. */
+/* a's request to b is accepted at Unix time at: a copy of the ACCEPT's
+ * fields; 0, -ENOENT, -ENOMEM. */
 int convs_req_accept(const char *a, const char *b, const uint8_t *acc,
-		     size_t len, uint8_t flags);
+		     size_t len, uint8_t flags, int64_t at);
 /* Forget a's request to b; whether there was one. */
 bool convs_req_del(const char *a, const char *b);
 /* Forget every request user made or got (removed, key changed); how

@@ -9,6 +9,7 @@
  *   3  queues, queued (messages stored for offline users, issue 17)
  *   4  held_ends also holds EXPIRED reports (op, ref, stored)
  *   5  requests (kept requests, doc/first-contact.md)
+ *   6  requests.accepted (the ACCEPT's time: KEPT(at, ACCEPT)'s at)
  */
 #include "store.h"
 
@@ -111,6 +112,8 @@ static const char *const migrations[STORE_SCHEMA] = {
 	"  flags INTEGER NOT NULL DEFAULT 0,"	/* the ACCEPT's */
 	"  PRIMARY KEY (a, b));"
 	"CREATE INDEX requests_b ON requests (b);",
+	/* 5 -> 6 */
+	"ALTER TABLE requests ADD COLUMN accepted INTEGER NOT NULL DEFAULT 0;",
 };
 
 /* ---- requests ---- */
@@ -383,7 +386,8 @@ static bool held_row(sqlite3_stmt *s)
 /* One row of requests into the view. */
 static bool req_row(sqlite3_stmt *s)
 {
-	struct kept_req q = { .asked = sqlite3_column_int64(s, 2) };
+	struct kept_req q = { .asked = sqlite3_column_int64(s, 2),
+			      .accepted = sqlite3_column_int64(s, 8) };
 	const char *a = (const char *)sqlite3_column_text(s, 0);
 	const char *b = (const char *)sqlite3_column_text(s, 1);
 	size_t n = (size_t)sqlite3_column_bytes(s, 6);
@@ -410,7 +414,7 @@ static bool req_row(sqlite3_stmt *s)
 static int load_reqs(struct store *st)
 {
 	sqlite3_stmt *s = prep(st, "SELECT a, b, asked, fpr_a, fpr_b, rtt, "
-				   "accept, flags FROM requests "
+				   "accept, flags, accepted FROM requests "
 				   "ORDER BY asked, rowid");
 	int rc = SQLITE_ERROR;
 
@@ -1004,6 +1008,7 @@ static int req_change(struct store *st, struct store_req *r, const char *sql)
 		sqlite3_bind_blob(s, 3, r->len ? (const void *)r->data : "",
 				  (int)r->len, SQLITE_TRANSIENT);
 		sqlite3_bind_int(s, 4, r->reason);
+		sqlite3_bind_int64(s, 5, r->at);
 	}
 	if (step_done(st, s) < 0)
 		return -EIO;
@@ -1039,8 +1044,8 @@ static int run_req(struct store *st, struct store_req *r)
 		return run_req_add(st, r);
 	case STORE_REQ_ACCEPT:
 		return req_change(st, r, "UPDATE requests SET accept = ?3, "
-				  "flags = ?4 WHERE a = ?1 AND b = ?2 AND "
-				  "accept IS NULL");
+				  "flags = ?4, accepted = ?5 WHERE a = ?1 AND "
+				  "b = ?2 AND accept IS NULL");
 	case STORE_REQ_DELETE:
 		return req_change(st, r, "DELETE FROM requests "
 				  "WHERE a = ?1 AND b = ?2");
@@ -1064,7 +1069,8 @@ static void req_apply(const struct store_req *r)
 		convs_req_add(&q);
 		break;
 	case STORE_REQ_ACCEPT:
-		convs_req_accept(r->a, r->b, r->data, r->len, r->reason);
+		convs_req_accept(r->a, r->b, r->data, r->len, r->reason,
+				 r->at);
 		break;
 	case STORE_REQ_DELETE:
 		convs_req_del(r->a, r->b);

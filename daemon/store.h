@@ -36,7 +36,7 @@
 #include "handle.h"
 
 #define STORE_FILE "secmsgd.db"
-#define STORE_SCHEMA 5		/* the schema version this code writes */
+#define STORE_SCHEMA 6		/* the schema version this code writes */
 
 struct store;
 struct store_wait;
@@ -80,8 +80,9 @@ enum store_op {
 	 * share_a): STORE_NOTHING if a request either way exists,
 	 * STORE_QUOTA if a has max_msgs requests out or b max_msgs in */
 	STORE_REQ_ADD,
-	/* b accepted a's request: data nonce_b || share_b || sig_b, reason
-	 * the ACCEPT's flags; STORE_NOTHING if there is no open one */
+	/* b accepted a's request at Unix time at: data nonce_b || share_b
+	 * || sig_b, reason the ACCEPT's flags; STORE_NOTHING if there is no
+	 * open one */
 	STORE_REQ_ACCEPT,
 	/* a's request to b ends (CONFIRM, refusal, END); STORE_NOTHING if
 	 * there was none */

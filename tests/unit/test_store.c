@@ -772,6 +772,7 @@ static int req_op(struct store *st, uint8_t op, const char *a, const char *b)
 	struct store_req *r = store_req_new(op, a, b, "accept-fields", 13);
 
 	r->reason = 1;
+	r->at = 150;		/* ACCEPT: its time */
 	r->reply = HA;
 	nanswers = 0;
 	store_run(st, r);
@@ -811,10 +812,12 @@ static void test_requests_kept(void **state)
 	assert_int_equal(q[0].accept_len, 13);
 	assert_memory_equal(q[0].accept, "accept-fields", 13);
 	assert_int_equal(q[0].flags, 1);
+	assert_int_equal(q[0].accepted, 150);
 	convs_req_free(q, n);
 	assert_int_equal(convs_req_of("carol", &q, &n), 0);
 	assert_int_equal(n, 1);
 	assert_null(q[0].accept);	/* open */
+	assert_int_equal(q[0].accepted, 0);
 	convs_req_free(q, n);
 	r = store_req_new(STORE_REQ_EXPIRE, NULL, NULL, NULL, 0);
 	r->since = 101;
@@ -851,7 +854,7 @@ static void test_requests_at_rest(void **state)
 	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT * FROM requests", -1,
 					    &s, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_column_count(s), 8);
+	assert_int_equal(sqlite3_column_count(s), 9);
 	assert_string_equal(sqlite3_column_name(s, 0), "a");
 	assert_string_equal(sqlite3_column_name(s, 1), "b");
 	assert_string_equal(sqlite3_column_name(s, 2), "asked");
@@ -860,6 +863,7 @@ static void test_requests_at_rest(void **state)
 	assert_string_equal(sqlite3_column_name(s, 5), "rtt");
 	assert_string_equal(sqlite3_column_name(s, 6), "accept");
 	assert_string_equal(sqlite3_column_name(s, 7), "flags");
+	assert_string_equal(sqlite3_column_name(s, 8), "accepted");
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
 	assert_int_equal(sqlite3_column_bytes(s, 5), CONVS_RTT_LEN);
 	assert_int_equal(sqlite3_step(s), SQLITE_DONE);
