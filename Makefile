@@ -58,7 +58,7 @@ CFLAGS_PKG  := $(shell $(PKG_CONFIG) --cflags $(PKGS_DAEMON) readline 2>/dev/nul
                $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
 LIBS_CRYPTO := $(shell $(PKG_CONFIG) --libs $(PKGS_CRYPTO) 2>/dev/null)
 LIBS_DAEMON := $(shell $(PKG_CONFIG) --libs $(PKGS_DAEMON) 2>/dev/null) -liniparser -lpthread
-LIBS_CLIENT := $(shell $(PKG_CONFIG) --libs libcrypto readline 2>/dev/null) -liniparser -lpthread
+LIBS_CLIENT := $(shell $(PKG_CONFIG) --libs libcrypto readline ncursesw 2>/dev/null) -liniparser -lpthread
 LIBS_CTL    := $(shell $(PKG_CONFIG) --libs libcrypto jansson 2>/dev/null) -liniparser
 LIBS_CMOCKA := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 INIPARSER_CFLAGS = -I/usr/include/iniparser

@@ -9,17 +9,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "batch.h"
 #include "chats.h"
 #include "cmd.h"
+#include "history.h"
 #include "keygen.h"
 #include "net.h"
 #include "out.h"
 #include "rand.h"
 #include "retry.h"
 #include "store.h"
+#include "tui.h"
 #include "ui.h"
 
 #define PROG "secmsg-client"
@@ -33,13 +36,16 @@ struct app {
 	struct chats *chats;
 	struct front front;
 	struct cmd_env env;
-	struct batch *batch;	/* the front end: one of these two */
+	struct batch *batch;	/* the front end: one of these three */
 	struct ui *ui;
+	struct tui *tui;
 	int sig[2];		/* the signal handler's pipe */
 	bool done;		/* the session ended (BYE, closed, broken) */
 	bool quitting;		/* the user is done: QUIT is queued */
 	int64_t quit_by;	/* quitting, QUIT out: stop waiting then */
 	struct cstore store;	/* version 2: the state and its lock */
+	struct chist hist;	/* version 2, windows: the messages kept */
+	char verified[CCFG_PATH_MAX + 64];	/* contacts checked (interactive) */
 	bool use_store;
 	struct retry retry;	/* reconnecting (version 2) */
 };
@@ -290,10 +296,36 @@ static int make_front(struct app *a, bool batch)
 			batch_front(a->batch, &a->front);
 		return a->batch ? 0 : -ENOMEM;
 	}
+	if (tui_usable()) {
+		struct tui_opts to = { .color = a->cfg.color,
+				       .audible = a->cfg.bell,
+				       .titled = a->cfg.title };
+
+		a->tui = tui_new(&a->env, &to);
+		if (a->tui)
+			tui_front(a->tui, &a->front);
+		return a->tui ? 0 : -ENOMEM;
+	}
 	a->ui = ui_new(&a->env);
 	if (a->ui)
 		ui_front(a->ui, &a->front);
 	return a->ui ? 0 : -ENOMEM;
+}
+
+/* The windows' history (version 2, on a terminal): its lines go to their
+ * windows now; a file that does not open is the user's to see, not a
+ * reason to stop. */
+static void open_history(struct app *a)
+{
+	char err[CCFG_PATH_MAX + 256] = "";
+
+	a->hist.fd = -1;
+	if (!a->tui || !a->use_store)
+		return;
+	chist_open(&a->hist, ccfg_state_dir(&a->cfg), a->user, a->key,
+		   a->cfg.history_s, (uint64_t)time(NULL), tui_replay, a->tui,
+		   err, sizeof(err));
+	tui_history(a->tui, &a->hist, err);
 }
 
 /* Key, CA, known peers: everything local. Exit status 2 on failure. */
@@ -325,6 +357,7 @@ static int load_local(struct app *a, const struct app_opts *o)
 			return fail(r == CSTORE_LOCKED ? 4 : 5, "%s", err);
 		a->use_store = true;
 	}
+	open_history(a);
 	snprintf(path, sizeof(path), "%s/%s", a->cfg.known_peers_dir,
 		 a->user);
 	r = chats_new(a->user, a->key, path, a->use_store ? &a->store : NULL,
@@ -333,6 +366,11 @@ static int load_local(struct app *a, const struct app_opts *o)
 		return fail(2, "cannot read the known peers file %s: %s", path,
 			    strerror(-r));
 	a->env.chats = a->chats;
+	if (!o->batch) {
+		snprintf(a->verified, sizeof(a->verified), "%s/%s.verified",
+			 a->cfg.known_peers_dir, a->user);
+		a->env.verified = a->verified;
+	}
 	return 0;
 }
 
@@ -542,6 +580,7 @@ static void cleanup(struct app *a)
 	if (a->front.ops)
 		a->front.ops->close(a->front.ctx, a->quitting);
 	chats_free(a->chats);
+	chist_close(&a->hist);
 	cstore_close(&a->store);
 	cnet_close(&a->net);
 	if (a->trust)
@@ -549,6 +588,7 @@ static void cleanup(struct app *a)
 	if (a->key)
 		key_unref(a->key);
 	ui_free(a->ui);
+	tui_free(a->tui);
 	batch_free(a->batch);
 	sig_fd = -1;
 	for (i = 0; i < NCAUGHT; i++)
@@ -567,6 +607,7 @@ int app_run(const struct app_opts *o)
 		return fail(1, "out of memory");
 	a->cfg = *o->cfg;
 	a->sig[0] = a->sig[1] = -1;
+	a->hist.fd = -1;
 	snprintf(a->user, sizeof(a->user), "%s", o->user);
 	if (cnet_init(&a->net) < 0)
 		r = fail(1, "out of memory");

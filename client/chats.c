@@ -1173,6 +1173,19 @@ int chats_known_fpr(const struct chats *c, const char *peer,
 	return 0;
 }
 
+int chats_changed_fpr(const struct chats *c, const char *peer,
+		      char out[FPR_HEX_LEN + 1])
+{
+	const struct kchange *k;
+
+	for (k = c->changes; k; k = k->next)
+		if (strcmp(k->name, peer) == 0) {
+			snprintf(out, FPR_HEX_LEN + 1, "%s", k->fpr);
+			return 0;
+		}
+	return -ENOENT;
+}
+
 void chats_self_fpr(const struct chats *c, char out[FPR_HEX_LEN + 1])
 {
 	memcpy(out, c->self_fpr, FPR_HEX_LEN + 1);

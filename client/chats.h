@@ -149,6 +149,10 @@ size_t chats_snapshot(const struct chats *c, struct chats_row *v,
 /* The fingerprint recorded for peer (hex), or -ENOENT. */
 int chats_known_fpr(const struct chats *c, const char *peer,
 		    char out[FPR_HEX_LEN + 1]);
+/* The new fingerprint (hex) of peer's key change waiting for trust, or
+ * -ENOENT (the interactive client shows it and words its advice). */
+int chats_changed_fpr(const struct chats *c, const char *peer,
+		      char out[FPR_HEX_LEN + 1]);
 /* Our own key's fingerprint (hex). */
 void chats_self_fpr(const struct chats *c, char out[FPR_HEX_LEN + 1]);
 

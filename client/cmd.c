@@ -1,6 +1,7 @@
 /* cmd.c - the command table: parse a line, run it, list the help. */
 #include "cmd.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -9,6 +10,7 @@
 #include "keygen.h"
 #include "keys.h"
 #include "out.h"
+#include "verified.h"
 
 enum arg_shape {
 	ARGS_NONE,	/* WORD */
@@ -16,7 +18,10 @@ enum arg_shape {
 	ARGS_OPT_PEER,	/* WORD [PEER] */
 	ARGS_PEER_TEXT,	/* WORD PEER TEXT... */
 	ARGS_TEXT,	/* the whole line is text (plain text, no word) */
+	ARGS_NUM,	/* WORD N: a window number, 1..TWIN_NUM_MAX */
 };
+
+#define TWIN_NUM_MAX 99
 
 #define IN_BATCH 1
 #define IN_UI 2
@@ -50,9 +55,34 @@ static int run_list(const struct cmd_env *e, const struct ccmd *c)
 	return 0;
 }
 
-/* A chat the user just asked for becomes the current one (issue 13 §6). */
+/*
+ * Interactively, a key change waiting for /trust is explained here, with
+ * the commands to use, before the chat table's own refusal (whose words
+ * batch scripts rely on) would be said: true if peer is held back.
+ */
+static bool key_held(const struct cmd_env *e, const char *peer)
+{
+	char hex[FPR_HEX_LEN + 1];
+
+	if (!e->focus || chats_changed_fpr(e->chats, peer, hex) < 0)
+		return false;
+	out_error(e->out, "%s's key has changed: compare the new key "
+		  "(/fingerprint %s) with %s in person or by phone, then "
+		  "/trust %s", peer, peer, peer, peer);
+	return true;
+}
+
+/* A chat the user just asked for becomes the current one (issue 13 §6).
+ * Interactively, talking to oneself is refused here, before the client
+ * says it asked (batch scripts get the server's `refused PEER self`). */
 static int run_talk(const struct cmd_env *e, const struct ccmd *c)
 {
+	if (e->focus && strcmp(c->peer, e->user) == 0) {
+		out_error(e->out, "you cannot talk to yourself");
+		return 0;
+	}
+	if (key_held(e, c->peer))
+		return 0;
 	if (chats_talk(e->chats, c->peer) == 0)
 		focus_on(e, c->peer);
 	return 0;
@@ -61,21 +91,32 @@ static int run_talk(const struct cmd_env *e, const struct ccmd *c)
 /* ... and so does a chat the user just accepted. */
 static int run_accept(const struct cmd_env *e, const struct ccmd *c)
 {
+	if (key_held(e, c->peer))
+		return 0;
 	if (chats_accept(e->chats, c->peer) == 0)
 		focus_on(e, c->peer);
 	return 0;
 }
 
+/* A person is told what happened; batch mode stays as it was. */
 static int run_refuse(const struct cmd_env *e, const struct ccmd *c)
 {
-	chats_refuse(e->chats, c->peer);
+	int r = chats_refuse(e->chats, c->peer);
+
+	if (!e->focus)
+		return 0;
+	if (r == -ENOENT)
+		out_error(e->out, "%s has not asked to talk", c->peer);
+	else if (r == 0)
+		out_info(e->out, "You refused %s's request.", c->peer);
 	return 0;
 }
 
 /* send PEER TEXT, /msg PEER TEXT: to PEER, whatever chat is current. */
 static int run_send(const struct cmd_env *e, const struct ccmd *c)
 {
-	chats_send(e->chats, c->peer, c->text, c->text_len);
+	if (!key_held(e, c->peer))
+		chats_send(e->chats, c->peer, c->text, c->text_len);
 	return 0;
 }
 
@@ -99,7 +140,7 @@ static int run_say(const struct cmd_env *e, const struct ccmd *c)
 {
 	char peer[NAME_MAX_LEN + 1];
 
-	if (current(e, peer))
+	if (current(e, peer) && !key_held(e, peer))
 		chats_send(e->chats, peer, c->text, c->text_len);
 	return 0;
 }
@@ -195,20 +236,135 @@ static int run_chats(const struct cmd_env *e, const struct ccmd *c)
 	return 0;
 }
 
+/* The safety number with peer (whose key is recorded, unchanged), and
+ * whether it was verified. */
+static void safety(const struct cmd_env *e, const char *peer)
+{
+	char mine[FPR_HEX_LEN + 1], theirs[FPR_HEX_LEN + 1];
+	char sn[SAFETY_TEXT_LEN + 1];
+
+	if (!e->verified || chats_known_fpr(e->chats, peer, theirs) < 0)
+		return;
+	chats_self_fpr(e->chats, mine);
+	safety_number(mine, theirs, sn);
+	if (verified_has(e->verified, peer, theirs))
+		out_info(e->out, "Safety number with %s: %s\nYou verified it.",
+			 peer, sn);
+	else
+		out_info(e->out, "Safety number with %s: %s\nCompare it with "
+			 "the one %s sees, in person or by phone; if they are "
+			 "the same, /verify %s.", peer, sn, peer, peer);
+}
+
+/* /verify and /unverify: peer's recorded key, unchanged since. */
+static bool verifiable(const struct cmd_env *e, const char *peer,
+		       char fpr[FPR_HEX_LEN + 1])
+{
+	if (!e->verified)
+		return false;
+	if (chats_changed_fpr(e->chats, peer, fpr) == 0) {
+		out_error(e->out, "%s's key has changed: /fingerprint %s "
+			  "first", peer, peer);
+		return false;
+	}
+	if (chats_known_fpr(e->chats, peer, fpr) < 0) {
+		out_error(e->out, "no key recorded for %s yet: talk first",
+			  peer);
+		return false;
+	}
+	return true;
+}
+
+static int run_verify(const struct cmd_env *e, const struct ccmd *c)
+{
+	char fpr[FPR_HEX_LEN + 1];
+	bool on = c->kind == CCMD_VERIFY;
+	int r;
+
+	if (!verifiable(e, c->peer, fpr))
+		return 0;
+	r = verified_set(e->verified, c->peer, fpr, on);
+	if (r < 0)
+		out_error(e->out, "cannot write %s: %s", e->verified,
+			  strerror(-r));
+	else
+		out_info(e->out, on ? "%s is verified (with this key)." :
+			 "%s is no longer marked verified.", c->peer);
+	return 0;
+}
+
+/* NAME's recorded key, and the new one when it changed. */
+static void peer_fingerprint(const struct cmd_env *e, const char *peer)
+{
+	char hex[FPR_HEX_LEN + 1], g[FPR_TEXT_LEN + 1], n[FPR_TEXT_LEN + 1];
+	bool known = chats_known_fpr(e->chats, peer, hex) == 0;
+
+	if (known)
+		fingerprint_group(hex, g);
+	if (chats_changed_fpr(e->chats, peer, hex) == 0) {
+		fingerprint_group(hex, n);
+		out_info(e->out, "%s's key has CHANGED:\n  recorded: %s\n  "
+			 "new:      %s\nCompare the new one with %s in person "
+			 "or by phone, then /trust %s.", peer,
+			 known ? g : "(none)", n, peer, peer);
+	} else if (known) {
+		out_info(e->out, "%s's recorded key: %s", peer, g);
+		safety(e, peer);
+	} else {
+		out_error(e->out, "no key recorded for %s", peer);
+	}
+}
+
 static int run_fingerprint(const struct cmd_env *e, const struct ccmd *c)
 {
 	char hex[FPR_HEX_LEN + 1], g[FPR_TEXT_LEN + 1];
 
-	if (!c->peer[0]) {
-		chats_self_fpr(e->chats, hex);
-		fingerprint_group(hex, g);
-		out_info(e->out, "Your key (%s): %s", e->user, g);
-	} else if (chats_known_fpr(e->chats, c->peer, hex) == 0) {
-		fingerprint_group(hex, g);
-		out_info(e->out, "%s's recorded key: %s", c->peer, g);
-	} else {
-		out_error(e->out, "no key recorded for %s", c->peer);
+	if (c->peer[0]) {
+		peer_fingerprint(e, c->peer);
+		return 0;
 	}
+	chats_self_fpr(e->chats, hex);
+	fingerprint_group(hex, g);
+	out_info(e->out, "Your key (%s): %s", e->user, g);
+	return 0;
+}
+
+/* Windows exist only on a terminal (tui.c). */
+static bool have_windows(const struct cmd_env *e)
+{
+	if (e->win)
+		return true;
+	out_error(e->out, "there are no windows here (not a terminal)");
+	return false;
+}
+
+static int run_win(const struct cmd_env *e, const struct ccmd *c)
+{
+	if (have_windows(e) && !e->win->show(e->win->ctx, c->num))
+		out_error(e->out, "there is no window %u", c->num);
+	return 0;
+}
+
+static int run_close(const struct cmd_env *e, const struct ccmd *c)
+{
+	(void)c;
+	if (have_windows(e))
+		e->win->close(e->win->ctx);
+	return 0;
+}
+
+static int run_clear(const struct cmd_env *e, const struct ccmd *c)
+{
+	(void)c;
+	if (have_windows(e))
+		e->win->clear(e->win->ctx);
+	return 0;
+}
+
+static int run_forget(const struct cmd_env *e, const struct ccmd *c)
+{
+	if (have_windows(e))
+		e->win->forget(e->win->ctx, c->peer);
 	return 0;
 }
 
@@ -231,7 +387,15 @@ static const struct command commands[] = {
 	{ "msg", CCMD_MSG, ARGS_PEER_TEXT, IN_UI, true, run_send,
 	  "/msg NAME TEXT", "send one line to NAME, whatever chat is current" },
 	{ "to", CCMD_TO, ARGS_PEER, IN_UI, false, run_to,
-	  "/to NAME", "make NAME the current chat" },
+	  "/to NAME", "make NAME the current chat (and show its window)" },
+	{ "win", CCMD_WIN, ARGS_NUM, IN_UI, false, run_win,
+	  "/win N", "show window N (also Alt-N; 1 is the status window)" },
+	{ "close", CCMD_CLOSE, ARGS_NONE, IN_UI, false, run_close,
+	  "/close", "close the current window (the chat stays open)" },
+	{ "clear", CCMD_CLEAR, ARGS_NONE, IN_UI, false, run_clear,
+	  "/clear", "empty the window shown (its history on disk stays)" },
+	{ "forget", CCMD_FORGET, ARGS_OPT_PEER, IN_UI, false, run_forget,
+	  "/forget [NAME]", "erase NAME's history on disk and in its window" },
 	{ "chats", CCMD_CHATS, ARGS_NONE, IN_BATCH | IN_UI, false, run_chats,
 	  "/chats", "chats, conversations and requests (* marks the "
 	  "current one)" },
@@ -241,7 +405,12 @@ static const struct command commands[] = {
 	  "withdraw a request" },
 	{ "fingerprint", CCMD_FINGERPRINT, ARGS_OPT_PEER, IN_UI, false,
 	  run_fingerprint, "/fingerprint [NAME]",
-	  "your key's fingerprint, or NAME's as recorded" },
+	  "your key's fingerprint, or NAME's and your safety number" },
+	{ "verify", CCMD_VERIFY, ARGS_PEER, IN_UI, false, run_verify,
+	  "/verify NAME", "mark NAME verified (after comparing the safety "
+	  "number)" },
+	{ "unverify", CCMD_UNVERIFY, ARGS_PEER, IN_UI, false, run_verify,
+	  "/unverify NAME", "take the mark away" },
 	{ "trust", CCMD_TRUST, ARGS_PEER, IN_BATCH | IN_UI, false, run_trust,
 	  "/trust NAME", "accept NAME's new key (check it first!)" },
 	{ "quit", CCMD_QUIT, ARGS_NONE, IN_BATCH | IN_UI, false, run_quit,
@@ -264,6 +433,11 @@ static int run_help(const struct cmd_env *e, const struct ccmd *c)
 				 commands[i].help);
 	out_info(e->out, "Anything else goes to the current chat; start a "
 		 "line with // to\nsend a line that begins with /.");
+	if (e->win)
+		out_info(e->out, "Keys: Alt-1..9 and Alt-0 show a window, "
+			 "Alt-Left/Right the one before or after,\nPgUp/PgDn "
+			 "scroll, Tab completes commands and names, Ctrl-L "
+			 "redraws.");
 	return 0;
 }
 
@@ -347,6 +521,21 @@ static bool set_peer(struct ccmd *c, const char *s, size_t pos, size_t n)
 	return true;
 }
 
+/* A window number: 1..TWIN_NUM_MAX in decimal. */
+static void parse_num(struct ccmd *c, const char *s, size_t n)
+{
+	unsigned v = 0;
+	size_t i;
+
+	for (i = 0; i < n && s[i] >= '0' && s[i] <= '9' && v <= TWIN_NUM_MAX;
+	     i++)
+		v = v * 10 + (unsigned)(s[i] - '0');
+	if (n == 0 || i != n || v == 0 || v > TWIN_NUM_MAX)
+		bad(c, "a window number (1, 2, ...) is missing");
+	else
+		c->num = v;
+}
+
 static void parse_args(const struct command *v, const char *s, size_t len,
 		       size_t pos, bool batch, struct ccmd *c)
 {
@@ -357,6 +546,13 @@ static void parse_args(const struct command *v, const char *s, size_t len,
 	if (v->args == ARGS_NONE) {
 		if (n != 0)
 			bad(c, "this command takes no argument");
+		return;
+	}
+	if (v->args == ARGS_NUM) {
+		parse_num(c, s + pos, n);
+		pos += n;
+		if (c->kind != CCMD_BAD && next_word(s, len, &pos) != 0)
+			bad(c, "too many arguments");
 		return;
 	}
 	if (n == 0) {
@@ -384,6 +580,7 @@ static void reset(struct ccmd *c)
 	c->peer[0] = '\0';
 	c->text[0] = '\0';
 	c->text_len = 0;
+	c->num = 0;
 	c->err = NULL;
 }
 
@@ -412,6 +609,15 @@ void ccmd_parse_batch(const char *line, size_t len, struct ccmd *c)
 	parse_word(line, len, 0, IN_BATCH, c);
 }
 
+static bool blank(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len && is_sep(s[i]); i++)
+		;
+	return i == len;
+}
+
 void ccmd_parse_interactive(const char *line, size_t len, struct ccmd *c)
 {
 	const struct command *say = &commands[NCOMMANDS - 1];
@@ -424,6 +630,8 @@ void ccmd_parse_interactive(const char *line, size_t len, struct ccmd *c)
 		parse_word(line, len, 1, IN_UI, c);
 		return;
 	}
+	if (blank(line, len))
+		return;	/* nothing to say: not sent */
 	skip = line[0] == '/' ? 1 : 0;
 	c->kind = say->kind;
 	c->cmd = say;
@@ -466,4 +674,23 @@ int ccmd_run(const struct cmd_env *e, const struct ccmd *c)
 bool ccmd_historic(const struct ccmd *c)
 {
 	return c->cmd && !c->cmd->chat_text;
+}
+
+const char *ccmd_word(size_t i)
+{
+	size_t k;
+
+	for (k = 0; k < NCOMMANDS; k++)
+		if ((commands[k].where & IN_UI) && commands[k].word &&
+		    i-- == 0)
+			return commands[k].word;
+	return NULL;
+}
+
+bool ccmd_takes_peer(const char *w)
+{
+	const struct command *v = find_command(w, strlen(w), IN_UI);
+
+	return v && (v->args == ARGS_PEER || v->args == ARGS_OPT_PEER ||
+		     v->args == ARGS_PEER_TEXT);
 }

@@ -35,6 +35,12 @@ enum ccmd_kind {
 	CCMD_TRUST,
 	CCMD_QUIT,
 	CCMD_HELP,
+	CCMD_WIN,	/* interactive: /win N, num the window */
+	CCMD_CLOSE,	/* interactive: /close, the current window */
+	CCMD_CLEAR,	/* interactive: /clear, the window shown */
+	CCMD_FORGET,	/* interactive: /forget [PEER], its history on disk */
+	CCMD_VERIFY,	/* interactive: /verify PEER, checked out of band */
+	CCMD_UNVERIFY,	/* interactive: /unverify PEER */
 };
 
 /*
@@ -47,12 +53,28 @@ struct focus {
 	char name[NAME_MAX_LEN + 1];
 };
 
+/* The windowed front end's own commands (tui.c); NULL elsewhere. */
+struct cmd_windows {
+	/* Show window n (1: the status window); false if there is none. */
+	bool (*show)(void *ctx, unsigned n);
+	/* Close the current window (not the status window). */
+	void (*close)(void *ctx);
+	/* Empty the window shown (the screen only). */
+	void (*clear)(void *ctx);
+	/* Forget peer's history on disk and in its window ("": the window
+	 * shown's peer). */
+	void (*forget)(void *ctx, const char *peer);
+	void *ctx;
+};
+
 /* What a command works on. */
 struct cmd_env {
 	struct chats *chats;
 	struct front *out;
 	struct focus *focus;	/* interactive; NULL in batch mode */
 	const char *user;	/* our user name (/fingerprint) */
+	const struct cmd_windows *win;	/* NULL: no windows */
+	const char *verified;	/* the verified contacts file; NULL: batch */
 };
 
 struct command;
@@ -63,6 +85,7 @@ struct ccmd {
 	char peer[NAME_MAX_LEN + 1];
 	char text[CHAT_TEXT_MAX + 1];	/* NUL-terminated; may hold NULs */
 	size_t text_len;
+	unsigned num;			/* CCMD_WIN: the window number */
 	const char *err;		/* CCMD_BAD: a static message */
 };
 
@@ -78,5 +101,10 @@ int ccmd_run(const struct cmd_env *e, const struct ccmd *c);
  * did not parse (a mistyped command may hold the text meant for a chat).
  */
 bool ccmd_historic(const struct ccmd *c);
+/* The i-th interactive command word ("talk"...), NULL past the last (Tab
+ * completion). */
+const char *ccmd_word(size_t i);
+/* Does interactive command word w take a user name first? */
+bool ccmd_takes_peer(const char *w);
 
 #endif

@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -53,6 +54,34 @@ static int parse_name(const struct conf_key *k, const char *val, void *obj,
 	return 0;
 }
 
+/* yes or no. */
+static int parse_switch(const struct conf_key *k, const char *val, void *obj,
+			char *why, size_t whylen)
+{
+	bool *b = (bool *)((char *)obj + k->off);
+
+	if (strcmp(val, "yes") == 0)
+		*b = true;
+	else if (strcmp(val, "no") == 0)
+		*b = false;
+	else
+		return conf_why(why, whylen, "'%.*s' is neither yes nor no",
+				CONF_SHOW, val);
+	return 0;
+}
+
+static void format_switch(const struct conf_key *k, const void *obj,
+			  char *buf, size_t len)
+{
+	snprintf(buf, len, "%s",
+		 *(const bool *)((const char *)obj + k->off) ? "yes" : "no");
+}
+
+#define SWITCH(key, f, def, help) \
+	CONF_CUSTOM("client", key, parse_switch, format_switch, \
+		    _Generic(CONF_FIELD_(struct ccfg, f), \
+			     bool: offsetof(struct ccfg, f)), \
+		    sizeof(bool), def, help)
 #define STRING(key, f, p, help) \
 	CONF_CUSTOM("client", key, p, conf_format_string, \
 		    CONF_OFF_STR_(struct ccfg, f), \
@@ -123,6 +152,30 @@ static const struct conf_key keys[] = {
 		      "about a second, doubling, up to this long, each wait drawn\n"
 		      "at random between half of it and all of it (0..1h; 0: never\n"
 		      "reconnect, exit as version 1 does). Option: --reconnect."),
+	SWITCH("color", color, "yes",
+	       "On a terminal, the windows in colour: each sender's name in a\n"
+	       "colour of its own, warnings in red (yes or no). The NO_COLOR\n"
+	       "environment variable, when set and not empty, turns colours\n"
+	       "off too. Option: --color."),
+	SWITCH("bell", bell, "yes",
+	       "On a terminal, ring the terminal's bell when someone asks to\n"
+	       "talk and when a message comes to a window not shown (yes or\n"
+	       "no); tmux and most terminals then flag the window.\n"
+	       "Option: --bell."),
+	SWITCH("title", title, "yes",
+	       "On a terminal that has a title (its terminfo entry has a\n"
+	       "status line, as tmux's has), show the user and the activity\n"
+	       "list there: \"secmsg alice [2,4!]\" (yes or no).\n"
+	       "Option: --title."),
+	CONF_DURATION(struct ccfg, "client", "history", history_s, CONF_SEC,
+		      0, (unsigned long long)CCFG_HISTORY_MAX_S * CONF_SEC,
+		      "720h",
+		      "Protocol version 2, on a terminal: how long the windows'\n"
+		      "messages are kept on disk (state_dir/USER.history,\n"
+		      "encrypted under a key from your private key, as the state\n"
+		      "file), shown again when the client starts (whole seconds,\n"
+		      "up to 10 years; 0: keep nothing, and remove the file).\n"
+		      "Option: --history."),
 };
 
 _Static_assert(ARRAY_LEN(keys) <= CONF_KEYS_MAX, "too many keys");

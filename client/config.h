@@ -10,6 +10,7 @@
 #ifndef SECMSG_CLIENT_CONFIG_H
 #define SECMSG_CLIENT_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -21,6 +22,7 @@
 #define CCFG_KEEPALIVE_MAX 86400	/* seconds: 24h */
 #define CCFG_SEND_RATE_MAX 100000
 #define CCFG_RECONNECT_MAX_MS 3600000	/* reconnect at most: 1h */
+#define CCFG_HISTORY_MAX_S 315360000u	/* history kept at most: 10 years */
 
 struct ccfg {
 	char server[300];		/* HOST:PORT or [V6]:PORT; "" = unset */
@@ -34,6 +36,10 @@ struct ccfg {
 	char state_dir[CCFG_PATH_MAX];	/* "" = known_peers_dir */
 	unsigned protocol_version;	/* highest offered: 1 or 2 */
 	unsigned reconnect_ms;		/* longest reconnect wait; 0 = never */
+	bool color;			/* the terminal's windows in colour */
+	bool bell;			/* ring on a request or a hidden message */
+	bool title;			/* activity in the terminal's title */
+	unsigned history_s;		/* keep the windows' history; 0 = none */
 };
 
 /* Fill c with the defaults (keys_dir and known_peers_dir under $HOME). */

@@ -35,7 +35,7 @@ struct main_opts {
 enum {
 	OPT_CA = 256, OPT_CRL, OPT_KNOWN, OPT_KEEPALIVE, OPT_KEYGEN,
 	OPT_NOPASS, OPT_FPR, OPT_PRINT, OPT_RATE, OPT_STATE, OPT_PROTO,
-	OPT_RECONNECT,
+	OPT_RECONNECT, OPT_COLOR, OPT_BELL, OPT_TITLE, OPT_HISTORY,
 };
 
 static const struct option longopts[] = {
@@ -51,6 +51,10 @@ static const struct option longopts[] = {
 	{ "state-dir", required_argument, NULL, OPT_STATE },
 	{ "protocol-version", required_argument, NULL, OPT_PROTO },
 	{ "reconnect", required_argument, NULL, OPT_RECONNECT },
+	{ "color", required_argument, NULL, OPT_COLOR },
+	{ "bell", required_argument, NULL, OPT_BELL },
+	{ "title", required_argument, NULL, OPT_TITLE },
+	{ "history", required_argument, NULL, OPT_HISTORY },
 	{ "batch", no_argument, NULL, 'b' },
 	{ "passphrase-file", required_argument, NULL, 'p' },
 	{ "keygen", required_argument, NULL, OPT_KEYGEN },
@@ -70,7 +74,9 @@ static void usage(FILE *f)
 		"                     [--crl FILE] [-k DIR] [--known-peers-dir DIR]\n"
 		"                     [--keepalive SECONDS] [--send-rate N] [-p FILE]\n"
 		"                     [--protocol-version 1|2] [--state-dir DIR]\n"
-		"                     [--reconnect DURATION] USER\n"
+		"                     [--reconnect DURATION] [--color yes|no]\n"
+		"                     [--bell yes|no] [--title yes|no]\n"
+		"                     [--history DURATION] USER\n"
 		"       " PROG " --keygen USER [-t ed25519|ecdsa|rsa] [-k DIR]\n"
 		"                     [-p FILE | --no-passphrase]\n"
 		"       " PROG " --fingerprint FILE [-p FILE]\n"
@@ -89,6 +95,10 @@ static void usage(FILE *f)
 		"      --protocol-version N   offer protocol version N (1 or 2)\n"
 		"      --state-dir DIR        where the state file and its lock live\n"
 		"      --reconnect DURATION   longest wait between reconnections\n"
+		"      --color yes|no         colours on the terminal's windows\n"
+		"      --bell yes|no          ring on a request or a hidden message\n"
+		"      --title yes|no         the activity in the terminal's title\n"
+		"      --history DURATION     keep the windows' messages this long\n"
 		"  -p, --passphrase-file FILE read the key's passphrase from FILE\n"
 		"      --keygen USER          make USER.key and USER.pub in DIR\n"
 		"  -t, --type TYPE            key type for --keygen (default ed25519)\n"
@@ -117,7 +127,9 @@ static int take_option(struct main_opts *o, int ch)
 		{ OPT_KNOWN, "known_peers_dir" }, { OPT_KEEPALIVE, "keepalive" },
 		{ OPT_RATE, "send_rate" }, { OPT_STATE, "state_dir" },
 		{ OPT_PROTO, "protocol_version" },
-		{ OPT_RECONNECT, "reconnect" },
+		{ OPT_RECONNECT, "reconnect" }, { OPT_COLOR, "color" },
+		{ OPT_BELL, "bell" }, { OPT_TITLE, "title" },
+		{ OPT_HISTORY, "history" },
 	};
 	size_t i;
 

@@ -93,6 +93,24 @@ static void print_queued(struct ui *u, FILE *f)
 	fflush(f);
 }
 
+void ui_no_focus_line(struct chats *c, char *line, size_t size)
+{
+	struct chats_row v[16];
+	size_t n = chats_snapshot(c, v, 16), i;
+	int len = snprintf(line, size, "No current chat now");
+	const char *sep = " (open: ";
+
+	for (i = 0; i < n && i < 16 && len < (int)size - 100; i++) {
+		if (v[i].key_changed)
+			continue;
+		len += snprintf(line + len, size - (size_t)len, "%s%s", sep,
+				v[i].name);
+		sep = ", ";
+	}
+	snprintf(line + len, size - (size_t)len, "%s",
+		 sep[0] == ',' ? "): /to NAME picks one." : ".");
+}
+
 /*
  * The current chat ended. Say so, and which chats are open: plain text now
  * goes nowhere until the user picks one (/to), rather than to a peer the
@@ -100,22 +118,11 @@ static void print_queued(struct ui *u, FILE *f)
  */
 static void lost_focus(struct ui *u)
 {
-	struct chats_row v[16];
-	size_t n = chats_snapshot(u->env->chats, v, 16), i;
 	char line[512];
-	int len = snprintf(line, sizeof(line), "No current chat now");
-	const char *sep = " (open: ";
 
 	u->focus.name[0] = '\0';
-	for (i = 0; i < n && i < 16 && len < 400; i++) {
-		if (v[i].key_changed)
-			continue;
-		len += snprintf(line + len, sizeof(line) - (size_t)len, "%s%s",
-				sep, v[i].name);
-		sep = ", ";
-	}
-	snprintf(line + len, sizeof(line) - (size_t)len, "%s\n",
-		 sep[0] == ',' ? "): /to NAME picks one." : ".");
+	ui_no_focus_line(u->env->chats, line, sizeof(line) - 1);
+	strcat(line, "\n");
 	queue_text(u, line, strlen(line));
 }
 
@@ -182,43 +189,47 @@ static void remove_handler(struct ui *u)
 	u->installed = false;
 }
 
-/* Readline's copy of what was typed: cleanse what may have held text. */
-static void cleanse_line_buffer(struct ui *u)
+void ui_cleanse_line_buffer(size_t typed_max)
 {
-	size_t n = (size_t)rl_end > u->typed_max ? (size_t)rl_end :
-						   u->typed_max;
+	size_t n = (size_t)rl_end > typed_max ? (size_t)rl_end : typed_max;
 
 	if (rl_line_buffer)
 		crypto_cleanse(rl_line_buffer, n);
 }
 
+int ui_run_line(struct cmd_env *env, char *line, size_t *typed_max)
+{
+	struct ccmd *c = malloc(sizeof(*c));
+	size_t len = strlen(line);
+	int r = 0;
+
+	if (len > *typed_max)
+		*typed_max = len;
+	if (c) {
+		ccmd_parse_interactive(line, len, c);
+		ui_history_add(c, line);
+		r = ccmd_run(env, c);
+		crypto_cleanse(c, sizeof(*c));
+		free(c);
+	}
+	crypto_cleanse(line, len);
+	free(line);
+	return r;
+}
+
 static void on_line(char *line)
 {
 	struct ui *u = ui_cur;
-	struct ccmd *c;
-	size_t len;
 
 	if (!line) {
 		u->quit = true; /* Ctrl-D (readline prints the newline) */
 		remove_handler(u); /* or readline would draw the prompt again */
 		return;
 	}
-	len = strlen(line);
-	if (len > u->typed_max)
-		u->typed_max = len;
-	c = malloc(sizeof(*c));
-	if (c) {
-		ccmd_parse_interactive(line, len, c);
-		ui_history_add(c, line);
-		if (ccmd_run(u->env, c) == FRONT_QUIT) {
-			u->quit = true;
-			remove_handler(u);
-		}
-		crypto_cleanse(c, sizeof(*c));
-		free(c);
+	if (ui_run_line(u->env, line, &u->typed_max) == FRONT_QUIT) {
+		u->quit = true;
+		remove_handler(u);
 	}
-	crypto_cleanse(line, len);
-	free(line);
 }
 
 static int on_input(void *fe)
@@ -239,7 +250,7 @@ static void on_interrupt(struct ui *u)
 	fputs("^C", out);
 	rl_crlf();
 	rl_callback_sigcleanup();
-	cleanse_line_buffer(u);
+	ui_cleanse_line_buffer(u->typed_max);
 	rl_free_line_state();
 	rl_replace_line("", 0);
 	rl_on_new_line();
@@ -299,7 +310,7 @@ static void on_close(void *fe, bool user_quit)
 	print_queued(u, stdout);
 	if (u->started) {
 		ui_history_wipe();
-		cleanse_line_buffer(u);
+		ui_cleanse_line_buffer(u->typed_max);
 	}
 }
 

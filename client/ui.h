@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "chats.h"
 #include "cmd.h"
 #include "event.h"
 #include "front.h"
@@ -45,6 +46,17 @@ void ui_free(struct ui *u);
 /* Its front-end interface (for out.c and the session loop). */
 void ui_front(struct ui *u, struct front *f);
 
+/* "No current chat now (open: ...)": what to say when the current chat
+ * ended (no newline). */
+void ui_no_focus_line(struct chats *c, char *line, size_t size);
+/* Parse and run one line the user typed, add it to the history if it may
+ * go there, then cleanse and free it; *typed_max keeps the longest length
+ * seen (readline's buffer is cleansed that far at the end). FRONT_QUIT or
+ * 0. */
+int ui_run_line(struct cmd_env *env, char *line, size_t *typed_max);
+/* Cleanse readline's line buffer as far as anything was typed (the
+ * longest line, typed_max, or what is there now): it may hold chat text. */
+void ui_cleanse_line_buffer(size_t typed_max);
 /* Add line (parsed as c) to the history if it may hold it (ccmd_historic);
  * true if added. */
 bool ui_history_add(const struct ccmd *c, const char *line);

@@ -361,8 +361,27 @@ static void fmt_v2(struct sbuf *b, const struct cev *ev)
 	}
 }
 
+/* The server's BYE text when it only repeats the reason, which is said
+ * already ("(you logged in elsewhere): logged in elsewhere"). */
+static bool bye_repeats(const struct cev *ev)
+{
+	char t[128];
+
+	if (ev->kind != CEV_BYE || !ev->text_len || ev->text_len >= sizeof(t) ||
+	    memchr(ev->text, '\0', ev->text_len))
+		return false;
+	memcpy(t, ev->text, ev->text_len);
+	t[ev->text_len] = '\0';
+	return strcasestr(bye_text(ev->reason), t) != NULL;
+}
+
 static void fmt_text_event(struct sbuf *b, const struct cev *ev)
 {
+	if (bye_repeats(ev)) {
+		sb_printf(b, "The server ended the session (%s).\n",
+			  bye_text(ev->reason));
+		return;
+	}
 	if (ev->kind == CEV_ERROR && ev->code == 0)
 		sb_printf(b, "error: ");
 	else if (ev->kind == CEV_ERROR)

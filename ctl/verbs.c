@@ -348,6 +348,22 @@ static int kv(struct ctl_output *o, const char *key, const char *fmt, ...)
 	return ctl_table_add(&o->table, cells);
 }
 
+/* The store's size on disk and what it stored since start (a daemon of
+ * before sends neither). */
+static int status_store_file(struct ctl_output *o, json_t *s)
+{
+	char file[32];
+
+	if (!json_is_integer(json_object_get(s, "store_file_bytes")))
+		return 0;
+	ctl_fmt_bytes((uint64_t)num(s, "store_file_bytes"), file,
+		      sizeof(file));
+	if (kv(o, "Store on disk:", "%s (database and WAL)", file) < 0)
+		return -1;
+	return kv(o, "Messages stored:", "%lld",
+		  (long long)num(s, "messages_stored"));
+}
+
 /* Messages stored for users offline (a daemon of before sends none). */
 static int status_stored(struct ctl_output *o, json_t *s)
 {
@@ -358,8 +374,10 @@ static int status_stored(struct ctl_output *o, json_t *s)
 	ctl_fmt_bytes((uint64_t)num(s, "stored_bytes"), bytes, sizeof(bytes));
 	if (num(s, "stored_oldest") > 0)
 		ctl_fmt_time(num(s, "stored_oldest"), oldest, sizeof(oldest));
-	return kv(o, "Stored:", "%lld messages, %s, oldest %s",
-		  (long long)num(s, "stored_messages"), bytes, oldest);
+	if (kv(o, "Stored:", "%lld messages, %s, oldest %s",
+	       (long long)num(s, "stored_messages"), bytes, oldest) < 0)
+		return -1;
+	return status_store_file(o, s);
 }
 
 int ctl_verb_status(struct ctl_ctx *x, char **args, struct ctl_output *o)

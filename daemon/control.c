@@ -51,6 +51,7 @@
 #include "mono.h"
 #include "queue.h"
 #include "registry.h"
+#include "store.h"
 #include "varlink.h"
 #include "varlink_admin.h"
 
@@ -89,9 +90,11 @@ const char control_admin_interface[] =
 	"method Stats() -> (uptime: int, workers: int, online: int, chats: int, connections: int,\n"
 	"                   handshakes_ok: int, handshakes_failed: int, messages_relayed: int,\n"
 	"                   bytes_relayed: int, stored_messages: int, stored_bytes: int,\n"
-	"                   stored_oldest: int)\n"
+	"                   stored_oldest: int, messages_stored: int, store_file_bytes: int)\n"
 	"                                                  # stored: for users offline (version 2);\n"
-	"                                                  # oldest: Unix time, 0 when none\n"
+	"                                                  # oldest: Unix time, 0 when none;\n"
+	"                                                  # messages_stored: since start;\n"
+	"                                                  # store_file_bytes: database and WAL\n"
 	"\n"
 	"error NoSuchUser (name: string)\n"
 	"error PermissionDenied ()\n";
@@ -470,6 +473,7 @@ static json_t *m_stats(struct control *ctl, uid_t uid, json_t *params)
 {
 	struct admin_req *r;
 	struct admin_stats s;
+	struct store_figures f = { 0 };
 	json_t *err = check_known(params, no_params);
 	size_t stored, bytes;
 
@@ -481,8 +485,10 @@ static json_t *m_stats(struct control *ctl, uid_t uid, json_t *params)
 	s = r->stats;
 	admin_req_unref(r);
 	queue_totals(&stored, &bytes);
+	ctl->env.ops->store_figures(ctl->env.ctx, &f);
 	return reply_ok(json_pack(
-		"{s:I, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		"{s:I, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+		"s:I, s:I}",
 		"uptime", (json_int_t)(time(NULL) - ctl->env.started),
 		"workers", ctl->env.nworkers, "online", (json_int_t)s.online,
 		"chats", (json_int_t)s.chats,
@@ -493,7 +499,9 @@ static json_t *m_stats(struct control *ctl, uid_t uid, json_t *params)
 		"bytes_relayed", (json_int_t)s.bytes_relayed,
 		"stored_messages", (json_int_t)stored,
 		"stored_bytes", (json_int_t)bytes,
-		"stored_oldest", (json_int_t)queue_oldest()));
+		"stored_oldest", (json_int_t)queue_oldest(),
+		"messages_stored", (json_int_t)f.stored,
+		"store_file_bytes", (json_int_t)f.file_bytes));
 }
 
 /* ---- org.varlink.service ---- */

@@ -12,6 +12,7 @@
 struct admin_req;
 struct control;
 struct log_caller;
+struct store_figures;
 
 /* What the control server needs of the rest of the daemon (server.c
  * gives the real services, tests/fuzz/fuzz_varlink.c fakes). */
@@ -28,6 +29,8 @@ struct control_ops {
 	 * (once durable), or a negative error. */
 	int64_t (*purge)(void *ctx, const struct log_caller *by,
 			 const char *name);
+	/* The store's counters and size on disk (store.h). */
+	void (*store_figures)(void *ctx, struct store_figures *f);
 };
 
 struct control_env {

@@ -77,6 +77,8 @@ static const struct {
 	    LOG_NOTICE },
 	[MSGID_STORE_EXPIRED] = { "af7a8a0518e048c3af8c15739cfcfa3f",
 	    LOG_NOTICE },
+	[MSGID_STORE_FAILED] = { "5f55a23f82cd488889d022b2e1ed57a4",
+	    LOG_ERR },
 };
 
 static bool to_journal;

@@ -36,6 +36,7 @@ enum log_msgid {
 	MSGID_USER_KEY_CHANGED,	/* audit: a reload found a user's new key */
 	MSGID_STORE_REFUSED,	/* a message for a user offline not stored */
 	MSGID_STORE_EXPIRED,	/* stored messages deleted unread */
+	MSGID_STORE_FAILED,	/* the database refused a write (disk full) */
 	MSGID_COUNT
 };
 

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -47,6 +48,11 @@ _Static_assert(ARRAY_LEN(hs_fail_names) == HSF_COUNT, "a reason without a name")
 static const char *const bye_names[STAT_BYE_COUNT] = {
 	"kicked", "elsewhere", "shutdown", "idle", "send_queue", "violation",
 	"removed",
+};
+
+/* Why a message was not stored (metrics.h). */
+static const char *const refusal_names[METRICS_REFUSALS] = {
+	"quota", "store_full", "disk_full", "failed",
 };
 
 /* ---- collecting ---- */
@@ -255,6 +261,46 @@ static void render_traffic(struct out *o, const struct metrics_snapshot *m)
 		  &m->relay_latency, stat_bounds_relay);
 }
 
+/* The store's plain families (one value each), in the order shown. */
+static const struct {
+	const char *name, *type, *help;
+	size_t off;		/* of the uint64_t in struct metrics_snapshot */
+} store_families[] = {
+	{ "secmsgd_stored_messages", "gauge",
+	  "Messages stored for users offline now.",
+	  offsetof(struct metrics_snapshot, stored_messages) },
+	{ "secmsgd_stored_bytes", "gauge",
+	  "Bytes of end-to-end payload of the messages stored now.",
+	  offsetof(struct metrics_snapshot, stored_bytes) },
+	{ "secmsgd_store_file_bytes", "gauge",
+	  "Size on disk of the database and its write-ahead log.",
+	  offsetof(struct metrics_snapshot, store_file_bytes) },
+	{ "secmsgd_messages_stored_total", "counter",
+	  "MESSAGE records stored for a user offline (not in "
+	  "secmsgd_messages_relayed_total).",
+	  offsetof(struct metrics_snapshot, messages_stored) },
+	{ "secmsgd_stored_messages_expired_total", "counter",
+	  "Stored messages deleted unread after queue_retention_days.",
+	  offsetof(struct metrics_snapshot, stored_expired) },
+};
+
+static void render_store(struct out *o, const struct metrics_snapshot *m)
+{
+	if (!m->have_store)
+		return;
+	for (size_t i = 0; i < ARRAY_LEN(store_families); i++) {
+		const uint64_t *v = (const uint64_t *)(const void *)
+			((const char *)m + store_families[i].off);
+
+		metric(o, store_families[i].name, store_families[i].type,
+		       store_families[i].help, *v);
+	}
+	labelled(o, "secmsgd_messages_not_stored_total",
+		 "MESSAGE records for a user offline that were not stored, by "
+		 "reason (ERROR 7, 8, 8, 9).", "reason", refusal_names,
+		 m->store_refused, METRICS_REFUSALS);
+}
+
 int metrics_render(const struct metrics_snapshot *m, char *buf, size_t cap)
 {
 	static const char *const results[] = { "ok", "failed" };
@@ -265,6 +311,7 @@ int metrics_render(const struct metrics_snapshot *m, char *buf, size_t cap)
 	render_gauges(&o, m);
 	render_handshakes(&o, m);
 	render_traffic(&o, m);
+	render_store(&o, m);
 	labelled(&o, "secmsgd_reloads_total",
 		 "Reloads (SIGHUP, Reload), by result: failed keeps the running "
 		 "configuration.", "result", results, reloads, 2);

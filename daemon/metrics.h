@@ -21,6 +21,10 @@
 /* The Content-Type of the text. */
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
+/* Why a message was not stored: quota, store_full, disk_full, failed
+ * (store.h's enum store_refusal, in its order). */
+#define METRICS_REFUSALS 4
+
 struct metrics_hist {
 	uint64_t bucket[STAT_HIST_BOUNDS + 1];	/* per bucket, not cumulative */
 	uint64_t sum_ns;
@@ -42,6 +46,11 @@ struct metrics_snapshot {
 	uint64_t messages_relayed, bytes_relayed, rate_limited;
 	uint64_t byes[STAT_BYE_COUNT];
 	struct metrics_hist handshake_time, relay_latency;
+	/* the store of messages for users offline (issue 17) */
+	bool have_store;		/* the next ones are set */
+	uint64_t stored_messages, stored_bytes, store_file_bytes;
+	uint64_t messages_stored, stored_expired;
+	uint64_t store_refused[METRICS_REFUSALS];
 };
 
 /* Add one worker's counters to m (read with relaxed loads, any thread). */

@@ -9,16 +9,26 @@
 
 /* One recipient's records: v[head..n) in increasing seq. */
 struct rq {
+	struct rq *hnext;		/* same bucket of the index */
+	size_t idx;			/* in rqs */
 	char name[NAME_MAX_LEN + 1];
 	struct queued *v;
 	size_t head, n, cap;
 	size_t bytes;
+	bool incomplete;		/* a record is missing: reload */
 };
 
+#define NBUCKETS 4096	/* the index by name: a login looks up its own */
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct rq *rqs;
+static struct rq **rqs;			/* every recipient with records */
 static size_t nrqs, rqs_cap;
+static struct rq *buckets[NBUCKETS];
 static size_t total_msgs, total_bytes;
+/* Recipients marked incomplete; all_incomplete when one could not be
+ * marked (no memory for its entry): then every recipient is. */
+static size_t nincomplete;
+static bool all_incomplete;
 
 static void rq_clear(struct rq *q)
 {
@@ -30,50 +40,89 @@ static void rq_clear(struct rq *q)
 void queue_reset(void)
 {
 	pthread_mutex_lock(&lock);
-	for (size_t i = 0; i < nrqs; i++)
-		rq_clear(&rqs[i]);
+	for (size_t i = 0; i < nrqs; i++) {
+		rq_clear(rqs[i]);
+		free(rqs[i]);
+	}
 	free(rqs);
 	rqs = NULL;
 	nrqs = rqs_cap = 0;
+	memset(buckets, 0, sizeof(buckets));
 	total_msgs = total_bytes = 0;
+	nincomplete = 0;
+	all_incomplete = false;
 	pthread_mutex_unlock(&lock);
+}
+
+/* FNV-1a of a name, into the index. */
+static size_t bucket(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h % NBUCKETS;
 }
 
 static struct rq *rq_find(const char *name)
 {
-	for (size_t i = 0; i < nrqs; i++)
-		if (strcmp(rqs[i].name, name) == 0)
-			return &rqs[i];
-	return NULL;
+	struct rq *q = buckets[bucket(name)];
+
+	while (q && strcmp(q->name, name) != 0)
+		q = q->hnext;
+	return q;
 }
 
 static struct rq *rq_get(const char *name)
 {
 	struct rq *q = rq_find(name);
+	size_t b;
 
 	if (q)
 		return q;
 	if (nrqs == rqs_cap) {
 		size_t ncap = rqs_cap ? 2 * rqs_cap : 16;
-		struct rq *nv = realloc(rqs, ncap * sizeof(*nv));
+		struct rq **nv = realloc(rqs, ncap * sizeof(*nv));
 
 		if (!nv)
 			return NULL;
 		rqs = nv;
 		rqs_cap = ncap;
 	}
-	q = &rqs[nrqs++];
-	memset(q, 0, sizeof(*q));
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return NULL;
 	snprintf(q->name, sizeof(q->name), "%s", name);
+	b = bucket(name);
+	q->hnext = buckets[b];
+	buckets[b] = q;
+	q->idx = nrqs;
+	rqs[nrqs++] = q;
 	return q;
 }
 
-/* Drop q's emptied prefix, and q itself once it holds nothing. */
+/* q leaves the index and rqs, and is freed. */
+static void rq_remove(struct rq *q)
+{
+	struct rq **p = &buckets[bucket(q->name)];
+
+	while (*p != q)
+		p = &(*p)->hnext;
+	*p = q->hnext;
+	rqs[q->idx] = rqs[--nrqs];
+	rqs[q->idx]->idx = q->idx;
+	if (q->incomplete)
+		nincomplete--;
+	rq_clear(q);
+	free(q);
+}
+
+/* Drop q's emptied prefix, and q itself once it holds nothing (unless
+ * it is marked incomplete: the mark must stay). */
 static void rq_compact(struct rq *q)
 {
-	if (q->head == q->n) {
-		rq_clear(q);
-		*q = rqs[--nrqs];
+	if (q->head == q->n && !q->incomplete) {
+		rq_remove(q);
 		return;
 	}
 	if (q->head > q->n / 2) {
@@ -182,7 +231,7 @@ size_t queue_expire(int64_t before)
 	for (size_t i = 0; i < nrqs;) {
 		size_t n = nrqs;
 
-		gone += rq_filter(&rqs[i], NULL, before);
+		gone += rq_filter(rqs[i], NULL, before);
 		if (nrqs == n)
 			i++;
 	}
@@ -246,10 +295,79 @@ int queue_copy(const char *recipient, uint64_t after, struct queued **out,
 	*n = 0;
 	pthread_mutex_lock(&lock);
 	q = rq_find(recipient);
-	if (q)
+	if (all_incomplete || (q && q->incomplete))
+		r = -ENOMEM;	/* what it lacks could be acknowledged */
+	else if (q)
 		r = copy_out(q, after, out, n);
 	pthread_mutex_unlock(&lock);
 	return r;
+}
+
+void queue_mark_incomplete(const char *recipient)
+{
+	struct rq *q;
+
+	pthread_mutex_lock(&lock);
+	q = rq_get(recipient);
+	if (!q)
+		all_incomplete = true;	/* no memory for its mark */
+	else if (!q->incomplete) {
+		q->incomplete = true;
+		nincomplete++;
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+int queue_incomplete(const char *recipient)
+{
+	const struct rq *q;
+	int r;
+
+	pthread_mutex_lock(&lock);
+	if (!recipient) {
+		r = all_incomplete ? QUEUE_INCOMPLETE_ALL :
+		    nincomplete ? QUEUE_INCOMPLETE_SOME : 0;
+	} else {
+		q = rq_find(recipient);
+		r = all_incomplete || (q && q->incomplete);
+	}
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
+int queue_replace(const char *recipient, struct queued *v, size_t n)
+{
+	struct rq *q;
+	size_t bytes = 0;
+
+	for (size_t i = 0; i < n; i++)
+		bytes += v[i].e2e_len;
+	pthread_mutex_lock(&lock);
+	q = rq_get(recipient);
+	if (!q) {
+		pthread_mutex_unlock(&lock);
+		return -ENOMEM;
+	}
+	total_msgs = total_msgs - (q->n - q->head) + n;
+	total_bytes = total_bytes - q->bytes + bytes;
+	rq_clear(q);
+	q->v = v;
+	q->head = 0;
+	q->n = q->cap = n;
+	q->bytes = bytes;
+	if (q->incomplete)
+		nincomplete--;
+	q->incomplete = false;
+	rq_compact(q);
+	pthread_mutex_unlock(&lock);
+	return 0;
+}
+
+void queue_all_reloaded(void)
+{
+	pthread_mutex_lock(&lock);
+	all_incomplete = false;
+	pthread_mutex_unlock(&lock);
 }
 
 void queue_count(const char *recipient, size_t *msgs, size_t *bytes)
@@ -269,7 +387,7 @@ int64_t queue_oldest(void)
 
 	pthread_mutex_lock(&lock);
 	for (size_t i = 0; i < nrqs; i++) {
-		const struct rq *q = &rqs[i];
+		const struct rq *q = rqs[i];
 
 		if (q->head < q->n && (!oldest || q->v[q->head].at < oldest))
 			oldest = q->v[q->head].at;
@@ -288,17 +406,21 @@ int queue_list(struct queue_info **out, size_t *n)
 {
 	struct queue_info *v;
 
+	size_t k = 0;
+
 	pthread_mutex_lock(&lock);
 	v = calloc(nrqs ? nrqs : 1, sizeof(*v));
 	for (size_t i = 0; v && i < nrqs; i++) {
-		const struct rq *q = &rqs[i];
+		const struct rq *q = rqs[i];
 
-		memcpy(v[i].name, q->name, sizeof(v[i].name));
-		v[i].messages = q->n - q->head;
-		v[i].bytes = q->bytes;
-		v[i].oldest = q->v[q->head].at;
+		if (q->head == q->n)
+			continue;	/* kept only for its mark */
+		memcpy(v[k].name, q->name, sizeof(v[k].name));
+		v[k].messages = q->n - q->head;
+		v[k].bytes = q->bytes;
+		v[k++].oldest = q->v[q->head].at;
 	}
-	*n = v ? nrqs : 0;
+	*n = k;
 	pthread_mutex_unlock(&lock);
 	*out = v;
 	if (!v)

@@ -45,10 +45,30 @@ void queue_drop(const char *a, const char *b);
 /* Forget every record stored before Unix time before; how many. */
 size_t queue_expire(int64_t before);
 
+/* The view could not keep a record for recipient (no memory): its
+ * records are not given out (queue_copy fails, so no ACK of a login
+ * that did not get them all deletes one) until the store reloads them
+ * from the database (queue_replace). Never fails: when even the mark
+ * finds no memory, every recipient counts as incomplete. */
+void queue_mark_incomplete(const char *recipient);
+/* recipient's records are v[0..n) (read again from the database, in
+ * increasing seq; e2e allocated with malloc): the view takes v and its
+ * mark goes. 0, or -ENOMEM (v is still the caller's). */
+int queue_replace(const char *recipient, struct queued *v, size_t n);
+/* Every recipient was reloaded: the mark of all goes. */
+void queue_all_reloaded(void);
+
+#define QUEUE_INCOMPLETE_SOME 1
+#define QUEUE_INCOMPLETE_ALL 2
+/* Whether recipient is marked incomplete (1) or not (0); with NULL,
+ * QUEUE_INCOMPLETE_ALL, _SOME (some recipients are) or 0. */
+int queue_incomplete(const char *recipient);
+
 /* ---- readers ---- */
 
 /* Copies of recipient's records with seq > after, in increasing seq;
- * free with queue_free. 0 or -ENOMEM (then none). */
+ * free with queue_free. 0 or -ENOMEM (then none: no memory, or the
+ * recipient's records are incomplete until the store reloads them). */
 int queue_copy(const char *recipient, uint64_t after, struct queued **out,
 	       size_t *n);
 void queue_free(struct queued *v, size_t n);

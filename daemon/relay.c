@@ -548,7 +548,8 @@ static void stored_message(const struct relay_env *env, struct relay_user *u,
 	if (e->arg != STORE_DONE && e->arg != STORE_NOTHING)
 		log_refusal(u, p, e->arg == STORE_QUOTA ? "the recipient's "
 			    "queue is full" : e->arg == STORE_FULL ?
-			    "the store is full" : "the database failed");
+			    "the store is full" : e->arg == STORE_DISK_FULL ?
+			    "the store's disk is full" : "the database failed");
 	switch (e->arg) {
 	case STORE_DONE:
 	case STORE_NOTHING:
@@ -563,6 +564,10 @@ static void stored_message(const struct relay_env *env, struct relay_user *u,
 		break;
 	case STORE_FULL:
 		send_error(env, u, ERR_STORE_FULL, "the server's store is full",
+			   &a);
+		break;
+	case STORE_DISK_FULL:	/* to the sender, the store is full too */
+		send_error(env, u, ERR_STORE_FULL, "the server's disk is full",
 			   &a);
 		break;
 	default:

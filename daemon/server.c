@@ -39,6 +39,7 @@
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
+#include "queue.h"
 #include "mono.h"
 #include "msg.h"
 #include "convs.h"
@@ -986,11 +987,18 @@ static int64_t ctl_purge(void *ctx, const struct log_caller *by,
 	return n;
 }
 
+static void srv_store_figures(void *ctx, struct store_figures *f)
+{
+	struct server *srv = ctx;
+
+	store_figures(srv->store, f);
+}
+
 static int start_control(struct server *srv)
 {
 	static const struct control_ops ops = {
 		.ask = ctl_ask, .kick = ctl_kick, .reload = ctl_reload,
-		.purge = ctl_purge,
+		.purge = ctl_purge, .store_figures = srv_store_figures,
 	};
 	struct control_env env = {
 		.ops = &ops, .ctx = srv, .epfd = srv->epfd,
@@ -1023,6 +1031,26 @@ static unsigned metrics_stalled(void *ctx, char *why, size_t len)
 	return n;
 }
 
+_Static_assert(METRICS_REFUSALS == STORE_REFUSED_COUNT,
+	       "metrics.c names each refusal of store.h");
+
+/* The store's gauges (the view's totals) and counters. */
+static void metrics_store(struct server *srv, struct metrics_snapshot *m)
+{
+	struct store_figures f;
+	size_t msgs, bytes;
+
+	store_figures(srv->store, &f);
+	queue_totals(&msgs, &bytes);
+	m->have_store = true;
+	m->stored_messages = msgs;
+	m->stored_bytes = bytes;
+	m->store_file_bytes = f.file_bytes;
+	m->messages_stored = f.stored;
+	m->stored_expired = f.expired;
+	memcpy(m->store_refused, f.refused, sizeof(m->store_refused));
+}
+
 /* The workers' counters read directly (stats.h: relaxed atomics), the
  * gauges they give asked for (bounded) unless one of them is stalled. */
 static void metrics_snapshot(void *ctx, struct metrics_snapshot *m)
@@ -1040,6 +1068,7 @@ static void metrics_snapshot(void *ctx, struct metrics_snapshot *m)
 	m->reloads_failed = srv->reloads_failed;
 	for (int i = 0; i < srv->nworkers; i++)
 		metrics_add_worker(m, &srv->workers[i]->stats);
+	metrics_store(srv, m);
 	if (m->stalled_workers)
 		return;	/* asking would only wait HTTPD_ASK_MS */
 	r = admin_req_new(ADMIN_STATS);

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,10 +33,23 @@
 #include "msg.h"
 #include "queue.h"
 #include "registry.h"
+#include "tally.h"
+#include "walbuf.h"
 
 #define BUSY_MS 2000
 #define STMT_CACHE 48	/* prepared statements kept (their SQL is static) */
 #define EXPIRE_EVERY_MS 60000	/* stored messages past retention: deleted */
+/* The WAL is checkpointed by a thread of its own on its own connection
+ * (SQLite's automatic checkpoint ran inside the store thread's commits,
+ * and made them wait): woken when a commit leaves CKPT_PAGES or more in
+ * the WAL, and when the store is quiet for CKPT_IDLE_MS. Under a load
+ * that never rests the WAL may not start again from its beginning (it
+ * does only when every frame was copied before the next commit): at
+ * CKPT_HARD pages the store thread checkpoints it itself, waiting. */
+#define CKPT_PAGES 4096
+#define CKPT_HARD 16384
+#define CKPT_IDLE_MS 100
+#define JOURNAL_LIMIT "17825792"	/* 4,096 pages of 4 KiB, and 1 MiB */
 
 struct store {
 	sqlite3 *db;
@@ -53,12 +67,28 @@ struct store {
 	 * (store thread only; emptied after each apply). */
 	struct expired *exp;
 	size_t nexp, exp_cap;
+	struct tally *tally;		/* what is queued (store thread) */
+	int wal_pages;			/* in the WAL after the last commit */
+	int lockfd;			/* flock()ed: one secmsgd per file */
+	sqlite3 *ckdb;			/* the checkpointer's connection */
+	pthread_t ckthread;
+	bool ck_running;
+	pthread_cond_t ckcond;		/* wakes the checkpointer */
+	bool ck_wanted, ck_stop;	/* under lock */
+	bool reload_failed;		/* reload_views: try again */
 	/* Statements prepared once, by the address of their SQL text
 	 * (every SQL text here is a literal); reset after each use. */
 	struct {
 		const char *sql;
 		sqlite3_stmt *s;
 	} cache[STMT_CACHE];
+	/* Failed batches: the first is logged at once, later ones at most
+	 * every FAILED_LOG_MS with their count (a full disk fails every
+	 * batch, at the senders' rate). */
+	int64_t failed_log_ms;
+	unsigned failed_unlogged;
+	/* store_figures' counters: written by the store thread only */
+	atomic_uint_fast64_t stored, expired, refused[STORE_REFUSED_COUNT];
 };
 
 /* A stored message that expired: its sender is told at once (to) or
@@ -121,6 +151,65 @@ static const char *const migrations[STORE_SCHEMA] = {
 const char *store_path(const struct store *st)
 {
 	return st->path;
+}
+
+static uint64_t file_size(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+}
+
+void store_figures(const struct store *st, struct store_figures *f)
+{
+	char wal[sizeof(st->path) + 4];
+
+	f->stored = atomic_load_explicit(&st->stored, memory_order_relaxed);
+	f->expired = atomic_load_explicit(&st->expired, memory_order_relaxed);
+	for (int i = 0; i < STORE_REFUSED_COUNT; i++)
+		f->refused[i] = atomic_load_explicit(&st->refused[i],
+						     memory_order_relaxed);
+	snprintf(wal, sizeof(wal), "%s-wal", st->path);
+	f->file_bytes = file_size(st->path) + file_size(wal);
+}
+
+/* One writer (the store thread): a relaxed load and store. */
+static void bump(atomic_uint_fast64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed)
+			      + n, memory_order_relaxed);
+}
+
+/* The counter of a refusal, or -1 for a result that is not one. */
+static int refusal(int result)
+{
+	switch (result) {
+	case STORE_QUOTA:
+		return STORE_REFUSED_QUOTA;
+	case STORE_FULL:
+		return STORE_REFUSED_FULL;
+	case STORE_DISK_FULL:
+		return STORE_REFUSED_DISK_FULL;
+	case STORE_FAILED:
+		return STORE_REFUSED_FAILED;
+	default:
+		return -1;
+	}
+}
+
+/* The counters hear of a request's result, once it is final. */
+static void count_result(struct store *st, const struct store_req *r)
+{
+	int why = refusal(r->result);
+
+	if (r->op == STORE_QUEUE_EXPIRE && r->result == STORE_DONE)
+		bump(&st->expired, r->seq);
+	if (r->op != STORE_QUEUE_ADD && r->op != STORE_QUEUE_MISSED)
+		return;
+	if (r->result == STORE_DONE)
+		bump(&st->stored, 1);
+	else if (why >= 0)
+		bump(&st->refused[why], 1);
 }
 
 /* ---- SQL helpers ---- */
@@ -334,7 +423,36 @@ static bool queued_row(sqlite3_stmt *s, struct queued *q, const char **to)
 	return true;
 }
 
-/* The stored messages into the view (queue.h). */
+/* Each recipient's last seq (the queues table keeps it after its
+ * records are gone) into the tally. */
+static int load_last_seqs(struct store *st, char *why, size_t len)
+{
+	sqlite3_stmt *s = prep(st, "SELECT recipient, last_seq FROM queues");
+	int rc = SQLITE_ERROR;
+
+	while (s && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *to = (const char *)sqlite3_column_text(s, 0);
+		int64_t seq = sqlite3_column_int64(s, 1);
+
+		if (!to || !name_valid_str(to) || seq < 0 ||
+		    tally_load(st->tally, to, 0, 0, (uint64_t)seq) < 0) {
+			rc = SQLITE_CORRUPT;
+			break;
+		}
+	}
+	done(st, s);
+	if (s && rc == SQLITE_DONE)
+		return 0;
+	snprintf(why, len, "cannot load the queues of database %s: %s",
+		 st->path, rc == SQLITE_CORRUPT ? "a row is not valid" :
+		 sqlite3_errmsg(st->db));
+	queue_reset();
+	convs_reset();
+	return -EIO;
+}
+
+/* The stored messages into the view (queue.h), and their counts into
+ * the tally. */
 static int load_queue(struct store *st, char *why, size_t len)
 {
 	sqlite3_stmt *s = prep(st, "SELECT recipient, seq, sender, ref, at, "
@@ -345,14 +463,15 @@ static int load_queue(struct store *st, char *why, size_t len)
 
 	queue_reset();
 	while (s && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (!queued_row(s, &q, &to) || queue_add(to, &q) < 0) {
+		if (!queued_row(s, &q, &to) || queue_add(to, &q) < 0 ||
+		    tally_load(st->tally, to, 1, q.e2e_len, q.seq) < 0) {
 			rc = SQLITE_CORRUPT;
 			break;
 		}
 	}
 	done(st, s);
 	if (s && rc == SQLITE_DONE)
-		return 0;
+		return load_last_seqs(st, why, len);
 	snprintf(why, len, "cannot load the stored messages of database %s: "
 		 "%s", st->path, rc == SQLITE_CORRUPT ? "a row is not valid" :
 		 sqlite3_errmsg(st->db));
@@ -480,27 +599,83 @@ fail:
 	return -EIO;
 }
 
-/* The file itself, mode 0600 (SQLite makes the -wal file alike). */
-static int create_file(const char *dir, const char *path, char *why,
-		       size_t len)
+/* The file itself, mode 0600 (SQLite makes the -wal file alike),
+ * open in *fd and locked (flock) so a second secmsgd stops at start:
+ * SQLite's own locks are shared with the checkpointer's connection. */
+static int create_file(const char *dir, const char *path, int *fd,
+		       char *why, size_t len)
 {
-	int fd;
 
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		snprintf(why, len, "cannot create state directory %s: %s",
 			 dir, strerror(errno));
 		return -errno;
 	}
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (*fd < 0) {
 		int e = errno;
 
 		snprintf(why, len, "cannot open database %s: %s", path,
 			 strerror(e));
 		return -e;
 	}
-	close(fd);
+	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+
+		snprintf(why, len, e == EWOULDBLOCK ? "database %s is in use "
+			 "by another process (another secmsgd with the same "
+			 "state_dir?)" : "cannot lock database %s: %s", path,
+			 strerror(e));
+		return -e;
+	}
 	return 0;
+}
+
+/* SQLite's hook after each commit: how many pages the WAL holds (the
+ * hook replaces the automatic checkpoint). */
+static int wal_hook(void *ctx, sqlite3 *db, const char *name, int pages)
+{
+	struct store *st = ctx;
+
+	(void)db;
+	(void)name;
+	st->wal_pages = pages;
+	return SQLITE_OK;
+}
+
+/* Copy the WAL into the database on db (mode: PASSIVE, or FULL to
+ * wait for the checkpointer); the next commit writes the WAL from its
+ * start again if it all went. */
+static void checkpoint(struct store *st, sqlite3 *db, int mode)
+{
+	int rc = sqlite3_wal_checkpoint_v2(db, NULL, mode, NULL, NULL);
+
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+		log_warnx("store %s: checkpoint: %s", st->path,
+			  sqlite3_errmsg(db));
+}
+
+/* Have the WAL checkpointed: by the checkpointer if it runs (the store
+ * thread goes on), else here. */
+static void want_checkpoint(struct store *st)
+{
+	if (!st->ck_running) {
+		checkpoint(st, st->db, SQLITE_CHECKPOINT_PASSIVE);
+		return;
+	}
+	pthread_mutex_lock(&st->lock);
+	st->ck_wanted = true;
+	pthread_cond_signal(&st->ckcond);
+	pthread_mutex_unlock(&st->lock);
+}
+
+/* After a commit: the WAL's bound. */
+static void after_commit(struct store *st)
+{
+	if (st->wal_pages >= CKPT_HARD)
+		checkpoint(st, st->db, SQLITE_CHECKPOINT_FULL);
+	else if (st->wal_pages >= CKPT_PAGES)
+		want_checkpoint(st);
 }
 
 static int configure(struct store *st, char *why, size_t len)
@@ -510,20 +685,27 @@ static int configure(struct store *st, char *why, size_t len)
 	int r = 0;
 
 	sqlite3_busy_timeout(st->db, BUSY_MS);
-	if (exec(st, "PRAGMA locking_mode = EXCLUSIVE;") < 0 ||
-	    exec(st, "PRAGMA synchronous = FULL;") < 0 ||
+	if (exec(st, "PRAGMA synchronous = FULL;") < 0 ||
 	    /* Deleted rows (who talked with whom) are overwritten, not
 	     * left in free pages (doc/SECURITY.md). */
 	    exec(st, "PRAGMA secure_delete = ON;") < 0 ||
-	    exec(st, "PRAGMA journal_size_limit = 4194304;") < 0)
+	    /* The pages a batch touches (an index leaf or two per
+	     * recipient) stay cached: with SQLite's 2 MiB the store
+	     * thread read about 100 pages back a commit at P=100. */
+	    exec(st, "PRAGMA cache_size = -16384;") < 0 ||
+	    /* The WAL file is kept at its size between checkpoints
+	     * (rewriting it costs less than growing it again). */
+	    exec(st, "PRAGMA journal_size_limit = " JOURNAL_LIMIT ";") < 0)
 		r = -EIO;
+	sqlite3_wal_hook(st->db, wal_hook, st);
 	s = r ? NULL : prep(st, "PRAGMA journal_mode = WAL");
 	mode = s && sqlite3_step(s) == SQLITE_ROW ?
 	       (const char *)sqlite3_column_text(s, 0) : NULL;
 	if (!mode || strcmp(mode, "wal") != 0)
 		r = -EIO;
 	done(st, s);
-	/* Take the lock now: a second secmsgd on this directory stops. */
+	/* A process that holds SQLite's lock (an older secmsgd) stops
+	 * this one. */
 	if (r == 0 && (exec(st, "BEGIN EXCLUSIVE;") < 0 ||
 		       exec(st, "COMMIT;") < 0))
 		r = -EIO;
@@ -548,13 +730,23 @@ int store_open(const char *dir, const struct store_ops *ops, void *ctx,
 	st->ops = ops;
 	st->ctx = ctx;
 	st->evfd = -1;
+	st->lockfd = -1;
 	pthread_mutex_init(&st->lock, NULL);
+	pthread_cond_init(&st->ckcond, NULL);
 	snprintf(st->path, sizeof(st->path), "%s/%s", dir, STORE_FILE);
-	r = create_file(dir, st->path, why, len);
+	st->tally = tally_new();
+	if (!st->tally) {
+		snprintf(why, len, "no memory to open database %s", st->path);
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = create_file(dir, st->path, &st->lockfd, why, len);
 	if (r < 0)
 		goto fail;
+	/* The WAL in large writes (walbuf.h); the default VFS if not. */
 	rc = sqlite3_open_v2(st->path, &st->db, SQLITE_OPEN_READWRITE |
-			     SQLITE_OPEN_NOMUTEX, NULL);
+			     SQLITE_OPEN_NOMUTEX, walbuf_register() == SQLITE_OK ?
+			     WALBUF_VFS : NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(why, len, "cannot open database %s: %s", st->path,
 			 st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
@@ -654,18 +846,59 @@ static int run_create(struct store *st, struct store_req *r)
 
 /* ---- the queue (issue 17) ---- */
 
-/* Bring queues' count and bytes of name in line with its rows. */
-static int recount(struct store *st, const char *name)
+/* One row of queues, as the tally has it: the recipients a batch changed
+ * are written once each, before its COMMIT, so a seq given in a commit
+ * is never given again, even after a crash. */
+static int write_tally(void *ctx, const struct tally_entry *e)
 {
-	sqlite3_stmt *s = prep(st, "UPDATE queues SET "
-		"count = (SELECT count(*) FROM queued WHERE recipient = ?1), "
-		"bytes = (SELECT coalesce(sum(length(e2e)), 0) FROM queued "
-		"WHERE recipient = ?1) WHERE recipient = ?1");
+	struct store *st = ctx;
+	sqlite3_stmt *s = prep(st, "INSERT INTO queues VALUES (?, ?, ?, ?) "
+		"ON CONFLICT (recipient) DO UPDATE SET last_seq = "
+		"excluded.last_seq, count = excluded.count, "
+		"bytes = excluded.bytes");
 
 	if (!s)
 		return -EIO;
-	bind_text(s, 1, name);
+	bind_text(s, 1, e->name);
+	sqlite3_bind_int64(s, 2, (int64_t)e->last_seq);
+	sqlite3_bind_int64(s, 3, (int64_t)e->count);
+	sqlite3_bind_int64(s, 4, (int64_t)e->bytes);
 	return step_done(st, s);
+}
+
+/* Run a DELETE ... RETURNING recipient, length(e2e) and take what it
+ * deleted off the tally (consecutive rows of one recipient at once);
+ * how many rows went into *n. 0 or -EIO. */
+static int delete_counted(struct store *st, sqlite3_stmt *s, int64_t *n)
+{
+	char name[NAME_MAX_LEN + 1] = "";
+	uint64_t rows = 0, bytes = 0;
+	int rc, r = 0;
+
+	*n = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *to = (const char *)sqlite3_column_text(s, 0);
+
+		if (!to)
+			continue;
+		if (strcmp(to, name) != 0) {
+			if (tally_sub(st->tally, name, rows, bytes) < 0)
+				r = -EIO;
+			snprintf(name, sizeof(name), "%s", to);
+			rows = bytes = 0;
+		}
+		rows++;
+		bytes += (uint64_t)sqlite3_column_int64(s, 1);
+		(*n)++;
+	}
+	if (rc != SQLITE_DONE) {
+		log_warnx("store %s: %s", st->path, sqlite3_errmsg(st->db));
+		r = -EIO;
+	}
+	done(st, s);
+	if (tally_sub(st->tally, name, rows, bytes) < 0)
+		r = -EIO;
+	return r;
 }
 
 /* Two integers from a one-row query with parameters p1 (unless NULL),
@@ -694,70 +927,28 @@ static int query2(struct store *st, const char *sql, const char *p1,
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
 }
 
-/* STORE_QUOTA, STORE_FULL or STORE_DONE for one more record of len
- * bytes for b. */
-static int queue_room(struct store *st, const struct store_req *r, int *res)
+/* STORE_QUOTA, STORE_FULL or STORE_DONE for one more record of r->len
+ * bytes for r->b, from the tally (this batch's records counted in). */
+static int queue_room(const struct store *st, const struct store_req *r)
 {
-	int64_t mine[2], all[2];
+	const struct tally_entry *e = tally_get(st->tally, r->b);
+	uint64_t n = e ? e->count : 0, bytes = e ? e->bytes : 0;
 
-	if (query2(st, "SELECT count, bytes FROM queues WHERE recipient = ?",
-		   r->b, NULL, 0, mine) < 0 ||
-	    query2(st, "SELECT coalesce(sum(bytes), 0), 0 FROM queues",
-		   NULL, NULL, 0, all) < 0)
-		return -EIO;
-	if ((uint64_t)mine[0] + 1 > r->max_msgs ||
-	    (uint64_t)mine[1] + r->len > r->max_bytes)
-		*res = STORE_QUOTA;
-	else if ((uint64_t)all[0] + r->len > r->max_total)
-		*res = STORE_FULL;
-	else
-		*res = STORE_DONE;
-	return 0;
+	if (n + 1 > r->max_msgs || bytes + r->len > r->max_bytes)
+		return STORE_QUOTA;
+	if (tally_total(st->tally) + r->len > r->max_total)
+		return STORE_FULL;
+	return STORE_DONE;
 }
 
-/* The next seq of b, counting the new record in. */
-static int take_seq(struct store *st, struct store_req *r)
+/* The INSERT of r with its seq; a row with the same sender and ref
+ * (sent again after a lost STORED) makes it insert nothing. */
+static int insert_queued(struct store *st, const struct store_req *r)
 {
-	sqlite3_stmt *s = prep(st, "INSERT INTO queues VALUES (?, 1, 1, ?) "
-		"ON CONFLICT (recipient) DO UPDATE SET last_seq = last_seq + 1, "
-		"count = count + 1, bytes = bytes + excluded.bytes "
-		"RETURNING last_seq");
+	sqlite3_stmt *s = prep(st, "INSERT INTO queued (recipient, seq, sender, "
+		"ref, at, e2e) VALUES (?, ?, ?, ?, ?, ?) "
+		"ON CONFLICT (recipient, sender, ref) DO NOTHING");
 
-	if (!s)
-		return -EIO;
-	bind_text(s, 1, r->b);
-	sqlite3_bind_int64(s, 2, (int64_t)r->len);
-	if (sqlite3_step(s) != SQLITE_ROW) {
-		log_warnx("store %s: %s", st->path, sqlite3_errmsg(st->db));
-		done(st, s);
-		return -EIO;
-	}
-	r->seq = (uint64_t)sqlite3_column_int64(s, 0);
-	done(st, s);
-	return 0;
-}
-
-static int run_queue_add(struct store *st, struct store_req *r)
-{
-	sqlite3_stmt *s;
-	int64_t old[2];
-
-	if (query2(st, "SELECT seq, at FROM queued WHERE recipient = ? AND "
-		   "sender = ? AND ref = ?", r->b, r->a, r->ref, old) < 0)
-		return -EIO;
-	if (old[0] > 0) {	/* sent again after a lost STORED */
-		r->result = STORE_NOTHING;
-		return 0;
-	}
-	if (queue_room(st, r, &r->result) < 0)
-		return -EIO;
-	if (r->result != STORE_DONE)
-		return 0;	/* refused: nothing written */
-	if (take_seq(st, r) < 0)
-		return -EIO;
-	r->at = (int64_t)time(NULL);
-	s = prep(st, "INSERT INTO queued (recipient, seq, sender, ref, at, e2e) "
-		     "VALUES (?, ?, ?, ?, ?, ?)");
 	if (!s)
 		return -EIO;
 	bind_text(s, 1, r->b);
@@ -770,23 +961,84 @@ static int run_queue_add(struct store *st, struct store_req *r)
 	return step_done(st, s);
 }
 
+static int run_queue_add(struct store *st, struct store_req *r)
+{
+	const struct tally_entry *e = tally_get(st->tally, r->b);
+	int64_t old[2];
+	size_t mark;
+
+	r->result = queue_room(st, r);
+	if (r->result != STORE_DONE) {
+		/* Refused, unless it was stored already (sent again after a
+		 * lost STORED): the only query a refusal costs. */
+		if (query2(st, "SELECT seq, at FROM queued WHERE recipient = ? "
+			   "AND sender = ? AND ref = ?", r->b, r->a, r->ref,
+			   old) < 0)
+			return -EIO;
+		if (old[0] > 0)
+			r->result = STORE_NOTHING;
+		return 0;
+	}
+	r->seq = (e ? e->last_seq : 0) + 1;
+	r->at = (int64_t)time(NULL);
+	/* Counted first: a failure after the INSERT could not be undone
+	 * (it runs without a savepoint, see run_saved). */
+	mark = tally_mark(st->tally);
+	if (tally_add(st->tally, r->b, r->seq, r->len) < 0 ||
+	    insert_queued(st, r) < 0)
+		return -EIO;
+	if (sqlite3_changes(st->db) == 0) {
+		tally_undo(st->tally, mark);
+		r->result = STORE_NOTHING;
+	}
+	return 0;
+}
+
 static int run_queue_ack(struct store *st, struct store_req *r)
 {
 	sqlite3_stmt *s = prep(st, "DELETE FROM queued WHERE recipient = ? "
-				   "AND seq <= ?");
+				   "AND seq <= ? RETURNING recipient, length(e2e)");
+	int64_t n;
 
 	if (!s)
 		return -EIO;
 	bind_text(s, 1, r->a);
 	sqlite3_bind_int64(s, 2, r->seq > INT64_MAX ? INT64_MAX :
 			   (int64_t)r->seq);
-	if (step_done(st, s) < 0)
+	if (delete_counted(st, s, &n) < 0)
 		return -EIO;
-	if (sqlite3_changes(st->db) == 0) {
+	if (n == 0)
 		r->result = STORE_NOTHING;
-		return 0;
+	return 0;
+}
+
+/* Take what expires before r->since off the tally, per recipient (one
+ * scan, and no row held in memory however many expire); how many into
+ * *n. */
+static int expire_tally(struct store *st, const struct store_req *r,
+			int64_t *n)
+{
+	sqlite3_stmt *s = prep(st, "SELECT recipient, count(*), "
+		"sum(length(e2e)) FROM queued WHERE at < ? GROUP BY recipient");
+	int rc, ret = 0;
+
+	*n = 0;
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, r->since);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *to = (const char *)sqlite3_column_text(s, 0);
+		int64_t k = sqlite3_column_int64(s, 1);
+
+		*n += k;
+		if (to && tally_sub(st->tally, to, (uint64_t)k,
+				    (uint64_t)sqlite3_column_int64(s, 2)) < 0)
+			ret = -EIO;
 	}
-	return recount(st, r->a);
+	if (rc != SQLITE_DONE)
+		ret = -EIO;
+	done(st, s);
+	return ret;
 }
 
 /* One expired message for its sender: told at once when online at
@@ -848,39 +1100,34 @@ static int run_queue_expire(struct store *st, struct store_req *r)
 	sqlite3_stmt *s;
 	int64_t n;
 
-	if (note_expired(st, r->since) < 0)
+	if (note_expired(st, r->since) < 0 || expire_tally(st, r, &n) < 0)
 		return -EIO;
-	s = prep(st, "DELETE FROM queued WHERE at < ?");
-	if (!s)
-		return -EIO;
-	sqlite3_bind_int64(s, 1, r->since);
-	if (step_done(st, s) < 0)
-		return -EIO;
-	n = sqlite3_changes(st->db);
 	r->seq = (uint64_t)n;
 	if (n == 0) {
 		r->result = STORE_NOTHING;
 		return 0;
 	}
-	return exec(st, "UPDATE queues SET "
-		"count = (SELECT count(*) FROM queued q "
-		"WHERE q.recipient = queues.recipient), "
-		"bytes = (SELECT coalesce(sum(length(e2e)), 0) FROM queued q "
-		"WHERE q.recipient = queues.recipient);");
+	s = prep(st, "DELETE FROM queued WHERE at < ?");
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, r->since);
+	return step_done(st, s);
 }
 
 /* Everything stored for r->a goes; r->seq is how many. */
 static int run_queue_purge(struct store *st, struct store_req *r)
 {
-	sqlite3_stmt *s = prep(st, "DELETE FROM queued WHERE recipient = ?");
+	sqlite3_stmt *s = prep(st, "DELETE FROM queued WHERE recipient = ? "
+				   "RETURNING recipient, length(e2e)");
+	int64_t n;
 
 	if (!s)
 		return -EIO;
 	bind_text(s, 1, r->a);
-	if (step_done(st, s) < 0)
+	if (delete_counted(st, s, &n) < 0)
 		return -EIO;
-	r->seq = (uint64_t)sqlite3_changes(st->db);
-	return recount(st, r->a);
+	r->seq = (uint64_t)n;
+	return 0;
 }
 
 /* What is queued between a and b, both ways (their conversation ends). */
@@ -888,17 +1135,14 @@ static int drop_queued(struct store *st, const char *a, const char *b)
 {
 	sqlite3_stmt *s = prep(st, "DELETE FROM queued WHERE "
 		"(recipient = ?1 AND sender = ?2) OR (recipient = ?2 AND "
-		"sender = ?1)");
+		"sender = ?1) RETURNING recipient, length(e2e)");
+	int64_t n;
 
 	if (!s)
 		return -EIO;
 	bind_text(s, 1, a);
 	bind_text(s, 2, b);
-	if (step_done(st, s) < 0)
-		return -EIO;
-	if (sqlite3_changes(st->db) == 0)
-		return 0;
-	return recount(st, a) < 0 ? -EIO : recount(st, b);
+	return delete_counted(st, s, &n);
 }
 
 /* ---- conversations ---- */
@@ -1171,9 +1415,14 @@ static void queued_apply(struct store *st, const struct store_req *r)
 	struct writer w;
 
 	snprintf(q.sender, sizeof(q.sender), "%s", r->a);
-	if (queue_add(r->b, &q) < 0)
-		log_warnx("store %s: no memory for a stored message to %s; it "
-			  "is delivered at its next start", st->path, r->b);
+	if (queue_add(r->b, &q) < 0) {
+		/* Until it is reloaded, a login of r->b gets none (ACKs
+		 * could otherwise delete the one it never got). */
+		queue_mark_incomplete(r->b);
+		log_warnx("store %s: no memory for a stored message to %s; "
+			  "its queue is read again from the database",
+			  st->path, r->b);
+	}
 	if (!handle_valid(d.to))
 		return;
 	snprintf(m.peer, sizeof(m.peer), "%s", r->a);
@@ -1396,44 +1645,193 @@ static void apply(struct store *st, struct store_req *r)
 	answer(st, &e, r->data, r->op == STORE_CONV_CREATE ? r->len : 0);
 }
 
-static void fail_all(struct store_req *list)
+/* What a request refused by the database gets: a stored message tells
+ * a full disk apart (ERROR 8, the store is full, rather than 9); every
+ * other request only knows that it failed. */
+static int failed_result(const struct store_req *r, int why)
+{
+	bool msg = r->op == STORE_QUEUE_ADD || r->op == STORE_QUEUE_MISSED;
+
+	return msg && why == STORE_DISK_FULL ? STORE_DISK_FULL : STORE_FAILED;
+}
+
+/* Why the last statement failed: STORE_DISK_FULL or STORE_FAILED; a
+ * full disk seen once in a batch stays its reason (what fails after it,
+ * a RELEASE of a savepoint it rolled back, says less). */
+static int failure(struct store *st, int why)
+{
+	if (why == STORE_DISK_FULL ||
+	    (sqlite3_extended_errcode(st->db) & 0xff) == SQLITE_FULL)
+		return STORE_DISK_FULL;
+	return STORE_FAILED;
+}
+
+static void fail_all(struct store_req *list, int why)
 {
 	for (struct store_req *r = list; r; r = r->next) {
-		r->result = STORE_FAILED;
+		r->result = failed_result(r, why);
 		memset(r->to, 0, sizeof(r->to));
 		memset(r->held_id, 0, sizeof(r->held_id));
 	}
 }
 
+#define FAILED_LOG_MS 10000
+
+static int64_t mono_ms_now(void);
+
+/* The journal hears of n failed requests (MSGID_STORE_FAILED), at most
+ * once every FAILED_LOG_MS, with how many failed since. */
+static void log_failed(struct store *st, unsigned n, int why,
+		       const char *what)
+{
+	int64_t now = mono_ms_now();
+
+	st->failed_unlogged += n;
+	if (st->failed_log_ms && now - st->failed_log_ms < FAILED_LOG_MS)
+		return;
+	log_record(MSGID_STORE_FAILED, NULL, NULL, NULL, "store %s: %u "
+		   "request%s not written%s (%s)", st->path,
+		   st->failed_unlogged, st->failed_unlogged == 1 ? "" : "s",
+		   why == STORE_DISK_FULL ? ": the disk is full" : "", what);
+	st->failed_log_ms = now;
+	st->failed_unlogged = 0;
+}
+
+static unsigned list_len(const struct store_req *list)
+{
+	unsigned n = 0;
+
+	for (; list; list = list->next)
+		n++;
+	return n;
+}
+
+/* One request failed (its savepoint, if any, is rolled back next). */
+static int failed_one(struct store *st, struct store_req *r, int why)
+{
+	why = failure(st, why);
+	log_failed(st, 1, why, sqlite3_errmsg(st->db));
+	r->result = failed_result(r, why);
+	memset(r->held_id, 0, sizeof(r->held_id));
+	memset(r->to, 0, sizeof(r->to));
+	return why;
+}
+
+/* name's records as the database has them, into the view (which lost
+ * one when memory ran out); 0 or -ENOMEM/-EIO (the mark stays: tried
+ * again after the next batch). */
+static int reload_one(struct store *st, const char *name)
+{
+	sqlite3_stmt *s = prep(st, "SELECT recipient, seq, sender, ref, at, "
+			       "e2e FROM queued WHERE recipient = ? ORDER BY seq");
+	struct queued *v = NULL, *nv, q;
+	size_t n = 0;
+	const char *to;
+	int rc = SQLITE_ERROR, r = -ENOMEM;
+
+	if (s)
+		bind_text(s, 1, name);
+	while (s && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (!queued_row(s, &q, &to) ||
+		    !(nv = realloc(v, (n + 1) * sizeof(*v))))
+			break;
+		v = nv;
+		v[n] = q;
+		if (!(v[n].e2e = malloc(q.e2e_len ? q.e2e_len : 1)))
+			break;
+		memcpy(v[n++].e2e, q.e2e, q.e2e_len);
+	}
+	done(st, s);
+	if (rc == SQLITE_DONE)
+		r = queue_replace(name, v, n);
+	if (r < 0)
+		queue_free(v, n);
+	return r;
+}
+
+static int reload_if_marked(void *ctx, const struct tally_entry *e)
+{
+	struct store *st = ctx;
+
+	if (queue_incomplete(e->name) && reload_one(st, e->name) < 0)
+		st->reload_failed = true;
+	return 0;
+}
+
+/* After a batch that left the view incomplete somewhere: read those
+ * recipients' records again (every recipient's when even a mark found
+ * no memory). */
+static void reload_views(struct store *st)
+{
+	bool all = queue_incomplete(NULL) == QUEUE_INCOMPLETE_ALL;
+
+	st->reload_failed = false;
+	tally_each(st->tally, reload_if_marked, st);
+	if (all && !st->reload_failed)
+		queue_all_reloaded();
+}
+
+/* A stored message writes with one statement, and SQLite undoes a
+ * failed statement alone: it needs no savepoint (two statements less
+ * a record). */
+static bool one_statement(uint8_t op)
+{
+	return op == STORE_QUEUE_ADD || op == STORE_QUEUE_MISSED;
+}
+
+/* One request of the batch, under its own savepoint unless it writes
+ * with one statement: a failure undoes it alone, in the database and
+ * the tally. False if the transaction is lost (SQLite rolls it all
+ * back on some errors). */
+static bool run_saved(struct store *st, struct store_req *r, int *why)
+{
+	size_t mark = tally_mark(st->tally);
+	bool saved = !one_statement(r->op);
+
+	if (saved && exec1(st, "SAVEPOINT req;") < 0) {
+		*why = failure(st, *why);
+		return false;
+	}
+	if (run_one(st, r) < 0) {
+		*why = failed_one(st, r, *why);
+		if (saved)
+			exec1(st, "ROLLBACK TO req;");
+		tally_undo(st->tally, mark);
+	}
+	if (sqlite3_get_autocommit(st->db))
+		return false;
+	return !saved || exec1(st, "RELEASE req;") == 0;
+}
+
 void store_run(struct store *st, struct store_req *list)
 {
 	bool ok = list && exec1(st, "BEGIN IMMEDIATE;") == 0;
+	int why = ok ? STORE_DONE : failure(st, STORE_DONE);
 
-	for (struct store_req *r = list; ok && r; r = r->next) {
-		if (exec1(st, "SAVEPOINT req;") < 0) {
-			ok = false;
-			break;
-		}
-		if (run_one(st, r) < 0) {
-			exec1(st, "ROLLBACK TO req;");
-			r->result = STORE_FAILED;
-			memset(r->held_id, 0, sizeof(r->held_id));
-			memset(r->to, 0, sizeof(r->to));
-		}
-		if (exec1(st, "RELEASE req;") < 0)
-			ok = false;
-	}
-	if (ok && exec1(st, "COMMIT;") < 0)
+	for (struct store_req *r = list; ok && r; r = r->next)
+		ok = run_saved(st, r, &why);
+	if (ok && (tally_each_dirty(st->tally, write_tally, st) < 0 ||
+		   exec1(st, "COMMIT;") < 0))
 		ok = false;
+	if (ok)
+		tally_commit(st->tally);
 	if (!ok && list) {
-		exec(st, "ROLLBACK;");
-		fail_all(list);
-		log_warnx("store %s: a batch of requests failed; nothing of it "
-			  "was written", st->path);
+		why = failure(st, why);
+		log_failed(st, list_len(list), why, sqlite3_errmsg(st->db));
+		/* SQLite may have rolled it back itself (a full disk). */
+		if (!sqlite3_get_autocommit(st->db))
+			exec(st, "ROLLBACK;");
+		tally_undo(st->tally, 0);
+		fail_all(list, why);
 	}
-	for (struct store_req *r = list; r; r = r->next)
+	for (struct store_req *r = list; r; r = r->next) {
+		count_result(st, r);
 		apply(st, r);
+	}
 	store_req_free_list(list);
+	if (queue_incomplete(NULL))
+		reload_views(st);
+	after_commit(st);
 }
 
 /* ---- the thread ---- */
@@ -1504,11 +1902,19 @@ static void *store_main(void *arg)
 		int64_t wait;
 		uint64_t v;
 		bool stop;
+		int n;
 
 		maybe_expire(st, &next_expire);
 		wait = next_expire - mono_ms_now();
-		if (poll(&p, 1, wait < 0 ? 0 : (int)(wait > EXPIRE_EVERY_MS ?
-					  EXPIRE_EVERY_MS : wait)) <= 0)
+		if (st->wal_pages && wait > CKPT_IDLE_MS)
+			wait = CKPT_IDLE_MS;
+		n = poll(&p, 1, wait < 0 ? 0 : (int)(wait > EXPIRE_EVERY_MS ?
+						      EXPIRE_EVERY_MS : wait));
+		if (n == 0 && st->wal_pages) {
+			want_checkpoint(st);	/* quiet: a good time */
+			st->wal_pages = 0;
+		}
+		if (n <= 0)
 			continue;
 		if (read(st->evfd, &v, sizeof(v)) < 0)
 			(void)0;
@@ -1525,20 +1931,92 @@ static void *store_main(void *arg)
 	return NULL;
 }
 
-int store_start(struct store *st)
+/* The checkpointer: one PASSIVE checkpoint each time it is woken (it
+ * copies what the commits since the last one added; the store thread
+ * goes on writing meanwhile). */
+static void *ck_main(void *arg)
+{
+	struct store *st = arg;
+
+	for (;;) {
+		bool stop;
+
+		pthread_mutex_lock(&st->lock);
+		while (!st->ck_wanted && !st->ck_stop)
+			pthread_cond_wait(&st->ckcond, &st->lock);
+		st->ck_wanted = false;
+		stop = st->ck_stop;
+		pthread_mutex_unlock(&st->lock);
+		if (stop)
+			return NULL;
+		checkpoint(st, st->ckdb, SQLITE_CHECKPOINT_PASSIVE);
+	}
+}
+
+/* The checkpointer's connection (synchronous=FULL: the database file
+ * is flushed before the WAL may be written over); 0 or -EIO. */
+static int ck_open(struct store *st)
+{
+	int rc = sqlite3_open_v2(st->path, &st->ckdb, SQLITE_OPEN_READWRITE |
+				 SQLITE_OPEN_NOMUTEX, NULL);
+
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(st->ckdb, "PRAGMA synchronous = FULL;", NULL,
+				  NULL, NULL);
+	if (rc == SQLITE_OK)
+		return 0;
+	log_warnx("store %s: no checkpointer (the store thread checkpoints): "
+		  "%s", st->path, st->ckdb ? sqlite3_errmsg(st->ckdb) :
+		  sqlite3_errstr(rc));
+	sqlite3_close(st->ckdb);
+	st->ckdb = NULL;
+	return -EIO;
+}
+
+/* A thread with every signal blocked, named name; 0 or -errno. */
+static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg,
+			const char *name)
 {
 	sigset_t all, old;
 	int r;
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	r = pthread_create(&st->thread, NULL, store_main, st);
+	r = pthread_create(t, NULL, fn, arg);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r != 0)
 		return -r;
-	pthread_setname_np(st->thread, "secmsgd-store");
+	pthread_setname_np(*t, name);
+	return 0;
+}
+
+int store_start(struct store *st)
+{
+	int r;
+
+	if (ck_open(st) == 0 &&
+	    start_thread(&st->ckthread, ck_main, st, "secmsgd-ckpt") == 0)
+		st->ck_running = true;
+	r = start_thread(&st->thread, store_main, st, "secmsgd-store");
+	if (r < 0)
+		return r;
 	st->running = true;
 	return 0;
+}
+
+/* Stop the checkpointer (after the store thread: it wakes it). */
+static void ck_stop(struct store *st)
+{
+	if (st->ck_running) {
+		pthread_mutex_lock(&st->lock);
+		st->ck_stop = true;
+		pthread_cond_signal(&st->ckcond);
+		pthread_mutex_unlock(&st->lock);
+		pthread_join(st->ckthread, NULL);
+		st->ck_running = false;
+	}
+	sqlite3_close(st->ckdb);
+	st->ckdb = NULL;
 }
 
 void store_close(struct store *st)
@@ -1561,12 +2039,18 @@ void store_close(struct store *st)
 		wake(r);
 	}
 	store_req_free_list(st->head);
+	ck_stop(st);
 	cache_clear(st);
 	free(st->exp);
+	tally_free(st->tally);
+	/* The last connection checkpoints the WAL and removes it. */
 	if (st->db)
 		sqlite3_close(st->db);
+	if (st->lockfd >= 0)
+		close(st->lockfd);
 	if (st->evfd >= 0)
 		close(st->evfd);
+	pthread_cond_destroy(&st->ckcond);
 	pthread_mutex_destroy(&st->lock);
 	free(st);
 }

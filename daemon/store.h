@@ -2,15 +2,16 @@
  * in SQLite, owned by one thread.
  *
  * The database is STORE_FILE in the state directory: WAL mode,
- * synchronous=FULL, locking_mode=EXCLUSIVE (a second secmsgd on the same
- * directory stops at start), a schema version in table meta and a list
+ * synchronous=FULL, flock()ed (a second secmsgd on the same directory
+ * stops at start), a schema version in table meta and a list
  * of migrations (store.c). A file that cannot be opened, is not a
  * database, fails its check or has a schema this secmsgd does not know
  * makes store_open() fail with the file's name in the reason: the daemon
  * does not start (exit 78). Nothing ever resets it.
  *
- * One thread (the store thread) is the only SQLite user once the daemon
- * runs. Workers (and the main thread) hand it requests (struct
+ * One thread (the store thread) is the only SQLite writer once the
+ * daemon runs (a checkpointer thread copies the WAL into the database on
+ * a connection of its own). Workers (and the main thread) hand it requests (struct
  * store_req) through a queue and an eventfd, as workers hand each other
  * events; it takes everything queued, runs it in one transaction (one
  * savepoint per request, so one failing request does not undo the
@@ -61,7 +62,7 @@ enum store_op {
 	 * the limits in the request; then QUEUED to b if b is online at
 	 * version 2 (EVT_QUEUED), and EVT_STORED (ref) to reply: STORE_DONE
 	 * (stored), STORE_NOTHING (already queued with that ref),
-	 * STORE_QUOTA, STORE_FULL or STORE_FAILED */
+	 * STORE_QUOTA, STORE_FULL, STORE_DISK_FULL or STORE_FAILED */
 	STORE_QUEUE_ADD,
 	/* delete what is queued for a up to seq (a acknowledged it) */
 	STORE_QUEUE_ACK,
@@ -103,6 +104,9 @@ enum store_result {
 	STORE_NOTHING = 2,	/* nothing to do (already there, or gone) */
 	STORE_QUOTA = 3,	/* QUEUE_ADD: the recipient's queue is full */
 	STORE_FULL = 4,		/* QUEUE_ADD: the store is full */
+	/* QUEUE_ADD, QUEUE_MISSED: the database's disk is full (SQLITE_FULL):
+	 * nothing was changed */
+	STORE_DISK_FULL = 5,
 };
 
 struct store_req {
@@ -196,6 +200,27 @@ void store_run(struct store *st, struct store_req *list);
 void store_close(struct store *st);
 /* The database file's path. */
 const char *store_path(const struct store *st);
+
+/* Why a message was not stored, for the counters below. */
+enum store_refusal {
+	STORE_REFUSED_QUOTA,		/* STORE_QUOTA */
+	STORE_REFUSED_FULL,		/* STORE_FULL */
+	STORE_REFUSED_DISK_FULL,	/* STORE_DISK_FULL */
+	STORE_REFUSED_FAILED,		/* STORE_FAILED */
+	STORE_REFUSED_COUNT
+};
+
+/* The store's figures for secmsgctl status and the metrics: counters
+ * since start (kept by the store thread) and the size on disk. */
+struct store_figures {
+	uint64_t stored;		/* messages stored (new rows) */
+	uint64_t expired;		/* deleted unread (retention) */
+	uint64_t refused[STORE_REFUSED_COUNT];
+	uint64_t file_bytes;		/* the database and its WAL */
+};
+
+/* Fill f; from any thread (the size is two stat() calls). */
+void store_figures(const struct store *st, struct store_figures *f);
 /* Schema version of the open database (tests). */
 int store_schema(struct store *st);
 

@@ -19,7 +19,7 @@
 set -eu
 
 BUILD="build-essential pkg-config libssl-dev openssl libsystemd-dev
-libiniparser-dev libjansson-dev libreadline-dev libsqlite3-dev"
+libiniparser-dev libjansson-dev libreadline-dev libncurses-dev libsqlite3-dev"
 BENCH="$BUILD jq"
 CHECK="$BENCH libcmocka-dev tmux mandoc procps psmisc systemd
 systemd-container iproute2 util-linux valgrind clang libclang-rt-14-dev
@@ -33,10 +33,11 @@ missing_for_build() {
 	m=""
 	command -v "${CC:-cc}" >/dev/null 2>&1 || m="$m build-essential"
 	if ! command -v "${PKG_CONFIG:-pkg-config}" >/dev/null 2>&1; then
-		m="$m pkg-config libssl-dev libsystemd-dev libjansson-dev libreadline-dev libsqlite3-dev"
+		m="$m pkg-config libssl-dev libsystemd-dev libjansson-dev libreadline-dev libncurses-dev libsqlite3-dev"
 	else
 		for pair in libcrypto:libssl-dev libsystemd:libsystemd-dev \
 			jansson:libjansson-dev readline:libreadline-dev \
+			ncursesw:libncurses-dev \
 			sqlite3:libsqlite3-dev; do
 			"${PKG_CONFIG:-pkg-config}" --exists "${pair%%:*}" ||
 				m="$m ${pair#*:}"

@@ -228,6 +228,27 @@ void fz_seed(const char *name, const void *p, size_t len)
 	printf("  SEED    %s (%zu bytes)\n", path, len);
 }
 
+void fz_seed_mode(const char *name, uint8_t mode, const void *p, size_t len)
+{
+	uint8_t *b = malloc(len + 1);
+
+	if (!b)
+		abort();
+	b[0] = mode;
+	memcpy(b + 1, p, len);
+	fz_seed(name, b, len + 1);
+	free(b);
+}
+
+void fz_run_mode(const uint8_t *data, size_t size, fz_mode_fn *const *modes,
+		 size_t n)
+{
+	if (size < 1)
+		return;
+	fz_rand_reset();
+	modes[data[0] % n](data + 1, size - 1);
+}
+
 void fz_out_bytes(struct fz_out *o, const void *p, size_t n)
 {
 	if (n > sizeof(o->b) - o->n)

@@ -51,6 +51,12 @@ void fz_write_pem_cert(const char *name, const uint8_t *der, size_t len,
  * fz_seed for each seed) and exit. */
 void fz_maybe_write_seeds(void (*fn)(void));
 void fz_seed(const char *name, const void *p, size_t len);
+/* A seed of a target whose first byte picks a mode: mode, then p. */
+void fz_seed_mode(const char *name, uint8_t mode, const void *p, size_t len);
+/* Run modes[data[0] % n] on the rest of data (nothing for no byte). */
+typedef void fz_mode_fn(const uint8_t *p, size_t len);
+void fz_run_mode(const uint8_t *data, size_t size, fz_mode_fn *const *modes,
+		 size_t n);
 
 /* A seed being built for a target whose input is a program: bytes in the
  * order struct fz_in reads them (fz_out_u16 big-endian, as fz_u16). The

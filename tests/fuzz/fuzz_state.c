@@ -161,36 +161,15 @@ static void mode_sealed(const uint8_t *p, size_t len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (size < 1)
-		return 0;
-	fz_rand_reset();
-	switch (data[0] % 3) {
-	case 0:
-		mode_plaintext(data + 1, size - 1);
-		break;
-	case 1:
-		mode_file(data + 1, size - 1);
-		break;
-	default:
-		mode_sealed(data + 1, size - 1);
-		break;
-	}
+	static fz_mode_fn *const modes[] = {
+		mode_plaintext, mode_file, mode_sealed,
+	};
+
+	fz_run_mode(data, size, modes, 3);
 	return 0;
 }
 
 /* ---- seeds ---- */
-
-static void seed_with(const char *name, uint8_t mode, const uint8_t *p,
-		      size_t len)
-{
-	uint8_t *b = malloc(len + 1);
-
-	FZ_CHECK(b != NULL);
-	b[0] = mode;
-	memcpy(b + 1, p, len);
-	fz_seed(name, b, len + 1);
-	free(b);
-}
 
 /* bob's state with two requests: his to carol (open), alice's to him
  * (he accepted); written by state_encode. */
@@ -219,22 +198,23 @@ static void seed_requests(void)
 	q.sig_len = 64;
 	FZ_CHECK(state_req_add(&st, &q) == 0);
 	FZ_CHECK(state_encode(&st, &p, &len) == 0);
-	seed_with("plaintext-requests", 0, p, len);
-	seed_with("sealed-requests", 2, p, len);
+	fz_seed_mode("plaintext-requests", 0, p, len);
+	fz_seed_mode("sealed-requests", 2, p, len);
 	state_buf_free(p, len);
 	state_free(&st);
 }
 
 static void seeds(void)
 {
-	seed_with("plaintext", 0, v2_state_plaintext,
+	fz_seed_mode("plaintext", 0, v2_state_plaintext,
 		  sizeof(v2_state_plaintext));
-	seed_with("plaintext-empty", 0, v2_state_empty_plaintext,
+	fz_seed_mode("plaintext-empty", 0, v2_state_empty_plaintext,
 		  sizeof(v2_state_empty_plaintext));
-	seed_with("file", 1, v2_state_file, sizeof(v2_state_file));
-	seed_with("file-empty", 1, v2_state_empty_file,
+	fz_seed_mode("file", 1, v2_state_file, sizeof(v2_state_file));
+	fz_seed_mode("file-empty", 1, v2_state_empty_file,
 		  sizeof(v2_state_empty_file));
-	seed_with("sealed", 2, v2_state_plaintext, sizeof(v2_state_plaintext));
+	fz_seed_mode("sealed", 2, v2_state_plaintext,
+		     sizeof(v2_state_plaintext));
 	seed_requests();
 }
 

@@ -25,6 +25,7 @@
 #include "daemon/admin.h"
 #include "daemon/control.h"
 #include "daemon/log.h"
+#include "daemon/store.h"
 #include "fuzz_common.h"
 #include "varlink.h"
 #include "varlink_admin.h"
@@ -130,9 +131,16 @@ static int64_t fake_purge(void *ctx, const struct log_caller *by,
 	return 2;
 }
 
+static void fake_figures(void *ctx, struct store_figures *f)
+{
+	(void)ctx;
+	memset(f, 0, sizeof(*f));
+	f->file_bytes = 4096;
+}
+
 static const struct control_ops fake_ops = {
 	.ask = fake_ask, .kick = fake_kick, .reload = fake_reload,
-	.purge = fake_purge,
+	.purge = fake_purge, .store_figures = fake_figures,
 };
 static const struct control_env fake_env = {
 	.ops = &fake_ops, .epfd = -1, .listen_fd = -1, .nworkers = 2,

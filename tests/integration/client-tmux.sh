@@ -5,68 +5,29 @@
 # plain text goes to the chat the user last picked, never silently to
 # another (issue 13 §6): a chat asked for (/talk) or accepted (/accept)
 # becomes the current one, /msg sends one line to a named chat, and when
-# the current chat ends the client says that none is current now.
+# the current chat ends the client says that none is current now. Each
+# chat has its window (issue 18): what these steps check happens in the
+# window shown, and a line sent shows once, its delivery state on it.
+# client-windows.sh tests the windows themselves.
 #
 # Usage (from the top directory): SECMSG_BUILD=build/asan tests/integration/client-tmux.sh
 [ -n "${SECMSG_TIMED:-}" ] || SECMSG_TIMED=1 exec timeout -k 5 110 "$0" "$@"
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/daemon.sh
 . tests/lib/clients.sh
+. tests/lib/tmux.sh
 
 START=$(now_us)
-if ! command -v tmux >/dev/null; then
-	fail "tmux is installed (scripts/deps.sh installs it)"
-	exit 1
-fi
-# A private tmux server (-L), killed and its socket removed at exit.
-TMX=(tmux -L "secmsg-test-$$" -f /dev/null)
-TSOCK=${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)/secmsg-test-$$
-CL_EXTRA_CLEANUP='"${TMX[@]}" kill-server 2>/dev/null; rm -f "$TSOCK"'
-PANE=t:0.0
+tmux_init
 FA=$(fpr_hex "$SECMSG_PKI/alice.pub")
 FB=$(fpr_hex "$SECMSG_PKI/bob.pub")
-
-pane() { "${TMX[@]}" capture-pane -p -t "$PANE"; }
-# The last non-empty line of the pane.
-pane_last() { pane | sed '/^[[:space:]]*$/d' | tail -1; }
-pane_wait() { # REGEX [SECONDS]
-	local end
-	end=$(( $(now_us) + ${2:-$CL_WAIT} * 1000000 ))
-	while :; do
-		pane | grep -qE -- "$1" && return 0
-		[ "$(now_us)" -lt "$end" ] || break
-		sleep 0.05
-	done
-	echo "  | waited ${2:-$CL_WAIT} s for the pane to show: $1"
-	pane | sed 's/^/  |   /'
-	return 1
-}
-pane_expect() { if pane_wait "$1" "${3:-$CL_WAIT}"; then pass "$2"; else fail "$2"; fi; }
-# last_expect REGEX WHAT: until the last non-empty line (the input line)
-# matches REGEX.
-last_expect() {
-	local end
-	end=$(( $(now_us) + CL_WAIT * 1000000 ))
-	while :; do
-		pane_last | grep -qE -- "$1" && { pass "$2"; return 0; }
-		[ "$(now_us)" -lt "$end" ] || break
-		sleep 0.05
-	done
-	echo "  | waited $CL_WAIT s for the input line to match: $1"
-	pane | sed 's/^/  |   /'
-	fail "$2"
-}
-key() { "${TMX[@]}" send-keys -t "$PANE" "$1"; }
-keys() { "${TMX[@]}" send-keys -t "$PANE" -l -- "$1"; }
-enter() { "${TMX[@]}" send-keys -t "$PANE" Enter; }
 
 dstart || { fail "secmsgd starts"; exit 1; }
 conf=$(client_conf alice)
 
 # The tmux server starts before any batch client, so it holds none of
 # their input pipes.
-"${TMX[@]}" new-session -d -s t -x 100 -y 30 \
-	"'$CLIENT' -c '$conf' alice; echo \"[exit \$?]\"; sleep 100"
+tmux_run 100x30 "$CLIENT" -c "$conf" alice
 pane_expect "Logged in as alice" "the interactive client logs in"
 cl_start bob bob
 expect bob "^ready${TAB}bob\$" "bob (batch) logs in"
@@ -109,7 +70,10 @@ check "the cursor is at the end of the half-typed line ($cur)" \
 keys "ld"
 enter
 expect bob "^msg${TAB}alice${TAB}1${TAB}hello world\$" "alice completes the line: bob gets 'hello world'"
-pane_expect "delivered to bob" "alice's terminal shows the receipt (delivered to bob)"
+pane_expect "^[0-9]{2}:[0-9]{2} <alice> hello world \(delivered\)\$" \
+	"alice's line shows once, timed, and its state turns to delivered on the line itself"
+check "the sent line is not repeated (no extra 'to bob' or 'delivered' lines)" \
+	[ "$(pane | grep -c "hello world")" -eq 1 ]
 # A partial line would have gone out before the whole one, as message 1.
 expect_none bob "^msg${TAB}alice${TAB}.*wor\$" "bob got no partial line" 0 \
 	"^msg${TAB}alice${TAB}1${TAB}hello world\$"

@@ -106,14 +106,16 @@ expect "status" 0 $C status
 for k in 'Uptime: ([0-9]+(d|h|min|s) ?)+' 'Workers: 2' 'Online: 0' 'Chats: 0' \
 	 'Connections: [0-9]+' 'Handshakes: [0-9]+ ok, [0-9]+ failed' \
 	 'Messages relayed: 0' 'Bytes relayed: 0 \(0 B\)' \
-	 'Stored: 0 messages, 0 B, oldest none'; do
+	 'Stored: 0 messages, 0 B, oldest none' \
+	 'Store on disk: [0-9.]+ [KM]?i?B \(database and WAL\)' \
+	 'Messages stored: 0'; do
 	has "status: ${k%%:*}" "$OUT" "^ *$k\$"
 done
 has "status: keys right-aligned" "$OUT" '^          Uptime: '
-check "status: 9 lines" test "$(printf '%s\n' "$OUT" | wc -l)" -eq 9
+check "status: 11 lines" test "$(printf '%s\n' "$OUT" | wc -l)" -eq 11
 expect "status --json" 0 $C status --json
 json "status --json: fields and types" \
-	'(keys | sort) == (["bytes_relayed","chats","connections","handshakes_failed","handshakes_ok","messages_relayed","online","stored_bytes","stored_messages","stored_oldest","uptime","workers"] | sort) and ([.[] | type] | unique) == ["number"] and .workers == 2 and .online == 0 and .stored_messages == 0 and .stored_oldest == 0'
+	'(keys | sort) == (["bytes_relayed","chats","connections","handshakes_failed","handshakes_ok","messages_relayed","online","stored_bytes","stored_messages","stored_oldest","messages_stored","store_file_bytes","uptime","workers"] | sort) and ([.[] | type] | unique) == ["number"] and .workers == 2 and .online == 0 and .stored_messages == 0 and .stored_oldest == 0 and .messages_stored == 0 and .store_file_bytes > 0'
 expect "--json before the command" 0 $C --json status
 json "--json anywhere" '.workers == 2'
 

@@ -559,7 +559,7 @@ static void test_lists_and_status(void **state)
 
 	/* status */
 	assert_int_equal(ctl("status"), 0);
-	assert_int_equal(count_lines(out), 9);
+	assert_int_equal(count_lines(out), 11);
 	assert_true(matches(out, "(^|\n) +Uptime: ([0-9]+(d|h|min|s) ?)+\n"));
 	assert_true(matches(out, "\n +Workers: 2\n"));
 	assert_true(matches(out, "\n +Online: 3\n"));
@@ -568,6 +568,9 @@ static void test_lists_and_status(void **state)
 	assert_true(matches(out, "\nMessages relayed: [0-9]+\n"));
 	assert_true(matches(out, "\n +Bytes relayed: [0-9]+ \\([0-9.]+ (B|KiB|MiB)\\)\n"));
 	assert_true(matches(out, "\n +Stored: 0 messages, 0 B, oldest none\n"));
+	assert_true(matches(out, "\n +Store on disk: [0-9.]+ (B|KiB|MiB) "
+			    "\\(database and WAL\\)\n"));
+	assert_true(matches(out, "\n +Messages stored: 0\n"));
 	{
 		char filter[512];
 
@@ -576,7 +579,8 @@ static void test_lists_and_status(void **state)
 			 ".connections >= 3 and .handshakes_ok >= %lld and "
 			 ".messages_relayed == %lld and .bytes_relayed == %lld and "
 			 ".uptime >= 0 and .stored_messages == 0 and "
-			 "(keys | length) == 12",
+			 ".messages_stored == 0 and .store_file_bytes > 0 and "
+			 "(keys | length) == 14",
 			 (long long)ok0 + 3, (long long)rel0 + 3,
 			 (long long)bytes0 + 60);
 		assert_true(jq("status", filter));

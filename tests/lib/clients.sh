@@ -7,6 +7,9 @@
 #                                    # state USER's on this machine
 #                                    # ($DDIR/cstate/USER), reconnecting
 #                                    # after 0.3 s at most
+#   cv_away A B                      # cv_start A and B (users A and B), a
+#                                    # conversation between them, B quits:
+#                                    # A sees B offline (PASS/FAIL lines)
 #   cl_cmd NAME LINE                 # write one command line to NAME's stdin
 #   cl_close NAME                    # end NAME's input (it quits)
 #   wait_for NAME REGEX [SECONDS]    # until a line of NAME's stdout matches
@@ -87,6 +90,10 @@ cv_away() {
 	cl_cmd "$2" "accept $1"
 	expect "$1" "^conversation${TAB}$2${TAB}[0-9]+${TAB}online\$" \
 		"a conversation"
+	# B's client must hold it before it quits, or B's next login would
+	# end it (the server lists it, B has no state for it).
+	expect "$2" "^conversation${TAB}$1${TAB}[0-9]+${TAB}online\$" \
+		"$2 has it too"
 	cl_cmd "$2" quit
 	expect_exit "$2" 0 "$2 quits"
 	expect "$1" "^presence${TAB}$2${TAB}offline\$" "$1: $2 offline"

@@ -240,6 +240,16 @@ int tc_login_raw(struct tc *c, int port, const char *user, const char *keyfile)
 	return r;
 }
 
+int tc_login_conv(struct tc *c, int port, const char *user, int timeout_ms)
+{
+	struct msg m;
+	int r = tc_login_v(c, port, user, 2);
+
+	if (r == 0 && c->version != 2)
+		r = -EPROTO;
+	return r < 0 ? r : tc_expect(c, OP_CONVERSATIONS, &m, timeout_ms);
+}
+
 int tc_login(struct tc *c, int port, const char *user)
 {
 	char path[256];
@@ -412,6 +422,21 @@ int td_ctl(const struct tdaemon *d, const char *args, char *out, size_t len)
 	n = fread(out, 1, len - 1, p);
 	out[n] = '\0';
 	return pclose(p) == 0 ? 0 : -1;
+}
+
+int td_log_count(const struct tdaemon *d, const char *s)
+{
+	char path[1024], line[4096];
+	FILE *f;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/secmsgd.log", d->dir);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, s) != NULL;
+	fclose(f);
+	return n;
 }
 
 const char *td_path(const struct tdaemon *d, const char *file)
@@ -682,6 +707,12 @@ void td_print_log(const struct tdaemon *d, const char *why)
 
 int td_start(struct tdaemon *d, const char *extra, bool activated)
 {
+	return td_start_prep(d, extra, activated, NULL);
+}
+
+int td_start_prep(struct tdaemon *d, const char *extra, bool activated,
+		  int (*prep)(const struct tdaemon *d))
+{
 	int st;
 
 	memset(d, 0, sizeof(*d));
@@ -691,7 +722,8 @@ int td_start(struct tdaemon *d, const char *extra, bool activated)
 	d->activated = activated;
 	d->port = tc_free_port();
 	d->notify_fd = notify_open(d);
-	if (d->port < 0 || d->notify_fd < 0 || write_config(d, extra) < 0)
+	if (d->port < 0 || d->notify_fd < 0 || write_config(d, extra) < 0 ||
+	    (prep && prep(d) < 0))
 		return -EIO;
 	pthread_mutex_init(&d->notify_lock, NULL);
 	pthread_cond_init(&d->notify_cond, NULL);

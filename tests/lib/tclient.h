@@ -108,6 +108,9 @@ void tc_close(struct tc *c);
  * read them with tc_expect). c->version is the server's choice.
  */
 int tc_login_v(struct tc *c, int port, const char *user, unsigned version);
+/* Log in at version 2 and read the login's CONVERSATIONS: 0, -EPROTO if
+ * the server chose version 1, or negative. */
+int tc_login_conv(struct tc *c, int port, const char *user, int timeout_ms);
 
 /* Convenience senders. */
 int tc_rtt(struct tc *c, const char *peer);
@@ -125,6 +128,10 @@ int tc_conversation(struct tc *a, struct tc *b, int timeout_ms);
  * activated: start it under systemd-socket-activate.
  */
 int td_start(struct tdaemon *d, const char *extra, bool activated);
+/* td_start, with prep(d) run once d's directory and configuration exist,
+ * before the daemon starts (to put a filesystem under DIR/state, say). */
+int td_start_prep(struct tdaemon *d, const char *extra, bool activated,
+		  int (*prep)(const struct tdaemon *d));
 /* On stderr: why, then the end of the daemon's log (its directory is
  * removed at teardown, so a failure would leave no trace otherwise). */
 void td_print_log(const struct tdaemon *d, const char *why);
@@ -150,6 +157,9 @@ int td_restart(struct tdaemon *d, int sig);
  * test changed them) and wait for it to exit: its exit status, or -1 if
  * it did not exit within timeout_ms (then it is killed). */
 int td_run_to_exit(struct tdaemon *d, int timeout_ms);
+/* Lines of the daemon's log (DIR/secmsgd.log) holding s; -1 if it
+ * cannot be read. */
+int td_log_count(const struct tdaemon *d, const char *s);
 /* Path of a file in the daemon's dir. */
 const char *td_path(const struct tdaemon *d, const char *file);
 /* Run $SECMSG_BUILD/secmsgctl --socket (d's control socket) ARGS; its

@@ -179,6 +179,20 @@ const char *tu_pki_path(const char *file)
 	return path;
 }
 
+int tu_mkdtemp(char dir[64], const char *tag)
+{
+	snprintf(dir, 64, "/tmp/secmsg-%s-XXXXXX", tag);
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+int tu_rmtree(const char *dir)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
 int tu_send_all(int fd, const void *p, size_t len)
 {
 	const uint8_t *b = p;

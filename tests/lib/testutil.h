@@ -36,6 +36,11 @@ void tu_rand_reset(void);
 /* Path of a fixture made by tests/lib/mkpki.sh ($SECMSG_PKI or build dir). */
 const char *tu_pki_path(const char *file);
 
+/* A fresh directory /tmp/secmsg-TAG-XXXXXX into dir (64 bytes): 0 or -1. */
+int tu_mkdtemp(char dir[64], const char *tag);
+/* Remove dir and everything below it: 0 or -1. */
+int tu_rmtree(const char *dir);
+
 /* Send all len bytes on a blocking socket (no SIGPIPE): 0, or -errno
  * (-EIO if the peer took nothing). */
 int tu_send_all(int fd, const void *p, size_t len);

@@ -36,7 +36,7 @@ cd "$(dirname "$0")/../.." || exit 1
 TOP=$PWD
 LIMIT=${SECMSG_FRESH_LIMIT:-900}	# seconds for the whole test
 JOBS=${SECMSG_FRESH_JOBS:-2}
-PURGE="libsystemd-dev libiniparser-dev libjansson-dev libcmocka-dev libreadline-dev libssl-dev"
+PURGE="libsystemd-dev libiniparser-dev libjansson-dev libcmocka-dev libreadline-dev libncurses-dev libssl-dev"
 
 # pass, fail, note, ns_setup (the temporary directory R, the cleanup at
 # exit, the bound on the whole test), ns_overlay, ns_job, until_true.

@@ -10,6 +10,7 @@
 # load, a bad configuration (reload refused, restart failing with the
 # sockets still listening, a missing key file named), a new listen
 # address (a restart of the socket, which disconnects everyone), the watchdog,
+# a message to a user offline kept across a restart (issue 17),
 # `systemd-analyze security`, and finally make uninstall (without PREFIX:
 # the manifest). See ../shared/SYSTEMD-TESTING.md.
 #
@@ -280,6 +281,32 @@ else
 		fail "the conversation alice - bob survives systemctl restart secmsgd"
 		sed 's/^/    /' "$C/conv.out"
 	fi
+fi
+
+# ---- a message to a user offline, across a restart (issue 17) ----
+# alice writes to bob in their conversation while he is away: the service
+# stores it (alice sees `stored` only once it is on disk, in
+# /var/lib/private/secmsgd); the service restarts; bob logs in and gets it.
+AWAY="while you were away $$"
+t=$'\t'
+cl_start alice
+if cl_wait alice "^conversation${t}bob${t}[0-9]+${t}offline\$" 15 &&
+	cl_cmd alice "send bob $AWAY" && cl_wait alice "^stored${t}bob${t}[0-9]+\$" 10; then
+	stored=$(E secmsgctl --json status 2>/dev/null | jq -r .stored_messages)
+	cl_stop alice
+	E systemctl restart secmsgd.service
+	cl_start bob
+	if cl_wait bob "^msg${t}alice${t}[^$t]+${t}$AWAY\$" 15; then
+		pass "a message to bob offline is stored ($stored in the store), kept across systemctl restart secmsgd, delivered at bob's login"
+	else
+		fail "a message to bob offline, stored, is delivered at bob's login after systemctl restart secmsgd"
+		sed 's/^/    bob> /' "$CL_IO/bob.out" "$CL_IO/bob.err"
+	fi
+	cl_stop bob
+else
+	fail "alice's message to bob offline is answered stored"
+	sed 's/^/    alice> /' "$CL_IO/alice.out" "$CL_IO/alice.err"
+	cl_stop alice
 fi
 
 # ---- the journal ----

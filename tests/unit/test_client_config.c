@@ -63,6 +63,35 @@ static void test_defaults(void **state)
 	assert_string_equal(c.known_peers_dir, "/home/tester/.local/share/secmsg");
 	assert_int_equal(c.keepalive, 60);
 	assert_int_equal(c.send_rate, 45);
+	assert_true(c.color);
+	assert_true(c.bell);
+	assert_true(c.title);
+}
+
+/* color, bell and title: yes or no, nothing else (issue 18). */
+static void test_switches(void **state)
+{
+	char err[512];
+	struct ccfg c;
+	const char *path;
+
+	(void)state;
+	ccfg_defaults(&c);
+	path = write_file("switch.conf", "[client]\ncolor = no\nbell = no\n"
+					 "title = no\n");
+	assert_int_equal(ccfg_load(&c, path, err, sizeof(err)), 0);
+	assert_false(c.color);
+	assert_false(c.bell);
+	assert_false(c.title);
+	assert_int_equal(ccfg_set(&c, "color", "yes", NULL, err, sizeof(err)),
+			 0);
+	assert_true(c.color);
+	assert_int_not_equal(ccfg_set(&c, "bell", "1", NULL, err, sizeof(err)),
+			     0);
+	assert_non_null(strstr(err, "neither yes nor no"));
+	path = write_file("switch-bad.conf", "[client]\ncolor = maybe\n");
+	assert_int_not_equal(ccfg_load(&c, path, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "client.color"));
 }
 
 static void test_load_full(void **state)
@@ -521,6 +550,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_switches),
 		cmocka_unit_test(test_load_full),
 		cmocka_unit_test(test_load_partial),
 		cmocka_unit_test(test_load_errors),

@@ -31,8 +31,7 @@ static int setup(void **state)
 {
 	(void)state;
 	assert_int_equal(crypto_init(), 0);
-	snprintf(dir, sizeof(dir), "/tmp/secmsg-cstore-XXXXXX");
-	assert_non_null(mkdtemp(dir));
+	assert_int_equal(tu_mkdtemp(dir, "cstore"), 0);
 	assert_int_equal(key_generate(KEY_ED25519, &ka), 0);
 	assert_int_equal(key_generate(KEY_ED25519, &kb), 0);
 	return 0;
@@ -40,13 +39,10 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
 	key_unref(ka);
 	key_unref(kb);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tu_rmtree(dir);
 }
 
 /* alice's store with a conversation with bob, saved (a new file). */

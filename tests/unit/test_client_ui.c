@@ -140,6 +140,16 @@ static void test_format(void **state)
 	ev = (struct cev){ .kind = CEV_BYE, .reason = BYE_KICKED,
 			   .text = "go\x07", .text_len = 3 };
 	expect_has(&ev, "administrator): go^G");
+	/* A text that only repeats the reason is not said twice. */
+	ev = (struct cev){ .kind = CEV_BYE, .reason = BYE_ELSEWHERE,
+			   .text = "Logged in elsewhere", .text_len = 19 };
+	t = fmt(&ev);
+	assert_string_equal(t, "The server ended the session (you logged in "
+			    "elsewhere).\n");
+	free(t);
+	ev.text = "elsewhere, from 10.0.0.7";
+	ev.text_len = strlen(ev.text);
+	expect_has(&ev, "(you logged in elsewhere): elsewhere, from 10.0.0.7");
 	ev = (struct cev){ .kind = CEV_ERROR, .code = 2, .text = "x",
 			   .text_len = 1 };
 	expect_has(&ev, "server error 2: x");

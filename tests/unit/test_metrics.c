@@ -90,6 +90,14 @@ static void snapshot(struct metrics_snapshot *m)
 	m->chat_requests = 3;
 	m->reloads_ok = 4;
 	m->reloads_failed = 1;
+	m->have_store = true;
+	m->stored_messages = 13;
+	m->stored_bytes = 14000;
+	m->store_file_bytes = 151552;
+	m->messages_stored = 17;
+	m->stored_expired = 2;
+	for (int i = 0; i < METRICS_REFUSALS; i++)
+		m->store_refused[i] = 21 + (uint64_t)i;
 	fill(&a, &b);
 	metrics_add_worker(m, &a);
 	metrics_add_worker(m, &b);
@@ -159,7 +167,23 @@ static void test_without_sessions(void **state)
 	assert_int_equal(lines_with(text, "# HELP secmsgd_users_online"), 0);
 	assert_int_equal(lines_with(text, "secmsgd_open_connections 12\n"), 1);
 	assert_int_equal(lines_with(text, "secmsgd_logins_total 41\n"), 1);
-	assert_int_equal(lines_with(text, "# TYPE "), 20);
+	assert_int_equal(lines_with(text, "# TYPE "), 26);
+}
+
+/* No store figures: their six families are left out. */
+static void test_without_store(void **state)
+{
+	struct metrics_snapshot m;
+
+	(void)state;
+	snapshot(&m);
+	m.have_store = false;
+	assert_true(metrics_render(&m, text, sizeof(text)) > 0);
+	assert_int_equal(lines_with(text, "secmsgd_stored_"), 0);
+	assert_int_equal(lines_with(text, "secmsgd_store"), 0);
+	assert_int_equal(lines_with(text, "secmsgd_messages_stored"), 0);
+	assert_int_equal(lines_with(text, "secmsgd_messages_not_stored"), 0);
+	assert_int_equal(lines_with(text, "# TYPE "), 23);
 }
 
 /* The version is a label value: quote, backslash and newline escaped. */
@@ -195,6 +219,7 @@ static void test_bound(void **state)
 	m.version = "0123456789abcdef0123456789abcdef";
 	m.start_time = INT64_MAX;
 	m.have_sessions = true;
+	m.have_store = true;
 	n = metrics_render(&m, text, sizeof(text));
 	assert_true(n > 0 && n < METRICS_TEXT_MAX / 2);
 }
@@ -245,13 +270,14 @@ static void test_man_page(void **state)
 			fail_msg("%s lacks \"%s\"", MAN_PAGE, entry + 5);
 		families++;
 	}
-	assert_int_equal(families, 23);
+	assert_int_equal(families, 29);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_golden),
+		cmocka_unit_test(test_without_store),
 		cmocka_unit_test(test_without_sessions),
 		cmocka_unit_test(test_label_escaping),
 		cmocka_unit_test(test_bound),
