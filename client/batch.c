@@ -28,6 +28,7 @@ static const char *const end_words[] = {
 	[CEV_END_FAILED] = "failed",	[END_LEFT] = "left",
 	[END_DISCONNECTED] = "disconnected", [END_KICKED] = "kicked",
 	[END_WITHDRAWN] = "withdrawn",	[END_KEY_CHANGED] = "removed",
+	[END_KEY_UNKNOWN] = "keychanged",
 };
 
 static const char *const error_words[] = {
@@ -148,6 +149,7 @@ static size_t room(const struct cev *ev)
 	n += ev->peer ? strlen(ev->peer) : 0;
 	n += ev->s1 ? strlen(ev->s1) : 0;
 	n += ev->s2 ? strlen(ev->s2) : 0;
+	n += ev->cmd ? 2 * strlen(ev->cmd) : 0;
 	return n;
 }
 
@@ -157,7 +159,7 @@ static const char *presence_word(bool online)
 }
 
 /* The lines of version 2 (CLIENT.md: conversation, presence, notsent,
- * dropped, reconnecting). */
+ * dropped, reconnecting, typed, expired). */
 static void fill_v2(struct line *l, const struct cev *ev)
 {
 	switch (ev->kind) {
@@ -186,6 +188,11 @@ static void fill_v2(struct line *l, const struct cev *ev)
 	case CEV_RECONNECTING:
 		put(l, "reconnecting");
 		put_num(l, (ev->when + 999) / 1000);
+		break;
+	case CEV_TYPED:
+		put(l, "typed");
+		put_field(l, ev->peer);
+		put_num(l, ev->id);
 		break;
 	case CEV_EXPIRED:
 		put(l, "expired");
@@ -252,6 +259,9 @@ static void fill(struct line *l, const struct cev *ev)
 		put(l, "error");
 		put_num(l, ev->code);
 		put_text(l, ev->text, ev->text_len);
+		/* Added last: scripts that read three fields still work. */
+		put_text(l, ev->cmd ? ev->cmd : "",
+			 ev->cmd ? strlen(ev->cmd) : 0);
 		break;
 	case CEV_BYE:
 		put(l, "bye");

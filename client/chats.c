@@ -6,12 +6,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "chats_int.h"
 #include "out.h"
 
 /* Longest list of names we merge from a multi-record LIST reply. */
 #define USERS_MAX (8u << 20)
+
+static bool crossing_take(struct chats *c, const char *peer);
+static void accept_crossed(struct chats *c, struct peer *p);
 
 /* ---- events ---- */
 
@@ -20,6 +24,11 @@ void chats_emit(struct chats *c, enum cev_kind kind, const char *peer,
 {
 	struct cev ev = { .kind = kind, .peer = peer, .reason = reason };
 
+	/* The advice for END 6 names us and our key (what to /trust). */
+	if (kind == CEV_ENDED && reason == END_KEY_UNKNOWN) {
+		ev.s1 = c->self;
+		ev.s2 = c->self_fpr;
+	}
 	out_event(c->out, &ev);
 }
 
@@ -124,6 +133,7 @@ int chats_send_msg(struct chats *c, const struct msg *m, bool keep)
 	size_t len;
 	int r = encode(c, m, pt, &len);
 
+	answers_note(&c->answers, m, c->out->cmd);
 	if (r == 0)
 		r = c->send(c->send_ctx, pt, len, keep);
 	crypto_cleanse(pt, len);
@@ -297,10 +307,18 @@ static enum key_verdict check_key(struct chats *c, struct peer *p,
 	return KEY_CHANGED;
 }
 
-/* The key-change stop: END the attempt and forget it; nothing else is sent. */
+/* The key-change stop: end the attempt and forget it; nothing else is
+ * sent. Version 2 says why (REFUSE 7: the peer is told its key is not the
+ * one we know, END 6); version 1 can only END. */
 static void stop_for_key_change(struct chats *c, struct peer *p)
 {
-	send_peer_op(c, OP_END, p->name);
+	struct msg m = { .op = OP_REFUSE, .reason = REFUSE_KEY_UNKNOWN };
+
+	snprintf(m.peer, sizeof(m.peer), "%s", p->name);
+	if (c->version >= 2)
+		send_msg(c, &m);
+	else
+		send_peer_op(c, OP_END, p->name);
 	out_notice(c->out,
 		   "%s's key has changed: nothing is sent to %s until you "
 		   "check the new fingerprint and trust it",
@@ -380,6 +398,8 @@ void chats_free(struct chats *c)
 		kn = k->next;
 		free(k);
 	}
+	while (c->crossings)
+		crossing_take(c, c->crossings->name);
 	while (c->unsent) {
 		struct unsent *u = c->unsent;
 
@@ -438,9 +458,25 @@ static int gate(struct chats *c, const char *peer)
 	return -EPERM;
 }
 
-int chats_talk(struct chats *c, const char *peer)
+/* Start the key exchange with p's user and send our RTT. */
+static int send_rtt(struct chats *c, struct peer *p)
 {
 	struct msg m = { .op = OP_RTT };
+
+	e2e_initiator_clear(&p->ini);
+	if (e2e_initiator_start(&p->ini, c->self, p->name) != E2E_OK) {
+		out_error(c->out, "cannot start a key exchange with %s",
+			  p->name);
+		return -EIO;
+	}
+	snprintf(m.peer, sizeof(m.peer), "%s", p->name);
+	memcpy(m.nonce, p->ini.nonce_a, sizeof(m.nonce));
+	memcpy(m.share, p->ini.share_a, sizeof(m.share));
+	return send_msg(c, &m);
+}
+
+int chats_talk(struct chats *c, const char *peer)
+{
 	struct peer *p;
 	int r = gate(c, peer);
 
@@ -452,22 +488,20 @@ int chats_talk(struct chats *c, const char *peer)
 		chats_emit(c, CEV_REFUSED, peer, REFUSE_SELF);
 		return -EINVAL;
 	}
-	if (chats_peer_find(c, peer)) {
+	p = chats_peer_find(c, peer);
+	if (p && p->state == PEER_IN_REQ && !p->conv) {
+		accept_crossed(c, p);
+		return 0;
+	}
+	if (p) {
 		chats_emit(c, CEV_REFUSED, peer, REFUSE_EXISTS);
 		return -EEXIST;
 	}
+	crossing_take(c, peer); /* a request of ours replaces the wait */
 	p = chats_peer_add(c, peer, PEER_OUT_REQ);
 	if (!p)
 		return -ENOMEM;
-	if (e2e_initiator_start(&p->ini, c->self, peer) != E2E_OK) {
-		out_error(c->out, "cannot start a key exchange with %s", peer);
-		chats_peer_remove(c, p);
-		return -EIO;
-	}
-	snprintf(m.peer, sizeof(m.peer), "%s", peer);
-	memcpy(m.nonce, p->ini.nonce_a, sizeof(m.nonce));
-	memcpy(m.share, p->ini.share_a, sizeof(m.share));
-	r = send_msg(c, &m);
+	r = send_rtt(c, p);
 	if (r < 0)
 		chats_peer_remove(c, p);
 	else
@@ -614,7 +648,14 @@ int chats_send(struct chats *c, const char *peer, const char *text,
 
 	if (r < 0)
 		return r;
-	if (!(p = chats_peer_find(c, peer))) {
+	p = chats_peer_find(c, peer);
+	/* Without a connection only a conversation takes text: it waits,
+	 * typed, in the outbox (conv_send_text). */
+	if (!c->connected && !(p && p->conv)) {
+		out_error(c->out, "not connected to the server (reconnecting)");
+		return -ENOTCONN;
+	}
+	if (!p) {
 		out_error(c->out, "no chat with %s", peer);
 		return -ENOENT;
 	}
@@ -719,6 +760,14 @@ static void on_rtt(struct chats *c, const struct msg *m)
 			   "conversation with %s", m->peer, m->peer);
 		return;
 	}
+	/* Our own request to the peer is out: the server refuses one of
+	 * the two; theirs is kept till it answers ours (on_refuse). */
+	if (p && p->state == PEER_OUT_REQ) {
+		memcpy(p->nonce_a, m->nonce, sizeof(p->nonce_a));
+		memcpy(p->share_a, m->share, sizeof(p->share_a));
+		p->crossed = true;
+		return;
+	}
 	/* The server is the judge of consent: a new RTT replaces old state. */
 	if (p)
 		chats_peer_remove(c, p);
@@ -727,7 +776,10 @@ static void on_rtt(struct chats *c, const struct msg *m)
 		return;
 	memcpy(p->nonce_a, m->nonce, sizeof(p->nonce_a));
 	memcpy(p->share_a, m->share, sizeof(p->share_a));
-	chats_emit(c, CEV_REQUEST, m->peer, 0);
+	if (crossing_take(c, m->peer))
+		accept_crossed(c, p);
+	else
+		chats_emit(c, CEV_REQUEST, m->peer, 0);
 }
 
 static void send_hello(struct chats *c, struct peer *p)
@@ -910,10 +962,98 @@ static void on_message(struct chats *c, struct peer *p, const struct msg *m)
 	crypto_cleanse(pt, sizeof(pt));
 }
 
+/* ---- crossed requests ---- */
+
+/* How long the peer's request is awaited once both were refused. */
+#define CROSS_WAIT_MS 10000
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void crossing_add(struct chats *c, const char *peer)
+{
+	struct crossing *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		return;
+	snprintf(x->name, sizeof(x->name), "%s", peer);
+	x->until_ms = mono_ms() + CROSS_WAIT_MS;
+	x->next = c->crossings;
+	c->crossings = x;
+}
+
+/* Forget peer's awaited request: true when it was awaited still. */
+static bool crossing_take(struct chats *c, const char *peer)
+{
+	struct crossing **x, *dead;
+	bool live;
+
+	for (x = &c->crossings; *x; x = &(*x)->next)
+		if (strcmp((*x)->name, peer) == 0)
+			break;
+	if (!(dead = *x))
+		return false;
+	live = mono_ms() < dead->until_ms;
+	*x = dead->next;
+	free(dead);
+	return live;
+}
+
+/* Both users asked: ours asked to talk to p's user, which is the consent
+ * its request needs, so it is accepted without asking again. */
+static void accept_crossed(struct chats *c, struct peer *p)
+{
+	out_info(c->out, "%s asked you to talk too: accepting %s's request",
+		 p->name, p->name);
+	chats_accept(c, p->name);
+}
+
+/*
+ * REFUSE 5 to our request p (daemon: the peer's request stands, or the two
+ * crossed and neither does). Their RTT in: accept it. Neither: the user
+ * whose name sorts first asks once more and the other awaits that RTT, so
+ * two clients of this kind end in one chat. False when it was no crossing.
+ */
+static bool on_crossed(struct chats *c, struct peer *p)
+{
+	if (p->crossed) {
+		e2e_initiator_clear(&p->ini);
+		p->crossed = false;
+		p->state = PEER_IN_REQ;
+		accept_crossed(c, p);
+		return true;
+	}
+	if (p->retried)
+		return false;
+	if (strcmp(c->self, p->name) < 0) {
+		p->retried = true;
+		if (send_rtt(c, p) < 0)
+			chats_peer_remove(c, p);
+		else
+			out_info(c->out, "%s asked you to talk at the same "
+				 "moment; asking %s again", p->name, p->name);
+		return true;
+	}
+	crossing_add(c, p->name);
+	out_info(c->out, "%s asked you to talk at the same moment; waiting "
+		 "for %s's request (if none comes, /talk %s again)", p->name,
+		 p->name, p->name);
+	chats_peer_remove(c, p);
+	return true;
+}
+
 static void on_refuse(struct chats *c, const struct msg *m)
 {
 	struct peer *p = chats_peer_find(c, m->peer);
 
+	if (p && p->state == PEER_OUT_REQ && m->reason == REFUSE_EXISTS &&
+	    !p->conv && on_crossed(c, p))
+		return;
 	chats_emit(c, CEV_REFUSED, m->peer, m->reason);
 	if (p && p->state == PEER_OUT_REQ)
 		chats_peer_remove(c, p);
@@ -964,6 +1104,20 @@ static void on_text_event(struct chats *c, enum cev_kind kind,
 			  .text = (const char *)m->text,
 			  .text_len = m->text_len };
 
+	out_event(c->out, &ev);
+}
+
+/* ERROR, with the command it answers when version 2 names its record. */
+static void on_error(struct chats *c, const struct msg *m)
+{
+	char cmd[ANSWER_CMD_MAX] = "";
+	struct cev ev = { .kind = CEV_ERROR, .code = m->code, .cmd = cmd,
+			  .text = (const char *)m->text,
+			  .text_len = m->text_len };
+
+	if (c->version >= 2)
+		answers_error(&c->answers, m,
+			      conv_text_id(c, m->peer, m->ref), cmd);
 	out_event(c->out, &ev);
 }
 
@@ -1024,7 +1178,7 @@ static int dispatch(struct chats *c, const struct msg *m)
 		on_end(c, m);
 		break;
 	case OP_ERROR:
-		on_text_event(c, CEV_ERROR, m);
+		on_error(c, m);
 		conv_on_error(c, m);
 		break;
 	case OP_BYE:

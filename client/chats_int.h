@@ -6,6 +6,7 @@
 
 #include <errno.h>
 
+#include "answer.h"
 #include "chats.h"
 #include "e2e.h"
 #include "knownpeers.h"
@@ -56,6 +57,18 @@ struct peer {
 	size_t hello_len;
 	uint32_t hello_ref;
 	bool hello_refused;		/* ERROR 6: again when B is online */
+	/* Crossed requests: both users asked each other at once. */
+	bool crossed;			/* OUT_REQ: their RTT is in meanwhile
+					 * (nonce_a, share_a) */
+	bool retried;			/* OUT_REQ: our RTT sent again */
+};
+
+/* A crossed request lost on both sides: the peer's RTT is awaited (and
+ * accepted) till until_ms. */
+struct crossing {
+	struct crossing *next;
+	char name[NAME_MAX_LEN + 1];
+	int64_t until_ms;
 };
 
 /* A key change that waits for `trust`. */
@@ -75,6 +88,7 @@ struct unsent {
 struct chats {
 	struct peer *peers;
 	struct kchange *changes;
+	struct crossing *crossings;
 	struct known_peers kp;
 	char *kp_path;
 	char self[NAME_MAX_LEN + 1];
@@ -99,6 +113,7 @@ struct chats {
 	uint64_t ack_due;	/* highest QUEUED seq done with */
 	uint64_t acked;		/* highest seq sent in an ACK this session */
 	struct unsent *unsent, *unsent_tail;
+	struct answers answers;	/* what command sent each record (ERROR) */
 };
 
 /* send_text's answer when a failure removed the peer: stop using it. */
@@ -179,6 +194,9 @@ void conv_out_keep(struct chats *c, struct peer *p, uint32_t ref,
  * NULL) saying what it was; false when it was not there. */
 bool conv_out_done(struct chats *c, const char *peer, uint32_t ref,
 		   struct sent *e);
+/* The TEXT id of our MESSAGE (peer, ref), from the log or the outbox; 0
+ * when it is no TEXT or not remembered (for the ERROR that names it). */
+uint32_t conv_text_id(struct chats *c, const char *peer, uint32_t ref);
 /* Is MESSAGE(peer, ref) in the outbox? */
 bool conv_out_has(struct chats *c, const char *peer, uint32_t ref);
 /* Tell the user what waits in the outbox (at exit). */

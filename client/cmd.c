@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "answer.h"
 #include "escape.h"
 #include "keygen.h"
 #include "keys.h"
@@ -72,15 +73,9 @@ static bool key_held(const struct cmd_env *e, const char *peer)
 	return true;
 }
 
-/* A chat the user just asked for becomes the current one (issue 13 §6).
- * Interactively, talking to oneself is refused here, before the client
- * says it asked (batch scripts get the server's `refused PEER self`). */
+/* A chat the user just asked for becomes the current one (issue 13 §6). */
 static int run_talk(const struct cmd_env *e, const struct ccmd *c)
 {
-	if (e->focus && strcmp(c->peer, e->user) == 0) {
-		out_error(e->out, "you cannot talk to yourself");
-		return 0;
-	}
 	if (key_held(e, c->peer))
 		return 0;
 	if (chats_talk(e->chats, c->peer) == 0)
@@ -98,17 +93,12 @@ static int run_accept(const struct cmd_env *e, const struct ccmd *c)
 	return 0;
 }
 
-/* A person is told what happened; batch mode stays as it was. */
+/* A person is told when there was nothing to refuse (the chat table
+ * says what it refused); batch mode stays as it was. */
 static int run_refuse(const struct cmd_env *e, const struct ccmd *c)
 {
-	int r = chats_refuse(e->chats, c->peer);
-
-	if (!e->focus)
-		return 0;
-	if (r == -ENOENT)
+	if (chats_refuse(e->chats, c->peer) == -ENOENT && e->focus)
 		out_error(e->out, "%s has not asked to talk", c->peer);
-	else if (r == 0)
-		out_info(e->out, "You refused %s's request.", c->peer);
 	return 0;
 }
 
@@ -543,6 +533,7 @@ static void parse_args(const struct command *v, const char *s, size_t len,
 
 	c->kind = v->kind;
 	c->cmd = v;
+	c->word = v->word;
 	if (v->args == ARGS_NONE) {
 		if (n != 0)
 			bad(c, "this command takes no argument");
@@ -582,6 +573,7 @@ static void reset(struct ccmd *c)
 	c->text_len = 0;
 	c->num = 0;
 	c->err = NULL;
+	c->word = NULL;
 }
 
 static void parse_word(const char *line, size_t len, size_t pos, int where,
@@ -656,19 +648,40 @@ static bool needs_server(enum ccmd_kind k)
 	}
 }
 
-int ccmd_run(const struct cmd_env *e, const struct ccmd *c)
+static int run_checked(const struct cmd_env *e, const struct ccmd *c)
 {
-	if (c->kind == CCMD_NONE)
-		return 0;
 	if (c->kind == CCMD_BAD) {
 		out_error(e->out, "%s", c->err);
 		return 0;
 	}
-	if (needs_server(c->kind) && !chats_connected(e->chats)) {
+	/* Chat text goes on: a conversation keeps it till the connection is
+	 * back, chats_send refuses the rest. */
+	if (needs_server(c->kind) && !chats_connected(e->chats) &&
+	    !c->cmd->chat_text) {
 		out_error(e->out, "not connected to the server (reconnecting)");
 		return 0;
 	}
 	return c->cmd->run(e, c);
+}
+
+/*
+ * While it runs, the command is named in batch words ("talk bob"), for
+ * the errors it causes and for the records it sends (answer.c): batch's
+ * `error` line says what it answers (issue 18).
+ */
+int ccmd_run(const struct cmd_env *e, const struct ccmd *c)
+{
+	char words[ANSWER_CMD_MAX];
+	int r;
+
+	if (c->kind == CCMD_NONE)
+		return 0;
+	snprintf(words, sizeof(words), "%s%s%s", c->word ? c->word : "",
+		 c->word && c->peer[0] ? " " : "", c->word ? c->peer : "");
+	e->out->cmd = words;
+	r = run_checked(e, c);
+	e->out->cmd = NULL;
+	return r;
 }
 
 bool ccmd_historic(const struct ccmd *c)

@@ -82,6 +82,8 @@ struct command;
 struct ccmd {
 	enum ccmd_kind kind;
 	const struct command *cmd;	/* its table row; NULL: NONE, BAD */
+	const char *word;	/* its command word, even when BAD; NULL:
+				 * none (plain text, an unknown word) */
 	char peer[NAME_MAX_LEN + 1];
 	char text[CHAT_TEXT_MAX + 1];	/* NUL-terminated; may hold NULs */
 	size_t text_len;
@@ -93,7 +95,8 @@ struct ccmd {
 void ccmd_parse_batch(const char *line, size_t len, struct ccmd *c);
 /* Parse an interactive line; "//text" sends "/text". */
 void ccmd_parse_interactive(const char *line, size_t len, struct ccmd *c);
-/* Carry out a parsed command; FRONT_QUIT when the user asked to leave. */
+/* Carry out a parsed command; FRONT_QUIT when the user asked to leave.
+ * An error it causes names it (e->out->cmd while it runs). */
 int ccmd_run(const struct cmd_env *e, const struct ccmd *c);
 /*
  * May the line c was parsed from enter the history? Only a command that

@@ -199,6 +199,29 @@ bool conv_start_responder(struct chats *c, struct peer *p, struct ratchet *r)
 
 /* ---- sending ---- */
 
+/* TEXT id (ref) could not go to the server now (no connection, or it
+ * broke): it waits in the outbox, saved, marked typed; conv_out_resend
+ * sends it at the next login. Nothing of it was written: saving it only
+ * now keeps rule 1 (the chain past its key is on disk already). */
+static int conv_type(struct chats *c, struct peer *p, uint32_t ref,
+		     uint32_t id, const uint8_t *e2e, size_t len)
+{
+	bool kept = conv_out_has(c, p->name, ref);	/* offline peer */
+	struct state_out *o;
+
+	if (!kept)
+		conv_out_keep(c, p, ref, CHAT_TEXT, id, e2e, len);
+	if (!(o = state_out_find(&c->store->st, p->name, ref))) {
+		out_error(c->out, "message to %s not sent: no connection, and "
+			  "it cannot be kept to send later", p->name);
+		return -ENOTCONN;
+	}
+	o->typed = true;
+	if (!kept)	/* a failure is reported; it waits in memory then */
+		chats_save_dirty(c);
+	return 0;
+}
+
 int conv_send_text(struct chats *c, struct peer *p, const char *text,
 		   size_t len)
 {
@@ -206,6 +229,7 @@ int conv_send_text(struct chats *c, struct peer *p, const char *text,
 	size_t out_len = sizeof(out);
 	struct state_conv *sc = conv_of(c, p);
 	enum e2e_result er;
+	enum cev_kind kind;
 	uint32_t id, ref;
 	int r;
 
@@ -233,15 +257,18 @@ int conv_send_text(struct chats *c, struct peer *p, const char *text,
 	if (!p->online)
 		conv_out_keep(c, p, ref, CHAT_TEXT, id, out, out_len);
 	r = conv_save(c);
-	if (r == 0)
+	if (r == 0 && c->connected)
 		r = chats_send_sealed(c, p, ref, out, out_len, CHAT_TEXT, id);
-	else {
+	else if (r < 0) {
 		state_out_take(&c->store->st, p->name, ref, NULL);
 		out_error(c->out, "message to %s not sent", p->name);
 	}
+	kind = r == 0 && c->connected ? CEV_SENT : CEV_TYPED;
+	if ((r == 0 && !c->connected) || r == -EPIPE)
+		r = conv_type(c, p, ref, id, out, out_len);
 	crypto_cleanse(out, sizeof(out));
 	if (r == 0)
-		chats_emit_id(c, CEV_SENT, p->name, id, text, len);
+		chats_emit_id(c, kind, p->name, id, text, len);
 	return r;
 }
 
@@ -583,8 +610,10 @@ static void conv_forget_unlisted(struct chats *c)
 
 /* Send again what the last connection never sent: a conversation's
  * MESSAGE (if the conversation is still there) and END, the same bytes
- * and ref; and a HELLO the server refused, when its peer is back. */
-static void conv_out_resend(struct chats *c);
+ * and ref; and a HELLO the server refused, when its peer is back. In the
+ * order they were sealed: the outbox, what was on its way when the
+ * connection ended, then what was typed without a connection. */
+static void conv_out_resend(struct chats *c, bool typed);
 
 static void conv_resume(struct chats *c)
 {
@@ -592,7 +621,7 @@ static void conv_resume(struct chats *c)
 	struct peer *p;
 	struct msg m;
 
-	conv_out_resend(c);
+	conv_out_resend(c, false);
 	while ((u = c->unsent)) {
 		c->unsent = u->next;
 		if (msg_decode_c2s_v(u->pt, u->len, 2, &m) == 0 &&
@@ -604,6 +633,7 @@ static void conv_resume(struct chats *c)
 		free(u);
 	}
 	c->unsent_tail = NULL;
+	conv_out_resend(c, true);
 	for (p = c->peers; p; p = p->next)
 		if (p->conv && p->online && p->hello_refused && p->hello) {
 			p->hello_refused = false;
@@ -732,11 +762,23 @@ bool conv_out_done(struct chats *c, const char *peer, uint32_t ref,
 	return true;
 }
 
+/* A typed TEXT went: its mark moves on to sent. */
+static void conv_typed_sent(struct chats *c, struct peer *p,
+			    struct state_out *o)
+{
+	struct cev ev = { .kind = CEV_SENT, .peer = p->name, .id = o->id,
+			  .flag = true };
+
+	o->typed = false;
+	out_event(c->out, &ev);
+}
+
 /* At a login: the outbox goes out again, oldest first, the same bytes
- * and ref (the server stores each once; a peer shows each once). What
- * goes to a peer online now is relayed, so it leaves the outbox (if the
- * peer's session ends first, the server stores it and says STORED). */
-static void conv_out_resend(struct chats *c)
+ * and ref (the server stores each once; a peer shows each once): the
+ * records typed without a connection (typed) or the others. What goes to
+ * a peer online now is relayed, so it leaves the outbox (if the peer's
+ * session ends first, the server stores it and says STORED). */
+static void conv_out_resend(struct chats *c, bool typed)
 {
 	struct state *st = &c->store->st;
 	size_t i = 0;
@@ -748,11 +790,14 @@ static void conv_out_resend(struct chats *c)
 				 .e2e = o->e2e, .e2e_len = o->len };
 
 		snprintf(m.peer, sizeof(m.peer), "%s", o->peer);
-		if (!p || !p->conv || chats_send_msg(c, &m, false) < 0) {
+		if (o->typed != typed || !p || !p->conv ||
+		    chats_send_msg(c, &m, false) < 0) {
 			i++;
 			continue;
 		}
 		chats_log_sent(p, o->ref, o->kind, o->id);
+		if (o->typed)
+			conv_typed_sent(c, p, o);
 		if (p->online)
 			conv_out_done(c, p->name, o->ref, NULL);
 		else
@@ -769,4 +814,17 @@ void conv_out_report(struct chats *c)
 	out_notice(c->out, "%zu message(s) not yet confirmed stored by the "
 		   "server are kept and sent again at your next login",
 		   st->nout);
+}
+
+uint32_t conv_text_id(struct chats *c, const char *peer, uint32_t ref)
+{
+	struct peer *p = chats_peer_find(c, peer);
+	const struct sent *e = p && ref ? sent_find(p, ref) : NULL;
+	const struct state_out *o = NULL;
+
+	if (e)
+		return e->kind == CHAT_TEXT ? e->id : 0;
+	if (c->store && ref)
+		o = state_out_find(&c->store->st, peer, ref);
+	return o && o->kind == CHAT_TEXT ? o->id : 0;
 }

@@ -18,11 +18,12 @@ enum cev_kind {
 	CEV_CHAT,	/* established; s1: peer's fingerprint (hex); flag: first seen */
 	CEV_REFUSED,	/* reason: REFUSE reason */
 	CEV_MSG,	/* id, text */
-	CEV_SENT,	/* id, text (text for the interactive view only) */
+	CEV_SENT,	/* id, text (text for the interactive view only); flag:
+			 * CEV_TYPED came for it before (no text then) */
 	CEV_DELIVERED,	/* id */
 	CEV_ENDED,	/* reason: END reason, or CEV_END_FAILED */
 	CEV_KEYCHANGE,	/* s1: recorded fingerprint, s2: new (both hex) */
-	CEV_ERROR,	/* code (0: local), text */
+	CEV_ERROR,	/* code (0: local), text, cmd */
 	CEV_BYE,	/* reason: BYE reason, text */
 	CEV_NOTICE,	/* text for a person: batch writes it to stderr */
 	CEV_INFO,	/* text for a person: batch drops it */
@@ -41,6 +42,9 @@ enum cev_kind {
 	CEV_EXPIRED,	/* our message id (0: not remembered) to peer waited
 			 * on the server past its retention and was deleted
 			 * unread; when: the Unix time it was stored */
+	CEV_TYPED,	/* our message id to peer, text: sealed and kept in
+			 * the outbox while there is no connection; CEV_SENT
+			 * (flag) follows when it goes */
 	CEV_KIND_COUNT
 };
 
@@ -65,6 +69,9 @@ struct cev {
 	uint64_t when;		/* CEV_CONV: since; CEV_RECONNECTING: ms */
 	const char *text;	/* may hold any bytes, NUL included */
 	size_t text_len;
+	const char *cmd;	/* CEV_ERROR: the command it answers, in batch
+				 * words ("talk bob", "send bob 17"); NULL or
+				 * "": none of this client's commands */
 };
 
 /* The batch word for a REFUSE reason ("declined"...), NULL if unknown. */

@@ -45,6 +45,8 @@ struct front {
 	const struct front_ops *ops;
 	void *ctx;
 	int fd;		/* the input to poll: stdin or the terminal; -1 none */
+	const char *cmd; /* the command being run, in batch words (cmd.c);
+			  * NULL between commands */
 };
 
 #endif

@@ -19,6 +19,8 @@ static void vtext(struct front *f, enum cev_kind kind, const char *fmt,
 	n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	if (n < 0)
 		return;
+	if (kind == CEV_ERROR)
+		ev.cmd = f->cmd;	/* what it answers (batch's 4th field) */
 	ev.text = buf;
 	ev.text_len = (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1;
 	out_event(f, &ev);

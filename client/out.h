@@ -7,7 +7,7 @@
 
 /* Report one event. */
 void out_event(struct front *f, const struct cev *ev);
-/* A local error (batch: "error 0 TEXT"). */
+/* A local error (batch: "error 0 TEXT CMD", CMD the command being run). */
 void out_error(struct front *f, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* A notice for a person: batch writes it to stderr, interactive shows it. */

@@ -12,7 +12,6 @@
 /* The shortest passphrase --keygen accepts, in bytes (NIST SP 800-63B's
  * minimum for a secret the user chooses). */
 #define PASS_MIN 8
-#define PASS_MIN_TEXT "8"	/* the same, for messages */
 
 /*
  * Ask for a passphrase on /dev/tty with echo off (restored even if a

@@ -94,7 +94,8 @@ static struct tline *add_event(struct tui *t, size_t i, const struct cev *ev,
 static bool opens_window(enum cev_kind k)
 {
 	return k == CEV_REQUEST || k == CEV_CHAT || k == CEV_MSG ||
-	       k == CEV_SENT || k == CEV_KEYCHANGE || k == CEV_CONV;
+	       k == CEV_SENT || k == CEV_TYPED || k == CEV_KEYCHANGE ||
+	       k == CEV_CONV;
 }
 
 /* The window for ev: its peer's, else the one shown (a command's answer),
@@ -128,10 +129,11 @@ static bool is_warning(const struct cev *ev)
 static void keep_tail(struct tui *t, const struct cev *ev)
 {
 	char *text;
-	size_t len = ui_format(ev, &text);
 
-	if (!text)
+	if (!ui_format(ev, &text)) {
+		free(text);	/* NULL, or an empty text */
 		return;
+	}
 	if (t->ntail == TUI_TAIL) {
 		crypto_cleanse(t->tail[0], strlen(t->tail[0]));
 		free(t->tail[0]);
@@ -140,7 +142,6 @@ static void keep_tail(struct tui *t, const struct cev *ev)
 		t->ntail--;
 	}
 	t->tail[t->ntail++] = text;
-	(void)len;
 }
 
 /* A line of our own words in window i. */
@@ -181,20 +182,23 @@ static void on_msg(struct tui *t, size_t i, const struct cev *ev)
 		t->ring = true;
 }
 
-/* Our message: shown once, as "<alice> text (sent)", and its state
- * changes on that line. */
-static void on_sent(struct tui *t, size_t i, const struct cev *ev)
+/* Our message: shown once, as "<alice> text (sent)" or "(typed)", and
+ * its state changes on that line. The history keeps a typed line with no
+ * state (its file knows states 0..5); the states that follow it are
+ * written as they come. */
+static void on_own(struct tui *t, size_t i, const struct cev *ev,
+		   enum tline_state s)
 {
 	struct cev mine = *ev;
 	struct tline *l;
 
-	record(t, HIST_OUT, ev, TS_SENT);
+	record(t, HIST_OUT, ev, s == TS_TYPED ? TS_NONE : s);
 	mine.kind = CEV_MSG;
 	mine.peer = t->env->user;
 	l = add_event(t, i, &mine, TL_OWN, (unsigned)strlen(mine.peer) + 2);
 	if (l) {
 		l->id = ev->id;
-		l->state = TS_SENT;
+		l->state = s;
 	}
 }
 
@@ -243,7 +247,7 @@ static void on_state(struct tui *t, size_t i, const struct cev *ev,
 {
 	if (twin_set_state(t->ws.w[i], ev->id, s))
 		record(t, HIST_STATE, ev, (uint8_t)s);
-	if (s == TS_REFUSED)
+	if (s == TS_REFUSED || s == TS_LOST)
 		add_event(t, i, ev, TL_WARN, 0);
 }
 
@@ -261,8 +265,14 @@ static void route(struct tui *t, const struct cev *ev)
 	case CEV_MSG:
 		on_msg(t, i, ev);
 		break;
-	case CEV_SENT:
-		on_sent(t, i, ev);
+	case CEV_SENT:	/* flag: its typed line is there */
+		if (ev->flag)
+			on_state(t, i, ev, TS_SENT);
+		else
+			on_own(t, i, ev, TS_SENT);
+		break;
+	case CEV_TYPED:
+		on_own(t, i, ev, TS_TYPED);
 		break;
 	case CEV_DELIVERED:
 		on_state(t, i, ev, TS_DELIVERED);
@@ -272,6 +282,9 @@ static void route(struct tui *t, const struct cev *ev)
 		break;
 	case CEV_NOTSENT:
 		on_state(t, i, ev, TS_REFUSED);
+		break;
+	case CEV_EXPIRED:	/* deleted unread on the server */
+		on_state(t, i, ev, TS_LOST);
 		break;
 	case CEV_REQUEST:
 		on_request(t, i, ev);

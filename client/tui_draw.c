@@ -140,8 +140,8 @@ static attr_t attr_at(const struct shown *v, size_t o)
 	if (o < TS_LEN)
 		return A_DIM;
 	if (o >= v->text_end)
-		return l->state >= TS_LOST ? colour(PAIR_WARN, 0) | A_BOLD :
-					     A_DIM;
+		return tline_state_bad(l->state) ?
+			       colour(PAIR_WARN, 0) | A_BOLD : A_DIM;
 	if (l->kind == TL_WARN)
 		return colour(PAIR_WARN, 0) | A_BOLD;
 	if (o < v->hl_end && l->kind == TL_OWN)
@@ -292,16 +292,39 @@ static int draw_input(struct tui *t)
 	return cx;
 }
 
+static bool has_str(const char *s)
+{
+	return s && s != (char *)-1;
+}
+
+/*
+ * The terminal's way to set its title: the status line of terminfo (hs,
+ * tsl, fsl: tmux, rxvt), else xterm's OSC 2 where terminfo says the
+ * terminal understands xterm's sequences (the XT flag of user_caps(5):
+ * xterm, xterm-256color, which have no status line); NULL for none.
+ */
+static const char *title_seqs(const char **from)
+{
+	const char *to = tigetstr("tsl");
+
+	*from = tigetstr("fsl");
+	if (tigetflag("hs") > 0 && has_str(to) && has_str(*from))
+		return tparm(to, 0);
+	*from = "\007";
+	return tigetflag("XT") > 0 ? "\033]2;" : NULL;
+}
+
 void tui_draw_title(struct tui *t, const char *title)
 {
-	const char *to = tigetstr("tsl"), *from = tigetstr("fsl");
+	const char *to, *from;
 
-	if (!t->opts.titled || tigetflag("hs") <= 0 || !to ||
-	    to == (char *)-1 || !from || from == (char *)-1 ||
-	    strcmp(title, t->title) == 0)
+	if (!t->opts.titled || strcmp(title, t->title) == 0)
+		return;
+	to = title_seqs(&from);
+	if (!to)
 		return;
 	snprintf(t->title, sizeof(t->title), "%s", title);
-	putp(tparm(to, 0));
+	putp(to);
 	putp(t->title);
 	putp(from);
 	fflush(stdout);

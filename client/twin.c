@@ -130,6 +130,13 @@ const struct tline *twin_line(const struct twin *w, size_t back)
 	return w->line[(w->first + w->n - 1 - back) % TWIN_LINES];
 }
 
+/* The order a message goes through: typed, sent, stored, delivered; a
+ * failure ranks past them all. */
+static int rank(enum tline_state s)
+{
+	return s == TS_TYPED ? 1 : s == TS_NONE ? 0 : (int)s + 1;
+}
+
 bool twin_set_state(struct twin *w, uint32_t id, enum tline_state s)
 {
 	size_t back;
@@ -140,7 +147,8 @@ bool twin_set_state(struct twin *w, uint32_t id, enum tline_state s)
 		if (l->kind != TL_OWN || l->id != id)
 			continue;
 		/* A receipt is the truth, even after the chat ended. */
-		if ((l->state < s && l->state < TS_DELIVERED) ||
+		if ((rank(l->state) < rank(s) &&
+		     rank(l->state) < rank(TS_DELIVERED)) ||
 		    (s == TS_DELIVERED && l->state == TS_LOST))
 			l->state = s;
 		return true;
@@ -156,7 +164,8 @@ void twin_lose_pending(struct twin *w)
 	for (i = 0; i < w->n; i++) {
 		l = w->line[(w->first + i) % TWIN_LINES];
 		if (l->kind == TL_OWN &&
-		    (l->state == TS_SENT || l->state == TS_STORED))
+		    (l->state == TS_TYPED || l->state == TS_SENT ||
+		     l->state == TS_STORED))
 			l->state = TS_LOST;
 	}
 }
@@ -189,7 +198,13 @@ const char *tline_state_word(enum tline_state s)
 		[TS_DELIVERED] = "delivered",
 		[TS_LOST] = "not delivered",
 		[TS_REFUSED] = "not sent",
+		[TS_TYPED] = "typed",
 	};
 
-	return s <= TS_REFUSED ? word[s] : "";
+	return s <= TS_TYPED ? word[s] : "";
+}
+
+bool tline_state_bad(enum tline_state s)
+{
+	return s == TS_LOST || s == TS_REFUSED;
 }

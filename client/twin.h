@@ -26,7 +26,8 @@ enum tline_kind {
 	TL_OWN,		/* our message: hl bytes name us; it has a state */
 };
 
-/* Where one of our messages is, in the order it gets there. */
+/* Where one of our messages is (the history keeps 0..5: TS_TYPED, which
+ * came later, is not written there; tline_state_rank gives the order). */
 enum tline_state {
 	TS_NONE = 0,
 	TS_SENT,	/* it left this client for the server */
@@ -34,6 +35,7 @@ enum tline_state {
 	TS_DELIVERED,	/* the peer's client confirmed it */
 	TS_LOST,	/* the chat ended before the receipt came */
 	TS_REFUSED,	/* the server refused it */
+	TS_TYPED,	/* sealed and kept in the outbox: no connection yet */
 };
 
 struct tline {
@@ -94,5 +96,7 @@ void twin_lose_pending(struct twin *w);
 void twins_activity(const struct twins *ws, char *buf, size_t len);
 /* The state's words for the end of a line ("" for TS_NONE). */
 const char *tline_state_word(enum tline_state s);
+/* Is s a failure (not delivered, not sent): drawn as a warning. */
+bool tline_state_bad(enum tline_state s);
 
 #endif

@@ -294,6 +294,20 @@ static void fmt_keychange(struct sbuf *b, const struct cev *ev)
 		  ev->peer, g1, g2, ev->peer, ev->peer, ev->peer);
 }
 
+/* END 6: the peer's client stopped because it does not know our key (s1:
+ * our name, s2: our fingerprint). */
+static void fmt_key_unknown(struct sbuf *b, const struct cev *ev)
+{
+	char g[FPR_TEXT_LEN + 1];
+
+	fingerprint_group(ev->s2, g);
+	sb_printf(b, "%s's client stopped the chat: it does not know your "
+		  "new key yet.\n  Your key: %s\n  %s must compare it with "
+		  "you (in person or by phone), then /trust %s.\n  Tell %s "
+		  "by another channel.\n",
+		  ev->peer, g, ev->peer, ev->s1, ev->peer);
+}
+
 /* "2026-12-01 14:03", local time. */
 static void sb_date(struct sbuf *b, uint64_t t)
 {
@@ -384,6 +398,8 @@ static void fmt_text_event(struct sbuf *b, const struct cev *ev)
 	}
 	if (ev->kind == CEV_ERROR && ev->code == 0)
 		sb_printf(b, "error: ");
+	else if (ev->kind == CEV_ERROR && ev->cmd && ev->cmd[0])
+		sb_printf(b, "%s: server error %u: ", ev->cmd, ev->code);
 	else if (ev->kind == CEV_ERROR)
 		sb_printf(b, "server error %u: ", ev->code);
 	else if (ev->kind == CEV_BYE)
@@ -394,6 +410,20 @@ static void fmt_text_event(struct sbuf *b, const struct cev *ev)
 	sb_untrusted(b, ev->text, ev->text_len, "   ");
 	sb_put(b, ev->kind == CEV_BYE && !ev->text_len ? ".\n" : "\n", 
 	       ev->kind == CEV_BYE && !ev->text_len ? 2 : 1);
+}
+
+/* Our message: "[#3 to bob] text"; typed while there is no connection,
+ * "[#3 to bob, typed] text", then "[#3 sent to bob]" when it goes. */
+static void fmt_sent(struct sbuf *b, const struct cev *ev)
+{
+	if (ev->kind == CEV_SENT && ev->flag) {
+		sb_printf(b, "[#%u sent to %s]\n", ev->id, ev->peer);
+		return;
+	}
+	sb_printf(b, "[#%u to %s%s] ", ev->id, ev->peer,
+		  ev->kind == CEV_TYPED ? ", typed" : "");
+	sb_untrusted(b, ev->text, ev->text_len, "    ");
+	sb_put(b, "\n", 1);
 }
 
 static void fill(struct sbuf *b, const struct cev *ev)
@@ -423,9 +453,8 @@ static void fill(struct sbuf *b, const struct cev *ev)
 		sb_put(b, "\n", 1);
 		break;
 	case CEV_SENT:
-		sb_printf(b, "[#%u to %s] ", ev->id, ev->peer);
-		sb_untrusted(b, ev->text, ev->text_len, "    ");
-		sb_put(b, "\n", 1);
+	case CEV_TYPED:
+		fmt_sent(b, ev);
 		break;
 	case CEV_DELIVERED:
 		sb_printf(b, "[#%u delivered to %s]\n", ev->id, ev->peer);
@@ -434,7 +463,10 @@ static void fill(struct sbuf *b, const struct cev *ev)
 		sb_printf(b, "[#%u stored for %s]\n", ev->id, ev->peer);
 		break;
 	case CEV_ENDED:
-		fmt_ended(b, ev->reason, ev->peer);
+		if (ev->reason == END_KEY_UNKNOWN && ev->s1 && ev->s2)
+			fmt_key_unknown(b, ev);
+		else
+			fmt_ended(b, ev->reason, ev->peer);
 		break;
 	case CEV_KEYCHANGE:
 		fmt_keychange(b, ev);

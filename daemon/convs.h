@@ -46,7 +46,8 @@ struct held_end {
 	char to[NAME_MAX_LEN + 1];	/* who gets it */
 	char peer[NAME_MAX_LEN + 1];	/* whom it names */
 	uint8_t op;			/* OP_END or OP_EXPIRED */
-	uint8_t reason;			/* END: END_LEFT or END_KEY_CHANGED */
+	uint8_t reason;			/* END: END_LEFT, END_KEY_CHANGED or
+					 * END_KEY_UNKNOWN */
 	uint8_t *e2e;			/* END */
 	size_t e2e_len;
 	uint32_t ref;			/* EXPIRED: the message's ref */

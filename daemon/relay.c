@@ -317,13 +317,19 @@ static bool to_store(const struct relay_env *env, struct relay_user *u,
 	return true;
 }
 
-/* Tell p's user that u left (the record depends on where the chat was). */
+/* Tell p's user that u left (the record depends on where the chat was).
+ * END_KEY_UNKNOWN (u's client refused the peer's key) goes as it is to a
+ * session of version 2, in every state; one of version 1 gets what END
+ * would have given it. */
 static void peer_leave(const struct relay_env *env, struct relay_user *u,
 		       struct peer_entry *p, uint8_t end_reason, bool by_request)
 {
 	struct msg m = { .op = OP_END, .reason = end_reason };
 
 	snprintf(m.peer, sizeof(m.peer), "%s", u->name);
+	if (end_reason == END_KEY_UNKNOWN && p->h.ver < 2)
+		m.reason = END_LEFT;	/* version 1 has no word for it */
+	by_request = by_request && m.reason != END_KEY_UNKNOWN;
 	if (by_request && p->state == PE_OPEN_IN) {
 		m.op = OP_REFUSE; /* the target declines (§5) */
 		m.reason = REFUSE_DECLINED;
@@ -840,17 +846,6 @@ static void req_accept(const struct relay_env *env, struct relay_user *u,
 	emit_to(env, u, p->h, p->name, EVT_ACCEPT, 0, &fwd);
 }
 
-static void req_refuse(const struct relay_env *env, struct relay_user *u,
-		       const struct msg *m)
-{
-	struct peer_entry *p = consent(env, u, m, PE_OPEN_IN);
-
-	if (!p)
-		return;
-	peer_leave(env, u, p, 0, true);
-	peer_remove(u, p);
-}
-
 static void established(struct relay_user *u, struct peer_entry *p)
 {
 	log_record(MSGID_CHAT_ESTABLISHED, u->name, p->name, NULL,
@@ -932,13 +927,13 @@ static void req_message(const struct relay_env *env, struct relay_user *u,
  * has answered (ev_stored). */
 static void end_conversation(const struct relay_env *env,
 			     struct relay_user *u, struct peer_entry *p,
-			     const struct msg *m)
+			     const struct msg *m, uint8_t why)
 {
 	struct store_req *r = store_req_new(STORE_CONV_END, u->name, p->name,
 					    m->e2e, m->e2e_len);
 
 	if (r) {
-		r->reason = END_LEFT;
+		r->reason = why;
 		r->tell = STORE_TELL_B;
 		r->reply = u->h;
 		r->peer = p->h;
@@ -947,8 +942,10 @@ static void end_conversation(const struct relay_env *env,
 		set_state(u, p, PE_ENDING);
 }
 
-static void req_end(const struct relay_env *env, struct relay_user *u,
-		    const struct msg *m)
+/* END, or REFUSE 7 (why END_KEY_UNKNOWN): u leaves its chat, request or
+ * conversation with m->peer. */
+static void req_end_why(const struct relay_env *env, struct relay_user *u,
+			const struct msg *m, uint8_t why)
 {
 	struct peer_entry *p = peer_find(u, m->peer);
 
@@ -957,10 +954,33 @@ static void req_end(const struct relay_env *env, struct relay_user *u,
 		return;
 	}
 	if (p->conv) {
-		end_conversation(env, u, p, m);
+		end_conversation(env, u, p, m, why);
 		return;
 	}
-	peer_leave(env, u, p, END_LEFT, true);
+	peer_leave(env, u, p, why, true);
+	peer_remove(u, p);
+}
+
+static void req_end(const struct relay_env *env, struct relay_user *u,
+		    const struct msg *m)
+{
+	req_end_why(env, u, m, END_LEFT);
+}
+
+/* REFUSE 7 (version 2): u's client refuses the peer's key; it ends
+ * whatever u has with the peer as END would, and the peer is told why. */
+static void req_refuse(const struct relay_env *env, struct relay_user *u,
+		       const struct msg *m)
+{
+	struct peer_entry *p;
+
+	if (m->reason == REFUSE_KEY_UNKNOWN) {
+		req_end_why(env, u, m, END_KEY_UNKNOWN);
+		return;
+	}
+	if (!(p = consent(env, u, m, PE_OPEN_IN)))
+		return;
+	peer_leave(env, u, p, 0, true);
 	peer_remove(u, p);
 }
 

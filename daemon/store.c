@@ -497,7 +497,8 @@ static bool held_row(sqlite3_stmt *s)
 		       convs_expired_add(id, to, peer, (uint32_t)ref,
 					 sqlite3_column_int64(s, 7)) == 0;
 	return op == OP_END && n <= E2E_MAX &&
-	       (reason == END_LEFT || reason == END_KEY_CHANGED) &&
+	       (reason == END_LEFT || reason == END_KEY_CHANGED ||
+		reason == END_KEY_UNKNOWN) &&
 	       convs_held_add(id, to, peer, (uint8_t)reason,
 			      sqlite3_column_blob(s, 4), n) == 0;
 }

@@ -72,11 +72,12 @@ static bool reason_valid(uint8_t op, uint8_t reason, struct how h)
 	switch (op) {
 	case OP_REFUSE:
 		if (h.d == DIR_C2S)
-			return reason == REFUSE_DECLINED;
+			return reason == REFUSE_DECLINED ||
+			       (h.v >= 2 && reason == REFUSE_KEY_UNKNOWN);
 		return reason >= REFUSE_DECLINED && reason <= REFUSE_EXPIRED;
 	case OP_END:
 		return reason >= END_LEFT &&
-		       reason <= (h.v >= 2 ? END_KEY_CHANGED : END_WITHDRAWN);
+		       reason <= (h.v >= 2 ? END_KEY_UNKNOWN : END_WITHDRAWN);
 	case OP_BYE:
 		return reason >= BYE_KICKED && reason <= BYE_REMOVED;
 	default:

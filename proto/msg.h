@@ -65,6 +65,8 @@ enum refuse_reason {
 	REFUSE_SELF = 4,
 	REFUSE_EXISTS = 5,
 	REFUSE_EXPIRED = 6,
+	REFUSE_KEY_UNKNOWN = 7,	/* v2, client to server: the peer's key is
+				 * not the one the client knows */
 };
 
 enum end_reason {
@@ -73,6 +75,7 @@ enum end_reason {
 	END_KICKED = 3,
 	END_WITHDRAWN = 4,
 	END_KEY_CHANGED = 5,	/* v2: ended by the server (key changed, removed) */
+	END_KEY_UNKNOWN = 6,	/* v2: the peer's client does not know our key */
 };
 
 enum error_code {

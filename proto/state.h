@@ -13,6 +13,7 @@
 #ifndef SECMSG_STATE_H
 #define SECMSG_STATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -82,6 +83,8 @@ struct state_out {
 	uint32_t id;			/* the TEXT's id (0: not a TEXT) */
 	size_t len;			/* 1 .. E2E_MAX */
 	uint8_t *e2e;
+	bool typed;			/* not in the file: sealed while there
+					 * was no connection, never sent yet */
 };
 
 /* One request: A's RTT, and B's ACCEPT once there is one. */

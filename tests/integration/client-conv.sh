@@ -34,15 +34,6 @@ dstart_conv() {
 	fi
 }
 
-# Stop it (SIGTERM) without removing its directory.
-dstop_conv() {
-	kill -TERM "$DPID" 2>/dev/null
-	wait "$DPID"
-	local st=$?
-	DPID=
-	return $st
-}
-
 # ---- a proxy that cuts a connection in the middle of a record: once
 # $CUT exists, the next bytes from the server are passed on by half, and
 # both sides of that connection are closed ----
@@ -208,7 +199,7 @@ check "... and says which lock another client holds" \
 	grep -q "$DDIR/cstate/alice/alice.lock" "$(cl_err alice3)"
 
 # ---- (b) secmsgd restarted ----
-dstop_conv
+daemon_term
 check "secmsgd stops (SIGTERM): exit 0" [ $? -eq 0 ]
 expect alice2 "^bye${TAB}shutdown${TAB}" "alice gets bye shutdown"
 expect alice2 "^reconnecting${TAB}[0-9]+\$" "alice: reconnecting"
@@ -262,7 +253,7 @@ check "bob's messages reached alice in order (3 before 5)" \
 cl_cmd alice2 "end bob"
 expect bob2 "^ended${TAB}alice${TAB}left\$" "alice ends it: bob gets ended alice left (her kind END checked)"
 cl_cmd bob2 "send alice too late"
-expect bob2 "^error${TAB}0${TAB}no chat with alice\$" "bob can no longer write to alice"
+expect bob2 "^error${TAB}0${TAB}no chat with alice${TAB}send alice\$" "bob can no longer write to alice (error names send alice)"
 n=$(cl_lines alice2)
 cl_cmd alice2 chats
 cl_sync alice2
@@ -295,6 +286,6 @@ cl_cmd alice2 quit
 cl_cmd bob3 quit
 expect_exit alice2 0 "alice quits: exit 0"
 expect_exit bob3 0 "bob quits: exit 0"
-dstop_conv
+daemon_term
 check "secmsgd exits 0" [ $? -eq 0 ]
 [ "$FAILURES" -eq 0 ]

@@ -5,8 +5,9 @@
 # words (/fingerprint, /trust, with the slash), /fingerprint showing the
 # recorded and the new key side by side, and a chat again after /trust;
 # the safety number, /verify and the verified mark in the status bar,
-# lost with the key.
-# Version 1's rules, as client-keychange.sh (which checks batch mode).
+# lost with the key. Version 1's rules, as client-keychange.sh (which
+# checks batch mode); then, at version 2, the other side: bob, whose key
+# changed, told in words in his own window why alice's client stopped.
 #
 # Usage (from the top directory): SECMSG_BUILD=build/asan tests/integration/client-keychange-tmux.sh
 [ -n "${SECMSG_TIMED:-}" ] || SECMSG_TIMED=1 exec timeout -k 5 110 "$0" "$@"
@@ -139,6 +140,45 @@ pane_expect "^\[exit 0\]" "alice quits: exit 0"
 cl_cmd bob2 quit
 expect_exit bob2 0 "bob quits: exit 0"
 check "no sanitizer report in alice's terminal" \
+	eval '! pane | grep -q -E "Sanitizer|runtime error"'
+
+# ---- the other side, at version 2: bob's screen says why ----
+# bob's key changes back; alice (batch now) knows the one she trusted.
+# bob asks; her client stops at his confirmation and tells the server why
+# (REFUSE 7), and bob's screen says in words what happened and what to do.
+n0=$(grep -c "reloaded" "$DDIR/secmsgd.log")
+cp "$SECMSG_PKI/bob.pub" "$DDIR/users/bob.pem"
+kill -HUP "$DPID"
+for _ in $(seq 1 200); do
+	[ "$(grep -c "reloaded" "$DDIR/secmsgd.log")" -gt "$n0" ] && break
+	sleep 0.05
+done
+CL_PROTO=
+cv_start alice2 alice
+expect alice2 "^ready${TAB}alice\$" "alice (batch, version 2) logs in"
+mkdir -p "$DDIR/cstate/bob"
+tmux_run 120x35 "$CLIENT" -c "$(client_conf bob)" --protocol-version 2 \
+	--state-dir "$DDIR/cstate/bob" bob
+pane_expect "Logged in as bob" "bob logs in with his first key again (interactive)"
+keys "/talk alice"
+enter
+expect alice2 "^request${TAB}bob\$" "alice gets bob's request"
+cl_cmd alice2 "accept bob"
+expect alice2 "^keychange${TAB}bob${TAB}$FD${TAB}$FB\$" "alice's client: keychange bob"
+pane_expect "alice's client stopped the chat: it does not know your new key yet" \
+	"bob is told why, in words"
+pane_expect "Your key: $(g2 "$FB")" "... with his fingerprint to read to alice"
+pane_expect "alice must compare it with you \\(in person or by phone\\), then /trust bob\\." \
+	"... what alice must do, and the command she needs"
+pane_expect "Tell alice by another channel\\." "... and to tell her by another channel"
+check "no protocol error on bob's screen" \
+	eval '! pane | grep -q -E "server error|no such chat|ignored"'
+keys "/quit"
+enter
+pane_expect "^\[exit 0\]" "bob quits: exit 0"
+cl_cmd alice2 quit
+expect_exit alice2 0 "alice quits: exit 0 (version 2)"
+check "no sanitizer report in bob's terminal" \
 	eval '! pane | grep -q -E "Sanitizer|runtime error"'
 "${TMX[@]}" kill-server 2>/dev/null
 daemon_stop && pass "secmsgd exits 0"

@@ -10,6 +10,7 @@
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/daemon.sh
 . tests/lib/clients.sh
+. tests/lib/tmux.sh
 
 START=$(now_us)
 K=$CL_DIR/keys
@@ -139,19 +140,16 @@ for m in 640 604; do
 done
 # ---- on a terminal (tmux): a short, then a mismatched passphrase are
 # asked again, and the third try writes the key ----
-TMX=(tmux -L "secmsg-kg-$$" -f /dev/null)
-CL_EXTRA_CLEANUP='"${TMX[@]}" kill-server 2>/dev/null'
-"${TMX[@]}" new-session -d -s k -x 120 -y 30 \
-	"$CLIENT --keygen kgtty -k $K; echo exit=\$?; sleep 60"
-kpane() { "${TMX[@]}" capture-pane -p -t k; }
-ktype() { "${TMX[@]}" send-keys -t k -l -- "$1"; "${TMX[@]}" send-keys -t k Enter; }
-kwait() { # REGEX N: the pane shows N lines matching REGEX (10 s at most)
+tmux_init
+tmux_run 120x30 "$CLIENT" --keygen kgtty -k "$K"
+ktype() { keys "$1"; enter; }
+kwait() { # REGEX N: the screen shows N lines matching REGEX (10 s at most)
 	local i
 	for i in $(seq 1 200); do
-		[ "$(kpane | grep -cE -- "$1")" -ge "$2" ] && return 0
+		[ "$(pane | grep -cE -- "$1")" -ge "$2" ] && return 0
 		sleep 0.05
 	done
-	kpane | sed 's/^/  |   /'
+	pane | sed 's/^/  |   /'
 	return 1
 }
 check "asked for a new passphrase on the terminal" kwait "^New passphrase" 1
@@ -163,8 +161,21 @@ check "two that differ: said so, and asked again" \
 	eval 'kwait "passphrases differ; try again" 1 && kwait "^New passphrase" 3'
 ktype "correct horse battery"; kwait "^Same passphrase" 3
 ktype "correct horse battery"
-check "the third try writes the key (exit 0)" kwait "^exit=0" 1
+check "the third try writes the key (exit 0)" kwait "^\[exit 0\]" 1
 check "... kgtty.key and kgtty.pub" eval '[ -s "$K/kgtty.key" ] && [ -s "$K/kgtty.pub" ]'
+check "no passphrase typed showed on the screen" \
+	eval '! pane | grep -q -E "short\$|long enough|correct horse"'
+# Three bad tries: no key, exit 2.
+tmux_run 120x30 "$CLIENT" --keygen kgtty3 -k "$K"
+for i in 1 2 3; do
+	kwait "^New passphrase" "$i" && ktype "x$i"
+	kwait "^Same passphrase" "$i" && ktype "x$i"
+done
+check "three short passphrases: exit 2" kwait "^\[exit 2\]" 1
+check "... and no kgtty3.key or kgtty3.pub" \
+	eval '[ ! -e "$K/kgtty3.key" ] && [ ! -e "$K/kgtty3.pub" ]'
+check "... the last refusal does not say try again" \
+	eval '[ "$(pane | grep -c "try again")" -eq 2 ]'
 "${TMX[@]}" kill-server 2>/dev/null
 
 printf 'not it\n' >"$CL_DIR/wrong"

@@ -107,7 +107,7 @@ expect_none carol "^msg${TAB}alice${TAB}[0-9]+${TAB} *\$" \
 	"a line of spaces is not sent" "$n" "^msg${TAB}alice${TAB}[0-9]+${TAB}after the blank line\$"
 keys "/talk alice"
 enter
-pane_expect "you cannot talk to yourself" "/talk alice (oneself): refused at once, in words"
+pane_expect "alice: you cannot talk to yourself" "/talk alice (oneself): refused at once, in words"
 check "and the client did not say it asked first" eval '! pane | grep -q "asked alice to talk"'
 cl_start erin erin
 expect erin "^ready${TAB}erin\$" "erin (batch) logs in"
@@ -115,7 +115,7 @@ cl_cmd erin "talk alice"
 pane_expect "erin asks to talk" "erin's request is said"
 keys "/refuse erin"
 enter
-pane_expect "You refused erin's request" "/refuse says what it did"
+pane_expect "refused erin's request" "/refuse says what it did"
 expect erin "^refused${TAB}alice${TAB}declined\$" "erin: refused alice declined"
 keys "/refuse erin"
 enter
@@ -281,10 +281,17 @@ keys "/quit"
 enter
 pane_expect "^\[exit 0\]" "/quit: exit 0"
 
-# ---- color = no (--color no) ----
-tmux_run 100x30 "$CLIENT" -c "$conf" --color no \
+# ---- color = no (--color no), and xterm's title ----
+# xterm's terminfo entries have no status line, only the XT flag: the
+# client sets the title with xterm's OSC 2 (which tmux takes as the
+# pane's title).
+"${TMX[@]}" set-option -g default-terminal xterm-256color 2>/dev/null
+tmux_run 100x30 env TERM=xterm-256color "$CLIENT" -c "$conf" --color no \
 	--state-dir "$DDIR/cstate/alice" alice
 pane_expect "Logged in as alice" "alice again, with --color no"
+title=$("${TMX[@]}" display -p -t "$PANE" '#{pane_title}')
+check "TERM=xterm-256color: the title is set by OSC 2 ($title)" \
+	eval '[[ "$title" == "secmsg alice"* ]]'
 cl_cmd bob "send alice no colours asked"
 keys "/to bob"
 enter

@@ -152,6 +152,10 @@ cl_cmd alice "send bob "
 expect alice "^error${TAB}0${TAB}" "send with an empty text: error 0"
 cl_cmd alice "send erin hello"
 wait_count alice "^error${TAB}0${TAB}" 2
+check "the error names the send it answers (a fourth field: send erin)" \
+	[ "$(grep "^error${TAB}0${TAB}" "$(cl_out alice)" | tail -1 | cut -f4)" = "send erin" ]
+check "a script's IFS=TAB read of three fields still gets the code" \
+	[ "$(grep "^error${TAB}0${TAB}" "$(cl_out alice)" | tail -1 | { IFS=$TAB read -r ev code text; echo "$ev $code"; })" = "error 0" ]
 check "send to a peer without a chat: error 0, nothing sent" \
 	[ "$(grep -c "^sent${TAB}erin" "$(cl_out alice)")" -eq 0 ]
 
@@ -248,7 +252,7 @@ check "the request expired after about 1 s ($(( (t1 - t0) / 1000 )) ms)" \
 	[ $(( (t1 - t0) / 1000 )) -ge 900 -a $(( (t1 - t0) / 1000 )) -lt 8000 ]
 n=$(cl_lines ea)
 cl_cmd eb "accept alice"
-expect eb "^error${TAB}" "accepting an expired request: an error"
+expect eb "^error${TAB}.*${TAB}accept alice\$" "accepting an expired request: an error that names accept alice"
 # Bob's next request reaches alice after anything his accept could have sent.
 cl_cmd eb "talk alice"
 expect_none ea "^chat${TAB}" "no chat after the expiry" "$n" "^request${TAB}bob\$"

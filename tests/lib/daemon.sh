@@ -4,6 +4,8 @@
 #   daemon_start [EXTRA_LIMITS_LINES]   # sets PORT, DDIR, DCONF, DCTL, DPID
 #   client_conf USER                    # prints the path of a client.conf for USER
 #   daemon_stop                         # SIGTERM, wait, check exit 0
+#   daemon_term                         # SIGTERM, wait: its status; the
+#                                       # directory stays (daemon_restart)
 #   pass "what" / fail "what"           # the PASS:/FAIL: lines tests/run.sh counts
 #
 # Uses $SECMSG_BUILD (binaries) and $SECMSG_PKI (fixtures from mkpki.sh).
@@ -94,6 +96,14 @@ known_peers_dir = $DDIR/known/$u
 ${CL_PROTO:+protocol_version = $CL_PROTO}
 CONF
 	echo "$DDIR/$u.conf"
+}
+
+daemon_term() {
+	kill -TERM "$DPID" 2>/dev/null
+	wait "$DPID"
+	local st=$?
+	DPID=
+	return $st
 }
 
 daemon_stop() {

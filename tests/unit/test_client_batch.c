@@ -9,10 +9,12 @@
 
 #include <cmocka.h>
 
+#include "client/answer.h"
 #include "client/batch.h"
 #include "client/cmd.h"
 #include "client/escape.h"
 #include "client/event.h"
+#include "client/out.h"
 #include "e2e.h"
 #include "msg.h"
 
@@ -109,10 +111,128 @@ static void test_format_session(void **state)
 	EXPECT(&ev, "bye\tremoved\t\n");
 	ev = (struct cev){ .kind = CEV_ERROR, .code = 2,
 			   .text = "no such chat", .text_len = 12 };
-	EXPECT(&ev, "error\t2\tno such chat\n");
+	EXPECT(&ev, "error\t2\tno such chat\t\n");
 	ev = (struct cev){ .kind = CEV_ERROR, .code = 0,
 			   .text = "a\nb", .text_len = 3 };
-	EXPECT(&ev, "error\t0\ta\\nb\n");
+	EXPECT(&ev, "error\t0\ta\\nb\t\n");
+}
+
+/* error's fourth field, the command it answers, is escaped like TEXT;
+ * empty (the TAB still there) when it answers none (issue 18). */
+static void test_format_error_command(void **state)
+{
+	struct cev ev = { .kind = CEV_ERROR, .code = 2, .text = "no such chat",
+			  .text_len = 12, .cmd = "end bob" };
+
+	(void)state;
+	EXPECT(&ev, "error\t2\tno such chat\tend bob\n");
+	ev.cmd = "send bob 17";
+	EXPECT(&ev, "error\t2\tno such chat\tsend bob 17\n");
+	ev.cmd = "a\tb\nc\\";
+	EXPECT(&ev, "error\t2\tno such chat\ta\\tb\\nc\\\\\n");
+	ev.cmd = "";
+	EXPECT(&ev, "error\t2\tno such chat\t\n");
+	ev.text_len = 0;
+	ev.cmd = "list";
+	EXPECT(&ev, "error\t2\t\tlist\n");
+}
+
+/* A front end that keeps the command of the last error. */
+static void keep_error(void *fe, const struct cev *ev)
+{
+	if (ev->kind == CEV_ERROR)
+		snprintf(fe, ANSWER_CMD_MAX, "%s", ev->cmd ? ev->cmd : "(null)");
+}
+
+static const struct front_ops keep_ops = { .event = keep_error };
+
+/* A local error names the command being run, even one that did not
+ * parse once its word is known; outside a command, none. */
+static void test_local_error_command(void **state)
+{
+	static const char *const lines[][2] = {
+		{ "talk", "talk" }, { "talk Bob", "talk" },
+		{ "send bob ", "send bob" }, { "end bob x", "end bob" },
+		{ "list bob", "list" }, { "lis", "" }, { "LIST", "" },
+	};
+	char got[ANSWER_CMD_MAX];
+	struct front f = { .ops = &keep_ops, .ctx = got, .fd = -1 };
+	struct cmd_env env = { .out = &f };
+	struct ccmd c;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		got[0] = '\0';
+		ccmd_parse_batch(lines[i][0], strlen(lines[i][0]), &c);
+		assert_int_equal(c.kind, CCMD_BAD);
+		ccmd_run(&env, &c);
+		assert_string_equal(got, lines[i][1]);
+		assert_null(f.cmd);
+	}
+	out_error(&f, "not in a command");
+	assert_string_equal(got, "(null)");
+}
+
+/* A version 2 ERROR: the latest record of its op and peer says which
+ * command sent it; a TEXT's is `send PEER ID`; HELLO and receipts, the
+ * client's own records and unknown ones answer none. */
+static void test_answers(void **state)
+{
+	struct answers *a = calloc(1, sizeof(*a));
+	struct msg m = { .op = OP_END };
+	struct msg err = { .op = OP_ERROR, .code = ERR_NO_CHAT,
+			   .err_op = OP_END };
+	char out[ANSWER_CMD_MAX];
+
+	(void)state;
+	assert_non_null(a);
+	strcpy(m.peer, "bob");
+	strcpy(err.peer, "bob");
+	answers_error(a, &err, 0, out);
+	assert_string_equal(out, "");
+	answers_note(a, &m, "end bob");
+	answers_error(a, &err, 0, out);
+	assert_string_equal(out, "end bob");
+	/* The client's own END since (a failed check): none. */
+	answers_note(a, &m, NULL);
+	answers_error(a, &err, 0, out);
+	assert_string_equal(out, "");
+	/* Another peer, another op. */
+	strcpy(err.peer, "carol");
+	answers_error(a, &err, 0, out);
+	assert_string_equal(out, "");
+	m.op = OP_RTT;
+	strcpy(m.peer, "carol");
+	answers_note(a, &m, "talk carol");
+	err.err_op = OP_RTT;
+	answers_error(a, &err, 0, out);
+	assert_string_equal(out, "talk carol");
+	/* Pushed out of the ring by ANSWER_LOG records since: none. */
+	m.op = OP_LIST;
+	m.peer[0] = '\0';
+	for (int i = 0; i < ANSWER_LOG; i++)
+		answers_note(a, &m, "list");
+	answers_error(a, &err, 0, out);
+	assert_string_equal(out, "");
+	err.err_op = OP_LIST;
+	err.peer[0] = '\0';
+	answers_error(a, &err, 0, out);
+	assert_string_equal(out, "list");
+	/* PING and the like are not kept: they do not push LIST out. */
+	m.op = OP_PING;
+	for (int i = 0; i < ANSWER_LOG; i++)
+		answers_note(a, &m, NULL);
+	answers_error(a, &err, 0, out);
+	assert_string_equal(out, "list");
+	/* MESSAGE: by the TEXT id its ref names, else none. */
+	err.err_op = OP_MESSAGE;
+	strcpy(err.peer, "bob");
+	err.ref = 9;
+	answers_error(a, &err, 17, out);
+	assert_string_equal(out, "send bob 17");
+	answers_error(a, &err, 0, out);
+	assert_string_equal(out, "");
+	free(a);
 }
 
 static void test_format_requests(void **state)
@@ -162,7 +282,8 @@ static void test_format_reasons(void **state)
 	assert_null(cev_refuse_word(0));
 	assert_null(cev_refuse_word(7));
 	assert_string_equal(cev_end_word(5), "removed");
-	assert_null(cev_end_word(6));
+	assert_string_equal(cev_end_word(6), "keychanged");
+	assert_null(cev_end_word(7));
 	assert_null(cev_bye_word(0));
 	assert_null(cev_bye_word(200));
 	/* A reason this client does not know prints as its number. */
@@ -222,6 +343,7 @@ static void test_format_v2(void **state)
 	};
 	static const struct { unsigned r; const char *line; } ended[] = {
 		{ END_KEY_CHANGED, "ended\tbob\tremoved\n" },
+		{ END_KEY_UNKNOWN, "ended\tbob\tkeychanged\n" },
 		{ CEV_END_SERVER, "ended\tbob\tserver\n" },
 		{ CEV_END_FORGOTTEN, "ended\tbob\tforgotten\n" },
 		{ CEV_END_LOST, "ended\tbob\tlost\n" },
@@ -257,6 +379,9 @@ static void test_format_v2(void **state)
 	EXPECT(&ev, "dropped\tbob\trules\n");
 	ev = (struct cev){ .kind = CEV_STORED, .peer = "bob", .id = 7 };
 	EXPECT(&ev, "stored\tbob\t7\n");
+	ev = (struct cev){ .kind = CEV_TYPED, .peer = "bob", .id = 7,
+			   .text = "secret", .text_len = 6 };
+	EXPECT(&ev, "typed\tbob\t7\n");
 	ev = (struct cev){ .kind = CEV_EXPIRED, .peer = "bob", .id = 7,
 			   .when = 1767225600 };
 	EXPECT(&ev, "expired\tbob\t7\t1767225600\n");
@@ -509,6 +634,9 @@ int main(void)
 		cmocka_unit_test(test_format_reasons),
 		cmocka_unit_test(test_format_messages),
 		cmocka_unit_test(test_format_v2),
+		cmocka_unit_test(test_format_error_command),
+		cmocka_unit_test(test_local_error_command),
+		cmocka_unit_test(test_answers),
 		cmocka_unit_test(test_format_long_text),
 		cmocka_unit_test(test_format_silent),
 		cmocka_unit_test(test_parse_simple),

@@ -86,6 +86,7 @@ static unsigned checked;	/* how many records it checked */
 static int refuse_nth;
 /* The keep flag of the last record captured. */
 static bool last_keep;
+static int send_fails;	/* capture's answer, when not 0 (-EPIPE...) */
 /* Copy the next MESSAGE node 0 hands over. */
 static bool keep_first_msg;
 static uint8_t first_msg[CHAN_PT_MAX];
@@ -134,6 +135,8 @@ static int capture(void *ctx, const uint8_t *pt, size_t len, bool keep)
 {
 	int from = (int)(intptr_t)ctx;
 
+	if (send_fails)
+		return send_fails;
 	last_keep = keep;
 	if (check_saved)
 		check_rule1(from, pt, len);
@@ -565,7 +568,7 @@ static void test_chat_flow(void **state)
 	pump();
 	EXPECT(a, "ended\tbob\tleft");
 	assert_true(chats_send(a->c, "bob", "x", 1) < 0);
-	EXPECT(a, "error\t0\tno chat with bob");
+	EXPECT(a, "error\t0\tno chat with bob\t");
 }
 
 static void test_refusals(void **state)
@@ -584,12 +587,12 @@ static void test_refusals(void **state)
 	EXPECT(c, "request\talice");
 	assert_true(chats_talk(a->c, "carol") < 0);
 	EXPECT(a, "refused\tcarol\texists");
-	assert_false(printed(a, "error\t0\ta chat or request with carol already exists"));
+	assert_false(printed(a, "error\t0\ta chat or request with carol already exists\t"));
 	assert_int_equal(qtail, 0);
 	assert_true(chats_send(a->c, "carol", "x", 1) < 0);
-	EXPECT(a, "error\t0\tcarol has not accepted yet");
+	EXPECT(a, "error\t0\tcarol has not accepted yet\t");
 	assert_true(chats_send(c->c, "alice", "x", 1) < 0);
-	EXPECT(c, "error\t0\taccept alice's request first");
+	EXPECT(c, "error\t0\taccept alice's request first\t");
 	assert_int_equal(chats_refuse(c->c, "alice"), 0);
 	qhead = qtail = 0; /* the relay would say REFUSE 1: */
 	{
@@ -600,12 +603,12 @@ static void test_refusals(void **state)
 	}
 	EXPECT(a, "refused\tcarol\tdeclined");
 	assert_true(chats_accept(c->c, "alice") < 0);
-	EXPECT(c, "error\t0\tno request from alice");
+	EXPECT(c, "error\t0\tno request from alice\t");
 	assert_true(chats_refuse(c->c, "bob") < 0);
 	assert_true(chats_end(c->c, "bob") < 0);
-	EXPECT(c, "error\t0\tno chat or request with bob");
+	EXPECT(c, "error\t0\tno chat or request with bob\t");
 	assert_true(chats_trust(c->c, "bob") < 0);
-	EXPECT(c, "error\t0\tno key change to trust for bob");
+	EXPECT(c, "error\t0\tno key change to trust for bob\t");
 	/* A withdrawn request. */
 	assert_int_equal(chats_talk(a->c, "carol"), 0);
 	pump();
@@ -650,12 +653,12 @@ static void test_key_change_initiator(void **state)
 	assert_true(chats_talk(a->c, "bob") < 0);
 	assert_int_equal(qtail, 0);
 	EXPECT(a, "error\t0\tbob's key has changed; check its fingerprint "
-		  "and use trust bob first");
+		  "and use trust bob first\t");
 	forget_output();
 	assert_true(chats_send(a->c, "bob", "x", 1) < 0);
 	assert_int_equal(qtail, 0);
 	EXPECT(a, "error\t0\tbob's key has changed; check its fingerprint "
-		  "and use trust bob first");
+		  "and use trust bob first\t");
 	assert_int_equal(chats_trust(a->c, "bob"), 0);
 	establish(0, 1);
 	EXPECT(a, "chat\tbob\t%s", new);
@@ -760,7 +763,7 @@ static void test_server_records(void **state)
 	m = (struct msg){ .op = OP_ERROR, .code = 3,
 			  .text = (const uint8_t *)"limit\treached", .text_len = 13 };
 	assert_int_equal(deliver(0, &m), 0);
-	EXPECT(a, "error\t3\tlimit\\treached");
+	EXPECT(a, "error\t3\tlimit\\treached\t");
 	/* A MESSAGE outside any chat is ignored (and said so on stderr). */
 	m = (struct msg){ .op = OP_MESSAGE, .e2e = (const uint8_t *)"x",
 			  .e2e_len = 1 };
@@ -831,7 +834,7 @@ static void test_current_chat(void **state)
 	assert_int_equal(qtail, 1);		/* the RTT */
 	assert_int_equal(ui_cmd(a, "too early"), 0);
 	assert_int_equal(qtail, 1);
-	EXPECT(a, "error\t0\tcarol has not accepted yet");
+	EXPECT(a, "error\t0\tcarol has not accepted yet\t");
 	pump();
 	assert_int_equal(chats_accept(c->c, "alice"), 0);
 	pump();
@@ -846,7 +849,7 @@ static void test_current_chat(void **state)
 	assert_string_equal(a->focus.name, "carol");
 	/* /to needs a chat or request; a failed /to changes nothing. */
 	assert_int_equal(ui_cmd(a, "/to dave"), 0);
-	EXPECT(a, "error\t0\tno chat or request with dave");
+	EXPECT(a, "error\t0\tno chat or request with dave\tto dave");
 	assert_string_equal(a->focus.name, "carol");
 	assert_int_equal(ui_cmd(a, "/to bob"), 0);
 	assert_string_equal(a->focus.name, "bob");
@@ -871,7 +874,7 @@ static void test_current_chat(void **state)
 	a->focus.name[0] = '\0';
 	assert_int_equal(ui_cmd(a, "nobody gets this"), 0);
 	EXPECT(a, "error\t0\tno current chat: /talk NAME, /accept NAME or "
-		  "/to NAME first");
+		  "/to NAME first\t");
 	assert_int_equal(qtail, 0);
 	assert_int_equal(ui_cmd(a, "/quit"), FRONT_QUIT);
 	chats_end(a->c, "bob");
@@ -908,12 +911,13 @@ static void test_gone(void **state)
 	pump();
 	forget_output();
 	assert_int_equal(chats_talk(a->c, "bob") < 0, 1);
-	m = (struct msg){ .op = OP_RTT };	/* a new RTT replaces it */
+	m = (struct msg){ .op = OP_RTT };	/* crossed: kept, no prompt */
 	strcpy(m.peer, "bob");
 	deliver(0, &m);
-	EXPECT(a, "gone\tbob");
-	EXPECT(a, "request\tbob");
+	assert_false(printed(a, "gone\tbob"));
+	assert_false(printed(a, "request\tbob"));
 	assert_int_equal(chats_end(a->c, "bob"), 0);
+	EXPECT(a, "gone\tbob");
 	qhead = qtail = 0;
 }
 
@@ -990,6 +994,19 @@ static bool saved_conv(int i, const char *peer)
 	return found;
 }
 
+/* How many outbox records to peer node i's state file holds is n? */
+static bool saved_out(int i, const char *peer, size_t n)
+{
+	struct state st;
+	size_t k = 0;
+
+	assert_int_equal(state_load(nodes[i].store.path, nodes[i].key, &st), 0);
+	for (size_t j = 0; j < st.nout; j++)
+		k += strcmp(st.out[j].peer, peer) == 0;
+	state_free(&st);
+	return k == n;
+}
+
 /* Restart node i (its table and its store read back from disk) and log it
  * in with a CONVERSATIONS reply listing peers. */
 static void restart(int i, const char *const *peers, size_t n)
@@ -1053,7 +1070,7 @@ static void test_conv_error_ref(void **state)
 	assert_int_equal(chats_send(a->c, "bob", "second", 6), 0);
 	assert_int_equal(chats_send(a->c, "bob", "third", 5), 0);
 	pump();
-	EXPECT(a, "error\t6\tpeer offline");
+	EXPECT(a, "error\t6\tpeer offline\tsend bob 3");
 	EXPECT(a, "notsent\tbob\t3\toffline");
 	assert_false(printed_prefix(a, "notsent\tbob\t2"));
 	assert_false(printed_prefix(a, "notsent\tbob\t4"));
@@ -1221,7 +1238,7 @@ static void test_conv_hello_again(void **state)
 	keep_first_msg = true;
 	pump();			/* ACCEPT; CONFIRM; HELLO refused: ERROR 6 */
 	assert_true(first_msg_len > 0);
-	EXPECT(a, "error\t6\tpeer offline");
+	EXPECT(a, "error\t6\tpeer offline\t");	/* HELLO: no command */
 	assert_false(printed_prefix(a, "notsent"));	/* not a TEXT */
 	EXPECT(b, "chat\talice\t%s", fpr_of(a->key));
 	assert_int_equal(chats_send(b->c, "alice", "early", 5), 0);
@@ -1243,7 +1260,9 @@ static void test_conv_hello_again(void **state)
 
 /* The connection ends: requests and chats of version 1 rules end with it,
  * a conversation's records that never left are sent again (the same
- * bytes) after the next login, and commands that need the server wait. */
+ * bytes) after the next login, text to the conversation is typed (sealed,
+ * saved in the outbox) and goes after them, and commands that need the
+ * server wait. */
 static void test_conv_reconnect(void **state)
 {
 	struct node *a = &nodes[0], *b = &nodes[1];
@@ -1264,19 +1283,62 @@ static void test_conv_reconnect(void **state)
 	chats_disconnected(a->c);
 	EXPECT(a, "ended\tcarol\tconnection");
 	assert_false(chats_connected(a->c));
-	assert_int_equal(ui_cmd(a, "/msg bob not now"), 0);
-	EXPECT(a, "error\t0\tnot connected to the server (reconnecting)");
+	assert_int_equal(ui_cmd(a, "/talk carol"), 0);
+	EXPECT(a, "error\t0\tnot connected to the server (reconnecting)\ttalk carol");
+	forget_output();
+	assert_int_equal(ui_cmd(a, "/msg carol no conversation"), 0);
+	EXPECT(a, "error\t0\tnot connected to the server (reconnecting)\tmsg carol");
+	assert_int_equal(ui_cmd(a, "/msg bob typed now"), 0);
+	EXPECT(a, "typed\tbob\t2");
 	assert_int_equal(qtail, 0);
+	assert_int_equal(a->store.st.nout, 1);	/* in the outbox, saved */
+	assert_true(saved_out(0, "bob", 1));
 	chats_session(a->c, 2);
 	relay_list(0);
 	assert_false(chats_logged_in(a->c));
+	check_saved = true;
 	send_convs(0, (const char *const[]){ "bob" }, 1);
+	check_saved = false;
 	assert_true(chats_logged_in(a->c));
 	EXPECT(a, "ready\talice");
-	assert_int_equal(qtail, 1);
+	EXPECT(a, "sent\tbob\t2");
+	assert_int_equal(qtail, 2);	/* sealed first, sent first */
 	assert_memory_equal(queue[0].pt, kept, kept_len);
 	pump();
 	EXPECT(b, "msg\talice\t1\tin flight");
+	EXPECT(b, "msg\talice\t2\ttyped now");
+	EXPECT(a, "delivered\tbob\t2");
+	assert_int_equal(a->store.st.nout, 0);	/* bob online: relayed */
+	chats_end(a->c, "bob");
+	pump();
+}
+
+/* The connection broke before the loop saw it (the send function says
+ * -EPIPE): a TEXT to a peer online is typed too, kept in the outbox and
+ * saved, and goes after the next login. */
+static void test_conv_typed_broken(void **state)
+{
+	struct node *a = &nodes[0], *b = &nodes[1];
+
+	(void)state;
+	establish(0, 1);
+	forget_output();
+	send_fails = -EPIPE;
+	assert_int_equal(chats_send(a->c, "bob", "into a broken pipe", 18), 0);
+	send_fails = 0;
+	EXPECT(a, "typed\tbob\t1");
+	assert_false(printed_prefix(a, "sent\t"));
+	assert_true(saved_out(0, "bob", 1));
+	chats_disconnected(a->c);
+	chats_session(a->c, 2);
+	relay_list(0);
+	check_saved = true;
+	send_convs(0, (const char *const[]){ "bob" }, 1);
+	check_saved = false;
+	EXPECT(a, "sent\tbob\t1");
+	pump();
+	EXPECT(b, "msg\talice\t1\tinto a broken pipe");
+	EXPECT(a, "delivered\tbob\t1");
 	chats_end(a->c, "bob");
 	pump();
 }
@@ -1301,7 +1363,7 @@ static void test_conv_key_gate(void **state)
 	EXPECT(a, "keychange\tbob\t%064d\t%s", 7, good);
 	assert_true(chats_send(a->c, "bob", "x", 1) < 0);
 	EXPECT(a, "error\t0\tbob's key has changed; check its fingerprint "
-		  "and use trust bob first");
+		  "and use trust bob first\t");
 	assert_int_equal(qtail, 0);
 	assert_int_equal(chats_trust(a->c, "bob"), 0);
 	assert_int_equal(chats_send(a->c, "bob", "ok", 2), 0);
@@ -1335,6 +1397,7 @@ int main(void)
 		cmocka_unit_test(test_conv_end),
 		cmocka_unit_test(test_conv_hello_again),
 		cmocka_unit_test(test_conv_reconnect),
+		cmocka_unit_test(test_conv_typed_broken),
 		cmocka_unit_test(test_conv_key_gate),
 	};
 

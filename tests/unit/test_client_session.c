@@ -587,6 +587,136 @@ static void test_confirm_key_too_big(void **state)
 }
 
 
+/* ---- crossed requests: both users ask each other at once ---- */
+
+/* The next record from the client is op naming peer. */
+static void expect_op(struct run *r, uint8_t op, const char *peer)
+{
+	struct msg m;
+
+	if (read_msg(r, &m) < 0) {
+		saw_line(r, "");
+		fail_msg("no %s to %s; the client printed:\n%.*s",
+			 opcode_name(op), peer, (int)r->olen, r->obuf);
+	}
+	assert_int_equal(m.op, op);
+	assert_string_equal(m.peer, peer);
+}
+
+static void send_rtt_from(struct run *r, const char *peer)
+{
+	struct msg rtt = { .op = OP_RTT };
+
+	snprintf(rtt.peer, sizeof(rtt.peer), "%s", peer);
+	memset(rtt.share, 9, sizeof(rtt.share));
+	send_msg(r, &rtt);
+}
+
+static void send_refuse(struct run *r, const char *peer, uint8_t reason)
+{
+	struct msg m = { .op = OP_REFUSE, .reason = reason };
+
+	snprintf(m.peer, sizeof(m.peer), "%s", peer);
+	send_msg(r, &m);
+}
+
+/* Neither `request` nor `refused` was printed for peer: no prompt. */
+static void no_prompt(struct run *r, const char *peer)
+{
+	char req[64], ref[64];
+
+	saw_line(r, "-"); /* read what there is (times out) */
+	snprintf(req, sizeof(req), "request\t%s\n", peer);
+	snprintf(ref, sizeof(ref), "refused\t%s\t", peer);
+	r->obuf[r->olen] = '\0';
+	if (strstr(r->obuf, req) || strstr(r->obuf, ref))
+		fail_msg("a prompt or refusal for %s was shown:\n%s", peer,
+			 r->obuf);
+}
+
+/* alice types `talk peer`: her RTT goes out. */
+static void ask(struct run *r, const char *peer)
+{
+	char line[64];
+
+	snprintf(line, sizeof(line), "talk %s\n", peer);
+	type(r, line);
+	expect_op(r, OP_RTT, peer);
+}
+
+/* She accepts peer's request by herself, with no prompt shown. */
+static void accepted_quietly(struct run *r, const char *peer)
+{
+	expect_op(r, OP_ACCEPT, peer);
+	no_prompt(r, peer);
+}
+
+/* alice asks peer, whose RTT and the REFUSE 5 to hers come in either
+ * order; she accepts its request by herself. */
+static void crossed(void **state, const char *peer, bool rtt_first)
+{
+	struct run *r = logged_in(state);
+
+	ask(r, peer);
+	if (rtt_first)
+		send_rtt_from(r, peer);
+	send_refuse(r, peer, REFUSE_EXISTS);
+	if (!rtt_first)
+		send_rtt_from(r, peer);
+	accepted_quietly(r, peer);
+	quit(r);
+}
+
+/* The daemon's usual order: bob's RTT stands, so ours gets REFUSE 5 after
+ * it. */
+static void test_crossed_rtt_first(void **state)
+{
+	crossed(state, "bob", true);
+}
+
+/* Both refused (neither request stands): alice, whose name sorts first,
+ * asks again; bob's RTT comes meanwhile, the second REFUSE 5 after it. A
+ * third REFUSE 5 would be shown: she asks again only once. */
+static void test_crossed_refuse_first(void **state)
+{
+	struct run *r = logged_in(state);
+
+	ask(r, "bob");
+	send_refuse(r, "bob", REFUSE_EXISTS);
+	expect_op(r, OP_RTT, "bob");
+	send_rtt_from(r, "bob");
+	send_refuse(r, "bob", REFUSE_EXISTS);
+	accepted_quietly(r, "bob");
+	type(r, "end bob\n");
+	expect_op(r, OP_END, "bob");
+	ask(r, "bob");
+	send_refuse(r, "bob", REFUSE_EXISTS);
+	expect_op(r, OP_RTT, "bob");
+	send_refuse(r, "bob", REFUSE_EXISTS);
+	EXPECT_LINE(r, "refused\tbob\texists");
+	quit(r);
+}
+
+/* The other side of it: aaron sorts before alice, so alice does not ask
+ * again; aaron's RTT, when it comes, is accepted without a prompt. */
+static void test_crossed_await(void **state)
+{
+	crossed(state, "aaron", false);
+}
+
+/* bob's request is in before alice asks him: `talk bob` accepts it. */
+static void test_talk_accepts_request(void **state)
+{
+	struct run *r = logged_in(state);
+
+	send_rtt_from(r, "bob");
+	EXPECT_LINE(r, "request\tbob");
+	type(r, "talk bob\n");
+	expect_op(r, OP_ACCEPT, "bob");
+	quit(r);
+}
+
+
 /* ---- version 2: a scripted server of version 2, bob played here ---- */
 
 
@@ -848,13 +978,74 @@ static void test_v2_conversation(void **state)
 		err.ref = m.ref;
 	}
 	send_msg(r, &err);
-	EXPECT_LINE(r, "error\t6\tpeer offline");
+	EXPECT_LINE(r, "error\t6\tpeer offline\tsend bob 3");
 	EXPECT_LINE(r, "notsent\tbob\t3\toffline");
 	send_msg(r, &(struct msg){ .op = OP_PRESENCE, .peer = "bob",
 				   .online = 1 });
 	assert_true(saw_nth(r, "presence\tbob\tonline", 2));
 	type(r, "send bob after the gap\n");
 	bob_reads(r, CHAT_TEXT, 4, "after the gap", NULL);
+	quit(r);
+}
+
+/* The next record of type op the client sends (others skipped). */
+static void read_op(struct run *r, struct msg *m, uint8_t op)
+{
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(read_msg(r, m), 0);
+		if (m->op == op)
+			return;
+	}
+	fail_msg("the client sent no record of type %u", op);
+}
+
+/* Answer the record just read with a version 2 ERROR naming it. */
+static void refuse_it(struct run *r, const struct msg *m, uint16_t code,
+		      const char *text)
+{
+	struct msg err = { .op = OP_ERROR, .code = code, .err_op = m->op,
+			   .ref = m->ref, .text = (const uint8_t *)text,
+			   .text_len = strlen(text) };
+
+	snprintf(err.peer, sizeof(err.peer), "%s", m->peer);
+	send_msg(r, &err);
+}
+
+/* Issue 18: each `error` line says, in a fourth field, the command it
+ * answers; empty for an ERROR that answers none of ours. */
+static void test_v2_error_commands(void **state)
+{
+	static const struct {
+		const char *line;
+		uint8_t op;
+		uint16_t code;
+		const char *text, *want;
+	} t[] = {
+		{ "talk carol\n", OP_RTT, ERR_LIMIT, "too many requests",
+		  "error\t3\ttoo many requests\ttalk carol" },
+		{ "list\n", OP_LIST, ERR_LIMIT, "slow\tdown",
+		  "error\t3\tslow\\tdown\tlist" },
+		{ "send bob hello\n", OP_MESSAGE, ERR_QUOTA, "queue full",
+		  "error\t7\tqueue full\tsend bob 1" },
+		{ "end bob\n", OP_END, ERR_NO_CHAT, "no such chat",
+		  "error\t2\tno such chat\tend bob" },
+	};
+	struct run *r = v2_logged_in(state);
+	struct msg m;
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		type(r, t[i].line);
+		read_op(r, &m, t[i].op);
+		refuse_it(r, &m, t[i].code, t[i].text);
+		EXPECT_LINE(r, t[i].want);
+	}
+	/* Not ours: an END to dave this client never sent. */
+	strcpy(m.peer, "dave");
+	refuse_it(r, &m, ERR_NO_CHAT, "no such chat or request");
+	EXPECT_LINE(r, "error\t2\tno such chat or request\t");
+	/* A local error names its command too. */
+	type(r, "accept erin\n");
+	EXPECT_LINE(r, "error\t0\tno request from erin\taccept erin");
 	quit(r);
 }
 
@@ -883,7 +1074,7 @@ static void test_v2_end_held(void **state)
 	EXPECT_LINE(r, "ready\talice");
 	EXPECT_LINE(r, "ended\tbob\tleft");
 	type(r, "send bob x\n");
-	EXPECT_LINE(r, "error\t0\tno chat with bob");
+	EXPECT_LINE(r, "error\t0\tno chat with bob\tsend bob");
 	quit(r);
 	snprintf(path, sizeof(path), "%s/alice.state", r->known);
 	assert_int_equal(key_load_private(tu_pki_path("alice.key"), NULL, &ka),
@@ -1192,10 +1383,15 @@ int main(void)
 		cmocka_unit_test_teardown(test_hello_largest, finish),
 		cmocka_unit_test_teardown(test_accept_key_too_big, finish),
 		cmocka_unit_test_teardown(test_confirm_key_too_big, finish),
+		cmocka_unit_test_teardown(test_crossed_rtt_first, finish),
+		cmocka_unit_test_teardown(test_crossed_refuse_first, finish),
+		cmocka_unit_test_teardown(test_crossed_await, finish),
+		cmocka_unit_test_teardown(test_talk_accepts_request, finish),
 		cmocka_unit_test_teardown(test_v2_conversation, finish),
 		cmocka_unit_test_teardown(test_v2_queued, finish),
 		cmocka_unit_test_teardown(test_v2_resend_unstored, finish),
 		cmocka_unit_test_teardown(test_v2_end_held, finish),
+		cmocka_unit_test_teardown(test_v2_error_commands, finish),
 		cmocka_unit_test_teardown(test_v2_reconnect, finish),
 		cmocka_unit_test_teardown(test_v2_locked, finish),
 		cmocka_unit_test_teardown(test_v2_unreadable, finish),

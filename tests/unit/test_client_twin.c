@@ -60,6 +60,22 @@ static void test_windows(void **state)
 	twins_free(&ws);
 }
 
+/* bob's window with three of our lines, ids 1 to 3, in state s. */
+static size_t three_own(struct twins *ws, struct tline **a, struct tline **b,
+			struct tline **c, enum tline_state s)
+{
+	size_t w;
+
+	assert_true(twins_init(ws));
+	w = twins_open(ws, "bob");
+	*a = twins_add(ws, w, TL_OWN, "<alice> one", 11, 7);
+	*b = twins_add(ws, w, TL_OWN, "<alice> two", 11, 7);
+	*c = twins_add(ws, w, TL_OWN, "<alice> three", 13, 7);
+	(*a)->id = 1, (*b)->id = 2, (*c)->id = 3;
+	(*a)->state = (*b)->state = (*c)->state = s;
+	return w;
+}
+
 /* Our message moves forward only; the end of the chat loses what was not
  * delivered, and a late receipt still counts. */
 static void test_states(void **state)
@@ -69,13 +85,7 @@ static void test_states(void **state)
 	size_t w;
 
 	(void)state;
-	assert_true(twins_init(&ws));
-	w = twins_open(&ws, "bob");
-	a = twins_add(&ws, w, TL_OWN, "<alice> one", 11, 7);
-	b = twins_add(&ws, w, TL_OWN, "<alice> two", 11, 7);
-	c = twins_add(&ws, w, TL_OWN, "<alice> three", 13, 7);
-	a->id = 1, b->id = 2, c->id = 3;
-	a->state = b->state = c->state = TS_SENT;
+	w = three_own(&ws, &a, &b, &c, TS_SENT);
 	assert_true(twin_set_state(ws.w[w], 1, TS_DELIVERED));
 	assert_true(twin_set_state(ws.w[w], 1, TS_STORED));
 	assert_int_equal(a->state, TS_DELIVERED);
@@ -92,6 +102,32 @@ static void test_states(void **state)
 	twin_set_state(ws.w[w], 3, TS_STORED);
 	assert_int_equal(c->state, TS_REFUSED);
 	assert_string_equal(tline_state_word(TS_NONE), "");
+	twins_free(&ws);
+}
+
+/* typed comes before sent (its value is not its rank: the history keeps
+ * 0..5); a typed line is lost when the chat ends, and is no failure. */
+static void test_typed(void **state)
+{
+	struct twins ws;
+	struct tline *a, *b, *c;
+	size_t w;
+
+	(void)state;
+	w = three_own(&ws, &a, &b, &c, TS_TYPED);
+	assert_string_equal(tline_state_word(TS_TYPED), "typed");
+	assert_false(tline_state_bad(TS_TYPED));
+	assert_true(tline_state_bad(TS_LOST));
+	assert_true(twin_set_state(ws.w[w], 1, TS_SENT));
+	assert_int_equal(a->state, TS_SENT);
+	twin_set_state(ws.w[w], 1, TS_TYPED);
+	assert_int_equal(a->state, TS_SENT);	/* never back */
+	twin_set_state(ws.w[w], 2, TS_DELIVERED);
+	assert_int_equal(b->state, TS_DELIVERED);
+	twin_lose_pending(ws.w[w]);
+	assert_int_equal(a->state, TS_LOST);
+	assert_int_equal(b->state, TS_DELIVERED);
+	assert_int_equal(c->state, TS_LOST);
 	twins_free(&ws);
 }
 
@@ -183,6 +219,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_windows),
 		cmocka_unit_test(test_states),
+		cmocka_unit_test(test_typed),
 		cmocka_unit_test(test_ring),
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_win_commands),

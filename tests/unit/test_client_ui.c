@@ -102,6 +102,17 @@ static void test_format_v2(void **state)
 	expect_has(&ev, "no longer knows");
 	ev.reason = END_KEY_CHANGED;
 	expect_has(&ev, "a key changed");
+	/* END 6 to bob (the event names us, alice, and our key): what bob
+	 * must ask alice to do, in words. */
+	ev = (struct cev){ .kind = CEV_ENDED, .peer = "alice",
+			   .reason = END_KEY_UNKNOWN, .s1 = "bob",
+			   .s2 = "00112233445566778899aabbccddeeff"
+				 "00112233445566778899aabbccddeeff" };
+	expect_has(&ev, "alice's client stopped the chat: it does not know "
+			"your new key yet.");
+	expect_has(&ev, "Your key: 0011 2233");
+	expect_has(&ev, "alice must compare it with you");
+	expect_has(&ev, "then /trust bob.\n  Tell alice by another channel.");
 }
 
 static void test_format(void **state)
@@ -153,9 +164,17 @@ static void test_format(void **state)
 	ev = (struct cev){ .kind = CEV_ERROR, .code = 2, .text = "x",
 			   .text_len = 1 };
 	expect_has(&ev, "server error 2: x");
+	/* Saying which command failed (issue 18). */
+	ev.cmd = "talk bob";
+	expect_has(&ev, "talk bob: server error 2: x");
 	ev = (struct cev){ .kind = CEV_SENT, .peer = "bob", .id = 3,
 			   .text = "yo", .text_len = 2 };
 	expect_has(&ev, "[#3 to bob] yo");
+	ev.kind = CEV_TYPED;
+	expect_has(&ev, "[#3 to bob, typed] yo");
+	ev = (struct cev){ .kind = CEV_SENT, .peer = "bob", .id = 3,
+			   .flag = true };
+	expect_has(&ev, "[#3 sent to bob]");
 	ev = (struct cev){ .kind = CEV_DELIVERED, .peer = "bob", .id = 3 };
 	expect_has(&ev, "[#3 delivered to bob]");
 	ev = (struct cev){ .kind = CEV_EXPIRED, .peer = "bob", .id = 3,

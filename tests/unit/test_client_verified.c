@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "client/verified.h"
 #include "crypto.h"
@@ -39,6 +40,29 @@ static void test_safety_number(void **state)
 	for (i = 0; i < SAFETY_TEXT_LEN; i++)
 		assert_true(i % 6 == 5 ? ab[i] == ' ' :
 					 ab[i] >= '0' && ab[i] <= '9');
+}
+
+/* The page's vector (KNOWN PEERS, Safety numbers), made by the Python
+ * reference: both orders give its number. */
+static void test_safety_vector(void **state)
+{
+	json_t *v = tu_load_vectors("v2.json"), *list, *e;
+	char got[SAFETY_TEXT_LEN + 1];
+	size_t i;
+
+	(void)state;
+	assert_non_null(v);
+	list = json_object_get(v, "safety_number");
+	assert_true(json_array_size(list) >= 2);
+	json_array_foreach(list, i, e) {
+		safety_number(json_string_value(json_object_get(e,
+					"fingerprint_a")),
+			      json_string_value(json_object_get(e,
+					"fingerprint_b")), got);
+		assert_string_equal(got, json_string_value(json_object_get(e,
+					"number")));
+	}
+	json_decref(v);
 }
 
 /* A mark is for a name with a key; others' marks stay when one changes. */
@@ -72,6 +96,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_safety_number),
+		cmocka_unit_test(test_safety_vector),
 		cmocka_unit_test(test_marks),
 	};
 

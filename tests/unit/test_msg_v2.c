@@ -159,6 +159,26 @@ static void test_vector_records(void **state)
 	free(b);
 }
 
+/* Issue 18's: REFUSE 7 from a client, END 6 from the server. */
+static void test_vector_key_unknown(void **state)
+{
+	struct msg m;
+	uint8_t *b;
+
+	(void)state;
+	vec("records.c2s.refuse_7.plaintext", false, &m, &b);
+	assert_int_equal(m.op, OP_REFUSE);
+	assert_string_equal(m.peer, "bob");
+	assert_int_equal(m.reason, REFUSE_KEY_UNKNOWN);
+	free(b);
+	vec("records.s2c.end_6.plaintext", true, &m, &b);
+	assert_int_equal(m.op, OP_END);
+	assert_string_equal(m.peer, "alice");
+	assert_int_equal(m.reason, END_KEY_UNKNOWN);
+	assert_int_equal(m.e2e_len, 0);
+	free(b);
+}
+
 /* Issue 17's records: STORED, QUEUED, ACK, ERROR 7 to 9. */
 static void test_vector_store_records(void **state)
 {
@@ -347,8 +367,9 @@ static void test_kept_record(void **state)
 	assert_int_equal(m.op, OP_KEPT);
 	assert_int_equal(m.rec_op, OP_END);
 	assert_int_equal(m.at, 9);
-	/* the inner record's own rules: END reason 6 is malformed */
-	in[1 + 4] = 6;
+	/* the inner record's own rules: an END reason past version 2's
+	 * last is malformed */
+	in[1 + 4] = END_KEY_UNKNOWN + 1;
 	n = kept_of(buf, sizeof(buf), in, w.len);
 	assert_int_equal(msg_decode_s2c_v(buf, n, 2, &m), -EBADMSG);
 	assert_int_equal(m.op, OP_KEPT);
@@ -615,7 +636,7 @@ static void test_end(void **state)
 	/* without the e2e field at all: malformed in version 2 */
 	assert_int_equal(msg_decode_c2s_v(buf, 5, 2, &m), -EBADMSG);
 	assert_int_equal(msg_decode_c2s_v(buf, 5, 1, &m), 0);
-	/* from the server: reasons 1..5 in version 2, 1..4 in version 1 */
+	/* from the server: reasons 1..6 in version 2, 1..4 in version 1 */
 	for (unsigned reason = 0; reason < 8; reason++) {
 		wr_init(&w, buf, sizeof(buf));
 		wr_u8(&w, OP_END);
@@ -625,7 +646,7 @@ static void test_end(void **state)
 				 reason >= 1 && reason <= 4 ? 0 : -EBADMSG);
 		wr_u16(&w, 0);
 		assert_int_equal(msg_decode_s2c_v(buf, w.len, 2, &m),
-				 reason >= 1 && reason <= 5 ? 0 : -EBADMSG);
+				 reason >= 1 && reason <= 6 ? 0 : -EBADMSG);
 	}
 	/* the encoder of version 1 refuses reason 5 */
 	memset(&m, 0, sizeof(m));
@@ -635,6 +656,37 @@ static void test_end(void **state)
 	wr_init(&w, buf, sizeof(buf));
 	assert_int_equal(msg_encode_s2c(&m, &w), -EINVAL);
 	assert_int_equal(msg_encode_s2c_v(&m, 2, &w), 0);
+}
+
+/* REFUSE from a client: reason 1, and in version 2 also 7 (the peer's
+ * key is not the one the client knows); from the server 1..6 only. */
+static void test_refuse_key_unknown(void **state)
+{
+	uint8_t buf[64];
+	struct writer w;
+	struct msg m;
+
+	(void)state;
+	for (unsigned reason = 0; reason < 9; reason++) {
+		wr_init(&w, buf, sizeof(buf));
+		wr_u8(&w, OP_REFUSE);
+		wr_name(&w, "bob");
+		wr_u8(&w, (uint8_t)reason);
+		assert_int_equal(msg_decode_c2s_v(buf, w.len, 1, &m),
+				 reason == 1 ? 0 : -EBADMSG);
+		assert_int_equal(msg_decode_c2s_v(buf, w.len, 2, &m),
+				 reason == 1 || reason == 7 ? 0 : -EBADMSG);
+		assert_int_equal(msg_decode_s2c_v(buf, w.len, 2, &m),
+				 reason >= 1 && reason <= 6 ? 0 : -EBADMSG);
+	}
+	memset(&m, 0, sizeof(m));
+	m.op = OP_REFUSE;
+	strcpy(m.peer, "bob");
+	m.reason = REFUSE_KEY_UNKNOWN;
+	wr_init(&w, buf, sizeof(buf));
+	assert_int_equal(msg_encode_c2s_v(&m, 1, &w), -EINVAL);
+	assert_int_equal(msg_encode_c2s_v(&m, 2, &w), 0);
+	assert_int_equal(msg_encode_s2c_v(&m, 2, &w), -EINVAL);
 }
 
 /* ACCEPT and CONFIRM from the server end with flags: bit 0 only. */
@@ -1030,6 +1082,8 @@ int main(void)
 		cmocka_unit_test(test_message_ref),
 		cmocka_unit_test(test_v1_failure_keeps_only_op),
 		cmocka_unit_test(test_end),
+		cmocka_unit_test(test_refuse_key_unknown),
+		cmocka_unit_test(test_vector_key_unknown),
 		cmocka_unit_test(test_flags),
 		cmocka_unit_test(test_error),
 		cmocka_unit_test(test_conversations),

@@ -1443,6 +1443,55 @@ static void test_v2_end_held(void **state)
 	expect_op(b, OP_CONVERSATIONS, &m);
 }
 
+/* c's client refuses peer's key (REFUSE 7, version 2). */
+static void refuse_key(struct client *c, const char *peer)
+{
+	struct msg m = { .op = OP_REFUSE, .reason = REFUSE_KEY_UNKNOWN };
+	uint8_t buf[64];
+	struct writer w;
+
+	snprintf(m.peer, sizeof(m.peer), "%s", peer);
+	if (c->ver >= 2) {
+		send_rec(c, &m);
+		return;
+	}
+	wr_init(&w, buf, sizeof(buf));	/* version 1 cannot encode it */
+	assert_int_equal(msg_encode_c2s_v(&m, 2, &w), 0);
+	send_raw(c, buf, w.len);
+}
+
+/* REFUSE 7: the client that does not know its peer's key stops, and the
+ * peer is told why (END 6) when its session is of version 2, in each
+ * place the stop happens: after ACCEPT (requester), after CONFIRM
+ * (target, a conversation ended for good); a session of version 1 gets
+ * END 1 and cannot send it (ERROR 1); with nothing to stop, ERROR 2. */
+static void test_v2_key_unknown(void **state)
+{
+	struct client *a = login2("alice"), *b = login2("bob");
+	struct client *c = login("carol");
+	struct msg m;
+
+	(void)state;
+	accepted(a, b, &m);
+	refuse_key(a, "bob");
+	expect_end(b, "alice", END_KEY_UNKNOWN);
+	expect_nothing(a);
+	chat_flags(b, a, MSG_FLAG_PERSISTENT);	/* nothing of it was left */
+	refuse_key(a, "bob");
+	expect_end(b, "alice", END_KEY_UNKNOWN);
+	assert_false(convs_exists("alice", "bob"));
+	expect_nothing(a);
+	accepted(a, c, &m);
+	refuse_key(a, "carol");
+	expect_end(c, "alice", END_LEFT);
+	refuse_key(a, "carol");
+	expect_error(a, ERR_NO_CHAT);
+	accepted(c, a, &m);
+	refuse_key(c, "alice");
+	expect_error(c, ERR_MALFORMED);
+	expect_nothing(a);
+}
+
 /* The server ends a conversation (a key changed): END 5 to the side
  * online, held for the other. */
 static void test_v2_server_end(void **state)
@@ -1510,6 +1559,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_v2_rtt_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_end_online, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_v2_key_unknown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_end_held, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_expired_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_server_end, setup, teardown),

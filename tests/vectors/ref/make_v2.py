@@ -108,6 +108,7 @@ def records():
          s.rec_message_c2s("bob", 0xFFFFFFFF, b"")),
         ("end_empty", "END(peer bob, empty e2e)", s.rec_end_c2s("bob")),
         ("end_e2e", "END(peer bob, e2e 60 bytes)", s.rec_end_c2s("bob", e2e)),
+        ("refuse_7", "REFUSE(peer bob, reason 7)", s.rec_refuse_c2s("bob", 7)),
         ("conversations", "CONVERSATIONS", s.rec_conversations_c2s()),
         ("ack", "ACK(seq 3)", s.rec_ack(3)),
         ("ack_max", "ACK(seq 2^64-1)", s.rec_ack(2**64 - 1)),
@@ -119,6 +120,7 @@ def records():
          s.rec_end_s2c("alice", 1, e2e)),
         ("end_2", "END(peer alice, reason 2, empty e2e)", s.rec_end_s2c("alice", 2)),
         ("end_5", "END(peer alice, reason 5, empty e2e)", s.rec_end_s2c("alice", 5)),
+        ("end_6", "END(peer alice, reason 6, empty e2e)", s.rec_end_s2c("alice", 6)),
         ("error_6", "ERROR(code 6, op 5, ref 42, peer bob, \"peer offline\")",
          s.rec_error(6, 5, 42, "bob", b"peer offline")),
         ("error_3", "ERROR(code 3, op 5, ref 9, peer bob, \"rate limit reached\")",
@@ -483,6 +485,16 @@ def check_version1():
         assert h(pt) == m["plaintext"] and notes["dh_step"] == m["receiver_dh_step"]
 
 
+def safety_numbers():
+    """Two made-up fingerprints (fixed values), both orders."""
+    a = h(fixed("safety a"))
+    b = h(fixed("safety b"))
+    return [{"fingerprint_a": a, "fingerprint_b": b,
+             "number": s.safety_number(a, b)},
+            {"fingerprint_a": b, "fingerprint_b": a,
+             "number": s.safety_number(b, a)}]
+
+
 def main():
     check_version1()
     run = Run()
@@ -498,6 +510,7 @@ def main():
         "records": records(),
         "conversation": ex,
         "state": state(run),
+        "safety_number": safety_numbers(),
     }
     path = os.path.join(VEC, "v2.json")
     with open(path, "w") as f:

@@ -239,8 +239,14 @@ def rec_end_c2s(peer, e2e=b""):
 
 
 def rec_end_s2c(peer, reason, e2e=b""):
-    assert 1 <= reason <= 5 and len(e2e) <= 8192
+    assert 1 <= reason <= 6 and len(e2e) <= 8192
     return u8(OP["END"]) + name(peer) + u8(reason) + bytes16(e2e)
+
+
+def rec_refuse_c2s(peer, reason):
+    """REFUSE from a client: reason 1, or 7 (the peer's key refused)."""
+    assert reason in (1, 7)
+    return u8(OP["REFUSE"]) + name(peer) + u8(reason)
 
 
 def rec_error(code, op, ref, peer, text):
@@ -655,3 +661,13 @@ def state_open(pkcs8, data):
     hdr, salt, nonce = data[:54], data[10:42], data[42:54]
     _, key = state_key(pkcs8, salt)
     return aead_open(key, nonce, data[54:], hdr)
+
+
+def safety_number(fa, fb):
+    """KNOWN PEERS, Safety numbers: two fingerprints (64 lower-case hex
+    digits each) to 12 groups of 5 digits."""
+    lo, hi = sorted([fa.encode(), fb.encode()])
+    d = b"".join(hashlib.sha256(b"secmsg safety number %d" % n + lo + hi)
+                 .digest() for n in (1, 2))
+    return " ".join("%05d" % (int.from_bytes(d[5 * i:5 * i + 5], "big")
+                             % 100000) for i in range(12))
