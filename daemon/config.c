@@ -335,6 +335,15 @@ static const struct conf_key keys[] = {
 	    "Days a stored message waits for its recipient (1..3650); then\n"
 	    "it is deleted unread (checked every minute) and its sender is "
 	    "told."),
+	CONF_DURATION(struct config, "limits", "request_retention",
+	    limits.request_retention_s, CONF_SEC, 0, 90 * CONF_DAY, "0",
+	    "How long a chat request between two users of protocol\n"
+	    "version 2 is kept for a target offline (0..90d): the server\n"
+	    "keeps it on disk across logins and restarts, then it expires\n"
+	    "(REFUSE 6 to the requester, END 4 to the target). 0: off:\n"
+	    "requests last one connection (request_timeout), a target\n"
+	    "offline gets REFUSE 2. This secmsgd does not keep requests\n"
+	    "yet (doc/first-contact.md): the value is only checked."),
 };
 
 _Static_assert(ARRAY_LEN(keys) <= CONF_KEYS_MAX, "too many keys");
