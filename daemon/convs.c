@@ -223,6 +223,17 @@ int convs_expired_add(int64_t id, const char *to, const char *peer,
 	return held_push(&t, NULL);
 }
 
+int convs_kept_add(int64_t id, const char *to, const char *peer, uint8_t op,
+		   uint8_t reason, int64_t at)
+{
+	struct held_end t = { .id = id, .op = op, .reason = reason,
+			      .stored = at, .kept = true };
+
+	snprintf(t.to, sizeof(t.to), "%s", to);
+	snprintf(t.peer, sizeof(t.peer), "%s", peer);
+	return held_push(&t, NULL);
+}
+
 /* Remove the held ENDs for `to` (moved into out when out is not NULL;
  * out has room for all of them). */
 static size_t held_extract(const char *to, struct held_end *out)

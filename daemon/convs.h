@@ -51,7 +51,11 @@ struct held_end {
 	uint8_t *e2e;			/* END */
 	size_t e2e_len;
 	uint32_t ref;			/* EXPIRED: the message's ref */
-	int64_t stored;			/* EXPIRED: Unix time it was stored */
+	int64_t stored;			/* EXPIRED: Unix time it was stored;
+					   kept: KEPT's at */
+	bool kept;			/* a KEPT record (schema 7): op is
+					   the inner record's, OP_REFUSE or
+					   OP_END (doc/first-contact.md) */
 };
 
 /* A kept request (doc/first-contact.md; the relay does not make them
@@ -88,6 +92,10 @@ int convs_held_add(int64_t id, const char *to, const char *peer,
  * stored, was deleted unread; 0 or -ENOMEM. */
 int convs_expired_add(int64_t id, const char *to, const char *peer,
 		      uint32_t ref, int64_t stored);
+/* Hold KEPT(at, op(peer, reason)) for to, op OP_REFUSE or OP_END (a
+ * kept request ended while to was offline); 0 or -ENOMEM. */
+int convs_kept_add(int64_t id, const char *to, const char *peer, uint8_t op,
+		   uint8_t reason, int64_t at);
 /* Forget the records held for to (a user removed). */
 void convs_held_drop(const char *to);
 

@@ -408,7 +408,8 @@ static void send_conversations(const struct relay_env *env,
 	free(v);
 }
 
-/* The records held for u (ENDs, EXPIRED reports; oldest first), then
+/* The records held for u (ENDs, EXPIRED reports, KEPT REFUSE/END of
+ * kept requests; oldest first), then
  * forgotten on disk too. A crash before the store deletes them sends them
  * again at the next login; a client ignores an END for a conversation it
  * does not have. */
@@ -426,6 +427,10 @@ static void send_held(const struct relay_env *env, struct relay_user *u)
 		struct store_req *r;
 
 		snprintf(m.peer, sizeof(m.peer), "%s", h[i].peer);
+		if (h[i].kept) {	/* a kept request's end (schema 7) */
+			m.rec_op = m.op;
+			m.op = OP_KEPT;
+		}
 		send_msg(env, u, &m);
 		r = store_req_new(STORE_HELD_DELETE, u->name, h[i].peer, NULL, 0);
 		if (r) {
@@ -1197,6 +1202,25 @@ static void hold_expired(const struct relay_env *env, const struct event *e)
 	to_store(env, NULL, r, NULL);
 }
 
+/* A kept request's REFUSE or END for a session gone: held as KEPT for
+ * its next login. */
+static void hold_req_end(const struct relay_env *env, const struct event *e)
+{
+	struct msg m;
+	struct store_req *r;
+
+	if (msg_decode_s2c_v(event_payload(e), e->len, 2, &m) < 0 ||
+	    (m.op != OP_REFUSE && m.op != OP_END))
+		return;
+	r = store_req_new(STORE_KEPT_HOLD, e->to_name, m.peer, NULL, 0);
+	if (r) {
+		r->tell_op[0] = m.op;
+		r->reason = m.reason;
+		r->at = unix_now();
+	}
+	to_store(env, NULL, r, NULL);
+}
+
 void relay_event_lost(const struct relay_env *env, const struct event *e)
 {
 	struct store_req *r;
@@ -1214,6 +1238,9 @@ void relay_event_lost(const struct relay_env *env, const struct event *e)
 		break;
 	case EVT_EXPIRED:
 		hold_expired(env, e);
+		break;
+	case EVT_REQ_END:
+		hold_req_end(env, e);
 		break;
 	case EVT_STORED:
 		/* A conversation made for a requester gone meanwhile: its
@@ -1394,6 +1421,20 @@ static void ev_conv_end(const struct relay_env *env, struct relay_user *u,
 	deliver(env, u, event_payload(e), e->len);
 }
 
+/* The store ended a kept request with the peer (doc/first-contact.md,
+ * rules 5-7): its entry goes, the REFUSE or END is delivered. */
+static void ev_req_end(const struct relay_env *env, struct relay_user *u,
+		       const struct event *e)
+{
+	struct peer_entry *p = peer_find(u, e->from_name);
+
+	if (u->version < 2)
+		return;
+	if (p && !p->conv)
+		peer_remove(u, p);
+	deliver(env, u, event_payload(e), e->len);
+}
+
 static void stored_create(const struct relay_env *env, struct relay_user *u,
 			  const struct event *e, struct peer_entry *p)
 {
@@ -1505,6 +1546,9 @@ void relay_event(const struct relay_env *env, struct relay_user *u,
 		break;
 	case EVT_QUEUED:
 		ev_queued(env, u, e);
+		break;
+	case EVT_REQ_END:
+		ev_req_end(env, u, e);
 		break;
 	case EVT_EXPIRED:
 		if (u->version >= 2)

@@ -1218,6 +1218,86 @@ static void test_v2_expired_reported(void **state)
 	expect_nothing(a);
 }
 
+/* A kept request a -> b in the store (the relay does not make them
+ * yet: request_retention is the gate, doc/first-contact.md). */
+static void kept_req(const char *a, const char *b)
+{
+	uint8_t rtt[CONVS_RTT_LEN] = { 0 };
+	struct store_req *r = store_req_new(STORE_REQ_ADD, a, b, rtt,
+					    sizeof(rtt));
+
+	r->since = 1700000000;
+	r->max_msgs = 16;
+	store_run(st, r);
+}
+
+/* b declines a's kept request: REFUSE 1 to a, END 4 to b (rule 5's
+ * records), run by the store at once; its events wait for pump(). */
+static void kept_ended(const char *a, const char *b)
+{
+	struct store_req *r = store_req_new(STORE_REQ_DELETE, a, b, NULL, 0);
+
+	r->tell = STORE_TELL_A | STORE_TELL_B;
+	r->tell_op[0] = OP_REFUSE;
+	r->tell_reason[0] = REFUSE_DECLINED;
+	r->tell_op[1] = OP_END;
+	r->tell_reason[1] = END_WITHDRAWN;
+	store_run(st, r);
+}
+
+/* c logs in at version 2: LIST, then KEPT(at, op(peer, reason)), then
+ * CONVERSATIONS and nothing else. */
+static struct client *login_kept(const char *name, uint8_t op,
+				 const char *peer, uint8_t reason)
+{
+	struct client *c = login_keep(name, 2);
+	struct msg m;
+
+	expect_op(c, OP_LIST, &m);
+	expect_op(c, OP_KEPT, &m);
+	assert_int_equal(m.rec_op, op);
+	assert_string_equal(m.peer, peer);
+	assert_int_equal(m.reason, reason);
+	assert_true(m.at >= 1700000000);
+	expect_op(c, OP_CONVERSATIONS, &m);
+	expect_nothing(c);
+	return c;
+}
+
+/* The end of a kept request, told by the store (doc/first-contact.md,
+ * rules 5-7): a side online at version 2 gets the REFUSE or END at once;
+ * one offline, or whose session ended before the event reached it, gets
+ * KEPT(at, that record) at its next version 2 login, after the held
+ * ENDs and before CONVERSATIONS, once; a version 1 login does not see
+ * it. */
+static void test_v2_kept_end_told(void **state)
+{
+	struct client *b = login2("bob"), *a;
+	struct msg m;
+
+	(void)state;
+	kept_req("alice", "bob");
+	kept_req("carol", "bob");
+	kept_ended("alice", "bob");
+	pump();
+	expect_end(b, "alice", END_WITHDRAWN);
+	expect_nothing(b);
+	a = login("alice");		/* version 1 does not see it */
+	expect_nothing(a);
+	logout(a, END_DISCONNECTED);
+	a = login_kept("alice", OP_REFUSE, "bob", REFUSE_DECLINED);
+	logout(a, END_DISCONNECTED);
+	a = login_keep("alice", 2);			/* once */
+	expect_op(a, OP_LIST, &m);
+	expect_op(a, OP_CONVERSATIONS, &m);
+	expect_nothing(a);
+	kept_ended("carol", "bob");	/* bob online at the lookup */
+	logout(b, END_DISCONNECTED);	/* gone before the event */
+	reopen();
+	login_kept("bob", OP_END, "carol", END_WITHDRAWN);
+	assert_int_equal(convs_req_total(), 0);
+}
+
 /* While earlier messages are being stored, the next ones go to the store
  * too, even with the peer back online: a live record never overtakes a
  * stored one. Records stored after the login come at once (QUEUED). */
@@ -1562,6 +1642,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_v2_key_unknown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_end_held, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_expired_reported, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_v2_kept_end_told, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_server_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_error_fields, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_stored_in_order, setup, teardown),
