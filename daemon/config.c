@@ -342,8 +342,8 @@ static const struct conf_key keys[] = {
 	    "keeps it on disk across logins and restarts, then it expires\n"
 	    "(REFUSE 6 to the requester, END 4 to the target). 0: off:\n"
 	    "requests last one connection (request_timeout), a target\n"
-	    "offline gets REFUSE 2. This secmsgd does not keep requests\n"
-	    "yet (doc/first-contact.md): the value is only checked."),
+	    "offline gets REFUSE 2. Keep it 0 for now: secmsg-client\n"
+	    "does not read kept requests yet (doc/first-contact.md)."),
 };
 
 _Static_assert(ARRAY_LEN(keys) <= CONF_KEYS_MAX, "too many keys");

@@ -224,14 +224,19 @@ int convs_expired_add(int64_t id, const char *to, const char *peer,
 }
 
 int convs_kept_add(int64_t id, const char *to, const char *peer, uint8_t op,
-		   uint8_t reason, int64_t at)
+		   uint8_t reason, const uint8_t *sig, size_t len, int64_t at)
 {
 	struct held_end t = { .id = id, .op = op, .reason = reason,
-			      .stored = at, .kept = true };
+			      .stored = at, .kept = true, .e2e_len = len };
+	uint8_t *copy = NULL;
 
+	if (len && !(copy = malloc(len)))
+		return -ENOMEM;
+	if (len)
+		memcpy(copy, sig, len);
 	snprintf(t.to, sizeof(t.to), "%s", to);
 	snprintf(t.peer, sizeof(t.peer), "%s", peer);
-	return held_push(&t, NULL);
+	return held_push(&t, copy);
 }
 
 /* Remove the held ENDs for `to` (moved into out when out is not NULL;

@@ -54,12 +54,14 @@ struct held_end {
 	int64_t stored;			/* EXPIRED: Unix time it was stored;
 					   kept: KEPT's at */
 	bool kept;			/* a KEPT record (schema 7): op is
-					   the inner record's, OP_REFUSE or
-					   OP_END (doc/first-contact.md) */
+					   the inner record's, OP_REFUSE,
+					   OP_END or OP_CONFIRM (e2e: sig_a)
+					   (doc/first-contact.md) */
 };
 
-/* A kept request (doc/first-contact.md; the relay does not make them
- * yet): a asked b at asked; open until accept is set. */
+/* A kept request (doc/first-contact.md; made by the relay only when
+ * request_retention is set): a asked b at asked; open until accept is
+ * set. */
 #define CONVS_RTT_LEN 64	/* nonce_a || share_a */
 struct kept_req {
 	char a[NAME_MAX_LEN + 1];	/* the requester */
@@ -93,9 +95,10 @@ int convs_held_add(int64_t id, const char *to, const char *peer,
 int convs_expired_add(int64_t id, const char *to, const char *peer,
 		      uint32_t ref, int64_t stored);
 /* Hold KEPT(at, op(peer, reason)) for to, op OP_REFUSE or OP_END (a
- * kept request ended while to was offline); 0 or -ENOMEM. */
+ * kept request ended while to was offline), or KEPT(at, CONFIRM) with
+ * peer's sig (a copy is kept); 0 or -ENOMEM. */
 int convs_kept_add(int64_t id, const char *to, const char *peer, uint8_t op,
-		   uint8_t reason, int64_t at);
+		   uint8_t reason, const uint8_t *sig, size_t len, int64_t at);
 /* Forget the records held for to (a user removed). */
 void convs_held_drop(const char *to);
 

@@ -486,19 +486,22 @@ static int load_queue(struct store *st, char *why, size_t len)
 }
 
 /* A held KEPT row (schema 7) into the view: REFUSE or END of a kept
- * request, no e2e. */
+ * request (no e2e), or its CONFIRM (sig_a in e2e). */
 static bool kept_row(sqlite3_stmt *s, int64_t id, const char *to,
 		     const char *peer)
 {
 	int reason = sqlite3_column_int(s, 3), op = sqlite3_column_int(s, 5);
+	size_t n = (size_t)sqlite3_column_bytes(s, 4);
 	bool ok = op == OP_REFUSE ? reason >= REFUSE_DECLINED &&
-				    reason <= REFUSE_EXPIRED :
-		  op == OP_END && reason >= END_LEFT &&
-		  reason <= END_KEY_UNKNOWN;
+				    reason <= REFUSE_EXPIRED && n == 0 :
+		  op == OP_END ? reason >= END_LEFT &&
+				 reason <= END_KEY_UNKNOWN && n == 0 :
+		  op == OP_CONFIRM && reason == 0 && n >= 1 &&
+		  n <= MSG_SIG_MAX;
 
-	return ok && sqlite3_column_bytes(s, 4) == 0 &&
-	       convs_kept_add(id, to, peer, (uint8_t)op, (uint8_t)reason,
-			      sqlite3_column_int64(s, 7)) == 0;
+	return ok && convs_kept_add(id, to, peer, (uint8_t)op, (uint8_t)reason,
+				    sqlite3_column_blob(s, 4), n,
+				    sqlite3_column_int64(s, 7)) == 0;
 }
 
 /* One row of held_ends into the view: an END, an EXPIRED report or a
@@ -827,21 +830,24 @@ static int insert_held(struct store *st, const char *to, const char *peer,
 	return 0;
 }
 
-/* A held row without e2e for to: op(peer) with reason or ref, stored
- * (EXPIRED: the message's time; kept: KEPT's at); its id in *id. */
+/* A held row for to: op(peer) with reason or ref, stored (EXPIRED: the
+ * message's time; kept: KEPT's at) and sig (a kept CONFIRM's sig_a, in
+ * e2e); its id in *id. */
 static int insert_row(struct store *st, const char *to, const char *peer,
 		      uint8_t op, uint8_t reason, int64_t ref, int64_t stored,
-		      bool kept, int64_t *id)
+		      bool kept, const uint8_t *sig, size_t len, int64_t *id)
 {
 	sqlite3_stmt *s = prep(st, "INSERT INTO held_ends (recipient, peer, "
 				   "reason, e2e, at, op, ref, stored, kept) "
-				   "VALUES (?, ?, ?, x'', ?, ?, ?, ?, ?)");
+				   "VALUES (?1, ?2, ?3, ?9, ?4, ?5, ?6, ?7, ?8)");
 
 	if (!s)
 		return -EIO;
 	bind_text(s, 1, to);
 	bind_text(s, 2, peer);
 	sqlite3_bind_int(s, 3, reason);
+	sqlite3_bind_blob(s, 9, len ? (const void *)sig : "", (int)len,
+			  SQLITE_TRANSIENT);
 	sqlite3_bind_int64(s, 4, (int64_t)time(NULL));
 	sqlite3_bind_int(s, 5, op);
 	sqlite3_bind_int64(s, 6, ref);
@@ -857,7 +863,40 @@ static int insert_row(struct store *st, const char *to, const char *peer,
 static int insert_expired(struct store *st, const char *to, const char *peer,
 			  uint32_t ref, int64_t stored, int64_t *id)
 {
-	return insert_row(st, to, peer, OP_EXPIRED, 0, ref, stored, false, id);
+	return insert_row(st, to, peer, OP_EXPIRED, 0, ref, stored, false,
+			  NULL, 0, id);
+}
+
+/* The CONFIRM's sig_a in r->data (the CONFIRM record, version 2). */
+static bool confirm_sig(const struct store_req *r, struct msg *m)
+{
+	return msg_decode_s2c_v(r->data, r->len, 2, m) == 0 &&
+	       m->op == OP_CONFIRM && m->sig_len;
+}
+
+/* CONFIRM of a kept request (rule 4), in the transaction that creates
+ * the conversation: the request goes, and b, offline, gets
+ * KEPT(at, CONFIRM) held. */
+static int create_kept(struct store *st, struct store_req *r)
+{
+	sqlite3_stmt *s = prep(st, "DELETE FROM requests WHERE a = ? AND "
+				   "b = ?");
+	struct msg m;
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, r->a);
+	bind_text(s, 2, r->b);
+	if (step_done(st, s) < 0)
+		return -EIO;
+	r->at = (int64_t)time(NULL);
+	r->to[1] = online_v2(r->b);
+	if (handle_valid(r->to[1]))
+		return 0;
+	if (!confirm_sig(r, &m))
+		return -EINVAL;
+	return insert_row(st, r->b, r->a, OP_CONFIRM, 0, 0, r->at, true,
+			  m.sig, m.sig_len, &r->held_id[1]);
 }
 
 static int run_create(struct store *st, struct store_req *r)
@@ -877,7 +916,7 @@ static int run_create(struct store *st, struct store_req *r)
 	if (step_done(st, s) < 0)
 		return -EIO;
 	r->result = sqlite3_changes(st->db) ? STORE_DONE : STORE_NOTHING;
-	return 0;
+	return r->tell && r->result == STORE_DONE ? create_kept(st, r) : 0;
 }
 
 /* ---- the queue (issue 17) ---- */
@@ -1313,7 +1352,7 @@ static int insert_kept(struct store *st, const struct req_tell *t,
 		       int64_t *id)
 {
 	return insert_row(st, t->to, t->peer, t->op, t->reason, 0, t->at,
-			  true, id);
+			  true, NULL, 0, id);
 }
 
 /* to gets op(peer, reason) once r is committed: noted in r, and held
@@ -1559,6 +1598,18 @@ static void answer_record(struct store *st, struct event *d,
 	answer(st, d, rec, w.len);
 }
 
+/* After the commit of a kept request's CONFIRM: the request leaves the
+ * view, b's held KEPT(CONFIRM) enters it. */
+static void create_kept_apply(const struct store_req *r)
+{
+	struct msg m;
+
+	convs_req_del(r->a, r->b);
+	if (r->held_id[1] && confirm_sig(r, &m))
+		convs_kept_add(r->held_id[1], r->b, r->a, OP_CONFIRM, 0,
+			       m.sig, m.sig_len, r->at);
+}
+
 /* After the commit of a request that ended kept requests: each side
  * held for gets its KEPT row into the view, each online gets the record
  * (EVT_REQ_END). A session that logged in between the lookup and now
@@ -1572,7 +1623,7 @@ static void req_tells_send(struct store *st, const struct store_req *r)
 
 		if (t->held_id) {
 			convs_kept_add(t->held_id, t->to, t->peer, t->op,
-				       t->reason, t->at);
+				       t->reason, NULL, 0, t->at);
 			continue;
 		}
 		snprintf(m.peer, sizeof(m.peer), "%s", t->peer);
@@ -1730,6 +1781,8 @@ static void apply(struct store *st, struct store_req *r)
 		switch (r->op) {
 		case STORE_CONV_CREATE:
 			convs_add(r->a, r->b, r->since, r->fpr_a, r->fpr_b);
+			if (r->tell)
+				create_kept_apply(r);
 			break;
 		case STORE_CONV_END:
 		case STORE_CONV_DROP:
@@ -1775,7 +1828,8 @@ static void apply(struct store *st, struct store_req *r)
 			break;
 		case STORE_KEPT_HOLD:
 			convs_kept_add(r->held_id[0], r->a, r->b,
-				       r->tell_op[0], r->reason, r->at);
+				       r->tell_op[0], r->reason, NULL, 0,
+				       r->at);
 			break;
 		default:
 			break;
@@ -1818,7 +1872,9 @@ static void apply(struct store *st, struct store_req *r)
 	e.ref = r->ref;
 	snprintf(e.from_name, sizeof(e.from_name), "%s", r->b);
 	snprintf(e.to_name, sizeof(e.to_name), "%s", r->a);
-	answer(st, &e, r->data, r->op == STORE_CONV_CREATE ? r->len : 0);
+	answer(st, &e, r->data, r->op == STORE_CONV_CREATE ||
+		  r->op == STORE_REQ_ADD || r->op == STORE_REQ_ACCEPT ?
+		  r->len : 0);
 }
 
 /* What a request refused by the database gets: a stored message tells

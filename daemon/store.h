@@ -45,7 +45,11 @@ struct req_tell;
 
 enum store_op {
 	/* a and b start a conversation (since, fpr_a, fpr_b): answered
-	 * EVT_STORED to reply, with data echoed as its payload */
+	 * EVT_STORED to reply, with data (the CONFIRM record) echoed as its
+	 * payload. tell set: the CONFIRM of a's kept request to b (rule 4):
+	 * the request goes in the same transaction, and b, offline, gets
+	 * KEPT(at, CONFIRM) held (to[1]: b's session of version 2); the
+	 * relay sets ref 1 then, echoed in EVT_STORED */
 	STORE_CONV_CREATE = 1,
 	/* a-b ends: deleted, then END(other, reason, data as e2e) to each
 	 * side in tell (STORE_TELL_A, _B): by EVT_CONV_END when online at
@@ -77,14 +81,14 @@ enum store_op {
 	/* hold EXPIRED(b, ref, at) for a: the report on a's message that
 	 * expired found a's session gone */
 	STORE_EXPIRED_HOLD,
-	/* Kept requests (doc/first-contact.md; the relay does not make
-	 * them yet). a asked b at since (fpr_a, fpr_b; data: nonce_a ||
-	 * share_a): STORE_NOTHING if a request either way exists,
+	/* Kept requests (doc/first-contact.md; the relay makes them when
+	 * request_retention is set). a asked b at since (fpr_a, fpr_b;
+	 * data: nonce_a || share_a): STORE_NOTHING if a request either way exists,
 	 * STORE_QUOTA if a has max_msgs requests out or b max_msgs in */
 	STORE_REQ_ADD,
 	/* b accepted a's request at Unix time at: data nonce_b || share_b
 	 * || sig_b, reason the ACCEPT's flags; STORE_NOTHING if there is no
-	 * open one */
+	 * open one. REQ_ADD and REQ_ACCEPT echo data in EVT_STORED */
 	STORE_REQ_ACCEPT,
 	/* a's request to b ends (CONFIRM, refusal, END); STORE_NOTHING if
 	 * there was none. Each side in tell (STORE_TELL_A, _B) gets
