@@ -1569,6 +1569,37 @@ static void test_kept_end(void **state)
 	assert_int_equal(convs_req_total(), 0);
 }
 
+/* Rules 6 and 7: a kept request past request_retention goes (the store
+ * thread's check, here run by hand), REFUSE 6 to the requester online
+ * (its entry gone: END is then ERROR 2) and END 4 to the target at its
+ * next login; a user removed (STORE_REQ_DROP, as the key check does at
+ * a reload) takes its requests along, the requester told REFUSE 2. */
+static void test_kept_expiry_and_removal(void **state)
+{
+	struct client *a, *c;
+	struct store_req *r;
+	struct msg m;
+
+	(void)state;
+	a = alice_asks_bob_away();
+	r = store_req_new(STORE_REQ_EXPIRE, NULL, NULL, NULL, 0);
+	r->since = (int64_t)time(NULL) + 1;
+	store_run(st, r);
+	pump();
+	expect_refuse(a, "bob", REFUSE_EXPIRED);
+	send_op(a, OP_END, "bob");
+	expect_error_about(a, ERR_NO_CHAT, OP_END, 0, "bob");
+	login_with_kept("bob", OP_END, "alice", &m);
+	assert_int_equal(m.reason, END_WITHDRAWN);
+	c = login2("carol");
+	send_op(c, OP_RTT, "dave");
+	expect_waiting(c, "dave", OP_RTT);
+	store_run(st, store_req_new(STORE_REQ_DROP, "dave", NULL, NULL, 0));
+	pump();
+	expect_refuse(c, "dave", REFUSE_OFFLINE);
+	assert_int_equal(convs_req_total(), 0);
+}
+
 /* The gate off (request_retention 0, the default): a version 2 RTT to a
  * user offline is REFUSE 2 as today, nothing is kept. */
 static void test_kept_gate_off(void **state)
@@ -1933,6 +1964,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kept_accept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kept_confirm, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kept_end, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kept_expiry_and_removal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kept_gate_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_server_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_error_fields, setup, teardown),
