@@ -1759,7 +1759,7 @@ static void ev_req_end(const struct relay_env *env, struct relay_user *u,
 
 	if (u->version < 2)
 		return;
-	if (p && !p->conv)
+	if (p && p->kept)	/* a live request of the pair is not it */
 		peer_remove(u, p);
 	deliver(env, u, event_payload(e), e->len);
 }

@@ -875,13 +875,12 @@ static bool confirm_sig(const struct store_req *r, struct msg *m)
 }
 
 /* CONFIRM of a kept request (rule 4), in the transaction that creates
- * the conversation: the request goes, and b, offline, gets
- * KEPT(at, CONFIRM) held. */
-static int create_kept(struct store *st, struct store_req *r)
+ * the conversation: the request goes first (none: it ended meanwhile,
+ * STORE_NOTHING, no conversation)... */
+static int create_kept_req(struct store *st, struct store_req *r)
 {
 	sqlite3_stmt *s = prep(st, "DELETE FROM requests WHERE a = ? AND "
 				   "b = ?");
-	struct msg m;
 
 	if (!s)
 		return -EIO;
@@ -889,6 +888,15 @@ static int create_kept(struct store *st, struct store_req *r)
 	bind_text(s, 2, r->b);
 	if (step_done(st, s) < 0)
 		return -EIO;
+	r->result = sqlite3_changes(st->db) ? STORE_DONE : STORE_NOTHING;
+	return 0;
+}
+
+/* ...and once it is made, b, offline, gets KEPT(at, CONFIRM) held. */
+static int create_kept_hold(struct store *st, struct store_req *r)
+{
+	struct msg m;
+
 	r->at = (int64_t)time(NULL);
 	r->to[1] = online_v2(r->b);
 	if (handle_valid(r->to[1]))
@@ -906,8 +914,10 @@ static int run_create(struct store *st, struct store_req *r)
 				   "VALUES (?, ?, ?, ?, ?)");
 	bool swap = strcmp(r->a, r->b) > 0;
 
-	if (!s)
+	if (!s || (r->tell && create_kept_req(st, r) < 0))
 		return -EIO;
+	if (r->result != STORE_DONE)
+		return 0;
 	bind_text(s, 1, swap ? r->b : r->a);
 	bind_text(s, 2, swap ? r->a : r->b);
 	sqlite3_bind_int64(s, 3, r->since);
@@ -916,7 +926,7 @@ static int run_create(struct store *st, struct store_req *r)
 	if (step_done(st, s) < 0)
 		return -EIO;
 	r->result = sqlite3_changes(st->db) ? STORE_DONE : STORE_NOTHING;
-	return r->tell && r->result == STORE_DONE ? create_kept(st, r) : 0;
+	return r->tell && r->result == STORE_DONE ? create_kept_hold(st, r) : 0;
 }
 
 /* ---- the queue (issue 17) ---- */

@@ -1569,6 +1569,16 @@ static void test_kept_end(void **state)
 	assert_int_equal(convs_req_total(), 0);
 }
 
+/* Every kept request expires now (the store thread's check, by hand). */
+static void expire_kept(void)
+{
+	struct store_req *r = store_req_new(STORE_REQ_EXPIRE, NULL, NULL,
+					    NULL, 0);
+
+	r->since = (int64_t)time(NULL) + 1;
+	store_run(st, r);
+}
+
 /* Rules 6 and 7: a kept request past request_retention goes (the store
  * thread's check, here run by hand), REFUSE 6 to the requester online
  * (its entry gone: END is then ERROR 2) and END 4 to the target at its
@@ -1577,14 +1587,11 @@ static void test_kept_end(void **state)
 static void test_kept_expiry_and_removal(void **state)
 {
 	struct client *a, *c;
-	struct store_req *r;
 	struct msg m;
 
 	(void)state;
 	a = alice_asks_bob_away();
-	r = store_req_new(STORE_REQ_EXPIRE, NULL, NULL, NULL, 0);
-	r->since = (int64_t)time(NULL) + 1;
-	store_run(st, r);
+	expire_kept();
 	pump();
 	expect_refuse(a, "bob", REFUSE_EXPIRED);
 	send_op(a, OP_END, "bob");
@@ -1598,6 +1605,30 @@ static void test_kept_expiry_and_removal(void **state)
 	pump();
 	expect_refuse(c, "dave", REFUSE_OFFLINE);
 	assert_int_equal(convs_req_total(), 0);
+}
+
+/* A CONFIRM the store takes after the request expired makes no
+ * conversation: the requester has REFUSE 6, nothing else. */
+static void test_kept_confirm_after_expiry(void **state)
+{
+	struct client *a, *b;
+	struct msg m;
+
+	(void)state;
+	a = alice_asks_bob_away();
+	b = login_with_kept("bob", OP_RTT, "alice", &m);
+	send_op(b, OP_ACCEPT, "alice");
+	expect_op(a, OP_ACCEPT, &m);
+	store_hold = true;
+	send_op(a, OP_CONFIRM, "bob");		/* waits in the store's queue */
+	expire_kept();				/* runs before it */
+	store_hold = false;
+	pump();
+	expect_refuse(a, "bob", REFUSE_EXPIRED);
+	expect_nothing(a);
+	expect_end(b, "alice", END_WITHDRAWN);
+	assert_false(convs_exists("alice", "bob"));
+	assert_int_equal(convs_held_total(), 0);
 }
 
 /* The gate off (request_retention 0, the default): a version 2 RTT to a
@@ -1965,6 +1996,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kept_confirm, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kept_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kept_expiry_and_removal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kept_confirm_after_expiry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kept_gate_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_server_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_error_fields, setup, teardown),
