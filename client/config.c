@@ -280,7 +280,7 @@ void ccfg_describe(FILE *f)
 	      "# their own). Every key is shown commented out, with its\n"
 	      "# default; server and ca have none and must be set. Every key\n"
 	      "# can also be set by a command-line option, which wins over\n"
-	      "# this file. Durations are a number with a unit: ms, s, m or h\n"
+	      "# this file. Durations are a number with a unit: ms, s, m, h or d\n"
 	      "# (a bare number is seconds). A relative path is relative to\n"
 	      "# the directory of this file (symbolic links resolved); a\n"
 	      "# leading ~ stands for your home directory. Quote a value\n"

@@ -335,6 +335,15 @@ static const struct conf_key keys[] = {
 	    "Days a stored message waits for its recipient (1..3650); then\n"
 	    "it is deleted unread (checked every minute) and its sender is "
 	    "told."),
+	CONF_DURATION(struct config, "limits", "request_retention",
+	    limits.request_retention_s, CONF_SEC, 0, 90 * CONF_DAY, "0",
+	    "How long a chat request between two users of protocol\n"
+	    "version 2 is kept for a target offline (0..90d): the server\n"
+	    "keeps it on disk across logins and restarts, then it expires\n"
+	    "(REFUSE 6 to the requester, END 4 to the target). 0: off:\n"
+	    "requests last one connection (request_timeout), a target\n"
+	    "offline gets REFUSE 2. Keep it 0 for now: secmsg-client\n"
+	    "does not read kept requests yet (doc/first-contact.md)."),
 };
 
 _Static_assert(ARRAY_LEN(keys) <= CONF_KEYS_MAX, "too many keys");
@@ -409,7 +418,7 @@ void config_describe(FILE *f)
 	fputs("# secmsgd.conf - configuration of secmsgd, the secmsg relay.\n"
 	    "#\n"
 	    "# Every key is shown commented out, with its default value.\n"
-	    "# Durations are a number with a unit: ms, s, m or h (a bare\n"
+	    "# Durations are a number with a unit: ms, s, m, h or d (a bare\n"
 	    "# number is seconds). Sizes are bytes, or a number with K, M or\n"
 	    "# G (KiB, MiB, GiB). A relative path is relative to the\n"
 	    "# directory of this file (symbolic links resolved). Quote a\n"

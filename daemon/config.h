@@ -45,6 +45,8 @@ struct limits {
 	size_t queue_max_bytes;		/* e2e bytes stored for one recipient */
 	size_t store_max_bytes;		/* e2e bytes stored in all */
 	unsigned queue_retention_days;	/* a stored message is deleted after */
+	unsigned request_retention_s;	/* a kept request expires after; 0:
+					   requests are not kept (the gate) */
 };
 
 struct config {

@@ -223,6 +223,22 @@ int convs_expired_add(int64_t id, const char *to, const char *peer,
 	return held_push(&t, NULL);
 }
 
+int convs_kept_add(int64_t id, const char *to, const char *peer, uint8_t op,
+		   uint8_t reason, const uint8_t *sig, size_t len, int64_t at)
+{
+	struct held_end t = { .id = id, .op = op, .reason = reason,
+			      .stored = at, .kept = true, .e2e_len = len };
+	uint8_t *copy = NULL;
+
+	if (len && !(copy = malloc(len)))
+		return -ENOMEM;
+	if (len)
+		memcpy(copy, sig, len);
+	snprintf(t.to, sizeof(t.to), "%s", to);
+	snprintf(t.peer, sizeof(t.peer), "%s", peer);
+	return held_push(&t, copy);
+}
+
 /* Remove the held ENDs for `to` (moved into out when out is not NULL;
  * out has room for all of them). */
 static size_t held_extract(const char *to, struct held_end *out)
@@ -453,7 +469,7 @@ int convs_req_add(const struct kept_req *q)
 }
 
 int convs_req_accept(const char *a, const char *b, const uint8_t *acc,
-		     size_t len, uint8_t flags)
+		     size_t len, uint8_t flags, int64_t at)
 {
 	uint8_t *c = dup_bytes(acc, len);
 	size_t i;
@@ -470,6 +486,7 @@ int convs_req_accept(const char *a, const char *b, const uint8_t *acc,
 		reqs[i].accept = c;
 		reqs[i].accept_len = len;
 		reqs[i].flags = flags;
+		reqs[i].accepted = at;
 		c = NULL;
 	}
 	pthread_mutex_unlock(&lock);

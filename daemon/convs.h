@@ -51,11 +51,17 @@ struct held_end {
 	uint8_t *e2e;			/* END */
 	size_t e2e_len;
 	uint32_t ref;			/* EXPIRED: the message's ref */
-	int64_t stored;			/* EXPIRED: Unix time it was stored */
+	int64_t stored;			/* EXPIRED: Unix time it was stored;
+					   kept: KEPT's at */
+	bool kept;			/* a KEPT record (schema 7): op is
+					   the inner record's, OP_REFUSE,
+					   OP_END or OP_CONFIRM (e2e: sig_a)
+					   (doc/first-contact.md) */
 };
 
-/* A kept request (doc/first-contact.md; the relay does not make them
- * yet): a asked b at asked; open until accept is set. */
+/* A kept request (doc/first-contact.md; made by the relay only when
+ * request_retention is set): a asked b at asked; open until accept is
+ * set. */
 #define CONVS_RTT_LEN 64	/* nonce_a || share_a */
 struct kept_req {
 	char a[NAME_MAX_LEN + 1];	/* the requester */
@@ -67,6 +73,7 @@ struct kept_req {
 					   NULL: open) */
 	size_t accept_len;
 	uint8_t flags;			/* the ACCEPT's flags */
+	int64_t accepted;		/* Unix time of the ACCEPT (0: open) */
 };
 
 /* Empty the view (start, tests). */
@@ -87,16 +94,21 @@ int convs_held_add(int64_t id, const char *to, const char *peer,
  * stored, was deleted unread; 0 or -ENOMEM. */
 int convs_expired_add(int64_t id, const char *to, const char *peer,
 		      uint32_t ref, int64_t stored);
+/* Hold KEPT(at, op(peer, reason)) for to, op OP_REFUSE or OP_END (a
+ * kept request ended while to was offline), or KEPT(at, CONFIRM) with
+ * peer's sig (a copy is kept); 0 or -ENOMEM. */
+int convs_kept_add(int64_t id, const char *to, const char *peer, uint8_t op,
+		   uint8_t reason, const uint8_t *sig, size_t len, int64_t at);
 /* Forget the records held for to (a user removed). */
 void convs_held_drop(const char *to);
 
 /* Keep a request (copied; its accept too); 0, -EEXIST (either way
  * round), -ENOMEM. */
 int convs_req_add(const struct kept_req *q);
-/* a's request to b is accepted: a copy of the ACCEPT's fields; 0,
- * -ENOENT, -ENOMEM. */
+/* a's request to b is accepted at Unix time at: a copy of the ACCEPT's
+ * fields; 0, -ENOENT, -ENOMEM. */
 int convs_req_accept(const char *a, const char *b, const uint8_t *acc,
-		     size_t len, uint8_t flags);
+		     size_t len, uint8_t flags, int64_t at);
 /* Forget a's request to b; whether there was one. */
 bool convs_req_del(const char *a, const char *b);
 /* Forget every request user made or got (removed, key changed); how

@@ -44,6 +44,9 @@ enum ev_type {
 			   user after its login; payload is the QUEUED record */
 	EVT_EXPIRED,	/* from the store: a message the session's user sent
 			   expired unread; payload is the EXPIRED record */
+	EVT_REQ_END,	/* from the store: a kept request with from_name
+			   ended (doc/first-contact.md, rules 5-7); payload:
+			   the REFUSE or END record, version 2 */
 	/* to a session from anywhere */
 	EVT_TAKEOVER,	/* BYE 2 */
 	EVT_KICK,	/* BYE 1, payload: the reason text */

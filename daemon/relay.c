@@ -20,6 +20,7 @@
 #include "queue.h"
 #include "registry.h"
 #include "store.h"
+#include "users.h"
 
 #define REC_MAX (CHAN_PT_MAX + 64)
 /* Records a client sends about a peer while the store works on that
@@ -40,7 +41,12 @@ enum peer_state {
 			    conversation (the CONFIRM goes on after it) */
 	PE_ENDING,	 /* v2: we ended the conversation; the store is
 			    deleting it */
+	PE_KEPT_BUSY,	 /* a kept request: the store is adding it (RTT) or
+			    its ACCEPT (doc/first-contact.md) */
 };
+
+/* EVT_RTT's arg for a kept request (the store holds it already). */
+#define RTT_KEPT 2
 
 struct peer_entry {
 	char name[NAME_MAX_LEN + 1];
@@ -62,6 +68,9 @@ struct peer_entry {
 				   goes to the store too (order, issue 17) */
 	bool refusal_logged;	/* a refusal since the last STORED is logged
 				   (once, not per record) */
+	bool kept;		/* a kept request (doc/first-contact.md): on
+				   disk, outlives sessions; h is the peer's
+				   v2 session, or none */
 };
 
 struct relay_user {
@@ -215,7 +224,8 @@ static struct peer_entry *peer_add(struct relay_user *u, const char *name,
 
 static bool is_busy(uint8_t state)
 {
-	return state == PE_CONFIRMING || state == PE_ENDING;
+	return state == PE_CONFIRMING || state == PE_ENDING ||
+	       state == PE_KEPT_BUSY;
 }
 
 /* p's state; u->busy counts the entries waiting for the store. */
@@ -408,7 +418,11 @@ static void send_conversations(const struct relay_env *env,
 	free(v);
 }
 
-/* The records held for u (ENDs, EXPIRED reports; oldest first), then
+static bool users_key(const struct relay_env *env, const char *name,
+		      struct msg *m);
+
+/* The records held for u (ENDs, EXPIRED reports, KEPT REFUSE/END of
+ * kept requests; oldest first), then
  * forgotten on disk too. A crash before the store deletes them sends them
  * again at the next login; a client ignores an END for a conversation it
  * does not have. */
@@ -426,7 +440,20 @@ static void send_held(const struct relay_env *env, struct relay_user *u)
 		struct store_req *r;
 
 		snprintf(m.peer, sizeof(m.peer), "%s", h[i].peer);
-		send_msg(env, u, &m);
+		if (h[i].kept) {	/* a kept request's end (schema 7) */
+			m.rec_op = m.op;
+			m.op = OP_KEPT;
+		}
+		if (h[i].kept && m.rec_op == OP_CONFIRM) {	/* rule 4 */
+			m.sig = m.e2e;
+			m.sig_len = m.e2e_len;
+			m.e2e = NULL;
+			m.e2e_len = 0;
+			m.flags = MSG_FLAG_PERSISTENT;
+		}
+		if (!h[i].kept || m.rec_op != OP_CONFIRM ||
+		    users_key(env, h[i].peer, &m))	/* rule 8 */
+			send_msg(env, u, &m);
 		r = store_req_new(STORE_HELD_DELETE, u->name, h[i].peer, NULL, 0);
 		if (r) {
 			r->id = h[i].id;
@@ -599,6 +626,8 @@ static void ev_queued(const struct relay_env *env, struct relay_user *u,
 	deliver(env, u, event_payload(e), e->len);
 }
 
+static void send_kept(const struct relay_env *env, struct relay_user *u);
+
 /* A version 2 login: the user's conversations into the peer table (each
  * peer online at version 2 is told), then the held ENDs and
  * CONVERSATIONS (secmsg-protocol(7), Login). */
@@ -622,6 +651,7 @@ static void login_v2(const struct relay_env *env, struct relay_user *u)
 	}
 	free(c);
 	send_held(env, u);
+	send_kept(env, u);
 	send_conversations(env, u);
 	send_backlog(env, u);
 }
@@ -733,7 +763,7 @@ void relay_logout(const struct relay_env *env, struct relay_user *u,
 		if (p->conv && handle_valid(p->h))
 			emit_raw(env, u, p->h, p->name, EVT_PRESENCE, 0, 0,
 				 NULL, 0);
-		else if (!p->conv)
+		else if (!p->conv && !p->kept)
 			peer_leave(env, u, p, end_reason, false);
 		peer_remove(u, p);
 	}
@@ -757,6 +787,300 @@ void relay_user_free(struct relay_user *u)
 	free(u);
 }
 
+/* m as u's peer p gets it: naming u, carrying u's key, and in version 2
+ * the persistent flag. */
+static struct msg with_key(const struct relay_user *u,
+			   const struct peer_entry *p, const struct msg *m)
+{
+	struct msg fwd = *m;
+
+	snprintf(fwd.peer, sizeof(fwd.peer), "%s", u->name);
+	fwd.peer_key = key_spki(u->key, &fwd.peer_key_len);
+	fwd.flags = p->persistent ? MSG_FLAG_PERSISTENT : 0;
+	return fwd;
+}
+
+/* ---- kept requests (doc/first-contact.md) ---- */
+
+/* Kept requests are on: request_retention set (the gate, 0 = off), and
+ * the users table at hand. */
+static bool keeping(const struct relay_env *env)
+{
+	return env->limits->request_retention_s > 0 && env->users;
+}
+
+static void send_waiting(const struct relay_env *env, struct relay_user *u,
+			 const char *peer, uint8_t op)
+{
+	struct msg m = { .op = OP_WAITING, .rec_op = op };
+
+	snprintf(m.peer, sizeof(m.peer), "%s", peer);
+	send_msg(env, u, &m);
+}
+
+/* The key the server has now for name (rule 8), into m. */
+static bool users_key(const struct relay_env *env, const char *name,
+		      struct msg *m)
+{
+	sm_key *k = env->users ? users_lookup(env->users, name) : NULL;
+
+	if (k)
+		m->peer_key = key_spki(k, &m->peer_key_len);
+	return k != NULL;
+}
+
+/* Rule 1: an RTT of version 2 to a user enrolled with no session or one
+ * of version 2 is kept: stored first (ev_stored goes on), whatever the
+ * target's presence. False: not for a kept request (the live rules). */
+static bool rtt_kept(const struct relay_env *env, struct relay_user *u,
+		     const struct msg *m)
+{
+	struct handle to = registry_lookup(m->peer);
+	sm_key *k = users_lookup(env->users, m->peer);
+	uint8_t data[CONVS_RTT_LEN];
+	struct peer_entry *p;
+	struct store_req *r;
+
+	if (!k || (handle_valid(to) && to.ver < 2))
+		return false;
+	if (peer_find(u, m->peer)) {
+		send_refuse(env, u, m->peer, REFUSE_EXISTS);
+		return true;
+	}
+	if (count_chats(u) >= env->limits->max_chats ||
+	    count_requests(u, true) >= env->limits->max_pending) {
+		send_error(env, u, ERR_LIMIT, "chat or request limit reached",
+			   m);
+		return true;
+	}
+	memcpy(data, m->nonce, MSG_NONCE_LEN);
+	memcpy(data + MSG_NONCE_LEN, m->share, MSG_SHARE_LEN);
+	r = store_req_new(STORE_REQ_ADD, u->name, m->peer, data, sizeof(data));
+	p = r ? peer_add(u, m->peer, (struct handle){ 0 }, PE_OPEN_OUT) : NULL;
+	if (!p) {
+		free(r);
+		send_error(env, u, ERR_LIMIT, "out of memory", m);
+		return true;
+	}
+	p->kept = true;
+	set_state(u, p, PE_KEPT_BUSY);
+	r->since = p->since;
+	r->max_msgs = env->limits->max_pending;
+	key_fingerprint_hex(u->key, r->fpr_a);
+	key_fingerprint_hex(k, r->fpr_b);
+	r->reply = u->h;
+	to_store(env, u, r, m);
+	return true;
+}
+
+/* Rule 3: the target accepts a kept request: stored first. */
+static void accept_kept(const struct relay_env *env, struct relay_user *u,
+			struct peer_entry *p, const struct msg *m)
+{
+	uint8_t data[MSG_NONCE_LEN + MSG_SHARE_LEN + MSG_SIG_MAX];
+	size_t n = MSG_NONCE_LEN + MSG_SHARE_LEN + m->sig_len;
+	struct store_req *r;
+
+	memcpy(data, m->nonce, MSG_NONCE_LEN);
+	memcpy(data + MSG_NONCE_LEN, m->share, MSG_SHARE_LEN);
+	memcpy(data + MSG_NONCE_LEN + MSG_SHARE_LEN, m->sig, m->sig_len);
+	r = store_req_new(STORE_REQ_ACCEPT, p->name, u->name, data, n);
+	if (r) {
+		r->reason = MSG_FLAG_PERSISTENT;
+		r->at = unix_now();
+		r->reply = u->h;
+	}
+	if (to_store(env, u, r, m)) {
+		p->persistent = true;
+		set_state(u, p, PE_KEPT_BUSY);
+	}
+}
+
+/* Rule 5: u leaves a kept request (END, REFUSE 1, REFUSE 7): deleted,
+ * then the other side told by the store (EVT_REQ_END, or held). */
+static void end_kept(const struct relay_env *env, struct relay_user *u,
+		     struct peer_entry *p, const struct msg *m, uint8_t why)
+{
+	bool out = p->requester, open = p->state == PE_OPEN_OUT ||
+					p->state == PE_OPEN_IN;
+	int other = out ? 1 : 0;	/* the other side's index in (a, b) */
+	struct store_req *r = store_req_new(STORE_REQ_DELETE,
+					    out ? u->name : p->name,
+					    out ? p->name : u->name, NULL, 0);
+
+	if (r) {
+		r->tell = (uint8_t)(1 << other);
+		r->tell_op[other] = OP_END;
+		r->tell_reason[other] = END_LEFT;
+		if (why == END_KEY_UNKNOWN)
+			r->tell_reason[other] = END_KEY_UNKNOWN;
+		else if (open && out)
+			r->tell_reason[other] = END_WITHDRAWN;
+		else if (open) {
+			r->tell_op[other] = OP_REFUSE;
+			r->tell_reason[other] = REFUSE_DECLINED;
+		}
+	}
+	if (to_store(env, u, r, m))
+		peer_remove(u, p);
+}
+
+/* The store kept the RTT: the target gets it if online at version 2,
+ * else the requester WAITING(target, 2) (rule 1). */
+static void kept_rtt_told(const struct relay_env *env, struct relay_user *u,
+			  struct peer_entry *p, const uint8_t *data, size_t len)
+{
+	struct msg fwd = { .op = OP_RTT };
+	struct handle h = online_v2(p->name);
+
+	if (len != CONVS_RTT_LEN)
+		return;
+	if (!handle_valid(h)) {
+		send_waiting(env, u, p->name, OP_RTT);
+		return;
+	}
+	p->h = h;
+	snprintf(fwd.peer, sizeof(fwd.peer), "%s", u->name);
+	memcpy(fwd.nonce, data, MSG_NONCE_LEN);
+	memcpy(fwd.share, data + MSG_NONCE_LEN, MSG_SHARE_LEN);
+	emit_to(env, u, h, p->name, EVT_RTT, RTT_KEPT, &fwd);
+}
+
+/* The store kept the ACCEPT: the requester gets it if online at version
+ * 2, else the target WAITING(requester, 3) (rule 3). */
+static void kept_accept_told(const struct relay_env *env,
+			     struct relay_user *u, struct peer_entry *p,
+			     const uint8_t *data, size_t len)
+{
+	struct msg acc = { .op = OP_ACCEPT }, fwd;
+	struct handle h = online_v2(p->name);
+
+	if (len <= MSG_NONCE_LEN + MSG_SHARE_LEN)
+		return;
+	if (!handle_valid(h)) {
+		send_waiting(env, u, p->name, OP_ACCEPT);
+		return;
+	}
+	p->h = h;
+	memcpy(acc.nonce, data, MSG_NONCE_LEN);
+	memcpy(acc.share, data + MSG_NONCE_LEN, MSG_SHARE_LEN);
+	acc.sig = data + MSG_NONCE_LEN + MSG_SHARE_LEN;
+	acc.sig_len = len - MSG_NONCE_LEN - MSG_SHARE_LEN;
+	fwd = with_key(u, p, &acc);
+	emit_to(env, u, h, p->name, EVT_ACCEPT, 0, &fwd);
+}
+
+/* The store's answer to a kept RTT or ACCEPT (rules 1, 3). The store
+ * names the requester a, the target b: the peer is b for an RTT, a for
+ * an ACCEPT. */
+static void stored_kept(const struct relay_env *env, struct relay_user *u,
+			const struct event *e)
+{
+	bool add = e->aux == STORE_REQ_ADD;
+	const char *peer = add ? e->from_name : e->to_name;
+	struct peer_entry *p = peer_find(u, peer);
+	struct msg a = about(add ? OP_RTT : OP_ACCEPT, peer, 0);
+	uint8_t *d;
+	uint32_t n;
+
+	if (!p || p->state != PE_KEPT_BUSY)
+		return;
+	if (e->arg == STORE_DONE) {
+		set_state(u, p, add ? PE_OPEN_OUT : PE_ACCEPTED_IN);
+		if (add)
+			kept_rtt_told(env, u, p, event_payload(e), e->len);
+		else
+			kept_accept_told(env, u, p, event_payload(e), e->len);
+		replay(env, u, p);
+		return;
+	}
+	d = p->defer;
+	n = p->defer_len;
+	p->defer = NULL;
+	peer_remove(u, p);
+	if (add && e->arg == STORE_NOTHING)	/* one either way exists */
+		send_refuse(env, u, peer, REFUSE_EXISTS);
+	else if (add && e->arg == STORE_QUOTA)
+		send_refuse(env, u, peer, REFUSE_BUSY);
+	else if (e->arg == STORE_NOTHING)	/* ended meanwhile */
+		send_error(env, u, ERR_NO_CHAT, "no such chat or request", &a);
+	else
+		send_error(env, u, ERR_LIMIT, "the request could not be "
+			   "stored", &a);
+	replay_buf(env, u, d, n);
+}
+
+/* Rule 2: a kept request of u's into its peer table at login, with
+ * KEPT(asked, RTT) for an open one to u and KEPT(accepted, ACCEPT) for
+ * an accepted one of u's. */
+static void kept_entry(const struct relay_env *env, struct relay_user *u,
+		       const struct kept_req *q)
+{
+	bool out = strcmp(q->a, u->name) == 0, acc = q->accept != NULL;
+	const char *peer = out ? q->b : q->a;
+	struct msg m = { .op = OP_KEPT, .rec_op = OP_RTT,
+			 .at = (uint64_t)q->asked };
+	struct peer_entry *p;
+
+	if (peer_find(u, peer) ||
+	    !(p = peer_add(u, peer, online_v2(peer), out ?
+			   (acc ? PE_ACCEPTED_OUT : PE_OPEN_OUT) :
+			   (acc ? PE_ACCEPTED_IN : PE_OPEN_IN))))
+		return;
+	p->kept = true;
+	p->requester = out;
+	p->since = q->asked;
+	p->persistent = acc;
+	memcpy(p->fpr, q->fpr_b, sizeof(p->fpr));
+	snprintf(m.peer, sizeof(m.peer), "%s", peer);
+	memcpy(m.nonce, acc ? q->accept : q->rtt, MSG_NONCE_LEN);
+	memcpy(m.share, (acc ? q->accept : q->rtt) + MSG_NONCE_LEN,
+	       MSG_SHARE_LEN);
+	if (!out && !acc) {
+		send_msg(env, u, &m);
+	} else if (out && acc && users_key(env, peer, &m)) {
+		m.rec_op = OP_ACCEPT;
+		m.at = (uint64_t)q->accepted;
+		m.sig = q->accept + MSG_NONCE_LEN + MSG_SHARE_LEN;
+		m.sig_len = q->accept_len - MSG_NONCE_LEN - MSG_SHARE_LEN;
+		m.flags = q->flags;
+		send_msg(env, u, &m);
+	}
+}
+
+static void send_kept(const struct relay_env *env, struct relay_user *u)
+{
+	struct kept_req *q;
+	size_t n;
+
+	if (!keeping(env) || convs_req_of(u->name, &q, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		kept_entry(env, u, &q[i]);
+	convs_req_free(q, n);
+}
+
+/* An RTT the store kept, for its target online at version 2: once (a
+ * login between the commit and now already gave it). */
+static void ev_rtt_kept(const struct relay_env *env, struct relay_user *u,
+			const struct event *e)
+{
+	struct peer_entry *p = peer_find(u, e->from_name);
+
+	if (u->version < 2)
+		return;		/* comes at a login of version 2 */
+	if (p) {
+		if (p->kept)
+			p->h = e->from;
+		return;
+	}
+	p = peer_add(u, e->from_name, e->from, PE_OPEN_IN);
+	if (!p)
+		return;		/* it stays on disk for the next login */
+	p->kept = true;
+	deliver(env, u, event_payload(e), e->len);
+}
+
 /* ---- requests (§5) ---- */
 
 static void req_rtt(const struct relay_env *env, struct relay_user *u,
@@ -776,6 +1100,8 @@ static void req_rtt(const struct relay_env *env, struct relay_user *u,
 		send_refuse(env, u, m->peer, REFUSE_EXISTS);
 		return;
 	}
+	if (u->version >= 2 && keeping(env) && rtt_kept(env, u, m))
+		return;
 	to = registry_lookup(m->peer);
 	if (!handle_valid(to)) {
 		send_refuse(env, u, m->peer, REFUSE_OFFLINE);
@@ -818,19 +1144,6 @@ static struct peer_entry *consent(const struct relay_env *env,
 	return p;
 }
 
-/* m as u's peer p gets it: naming u, carrying u's key, and in version 2
- * the persistent flag. */
-static struct msg with_key(const struct relay_user *u,
-			   const struct peer_entry *p, const struct msg *m)
-{
-	struct msg fwd = *m;
-
-	snprintf(fwd.peer, sizeof(fwd.peer), "%s", u->name);
-	fwd.peer_key = key_spki(u->key, &fwd.peer_key_len);
-	fwd.flags = p->persistent ? MSG_FLAG_PERSISTENT : 0;
-	return fwd;
-}
-
 static void req_accept(const struct relay_env *env, struct relay_user *u,
 		       const struct msg *m)
 {
@@ -839,6 +1152,10 @@ static void req_accept(const struct relay_env *env, struct relay_user *u,
 
 	if (!p)
 		return;
+	if (p->kept) {
+		accept_kept(env, u, p, m);
+		return;
+	}
 	p->state = PE_ACCEPTED_IN;
 	/* A conversation exactly when both sessions are of version 2. */
 	p->persistent = u->version >= 2 && p->h.ver >= 2;
@@ -879,6 +1196,8 @@ static void confirm_persistent(const struct relay_env *env,
 		memcpy(r->fpr_b, p->fpr, sizeof(r->fpr_b));
 		r->reply = u->h;
 		r->peer = p->h;
+		r->tell = p->kept;	/* rule 4: the request goes too */
+		r->ref = p->kept;	/* (EVT_STORED says so: ref 1) */
 	}
 	if (to_store(env, u, r, m))
 		set_state(u, p, PE_CONFIRMING);
@@ -957,6 +1276,10 @@ static void req_end_why(const struct relay_env *env, struct relay_user *u,
 		end_conversation(env, u, p, m, why);
 		return;
 	}
+	if (p->kept) {
+		end_kept(env, u, p, m, why);
+		return;
+	}
 	peer_leave(env, u, p, why, true);
 	peer_remove(u, p);
 }
@@ -980,6 +1303,10 @@ static void req_refuse(const struct relay_env *env, struct relay_user *u,
 	}
 	if (!(p = consent(env, u, m, PE_OPEN_IN)))
 		return;
+	if (p->kept) {
+		end_kept(env, u, p, m, 0);
+		return;
+	}
 	peer_leave(env, u, p, 0, true);
 	peer_remove(u, p);
 }
@@ -1115,9 +1442,11 @@ static struct peer_entry *peer_from(struct relay_user *u, const struct event *e,
 {
 	struct peer_entry *p = peer_find(u, e->from_name);
 
-	if (!p || !handle_eq(p->h, e->from) || p->state != want)
+	if (!p || p->state != want)
 		return NULL;
-	return p;
+	if (p->kept && e->from.ver >= 2)
+		p->h = e->from;	/* any session of the peer's may answer */
+	return handle_eq(p->h, e->from) ? p : NULL;
 }
 
 /* The target's answer to an RTT: REFUSE reason, or 0 for ERROR 3. */
@@ -1197,6 +1526,25 @@ static void hold_expired(const struct relay_env *env, const struct event *e)
 	to_store(env, NULL, r, NULL);
 }
 
+/* A kept request's REFUSE or END for a session gone: held as KEPT for
+ * its next login. */
+static void hold_req_end(const struct relay_env *env, const struct event *e)
+{
+	struct msg m;
+	struct store_req *r;
+
+	if (msg_decode_s2c_v(event_payload(e), e->len, 2, &m) < 0 ||
+	    (m.op != OP_REFUSE && m.op != OP_END))
+		return;
+	r = store_req_new(STORE_KEPT_HOLD, e->to_name, m.peer, NULL, 0);
+	if (r) {
+		r->tell_op[0] = m.op;
+		r->reason = m.reason;
+		r->at = unix_now();
+	}
+	to_store(env, NULL, r, NULL);
+}
+
 void relay_event_lost(const struct relay_env *env, const struct event *e)
 {
 	struct store_req *r;
@@ -1215,10 +1563,15 @@ void relay_event_lost(const struct relay_env *env, const struct event *e)
 	case EVT_EXPIRED:
 		hold_expired(env, e);
 		break;
+	case EVT_REQ_END:
+		hold_req_end(env, e);
+		break;
 	case EVT_STORED:
 		/* A conversation made for a requester gone meanwhile: its
-		 * peer was told the request ended, so it goes too. */
-		if (e->aux != STORE_CONV_CREATE || e->arg != STORE_DONE)
+		 * peer was told the request ended, so it goes too; not one
+		 * of a kept request (ref 1): nobody was told, it stays. */
+		if (e->aux != STORE_CONV_CREATE || e->arg != STORE_DONE ||
+		    e->ref == 1)
 			break;
 		r = store_req_new(STORE_CONV_DROP, e->to_name, e->from_name,
 				  NULL, 0);
@@ -1234,6 +1587,8 @@ static void ev_rtt(const struct relay_env *env, struct relay_user *u,
 {
 	struct peer_entry *p;
 
+	if (e->arg == RTT_KEPT)
+		return ev_rtt_kept(env, u, e);
 	if (peer_find(u, e->from_name))
 		return answer_rtt(env, e, REFUSE_EXISTS);
 	if (count_chats(u) >= env->limits->max_chats ||
@@ -1305,6 +1660,7 @@ static void ev_confirm(const struct relay_env *env, struct relay_user *u,
 
 	if (!p || !p->persistent)
 		return;
+	p->kept = false;
 	p->conv = true;
 	since = convs_since(u->name, p->name);
 	if (since >= 0)
@@ -1394,6 +1750,20 @@ static void ev_conv_end(const struct relay_env *env, struct relay_user *u,
 	deliver(env, u, event_payload(e), e->len);
 }
 
+/* The store ended a kept request with the peer (doc/first-contact.md,
+ * rules 5-7): its entry goes, the REFUSE or END is delivered. */
+static void ev_req_end(const struct relay_env *env, struct relay_user *u,
+		       const struct event *e)
+{
+	struct peer_entry *p = peer_find(u, e->from_name);
+
+	if (u->version < 2)
+		return;
+	if (p && p->kept)	/* a live request of the pair is not it */
+		peer_remove(u, p);
+	deliver(env, u, event_payload(e), e->len);
+}
+
 static void stored_create(const struct relay_env *env, struct relay_user *u,
 			  const struct event *e, struct peer_entry *p)
 {
@@ -1421,8 +1791,13 @@ static void stored_create(const struct relay_env *env, struct relay_user *u,
 	p->since = convs_since(u->name, p->name);	/* as stored */
 	if (p->since < 0)
 		p->since = unix_now();
-	emit_raw(env, u, p->h, p->name, EVT_CONFIRM, 0, 0, event_payload(e),
-		 e->len);
+	if (p->kept) {		/* rule 4: relayed only to a v2 session */
+		p->kept = false;
+		p->h = online_v2(p->name);
+	}
+	if (handle_valid(p->h))
+		emit_raw(env, u, p->h, p->name, EVT_CONFIRM, 0, 0,
+			 event_payload(e), e->len);
 	established(u, p);
 	replay(env, u, p);
 }
@@ -1463,6 +1838,8 @@ static void ev_stored(const struct relay_env *env, struct relay_user *u,
 		stored_end(env, u, e, p);
 	else if (e->aux == STORE_QUEUE_ADD || e->aux == STORE_QUEUE_MISSED)
 		stored_message(env, u, e, p);
+	else if (e->aux == STORE_REQ_ADD || e->aux == STORE_REQ_ACCEPT)
+		stored_kept(env, u, e);
 }
 
 void relay_event(const struct relay_env *env, struct relay_user *u,
@@ -1506,6 +1883,9 @@ void relay_event(const struct relay_env *env, struct relay_user *u,
 	case EVT_QUEUED:
 		ev_queued(env, u, e);
 		break;
+	case EVT_REQ_END:
+		ev_req_end(env, u, e);
+		break;
 	case EVT_EXPIRED:
 		if (u->version >= 2)
 			deliver(env, u, event_payload(e), e->len);
@@ -1525,7 +1905,8 @@ void relay_tick(const struct relay_env *env, struct relay_user *u)
 		struct peer_entry *p = &u->peers[i];
 		struct msg m = { .op = OP_END, .reason = END_WITHDRAWN };
 
-		if (!p->requester || is_chat(p) || env->now_ms < p->expires_ms) {
+		if (!p->requester || is_chat(p) || p->kept ||
+		    env->now_ms < p->expires_ms) {
 			i++;
 			continue;
 		}

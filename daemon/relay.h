@@ -23,6 +23,12 @@
  * store (store.h) through env->ops->store, and the relay goes on when
  * the store's answer comes back as an event (EVT_STORED); records that
  * name that peer meanwhile wait in the entry (bounded) and run then.
+ *
+ * Kept requests (doc/first-contact.md), only when request_retention is
+ * set and env->users is given: a request between version 2 sessions is
+ * stored before anything is relayed, its entry outlives the sessions,
+ * and a version 2 login gets the kept ones back (KEPT) before
+ * CONVERSATIONS.
  */
 #ifndef SECMSGD_RELAY_H
 #define SECMSGD_RELAY_H
@@ -60,6 +66,8 @@ struct relay_ops {
 	void (*allow)(void *ctx, void *owner, size_t bytes);
 };
 
+struct users;
+
 struct relay_env {
 	const struct relay_ops *ops;
 	void *ctx;
@@ -67,6 +75,9 @@ struct relay_env {
 	int64_t now_ns;			/* the same reading, in ns (latencies) */
 	const struct limits *limits;
 	struct worker_stats *stats;
+	/* The enrolled users (kept requests: who may get one, and the key
+	 * a KEPT ACCEPT or CONFIRM carries); NULL: requests are not kept. */
+	const struct users *users;
 };
 
 /* What relay_record() asks of the session. */

@@ -679,6 +679,25 @@ static bool key_same(struct users *u, const char *name, const char *fpr)
 	return half_ok(u, &h);
 }
 
+/* Rule 7 of doc/first-contact.md: the side whose key is unchanged is
+ * told, REFUSE 2 (the requester) or END 4 (the target). */
+static void drop_tells(struct server *srv, struct store_req *r,
+		       const struct kept_req *q)
+{
+	bool a_same = key_same(srv->users, q->a, q->fpr_a);
+	bool b_same = key_same(srv->users, q->b, q->fpr_b);
+
+	if (a_same && !b_same) {
+		r->tell = STORE_TELL_A;
+		r->tell_op[0] = OP_REFUSE;
+		r->tell_reason[0] = REFUSE_OFFLINE;
+	} else if (b_same && !a_same) {
+		r->tell = STORE_TELL_B;
+		r->tell_op[1] = OP_END;
+		r->tell_reason[1] = END_WITHDRAWN;
+	}
+}
+
 /* Delete the kept requests (doc/first-contact.md) one of whose users was
  * removed or has another key than at the RTT: an ACCEPT kept would carry
  * a signature by a key the server no longer hands out. */
@@ -697,8 +716,10 @@ static struct store_req **drop_requests(struct server *srv,
 		log_notice("request %s -> %s dropped: a key changed or a user "
 			   "was removed", q[i].a, q[i].b);
 		if ((*tail = store_req_new(STORE_REQ_DELETE, q[i].a, q[i].b,
-					   NULL, 0)))
+					   NULL, 0))) {
+			drop_tells(srv, *tail, &q[i]);
 			tail = &(*tail)->next;
+		}
 	}
 	convs_req_free(q, n);
 	return tail;
@@ -765,8 +786,11 @@ static int open_store(struct server *srv, char *why, size_t len)
 	int r = store_open(srv->cfg.state_dir, &ops, srv, &srv->store, why,
 			   len);
 
-	if (r == 0)
+	if (r == 0) {
 		store_set_retention(srv->store, retention_s(srv, &srv->cfg));
+		store_set_req_retention(srv->store,
+					srv->cfg.limits.request_retention_s);
+	}
 	return r;
 }
 
@@ -857,6 +881,7 @@ int server_reload(struct server *srv, const struct log_caller *by,
 	srv->users = u;
 	post_reload(srv);
 	store_set_retention(srv->store, retention_s(srv, &nc));
+	store_set_req_retention(srv->store, nc.limits.request_retention_s);
 	check_conversation_keys(srv);
 	srv->reloads_ok++;
 	log_recordf(MSGID_RELOAD, &f, "reloaded: %zu users enrolled",

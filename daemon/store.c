@@ -9,6 +9,9 @@
  *   3  queues, queued (messages stored for offline users, issue 17)
  *   4  held_ends also holds EXPIRED reports (op, ref, stored)
  *   5  requests (kept requests, doc/first-contact.md)
+ *   6  requests.accepted (the ACCEPT's time: KEPT(at, ACCEPT)'s at)
+ *   7  held_ends.kept (a held KEPT(stored, op(peer, reason)) record: a
+ *      kept request's REFUSE or END for a user who was offline)
  */
 #include "store.h"
 
@@ -70,6 +73,7 @@ struct store {
 	struct store_req *head, *tail;	/* queued, under lock */
 	bool stop;			/* under lock */
 	_Atomic int64_t retention_s;	/* 0: none set */
+	_Atomic int64_t req_retention_s; /* kept requests; 0: none set */
 	/* The messages a STORE_QUEUE_EXPIRE deletes, for their senders
 	 * (store thread only; emptied after each apply). */
 	struct expired *exp;
@@ -155,6 +159,10 @@ static const char *const migrations[STORE_SCHEMA] = {
 	"  flags INTEGER NOT NULL DEFAULT 0,"	/* the ACCEPT's */
 	"  PRIMARY KEY (a, b));"
 	"CREATE INDEX requests_b ON requests (b);",
+	/* 5 -> 6 */
+	"ALTER TABLE requests ADD COLUMN accepted INTEGER NOT NULL DEFAULT 0;",
+	/* 6 -> 7 */
+	"ALTER TABLE held_ends ADD COLUMN kept INTEGER NOT NULL DEFAULT 0;",
 };
 
 /* ---- requests ---- */
@@ -491,7 +499,27 @@ static int load_queue(struct store *st, char *why, size_t len)
 	return -EIO;
 }
 
-/* One row of held_ends into the view: an END or an EXPIRED report. */
+/* A held KEPT row (schema 7) into the view: REFUSE or END of a kept
+ * request (no e2e), or its CONFIRM (sig_a in e2e). */
+static bool kept_row(sqlite3_stmt *s, int64_t id, const char *to,
+		     const char *peer)
+{
+	int reason = sqlite3_column_int(s, 3), op = sqlite3_column_int(s, 5);
+	size_t n = (size_t)sqlite3_column_bytes(s, 4);
+	bool ok = op == OP_REFUSE ? reason >= REFUSE_DECLINED &&
+				    reason <= REFUSE_EXPIRED && n == 0 :
+		  op == OP_END ? reason >= END_LEFT &&
+				 reason <= END_KEY_UNKNOWN && n == 0 :
+		  op == OP_CONFIRM && reason == 0 && n >= 1 &&
+		  n <= MSG_SIG_MAX;
+
+	return ok && convs_kept_add(id, to, peer, (uint8_t)op, (uint8_t)reason,
+				    sqlite3_column_blob(s, 4), n,
+				    sqlite3_column_int64(s, 7)) == 0;
+}
+
+/* One row of held_ends into the view: an END, an EXPIRED report or a
+ * KEPT record. */
 static bool held_row(sqlite3_stmt *s)
 {
 	const char *to = (const char *)sqlite3_column_text(s, 1);
@@ -503,6 +531,8 @@ static bool held_row(sqlite3_stmt *s)
 
 	if (!to || !peer || !name_valid_str(to) || !name_valid_str(peer))
 		return false;
+	if (sqlite3_column_int(s, 8))
+		return kept_row(s, id, to, peer);
 	if (op == OP_EXPIRED)
 		return ref >= 1 && ref <= UINT32_MAX && n == 0 &&
 		       convs_expired_add(id, to, peer, (uint32_t)ref,
@@ -517,7 +547,8 @@ static bool held_row(sqlite3_stmt *s)
 /* One row of requests into the view. */
 static bool req_row(sqlite3_stmt *s)
 {
-	struct kept_req q = { .asked = sqlite3_column_int64(s, 2) };
+	struct kept_req q = { .asked = sqlite3_column_int64(s, 2),
+			      .accepted = sqlite3_column_int64(s, 8) };
 	const char *a = (const char *)sqlite3_column_text(s, 0);
 	const char *b = (const char *)sqlite3_column_text(s, 1);
 	size_t n = (size_t)sqlite3_column_bytes(s, 6);
@@ -544,7 +575,7 @@ static bool req_row(sqlite3_stmt *s)
 static int load_reqs(struct store *st)
 {
 	sqlite3_stmt *s = prep(st, "SELECT a, b, asked, fpr_a, fpr_b, rtt, "
-				   "accept, flags FROM requests "
+				   "accept, flags, accepted FROM requests "
 				   "ORDER BY asked, rowid");
 	int rc = SQLITE_ERROR;
 
@@ -562,7 +593,7 @@ static int load_reqs(struct store *st)
 static int load_held(struct store *st)
 {
 	sqlite3_stmt *s = prep(st, "SELECT id, recipient, peer, reason, e2e, "
-				   "op, ref, stored FROM held_ends "
+				   "op, ref, stored, kept FROM held_ends "
 				   "ORDER BY id");
 	int rc = SQLITE_ERROR;
 
@@ -854,26 +885,81 @@ static int insert_held(struct store *st, const char *to, const char *peer,
 	return 0;
 }
 
-/* Hold EXPIRED(peer, ref, stored) for to; its row id in *id. */
-static int insert_expired(struct store *st, const char *to, const char *peer,
-			  uint32_t ref, int64_t stored, int64_t *id)
+/* A held row for to: op(peer) with reason or ref, stored (EXPIRED: the
+ * message's time; kept: KEPT's at) and sig (a kept CONFIRM's sig_a, in
+ * e2e); its id in *id. */
+static int insert_row(struct store *st, const char *to, const char *peer,
+		      uint8_t op, uint8_t reason, int64_t ref, int64_t stored,
+		      bool kept, const uint8_t *sig, size_t len, int64_t *id)
 {
 	sqlite3_stmt *s = prep(st, "INSERT INTO held_ends (recipient, peer, "
-				   "reason, e2e, at, op, ref, stored) "
-				   "VALUES (?, ?, 0, x'', ?, ?, ?, ?)");
+				   "reason, e2e, at, op, ref, stored, kept) "
+				   "VALUES (?1, ?2, ?3, ?9, ?4, ?5, ?6, ?7, ?8)");
 
 	if (!s)
 		return -EIO;
 	bind_text(s, 1, to);
 	bind_text(s, 2, peer);
-	sqlite3_bind_int64(s, 3, (int64_t)time(NULL));
-	sqlite3_bind_int(s, 4, OP_EXPIRED);
-	sqlite3_bind_int64(s, 5, ref);
-	sqlite3_bind_int64(s, 6, stored);
+	sqlite3_bind_int(s, 3, reason);
+	sqlite3_bind_blob(s, 9, len ? (const void *)sig : "", (int)len,
+			  SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 4, (int64_t)time(NULL));
+	sqlite3_bind_int(s, 5, op);
+	sqlite3_bind_int64(s, 6, ref);
+	sqlite3_bind_int64(s, 7, stored);
+	sqlite3_bind_int(s, 8, kept);
 	if (step_done(st, s) < 0)
 		return -EIO;
 	*id = sqlite3_last_insert_rowid(st->db);
 	return 0;
+}
+
+/* Hold EXPIRED(peer, ref, stored) for to; its row id in *id. */
+static int insert_expired(struct store *st, const char *to, const char *peer,
+			  uint32_t ref, int64_t stored, int64_t *id)
+{
+	return insert_row(st, to, peer, OP_EXPIRED, 0, ref, stored, false,
+			  NULL, 0, id);
+}
+
+/* The CONFIRM's sig_a in r->data (the CONFIRM record, version 2). */
+static bool confirm_sig(const struct store_req *r, struct msg *m)
+{
+	return msg_decode_s2c_v(r->data, r->len, 2, m) == 0 &&
+	       m->op == OP_CONFIRM && m->sig_len;
+}
+
+/* CONFIRM of a kept request (rule 4), in the transaction that creates
+ * the conversation: the request goes first (none: it ended meanwhile,
+ * STORE_NOTHING, no conversation)... */
+static int create_kept_req(struct store *st, struct store_req *r)
+{
+	sqlite3_stmt *s = prep(st, "DELETE FROM requests WHERE a = ? AND "
+				   "b = ?");
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, r->a);
+	bind_text(s, 2, r->b);
+	if (step_done(st, s) < 0)
+		return -EIO;
+	r->result = sqlite3_changes(st->db) ? STORE_DONE : STORE_NOTHING;
+	return 0;
+}
+
+/* ...and once it is made, b, offline, gets KEPT(at, CONFIRM) held. */
+static int create_kept_hold(struct store *st, struct store_req *r)
+{
+	struct msg m;
+
+	r->at = (int64_t)time(NULL);
+	r->to[1] = online_v2(r->b);
+	if (handle_valid(r->to[1]))
+		return 0;
+	if (!confirm_sig(r, &m))
+		return -EINVAL;
+	return insert_row(st, r->b, r->a, OP_CONFIRM, 0, 0, r->at, true,
+			  m.sig, m.sig_len, &r->held_id[1]);
 }
 
 static int run_create(struct store *st, struct store_req *r)
@@ -883,8 +969,10 @@ static int run_create(struct store *st, struct store_req *r)
 				   "VALUES (?, ?, ?, ?, ?)");
 	bool swap = strcmp(r->a, r->b) > 0;
 
-	if (!s)
+	if (!s || (r->tell && create_kept_req(st, r) < 0))
 		return -EIO;
+	if (r->result != STORE_DONE)
+		return 0;
 	bind_text(s, 1, swap ? r->b : r->a);
 	bind_text(s, 2, swap ? r->a : r->b);
 	sqlite3_bind_int64(s, 3, r->since);
@@ -893,7 +981,7 @@ static int run_create(struct store *st, struct store_req *r)
 	if (step_done(st, s) < 0)
 		return -EIO;
 	r->result = sqlite3_changes(st->db) ? STORE_DONE : STORE_NOTHING;
-	return 0;
+	return r->tell && r->result == STORE_DONE ? create_kept_hold(st, r) : 0;
 }
 
 /* ---- the queue (issue 17) ---- */
@@ -1304,11 +1392,117 @@ static int req_change(struct store *st, struct store_req *r, const char *sql)
 		sqlite3_bind_blob(s, 3, r->len ? (const void *)r->data : "",
 				  (int)r->len, SQLITE_TRANSIENT);
 		sqlite3_bind_int(s, 4, r->reason);
+		sqlite3_bind_int64(s, 5, r->at);
 	}
 	if (step_done(st, s) < 0)
 		return -EIO;
 	if (sqlite3_changes(st->db) == 0)
 		r->result = STORE_NOTHING;
+	return 0;
+}
+
+/* What one side of a kept request that ended gets (rules 5-7): at once
+ * after the commit when it is online at version 2 (h), else held as a
+ * KEPT row in the same transaction (held_id). */
+struct req_tell {
+	char to[NAME_MAX_LEN + 1], peer[NAME_MAX_LEN + 1];
+	uint8_t op, reason;	/* OP_REFUSE or OP_END */
+	int64_t at;		/* KEPT's at: when the request ended */
+	struct handle h;
+	int64_t held_id;
+};
+
+/* Hold KEPT(at, op(peer, reason)) for t->to; its row id in *id. */
+static int insert_kept(struct store *st, const struct req_tell *t,
+		       int64_t *id)
+{
+	return insert_row(st, t->to, t->peer, t->op, t->reason, 0, t->at,
+			  true, NULL, 0, id);
+}
+
+/* to gets op(peer, reason) once r is committed: noted in r, and held
+ * now if to is not online at version 2. */
+static int req_tell(struct store *st, struct store_req *r, const char *to,
+		    const char *peer, uint8_t op, uint8_t reason)
+{
+	struct req_tell *t, *nv = realloc(r->tells,
+					  (r->ntells + 1) * sizeof(*nv));
+
+	if (!nv)
+		return -EIO;	/* this request fails alone */
+	r->tells = nv;
+	t = &nv[r->ntells];
+	memset(t, 0, sizeof(*t));
+	snprintf(t->to, sizeof(t->to), "%s", to);
+	snprintf(t->peer, sizeof(t->peer), "%s", peer);
+	t->op = op;
+	t->reason = reason;
+	t->at = (int64_t)time(NULL);
+	t->h = online_v2(to);
+	if (!handle_valid(t->h) && insert_kept(st, t, &t->held_id) < 0)
+		return -EIO;
+	r->ntells++;
+	return 0;
+}
+
+/* The sides of each request STORE_REQ_EXPIRE or _DROP deletes, told
+ * (rules 6, 7); before the DELETE. */
+static int req_tell_rows(struct store *st, struct store_req *r)
+{
+	bool drop = r->op == STORE_REQ_DROP;
+	sqlite3_stmt *s = prep(st, drop ?
+		"SELECT a, b FROM requests WHERE a = ?1 OR b = ?1" :
+		"SELECT a, b FROM requests WHERE asked < ?2");
+	int rc, e = 0;
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, r->a);
+	sqlite3_bind_int64(s, 2, r->since);
+	while (e == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *a = (const char *)sqlite3_column_text(s, 0);
+		const char *b = (const char *)sqlite3_column_text(s, 1);
+
+		if (!a || !b)
+			e = -EIO;
+		else if (!drop)
+			e = req_tell(st, r, a, b, OP_REFUSE, REFUSE_EXPIRED) ?:
+			    req_tell(st, r, b, a, OP_END, END_WITHDRAWN);
+		else if (strcmp(a, r->a) == 0)	/* r->a asked b */
+			e = req_tell(st, r, b, a, OP_END, END_WITHDRAWN);
+		else				/* a asked r->a */
+			e = req_tell(st, r, a, b, OP_REFUSE, REFUSE_OFFLINE);
+	}
+	done(st, s);
+	return e == 0 && rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* STORE_KEPT_HOLD: the row for a. */
+static int kept_hold(struct store *st, struct store_req *r)
+{
+	struct req_tell t = { .op = r->tell_op[0], .reason = r->reason,
+			      .at = r->at };
+
+	if (t.op != OP_REFUSE && t.op != OP_END)
+		return -EINVAL;
+	snprintf(t.to, sizeof(t.to), "%s", r->a);
+	snprintf(t.peer, sizeof(t.peer), "%s", r->b);
+	return insert_kept(st, &t, &r->held_id[0]);
+}
+
+/* STORE_REQ_DELETE: the request goes, the sides in tell are told. */
+static int req_delete(struct store *st, struct store_req *r)
+{
+	const char *name[2] = { r->a, r->b };
+
+	if (req_change(st, r, "DELETE FROM requests WHERE a = ?1 AND "
+			      "b = ?2") < 0)
+		return -EIO;
+	for (int i = 0; r->result == STORE_DONE && i < 2; i++)
+		if ((r->tell & (1 << i)) &&
+		    req_tell(st, r, name[i], name[1 - i], r->tell_op[i],
+			     r->tell_reason[i]) < 0)
+			return -EIO;
 	return 0;
 }
 
@@ -1320,7 +1514,7 @@ static int req_delete_many(struct store *st, struct store_req *r)
 		"DELETE FROM requests WHERE a = ?1 OR b = ?1" :
 		"DELETE FROM requests WHERE asked < ?2");
 
-	if (!s)
+	if (!s || req_tell_rows(st, r) < 0)
 		return -EIO;
 	bind_text(s, 1, r->a);
 	sqlite3_bind_int64(s, 2, r->since);
@@ -1339,11 +1533,10 @@ static int run_req(struct store *st, struct store_req *r)
 		return run_req_add(st, r);
 	case STORE_REQ_ACCEPT:
 		return req_change(st, r, "UPDATE requests SET accept = ?3, "
-				  "flags = ?4 WHERE a = ?1 AND b = ?2 AND "
-				  "accept IS NULL");
+				  "flags = ?4, accepted = ?5 WHERE a = ?1 AND "
+				  "b = ?2 AND accept IS NULL");
 	case STORE_REQ_DELETE:
-		return req_change(st, r, "DELETE FROM requests "
-				  "WHERE a = ?1 AND b = ?2");
+		return req_delete(st, r);
 	default:
 		return req_delete_many(st, r);
 	}
@@ -1364,7 +1557,8 @@ static void req_apply(const struct store_req *r)
 		convs_req_add(&q);
 		break;
 	case STORE_REQ_ACCEPT:
-		convs_req_accept(r->a, r->b, r->data, r->len, r->reason);
+		convs_req_accept(r->a, r->b, r->data, r->len, r->reason,
+				 r->at);
 		break;
 	case STORE_REQ_DELETE:
 		convs_req_del(r->a, r->b);
@@ -1425,6 +1619,8 @@ static int run_one(struct store *st, struct store_req *r)
 	case STORE_REQ_EXPIRE:
 	case STORE_REQ_DROP:
 		return run_req(st, r);
+	case STORE_KEPT_HOLD:
+		return kept_hold(st, r);
 	default:
 		return -EINVAL;
 	}
@@ -1449,6 +1645,55 @@ static void answer(struct store *st, struct event *e, const void *payload,
 	e->len = (uint32_t)len;
 	if (st->ops && st->ops->answer)
 		st->ops->answer(st->ctx, e, payload);
+}
+
+/* A short record without e2e (EXPIRED, REFUSE, END), encoded at version
+ * 2, to d->to as an event about from for to. */
+static void answer_record(struct store *st, struct event *d,
+			  const struct msg *m, const char *from, const char *to)
+{
+	uint8_t rec[32 + NAME_MAX_LEN];
+	struct writer w;
+
+	wr_init(&w, rec, sizeof(rec));
+	if (msg_encode_s2c_v(m, 2, &w) < 0)
+		return;
+	snprintf(d->from_name, sizeof(d->from_name), "%s", from);
+	snprintf(d->to_name, sizeof(d->to_name), "%s", to);
+	answer(st, d, rec, w.len);
+}
+
+/* After the commit of a kept request's CONFIRM: the request leaves the
+ * view, b's held KEPT(CONFIRM) enters it. */
+static void create_kept_apply(const struct store_req *r)
+{
+	struct msg m;
+
+	convs_req_del(r->a, r->b);
+	if (r->held_id[1] && confirm_sig(r, &m))
+		convs_kept_add(r->held_id[1], r->b, r->a, OP_CONFIRM, 0,
+			       m.sig, m.sig_len, r->at);
+}
+
+/* After the commit of a request that ended kept requests: each side
+ * held for gets its KEPT row into the view, each online gets the record
+ * (EVT_REQ_END). A session that logged in between the lookup and now
+ * finds the row at its next login. */
+static void req_tells_send(struct store *st, const struct store_req *r)
+{
+	for (size_t i = 0; i < r->ntells; i++) {
+		const struct req_tell *t = &r->tells[i];
+		struct msg m = { .op = t->op, .reason = t->reason };
+		struct event d = { .type = EVT_REQ_END, .to = t->h };
+
+		if (t->held_id) {
+			convs_kept_add(t->held_id, t->to, t->peer, t->op,
+				       t->reason, NULL, 0, t->at);
+			continue;
+		}
+		snprintf(m.peer, sizeof(m.peer), "%s", t->peer);
+		answer_record(st, &d, &m, t->peer, t->to);
+	}
 }
 
 /* A record stored for b: into the view, and to b at once if b is online
@@ -1488,14 +1733,11 @@ static void queued_apply(struct store *st, const struct store_req *r)
  * EXPIRED at once, or finds it held at its next login. */
 static void tell_expired(struct store *st)
 {
-	uint8_t rec[16 + NAME_MAX_LEN];
-
 	for (size_t i = 0; i < st->nexp; i++) {
 		const struct expired *x = &st->exp[i];
 		struct msg m = { .op = OP_EXPIRED, .ref = x->ref,
 				 .at = (uint64_t)x->at };
 		struct event d = { .type = EVT_EXPIRED, .to = x->to };
-		struct writer w;
 
 		if (x->held_id) {
 			convs_expired_add(x->held_id, x->sender, x->recipient,
@@ -1503,12 +1745,7 @@ static void tell_expired(struct store *st)
 			continue;
 		}
 		snprintf(m.peer, sizeof(m.peer), "%s", x->recipient);
-		wr_init(&w, rec, sizeof(rec));
-		if (msg_encode_s2c_v(&m, 2, &w) < 0)
-			continue;
-		snprintf(d.from_name, sizeof(d.from_name), "%s", x->recipient);
-		snprintf(d.to_name, sizeof(d.to_name), "%s", x->sender);
-		answer(st, &d, rec, w.len);
+		answer_record(st, &d, &m, x->recipient, x->sender);
 	}
 	st->nexp = 0;
 }
@@ -1609,6 +1846,8 @@ static void apply(struct store *st, struct store_req *r)
 		switch (r->op) {
 		case STORE_CONV_CREATE:
 			convs_add(r->a, r->b, r->since, r->fpr_a, r->fpr_b);
+			if (r->tell)
+				create_kept_apply(r);
 			break;
 		case STORE_CONV_END:
 		case STORE_CONV_DROP:
@@ -1650,6 +1889,12 @@ static void apply(struct store *st, struct store_req *r)
 		case STORE_REQ_EXPIRE:
 		case STORE_REQ_DROP:
 			req_apply(r);
+			req_tells_send(st, r);
+			break;
+		case STORE_KEPT_HOLD:
+			convs_kept_add(r->held_id[0], r->a, r->b,
+				       r->tell_op[0], r->reason, NULL, 0,
+				       r->at);
 			break;
 		default:
 			break;
@@ -1692,7 +1937,9 @@ static void apply(struct store *st, struct store_req *r)
 	e.ref = r->ref;
 	snprintf(e.from_name, sizeof(e.from_name), "%s", r->b);
 	snprintf(e.to_name, sizeof(e.to_name), "%s", r->a);
-	answer(st, &e, r->data, r->op == STORE_CONV_CREATE ? r->len : 0);
+	answer(st, &e, r->data, r->op == STORE_CONV_CREATE ||
+		  r->op == STORE_REQ_ADD || r->op == STORE_REQ_ACCEPT ?
+		  r->len : 0);
 }
 
 /* What a request refused by the database gets: a stored message tells
@@ -1919,21 +2166,47 @@ static int64_t mono_ms_now(void)
 	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-/* Every EXPIRE_EVERY_MS: what is past retention goes (its own batch).
- * A retention under two minutes (tests only) is checked every half of
- * it, so a record expires within 1.5 times its retention. */
+void store_set_req_retention(struct store *st, int64_t seconds)
+{
+	atomic_store(&st->req_retention_s, seconds);
+}
+
+/* Kept requests past request_retention go, their sides told (rule 6). */
+static void expire_requests(struct store *st)
+{
+	int64_t keep = atomic_load(&st->req_retention_s);
+	struct store_req *r;
+
+	if (keep <= 0 || convs_req_total() == 0 ||
+	    !(r = store_req_new(STORE_REQ_EXPIRE, NULL, NULL, NULL, 0)))
+		return;
+	r->since = (int64_t)time(NULL) - keep;
+	store_run(st, r);
+}
+
+/* The check's period for a retention: EXPIRE_EVERY_MS, or half of one
+ * under two minutes (tests only), so a record expires within 1.5 times
+ * its retention. */
+static int64_t expire_every(int64_t keep, int64_t every)
+{
+	if (keep > 0 && keep * 500 < every)
+		every = keep > 1 ? keep * 500 : 500;
+	return every;
+}
+
+/* Every EXPIRE_EVERY_MS: what is past retention goes (its own batch),
+ * stored messages and kept requests. */
 static void maybe_expire(struct store *st, int64_t *next_ms)
 {
 	int64_t keep = atomic_load(&st->retention_s);
-	int64_t every = EXPIRE_EVERY_MS;
+	int64_t every = expire_every(keep, EXPIRE_EVERY_MS);
 	struct store_req *r;
 
-	if (keep > 0 && keep * 500 < every)
-		every = keep > 1 ? keep * 500 : 500;
-
+	every = expire_every(atomic_load(&st->req_retention_s), every);
 	if (mono_ms_now() < *next_ms)
 		return;
 	*next_ms = mono_ms_now() + every;
+	expire_requests(st);
 	if (keep <= 0 ||
 	    !(r = store_req_new(STORE_QUEUE_EXPIRE, NULL, NULL, NULL, 0)))
 		return;

@@ -37,14 +37,19 @@
 #include "handle.h"
 
 #define STORE_FILE "secmsgd.db"
-#define STORE_SCHEMA 5		/* the schema version this code writes */
+#define STORE_SCHEMA 7		/* the schema version this code writes */
 
 struct store;
 struct store_wait;
+struct req_tell;
 
 enum store_op {
 	/* a and b start a conversation (since, fpr_a, fpr_b): answered
-	 * EVT_STORED to reply, with data echoed as its payload */
+	 * EVT_STORED to reply, with data (the CONFIRM record) echoed as its
+	 * payload. tell set: the CONFIRM of a's kept request to b (rule 4):
+	 * the request goes in the same transaction, and b, offline, gets
+	 * KEPT(at, CONFIRM) held (to[1]: b's session of version 2); the
+	 * relay sets ref 1 then, echoed in EVT_STORED */
 	STORE_CONV_CREATE = 1,
 	/* a-b ends: deleted, then END(other, reason, data as e2e) to each
 	 * side in tell (STORE_TELL_A, _B): by EVT_CONV_END when online at
@@ -76,21 +81,32 @@ enum store_op {
 	/* hold EXPIRED(b, ref, at) for a: the report on a's message that
 	 * expired found a's session gone */
 	STORE_EXPIRED_HOLD,
-	/* Kept requests (doc/first-contact.md; the relay does not make
-	 * them yet). a asked b at since (fpr_a, fpr_b; data: nonce_a ||
-	 * share_a): STORE_NOTHING if a request either way exists,
+	/* Kept requests (doc/first-contact.md; the relay makes them when
+	 * request_retention is set). a asked b at since (fpr_a, fpr_b;
+	 * data: nonce_a || share_a): STORE_NOTHING if a request either way exists,
 	 * STORE_QUOTA if a has max_msgs requests out or b max_msgs in */
 	STORE_REQ_ADD,
-	/* b accepted a's request: data nonce_b || share_b || sig_b, reason
-	 * the ACCEPT's flags; STORE_NOTHING if there is no open one */
+	/* b accepted a's request at Unix time at: data nonce_b || share_b
+	 * || sig_b, reason the ACCEPT's flags; STORE_NOTHING if there is no
+	 * open one. REQ_ADD and REQ_ACCEPT echo data in EVT_STORED */
 	STORE_REQ_ACCEPT,
 	/* a's request to b ends (CONFIRM, refusal, END); STORE_NOTHING if
-	 * there was none */
+	 * there was none. Each side in tell (STORE_TELL_A, _B) gets
+	 * tell_op[i](other, tell_reason[i]), OP_REFUSE or OP_END: at once
+	 * (EVT_REQ_END) if online at version 2, else held as KEPT(at, that
+	 * record) for its next login, in the same transaction (rule 5) */
 	STORE_REQ_DELETE,
-	/* requests asked before since go (request_retention); seq: how many */
+	/* requests asked before since go (request_retention); seq: how
+	 * many. Each requester gets REFUSE(target, 6), each target
+	 * END(requester, 4), as STORE_REQ_DELETE tells (rule 6) */
 	STORE_REQ_EXPIRE,
-	/* every request a made or got goes (removed, key changed) */
+	/* every request a made or got goes (removed, key changed); the
+	 * other side of each gets REFUSE(a, 2) (a requester) or END(a, 4)
+	 * (a target), as STORE_REQ_DELETE tells (rule 7) */
 	STORE_REQ_DROP,
+	/* hold KEPT(at, tell_op[0](b, reason)) for a: a kept request's
+	 * REFUSE or END (EVT_REQ_END) found a's session gone */
+	STORE_KEPT_HOLD,
 };
 
 #define STORE_TELL_A 1
@@ -112,7 +128,8 @@ struct store_req {
 	struct store_req *next;
 	uint8_t op;
 	uint8_t reason;			/* END reason (CONV_END, HELD_ADD) */
-	uint8_t tell;			/* CONV_END: who is told */
+	uint8_t tell;			/* CONV_END, REQ_DELETE: who is told */
+	uint8_t tell_op[2], tell_reason[2]; /* REQ_DELETE: what a, b get */
 	char a[NAME_MAX_LEN + 1];
 	char b[NAME_MAX_LEN + 1];
 	int64_t since;
@@ -130,6 +147,9 @@ struct store_req {
 	int result;			/* enum store_result */
 	int64_t held_id[2];		/* rows held for a, b (0: none) */
 	struct handle to[2];		/* sessions told at once */
+	struct req_tell *tells;		/* REQ_*: who is told what, after
+					   the commit (store.c) */
+	size_t ntells;
 	size_t len;
 	uint8_t data[];
 };
@@ -165,6 +185,7 @@ static inline void store_req_free_list(struct store_req *list)
 	while (list) {
 		struct store_req *n = list->next;
 
+		free(list->tells);
 		free(list);
 		list = n;
 	}
@@ -185,6 +206,10 @@ int store_start(struct store *st);
  * told (EXPIRED: by EVT_EXPIRED when online at version 2, else held for
  * its next login); from any thread. */
 void store_set_retention(struct store *st, int64_t seconds);
+/* Kept requests asked more than this many seconds ago are deleted by the
+ * store thread in the same check (request_retention; 0: never), each
+ * side told (STORE_REQ_EXPIRE); from any thread. */
+void store_set_req_retention(struct store *st, int64_t seconds);
 /* Delete everything stored for name, from a thread other than the
  * store's, waiting up to timeout_ms for the commit: how many messages
  * went, or -ETIMEDOUT, -EIO (the database failed) or -ENOMEM. */

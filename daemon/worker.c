@@ -409,6 +409,7 @@ static void env_init(struct worker *w)
 	e->relay.ctx = w;
 	e->relay.limits = &w->limits;
 	e->relay.stats = &w->stats;
+	e->relay.users = w->users;
 	e->ops = &session_ops;
 	e->ctx = w;
 	e->users = w->users;
@@ -797,6 +798,7 @@ static void worker_reload(struct worker *w, struct reload_info *ri)
 	w->users = users_ref(ri->users);
 	w->limits = ri->limits;
 	w->env.users = w->users;
+	w->env.relay.users = w->users;
 	w->env.ident = w->ident;
 	worker_each(w, each_reloaded, NULL);
 	if (atomic_fetch_sub(&ri->pending, 1) == 1) {

@@ -43,9 +43,14 @@ struct unit {
 	unsigned long long mult;
 };
 
-/* Largest first: formatting picks the first unit that divides. */
+/* Largest first: formatting picks the first unit that divides. Days are
+ * read but not written: printed configurations keep their hours. */
 static const struct unit duration_units[] = {
 	{ "h", CONF_HOUR }, { "m", CONF_MIN }, { "s", CONF_SEC }, { "ms", 1 },
+};
+static const struct unit duration_read_units[] = {
+	{ "d", CONF_DAY }, { "h", CONF_HOUR }, { "m", CONF_MIN },
+	{ "s", CONF_SEC }, { "ms", 1 },
 };
 static const struct unit size_units[] = {
 	{ "G", CONF_GIB }, { "M", CONF_MIB }, { "K", CONF_KIB }, { "", 1 },
@@ -222,11 +227,11 @@ int conf_parse_duration(const struct conf_key *k, const char *val, void *obj,
 	unsigned long long v = 0, unit = scale_of(k);
 	int r;
 
-	r = parse_units(val, duration_units, ARRAY_LEN(duration_units),
-			CONF_SEC, &v);
+	r = parse_units(val, duration_read_units,
+			ARRAY_LEN(duration_read_units), CONF_SEC, &v);
 	if (r == -EINVAL)
 		return conf_why(why, whylen, "invalid duration '%.*s' (a "
-				"number of ms, s, m or h; bare: seconds)",
+				"number of ms, s, m, h or d; bare: seconds)",
 				CONF_SHOW, val);
 	if (check_range(k, val, r, v, duration_units,
 			ARRAY_LEN(duration_units), why, whylen) < 0)

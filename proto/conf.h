@@ -12,7 +12,7 @@
  * checks its range. Every error is one line "FILE:LINE: section.key: why".
  * All state lives in struct conf_load: loads are reentrant.
  *
- * Shared rules: durations are a number with a unit (ms, s, m, h; bare:
+ * Shared rules: durations are a number with a unit (ms, s, m, h, d; bare:
  * seconds), sizes bytes or K, M, G; a relative path in a file is relative
  * to the file's directory (symbolic links resolved), made absolute when
  * loaded; a relative path given to conf_set without a base stays as it
@@ -37,6 +37,7 @@
 #define CONF_SEC	1000ULL
 #define CONF_MIN	(60 * CONF_SEC)
 #define CONF_HOUR	(60 * CONF_MIN)
+#define CONF_DAY	(24 * CONF_HOUR)
 #define CONF_KIB	1024ULL
 #define CONF_MIB	(1024 * CONF_KIB)
 #define CONF_GIB	(1024 * CONF_MIB)

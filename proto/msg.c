@@ -45,6 +45,8 @@ static const char *const op_names[OP_COUNT_V2] = {
 	[OP_QUEUED] = "QUEUED",
 	[OP_ACK] = "ACK",
 	[OP_EXPIRED] = "EXPIRED",
+	[OP_WAITING] = "WAITING",
+	[OP_KEPT] = "KEPT",
 };
 
 const char *opcode_name(uint8_t op)
@@ -60,7 +62,7 @@ static bool op_allowed(uint8_t op, struct how h)
 	if (h.d == DIR_C2S)
 		return op != OP_ERROR && op != OP_BYE && op != OP_PRESENCE &&
 		       op != OP_STORED && op != OP_QUEUED &&
-		       op != OP_EXPIRED;
+		       op != OP_EXPIRED && op != OP_WAITING && op != OP_KEPT;
 	return op != OP_QUIT && op != OP_ACK;
 }
 
@@ -299,6 +301,50 @@ static int rd_expired(struct reader *r, struct msg *m)
 	return rd_error(r) ? -EBADMSG : 0;
 }
 
+/* Which records a WAITING may name: RTT, ACCEPT. */
+static bool waiting_op_ok(uint8_t op)
+{
+	return op == OP_RTT || op == OP_ACCEPT;
+}
+
+/* Which records a KEPT may carry: the request's records, never a KEPT. */
+static bool kept_op_ok(uint8_t op)
+{
+	return op == OP_RTT || op == OP_ACCEPT || op == OP_REFUSE ||
+	       op == OP_CONFIRM || op == OP_END;
+}
+
+/* WAITING: peer, the kept record's opcode. */
+static int rd_waiting(struct reader *r, struct msg *m)
+{
+	int e = rd_peer(r, m);
+
+	if (e)
+		return e;
+	m->rec_op = rd_u8(r);
+	return rd_error(r) || !waiting_op_ok(m->rec_op) ? -EBADMSG : 0;
+}
+
+static int decode_fields(struct reader *r, struct msg *m, struct how h);
+
+/* KEPT: at, then a whole record decoded by its own rules into m; m->op
+ * stays KEPT and rec_op says which record it carries. */
+static int rd_kept(struct reader *r, struct msg *m, struct how h)
+{
+	uint8_t op;
+	int e;
+
+	m->at = rd_u64(r);
+	op = rd_u8(r);
+	if (rd_error(r) || !kept_op_ok(op))
+		return -EBADMSG;
+	m->op = op;
+	e = decode_fields(r, m, h);
+	m->op = OP_KEPT;
+	m->rec_op = op;
+	return e;
+}
+
 /* A seq other than 0 (QUEUED, ACK). */
 static int rd_seq(struct reader *r, struct msg *m)
 {
@@ -367,6 +413,10 @@ static int decode_fields(struct reader *r, struct msg *m, struct how h)
 		return rd_seq(r, m);
 	case OP_EXPIRED:
 		return rd_expired(r, m);
+	case OP_WAITING:
+		return rd_waiting(r, m);
+	case OP_KEPT:
+		return rd_kept(r, m, h);
 	default:
 		return -ENOTSUP;
 	}
@@ -519,7 +569,19 @@ static bool convs_ok(const struct msg *m)
 static bool has_peer(uint8_t op)
 {
 	return (op >= OP_RTT && op <= OP_END) || op == OP_PRESENCE ||
-	       op == OP_STORED || op == OP_QUEUED || op == OP_EXPIRED;
+	       op == OP_STORED || op == OP_QUEUED || op == OP_EXPIRED ||
+	       op == OP_WAITING;
+}
+
+static bool fields_ok(const struct msg *m, struct how h);
+
+/* KEPT: a record it may carry, whose fields are valid as that record. */
+static bool kept_ok(const struct msg *m, struct how h)
+{
+	struct msg in = *m;
+
+	in.op = m->rec_op;
+	return kept_op_ok(m->rec_op) && fields_ok(&in, h);
 }
 
 static bool fields_ok(const struct msg *m, struct how h)
@@ -563,6 +625,10 @@ static bool fields_ok(const struct msg *m, struct how h)
 		return m->seq != 0 && field_ok(m->e2e, m->e2e_len, E2E_MAX);
 	case OP_ACK:
 		return m->seq != 0;
+	case OP_WAITING:
+		return waiting_op_ok(m->rec_op);
+	case OP_KEPT:
+		return kept_ok(m, h);
 	default:
 		return true;
 	}
@@ -582,6 +648,20 @@ static void encode_reply(const struct msg *m, struct writer *w,
 	wr_u8(w, m->last);
 	wr_u16(w, m->count);
 	wr_bytes(w, p, len);
+}
+
+static void encode_fields(const struct msg *m, struct writer *w,
+			  struct how h);
+
+/* KEPT: at, then the inner record, opcode and fields, as sent live. */
+static void encode_kept(const struct msg *m, struct writer *w, struct how h)
+{
+	struct msg in = *m;
+
+	in.op = m->rec_op;
+	wr_u64(w, m->at);
+	wr_u8(w, in.op);
+	encode_fields(&in, w, h);
 }
 
 static void encode_fields(const struct msg *m, struct writer *w, struct how h)
@@ -662,6 +742,13 @@ static void encode_fields(const struct msg *m, struct writer *w, struct how h)
 	case OP_ACK:
 		wr_u64(w, m->seq);
 		break;
+	case OP_WAITING:
+		wr_name(w, m->peer);
+		wr_u8(w, m->rec_op);
+		break;
+	case OP_KEPT:
+		encode_kept(m, w, h);
+		return;
 	default:
 		break;
 	}

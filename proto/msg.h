@@ -39,6 +39,10 @@ enum opcode {
 	OP_ACK = 17,		/* version 2, client to server */
 	OP_EXPIRED = 18,	/* version 2, server to client: a stored
 				   MESSAGE deleted unread (retention) */
+	OP_WAITING = 19,	/* version 2, server to client: a request
+				   record kept for an offline peer */
+	OP_KEPT = 20,		/* version 2, server to client: a request
+				   record kept while the receiver was away */
 	OP_COUNT_V2,
 };
 
@@ -125,7 +129,10 @@ struct msg {
 	size_t convs_len;
 	uint64_t seq;		/* QUEUED, ACK (1..2^64-1) */
 	uint64_t at;		/* QUEUED, EXPIRED: Unix time (s) the server
-				   stored it */
+				   stored it; KEPT: its sender sent it */
+	uint8_t rec_op;		/* WAITING: the kept record's opcode (RTT,
+				   ACCEPT); KEPT: the inner record's opcode,
+				   whose fields are the other members */
 };
 
 /* One entry of a CONVERSATIONS reply. */

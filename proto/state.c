@@ -51,6 +51,10 @@ void state_free(struct state *st)
 	for (size_t i = 0; i < st->nout; i++)
 		state_out_clear(&st->out[i]);
 	free(st->out);
+	if (st->req) {
+		crypto_cleanse(st->req, st->capreq * sizeof(*st->req));
+		free(st->req);
+	}
 	crypto_cleanse(st, sizeof(*st));
 }
 
@@ -62,29 +66,41 @@ struct state_conv *state_find(struct state *st, const char *peer)
 	return NULL;
 }
 
-/* A free slot at the end (the array grows by doubling, moved by hand so
- * that no copy of a ratchet is left in freed memory). */
+/* Room for one more of n elements of size in *arr (at most max): the
+ * array grows by doubling, moved by hand so that no copy of a secret is
+ * left in freed memory. 0 or -ENOMEM. */
+static int grow_secret(void **arr, size_t *cap, size_t n, size_t size,
+		       size_t max)
+{
+	size_t ncap;
+	void *a;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? 2 * *cap : 4;
+	if (ncap > max)
+		ncap = max;
+	if (n >= ncap || !(a = calloc(ncap, size)))
+		return -ENOMEM;
+	if (*arr) {
+		memcpy(a, *arr, n * size);
+		crypto_cleanse(*arr, *cap * size);
+		free(*arr);
+	}
+	*arr = a;
+	*cap = ncap;
+	return 0;
+}
+
+/* A free slot at the end of the conversations, or NULL. */
 static struct state_conv *state_slot(struct state *st)
 {
-	struct state_conv *c;
-	size_t cap;
+	void *a = st->conv;
 
-	if (st->n >= STATE_MAX_CONV)
+	if (grow_secret(&a, &st->cap, st->n, sizeof(*st->conv),
+			STATE_MAX_CONV) < 0)
 		return NULL;
-	if (st->n < st->cap)
-		return &st->conv[st->n];
-	cap = st->cap ? 2 * st->cap : 4;
-	if (cap > STATE_MAX_CONV)
-		cap = STATE_MAX_CONV;
-	if (!(c = calloc(cap, sizeof(*c))))
-		return NULL;
-	if (st->conv) {
-		memcpy(c, st->conv, st->n * sizeof(*c));
-		crypto_cleanse(st->conv, st->cap * sizeof(*c));
-		free(st->conv);
-	}
-	st->conv = c;
-	st->cap = cap;
+	st->conv = a;
 	return &st->conv[st->n];
 }
 
@@ -110,6 +126,7 @@ int state_add(struct state *st, const char *peer, uint64_t since,
 	c->chat = *chat;	/* the kept keys move with it */
 	memset(chat, 0, sizeof(*chat));
 	st->n++;
+	state_req_remove(st, peer);	/* the request became this */
 	return 0;
 }
 
@@ -225,6 +242,89 @@ int state_out_take(struct state *st, const char *peer, uint32_t ref,
 	return 0;
 }
 
+/* ---- requests (first contact) ---- */
+
+struct state_req *state_req_find(struct state *st, const char *peer)
+{
+	for (size_t i = 0; i < st->nreq; i++)
+		if (strcmp(st->req[i].peer, peer) == 0)
+			return &st->req[i];
+	return NULL;
+}
+
+int state_req_remove(struct state *st, const char *peer)
+{
+	struct state_req *q = state_req_find(st, peer);
+	size_t i;
+
+	if (!q)
+		return -ENOENT;
+	i = (size_t)(q - st->req);
+	memmove(q, q + 1, (st->nreq - i - 1) * sizeof(*q));
+	st->nreq--;
+	crypto_cleanse(&st->req[st->nreq], sizeof(*q));
+	return 0;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	uint8_t acc = 0;
+
+	for (size_t i = 0; i < n; i++)
+		acc |= p[i];
+	return acc == 0;
+}
+
+/* B's values: all there once accepted, none before (and only A has an
+ * open request: B keeps one from its ACCEPT on). */
+static bool req_b_ok(const struct state_req *q)
+{
+	if (q->flags & STATE_REQ_ACCEPTED)
+		return q->sig_len >= 1 && q->sig_len <= MSG_SIG_MAX;
+	return (q->flags & STATE_REQ_A) && q->sig_len == 0 &&
+	       all_zero(q->nonce_b, 32) && all_zero(q->share_b, 32);
+}
+
+/* own_private is this side's: its public key is share_a (A) or share_b. */
+static bool req_key_ok(const struct state_req *q)
+{
+	uint8_t pub[X25519_LEN];
+	bool ok;
+
+	if (crypto_x25519_public(q->own_private, pub) < 0)
+		return false;
+	ok = memcmp(pub, q->flags & STATE_REQ_A ? q->share_a : q->share_b,
+		    X25519_LEN) == 0;
+	crypto_cleanse(pub, sizeof(pub));
+	return ok;
+}
+
+static bool req_valid(struct state *st, const struct state_req *q)
+{
+	return name_valid_str(q->peer) && strcmp(q->peer, st->self) != 0 &&
+	       !state_find(st, q->peer) &&
+	       !(q->flags & ~(STATE_REQ_A | STATE_REQ_ACCEPTED)) &&
+	       req_b_ok(q) && req_key_ok(q);
+}
+
+int state_req_add(struct state *st, const struct state_req *q)
+{
+	void *a = st->req;
+
+	if (!q || !req_valid(st, q))
+		return -EINVAL;
+	if (state_req_find(st, q->peer))
+		return -EEXIST;
+	if (st->nreq >= STATE_MAX_REQ)
+		return -E2BIG;
+	if (grow_secret(&a, &st->capreq, st->nreq, sizeof(*st->req),
+			STATE_MAX_REQ) < 0)
+		return -ENOMEM;
+	st->req = a;
+	st->req[st->nreq++] = *q;
+	return 0;
+}
+
 /* ---- the plaintext ---- */
 
 static size_t conv_size(const struct state_conv *c)
@@ -288,6 +388,24 @@ static void wr_out(struct writer *w, const struct state_out *o)
 	wr_bytes(w, o->e2e, o->len);
 }
 
+static size_t req_size(const struct state_req *q)
+{
+	return 1 + strlen(q->peer) + STATE_REQ_FIXED + q->sig_len;
+}
+
+static void wr_req(struct writer *w, const struct state_req *q)
+{
+	wr_name(w, q->peer);
+	wr_u64(w, q->asked);
+	wr_u8(w, q->flags);
+	wr_bytes(w, q->nonce_a, 32);
+	wr_bytes(w, q->share_a, 32);
+	wr_bytes(w, q->nonce_b, 32);
+	wr_bytes(w, q->share_b, 32);
+	wr_bytes(w, q->own_private, 32);
+	wr_bytes16(w, q->sig_b, q->sig_len);
+}
+
 static bool conv_writable(const struct state_conv *c)
 {
 	return c->chat.v2 && c->chat.sk.n <= E2E_MAX_KEPT &&
@@ -314,6 +432,10 @@ int state_encode(const struct state *st, uint8_t **out, size_t *len)
 		return -E2BIG;
 	for (size_t i = 0; i < st->nout; i++)
 		total += STATE_ITEM_HDR + out_size(&st->out[i]);
+	if (st->nreq > STATE_MAX_REQ)
+		return -E2BIG;
+	for (size_t i = 0; i < st->nreq; i++)
+		total += STATE_ITEM_HDR + req_size(&st->req[i]);
 	if (!(*out = malloc(total)))
 		return -ENOMEM;
 	wr_init(&w, *out, total);
@@ -329,6 +451,11 @@ int state_encode(const struct state *st, uint8_t **out, size_t *len)
 		wr_u8(&w, STATE_ITEM_OUTBOX);
 		wr_u32(&w, (uint32_t)out_size(&st->out[i]));
 		wr_out(&w, &st->out[i]);
+	}
+	for (size_t i = 0; i < st->nreq; i++) {
+		wr_u8(&w, STATE_ITEM_REQUEST);
+		wr_u32(&w, (uint32_t)req_size(&st->req[i]));
+		wr_req(&w, &st->req[i]);
 	}
 	if (wr_error(&w) || w.len != total) {
 		state_buf_free(*out, total);
@@ -477,6 +604,36 @@ static int take_out(struct state *st, const uint8_t *p, size_t len)
 	return e;
 }
 
+/* One REQUEST item: valid, unique, for a peer without a conversation. */
+static int take_req(struct state *st, const uint8_t *p, size_t len)
+{
+	struct state_req q;
+	const uint8_t *sig;
+	struct reader r;
+	int e;
+
+	memset(&q, 0, sizeof(q));
+	rd_init(&r, p, len);
+	rd_name(&r, q.peer);
+	q.asked = rd_u64(&r);
+	q.flags = rd_u8(&r);
+	rd_opaque(&r, q.nonce_a, 32);
+	rd_opaque(&r, q.share_a, 32);
+	rd_opaque(&r, q.nonce_b, 32);
+	rd_opaque(&r, q.share_b, 32);
+	rd_opaque(&r, q.own_private, 32);
+	sig = rd_bytes16(&r, &q.sig_len);
+	e = -EBADMSG;
+	if (!rd_error(&r) && rd_end(&r) == 0 && q.sig_len <= MSG_SIG_MAX) {
+		memcpy(q.sig_b, sig, q.sig_len);
+		e = state_req_add(st, &q);
+	}
+	crypto_cleanse(&q, sizeof(q));
+	if (e == -EINVAL || e == -EEXIST || e == -E2BIG)
+		return -EBADMSG;
+	return e;
+}
+
 /* The USER item, first and once. */
 static int take_user(struct state *st, struct reader *r)
 {
@@ -511,12 +668,17 @@ static int decode_items(const uint8_t *p, size_t len, struct state *st)
 			return -EBADMSG;
 		if (type == STATE_ITEM_USER)
 			return -EBADMSG;
-		if (type == STATE_ITEM_CONVERSATION && st->nout > 0)
-			return -EBADMSG;	/* conversations come first */
+		/* one order: conversations, outbox, requests */
+		if ((type == STATE_ITEM_CONVERSATION &&
+		     (st->nout > 0 || st->nreq > 0)) ||
+		    (type == STATE_ITEM_OUTBOX && st->nreq > 0))
+			return -EBADMSG;
 		if (type == STATE_ITEM_CONVERSATION)
 			e = take_conv(st, v, n);
 		else if (type == STATE_ITEM_OUTBOX)
 			e = take_out(st, v, n);
+		else if (type == STATE_ITEM_REQUEST)
+			e = take_req(st, v, n);
 		else
 			return -EPROTONOSUPPORT;
 		if (e < 0)

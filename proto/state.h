@@ -36,16 +36,28 @@
 			E2E_MAX_KEPT * STATE_KEPT_LEN)
 /* The largest file the limits allow (about 140 MB; real ones are small). */
 #define STATE_OUT_MAX (1 + NAME_MAX_LEN + STATE_OUT_FIXED + E2E_MAX)
+#define STATE_REQ_MAX (1 + NAME_MAX_LEN + STATE_REQ_FIXED + MSG_SIG_MAX)
 #define STATE_FILE_MAX (STATE_HDR_LEN + AEAD_TAG_LEN + STATE_ITEM_HDR + 1 + \
 			NAME_MAX_LEN + STATE_MAX_CONV * \
 			(STATE_ITEM_HDR + (size_t)STATE_CONV_MAX) + \
-			STATE_MAX_OUTBOX * (STATE_ITEM_HDR + (size_t)STATE_OUT_MAX))
+			STATE_MAX_OUTBOX * (STATE_ITEM_HDR + (size_t)STATE_OUT_MAX) + \
+			STATE_MAX_REQ * (STATE_ITEM_HDR + (size_t)STATE_REQ_MAX))
 
 enum state_item {
 	STATE_ITEM_USER = 1,
 	STATE_ITEM_CONVERSATION = 2,
 	STATE_ITEM_OUTBOX = 3,
+	STATE_ITEM_REQUEST = 4,
 };
+
+/* First contact with a peer who may be offline (doc/first-contact.md):
+ * the exchange's values kept from before the RTT (A) or the ACCEPT (B)
+ * leaves until the CONFIRM makes the conversation. */
+#define STATE_MAX_REQ 1024
+/* A REQUEST's value but its peer name and sig_b. */
+#define STATE_REQ_FIXED (8 + 1 + 5 * 32 + 2)
+#define STATE_REQ_A 0x01	/* this side asked (A) */
+#define STATE_REQ_ACCEPTED 0x02	/* B sent ACCEPT (A: received it) */
 
 /* Records sent to an offline peer that the server has not yet answered
  * STORED (or refused): kept in the file so that a client that stops or
@@ -75,14 +87,29 @@ struct state_out {
 					 * was no connection, never sent yet */
 };
 
-/* A local user's conversations, in the order they were added, and the
- * outbox, oldest first. */
+/* One request: A's RTT, and B's ACCEPT once there is one. */
+struct state_req {
+	char peer[NAME_MAX_LEN + 1];
+	uint64_t asked;			/* A: local time of the RTT; B: KEPT
+					   at (or the local time) */
+	uint8_t flags;			/* STATE_REQ_A, STATE_REQ_ACCEPTED */
+	uint8_t nonce_a[32], share_a[32];
+	uint8_t nonce_b[32], share_b[32];	/* zero until accepted */
+	uint8_t own_private[32];	/* this side's exchange private key */
+	size_t sig_len;			/* B's signature: 0 until accepted */
+	uint8_t sig_b[MSG_SIG_MAX];
+};
+
+/* A local user's conversations, in the order they were added, the
+ * outbox, oldest first, and the requests, oldest first. */
 struct state {
 	char self[NAME_MAX_LEN + 1];
 	struct state_conv *conv;
 	size_t n, cap;
 	struct state_out *out;
 	size_t nout, capout;
+	struct state_req *req;
+	size_t nreq, capreq;
 };
 
 /* An empty state for user self: 0, or -EINVAL for a bad name. */
@@ -100,7 +127,8 @@ struct state_conv *state_find(struct state *st, const char *peer);
 int state_add(struct state *st, const char *peer, uint64_t since,
 	      const uint8_t fpr[SHA256_LEN], struct chat *chat);
 /* Forget a conversation (its secrets cleansed) and its outbox records;
- * -ENOENT if none. */
+ * -ENOENT if none. (state_add drops the request for peer, if any: the
+ * conversation it became replaces it.) */
 int state_remove(struct state *st, const char *peer);
 
 /*
@@ -120,6 +148,19 @@ int state_out_take(struct state *st, const char *peer, uint32_t ref,
 		   struct state_out *o);
 /* Cleanse and free one record's bytes. */
 void state_out_clear(struct state_out *o);
+
+/*
+ * Keep a copy of request q. -EINVAL for a bad or own peer name, a peer
+ * with a conversation, flags other than the two bits, an accepted one
+ * without sig_b or an open one with B's values (B's is always accepted),
+ * or own_private whose public key is not this side's share; -EEXIST for
+ * a peer that has one; -E2BIG past STATE_MAX_REQ; -ENOMEM.
+ */
+int state_req_add(struct state *st, const struct state_req *q);
+/* The request with peer, or NULL. */
+struct state_req *state_req_find(struct state *st, const char *peer);
+/* Forget the request with peer (cleansed); -ENOENT if none. */
+int state_req_remove(struct state *st, const char *peer);
 
 /* The plaintext of items (malloc'd; free with state_buf_free). */
 int state_encode(const struct state *st, uint8_t **out, size_t *len);

@@ -37,7 +37,8 @@
 #define ENCODE(m, w) msg_encode_c2s_v(m, MSG_VERSION, w)
 #define FORBIDDEN(op) ((op) == OP_ERROR || (op) == OP_BYE || \
 		       (op) == OP_PRESENCE || (op) == OP_STORED || \
-		       (op) == OP_QUEUED || (op) == OP_EXPIRED)
+		       (op) == OP_QUEUED || (op) == OP_EXPIRED || \
+		       (op) == OP_WAITING || (op) == OP_KEPT)
 #endif
 
 static bool inside(const uint8_t *p, size_t n, const uint8_t *data,
@@ -80,15 +81,42 @@ static void check_convs(const struct msg *m)
 	FZ_CHECK(n == m->count && off == m->convs_len);
 }
 
+/* WAITING names RTT or ACCEPT; KEPT carries a request's record (never a
+ * KEPT) with a valid peer and the reasons of that record. */
+static void check_first_contact(const struct msg *m)
+{
+	uint8_t k = m->rec_op;
+
+	if (m->op != OP_WAITING && m->op != OP_KEPT) {
+		FZ_CHECK(k == 0);
+		return;
+	}
+	FZ_CHECK(name_valid_str(m->peer));
+	if (m->op == OP_WAITING) {
+		FZ_CHECK(k == OP_RTT || k == OP_ACCEPT);
+		return;
+	}
+	FZ_CHECK(k == OP_RTT || k == OP_ACCEPT || k == OP_REFUSE ||
+		 k == OP_CONFIRM || k == OP_END);
+	if (k == OP_REFUSE)
+		FZ_CHECK(m->reason >= REFUSE_DECLINED &&
+			 m->reason <= REFUSE_EXPIRED);
+	if (k == OP_END)
+		FZ_CHECK(m->reason >= END_LEFT && m->reason <= END_KEY_CHANGED);
+	if (k != OP_ACCEPT && k != OP_CONFIRM)
+		FZ_CHECK(m->flags == 0 && m->peer_key == NULL);
+}
+
 /* The fields only version 2 has, and its peer rules. */
 static void check_v2(const struct msg *m)
 {
 	if (!V2) {
 		FZ_CHECK(m->ref == 0 && m->flags == 0 && m->err_op == 0 &&
 			 m->online == 0 && m->convs == NULL && m->seq == 0 &&
-			 m->at == 0);
+			 m->at == 0 && m->rec_op == 0);
 		return;
 	}
+	check_first_contact(m);
 	/* issue 17's records: a peer, a ref or seq other than 0 */
 	if (m->op == OP_STORED || m->op == OP_EXPIRED)
 		FZ_CHECK(name_valid_str(m->peer) && m->ref != 0);
@@ -98,7 +126,7 @@ static void check_v2(const struct msg *m)
 		FZ_CHECK(m->seq != 0);
 	if (m->op != OP_QUEUED && m->op != OP_ACK)
 		FZ_CHECK(m->seq == 0);
-	if (m->op != OP_QUEUED && m->op != OP_EXPIRED)
+	if (m->op != OP_QUEUED && m->op != OP_EXPIRED && m->op != OP_KEPT)
 		FZ_CHECK(m->at == 0);
 	if (m->op == OP_ERROR)
 		FZ_CHECK(m->peer[0] == '\0' || name_valid_str(m->peer));
@@ -125,7 +153,7 @@ static void check_ok(const struct msg *m, const uint8_t *data, size_t size)
 	FZ_CHECK(inside(m->convs, m->convs_len, data, size));
 	FZ_CHECK(m->sig_len <= MSG_SIG_MAX && m->e2e_len <= E2E_MAX &&
 		 m->peer_key_len <= PEER_KEY_MAX);
-	if (m->op >= OP_RTT && m->op <= OP_END)
+	if ((m->op >= OP_RTT && m->op <= OP_END) || m->op == OP_KEPT)
 		FZ_CHECK(name_valid_str(m->peer));
 	if (MSG_S2C && m->op == OP_LIST)
 		check_names(m);
@@ -196,6 +224,27 @@ static void seed_msg(const char *name, const struct msg *m)
 		fz_seed(name, out, w.len);
 }
 
+/* KEPT with each record it may carry, and WAITING for ACCEPT (m: the
+ * last seed of seeds(), all fields set). */
+static void seeds_kept(struct msg *m)
+{
+	static const uint8_t inner[] = { OP_ACCEPT, OP_REFUSE, OP_CONFIRM,
+					 OP_END };
+	char name[40];
+
+	if (!V2 || !MSG_S2C)
+		return;
+	m->op = OP_WAITING;
+	m->rec_op = OP_ACCEPT;
+	seed_msg("op-WAITING-ACCEPT", m);
+	m->op = OP_KEPT;
+	for (size_t i = 0; i < sizeof(inner); i++) {
+		m->rec_op = inner[i];
+		snprintf(name, sizeof(name), "op-KEPT-%s", opcode_name(inner[i]));
+		seed_msg(name, m);
+	}
+}
+
 static void seeds(void)
 {
 	static const struct {
@@ -245,6 +294,7 @@ static void seeds(void)
 			m.online = 1;
 			m.seq = 3;
 			m.at = 1767225600;
+			m.rec_op = OP_RTT;
 			if (op == OP_CONVERSATIONS) {
 				m.convs = convs;
 				m.convs_len = cw.len;
@@ -253,6 +303,7 @@ static void seeds(void)
 		snprintf(name, sizeof(name), "op-%s", opcode_name(op));
 		seed_msg(name, &m);
 	}
+	seeds_kept(&m);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

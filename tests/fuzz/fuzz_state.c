@@ -13,7 +13,9 @@
  * bytes (the format has one encoding), holds at most 1024 conversations
  * of at most 2000 kept keys each, with valid, distinct peer names other
  * than the user's own, and chats of a conversation's rules, and at most
- * 1024 outbox records, each of a conversation, unique; one that
+ * 1024 outbox records, each of a conversation, unique, and at most 1024
+ * requests, unique, each with a peer other than the user and without a
+ * conversation, its flags and B's values in agreement; one that
  * does not gives a documented error and leaves the state empty (nothing
  * half-loaded); a file that is not the genuine one is refused.
  */
@@ -37,6 +39,27 @@ static void check_empty(const struct state *st)
 {
 	FZ_CHECK(st->n == 0 && st->conv == NULL && st->self[0] == '\0');
 	FZ_CHECK(st->nout == 0 && st->out == NULL);
+	FZ_CHECK(st->nreq == 0 && st->req == NULL);
+}
+
+static void check_requests(const struct state *st)
+{
+	static const uint8_t zero[32];
+
+	FZ_CHECK(st->nreq <= STATE_MAX_REQ);
+	for (size_t i = 0; i < st->nreq; i++) {
+		const struct state_req *q = &st->req[i];
+		bool acc = q->flags & STATE_REQ_ACCEPTED;
+
+		FZ_CHECK(name_valid_str(q->peer));
+		FZ_CHECK(strcmp(q->peer, st->self) != 0);
+		FZ_CHECK(state_find((struct state *)st, q->peer) == NULL);
+		FZ_CHECK(state_req_find((struct state *)st, q->peer) == q);
+		FZ_CHECK(!(q->flags & ~(STATE_REQ_A | STATE_REQ_ACCEPTED)));
+		FZ_CHECK(acc || (q->flags & STATE_REQ_A));
+		FZ_CHECK(acc ? q->sig_len >= 1 && q->sig_len <= MSG_SIG_MAX :
+			 q->sig_len == 0 && !memcmp(q->share_b, zero, 32));
+	}
 }
 
 static void check_taken(const struct state *st, const uint8_t *p, size_t len)
@@ -64,6 +87,7 @@ static void check_taken(const struct state *st, const uint8_t *p, size_t len)
 		FZ_CHECK(state_out_find((struct state *)st, o->peer, o->ref) ==
 			 o);
 	}
+	check_requests(st);
 	if (!p)
 		return;
 	FZ_CHECK(state_encode(st, &out, &olen) == 0);
@@ -147,6 +171,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 /* ---- seeds ---- */
 
+/* bob's state with two requests: his to carol (open), alice's to him
+ * (he accepted); written by state_encode. */
+static void seed_requests(void)
+{
+	struct state st;
+	struct state_req q;
+	uint8_t *p;
+	size_t len;
+
+	FZ_CHECK(state_init(&st, "bob") == 0);
+	memset(&q, 0, sizeof(q));
+	strcpy(q.peer, "carol");
+	q.asked = 1767225600;
+	q.flags = STATE_REQ_A;
+	memset(q.nonce_a, 0x11, 32);
+	memset(q.own_private, 0x61, 32);
+	FZ_CHECK(crypto_x25519_public(q.own_private, q.share_a) == 0);
+	FZ_CHECK(state_req_add(&st, &q) == 0);
+	strcpy(q.peer, "alice");
+	q.flags = STATE_REQ_ACCEPTED;
+	memset(q.nonce_b, 0x21, 32);
+	memset(q.share_a, 0x12, 32);
+	FZ_CHECK(crypto_x25519_public(q.own_private, q.share_b) == 0);
+	memset(q.sig_b, 0x5b, 64);
+	q.sig_len = 64;
+	FZ_CHECK(state_req_add(&st, &q) == 0);
+	FZ_CHECK(state_encode(&st, &p, &len) == 0);
+	fz_seed_mode("plaintext-requests", 0, p, len);
+	fz_seed_mode("sealed-requests", 2, p, len);
+	state_buf_free(p, len);
+	state_free(&st);
+}
+
 static void seeds(void)
 {
 	fz_seed_mode("plaintext", 0, v2_state_plaintext,
@@ -158,6 +215,7 @@ static void seeds(void)
 		  sizeof(v2_state_empty_file));
 	fz_seed_mode("sealed", 2, v2_state_plaintext,
 		     sizeof(v2_state_plaintext));
+	seed_requests();
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -255,7 +255,7 @@ static void test_strict(void **state)
 			 "1: server: key outside a section ([client])");
 	expect_load_line("[client]\nkeepalive = soon\n",
 			 "2: client.keepalive: invalid duration 'soon' (a "
-			 "number of ms, s, m or h; bare: seconds)");
+			 "number of ms, s, m, h or d; bare: seconds)");
 	expect_load_line("[client]\nsend_rate = 10\n[other]\nx = 1\n"
 			 "[client]\nsend_rate = 20\n",
 			 "6: client.send_rate: duplicate key (first set on "

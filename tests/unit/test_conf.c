@@ -142,6 +142,38 @@ static void test_set(void **state)
 	assert_int_equal(conf_key_index(&t_schema, "u", "bytes"), -1);
 }
 
+/* Durations in days (d, 24 hours) are read, and printed in hours. */
+static void test_days(void **state)
+{
+	static const struct conf_key k[] = {
+		CONF_DURATION(struct t_cfg, "t", "wait", wait_ms, CONF_SEC,
+			      CONF_SEC, 30 * CONF_DAY, "7d", NULL),
+	};
+	static const struct conf_schema sch = {
+		.keys = k, .nkeys = 1, .sections = t_sections, .nsections = 1,
+	};
+	struct t_cfg c;
+	char err[256], out[32];
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	conf_defaults(&sch, &c);
+	assert_int_equal(c.wait_ms, 7 * 86400);	/* stored in seconds */
+	conf_format_duration(&k[0], &c, out, sizeof(out));
+	assert_string_equal(out, "168h");
+	assert_int_equal(conf_set(&sch, &c, "t", "wait", "2d", NULL, err,
+				  sizeof(err)), 0);
+	assert_int_equal(c.wait_ms, 2 * 86400);
+	assert_int_equal(conf_set(&sch, &c, "t", "wait", "31d", NULL, err,
+				  sizeof(err)), -EINVAL);
+	assert_string_equal(err, "t.wait: '31d' out of range (1s..720h)");
+	assert_int_equal(conf_set(&sch, &c, "t", "wait", "1 d", NULL, err,
+				  sizeof(err)), -EINVAL);
+	assert_int_equal(conf_set(&t_schema, &c, "t", "wait", "1d", NULL, err,
+				  sizeof(err)), -EINVAL);
+	assert_string_equal(err, "t.wait: '1d' out of range (0..10m)");
+}
+
 /* The defaults' relative path is made absolute from the file's directory,
  * like a relative path in the file. */
 static void test_default_path_resolved(void **state)
@@ -195,6 +227,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_concurrent_loads),
 		cmocka_unit_test(test_set),
+		cmocka_unit_test(test_days),
 		cmocka_unit_test(test_default_path_resolved),
 		cmocka_unit_test(test_describe),
 	};

@@ -349,7 +349,7 @@ static const struct bad bads[] = {
 	  "@DIR@/bad-unknown-section.conf:5: [client]: unknown section" },
 	{ "bad-duration.conf", NULL,
 	  "@DIR@/bad-duration.conf:7: limits.idle_timeout: invalid duration "
-	  "'5 min' (a number of ms, s, m or h; bare: seconds)" },
+	  "'5 min' (a number of ms, s, m, h or d; bare: seconds)" },
 	{ "bad-range.conf", NULL,
 	  "@DIR@/bad-range.conf:2: limits.max_connections: '1000001' out of "
 	  "range (1..1000000)" },
@@ -595,6 +595,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.limits.handshake_timeout_ms, 10000);
 	assert_int_equal(c.limits.idle_timeout_ms, 300000);
 	assert_int_equal(c.limits.request_timeout_ms, 60000);
+	assert_int_equal(c.limits.request_retention_s, 0);	/* off */
 	assert_int_equal(c.limits.max_chats, 32);
 	assert_int_equal(c.limits.max_pending, 16);
 	assert_int_equal(c.limits.messages_per_second, 50);

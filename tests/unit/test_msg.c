@@ -376,7 +376,9 @@ static void test_opcodes_refused(void **state)
 	assert_string_equal(opcode_name(16), "QUEUED");
 	assert_string_equal(opcode_name(17), "ACK");
 	assert_string_equal(opcode_name(18), "EXPIRED");
-	assert_string_equal(opcode_name(19), "UNKNOWN");
+	assert_string_equal(opcode_name(19), "WAITING");
+	assert_string_equal(opcode_name(20), "KEPT");
+	assert_string_equal(opcode_name(21), "UNKNOWN");
 	assert_string_equal(opcode_name(255), "UNKNOWN");
 }
 

@@ -256,6 +256,182 @@ static void test_expired_record(void **state)
 	assert_int_equal(msg_encode_s2c_v(&m, 2, &w), 0);
 }
 
+/* WAITING and KEPT vectors: the kept record's fields as the reference
+ * put them in (KEPT: at, and the inner record's fields in m). */
+static void test_vector_first_contact(void **state)
+{
+	struct msg m;
+	uint8_t *b;
+
+	(void)state;
+	vec("records.s2c.waiting_rtt.plaintext", true, &m, &b);
+	assert_int_equal(m.op, OP_WAITING);
+	assert_string_equal(m.peer, "bob");
+	assert_int_equal(m.rec_op, OP_RTT);
+	free(b);
+	vec("records.s2c.waiting_accept.plaintext", true, &m, &b);
+	assert_string_equal(m.peer, "alice");
+	assert_int_equal(m.rec_op, OP_ACCEPT);
+	free(b);
+	vec("records.s2c.kept_rtt.plaintext", true, &m, &b);
+	assert_int_equal(m.op, OP_KEPT);
+	assert_int_equal(m.rec_op, OP_RTT);
+	assert_int_equal(m.at, 1767225600);
+	assert_string_equal(m.peer, "alice");
+	free(b);
+	vec("records.s2c.kept_accept.plaintext", true, &m, &b);
+	assert_int_equal(m.rec_op, OP_ACCEPT);
+	assert_int_equal(m.at, 1767225660);
+	assert_int_equal(m.sig_len, 64);
+	assert_int_equal(m.peer_key_len, 44);
+	assert_int_equal(m.flags, MSG_FLAG_PERSISTENT);
+	free(b);
+	vec("records.s2c.kept_confirm.plaintext", true, &m, &b);
+	assert_int_equal(m.rec_op, OP_CONFIRM);
+	assert_string_equal(m.peer, "alice");
+	assert_int_equal(m.flags, MSG_FLAG_PERSISTENT);
+	free(b);
+	vec("records.s2c.kept_refuse_6.plaintext", true, &m, &b);
+	assert_int_equal(m.rec_op, OP_REFUSE);
+	assert_int_equal(m.reason, REFUSE_EXPIRED);
+	free(b);
+	vec("records.s2c.kept_end_4.plaintext", true, &m, &b);
+	assert_int_equal(m.rec_op, OP_END);
+	assert_int_equal(m.reason, END_WITHDRAWN);
+	assert_int_equal(m.e2e_len, 0);
+	free(b);
+}
+
+/* A WAITING of op 2 or 3 only; server to client, version 2 only. */
+static void test_waiting_record(void **state)
+{
+	uint8_t buf[16];
+	struct writer w;
+	struct msg m;
+
+	(void)state;
+	wr_init(&w, buf, sizeof(buf));
+	wr_u8(&w, OP_WAITING);
+	wr_name(&w, "bob");
+	wr_u8(&w, OP_RTT);
+	assert_int_equal(msg_decode_s2c_v(buf, w.len, 2, &m), 0);
+	for (unsigned op = 0; op < 256; op++) {
+		buf[w.len - 1] = (uint8_t)op;
+		assert_int_equal(msg_decode_s2c_v(buf, w.len, 2, &m),
+				 op == OP_RTT || op == OP_ACCEPT ? 0 : -EBADMSG);
+	}
+	assert_string_equal(m.peer, "bob");
+	assert_int_equal(msg_decode_s2c_v(buf, w.len - 1, 2, &m), -EBADMSG);
+	assert_int_equal(msg_decode_s2c_v(buf, w.len, 1, &m), -ENOTSUP);
+	assert_int_equal(msg_decode_c2s_v(buf, w.len, 2, &m), -ENOTSUP);
+	memset(&m, 0, sizeof(m));
+	m.op = OP_WAITING;
+	strcpy(m.peer, "bob");
+	wr_init(&w, buf, sizeof(buf));
+	assert_int_equal(msg_encode_s2c_v(&m, 2, &w), -EINVAL);
+	m.rec_op = OP_ACCEPT;
+	assert_int_equal(msg_encode_c2s_v(&m, 2, &w), -EINVAL);
+	assert_int_equal(msg_encode_s2c_v(&m, 2, &w), 0);
+}
+
+/* Write KEPT(at 9) around an inner record; returns the length. */
+static size_t kept_of(uint8_t *buf, size_t size, const uint8_t *in,
+		      size_t in_len)
+{
+	struct writer w;
+
+	wr_init(&w, buf, size);
+	wr_u8(&w, OP_KEPT);
+	wr_u64(&w, 9);
+	wr_bytes(&w, in, in_len);
+	assert_false(wr_error(&w));
+	return w.len;
+}
+
+/* KEPT: its inner record by that record's rules; only 2, 3, 4, 6, 7. */
+static void test_kept_record(void **state)
+{
+	uint8_t in[64], buf[96];
+	struct writer w;
+	struct msg m;
+	size_t n;
+
+	(void)state;
+	wr_init(&w, in, sizeof(in));
+	wr_u8(&w, OP_END);
+	wr_name(&w, "bob");
+	wr_u8(&w, END_WITHDRAWN);
+	wr_u16(&w, 0);
+	n = kept_of(buf, sizeof(buf), in, w.len);
+	assert_int_equal(msg_decode_s2c_v(buf, n, 2, &m), 0);
+	assert_int_equal(m.op, OP_KEPT);
+	assert_int_equal(m.rec_op, OP_END);
+	assert_int_equal(m.at, 9);
+	/* the inner record's own rules: an END reason past version 2's
+	 * last is malformed */
+	in[1 + 4] = END_KEY_UNKNOWN + 1;
+	n = kept_of(buf, sizeof(buf), in, w.len);
+	assert_int_equal(msg_decode_s2c_v(buf, n, 2, &m), -EBADMSG);
+	assert_int_equal(m.op, OP_KEPT);
+	assert_string_equal(m.peer, "bob");
+	in[1 + 4] = END_WITHDRAWN;
+	/* truncated inside the inner record, trailing bytes after it */
+	assert_int_equal(msg_decode_s2c_v(buf, n - 1, 2, &m), -EBADMSG);
+	n = kept_of(buf, sizeof(buf), in, w.len + 1);
+	assert_int_equal(msg_decode_s2c_v(buf, n, 2, &m), -EBADMSG);
+	/* any other opcode (a KEPT in a KEPT among them) is malformed; so
+	 * are RTT, ACCEPT, REFUSE and CONFIRM with END's fields */
+	for (unsigned op = 0; op < 256; op++) {
+		in[0] = (uint8_t)op;
+		n = kept_of(buf, sizeof(buf), in, w.len);
+		assert_int_equal(msg_decode_s2c_v(buf, n, 2, &m),
+				 op == OP_END ? 0 : -EBADMSG);
+	}
+	in[0] = OP_END;
+	n = kept_of(buf, sizeof(buf), in, w.len);
+	assert_int_equal(msg_decode_s2c_v(buf, n, 1, &m), -ENOTSUP);
+	assert_int_equal(msg_decode_c2s_v(buf, n, 2, &m), -ENOTSUP);
+	assert_int_equal(msg_decode_s2c_v(buf, 1 + 8, 2, &m), -EBADMSG);
+}
+
+/* Encoding KEPT: the inner record's fields are checked as that record's;
+ * a KEPT of a record it may not carry is refused. */
+static void test_kept_encode(void **state)
+{
+	uint8_t buf[128];
+	struct writer w;
+	struct msg m;
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	m.op = OP_KEPT;
+	m.at = 1767225600;
+	strcpy(m.peer, "bob");
+	m.reason = REFUSE_EXPIRED;
+	wr_init(&w, buf, sizeof(buf));
+	m.rec_op = OP_MESSAGE;
+	assert_int_equal(msg_encode_s2c_v(&m, 2, &w), -EINVAL);
+	m.rec_op = OP_KEPT;
+	assert_int_equal(msg_encode_s2c_v(&m, 2, &w), -EINVAL);
+	m.rec_op = OP_REFUSE;
+	assert_int_equal(msg_encode_c2s_v(&m, 2, &w), -EINVAL);
+	assert_int_equal(msg_encode_s2c_v(&m, 1, &w), -EINVAL);
+	assert_int_equal(msg_encode_s2c_v(&m, 2, &w), 0);
+	assert_int_equal(w.len, 1 + 8 + 1 + 4 + 1);
+	assert_int_equal(buf[9], OP_REFUSE);
+	m.reason = 7;
+	wr_init(&w, buf, sizeof(buf));
+	assert_int_equal(msg_encode_s2c_v(&m, 2, &w), -EINVAL);
+	m.rec_op = OP_ACCEPT;
+	m.flags = 2;
+	assert_int_equal(msg_encode_s2c_v(&m, 2, &w), -EINVAL);
+	m.flags = 1;
+	assert_int_equal(msg_encode_s2c_v(&m, 2, &w), 0);
+	assert_int_equal(msg_decode_s2c_v(buf, w.len, 2, &m), 0);
+	assert_int_equal(m.rec_op, OP_ACCEPT);
+	assert_int_equal(m.flags, 1);
+}
+
 /* The exchange and the conversation's MESSAGE and END records. */
 static void test_vector_conversation(void **state)
 {
@@ -914,6 +1090,10 @@ int main(void)
 		cmocka_unit_test(test_presence),
 		cmocka_unit_test(test_vector_store_records),
 		cmocka_unit_test(test_expired_record),
+		cmocka_unit_test(test_vector_first_contact),
+		cmocka_unit_test(test_waiting_record),
+		cmocka_unit_test(test_kept_record),
+		cmocka_unit_test(test_kept_encode),
 		cmocka_unit_test(test_store_rules),
 		cmocka_unit_test(test_version1_unchanged),
 		cmocka_unit_test(test_truncated_and_trailing),

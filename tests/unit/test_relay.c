@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -29,6 +30,7 @@
 #include "daemon/registry.h"
 #include "daemon/relay.h"
 #include "daemon/store.h"
+#include "daemon/users.h"
 #include "keys.h"
 #include "msg.h"
 #include "testutil.h"
@@ -419,6 +421,65 @@ static int setup(void **state)
 	return 0;
 }
 
+static struct users *users;
+static const char *const enrolled[] = { "alice", "bob", "carol", "dave" };
+
+/* The users directory of gate_on(), its files removed (each path). */
+static void users_dir(char *out, size_t len, const char *name)
+{
+	if (name)
+		snprintf(out, len, "%s/users/%s.pem", stdir, name);
+	else
+		snprintf(out, len, "%s/users", stdir);
+}
+
+/* Kept requests on (doc/first-contact.md): request_retention set and
+ * the users table given; alice, bob, carol and dave enrolled (erin not). */
+static void gate_on(void)
+{
+	char path[128];
+
+	users_dir(path, sizeof(path), NULL);
+	assert_int_equal(mkdir(path, 0700), 0);
+	for (size_t i = 0; i < 4; i++) {
+		char src[64], pem[4096];
+		FILE *in, *out;
+		size_t n;
+
+		snprintf(src, sizeof(src), "%s.pub", enrolled[i]);
+		in = fopen(tu_pki_path(src), "rb");
+		assert_non_null(in);
+		n = fread(pem, 1, sizeof(pem), in);
+		fclose(in);
+		users_dir(path, sizeof(path), enrolled[i]);
+		out = fopen(path, "wb");
+		assert_non_null(out);
+		assert_int_equal(fwrite(pem, 1, n, out), n);
+		fclose(out);
+	}
+	users_dir(path, sizeof(path), NULL);
+	assert_int_equal(users_load(path, &users), 0);
+	env.users = users;
+	limits.request_retention_s = 3600;
+}
+
+static void gate_off(void)
+{
+	char path[128];
+
+	env.users = NULL;
+	if (!users)
+		return;
+	users_unref(users);
+	users = NULL;
+	for (size_t i = 0; i < 4; i++) {
+		users_dir(path, sizeof(path), enrolled[i]);
+		unlink(path);
+	}
+	users_dir(path, sizeof(path), NULL);
+	rmdir(path);
+}
+
 static int teardown(void **state)
 {
 	(void)state;
@@ -435,6 +496,7 @@ static int teardown(void **state)
 	store_close(st);
 	convs_reset();
 	queue_reset();
+	gate_off();
 	rm_dir(stdir);
 	return 0;
 }
@@ -1218,6 +1280,371 @@ static void test_v2_expired_reported(void **state)
 	expect_nothing(a);
 }
 
+/* A kept request a -> b in the store (the relay does not make them
+ * yet: request_retention is the gate, doc/first-contact.md). */
+static void kept_req(const char *a, const char *b)
+{
+	uint8_t rtt[CONVS_RTT_LEN] = { 0 };
+	struct store_req *r = store_req_new(STORE_REQ_ADD, a, b, rtt,
+					    sizeof(rtt));
+
+	r->since = 1700000000;
+	r->max_msgs = 16;
+	store_run(st, r);
+}
+
+/* b declines a's kept request: REFUSE 1 to a, END 4 to b (rule 5's
+ * records), run by the store at once; its events wait for pump(). */
+static void kept_ended(const char *a, const char *b)
+{
+	struct store_req *r = store_req_new(STORE_REQ_DELETE, a, b, NULL, 0);
+
+	r->tell = STORE_TELL_A | STORE_TELL_B;
+	r->tell_op[0] = OP_REFUSE;
+	r->tell_reason[0] = REFUSE_DECLINED;
+	r->tell_op[1] = OP_END;
+	r->tell_reason[1] = END_WITHDRAWN;
+	store_run(st, r);
+}
+
+/* c logs in at version 2: LIST, then KEPT(at, op(peer, reason)), then
+ * CONVERSATIONS and nothing else. */
+static struct client *login_kept(const char *name, uint8_t op,
+				 const char *peer, uint8_t reason)
+{
+	struct client *c = login_keep(name, 2);
+	struct msg m;
+
+	expect_op(c, OP_LIST, &m);
+	expect_op(c, OP_KEPT, &m);
+	assert_int_equal(m.rec_op, op);
+	assert_string_equal(m.peer, peer);
+	assert_int_equal(m.reason, reason);
+	assert_true(m.at >= 1700000000);
+	expect_op(c, OP_CONVERSATIONS, &m);
+	expect_nothing(c);
+	return c;
+}
+
+/* The end of a kept request, told by the store (doc/first-contact.md,
+ * rules 5-7): a side online at version 2 gets the REFUSE or END at once;
+ * one offline, or whose session ended before the event reached it, gets
+ * KEPT(at, that record) at its next version 2 login, after the held
+ * ENDs and before CONVERSATIONS, once; a version 1 login does not see
+ * it. */
+static void test_v2_kept_end_told(void **state)
+{
+	struct client *b = login2("bob"), *a;
+	struct msg m;
+
+	(void)state;
+	kept_req("alice", "bob");
+	kept_req("carol", "bob");
+	kept_ended("alice", "bob");
+	pump();
+	expect_end(b, "alice", END_WITHDRAWN);
+	expect_nothing(b);
+	a = login("alice");		/* version 1 does not see it */
+	expect_nothing(a);
+	logout(a, END_DISCONNECTED);
+	a = login_kept("alice", OP_REFUSE, "bob", REFUSE_DECLINED);
+	logout(a, END_DISCONNECTED);
+	a = login_keep("alice", 2);			/* once */
+	expect_op(a, OP_LIST, &m);
+	expect_op(a, OP_CONVERSATIONS, &m);
+	expect_nothing(a);
+	kept_ended("carol", "bob");	/* bob online at the lookup */
+	logout(b, END_DISCONNECTED);	/* gone before the event */
+	reopen();
+	login_kept("bob", OP_END, "carol", END_WITHDRAWN);
+	assert_int_equal(convs_req_total(), 0);
+}
+
+/* ---- kept requests, the gate on (doc/first-contact.md) ---- */
+
+static void expect_waiting(struct client *c, const char *peer, uint8_t op)
+{
+	struct msg m;
+
+	expect_op(c, OP_WAITING, &m);
+	assert_string_equal(m.peer, peer);
+	assert_int_equal(m.rec_op, op);
+}
+
+/* c logs in at version 2: LIST, then KEPT(at, op) from peer, then
+ * CONVERSATIONS; the KEPT record in m. */
+static struct client *login_with_kept(const char *name, uint8_t op,
+				      const char *peer, struct msg *m)
+{
+	struct client *c = login_keep(name, 2);
+	struct msg l;
+
+	expect_op(c, OP_LIST, &l);
+	expect_op(c, OP_KEPT, m);
+	assert_int_equal(m->rec_op, op);
+	assert_string_equal(m->peer, peer);
+	assert_true(m->at >= 1700000000);
+	expect_op(c, OP_CONVERSATIONS, &l);
+	expect_nothing(c);
+	return c;
+}
+
+/* The gate on, alice (version 2) asks bob, who is offline: kept. */
+static struct client *alice_asks_bob_away(void)
+{
+	struct client *a;
+
+	gate_on();
+	a = login2("alice");
+	send_op(a, OP_RTT, "bob");
+	expect_waiting(a, "bob", OP_RTT);
+	return a;
+}
+
+/* Rule 1: an RTT of version 2 to a user enrolled and offline is kept
+ * (WAITING(target, 2), on disk, no END at a disconnect); to one online
+ * at version 2 it is kept and relayed; to one online at version 1 it is
+ * a live request; to one not enrolled REFUSE 2; the limits count kept
+ * requests. A version 1 requester keeps the rules of today. */
+static void test_kept_rtt(void **state)
+{
+	struct client *a, *c, *d = login("dave"), *e;
+	struct msg m;
+
+	(void)state;
+	a = alice_asks_bob_away();
+	expect_nothing(a);
+	assert_int_equal(convs_req_total(), 1);
+	send_op(a, OP_RTT, "erin");			/* not enrolled */
+	expect_refuse(a, "erin", REFUSE_OFFLINE);
+	send_op(a, OP_RTT, "dave");			/* version 1: live */
+	expect_op(d, OP_RTT, &m);
+	assert_int_equal(convs_req_total(), 1);
+	c = login2("carol");
+	send_op(a, OP_RTT, "carol");			/* over max_pending */
+	expect_error_about(a, ERR_LIMIT, OP_RTT, 0, "carol");
+	send_op(a, OP_END, "dave");
+	expect_end(d, "alice", END_WITHDRAWN);
+	send_op(a, OP_RTT, "carol");			/* online, version 2 */
+	expect_op(c, OP_RTT, &m);
+	assert_string_equal(m.peer, "alice");
+	expect_nothing(a);
+	assert_int_equal(convs_req_total(), 2);
+	send_op(c, OP_RTT, "alice");			/* one either way */
+	expect_refuse(c, "alice", REFUSE_EXISTS);
+	logout(a, END_DISCONNECTED);
+	expect_nothing(c);				/* kept: no END */
+	assert_int_equal(convs_req_total(), 2);
+	e = login("erin");				/* version 1 rules */
+	send_op(d, OP_RTT, "bob");
+	expect_refuse(d, "bob", REFUSE_OFFLINE);
+	expect_nothing(e);
+}
+
+/* Rule 2: at each version 2 login until it is answered, the target gets
+ * KEPT(asked, RTT) after the held ENDs and before CONVERSATIONS; a
+ * version 1 login does not; the target cannot ask the requester back. */
+static void test_kept_login(void **state)
+{
+	struct client *a, *b;
+	struct msg m;
+
+	(void)state;
+	a = alice_asks_bob_away();
+	b = login_with_kept("bob", OP_RTT, "alice", &m);
+	logout(b, END_DISCONNECTED);
+	b = login("bob");
+	expect_nothing(b);
+	logout(b, END_DISCONNECTED);
+	b = login_with_kept("bob", OP_RTT, "alice", &m);
+	send_op(b, OP_RTT, "alice");			/* it is there */
+	expect_refuse(b, "alice", REFUSE_EXISTS);
+	expect_nothing(a);
+}
+
+/* Rule 3 and 8: ACCEPT of a kept request is stored, then relayed to the
+ * requester online at version 2 (with the target's key and flag 1), or
+ * WAITING(requester, 3) to the target and KEPT(accepted, ACCEPT) with
+ * the key the server has at the requester's next login, every login
+ * until it CONFIRMs; REFUSE reaches the requester live or held. */
+static void test_kept_accept(void **state)
+{
+	struct client *a, *b, *c;
+	struct msg m;
+
+	(void)state;
+	a = alice_asks_bob_away();
+	logout(a, END_DISCONNECTED);
+	b = login_with_kept("bob", OP_RTT, "alice", &m);
+	send_op(b, OP_ACCEPT, "alice");
+	expect_waiting(b, "alice", OP_ACCEPT);
+	expect_nothing(b);
+	a = login_with_kept("alice", OP_ACCEPT, "bob", &m);
+	assert_key_of(&m, b);
+	assert_int_equal(m.flags, MSG_FLAG_PERSISTENT);
+	assert_int_equal(m.sig_len, 64);
+	logout(a, END_DISCONNECTED);
+	a = login_with_kept("alice", OP_ACCEPT, "bob", &m);	/* again */
+	/* live: carol online asks bob, bob accepts */
+	c = login2("carol");
+	accepted(c, b, &m);
+	assert_key_of(&m, b);
+	assert_int_equal(m.flags, MSG_FLAG_PERSISTENT);
+	expect_nothing(b);
+	send_op(c, OP_END, "bob");		/* max_pending is 2 */
+	expect_end(b, "carol", END_LEFT);
+	/* REFUSE: dave asks bob and leaves; bob declines */
+	logout(a, END_DISCONNECTED);
+	a = login2("dave");
+	send_op(a, OP_RTT, "bob");
+	expect_op(b, OP_RTT, &m);
+	logout(a, END_DISCONNECTED);
+	send_op(b, OP_REFUSE, "dave");
+	expect_nothing(b);
+	login_with_kept("dave", OP_REFUSE, "bob", &m);
+	assert_int_equal(m.reason, REFUSE_DECLINED);
+}
+
+/* Rule 4: CONFIRM of a kept request creates the conversation and deletes
+ * the request in one transaction; the target online at version 2 gets
+ * CONFIRM, one offline KEPT(at, CONFIRM) (with the requester's key, flag
+ * 1) before CONVERSATIONS, which lists the conversation. */
+static void test_kept_confirm(void **state)
+{
+	struct client *a, *b, *c;
+	struct msg m;
+
+	(void)state;
+	gate_on();
+	b = login2("bob");
+	a = login2("alice");
+	accepted(a, b, &m);
+	logout(b, END_DISCONNECTED);
+	send_op(a, OP_CONFIRM, "bob");
+	expect_nothing(a);
+	assert_true(convs_exists("alice", "bob"));
+	assert_int_equal(convs_req_total(), 0);
+	reopen();
+	b = login_keep("bob", 2);
+	expect_op(b, OP_LIST, &m);
+	expect_op(b, OP_KEPT, &m);
+	assert_int_equal(m.rec_op, OP_CONFIRM);
+	assert_string_equal(m.peer, "alice");
+	assert_key_of(&m, a);
+	assert_int_equal(m.flags, MSG_FLAG_PERSISTENT);
+	expect_op(b, OP_CONVERSATIONS, &m);
+	assert_int_equal(m.count, 1);
+	expect_presence(a, "bob", true);
+	send_message(a, "bob", 1);			/* a conversation */
+	expect_op(b, OP_MESSAGE, &m);
+	/* live: carol and bob both online */
+	c = login2("carol");
+	accepted(c, b, &m);
+	send_op(c, OP_CONFIRM, "bob");
+	expect_op(b, OP_CONFIRM, &m);
+	assert_key_of(&m, c);
+	assert_true(convs_exists("carol", "bob"));
+}
+
+/* Rule 5: END from the requester withdraws (END 4 to the target, here
+ * held: KEPT(END) instead of the KEPT RTT); from the target of an
+ * accepted request END 1 to the requester, live. */
+static void test_kept_end(void **state)
+{
+	struct client *a, *b;
+	struct msg m;
+
+	(void)state;
+	a = alice_asks_bob_away();
+	send_op(a, OP_END, "bob");
+	expect_nothing(a);
+	assert_int_equal(convs_req_total(), 0);
+	b = login_with_kept("bob", OP_END, "alice", &m);
+	assert_int_equal(m.reason, END_WITHDRAWN);
+	accepted(a, b, &m);
+	send_op(b, OP_END, "alice");
+	expect_end(a, "bob", END_LEFT);
+	send_op(a, OP_CONFIRM, "bob");
+	expect_error_about(a, ERR_NO_CHAT, OP_CONFIRM, 0, "bob");
+	assert_int_equal(convs_req_total(), 0);
+}
+
+/* Every kept request expires now (the store thread's check, by hand). */
+static void expire_kept(void)
+{
+	struct store_req *r = store_req_new(STORE_REQ_EXPIRE, NULL, NULL,
+					    NULL, 0);
+
+	r->since = (int64_t)time(NULL) + 1;
+	store_run(st, r);
+}
+
+/* Rules 6 and 7: a kept request past request_retention goes (the store
+ * thread's check, here run by hand), REFUSE 6 to the requester online
+ * (its entry gone: END is then ERROR 2) and END 4 to the target at its
+ * next login; a user removed (STORE_REQ_DROP, as the key check does at
+ * a reload) takes its requests along, the requester told REFUSE 2. */
+static void test_kept_expiry_and_removal(void **state)
+{
+	struct client *a, *c;
+	struct msg m;
+
+	(void)state;
+	a = alice_asks_bob_away();
+	expire_kept();
+	pump();
+	expect_refuse(a, "bob", REFUSE_EXPIRED);
+	send_op(a, OP_END, "bob");
+	expect_error_about(a, ERR_NO_CHAT, OP_END, 0, "bob");
+	login_with_kept("bob", OP_END, "alice", &m);
+	assert_int_equal(m.reason, END_WITHDRAWN);
+	c = login2("carol");
+	send_op(c, OP_RTT, "dave");
+	expect_waiting(c, "dave", OP_RTT);
+	store_run(st, store_req_new(STORE_REQ_DROP, "dave", NULL, NULL, 0));
+	pump();
+	expect_refuse(c, "dave", REFUSE_OFFLINE);
+	assert_int_equal(convs_req_total(), 0);
+}
+
+/* A CONFIRM the store takes after the request expired makes no
+ * conversation: the requester has REFUSE 6, nothing else. */
+static void test_kept_confirm_after_expiry(void **state)
+{
+	struct client *a, *b;
+	struct msg m;
+
+	(void)state;
+	a = alice_asks_bob_away();
+	b = login_with_kept("bob", OP_RTT, "alice", &m);
+	send_op(b, OP_ACCEPT, "alice");
+	expect_op(a, OP_ACCEPT, &m);
+	store_hold = true;
+	send_op(a, OP_CONFIRM, "bob");		/* waits in the store's queue */
+	expire_kept();				/* runs before it */
+	store_hold = false;
+	pump();
+	expect_refuse(a, "bob", REFUSE_EXPIRED);
+	expect_nothing(a);
+	expect_end(b, "alice", END_WITHDRAWN);
+	assert_false(convs_exists("alice", "bob"));
+	assert_int_equal(convs_held_total(), 0);
+}
+
+/* The gate off (request_retention 0, the default): a version 2 RTT to a
+ * user offline is REFUSE 2 as today, nothing is kept. */
+static void test_kept_gate_off(void **state)
+{
+	struct client *a = login2("alice");
+
+	(void)state;
+	gate_on();
+	limits.request_retention_s = 0;
+	send_op(a, OP_RTT, "bob");
+	expect_refuse(a, "bob", REFUSE_OFFLINE);
+	assert_int_equal(convs_req_total(), 0);
+}
+
 /* While earlier messages are being stored, the next ones go to the store
  * too, even with the peer back online: a live record never overtakes a
  * stored one. Records stored after the login come at once (QUEUED). */
@@ -1562,6 +1989,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_v2_key_unknown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_end_held, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_expired_reported, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_v2_kept_end_told, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kept_rtt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kept_login, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kept_accept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kept_confirm, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kept_end, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kept_expiry_and_removal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kept_confirm_after_expiry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kept_gate_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_server_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_error_fields, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_stored_in_order, setup, teardown),

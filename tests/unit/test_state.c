@@ -36,6 +36,8 @@ static void assert_empty(const struct state *st)
 {
 	assert_int_equal(st->n, 0);
 	assert_null(st->conv);
+	assert_int_equal(st->nreq, 0);
+	assert_null(st->req);
 	assert_string_equal(st->self, "");
 }
 
@@ -67,14 +69,28 @@ static void test_vector_key(void **state)
 	}
 }
 
+/* st encodes to exactly pt; both are freed. */
+static void encodes_back(struct state *st, uint8_t *pt, size_t len)
+{
+	uint8_t *out;
+	size_t olen;
+
+	assert_int_equal(state_encode(st, &out, &olen), 0);
+	assert_int_equal(olen, len);
+	assert_memory_equal(out, pt, len);
+	state_buf_free(out, olen);
+	state_free(st);
+	free(pt);
+}
+
 /* The plaintext decodes to the reference's values and encodes back. */
 static void test_vector_plaintext(void **state)
 {
 	json_t *cv = tu_get(S, "conversation"), *r = tu_get(cv, "state");
 	struct state st;
 	struct state_conv *c;
-	uint8_t *pt, *out, priv[32];
-	size_t len, olen;
+	uint8_t *pt, priv[32];
+	size_t len;
 
 	(void)state;
 	pt = tu_hex(S, "plaintext", &len);
@@ -104,12 +120,34 @@ static void test_vector_plaintext(void **state)
 	assert_int_equal(c->chat.r.pn, int_at(r, "PN"));
 	assert_int_equal(c->chat.sk.n, int_at(r, "skipped_count"));
 	assert_int_equal(c->chat.sk.n, 1);
-	assert_int_equal(state_encode(&st, &out, &olen), 0);
-	assert_int_equal(olen, len);
-	assert_memory_equal(out, pt, len);
-	state_buf_free(out, olen);
-	state_free(&st);
-	free(pt);
+	encodes_back(&st, pt, len);
+}
+
+/* The reference's requests (first contact): bob's to carol, open; alice's
+ * to bob, accepted by him; decoded and encoded back byte for byte. */
+static void test_vector_requests(void **state)
+{
+	struct state st;
+	struct state_req *q;
+	uint8_t *pt;
+	size_t len;
+
+	(void)state;
+	pt = tu_hex(S, "requests_plaintext", &len);
+	assert_int_equal(state_decode(pt, len, &st), 0);
+	assert_int_equal(st.nreq, 2);
+	q = state_req_find(&st, "carol");
+	assert_ptr_equal(q, &st.req[0]);
+	assert_int_equal(q->flags, STATE_REQ_A);
+	assert_int_equal(q->asked, 1767225600);
+	assert_int_equal(q->sig_len, 0);
+	q = state_req_find(&st, "alice");
+	assert_non_null(q);
+	assert_int_equal(q->flags, STATE_REQ_ACCEPTED);
+	assert_int_equal(q->asked, 1767225660);
+	assert_int_equal(q->sig_len, 64);
+	assert_memory_equal(q->share_b, st.req[0].share_a, 32);
+	encodes_back(&st, pt, len);
 }
 
 /* The whole file: sealed with the vector's salt and nonce, and opened. */
@@ -465,7 +503,7 @@ static void test_parse_items(void **state)
 	/* a later version's item */
 	for (unsigned t = 0; t < 256; t++) {
 		if (t == STATE_ITEM_USER || t == STATE_ITEM_CONVERSATION ||
-		    t == STATE_ITEM_OUTBOX)
+		    t == STATE_ITEM_OUTBOX || t == STATE_ITEM_REQUEST)
 			continue;
 		wr_init(&w, pbuf, sizeof(pbuf));
 		put_user(&w, "bob");
@@ -783,6 +821,204 @@ static void test_outbox(void **state)
 	unlink(path);
 }
 
+/* ---- requests (first contact) ---- */
+
+/* A request to or from peer: A's (open, or accepted with a 64-byte
+ * sig_b) or B's (always accepted); own_private's public key in place. */
+static void req_make(struct state_req *q, const char *peer, bool a,
+		     bool accepted)
+{
+	uint8_t *own_pub;
+
+	memset(q, 0, sizeof(*q));
+	strcpy(q->peer, peer);
+	q->asked = 1767225600;
+	q->flags = (a ? STATE_REQ_A : 0) | (accepted ? STATE_REQ_ACCEPTED : 0);
+	memset(q->own_private, a ? 0x61 : 0x62, 32);
+	memset(q->nonce_a, 0x11, 32);
+	memset(q->share_a, 0x12, 32);
+	own_pub = a ? q->share_a : q->share_b;
+	assert_int_equal(crypto_x25519_public(q->own_private, own_pub), 0);
+	if (!accepted)
+		return;
+	memset(q->nonce_b, 0x21, 32);
+	if (a)
+		memset(q->share_b, 0x22, 32);
+	memset(q->sig_b, 0x5b, 64);
+	q->sig_len = 64;
+}
+
+/* The rules of state_req_add: the flags and B's values agree, the key is
+ * this side's, one per peer, none with self or a conversation's peer. */
+static void test_request_rules(void **state)
+{
+	uint8_t fpr[32] = { 0 };
+	struct state_req q;
+	struct state st;
+	struct pair p;
+
+	(void)state;
+	assert_int_equal(state_init(&st, "bob"), 0);
+	req_make(&q, "bob", true, false);
+	assert_int_equal(state_req_add(&st, &q), -EINVAL);	/* self */
+	req_make(&q, "carol", false, false);
+	assert_int_equal(state_req_add(&st, &q), -EINVAL);	/* B open */
+	req_make(&q, "carol", true, false);
+	q.sig_len = 1;
+	assert_int_equal(state_req_add(&st, &q), -EINVAL);	/* sig, open */
+	req_make(&q, "carol", true, false);
+	q.share_b[0] = 1;
+	assert_int_equal(state_req_add(&st, &q), -EINVAL);
+	req_make(&q, "carol", true, true);
+	q.sig_len = 0;
+	assert_int_equal(state_req_add(&st, &q), -EINVAL);	/* no sig */
+	req_make(&q, "carol", true, false);
+	q.flags |= 0x04;
+	assert_int_equal(state_req_add(&st, &q), -EINVAL);
+	req_make(&q, "carol", true, false);
+	q.own_private[0] ^= 0x80;	/* not the key of share_a */
+	assert_int_equal(state_req_add(&st, &q), -EINVAL);
+	req_make(&q, "carol", false, true);
+	assert_int_equal(state_req_add(&st, &q), 0);
+	assert_int_equal(state_req_add(&st, &q), -EEXIST);
+	assert_non_null(state_req_find(&st, "carol"));
+	/* a conversation's peer has none; the conversation replaces it */
+	conv_open(&p);
+	req_make(&q, "alice", true, false);
+	assert_int_equal(state_req_add(&st, &q), 0);
+	assert_int_equal(state_add(&st, "alice", 1, fpr, &p.b), 0);
+	assert_null(state_req_find(&st, "alice"));
+	assert_int_equal(st.nreq, 1);
+	assert_int_equal(state_req_add(&st, &q), -EINVAL);
+	assert_int_equal(state_req_remove(&st, "carol"), 0);
+	assert_int_equal(state_req_remove(&st, "carol"), -ENOENT);
+	assert_int_equal(st.nreq, 0);
+	state_free(&st);
+	chat_clear(&p.a);
+}
+
+/* Kept across a save and a load, in order, byte for byte; full at the
+ * limit. */
+static void test_request_save_load(void **state)
+{
+	struct state st, back;
+	struct state_req q;
+	char path[128], name[16];
+
+	(void)state;
+	assert_int_equal(state_init(&st, "bob"), 0);
+	req_make(&q, "alice", false, true);
+	assert_int_equal(state_req_add(&st, &q), 0);
+	req_make(&q, "carol", true, false);
+	q.asked = 5;
+	assert_int_equal(state_req_add(&st, &q), 0);
+	path_of(path, sizeof(path), "request.state");
+	assert_int_equal(state_save(path, &st, kb), 0);
+	assert_int_equal(state_load(path, kb, &back), 0);
+	assert_int_equal(back.nreq, 2);
+	assert_memory_equal(&back.req[0], &st.req[0], sizeof(q));
+	assert_string_equal(back.req[1].peer, "carol");
+	assert_int_equal(back.req[1].asked, 5);
+	assert_int_equal(back.req[1].flags, STATE_REQ_A);
+	assert_int_equal(back.req[1].sig_len, 0);
+	state_free(&back);
+	for (unsigned i = 0; st.nreq < STATE_MAX_REQ; i++) {
+		snprintf(name, sizeof(name), "u%u", i);
+		req_make(&q, name, true, i % 2);
+		assert_int_equal(state_req_add(&st, &q), 0);
+	}
+	req_make(&q, "dave", true, false);
+	assert_int_equal(state_req_add(&st, &q), -E2BIG);
+	assert_int_equal(state_save(path, &st, kb), 0);
+	assert_int_equal(state_load(path, kb, &back), 0);
+	assert_int_equal(back.nreq, STATE_MAX_REQ);
+	state_free(&back);
+	state_free(&st);
+	unlink(path);
+}
+
+static const uint8_t long_sig[MSG_SIG_MAX + 1];
+
+/* A REQUEST value as state.c writes it (the same fields, raw). */
+static size_t req_value(uint8_t *out, size_t cap, const struct state_req *q)
+{
+	struct writer w;
+
+	wr_init(&w, out, cap);
+	wr_name(&w, q->peer);
+	wr_u64(&w, q->asked);
+	wr_u8(&w, q->flags);
+	wr_bytes(&w, q->nonce_a, 32);
+	wr_bytes(&w, q->share_a, 32);
+	wr_bytes(&w, q->nonce_b, 32);
+	wr_bytes(&w, q->share_b, 32);
+	wr_bytes(&w, q->own_private, 32);
+	if (q->sig_len <= MSG_SIG_MAX)
+		wr_bytes16(&w, q->sig_b, q->sig_len);
+	else	/* over the limit: from a buffer that long */
+		wr_bytes16(&w, long_sig, q->sig_len);
+	assert_false(wr_error(&w));
+	return w.len;
+}
+
+/* bob, a conversation with alice, an outbox record (first: before the
+ * conversation) and the REQUEST value v. */
+static int decode_req(const uint8_t *v, size_t n, bool out_after,
+		      bool conv_after)
+{
+	static uint8_t o[16384];
+	uint8_t ob[64];
+	size_t nc = conv_value(big, sizeof(big), "alice", 0);
+	size_t no = out_value(ob, sizeof(ob), "alice", 7, CHAT_TEXT, 3, 10);
+	struct writer w;
+
+	wr_init(&w, o, sizeof(o));
+	put_user(&w, "bob");
+	if (!conv_after)
+		put_item(&w, STATE_ITEM_CONVERSATION, big, nc);
+	if (!out_after)
+		put_item(&w, STATE_ITEM_OUTBOX, ob, no);
+	put_item(&w, STATE_ITEM_REQUEST, v, n);
+	if (out_after)
+		put_item(&w, STATE_ITEM_OUTBOX, ob, no);
+	if (conv_after)
+		put_item(&w, STATE_ITEM_CONVERSATION, big, nc);
+	assert_false(wr_error(&w));
+	return decode(o, w.len);
+}
+
+/* The parser: one order (conversations, outbox, requests), exact
+ * lengths, the rules of state_req_add. */
+static void test_parse_request(void **state)
+{
+	uint8_t v[2048];
+	struct state_req q;
+	size_t n;
+
+	(void)state;
+	req_make(&q, "carol", true, true);
+	n = req_value(v, sizeof(v), &q);
+	assert_int_equal(decode_req(v, n, false, false), 0);
+	assert_int_equal(decode_req(v, n, true, false), -EBADMSG);
+	assert_int_equal(decode_req(v, n, false, true), -EBADMSG);
+	assert_int_equal(decode_req(v, n - 1, false, false), -EBADMSG);
+	v[n] = 0;
+	assert_int_equal(decode_req(v, n + 1, false, false), -EBADMSG);
+	req_make(&q, "alice", true, false);	/* alice has a conversation */
+	n = req_value(v, sizeof(v), &q);
+	assert_int_equal(decode_req(v, n, false, false), -EBADMSG);
+	req_make(&q, "bob", true, false);
+	n = req_value(v, sizeof(v), &q);
+	assert_int_equal(decode_req(v, n, false, false), -EBADMSG);
+	req_make(&q, "carol", false, false);
+	n = req_value(v, sizeof(v), &q);
+	assert_int_equal(decode_req(v, n, false, false), -EBADMSG);
+	req_make(&q, "carol", true, true);
+	q.sig_len = MSG_SIG_MAX + 1;
+	n = req_value(v, sizeof(v), &q);
+	assert_int_equal(decode_req(v, n, false, false), -EBADMSG);
+}
+
 static void test_load_errors(void **state)
 {
 	char path[128];
@@ -847,6 +1083,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vector_key),
 		cmocka_unit_test(test_vector_plaintext),
+		cmocka_unit_test(test_vector_requests),
 		cmocka_unit_test(test_vector_file),
 		cmocka_unit_test(test_save_load),
 		cmocka_unit_test(test_fresh_salt),
@@ -858,6 +1095,9 @@ int main(void)
 		cmocka_unit_test(test_parse_random),
 		cmocka_unit_test(test_list),
 		cmocka_unit_test(test_parse_outbox),
+		cmocka_unit_test(test_request_rules),
+		cmocka_unit_test(test_request_save_load),
+		cmocka_unit_test(test_parse_request),
 		cmocka_unit_test(test_outbox),
 		cmocka_unit_test(test_load_errors),
 	};

@@ -807,6 +807,7 @@ static int req_op(struct store *st, uint8_t op, const char *a, const char *b)
 	struct store_req *r = store_req_new(op, a, b, "accept-fields", 13);
 
 	r->reason = 1;
+	r->at = 150;		/* ACCEPT: its time */
 	r->reply = HA;
 	nanswers = 0;
 	store_run(st, r);
@@ -846,10 +847,12 @@ static void test_requests_kept(void **state)
 	assert_int_equal(q[0].accept_len, 13);
 	assert_memory_equal(q[0].accept, "accept-fields", 13);
 	assert_int_equal(q[0].flags, 1);
+	assert_int_equal(q[0].accepted, 150);
 	convs_req_free(q, n);
 	assert_int_equal(convs_req_of("carol", &q, &n), 0);
 	assert_int_equal(n, 1);
 	assert_null(q[0].accept);	/* open */
+	assert_int_equal(q[0].accepted, 0);
 	convs_req_free(q, n);
 	r = store_req_new(STORE_REQ_EXPIRE, NULL, NULL, NULL, 0);
 	r->since = 101;
@@ -869,6 +872,111 @@ static void test_requests_kept(void **state)
 	store_close(st);
 }
 
+/* The one record held for name: a KEPT one, op(peer, reason); taken
+ * and deleted, as a login does. */
+static void held_kept(struct store *st, const char *name, uint8_t op,
+		      const char *peer, uint8_t reason)
+{
+	struct store_req *r = store_req_new(STORE_HELD_DELETE, name, peer,
+					    NULL, 0);
+	struct held_end *h;
+	size_t n;
+
+	assert_int_equal(convs_held_take(name, &h, &n), 0);
+	assert_int_equal(n, 1);
+	assert_true(h[0].kept);
+	assert_int_equal(h[0].op, op);
+	assert_string_equal(h[0].peer, peer);
+	assert_int_equal(h[0].reason, reason);
+	assert_true(h[0].stored >= 1700000000);	/* when it ended */
+	r->id = h[0].id;
+	convs_held_free(h, n);
+	store_run(st, r);
+}
+
+/* The last answer: EVT_REQ_END for h carrying op(peer, reason). */
+static void told_live(struct handle h, uint8_t op, const char *peer,
+		      uint8_t reason)
+{
+	struct msg m;
+	int i = nanswers - 1;
+
+	assert_true(i >= 0);
+	assert_int_equal(answers[i].type, EVT_REQ_END);
+	assert_true(handle_eq(answers[i].to, h));
+	assert_int_equal(msg_decode_s2c_v(payloads[i], answers[i].len, 2, &m),
+			 0);
+	assert_int_equal(m.op, op);
+	assert_string_equal(m.peer, peer);
+	assert_int_equal(m.reason, reason);
+}
+
+/* r runs; its one answer tells h op(peer, reason) (told_live). */
+static void run_told(struct store *st, struct store_req *r, struct handle h,
+		     uint8_t op, const char *peer, uint8_t reason)
+{
+	nanswers = 0;
+	store_run(st, r);
+	assert_int_equal(nanswers, 1);
+	told_live(h, op, peer, reason);
+}
+
+/* Rules 5-7 of doc/first-contact.md in the store: a kept request that
+ * ends tells each side named, by EVT_REQ_END after the commit when it is
+ * online at version 2, else by a KEPT row held in the same transaction
+ * (schema 7), which survives a restart. */
+static void test_requests_told(void **state)
+{
+	struct handle hb = { .worker = 1, .slot = 4, .gen = 9, .ver = 2 };
+	struct handle old, ab;
+	struct store *st = open_ok();
+	struct store_req *r;
+
+	(void)state;
+	assert_int_equal(registry_login("bob", hb, 0, 0, &old, &ab), 0);
+	assert_int_equal(req_add(st, "alice", "bob", 100, 4), STORE_DONE);
+	assert_int_equal(req_add(st, "carol", "bob", 101, 4), STORE_DONE);
+	assert_int_equal(req_add(st, "bob", "dave", 200, 4), STORE_DONE);
+	/* rule 5: bob declines alice's; alice offline, bob told too */
+	r = store_req_new(STORE_REQ_DELETE, "alice", "bob", NULL, 0);
+	r->tell = STORE_TELL_A | STORE_TELL_B;
+	r->tell_op[0] = OP_REFUSE;
+	r->tell_reason[0] = REFUSE_DECLINED;
+	r->tell_op[1] = OP_END;
+	r->tell_reason[1] = END_WITHDRAWN;
+	run_told(st, r, hb, OP_END, "alice", END_WITHDRAWN);
+	assert_int_equal(convs_held_total(), 1);
+	reopen(&st);
+	held_kept(st, "alice", OP_REFUSE, "bob", REFUSE_DECLINED);
+	/* rule 6: carol's (asked at 101) expires, bob's (200) stays */
+	r = store_req_new(STORE_REQ_EXPIRE, NULL, NULL, NULL, 0);
+	r->since = 150;
+	run_told(st, r, hb, OP_END, "carol", END_WITHDRAWN);
+	assert_int_equal(convs_req_total(), 1);
+	reopen(&st);
+	held_kept(st, "carol", OP_REFUSE, "bob", REFUSE_EXPIRED);
+	/* rule 7: dave removed: bob, who asked him, gets REFUSE 2 */
+	run_told(st, store_req_new(STORE_REQ_DROP, "dave", NULL, NULL, 0), hb,
+		 OP_REFUSE, "dave", REFUSE_OFFLINE);
+	assert_int_equal(convs_req_total(), 0);
+	assert_int_equal(convs_held_total(), 0);	/* taken above */
+	/* a live END that found its session gone is held (relay.c) */
+	r = store_req_new(STORE_KEPT_HOLD, "erin", "frank", NULL, 0);
+	r->tell_op[0] = OP_END;
+	r->reason = END_WITHDRAWN;
+	r->at = 1700000000;
+	store_run(st, r);
+	reopen(&st);
+	held_kept(st, "erin", OP_END, "frank", END_WITHDRAWN);
+	store_close(st);
+	/* a KEPT row of a record it may not carry is a damaged file */
+	sql("INSERT INTO held_ends (recipient, peer, reason, e2e, at, op, "
+	    "ref, stored, kept) VALUES ('erin', 'frank', 1, x'', 1, 2, 0, 1, "
+	    "1);");
+	convs_reset();
+	open_refused(NULL);
+}
+
 /* What is on disk for a kept request (doc/SECURITY.md): the names, the
  * time, the key fingerprints and the exchange's public values; nothing
  * else (no private value, no message). */
@@ -886,7 +994,7 @@ static void test_requests_at_rest(void **state)
 	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT * FROM requests", -1,
 					    &s, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_column_count(s), 8);
+	assert_int_equal(sqlite3_column_count(s), 9);
 	assert_string_equal(sqlite3_column_name(s, 0), "a");
 	assert_string_equal(sqlite3_column_name(s, 1), "b");
 	assert_string_equal(sqlite3_column_name(s, 2), "asked");
@@ -895,6 +1003,7 @@ static void test_requests_at_rest(void **state)
 	assert_string_equal(sqlite3_column_name(s, 5), "rtt");
 	assert_string_equal(sqlite3_column_name(s, 6), "accept");
 	assert_string_equal(sqlite3_column_name(s, 7), "flags");
+	assert_string_equal(sqlite3_column_name(s, 8), "accepted");
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
 	assert_int_equal(sqlite3_column_bytes(s, 5), CONVS_RTT_LEN);
 	assert_int_equal(sqlite3_step(s), SQLITE_DONE);
@@ -1286,6 +1395,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_queue_expire_reports, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_requests_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_requests_at_rest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_requests_told, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_purge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_limits_exact, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint_when_quiet, setup, teardown),

@@ -150,9 +150,38 @@ def records():
          s.rec_error(9, 5, 10, "bob", b"not stored")),
         ("expired", "EXPIRED(peer bob, ref 11, at 1767225600)",
          s.rec_expired("bob", 11, 1767225600)),
-    ]
+    ] + first_contact()
     return {d: {k: {"what": w, "plaintext": h(pt)} for k, w, pt in lst}
             for d, lst in (("c2s", c2s), ("s2c", s2c))}
+
+def first_contact():
+    """WAITING and KEPT: alice (requester) and bob (target); the KEPT
+    ACCEPT and CONFIRM carry the peer's SPKI of e2e.json and flags 1."""
+    nonce, share = fixed("nonce_a"), s.x25519_pub(fixed("alice exchange"))
+    sig = fixed("kept sig 1") + fixed("kept sig 2")
+    key_a = s.Ed25519Key(inp(E2E1, "alice_ed25519_seed")).spki()
+    key_b = s.Ed25519Key(inp(E2E1, "bob_ed25519_seed")).spki()
+    at = 1767225600
+    return [
+        ("waiting_rtt", "WAITING(peer bob, op 2 RTT)",
+         s.rec_waiting("bob", 2)),
+        ("waiting_accept", "WAITING(peer alice, op 3 ACCEPT)",
+         s.rec_waiting("alice", 3)),
+        ("kept_rtt", "KEPT(at 1767225600, RTT(peer alice, nonce_a, share_a))",
+         s.rec_kept(at, s.rec_rtt("alice", nonce, share))),
+        ("kept_accept", "KEPT(at 1767225660, ACCEPT(peer bob, nonce, share, "
+         "sig 64 bytes, peer_key bob's SPKI, flags 1))",
+         s.rec_kept(at + 60, s.rec_accept_s2c("bob", nonce, share, sig,
+                                              key_b, 1))),
+        ("kept_confirm", "KEPT(at 1767225720, CONFIRM(peer alice, sig 64 "
+         "bytes, peer_key alice's SPKI, flags 1))",
+         s.rec_kept(at + 120, s.rec_confirm_s2c("alice", sig, key_a, 1))),
+        ("kept_refuse_6", "KEPT(at 1767225600, REFUSE(peer bob, reason 6))",
+         s.rec_kept(at, s.rec_refuse_s2c("bob", 6))),
+        ("kept_end_4", "KEPT(at 1767225600, END(peer alice, reason 4, "
+         "empty e2e))",
+         s.rec_kept(at, s.rec_end_s2c("alice", 4))),
+    ]
 
 # ---- the exchange and a conversation's ratchet ----
 
@@ -375,6 +404,17 @@ def state(run):
     pt = s.state_plaintext("bob", [("alice", since, conv, fpr)])
     hdr, prk, key, data = s.state_file(pkcs8, salt, nonce, pt)
     assert s.state_open(pkcs8, data) == pt
+    # first contact: bob asked carol (open); alice asked bob, he accepted
+    a_priv, b_priv = fixed("alice exchange"), fixed("bob exchange")
+    nonce_a, nonce_b = fixed("nonce_a"), fixed("nonce_b")
+    sig_b = fixed("kept sig 1") + fixed("kept sig 2")
+    reqs = s.state_plaintext_requests("bob", [
+        s.request_value("carol", 1767225600, True, nonce_b,
+                        s.x25519_pub(b_priv), b_priv),
+        s.request_value("alice", 1767225660, False, nonce_a,
+                        s.x25519_pub(a_priv), b_priv,
+                        (nonce_b, s.x25519_pub(b_priv), sig_b)),
+    ])
     empty = s.state_plaintext("bob", [])
     ehdr, _, ekey, edata = s.state_file(pkcs8, fixed("empty salt"),
                                         fixed("empty nonce")[:12], empty)
@@ -388,6 +428,7 @@ def state(run):
                          "DHs_private": h(conv.r.dhs_priv),
                          "state": state_of(conv)},
         "plaintext": h(pt), "file": h(data),
+        "requests_plaintext": h(reqs),
         "empty": {"salt": h(fixed("empty salt")),
                   "nonce": h(fixed("empty nonce")[:12]), "key": h(ekey),
                   "plaintext": h(empty), "file": h(edata)},

@@ -194,7 +194,7 @@ OP = {"QUIT": 0, "LIST": 1, "RTT": 2, "ACCEPT": 3, "REFUSE": 4, "MESSAGE": 5,
       "CONFIRM": 6, "END": 7, "ERROR": 8, "BYE": 9, "KEY_UPDATE": 10,
       "PING": 11, "PONG": 12, "CONVERSATIONS": 13, "PRESENCE": 14,
       "STORED": 15, "QUEUED": 16, "ACK": 17,
-      "EXPIRED": 18}
+      "EXPIRED": 18, "WAITING": 19, "KEPT": 20}
 
 
 def rec_list_reply(last, names):
@@ -287,6 +287,25 @@ def rec_queued(peer, seq, at, e2e):
 def rec_expired(peer, ref, at):
     assert 1 <= ref <= 0xFFFFFFFF and 0 <= at < 2**64
     return u8(OP["EXPIRED"]) + name(peer) + u32(ref) + u64(at)
+
+
+# First contact with an offline user (VERSION 2, First contact).
+
+def rec_waiting(peer, op):
+    assert op in (OP["RTT"], OP["ACCEPT"])
+    return u8(OP["WAITING"]) + name(peer) + u8(op)
+
+
+def rec_kept(at, record):
+    """record: a whole server-to-client record (opcode || payload)."""
+    assert 0 <= at < 2**64 and record[0] in (
+        OP["RTT"], OP["ACCEPT"], OP["REFUSE"], OP["CONFIRM"], OP["END"])
+    return u8(OP["KEPT"]) + u64(at) + record
+
+
+def rec_refuse_s2c(peer, reason):
+    assert 1 <= reason <= 6
+    return u8(OP["REFUSE"]) + name(peer) + u8(reason)
 
 
 def rec_ack(seq):
@@ -609,6 +628,25 @@ def state_plaintext(self_name, conversations):
     for peer, since, conv, fpr in conversations:
         out += item(2, conversation_value(peer, since, conv, fpr))
     return out
+
+
+def request_value(peer, asked, is_a, nonce_a, share_a, own_private,
+                  accept=None):
+    """A REQUEST item's value (type 4). accept: (nonce_b, share_b, sig_b)
+    once accepted; B's always is. own_private's public key is this
+    side's share."""
+    assert is_a or accept is not None
+    nonce_b, share_b, sig_b = accept or (bytes(32), bytes(32), b"")
+    assert x25519_pub(own_private) == (share_a if is_a else share_b)
+    assert (accept is None) == (len(sig_b) == 0) and len(sig_b) <= 1024
+    flags = (1 if is_a else 0) | (2 if accept else 0)
+    return (name(peer) + u64(asked) + u8(flags) + nonce_a + share_a
+            + nonce_b + share_b + own_private + bytes16(sig_b))
+
+
+def state_plaintext_requests(self_name, requests):
+    """A state of requests only: [request_value(...)], oldest first."""
+    return item(1, name(self_name)) + b"".join(item(4, v) for v in requests)
 
 
 def state_file(pkcs8, salt, nonce, plaintext):
