@@ -102,7 +102,7 @@ static void check_first_contact(const struct msg *m)
 		FZ_CHECK(m->reason >= REFUSE_DECLINED &&
 			 m->reason <= REFUSE_EXPIRED);
 	if (k == OP_END)
-		FZ_CHECK(m->reason >= END_LEFT && m->reason <= END_KEY_CHANGED);
+		FZ_CHECK(m->reason >= END_LEFT && m->reason <= END_KEY_UNKNOWN);
 	if (k != OP_ACCEPT && k != OP_CONFIRM)
 		FZ_CHECK(m->flags == 0 && m->peer_key == NULL);
 }
