@@ -131,6 +131,7 @@ int tc_handshake(struct tc *c, const char *user, const sm_key *key, trust *t,
 				 &w, &sec);
 	if (c->hs == HS_ERR_PEER_ERROR)
 		c->peer_code = hs.peer_code;
+	c->auth_sent_ms = tc_now_ms();
 	if (w.len)
 		tc_send_frame(c->fd, out, w.len);
 	if (c->hs != HS_OK)

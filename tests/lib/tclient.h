@@ -25,6 +25,8 @@ struct tc {
 	enum hs_result hs;			/* client-side handshake result */
 	unsigned version;	/* protocol version offered, then the one the
 				   server chose (0: 1); records follow it */
+	int64_t auth_sent_ms;	/* tc_now_ms() just before the ClientAuth
+				   was written (tc_handshake) */
 };
 
 #define TD_NOTIFY_KEEP 64
