@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "chats_int.h"
+#include "mono.h"
 #include "out.h"
 
 /* Longest list of names we merge from a multi-record LIST reply. */
@@ -966,14 +966,6 @@ static void on_message(struct chats *c, struct peer *p, const struct msg *m)
 
 /* How long the peer's request is awaited once both were refused. */
 #define CROSS_WAIT_MS 10000
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void crossing_add(struct chats *c, const char *peer)
 {
