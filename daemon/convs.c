@@ -196,20 +196,28 @@ static int held_push(const struct held_end *t, uint8_t *copy)
 	return r;
 }
 
-int convs_held_add(int64_t id, const char *to, const char *peer,
-		   uint8_t reason, const uint8_t *e2e, size_t len)
+/* Hold t for `to`, about peer, with a copy of its len bytes. */
+static int held_push_copy(struct held_end *t, const char *to,
+			  const char *peer, const uint8_t *bytes, size_t len)
 {
-	struct held_end t = { .id = id, .op = OP_END, .reason = reason,
-			      .e2e_len = len };
 	uint8_t *copy = NULL;
 
 	if (len && !(copy = malloc(len)))
 		return -ENOMEM;
 	if (len)
-		memcpy(copy, e2e, len);
-	snprintf(t.to, sizeof(t.to), "%s", to);
-	snprintf(t.peer, sizeof(t.peer), "%s", peer);
-	return held_push(&t, copy);
+		memcpy(copy, bytes, len);
+	t->e2e_len = len;
+	snprintf(t->to, sizeof(t->to), "%s", to);
+	snprintf(t->peer, sizeof(t->peer), "%s", peer);
+	return held_push(t, copy);
+}
+
+int convs_held_add(int64_t id, const char *to, const char *peer,
+		   uint8_t reason, const uint8_t *e2e, size_t len)
+{
+	struct held_end t = { .id = id, .op = OP_END, .reason = reason };
+
+	return held_push_copy(&t, to, peer, e2e, len);
 }
 
 int convs_expired_add(int64_t id, const char *to, const char *peer,
@@ -218,25 +226,16 @@ int convs_expired_add(int64_t id, const char *to, const char *peer,
 	struct held_end t = { .id = id, .op = OP_EXPIRED, .ref = ref,
 			      .stored = stored };
 
-	snprintf(t.to, sizeof(t.to), "%s", to);
-	snprintf(t.peer, sizeof(t.peer), "%s", peer);
-	return held_push(&t, NULL);
+	return held_push_copy(&t, to, peer, NULL, 0);
 }
 
 int convs_kept_add(int64_t id, const char *to, const char *peer, uint8_t op,
 		   uint8_t reason, const uint8_t *sig, size_t len, int64_t at)
 {
 	struct held_end t = { .id = id, .op = op, .reason = reason,
-			      .stored = at, .kept = true, .e2e_len = len };
-	uint8_t *copy = NULL;
+			      .stored = at, .kept = true };
 
-	if (len && !(copy = malloc(len)))
-		return -ENOMEM;
-	if (len)
-		memcpy(copy, sig, len);
-	snprintf(t.to, sizeof(t.to), "%s", to);
-	snprintf(t.peer, sizeof(t.peer), "%s", peer);
-	return held_push(&t, copy);
+	return held_push_copy(&t, to, peer, sig, len);
 }
 
 /* Remove the held ENDs for `to` (moved into out when out is not NULL;
