@@ -109,7 +109,8 @@ static bool conv_add(struct chats *c, struct peer *p, struct ratchet *r,
 		return false;
 	}
 	p->conv = true;
-	p->online = true;
+	p->online = !c->kept_in;	/* CONVERSATIONS says, after KEPT */
+	p->fresh = !c->convs_in;
 	p->state = PEER_ESTABLISHED;
 	return true;
 }
@@ -595,7 +596,8 @@ static void conv_forget_unlisted(struct chats *c)
 	while (i < st->n) {
 		struct peer *p = chats_peer_find(c, st->conv[i].peer);
 
-		if (p && p->conv && p->listed) {
+		if (p && p->conv && (p->listed || p->fresh)) {
+			p->fresh = false;
 			i++;
 			continue;
 		}
