@@ -145,6 +145,7 @@ static void conv_abort(struct chats *c, struct peer *p, const char *why)
 
 	snprintf(m.peer, sizeof(m.peer), "%s", p->name);
 	chats_send_msg(c, &m, true);
+	kept_forget(c, p->name);	/* the request ended with it */
 	out_notice(c->out, "conversation with %s failed: %s", p->name, why);
 	chats_emit(c, CEV_ENDED, p->name, CEV_END_FAILED);
 	chats_peer_remove(c, p);
