@@ -194,6 +194,12 @@ static void fill_v2(struct line *l, const struct cev *ev)
 		put_field(l, ev->peer);
 		put_num(l, ev->id);
 		break;
+	case CEV_WAITING:
+		put(l, "waiting");
+		put_field(l, ev->peer);
+		if (ev->reason == OP_ACCEPT)
+			put_field(l, "accepted");
+		break;
 	case CEV_EXPIRED:
 		put(l, "expired");
 		put_field(l, ev->peer);
@@ -219,6 +225,8 @@ static void fill(struct line *l, const struct cev *ev)
 	case CEV_REQUEST:
 		put(l, "request");
 		put_field(l, ev->peer);
+		if (ev->when)	/* kept: its time, added last */
+			put_num(l, ev->when);
 		break;
 	case CEV_CHAT:
 		put(l, "chat");

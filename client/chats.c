@@ -224,6 +224,7 @@ static void fail_peer(struct chats *c, struct peer *p, const char *why)
 		return;
 	}
 	send_peer_op(c, OP_END, p->name);
+	kept_forget(c, p->name);
 	out_notice(c->out, "chat with %s failed: %s", p->name, why);
 	chats_emit(c, CEV_ENDED, p->name, CEV_END_FAILED);
 	chats_peer_remove(c, p);
@@ -319,6 +320,7 @@ static void stop_for_key_change(struct chats *c, struct peer *p)
 		send_msg(c, &m);
 	else
 		send_peer_op(c, OP_END, p->name);
+	kept_forget(c, p->name);
 	out_notice(c->out,
 		   "%s's key has changed: nothing is sent to %s until you "
 		   "check the new fingerprint and trust it",
@@ -472,6 +474,10 @@ static int send_rtt(struct chats *c, struct peer *p)
 	snprintf(m.peer, sizeof(m.peer), "%s", p->name);
 	memcpy(m.nonce, p->ini.nonce_a, sizeof(m.nonce));
 	memcpy(m.share, p->ini.share_a, sizeof(m.share));
+	/* Version 2: the server may answer in a later run of this client,
+	 * so the exchange private is on disk before the RTT leaves. */
+	if (kept_save_out(c, p) < 0)
+		return -EIO;
 	return send_msg(c, &m);
 }
 
@@ -496,6 +502,13 @@ int chats_talk(struct chats *c, const char *peer)
 	if (p) {
 		chats_emit(c, CEV_REFUSED, peer, REFUSE_EXISTS);
 		return -EEXIST;
+	}
+	if ((p = kept_row(c, peer))) {
+		out_info(c->out, p->state == PEER_OUT_REQ ?
+			 "your request to %s still waits for an answer (/end "
+			 "%s withdraws it)" : "you accepted %s's request; it "
+			 "waits for %s to confirm", peer, peer);
+		return 0;
 	}
 	crossing_take(c, peer); /* a request of ours replaces the wait */
 	p = chats_peer_add(c, peer, PEER_OUT_REQ);
@@ -542,6 +555,12 @@ int chats_accept(struct chats *c, const char *peer)
 	snprintf(m.peer, sizeof(m.peer), "%s", peer);
 	m.sig = p->resp.sig_b;
 	m.sig_len = p->resp.sig_b_len;
+	/* Version 2: CONFIRM may come in a later run; the ACCEPT is on disk
+	 * before it leaves (never a second one for the same request). */
+	if (kept_save_accept(c, p, &m) < 0) {
+		e2e_responder_clear(&p->resp);
+		return -EIO;
+	}
 	/* The state first: CONFIRM may be the next record we read. */
 	p->state = PEER_ACCEPTED;
 	p->hello_wait = true;
@@ -572,12 +591,15 @@ int chats_end(struct chats *c, const char *peer)
 	struct peer *p = chats_peer_find(c, peer);
 	int r;
 
+	if (!p && kept_has(c, peer))
+		p = kept_row(c, peer);	/* a request of an earlier run */
 	if (!p) {
 		out_error(c->out, "no chat or request with %s", peer);
 		return -ENOENT;
 	}
 	if (p->conv)
 		return conv_end(c, p);
+	kept_forget(c, peer);
 	r = send_peer_op(c, OP_END, peer);
 	if (r == 0 && p->state == PEER_OUT_REQ)
 		out_info(c->out, "withdrew your request to %s", peer);
@@ -749,9 +771,34 @@ static void on_list(struct chats *c, const struct msg *m)
 		c->users[0] = '\0';
 }
 
-static void on_rtt(struct chats *c, const struct msg *m)
+/* A request that came before: KEPT shows it again at every login till it
+ * is answered; shown once. An ACCEPT this client kept but the server did
+ * not (it never left, or the connection ended first) goes again. True
+ * when m was such a request. */
+static bool rtt_again(struct chats *c, struct peer *p, const struct msg *m,
+		      uint64_t at)
+{
+	if (!kept_same_request(c, p, m))
+		return false;
+	if (p && p->state == PEER_IN_REQ) {
+		p->kept = p->kept || at != 0;
+		return true;
+	}
+	if (!p)
+		p = kept_row(c, m->peer);
+	if (p && p->state == PEER_ACCEPTED &&
+	    kept_resend_accept(c, m->peer) == 0)
+		out_info(c->out, "%s's request: your acceptance was sent again",
+			 m->peer);
+	return true;
+}
+
+/* RTT: a request from peer, live (at 0) or kept while we were away (at:
+ * when it was sent). */
+static void on_rtt(struct chats *c, const struct msg *m, uint64_t at)
 {
 	struct peer *p = chats_peer_find(c, m->peer);
+	struct cev ev = { .kind = CEV_REQUEST, .peer = m->peer, .when = at };
 
 	/* The server never relays an RTT between users who have a
 	 * conversation (REFUSE 5): one that comes cannot replace it. */
@@ -760,6 +807,8 @@ static void on_rtt(struct chats *c, const struct msg *m)
 			   "conversation with %s", m->peer, m->peer);
 		return;
 	}
+	if (rtt_again(c, p, m, at))
+		return;
 	/* Our own request to the peer is out: the server refuses one of
 	 * the two; theirs is kept till it answers ours (on_refuse). */
 	if (p && p->state == PEER_OUT_REQ) {
@@ -768,18 +817,22 @@ static void on_rtt(struct chats *c, const struct msg *m)
 		p->crossed = true;
 		return;
 	}
-	/* The server is the judge of consent: a new RTT replaces old state. */
+	/* The server is the judge of consent: a new RTT replaces old state
+	 * (and an item kept for another request of the peer's). */
 	if (p)
 		chats_peer_remove(c, p);
+	kept_forget(c, m->peer);
 	p = chats_peer_add(c, m->peer, PEER_IN_REQ);
 	if (!p)
 		return;
 	memcpy(p->nonce_a, m->nonce, sizeof(p->nonce_a));
 	memcpy(p->share_a, m->share, sizeof(p->share_a));
+	p->kept = at != 0;
+	p->asked = at;
 	if (crossing_take(c, m->peer))
 		accept_crossed(c, p);
 	else
-		chats_emit(c, CEV_REQUEST, m->peer, 0);
+		out_event(c->out, &ev);
 }
 
 static void send_hello(struct chats *c, struct peer *p)
@@ -856,6 +909,8 @@ static void on_accept(struct chats *c, struct peer *p, const struct msg *m)
 	key_unref(pk);
 	if (!exchange_done(c, p, er, &r))
 		return;
+	if (!persistent(c, m))	/* a chat of version 1 rules: no item */
+		kept_forget(c, p->name);
 	snprintf(conf.peer, sizeof(conf.peer), "%s", p->name);
 	conf.sig = sig_a;
 	conf.sig_len = sig_a_len;
@@ -886,6 +941,8 @@ static void on_confirm(struct chats *c, struct peer *p, const struct msg *m)
 	key_unref(pk);
 	if (!exchange_done(c, p, er, &r))
 		return;
+	if (!persistent(c, m))	/* a chat of version 1 rules: no item */
+		kept_forget(c, p->name);
 	if (persistent(c, m)) {
 		if (conv_start_responder(c, p, &r))
 			established(c, p, kv == KEY_FIRST);
@@ -1046,25 +1103,34 @@ static void on_refuse(struct chats *c, const struct msg *m)
 	if (p && p->state == PEER_OUT_REQ && m->reason == REFUSE_EXISTS &&
 	    !p->conv && on_crossed(c, p))
 		return;
+	kept_forget(c, m->peer);
 	chats_emit(c, CEV_REFUSED, m->peer, m->reason);
 	if (p && p->state == PEER_OUT_REQ)
 		chats_peer_remove(c, p);
 }
 
-static void on_end(struct chats *c, const struct msg *m)
+/* END; kept: it was kept for us while we were away (KEPT), so it is
+ * said even when this run of the client holds no row for the request. */
+static void on_end(struct chats *c, const struct msg *m, bool kept)
 {
 	struct peer *p;
+	bool item;
 
 	if (conv_on_end(c, m))
 		return;
-	if (!(p = chats_peer_find(c, m->peer)))
-		return; /* we already left it */
+	item = kept_has(c, m->peer);
+	kept_forget(c, m->peer);
+	if (!(p = chats_peer_find(c, m->peer))) {
+		if (kept || item)
+			chats_emit(c, CEV_ENDED, m->peer, m->reason);
+		return; /* else we already left it */
+	}
 	chats_emit(c, CEV_ENDED, m->peer, m->reason);
 	chats_peer_remove(c, p);
 }
 
 /* ACCEPT, CONFIRM and MESSAGE: records for one peer in a given state. */
-static void on_peer_record(struct chats *c, const struct msg *m)
+static void on_peer_record(struct chats *c, const struct msg *m, bool kept)
 {
 	struct peer *p = chats_peer_find(c, m->peer);
 	static const enum peer_state want[] = {
@@ -1073,6 +1139,17 @@ static void on_peer_record(struct chats *c, const struct msg *m)
 		[OP_MESSAGE] = PEER_ESTABLISHED,
 	};
 
+	/* The answer to a request of an earlier run (or connection). */
+	if (!p && m->op != OP_MESSAGE)
+		p = kept_row(c, m->peer);
+	if (!p && kept && m->op == OP_ACCEPT) {
+		/* Kept for us every login till we answer: end it, we cannot
+		 * finish it (its exchange private is gone). */
+		send_peer_op(c, OP_END, m->peer);
+		out_notice(c->out, "%s accepted a request this client no "
+			   "longer holds: it was ended", m->peer);
+		return;
+	}
 	if (!p)
 		out_notice(c->out, "ignored %s from %s: you have no %s with "
 			   "%s", m->op == OP_ACCEPT ? "an acceptance" :
@@ -1147,6 +1224,33 @@ static void on_malformed(struct chats *c, const uint8_t *pt, size_t len)
 	}
 }
 
+/* KEPT: a record kept for us while we were away; its fields are m's. */
+static void on_kept(struct chats *c, const struct msg *m)
+{
+	struct msg in = *m;
+
+	in.op = m->rec_op;
+	c->kept_in = true;
+	switch (in.op) {
+	case OP_RTT:
+		on_rtt(c, &in, m->at);
+		break;
+	case OP_ACCEPT:
+	case OP_CONFIRM:
+		on_peer_record(c, &in, true);
+		break;
+	case OP_REFUSE:
+		on_refuse(c, &in);
+		break;
+	case OP_END:
+		on_end(c, &in, true);
+		break;
+	default:
+		break;	/* the decoder allows no other */
+	}
+	c->kept_in = false;
+}
+
 static int dispatch(struct chats *c, const struct msg *m)
 {
 	struct msg pong = { .op = OP_PONG, .cookie = m->cookie };
@@ -1156,18 +1260,24 @@ static int dispatch(struct chats *c, const struct msg *m)
 		on_list(c, m);
 		break;
 	case OP_RTT:
-		on_rtt(c, m);
+		on_rtt(c, m, 0);
 		break;
 	case OP_ACCEPT:
 	case OP_CONFIRM:
 	case OP_MESSAGE:
-		on_peer_record(c, m);
+		on_peer_record(c, m, false);
 		break;
 	case OP_REFUSE:
 		on_refuse(c, m);
 		break;
 	case OP_END:
-		on_end(c, m);
+		on_end(c, m, false);
+		break;
+	case OP_WAITING:
+		kept_on_waiting(c, m);
+		break;
+	case OP_KEPT:
+		on_kept(c, m);
 		break;
 	case OP_ERROR:
 		on_error(c, m);
@@ -1262,6 +1372,8 @@ void chats_disconnected(struct chats *c)
 			p->online = false;
 			continue;
 		}
+		if (p->kept && p->state != PEER_ESTABLISHED)
+			continue;	/* the server keeps the request */
 		chats_emit(c, CEV_ENDED, p->name, CEV_END_OURS);
 		chats_peer_remove(c, p);
 	}

@@ -50,6 +50,9 @@ struct peer {
 	bool conv;			/* a conversation (chat: the store's) */
 	bool online;			/* conv: the peer's presence */
 	bool listed;			/* conv: in the CONVERSATIONS read */
+	bool fresh;			/* conv: begun at this login before
+					 * its CONVERSATIONS reply (a KEPT
+					 * answer), which may not list it */
 	uint32_t next_ref;		/* v1 rules in v2: MESSAGE refs */
 	struct sent sent[SENT_LOG];	/* ring, the latest at (nsent - 1) */
 	unsigned nsent;
@@ -61,6 +64,10 @@ struct peer {
 	bool crossed;			/* OUT_REQ: their RTT is in meanwhile
 					 * (nonce_a, share_a) */
 	bool retried;			/* OUT_REQ: our RTT sent again */
+	/* First contact across logins (kept.c). */
+	bool kept;			/* the server keeps this request past
+					 * the connection (WAITING, KEPT) */
+	uint64_t asked;			/* Unix time of the RTT (0: unknown) */
 };
 
 /* A crossed request lost on both sides: the peer's RTT is awaited (and
@@ -114,6 +121,8 @@ struct chats {
 	uint64_t acked;		/* highest seq sent in an ACK this session */
 	struct unsent *unsent, *unsent_tail;
 	struct answers answers;	/* what command sent each record (ERROR) */
+	bool kept_in;		/* a KEPT record is being handled: its
+				 * peer's presence is not known yet */
 };
 
 /* send_text's answer when a failure removed the peer: stop using it. */
@@ -206,5 +215,26 @@ void conv_out_report(struct chats *c);
 void conv_on_queued(struct chats *c, const struct msg *m);
 /* The row for a conversation of the store (made if missing). */
 struct peer *conv_row(struct chats *c, struct state_conv *sc);
+
+/* ---- kept.c ---- */
+/* Is there a REQUEST item for peer (version 2 with a store)? */
+bool kept_has(const struct chats *c, const char *peer);
+/* A: keep p's request (its exchange private) and save, before the RTT
+ * leaves; B: keep the ACCEPT acc made for p and save, before it leaves.
+ * 0 (also without a store) or the failure, reported. */
+int kept_save_out(struct chats *c, struct peer *p);
+int kept_save_accept(struct chats *c, struct peer *p, const struct msg *acc);
+/* Forget peer's item, if any, and save. */
+void kept_forget(struct chats *c, const char *peer);
+/* A row for peer made from its item (A: PEER_OUT_REQ, B: PEER_ACCEPTED),
+ * marked kept; NULL when there is no item or a row exists already. */
+struct peer *kept_row(struct chats *c, const char *peer);
+/* Is RTT rtt the request row p (PEER_IN_REQ) or B's item already holds? */
+bool kept_same_request(const struct chats *c, const struct peer *p,
+		       const struct msg *rtt);
+/* B: send again the ACCEPT kept for peer (the same bytes). */
+int kept_resend_accept(struct chats *c, const char *peer);
+/* WAITING: our RTT or ACCEPT waits on the server for peer's login. */
+void kept_on_waiting(struct chats *c, const struct msg *m);
 
 #endif

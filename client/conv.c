@@ -109,7 +109,8 @@ static bool conv_add(struct chats *c, struct peer *p, struct ratchet *r,
 		return false;
 	}
 	p->conv = true;
-	p->online = true;
+	p->online = !c->kept_in;	/* CONVERSATIONS says, after KEPT */
+	p->fresh = !c->convs_in;
 	p->state = PEER_ESTABLISHED;
 	return true;
 }
@@ -144,6 +145,7 @@ static void conv_abort(struct chats *c, struct peer *p, const char *why)
 
 	snprintf(m.peer, sizeof(m.peer), "%s", p->name);
 	chats_send_msg(c, &m, true);
+	kept_forget(c, p->name);	/* the request ended with it */
 	out_notice(c->out, "conversation with %s failed: %s", p->name, why);
 	chats_emit(c, CEV_ENDED, p->name, CEV_END_FAILED);
 	chats_peer_remove(c, p);
@@ -595,7 +597,8 @@ static void conv_forget_unlisted(struct chats *c)
 	while (i < st->n) {
 		struct peer *p = chats_peer_find(c, st->conv[i].peer);
 
-		if (p && p->conv && p->listed) {
+		if (p && p->conv && (p->listed || p->fresh)) {
+			p->fresh = false;
 			i++;
 			continue;
 		}

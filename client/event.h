@@ -45,6 +45,8 @@ enum cev_kind {
 	CEV_TYPED,	/* our message id to peer, text: sealed and kept in
 			 * the outbox while there is no connection; CEV_SENT
 			 * (flag) follows when it goes */
+	CEV_WAITING,	/* our request (reason OP_RTT) or acceptance (OP_ACCEPT)
+			 * waits on the server for peer's next login */
 	CEV_KIND_COUNT
 };
 
@@ -66,7 +68,9 @@ struct cev {
 	unsigned code;
 	unsigned reason;
 	bool flag;
-	uint64_t when;		/* CEV_CONV: since; CEV_RECONNECTING: ms */
+	uint64_t when;		/* CEV_CONV: since; CEV_RECONNECTING: ms;
+				 * CEV_REQUEST: a kept request's time (0:
+				 * live) */
 	const char *text;	/* may hold any bytes, NUL included */
 	size_t text_len;
 	const char *cmd;	/* CEV_ERROR: the command it answers, in batch

@@ -321,9 +321,29 @@ static void sb_date(struct sbuf *b, uint64_t t)
 	sb_printf(b, "%s", d);
 }
 
+/* A request; one the server kept while we were away says when. */
+static void fmt_request(struct sbuf *b, const struct cev *ev)
+{
+	if (ev->when) {
+		sb_printf(b, "%s asked to talk on ", ev->peer);
+		sb_date(b, ev->when);
+		sb_printf(b, " while you were away");
+	} else {
+		sb_printf(b, "%s asks to talk", ev->peer);
+	}
+	sb_printf(b, ": /accept %s or /refuse %s\n", ev->peer, ev->peer);
+}
+
 static void fmt_v2(struct sbuf *b, const struct cev *ev)
 {
 	switch (ev->kind) {
+	case CEV_WAITING:
+		/* WAITING says no expiry: the server's limit is its own. */
+		sb_printf(b, "%s is offline: your %s waits for %s's next "
+			  "login (for a limited time).\n", ev->peer,
+			  ev->reason == OP_ACCEPT ? "acceptance" : "request",
+			  ev->peer);
+		break;
 	case CEV_CONV:
 		sb_printf(b, "Conversation with %s (since ", ev->peer);
 		sb_date(b, ev->when);
@@ -438,8 +458,7 @@ static void fill(struct sbuf *b, const struct cev *ev)
 		sb_users(b, ev->s1);
 		break;
 	case CEV_REQUEST:
-		sb_printf(b, "%s asks to talk: /accept %s or /refuse %s\n",
-			  ev->peer, ev->peer, ev->peer);
+		fmt_request(b, ev);
 		break;
 	case CEV_CHAT:
 		fmt_chat(b, ev);
@@ -477,6 +496,7 @@ static void fill(struct sbuf *b, const struct cev *ev)
 		break;
 	case CEV_CONV:
 	case CEV_PRESENCE:
+	case CEV_WAITING:
 	case CEV_NOTSENT:
 	case CEV_EXPIRED:
 	case CEV_DROPPED:

@@ -336,14 +336,13 @@ static const struct conf_key keys[] = {
 	    "it is deleted unread (checked every minute) and its sender is "
 	    "told."),
 	CONF_DURATION(struct config, "limits", "request_retention",
-	    limits.request_retention_s, CONF_SEC, 0, 90 * CONF_DAY, "0",
+	    limits.request_retention_s, CONF_SEC, 0, 90 * CONF_DAY, "7d",
 	    "How long a chat request between two users of protocol\n"
 	    "version 2 is kept for a target offline (0..90d): the server\n"
 	    "keeps it on disk across logins and restarts, then it expires\n"
 	    "(REFUSE 6 to the requester, END 4 to the target). 0: off:\n"
 	    "requests last one connection (request_timeout), a target\n"
-	    "offline gets REFUSE 2. Keep it 0 for now: secmsg-client\n"
-	    "does not read kept requests yet (doc/first-contact.md)."),
+	    "offline gets REFUSE 2."),
 };
 
 _Static_assert(ARRAY_LEN(keys) <= CONF_KEYS_MAX, "too many keys");

@@ -71,6 +71,11 @@ struct peer_entry {
 	bool kept;		/* a kept request (doc/first-contact.md): on
 				   disk, outlives sessions; h is the peer's
 				   v2 session, or none */
+	uint8_t *crossed;	/* our kept RTT is in the store and the
+				   peer's, kept first, came meanwhile: its
+				   record, delivered after our REFUSE 5 */
+	uint32_t crossed_len;
+	struct handle crossed_h;
 };
 
 struct relay_user {
@@ -240,6 +245,7 @@ static void peer_remove(struct relay_user *u, struct peer_entry *p)
 {
 	u->busy -= is_busy(p->state);
 	free(p->defer);
+	free(p->crossed);
 	*p = u->peers[--u->npeers];
 	if (u->npeers == 0) {
 		free(u->peers);
@@ -781,8 +787,10 @@ void relay_user_free(struct relay_user *u)
 	if (!u)
 		return;
 	key_unref(u->key);
-	for (uint16_t i = 0; i < u->npeers; i++)
+	for (uint16_t i = 0; i < u->npeers; i++) {
 		free(u->peers[i].defer);
+		free(u->peers[i].crossed);
+	}
 	free(u->peers);
 	free(u);
 }
@@ -970,6 +978,21 @@ static void kept_accept_told(const struct relay_env *env,
 	emit_to(env, u, h, p->name, EVT_ACCEPT, 0, &fwd);
 }
 
+/* The peer's kept RTT that crossed ours, after our REFUSE 5: an entry
+ * for it and the record (as ev_rtt_kept would have done). */
+static void crossed_deliver(const struct relay_env *env,
+			    struct relay_user *u, const char *peer,
+			    struct handle from, const uint8_t *pt, size_t len)
+{
+	struct peer_entry *q;
+
+	if (peer_find(u, peer) ||
+	    !(q = peer_add(u, peer, from, PE_OPEN_IN)))
+		return;		/* it stays on disk for the next login */
+	q->kept = true;
+	deliver(env, u, pt, len);
+}
+
 /* The store's answer to a kept RTT or ACCEPT (rules 1, 3). The store
  * names the requester a, the target b: the peer is b for an RTT, a for
  * an ACCEPT. */
@@ -980,8 +1003,9 @@ static void stored_kept(const struct relay_env *env, struct relay_user *u,
 	const char *peer = add ? e->from_name : e->to_name;
 	struct peer_entry *p = peer_find(u, peer);
 	struct msg a = about(add ? OP_RTT : OP_ACCEPT, peer, 0);
-	uint8_t *d;
-	uint32_t n;
+	uint8_t *d, *x;
+	uint32_t n, xn;
+	struct handle xh;
 
 	if (!p || p->state != PE_KEPT_BUSY)
 		return;
@@ -997,6 +1021,10 @@ static void stored_kept(const struct relay_env *env, struct relay_user *u,
 	d = p->defer;
 	n = p->defer_len;
 	p->defer = NULL;
+	x = p->crossed;
+	xn = p->crossed_len;
+	xh = p->crossed_h;
+	p->crossed = NULL;
 	peer_remove(u, p);
 	if (add && e->arg == STORE_NOTHING)	/* one either way exists */
 		send_refuse(env, u, peer, REFUSE_EXISTS);
@@ -1007,6 +1035,9 @@ static void stored_kept(const struct relay_env *env, struct relay_user *u,
 	else
 		send_error(env, u, ERR_LIMIT, "the request could not be "
 			   "stored", &a);
+	if (add && e->arg == STORE_NOTHING && x)
+		crossed_deliver(env, u, peer, xh, x, xn);
+	free(x);
 	replay_buf(env, u, d, n);
 }
 
@@ -1069,6 +1100,19 @@ static void ev_rtt_kept(const struct relay_env *env, struct relay_user *u,
 
 	if (u->version < 2)
 		return;		/* comes at a login of version 2 */
+	/* Crossed: our own RTT to the peer is still in the store, which
+	 * kept the peer's first and will refuse ours (REFUSE 5); the
+	 * peer's goes to us after that refusal (stored_kept), so that the
+	 * client can accept it (CROSSED REQUESTS). */
+	if (p && p->state == PE_KEPT_BUSY && p->requester) {
+		free(p->crossed);
+		p->crossed = malloc(e->len);
+		p->crossed_len = p->crossed ? e->len : 0;
+		if (p->crossed)
+			memcpy(p->crossed, event_payload(e), e->len);
+		p->crossed_h = e->from;
+		return;
+	}
 	if (p) {
 		if (p->kept)
 			p->h = e->from;

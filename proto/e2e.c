@@ -317,6 +317,28 @@ enum e2e_result e2e_responder_accept(struct e2e_responder *b, const char *self,
 	return res;
 }
 
+enum e2e_result e2e_responder_restore(struct e2e_responder *b,
+				      const char *self, const char *peer,
+				      const uint8_t nonce_a[E2E_NONCE_LEN],
+				      const uint8_t share_a[X25519_LEN],
+				      const uint8_t nonce_b[E2E_NONCE_LEN],
+				      const uint8_t share_b[X25519_LEN],
+				      const uint8_t eph_priv[X25519_LEN],
+				      const uint8_t *sig_b, size_t sig_b_len)
+{
+	memset(b, 0, sizeof(*b));
+	if (!names_ok(self, peer) || sig_b_len == 0 ||
+	    sig_b_len > sizeof(b->sig_b))
+		return E2E_ERR_MALFORMED;
+	memcpy(b->eph_priv, eph_priv, X25519_LEN);
+	memcpy(b->share_a, share_a, X25519_LEN);
+	memcpy(b->sig_b, sig_b, sig_b_len);
+	b->sig_b_len = sig_b_len;
+	b->t_len = build_t(b->t, peer, self, nonce_a, share_a, nonce_b,
+			   share_b);
+	return E2E_OK;
+}
+
 enum e2e_result e2e_responder_finish(struct e2e_responder *b,
 				     const uint8_t *sig_a, size_t sig_a_len,
 				     const sm_key *peer_key, struct ratchet *r)

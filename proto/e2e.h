@@ -114,6 +114,20 @@ enum e2e_result e2e_responder_finish(struct e2e_responder *b,
 				     const uint8_t *sig_a, size_t sig_a_len,
 				     const sm_key *peer_key, struct ratchet *r);
 void e2e_responder_clear(struct e2e_responder *b);
+/*
+ * B: the state e2e_responder_accept left, rebuilt from what a client kept
+ * of its ACCEPT (a request that waited across logins): T from the names
+ * and the four public values, the exchange private and sig_b as they
+ * were. Nothing is drawn: the ACCEPT that left is the one it finishes.
+ */
+enum e2e_result e2e_responder_restore(struct e2e_responder *b,
+				      const char *self, const char *peer,
+				      const uint8_t nonce_a[E2E_NONCE_LEN],
+				      const uint8_t share_a[X25519_LEN],
+				      const uint8_t nonce_b[E2E_NONCE_LEN],
+				      const uint8_t share_b[X25519_LEN],
+				      const uint8_t eph_priv[X25519_LEN],
+				      const uint8_t *sig_b, size_t sig_b_len);
 
 /*
  * Encrypt a chat plaintext: writes e2e = header || ciphertext || tag

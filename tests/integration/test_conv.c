@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -360,10 +361,10 @@ static int64_t db_sql(const char *sql)
 	return v;
 }
 
-/* Kept requests (doc/first-contact.md) of a user whose key changed go at
- * the daemon's next start (and reload): bob's is dropped, carol's to dave
- * stays. The rows are written while secmsgd is stopped: no client makes
- * kept requests yet. */
+/* Kept requests (secmsg-protocol(7), First contact) of a user whose key
+ * changed go at the daemon's next start (and reload): bob's is dropped,
+ * carol's to dave stays. The rows are written while secmsgd is stopped,
+ * asked now (older ones would expire: request_retention is on). */
 static void test_kept_request_key_change(void **state)
 {
 	char fa[FPR_HEX_LEN + 1], fb[FPR_HEX_LEN + 1], fc[FPR_HEX_LEN + 1],
@@ -377,9 +378,10 @@ static void test_kept_request_key_change(void **state)
 	td_signal(&D, SIGTERM);
 	usleep(500000);
 	snprintf(sql, sizeof(sql), "INSERT INTO requests (a, b, asked, fpr_a, "
-		 "fpr_b, rtt) VALUES ('alice', 'bob', 1, '%s', '%s', "
-		 "zeroblob(64)), ('carol', 'dave', 2, '%s', '%s', "
-		 "zeroblob(64));", fa, fb, fc, fd);
+		 "fpr_b, rtt) VALUES ('alice', 'bob', %lld, '%s', '%s', "
+		 "zeroblob(64)), ('carol', 'dave', %lld, '%s', '%s', "
+		 "zeroblob(64));", (long long)time(NULL), fa, fb,
+		 (long long)time(NULL), fc, fd);
 	db_sql(sql);
 	assert_int_equal(copy(tu_pki_path("erin.pub"),
 			      td_path(&D, "users/bob.pem")), 0);

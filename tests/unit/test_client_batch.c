@@ -387,6 +387,16 @@ static void test_format_v2(void **state)
 	EXPECT(&ev, "expired\tbob\t7\t1767225600\n");
 	ev.id = 0;
 	EXPECT(&ev, "expired\tbob\t0\t1767225600\n");
+	/* First contact across logins: a kept request has its time last;
+	 * WAITING for our request, or (accepted) our acceptance. */
+	ev = (struct cev){ .kind = CEV_REQUEST, .peer = "alice",
+			   .when = 1767225600 };
+	EXPECT(&ev, "request\talice\t1767225600\n");
+	ev = (struct cev){ .kind = CEV_WAITING, .peer = "bob",
+			   .reason = OP_RTT };
+	EXPECT(&ev, "waiting\tbob\n");
+	ev.reason = OP_ACCEPT;
+	EXPECT(&ev, "waiting\tbob\taccepted\n");
 	/* Whole seconds, rounded up. */
 	ev = (struct cev){ .kind = CEV_RECONNECTING, .when = 734 };
 	EXPECT(&ev, "reconnecting\t1\n");

@@ -1130,6 +1130,76 @@ static void test_v2_reconnect(void **state)
 	assert_int_equal(reap(r), 1);
 }
 
+/* The server's KEPT(at, RTT from peer): a request kept while we were
+ * away. */
+static void send_kept_rtt(struct run *r, const char *peer)
+{
+	struct msg m = { .op = OP_KEPT, .rec_op = OP_RTT, .at = 1767225600 };
+
+	snprintf(m.peer, sizeof(m.peer), "%s", peer);
+	memset(m.nonce, 7, sizeof(m.nonce));
+	memset(m.share, 9, sizeof(m.share));
+	send_msg(r, &m);
+}
+
+/* First contact across logins (doc/first-contact.md), scripted: carol's
+ * kept request is shown with its time, once (also when KEPT brings it
+ * again after a reconnect); alice accepts (WAITING 3 shown); when the
+ * server sends the request again (its ACCEPT never stored) the same
+ * ACCEPT goes again, byte for byte (nothing drawn twice); KEPT(END 4)
+ * ends it in words of today. alice's own request to dave waits (WAITING
+ * 2), survives a reconnect, and KEPT(REFUSE 6) ends it. */
+static void test_v2_kept_request(void **state)
+{
+	static uint8_t sig[MSG_SIG_MAX];
+	struct run *r = v2_logged_in(state);
+	uint8_t nonce_b[MSG_NONCE_LEN], share_b[MSG_SHARE_LEN];
+	size_t sig_len;
+	struct msg m;
+
+	send_kept_rtt(r, "carol");
+	EXPECT_LINE(r, "request\tcarol\t1767225600");
+	send_kept_rtt(r, "carol");
+	type(r, "accept carol\n");
+	read_op(r, &m, OP_ACCEPT);
+	assert_string_equal(m.peer, "carol");
+	memcpy(nonce_b, m.nonce, sizeof(nonce_b));
+	memcpy(share_b, m.share, sizeof(share_b));
+	sig_len = m.sig_len;
+	memcpy(sig, m.sig, sig_len);
+	send_msg(r, &(struct msg){ .op = OP_WAITING, .peer = "carol",
+				   .rec_op = OP_ACCEPT });
+	EXPECT_LINE(r, "waiting\tcarol\taccepted");
+	type(r, "talk dave\n");
+	expect_op(r, OP_RTT, "dave");
+	send_msg(r, &(struct msg){ .op = OP_WAITING, .peer = "dave",
+				   .rec_op = OP_RTT });
+	EXPECT_LINE(r, "waiting\tdave");
+	cut_mid_record(r);
+	EXPECT_LINE(r, "reconnecting\t1");
+	take_connection(r);
+	login_v2(r, 2, true);
+	send_kept_rtt(r, "carol");	/* the server never had the ACCEPT */
+	read_op(r, &m, OP_ACCEPT);
+	assert_string_equal(m.peer, "carol");
+	assert_memory_equal(m.nonce, nonce_b, sizeof(nonce_b));
+	assert_memory_equal(m.share, share_b, sizeof(share_b));
+	assert_int_equal(m.sig_len, sig_len);
+	assert_memory_equal(m.sig, sig, sig_len);
+	send_msg(r, &(struct msg){ .op = OP_KEPT, .rec_op = OP_END,
+				   .peer = "carol", .at = 1767225601,
+				   .reason = END_WITHDRAWN });
+	EXPECT_LINE(r, "ended\tcarol\twithdrawn");
+	send_msg(r, &(struct msg){ .op = OP_KEPT, .rec_op = OP_REFUSE,
+				   .peer = "dave", .at = 1767225602,
+				   .reason = REFUSE_EXPIRED });
+	EXPECT_LINE(r, "refused\tdave\texpired");
+	assert_int_equal(count_lines(r, "request\tcarol"), 1);
+	assert_int_equal(count_lines(r, "ended\tdave"), 0);
+	assert_int_equal(count_lines(r, "ended\tcarol"), 1);
+	quit(r);
+}
+
 /* A message to bob offline whose STORED never came (the connection
  * ended first) is sent again on the next connection, the same bytes with
  * the same ref, and `stored` is printed once; once STORED came, it is
@@ -1390,6 +1460,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_v2_conversation, finish),
 		cmocka_unit_test_teardown(test_v2_queued, finish),
 		cmocka_unit_test_teardown(test_v2_resend_unstored, finish),
+		cmocka_unit_test_teardown(test_v2_kept_request, finish),
 		cmocka_unit_test_teardown(test_v2_end_held, finish),
 		cmocka_unit_test_teardown(test_v2_error_commands, finish),
 		cmocka_unit_test_teardown(test_v2_reconnect, finish),

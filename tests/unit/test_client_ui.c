@@ -92,6 +92,18 @@ static void test_format_v2(void **state)
 	expect_has(&ev, "bob is offline.");
 	ev = (struct cev){ .kind = CEV_RECONNECTING, .when = 1500 };
 	expect_has(&ev, "reconnecting in 2 s");
+	ev = (struct cev){ .kind = CEV_WAITING, .peer = "bob",
+			   .reason = OP_RTT };
+	expect_has(&ev, "bob is offline: your request waits for bob's next "
+		   "login");
+	ev.reason = OP_ACCEPT;
+	expect_has(&ev, "your acceptance waits for bob's next login");
+	ev = (struct cev){ .kind = CEV_REQUEST, .peer = "alice",
+			   .when = 86400 * 365 };
+	expect_has(&ev, "alice asked to talk on 197");
+	expect_has(&ev, "while you were away: /accept alice or /refuse alice");
+	ev.when = 0;
+	expect_has(&ev, "alice asks to talk: /accept alice");
 	ev = (struct cev){ .kind = CEV_DROPPED, .peer = "bob",
 			   .reason = E2E_ERR_DUPLICATE };
 	expect_has(&ev, "A message from bob was dropped");

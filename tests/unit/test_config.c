@@ -595,7 +595,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.limits.handshake_timeout_ms, 10000);
 	assert_int_equal(c.limits.idle_timeout_ms, 300000);
 	assert_int_equal(c.limits.request_timeout_ms, 60000);
-	assert_int_equal(c.limits.request_retention_s, 0);	/* off */
+	assert_int_equal(c.limits.request_retention_s, 7 * 86400);
 	assert_int_equal(c.limits.max_chats, 32);
 	assert_int_equal(c.limits.max_pending, 16);
 	assert_int_equal(c.limits.messages_per_second, 50);

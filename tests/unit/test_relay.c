@@ -1631,6 +1631,40 @@ static void test_kept_confirm_after_expiry(void **state)
 	assert_int_equal(convs_held_total(), 0);
 }
 
+/* Crossed requests, both online at version 2: alice's RTT is kept first
+ * and reaches bob while his own RTT to her is still in the store's queue.
+ * Bob gets REFUSE 5 for his, then alice's RTT (before the fix it was
+ * dropped: alice waited with neither WAITING nor an answer, bob never
+ * saw her request); accepting it works. */
+static void test_kept_crossed(void **state)
+{
+	struct client *a, *b;
+	struct store_req *list;
+	struct msg m;
+
+	(void)state;
+	gate_on();
+	a = login2("alice");
+	b = login2("bob");
+	store_hold = true;
+	send_op(a, OP_RTT, "bob");
+	list = sq;			/* alice's is committed alone */
+	sq = NULL;
+	store_run(st, list);
+	send_op(b, OP_RTT, "alice");	/* its RTT_KEPT event comes now */
+	store_hold = false;
+	pump();
+	expect_refuse(b, "alice", REFUSE_EXISTS);
+	expect_op(b, OP_RTT, &m);
+	assert_string_equal(m.peer, "alice");
+	expect_nothing(b);
+	expect_nothing(a);
+	assert_int_equal(convs_req_total(), 1);
+	send_op(b, OP_ACCEPT, "alice");
+	expect_op(a, OP_ACCEPT, &m);
+	assert_string_equal(m.peer, "bob");
+}
+
 /* The gate off (request_retention 0, the default): a version 2 RTT to a
  * user offline is REFUSE 2 as today, nothing is kept. */
 static void test_kept_gate_off(void **state)
@@ -1997,6 +2031,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kept_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kept_expiry_and_removal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kept_confirm_after_expiry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kept_crossed,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kept_gate_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_server_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_error_fields, setup, teardown),
