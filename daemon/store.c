@@ -12,6 +12,8 @@
  *   6  requests.accepted (the ACCEPT's time: KEPT(at, ACCEPT)'s at)
  *   7  held_ends.kept (a held KEPT(stored, op(peer, reason)) record: a
  *      kept request's REFUSE or END for a user who was offline)
+ *   8  queued without its unique index on (recipient, sender, ref):
+ *      dedup.h finds a message sent again (half of a commit's pages)
  */
 #include "store.h"
 
@@ -34,6 +36,7 @@
 #include "log.h"
 #include "msg.h"
 #include "queue.h"
+#include "dedup.h"
 #include "registry.h"
 #include "tally.h"
 #include "walbuf.h"
@@ -79,6 +82,7 @@ struct store {
 	struct expired *exp;
 	size_t nexp, exp_cap;
 	struct tally *tally;		/* what is queued (store thread) */
+	struct dedup *dedup;		/* which refs are queued (same) */
 	int wal_pages;			/* in the WAL after the last commit */
 	int lockfd;			/* flock()ed: one secmsgd per file */
 	sqlite3 *ckdb;			/* the checkpointer's connection */
@@ -163,6 +167,18 @@ static const char *const migrations[STORE_SCHEMA] = {
 	"ALTER TABLE requests ADD COLUMN accepted INTEGER NOT NULL DEFAULT 0;",
 	/* 6 -> 7 */
 	"ALTER TABLE held_ends ADD COLUMN kept INTEGER NOT NULL DEFAULT 0;",
+	/* 7 -> 8: no unique index on (recipient, sender, ref): dedup.h
+	 * does its job in memory (a table's UNIQUE cannot be dropped). */
+	"CREATE TABLE queued8 ("
+	"  recipient TEXT NOT NULL, seq INTEGER NOT NULL,"
+	"  sender TEXT NOT NULL, ref INTEGER NOT NULL,"
+	"  at INTEGER NOT NULL,"
+	"  e2e BLOB NOT NULL,"
+	"  UNIQUE (recipient, seq));"
+	"INSERT INTO queued8 (rowid, recipient, seq, sender, ref, at, e2e) "
+	"  SELECT rowid, recipient, seq, sender, ref, at, e2e FROM queued;"
+	"DROP TABLE queued;"
+	"ALTER TABLE queued8 RENAME TO queued;",
 };
 
 /* ---- requests ---- */
@@ -483,7 +499,8 @@ static int load_queue(struct store *st, char *why, size_t len)
 	queue_reset();
 	while (s && (rc = sqlite3_step(s)) == SQLITE_ROW) {
 		if (!queued_row(s, &q, &to) || queue_add(to, &q) < 0 ||
-		    tally_load(st->tally, to, 1, q.e2e_len, q.seq) < 0) {
+		    tally_load(st->tally, to, 1, q.e2e_len, q.seq) < 0 ||
+		    dedup_add(st->dedup, to, q.sender, q.ref) < 0) {
 			rc = SQLITE_CORRUPT;
 			break;
 		}
@@ -818,7 +835,8 @@ int store_open(const char *dir, const struct store_ops *ops, void *ctx,
 	pthread_cond_init(&st->ckidle, NULL);
 	snprintf(st->path, sizeof(st->path), "%s/%s", dir, STORE_FILE);
 	st->tally = tally_new();
-	if (!st->tally) {
+	st->dedup = dedup_new();
+	if (!st->tally || !st->dedup) {
 		snprintf(why, len, "no memory to open database %s", st->path);
 		r = -ENOMEM;
 		goto fail;
@@ -1006,9 +1024,21 @@ static int write_tally(void *ctx, const struct tally_entry *e)
 	return step_done(st, s);
 }
 
-/* Run a DELETE ... RETURNING recipient, length(e2e) and take what it
- * deleted off the tally (consecutive rows of one recipient at once);
- * how many rows went into *n. 0 or -EIO. */
+/* A queued row deleted: dedup.h forgets it at the commit. Its sender
+ * and ref are columns col and col + 1 of s. */
+static void uncount(struct store *st, const char *to, sqlite3_stmt *s,
+		    int col)
+{
+	const char *from = (const char *)sqlite3_column_text(s, col);
+
+	if (from)
+		dedup_del(st->dedup, to, from,
+			  (uint32_t)sqlite3_column_int64(s, col + 1));
+}
+
+/* Run a DELETE ... RETURNING recipient, length(e2e), sender, ref and
+ * take what it deleted off the tally (consecutive rows of one recipient
+ * at once) and the set; how many rows went into *n. 0 or -EIO. */
 static int delete_counted(struct store *st, sqlite3_stmt *s, int64_t *n)
 {
 	char name[NAME_MAX_LEN + 1] = "";
@@ -1029,6 +1059,7 @@ static int delete_counted(struct store *st, sqlite3_stmt *s, int64_t *n)
 		}
 		rows++;
 		bytes += (uint64_t)sqlite3_column_int64(s, 1);
+		uncount(st, to, s, 2);
 		(*n)++;
 	}
 	if (rc != SQLITE_DONE) {
@@ -1081,13 +1112,12 @@ static int queue_room(const struct store *st, const struct store_req *r)
 	return STORE_DONE;
 }
 
-/* The INSERT of r with its seq; a row with the same sender and ref
- * (sent again after a lost STORED) makes it insert nothing. */
+/* The INSERT of r with its seq (run_queue_add checked that no row has
+ * the same sender and ref). */
 static int insert_queued(struct store *st, const struct store_req *r)
 {
 	sqlite3_stmt *s = prep(st, "INSERT INTO queued (recipient, seq, sender, "
-		"ref, at, e2e) VALUES (?, ?, ?, ?, ?, ?) "
-		"ON CONFLICT (recipient, sender, ref) DO NOTHING");
+		"ref, at, e2e) VALUES (?, ?, ?, ?, ?, ?)");
 
 	if (!s)
 		return -EIO;
@@ -1101,43 +1131,53 @@ static int insert_queued(struct store *st, const struct store_req *r)
 	return step_done(st, s);
 }
 
+/* Whether a row of r->a to r->b with r->ref is queued (sent again
+ * after a lost STORED): asked of the database only when dedup.h says
+ * maybe. 1 yes, 0 no, -EIO. */
+static int queued_already(struct store *st, const struct store_req *r)
+{
+	int64_t old[2];
+
+	if (!dedup_maybe(st->dedup, r->b, r->a, r->ref))
+		return 0;
+	if (query2(st, "SELECT seq, at FROM queued WHERE recipient = ? "
+		   "AND sender = ? AND ref = ?", r->b, r->a, r->ref, old) < 0)
+		return -EIO;
+	return old[0] > 0;
+}
+
 static int run_queue_add(struct store *st, struct store_req *r)
 {
 	const struct tally_entry *e = tally_get(st->tally, r->b);
-	int64_t old[2];
-	size_t mark;
+	int dup = queued_already(st, r);
 
-	r->result = queue_room(st, r);
-	if (r->result != STORE_DONE) {
-		/* Refused, unless it was stored already (sent again after a
-		 * lost STORED): the only query a refusal costs. */
-		if (query2(st, "SELECT seq, at FROM queued WHERE recipient = ? "
-			   "AND sender = ? AND ref = ?", r->b, r->a, r->ref,
-			   old) < 0)
-			return -EIO;
-		if (old[0] > 0)
-			r->result = STORE_NOTHING;
+	if (dup < 0)
+		return -EIO;
+	if (dup) {
+		r->result = STORE_NOTHING;
 		return 0;
 	}
+	r->result = queue_room(st, r);
+	if (r->result != STORE_DONE)
+		return 0;
 	r->seq = (e ? e->last_seq : 0) + 1;
 	r->at = (int64_t)time(NULL);
 	/* Counted first: a failure after the INSERT could not be undone
-	 * (it runs without a savepoint, see run_saved). */
-	mark = tally_mark(st->tally);
+	 * (it runs without a savepoint; run_saved undoes the tally). The
+	 * set's count stays if the INSERT fails: a stale count costs only
+	 * a query. */
 	if (tally_add(st->tally, r->b, r->seq, r->len) < 0 ||
+	    dedup_add(st->dedup, r->b, r->a, r->ref) < 0 ||
 	    insert_queued(st, r) < 0)
 		return -EIO;
-	if (sqlite3_changes(st->db) == 0) {
-		tally_undo(st->tally, mark);
-		r->result = STORE_NOTHING;
-	}
 	return 0;
 }
 
 static int run_queue_ack(struct store *st, struct store_req *r)
 {
 	sqlite3_stmt *s = prep(st, "DELETE FROM queued WHERE recipient = ? "
-				   "AND seq <= ? RETURNING recipient, length(e2e)");
+				   "AND seq <= ? "
+				   "RETURNING recipient, length(e2e), sender, ref");
 	int64_t n;
 
 	if (!s)
@@ -1234,6 +1274,24 @@ static int note_expired(struct store *st, int64_t since)
 	return r < 0 ? r : rc == SQLITE_DONE ? 0 : -EIO;
 }
 
+/* Run a DELETE ... RETURNING recipient, sender, ref whose rows the
+ * tally has already taken off (expiry): only the set hears of them. */
+static int delete_uncounted(struct store *st, sqlite3_stmt *s)
+{
+	int rc;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *to = (const char *)sqlite3_column_text(s, 0);
+
+		if (to)
+			uncount(st, to, s, 1);
+	}
+	if (rc != SQLITE_DONE)
+		log_warnx("store %s: %s", st->path, sqlite3_errmsg(st->db));
+	done(st, s);
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
 /* What was stored before r->since goes, and the counts follow. */
 static int run_queue_expire(struct store *st, struct store_req *r)
 {
@@ -1247,18 +1305,19 @@ static int run_queue_expire(struct store *st, struct store_req *r)
 		r->result = STORE_NOTHING;
 		return 0;
 	}
-	s = prep(st, "DELETE FROM queued WHERE at < ?");
+	s = prep(st, "DELETE FROM queued WHERE at < ? "
+		     "RETURNING recipient, sender, ref");
 	if (!s)
 		return -EIO;
 	sqlite3_bind_int64(s, 1, r->since);
-	return step_done(st, s);
+	return delete_uncounted(st, s);
 }
 
 /* Everything stored for r->a goes; r->seq is how many. */
 static int run_queue_purge(struct store *st, struct store_req *r)
 {
 	sqlite3_stmt *s = prep(st, "DELETE FROM queued WHERE recipient = ? "
-				   "RETURNING recipient, length(e2e)");
+				   "RETURNING recipient, length(e2e), sender, ref");
 	int64_t n;
 
 	if (!s)
@@ -1275,7 +1334,7 @@ static int drop_queued(struct store *st, const char *a, const char *b)
 {
 	sqlite3_stmt *s = prep(st, "DELETE FROM queued WHERE "
 		"(recipient = ?1 AND sender = ?2) OR (recipient = ?2 AND "
-		"sender = ?1) RETURNING recipient, length(e2e)");
+		"sender = ?1) RETURNING recipient, length(e2e), sender, ref");
 	int64_t n;
 
 	if (!s)
@@ -2082,7 +2141,7 @@ static bool one_statement(uint8_t op)
  * back on some errors). */
 static bool run_saved(struct store *st, struct store_req *r, int *why)
 {
-	size_t mark = tally_mark(st->tally);
+	size_t mark = tally_mark(st->tally), dmark = dedup_mark(st->dedup);
 	bool saved = !one_statement(r->op);
 
 	if (saved && exec1(st, "SAVEPOINT req;") < 0) {
@@ -2094,6 +2153,7 @@ static bool run_saved(struct store *st, struct store_req *r, int *why)
 		if (saved)
 			exec1(st, "ROLLBACK TO req;");
 		tally_undo(st->tally, mark);
+		dedup_undo(st->dedup, dmark);
 	}
 	if (sqlite3_get_autocommit(st->db))
 		return false;
@@ -2110,8 +2170,10 @@ void store_run(struct store *st, struct store_req *list)
 	if (ok && (tally_each_dirty(st->tally, write_tally, st) < 0 ||
 		   exec1(st, "COMMIT;") < 0))
 		ok = false;
-	if (ok)
+	if (ok) {
 		tally_commit(st->tally);
+		dedup_commit(st->dedup);
+	}
 	if (!ok && list) {
 		why = failure(st, why);
 		log_failed(st, list_len(list), why, sqlite3_errmsg(st->db));
@@ -2119,6 +2181,7 @@ void store_run(struct store *st, struct store_req *list)
 		if (!sqlite3_get_autocommit(st->db))
 			exec(st, "ROLLBACK;");
 		tally_undo(st->tally, 0);
+		dedup_undo(st->dedup, 0);
 		fail_all(list, why);
 	}
 	for (struct store_req *r = list; r; r = r->next) {
@@ -2378,6 +2441,7 @@ void store_close(struct store *st)
 	cache_clear(st);
 	free(st->exp);
 	tally_free(st->tally);
+	dedup_free(st->dedup);
 	/* The last connection checkpoints the WAL and removes it. */
 	if (st->db)
 		sqlite3_close(st->db);

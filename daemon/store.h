@@ -37,7 +37,7 @@
 #include "handle.h"
 
 #define STORE_FILE "secmsgd.db"
-#define STORE_SCHEMA 7		/* the schema version this code writes */
+#define STORE_SCHEMA 8		/* the schema version this code writes */
 
 struct store;
 struct store_wait;

@@ -619,6 +619,75 @@ static void test_queue_ack(void **state)
 	store_close(st);
 }
 
+static int64_t sql_int(const char *stmt);
+
+/* A ref sent again is found by dedup.h after a reopen (loaded from the
+ * rows) and in a later batch; once its row is acknowledged (deleted and
+ * committed) the same ref is a new message; the table has one index
+ * (schema 8: none on sender and ref). */
+static void test_queue_resend_later(void **state)
+{
+	struct store *st = open_ok();
+	struct store_req *r;
+
+	(void)state;
+	store_run(st, add("alice", "bob", 7, "a", 9, 100));
+	store_run(st, add("carol", "bob", 7, "b", 9, 100));	/* other sender */
+	assert_int_equal(answers[nanswers - 1].arg, STORE_DONE);
+	store_run(st, add("alice", "bob", 7, "a", 9, 100));
+	assert_int_equal(answers[nanswers - 1].arg, STORE_NOTHING);
+	reopen(&st);
+	store_run(st, add("alice", "bob", 7, "a", 9, 100));
+	assert_int_equal(answers[nanswers - 1].arg, STORE_NOTHING);
+	store_run(st, add("alice", "bob", 8, "c", 9, 100));
+	assert_int_equal(answers[nanswers - 1].arg, STORE_DONE);
+	r = store_req_new(STORE_QUEUE_ACK, "bob", NULL, NULL, 0);
+	r->seq = 3;				/* a, b, c */
+	store_run(st, r);
+	store_run(st, add("alice", "bob", 7, "a2", 9, 100));
+	assert_int_equal(answers[nanswers - 1].arg, STORE_DONE);
+	store_close(st);
+	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE "
+				 "type = 'index' AND tbl_name = 'queued'"), 1);
+}
+
+/* A database of schema 7 (queued with its unique index on sender and
+ * ref) is brought to 8 keeping its rows, and a ref sent again is still
+ * found after the migration. */
+static void test_migration_from_schema_7(void **state)
+{
+	struct store *st = open_ok();
+
+	(void)state;
+	store_run(st, add("alice", "bob", 9, "kept", 9, 100));
+	store_close(st);
+	sql("CREATE TABLE q7 (recipient TEXT NOT NULL, seq INTEGER NOT NULL,"
+	    " sender TEXT NOT NULL, ref INTEGER NOT NULL, at INTEGER NOT NULL,"
+	    " e2e BLOB NOT NULL, UNIQUE (recipient, seq),"
+	    " UNIQUE (recipient, sender, ref));"
+	    "INSERT INTO q7 SELECT * FROM queued; DROP TABLE queued;"
+	    "ALTER TABLE q7 RENAME TO queued;"
+	    "UPDATE meta SET value = 7 WHERE key = 'schema_version';");
+	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE "
+				 "type = 'index' AND tbl_name = 'queued'"), 2);
+	convs_reset();
+	queue_reset();
+	st = open_ok();
+	assert_int_equal(store_schema(st), STORE_SCHEMA);
+	{
+		static const uint64_t seq[1] = { 1 };
+		static const char *const from[1] = { "alice" };
+		static const char *const e2e[1] = { "kept" };
+
+		expect_queued("bob", 1, seq, from, e2e);
+	}
+	store_run(st, add("alice", "bob", 9, "kept", 9, 100));
+	assert_int_equal(answers[nanswers - 1].arg, STORE_NOTHING);
+	store_close(st);
+	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE "
+				 "type = 'index' AND tbl_name = 'queued'"), 1);
+}
+
 /* store_figures: new rows counted as stored (not one sent again),
  * refusals by reason, expired rows; the file's size on disk. */
 static void test_figures(void **state)
@@ -1373,6 +1442,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_create_and_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration_from_schema_1, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_resend_later, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migration_from_schema_7, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration_from_empty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_database_refused, setup, teardown),
