@@ -1,12 +1,20 @@
 /* dedup.c - the counting set of queued (recipient, sender, ref) (see
  * dedup.h).
  *
- * One table per recipient, so that a table grows only to that
- * recipient's quota: one table for all grew by rehashing everything at
- * once, which stalled the store thread 113 ms at 500,000 rows (each
- * message waiting for a commit waited that long). Open addressing with
- * linear probing; a slot whose count reaches 0 is removed by shifting
- * the run after it back, so a probe stops at the first empty slot.
+ * One table per recipient. Open addressing with linear probing; a slot
+ * whose count reaches 0 is removed by shifting the run after it back, so
+ * a probe stops at the first empty slot. A table grows without a stall:
+ * rehashing a whole table at once stalled the store thread 113 ms at
+ * 500,000 rows (one table for all), and 30-50 ms a batch when the
+ * recipients' tables doubled together (per recipient, at P=100 each
+ * recipient grows at the same pace), and every message waiting for that
+ * commit waited as long. So a full table becomes "old" and a table twice
+ * its size takes the new entries, while each add moves MOVE_STEP slots
+ * of the old one across (the old one is done long before the new one is
+ * half full). The old table is never rehashed or shifted meanwhile: a
+ * slot before the cursor has moved (the new table is the truth for it),
+ * a slot from the cursor on is the truth, and one counted down to 0
+ * there stays as a tombstone (count 0) until the move passes it.
  * Recipients are never removed (as in tally.c); a table that empties
  * gives its slots back.
  */
@@ -21,6 +29,7 @@
 #include "sources.h"
 
 #define MIN_SLOTS 16
+#define MOVE_STEP 8
 #define MIN_BUCKETS 64
 
 struct slot {
@@ -32,7 +41,9 @@ struct slot {
 struct rtab {
 	struct rtab *hnext;	/* same bucket */
 	struct slot *slots;	/* nslots, a power of two; NULL when empty */
-	size_t nslots, used;
+	size_t nslots, used;	/* used: live entries, in both tables */
+	struct slot *old;	/* being moved into slots, or NULL */
+	size_t nold, cursor;	/* old[0 .. cursor) moved */
 	char name[NAME_MAX_LEN + 1];
 };
 
@@ -95,6 +106,7 @@ void dedup_free(struct dedup *d)
 		for (; t; t = next) {
 			next = t->hnext;
 			free(t->slots);
+			free(t->old);
 			free(t);
 		}
 	}
@@ -157,36 +169,74 @@ static struct rtab *rtab_get(struct dedup *d, const char *name)
 	return t;
 }
 
-/* The slot holding h, or the empty one where it would go (t has
- * slots). */
-static struct slot *probe(const struct rtab *t, uint64_t h)
+/* The slot of v (n slots, a power of two) holding h, or the empty one
+ * where it would go. */
+static struct slot *probe(struct slot *v, size_t n, uint64_t h)
 {
-	size_t mask = t->nslots - 1, i = (size_t)h & mask;
+	size_t mask = n - 1, i = (size_t)h & mask;
 
-	while (t->slots[i].h && t->slots[i].h != h)
+	while (v[i].h && v[i].h != h)
 		i = (i + 1) & mask;
-	return &t->slots[i];
+	return &v[i];
 }
 
-/* Room for one more entry in t: at most half full, so probes stay
- * short. 0 or -ENOMEM (t unchanged). */
+/* The slot that counts h in t (a live one of the old table from the
+ * cursor on, else the new table's), or NULL. */
+static struct slot *find_live(const struct rtab *t, uint64_t h)
+{
+	struct slot *s;
+
+	if (t->old) {
+		s = probe(t->old, t->nold, h);
+		if (s->h && (size_t)(s - t->old) >= t->cursor && s->count)
+			return s;
+	}
+	if (!t->slots)
+		return NULL;
+	s = probe(t->slots, t->nslots, h);
+	return s->h ? s : NULL;
+}
+
+/* Move up to n slots of the old table into the new one (h is not in
+ * the new one: an add of a live old entry counts it in the old). */
+static void move_some(struct rtab *t, size_t n)
+{
+	for (; t->old && n > 0; n--) {
+		struct slot *o = &t->old[t->cursor++];
+
+		if (o->h && o->count)
+			*probe(t->slots, t->nslots, o->h) = *o;
+		if (t->cursor == t->nold) {
+			free(t->old);
+			t->old = NULL;
+			t->nold = t->cursor = 0;
+		}
+	}
+}
+
+/* Room for one more entry in t's new table: at most half full, so
+ * probes stay short; a full one becomes the old table. 0 or -ENOMEM
+ * (t unchanged). */
 static int make_room(struct rtab *t)
 {
-	struct slot *old = t->slots;
-	size_t n = t->nslots, want = n ? n * 2 : MIN_SLOTS;
+	size_t want = t->nslots ? t->nslots * 2 : MIN_SLOTS;
+	struct slot *v;
 
-	if ((t->used + 1) * 2 <= n)
+	if ((t->used + 1) * 2 <= t->nslots)
 		return 0;
-	t->slots = calloc(want, sizeof(*t->slots));
-	if (!t->slots) {
-		t->slots = old;
+	v = calloc(want, sizeof(*v));
+	if (!v)
 		return -ENOMEM;
+	move_some(t, SIZE_MAX);	/* (never needed with MOVE_STEP) */
+	if (t->slots && t->used) {
+		t->old = t->slots;
+		t->nold = t->nslots;
+		t->cursor = 0;
+	} else {
+		free(t->slots);
 	}
+	t->slots = v;
 	t->nslots = want;
-	for (size_t i = 0; i < n; i++)
-		if (old[i].h)
-			*probe(t, old[i].h) = old[i];
-	free(old);
 	return 0;
 }
 
@@ -199,16 +249,17 @@ int dedup_add(struct dedup *d, const char *recipient, const char *sender,
 
 	if (!t)
 		return -ENOMEM;
-	s = t->slots ? probe(t, h) : NULL;
-	if (!s || !s->h) {
+	s = find_live(t, h);
+	if (!s) {
 		if (make_room(t) < 0)
 			return -ENOMEM;
-		s = probe(t, h);
+		s = probe(t->slots, t->nslots, h);
 		s->h = h;
 		t->used++;
 		d->used++;
 	}
 	s->count++;
+	move_some(t, MOVE_STEP);
 	return 0;
 }
 
@@ -217,7 +268,7 @@ bool dedup_maybe(const struct dedup *d, const char *recipient,
 {
 	const struct rtab *t = rtab_find(d, recipient);
 
-	return t && t->slots && probe(t, pair_hash(d, sender, ref))->h != 0;
+	return t && find_live(t, pair_hash(d, sender, ref));
 }
 
 void dedup_del(struct dedup *d, const char *recipient, const char *sender,
@@ -260,7 +311,6 @@ static void remove_at(struct rtab *t, size_t i)
 
 	t->slots[i].h = 0;
 	t->slots[i].count = 0;
-	t->used--;
 	for (;;) {
 		size_t home;
 
@@ -280,16 +330,20 @@ static void remove_at(struct rtab *t, size_t i)
 
 static void forget(struct dedup *d, struct rtab *t, uint64_t h)
 {
-	struct slot *s = t->slots ? probe(t, h) : NULL;
+	struct slot *s = find_live(t, h);
+	bool in_old = s && t->old && s >= t->old && s < t->old + t->nold;
 
-	if (!s || !s->h || --s->count > 0)
+	if (!s || --s->count > 0)
 		return;
-	remove_at(t, (size_t)(s - t->slots));
+	if (!in_old)		/* an old one stays, a tombstone */
+		remove_at(t, (size_t)(s - t->slots));
+	t->used--;
 	d->used--;
 	if (t->used == 0) {
 		free(t->slots);
-		t->slots = NULL;
-		t->nslots = 0;
+		free(t->old);
+		t->slots = t->old = NULL;
+		t->nslots = t->nold = t->cursor = 0;
 	}
 }
 

@@ -4,6 +4,7 @@
  * a batch's deletions forgotten by undo.
  */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -111,6 +112,46 @@ static void test_many(void **state)
 	dedup_free(d);
 }
 
+/* One recipient's table through many moves: after every add each live
+ * entry is found and each deleted one is not; a deletion during a move
+ * (of an entry not yet moved: a tombstone; or moved) and the same entry
+ * added again afterwards. */
+static void test_growth_moves(void **state)
+{
+	enum { N = 3000 };
+	static bool live[N];
+	struct dedup *d = dedup_new();
+	size_t n = 0;
+
+	(void)state;
+	for (uint32_t i = 0; i < N; i++) {
+		assert_int_equal(dedup_add(d, "bob", "alice", i), 0);
+		live[i] = true;
+		n++;
+		if (i % 3 == 2) {		/* one deleted, committed */
+			uint32_t k = (i * 7) % (i + 1);
+
+			if (live[k]) {
+				dedup_del(d, "bob", "alice", k);
+				dedup_commit(d);
+				live[k] = false;
+				n--;
+			}
+		}
+		if (i % 5 == 4 && !live[i / 2]) {	/* and back again */
+			assert_int_equal(dedup_add(d, "bob", "alice", i / 2), 0);
+			live[i / 2] = true;
+			n++;
+		}
+		if (i % 11 == 0 || i == N - 1)
+			for (uint32_t k = 0; k <= i; k++)
+				assert_true(dedup_maybe(d, "bob", "alice", k) ==
+					    live[k]);
+		assert_int_equal(dedup_size(d), n);
+	}
+	dedup_free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -118,6 +159,7 @@ int main(void)
 		cmocka_unit_test(test_delete_at_commit),
 		cmocka_unit_test(test_counts),
 		cmocka_unit_test(test_many),
+		cmocka_unit_test(test_growth_moves),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
