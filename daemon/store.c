@@ -33,10 +33,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dedup.h"
 #include "log.h"
 #include "msg.h"
 #include "queue.h"
-#include "dedup.h"
 #include "registry.h"
 #include "tally.h"
 #include "walbuf.h"
@@ -1233,6 +1233,7 @@ static int note_one(struct store *st, sqlite3_stmt *s)
 	if (!to || !from || !name_valid_str(to) || !name_valid_str(from) ||
 	    ref < 1 || ref > UINT32_MAX)
 		return 0;	/* load_queue refuses such a row at start */
+	uncount(st, to, s, 1);	/* run_queue_expire deletes it next */
 	if (st->nexp == st->exp_cap) {
 		size_t cap = st->exp_cap ? st->exp_cap * 2 : 64;
 		struct expired *nv = realloc(st->exp, cap * sizeof(*nv));
@@ -1274,24 +1275,6 @@ static int note_expired(struct store *st, int64_t since)
 	return r < 0 ? r : rc == SQLITE_DONE ? 0 : -EIO;
 }
 
-/* Run a DELETE ... RETURNING recipient, sender, ref whose rows the
- * tally has already taken off (expiry): only the set hears of them. */
-static int delete_uncounted(struct store *st, sqlite3_stmt *s)
-{
-	int rc;
-
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const char *to = (const char *)sqlite3_column_text(s, 0);
-
-		if (to)
-			uncount(st, to, s, 1);
-	}
-	if (rc != SQLITE_DONE)
-		log_warnx("store %s: %s", st->path, sqlite3_errmsg(st->db));
-	done(st, s);
-	return rc == SQLITE_DONE ? 0 : -EIO;
-}
-
 /* What was stored before r->since goes, and the counts follow. */
 static int run_queue_expire(struct store *st, struct store_req *r)
 {
@@ -1305,12 +1288,11 @@ static int run_queue_expire(struct store *st, struct store_req *r)
 		r->result = STORE_NOTHING;
 		return 0;
 	}
-	s = prep(st, "DELETE FROM queued WHERE at < ? "
-		     "RETURNING recipient, sender, ref");
+	s = prep(st, "DELETE FROM queued WHERE at < ?");
 	if (!s)
 		return -EIO;
 	sqlite3_bind_int64(s, 1, r->since);
-	return delete_uncounted(st, s);
+	return step_done(st, s);
 }
 
 /* Everything stored for r->a goes; r->seq is how many. */
