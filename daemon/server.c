@@ -578,7 +578,8 @@ static int start_workers(struct server *srv)
 
 	srv->workers = calloc((size_t)n, sizeof(*srv->workers));
 	srv->last_beats = calloc((size_t)n, sizeof(*srv->last_beats));
-	if (!srv->workers || !srv->last_beats)
+	srv->store_out = calloc((size_t)n, sizeof(*srv->store_out));
+	if (!srv->workers || !srv->last_beats || !srv->store_out)
 		return -ENOMEM;
 	for (int i = 0; i < n; i++) {
 		r = worker_create(i, &srv->cfg.limits, srv->ident, srv->users,
@@ -620,19 +621,39 @@ static void stop_workers(struct server *srv)
 		worker_destroy(srv->workers[i]);
 	free(srv->workers);
 	free(srv->last_beats);
+	free(srv->store_out);
+	srv->store_out = NULL;
 	srv->workers = NULL;
 	srv->nworkers = 0;
 }
 
 /* ---- the store ---- */
 
-/* The store thread's answers: events for the worker of the session. */
+/* The store thread's answers: events for the worker of the session,
+ * gathered per worker until store_flush (a worker takes a batch's
+ * answers with one lock, and the store thread allocates no event each:
+ * at P=100 those allocations, their frees on the workers and the locks
+ * were a fifth of the store thread's time). */
 static void store_answer(void *ctx, const struct event *e, const void *payload)
 {
 	struct server *srv = ctx;
+	int w = e->to.worker;
 
-	if (e->to.worker < srv->nworkers)
-		worker_post(srv->workers[e->to.worker], e, payload);
+	if (w >= srv->nworkers || !srv->store_out)
+		return;
+	if (evbuf_add(&srv->store_out[w], e, payload) < 0)
+		log_warnx("no memory for an answer of the store to worker %d "
+			  "(event %u lost)", w, (unsigned)e->type);
+}
+
+static void store_flush(void *ctx)
+{
+	struct server *srv = ctx;
+
+	for (int i = 0; srv->store_out && i < srv->nworkers; i++) {
+		worker_post_batch(srv->workers[i], srv->store_out[i]);
+		srv->store_out[i] = NULL;
+	}
 }
 
 /* Whether h's user is enrolled with the key it had when the
@@ -782,7 +803,8 @@ static int64_t retention_s(const struct server *srv, const struct config *c)
 
 static int open_store(struct server *srv, char *why, size_t len)
 {
-	static const struct store_ops ops = { .answer = store_answer };
+	static const struct store_ops ops = { .answer = store_answer,
+					      .flush = store_flush };
 	int r = store_open(srv->cfg.state_dir, &ops, srv, &srv->store, why,
 			   len);
 

@@ -63,6 +63,9 @@ struct server {
 	struct httpd *httpd;
 	uint64_t reloads_ok, reloads_failed;
 	struct store *store;	/* the database and its thread */
+	/* The store thread's answers to its batch, one per worker (that
+	 * thread's alone), handed over when the batch is answered. */
+	struct evbuf **store_out;
 };
 
 /* Run the daemon until SIGTERM; returns the exit status: 0, 1, or

@@ -2170,6 +2170,8 @@ void store_run(struct store *st, struct store_req *list)
 		count_result(st, r);
 		apply(st, r);
 	}
+	if (st->ops && st->ops->flush)
+		st->ops->flush(st->ctx);
 	store_req_free_list(list);
 	if (queue_incomplete(NULL))
 		reload_views(st);

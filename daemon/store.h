@@ -158,6 +158,9 @@ struct store_ops {
 	/* An event for a session (a worker's inbox); payload e->len bytes.
 	 * Called on the store thread, after the commit. */
 	void (*answer)(void *ctx, const struct event *e, const void *payload);
+	/* The answers of a batch are all made: deliver them (answer may
+	 * hold them until now, to hand each worker one batch). */
+	void (*flush)(void *ctx);
 };
 
 /* A request of op for a and b with len bytes of data (copied); NULL

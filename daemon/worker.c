@@ -570,43 +570,59 @@ static struct evbuf *evbuf_take(struct worker *w)
 	return b;
 }
 
+/* Room for need more bytes in *pb: made when NULL (first bytes, or
+ * need), twice the size when full. 0 or -ENOMEM (*pb unchanged). */
+static int evbuf_room(struct evbuf **pb, size_t need, size_t first)
+{
+	struct evbuf *b = *pb, *nb;
+	size_t len = b ? b->len : 0, ncap = b ? b->cap * 2 : first;
+
+	if (b && len + need <= b->cap)
+		return 0;
+	if (ncap < need)
+		ncap = need;
+	while (ncap < len + need)
+		ncap *= 2;
+	nb = realloc(b, sizeof(*nb) + ncap);
+	if (!nb)
+		return -ENOMEM;
+	nb->len = len;
+	nb->next = NULL;
+	nb->cap = ncap;
+	*pb = nb;
+	return 0;
+}
+
+/* e and its payload (len bytes) at the end of b, which has room. */
+static struct event *evbuf_put(struct evbuf *b, const struct event *e,
+			       const void *payload, size_t len)
+{
+	struct event *ne = (struct event *)(b->data + b->len);
+
+	*ne = *e;
+	ne->len = (uint32_t)len;
+	if (len)
+		memcpy(b->data + b->len + EVENT_ALIGN(sizeof(*e)), payload, len);
+	b->len += EVENT_ALIGN(sizeof(*e)) + EVENT_ALIGN(len);
+	return ne;
+}
+
 int worker_emit(struct worker *w, const struct event *e, const void *payload,
 		size_t len)
 {
 	int dst = e->to.worker;
 	size_t need = EVENT_ALIGN(sizeof(*e)) + EVENT_ALIGN(len);
-	struct evbuf *b;
-	struct event *ne;
 
 	if (dst < 0 || dst >= w->nworkers)
 		return -EINVAL;
-	b = w->outbox[dst];
-	if (!b && (b = evbuf_take(w)))
-		w->outbox[dst] = b;
-	if (!b || b->len + need > b->cap) {
-		size_t ncap = b ? b->cap * 2 : 16384;
-		struct evbuf *nb;
-
-		while (ncap < (b ? b->len : 0) + need)
-			ncap *= 2;
-		nb = realloc(b, sizeof(*nb) + ncap);
-		if (!nb) {
-			log_warnx("worker %d: out of memory for events", w->id);
-			return -ENOMEM;
-		}
-		if (!b)
-			nb->len = 0;
-		nb->next = NULL;
-		nb->cap = ncap;
-		w->outbox[dst] = b = nb;
+	if (!w->outbox[dst])
+		w->outbox[dst] = evbuf_take(w);
+	if (evbuf_room(&w->outbox[dst], need, 16384) < 0) {
+		log_warnx("worker %d: out of memory for events", w->id);
+		return -ENOMEM;
 	}
-	ne = (struct event *)(b->data + b->len);
-	*ne = *e;
-	ne->len = (uint32_t)len;
-	ne->sent_ns = w->env.relay.now_ns;
-	if (len)
-		memcpy(b->data + b->len + EVENT_ALIGN(sizeof(*e)), payload, len);
-	b->len += need;
+	evbuf_put(w->outbox[dst], e, payload, len)->sent_ns =
+		w->env.relay.now_ns;
 	return 0;
 }
 
@@ -630,18 +646,30 @@ static void inbox_append(struct worker *dst, struct evbuf *b)
 
 int worker_post(struct worker *dst, const struct event *e, const void *payload)
 {
-	size_t len = e->len;
-	size_t need = EVENT_ALIGN(sizeof(*e)) + EVENT_ALIGN(len);
-	struct evbuf *b = malloc(sizeof(*b) + need);
+	size_t need = EVENT_ALIGN(sizeof(*e)) + EVENT_ALIGN(e->len);
+	struct evbuf *b = NULL;
 
-	if (!b)
+	if (evbuf_room(&b, need, need) < 0)
 		return -ENOMEM;
-	b->cap = b->len = need;
-	memcpy(b->data, e, sizeof(*e));
-	if (len)
-		memcpy(b->data + EVENT_ALIGN(sizeof(*e)), payload, len);
+	evbuf_put(b, e, payload, e->len);
 	inbox_append(dst, b);
 	return 0;
+}
+
+int evbuf_add(struct evbuf **b, const struct event *e, const void *payload)
+{
+	size_t need = EVENT_ALIGN(sizeof(*e)) + EVENT_ALIGN(e->len);
+
+	if (evbuf_room(b, need, 16384) < 0)
+		return -ENOMEM;
+	evbuf_put(*b, e, payload, e->len);
+	return 0;
+}
+
+void worker_post_batch(struct worker *dst, struct evbuf *b)
+{
+	if (b)
+		inbox_append(dst, b);
 }
 
 static void worker_reload(struct worker *w, struct reload_info *ri);

@@ -115,6 +115,13 @@ void worker_destroy(struct worker *w);
  * is 0) from outside any worker (main thread): locks and rings at once.
  * The payload is e->len bytes. */
 int worker_post(struct worker *dst, const struct event *e, const void *payload);
+/* Events for one worker gathered outside any worker (the store thread's
+ * answers to a batch): e and its e->len bytes of payload appended to *b
+ * (made when NULL); 0 or -ENOMEM (*b unchanged). */
+int evbuf_add(struct evbuf **b, const struct event *e, const void *payload);
+/* Hand such a batch (or NULL) to dst at once, one lock and one ring for
+ * all its events; dst frees it. */
+void worker_post_batch(struct worker *dst, struct evbuf *b);
 
 /* From inside worker w: queue an event for the owner of e->to (or
  * worker e->to.worker); delivered at the end of this iteration. 0, or
