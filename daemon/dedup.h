@@ -6,14 +6,16 @@
  * written per group commit at P=100 (half the commit: bench/results.md).
  * This set replaces it: per recipient, a counting set of keyed 64-bit
  * hashes of the queued rows' (sender, ref), kept by the store thread
- * only (no lock); its memory is about 32 bytes a queued row.
+ * only (no lock); its memory is about 32 bytes a queued row. (Schema 9
+ * has no index on queued at all: queue.h's view finds the rows.)
  *
  * It never says "no" for a row that is in the database: an insert is
  * counted before it runs (and never uncounted: a row rolled back leaves
  * a stale count), and a delete is uncounted only once its transaction
  * has committed (dedup_del notes it, dedup_commit applies it, a rolled
  * back savepoint or batch forgets it with dedup_undo). So "maybe" is
- * confirmed by a query and "no" is final. The key is drawn at start so
+ * confirmed (by the batch's inserts and the view, or a query) and "no"
+ * is final. The key is drawn at start so
  * that nobody can make triples collide on purpose (each collision costs
  * the store a query over that recipient's rows).
  */

@@ -251,6 +251,61 @@ void queue_drop(const char *a, const char *b)
 	pthread_mutex_unlock(&lock);
 }
 
+/* One more rowid at the end of *v; 0 or -ENOMEM. */
+static int push_rowid(int64_t **v, size_t *n, size_t *cap, int64_t rowid)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 64;
+		int64_t *nv = realloc(*v, ncap * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		*v = nv;
+		*cap = ncap;
+	}
+	(*v)[(*n)++] = rowid;
+	return 0;
+}
+
+/* recipient's queue if the view has all its records (NULL if it has
+ * none); *r -ENOENT if it lacks some. Under lock. */
+static const struct rq *rq_whole(const char *recipient, int *r)
+{
+	const struct rq *q = rq_find(recipient);
+
+	*r = all_incomplete || (q && q->incomplete) ? -ENOENT : 0;
+	return *r ? NULL : q;
+}
+
+int queue_rowids(const char *recipient, uint64_t max_seq, const char *sender,
+		 int64_t **v, size_t *n, size_t *cap)
+{
+	const struct rq *q;
+	int r;
+
+	pthread_mutex_lock(&lock);
+	q = rq_whole(recipient, &r);
+	for (size_t i = q ? q->head : 0; q && !r && i < q->n &&
+	     q->v[i].seq <= max_seq; i++)
+		if (!sender || strcmp(q->v[i].sender, sender) == 0)
+			r = push_rowid(v, n, cap, q->v[i].rowid);
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
+int queue_has(const char *recipient, const char *sender, uint32_t ref)
+{
+	const struct rq *q;
+	int r;
+
+	pthread_mutex_lock(&lock);
+	q = rq_whole(recipient, &r);
+	for (size_t i = q ? q->head : 0; q && !r && i < q->n; i++)
+		r = q->v[i].ref == ref && strcmp(q->v[i].sender, sender) == 0;
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
 void queue_free(struct queued *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)

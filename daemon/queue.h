@@ -9,6 +9,13 @@
  *
  * One short mutex guards it; callers never hold it. Per recipient, the
  * records are kept in increasing seq (the order they were stored).
+ *
+ * It is also the database's index of them: the table has no index but
+ * its rowid (schema 9: one by recipient put a leaf page of every
+ * recipient of a batch into its commit), so the store finds the rows an
+ * ACK, a purge or an END deletes here (queue_rowids), and asks the
+ * database with a scan only for a recipient whose records the view
+ * lacks.
  */
 #ifndef SECMSGD_QUEUE_H
 #define SECMSGD_QUEUE_H
@@ -27,6 +34,7 @@ struct queued {
 	uint32_t ref;			/* the sender's ref */
 	uint8_t *e2e;
 	size_t e2e_len;
+	int64_t rowid;			/* its row in the database */
 };
 
 /* Empty the view (start, tests). */
@@ -63,6 +71,18 @@ void queue_all_reloaded(void);
 /* Whether recipient is marked incomplete (1) or not (0); with NULL,
  * QUEUE_INCOMPLETE_ALL, _SOME (some recipients are) or 0. */
 int queue_incomplete(const char *recipient);
+
+/* ---- the store thread's lookups ---- */
+
+/* Append to *v (*n of *cap entries, grown) the rowids of recipient's
+ * records with seq <= max_seq, only those from sender unless it is
+ * NULL. 0; -ENOENT when the view lacks some of recipient's records
+ * (marked incomplete: ask the database); -ENOMEM. */
+int queue_rowids(const char *recipient, uint64_t max_seq, const char *sender,
+		 int64_t **v, size_t *n, size_t *cap);
+/* Whether recipient has a record from sender with ref: 1, 0, or
+ * -ENOENT when the view lacks some of recipient's records. */
+int queue_has(const char *recipient, const char *sender, uint32_t ref);
 
 /* ---- readers ---- */
 

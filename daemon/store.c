@@ -83,6 +83,11 @@ struct store {
 	size_t nexp, exp_cap;
 	struct tally *tally;		/* what is queued (store thread) */
 	struct dedup *dedup;		/* which refs are queued (same) */
+	/* The batch being run and its request now (store thread): what
+	 * it inserted is not in the view yet (queued_rows). */
+	const struct store_req *batch, *cur;
+	int64_t *rows;			/* queued_rows' answer */
+	size_t nrows, rows_cap;
 	int wal_pages;			/* in the WAL after the last commit */
 	int lockfd;			/* flock()ed: one secmsgd per file */
 	sqlite3 *ckdb;			/* the checkpointer's connection */
@@ -179,6 +184,22 @@ static const char *const migrations[STORE_SCHEMA] = {
 	"  SELECT rowid, recipient, seq, sender, ref, at, e2e FROM queued;"
 	"DROP TABLE queued;"
 	"ALTER TABLE queued8 RENAME TO queued;",
+	/* 8 -> 9: no index at all: queue.h's view finds the rows (an index
+	 * by recipient put a leaf page of each recipient of a batch into
+	 * its commit: 4 of its 5 pages at P=100). The rows are copied in
+	 * (recipient, seq) order, so each recipient's rowids rise with its
+	 * seqs, as every INSERT since keeps them (a new rowid is above all
+	 * others): the load at start reads them in rowid order. */
+	"CREATE TABLE queued9 ("
+	"  recipient TEXT NOT NULL, seq INTEGER NOT NULL,"
+	"  sender TEXT NOT NULL, ref INTEGER NOT NULL,"
+	"  at INTEGER NOT NULL,"
+	"  e2e BLOB NOT NULL);"
+	"INSERT INTO queued9 (recipient, seq, sender, ref, at, e2e) "
+	"  SELECT recipient, seq, sender, ref, at, e2e FROM queued "
+	"  ORDER BY recipient, seq;"
+	"DROP TABLE queued;"
+	"ALTER TABLE queued9 RENAME TO queued;",
 };
 
 /* ---- requests ---- */
@@ -441,19 +462,20 @@ static int check(struct store *st, char *why, size_t len)
 /* One row of queued into q (pointers into s); false if not valid. */
 static bool queued_row(sqlite3_stmt *s, struct queued *q, const char **to)
 {
-	const char *from = (const char *)sqlite3_column_text(s, 2);
-	int64_t seq = sqlite3_column_int64(s, 1), ref = sqlite3_column_int64(s, 3);
+	const char *from = (const char *)sqlite3_column_text(s, 3);
+	int64_t seq = sqlite3_column_int64(s, 2), ref = sqlite3_column_int64(s, 4);
 
 	memset(q, 0, sizeof(*q));
-	*to = (const char *)sqlite3_column_text(s, 0);
-	q->e2e_len = (size_t)sqlite3_column_bytes(s, 5);
-	q->e2e = (uint8_t *)sqlite3_column_blob(s, 5);
+	q->rowid = sqlite3_column_int64(s, 0);
+	*to = (const char *)sqlite3_column_text(s, 1);
+	q->e2e_len = (size_t)sqlite3_column_bytes(s, 6);
+	q->e2e = (uint8_t *)sqlite3_column_blob(s, 6);
 	if (!*to || !from || !name_valid_str(*to) || !name_valid_str(from) ||
 	    seq < 1 || ref < 1 || ref > UINT32_MAX || q->e2e_len > E2E_MAX)
 		return false;
 	q->seq = (uint64_t)seq;
 	q->ref = (uint32_t)ref;
-	q->at = sqlite3_column_int64(s, 4);
+	q->at = sqlite3_column_int64(s, 5);
 	snprintf(q->sender, sizeof(q->sender), "%s", from);
 	return true;
 }
@@ -487,11 +509,12 @@ static int load_last_seqs(struct store *st, char *why, size_t len)
 }
 
 /* The stored messages into the view (queue.h), and their counts into
- * the tally. */
+ * the tally. In rowid order, which is each recipient's seq order (the
+ * migration to schema 9); a row out of it is refused (queue_add). */
 static int load_queue(struct store *st, char *why, size_t len)
 {
-	sqlite3_stmt *s = prep(st, "SELECT recipient, seq, sender, ref, at, "
-				   "e2e FROM queued ORDER BY recipient, seq");
+	sqlite3_stmt *s = prep(st, "SELECT rowid, recipient, seq, sender, "
+				   "ref, at, e2e FROM queued ORDER BY rowid");
 	int rc = SQLITE_ERROR;
 	struct queued q;
 	const char *to;
@@ -1036,40 +1059,130 @@ static void uncount(struct store *st, const char *to, sqlite3_stmt *s,
 			  (uint32_t)sqlite3_column_int64(s, col + 1));
 }
 
-/* Run a DELETE ... RETURNING recipient, length(e2e), sender, ref and
- * take what it deleted off the tally (consecutive rows of one recipient
- * at once) and the set; how many rows went into *n. 0 or -EIO. */
-static int delete_counted(struct store *st, sqlite3_stmt *s, int64_t *n)
-{
-	char name[NAME_MAX_LEN + 1] = "";
-	uint64_t rows = 0, bytes = 0;
-	int rc, r = 0;
+/* What deletes of queued rows took away, for the tally (consecutive
+ * rows of one recipient at once) and the count. */
+struct gone {
+	char name[NAME_MAX_LEN + 1];
+	uint64_t rows, bytes;
+	int64_t n;
+	int r;				/* 0 or -EIO */
+};
 
-	*n = 0;
+/* Run a DELETE ... RETURNING recipient, length(e2e), sender, ref to its
+ * end: what it deleted into g and off the set. */
+static void gone_step(struct store *st, struct gone *g, sqlite3_stmt *s)
+{
+	int rc;
+
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		const char *to = (const char *)sqlite3_column_text(s, 0);
 
 		if (!to)
 			continue;
-		if (strcmp(to, name) != 0) {
-			if (tally_sub(st->tally, name, rows, bytes) < 0)
-				r = -EIO;
-			snprintf(name, sizeof(name), "%s", to);
-			rows = bytes = 0;
+		if (strcmp(to, g->name) != 0) {
+			if (tally_sub(st->tally, g->name, g->rows, g->bytes) < 0)
+				g->r = -EIO;
+			snprintf(g->name, sizeof(g->name), "%s", to);
+			g->rows = g->bytes = 0;
 		}
-		rows++;
-		bytes += (uint64_t)sqlite3_column_int64(s, 1);
+		g->rows++;
+		g->bytes += (uint64_t)sqlite3_column_int64(s, 1);
 		uncount(st, to, s, 2);
-		(*n)++;
+		g->n++;
 	}
 	if (rc != SQLITE_DONE) {
 		log_warnx("store %s: %s", st->path, sqlite3_errmsg(st->db));
-		r = -EIO;
+		g->r = -EIO;
 	}
 	done(st, s);
-	if (tally_sub(st->tally, name, rows, bytes) < 0)
-		r = -EIO;
+}
+
+/* The deletes are over: the last recipient's rows off the tally; how
+ * many rows went into *n. 0 or -EIO. */
+static int gone_end(struct store *st, struct gone *g, int64_t *n)
+{
+	if (tally_sub(st->tally, g->name, g->rows, g->bytes) < 0)
+		g->r = -EIO;
+	*n = g->n;
+	return g->r;
+}
+
+/* Whether p (run before now in this batch) inserted a row. */
+static bool inserted(const struct store_req *p)
+{
+	return (p->op == STORE_QUEUE_ADD || p->op == STORE_QUEUE_MISSED) &&
+	       p->result == STORE_DONE && p->rowid;
+}
+
+/* The rowids of what is queued for to with seq <= max, from `from` only
+ * unless NULL, into st->rows: the view's, and those this batch inserted
+ * before the request now running (the view has them after the commit).
+ * -ENOENT when the view lacks some of to's records; -ENOMEM. */
+static int queued_rows(struct store *st, const char *to, uint64_t max,
+		       const char *from)
+{
+	int r;
+
+	st->nrows = 0;
+	r = queue_rowids(to, max, from, &st->rows, &st->nrows, &st->rows_cap);
+	for (const struct store_req *p = st->batch; r == 0 && p &&
+	     p != st->cur; p = p->next) {
+		if (!inserted(p) || p->seq > max || strcmp(p->b, to) != 0 ||
+		    (from && strcmp(p->a, from) != 0))
+			continue;
+		if (st->nrows == st->rows_cap) {
+			size_t cap = st->rows_cap ? st->rows_cap * 2 : 64;
+			int64_t *nv = realloc(st->rows, cap * sizeof(*nv));
+
+			if (!nv)
+				return -ENOMEM;
+			st->rows = nv;
+			st->rows_cap = cap;
+		}
+		st->rows[st->nrows++] = p->rowid;
+	}
 	return r;
+}
+
+/* One DELETE of delete_queued: the row rowid if it matches (a rowid
+ * the view still has may have been deleted and taken again in this
+ * batch), or every row that matches when rowid is 0 (a scan). */
+static void delete_match(struct store *st, struct gone *g, int64_t rowid,
+			 const char *to, uint64_t max, const char *from)
+{
+	sqlite3_stmt *s = prep(st, rowid ?
+		"DELETE FROM queued WHERE rowid = ?4 AND recipient = ?1 AND "
+		"seq <= ?2 AND (?3 IS NULL OR sender = ?3) "
+		"RETURNING recipient, length(e2e), sender, ref" :
+		"DELETE FROM queued WHERE recipient = ?1 AND "
+		"seq <= ?2 AND (?3 IS NULL OR sender = ?3) "
+		"RETURNING recipient, length(e2e), sender, ref");
+
+	if (!s) {
+		g->r = -EIO;
+		return;
+	}
+	bind_text(s, 1, to);
+	sqlite3_bind_int64(s, 2, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+	if (from)
+		bind_text(s, 3, from);
+	if (rowid)
+		sqlite3_bind_int64(s, 4, rowid);
+	gone_step(st, g, s);
+}
+
+/* Delete what is queued for to with seq <= max, from `from` only unless
+ * NULL, into g: row by row where queued_rows finds them, else (the view
+ * lacks some) by a scan of the table. */
+static void delete_queued(struct store *st, struct gone *g, const char *to,
+			  uint64_t max, const char *from)
+{
+	if (queued_rows(st, to, max, from) < 0) {
+		delete_match(st, g, 0, to, max, from);
+		return;
+	}
+	for (size_t i = 0; i < st->nrows && g->r == 0; i++)
+		delete_match(st, g, st->rows[i], to, max, from);
 }
 
 /* Two integers from a one-row query with parameters p1 (unless NULL),
@@ -1113,8 +1226,8 @@ static int queue_room(const struct store *st, const struct store_req *r)
 }
 
 /* The INSERT of r with its seq (run_queue_add checked that no row has
- * the same sender and ref). */
-static int insert_queued(struct store *st, const struct store_req *r)
+ * the same sender and ref); its rowid into r. */
+static int insert_queued(struct store *st, struct store_req *r)
 {
 	sqlite3_stmt *s = prep(st, "INSERT INTO queued (recipient, seq, sender, "
 		"ref, at, e2e) VALUES (?, ?, ?, ?, ?, ?)");
@@ -1128,18 +1241,29 @@ static int insert_queued(struct store *st, const struct store_req *r)
 	sqlite3_bind_int64(s, 5, r->at);
 	sqlite3_bind_blob(s, 6, r->len ? (const void *)r->data : "",
 			  (int)r->len, SQLITE_TRANSIENT);
-	return step_done(st, s);
+	if (step_done(st, s) < 0)
+		return -EIO;
+	r->rowid = sqlite3_last_insert_rowid(st->db);
+	return 0;
 }
 
 /* Whether a row of r->a to r->b with r->ref is queued (sent again
- * after a lost STORED): asked of the database only when dedup.h says
- * maybe. 1 yes, 0 no, -EIO. */
+ * after a lost STORED): only when dedup.h says maybe, this batch's
+ * inserts and the view are asked, and the database (a scan) when the
+ * view lacks some of r->b's records. 1 yes, 0 no, -EIO. */
 static int queued_already(struct store *st, const struct store_req *r)
 {
 	int64_t old[2];
+	int v;
 
 	if (!dedup_maybe(st->dedup, r->b, r->a, r->ref))
 		return 0;
+	for (const struct store_req *p = st->batch; p && p != r; p = p->next)
+		if (inserted(p) && p->ref == r->ref &&
+		    strcmp(p->b, r->b) == 0 && strcmp(p->a, r->a) == 0)
+			return 1;
+	if ((v = queue_has(r->b, r->a, r->ref)) >= 0)
+		return v;
 	if (query2(st, "SELECT seq, at FROM queued WHERE recipient = ? "
 		   "AND sender = ? AND ref = ?", r->b, r->a, r->ref, old) < 0)
 		return -EIO;
@@ -1175,17 +1299,11 @@ static int run_queue_add(struct store *st, struct store_req *r)
 
 static int run_queue_ack(struct store *st, struct store_req *r)
 {
-	sqlite3_stmt *s = prep(st, "DELETE FROM queued WHERE recipient = ? "
-				   "AND seq <= ? "
-				   "RETURNING recipient, length(e2e), sender, ref");
+	struct gone g = { .r = 0 };
 	int64_t n;
 
-	if (!s)
-		return -EIO;
-	bind_text(s, 1, r->a);
-	sqlite3_bind_int64(s, 2, r->seq > INT64_MAX ? INT64_MAX :
-			   (int64_t)r->seq);
-	if (delete_counted(st, s, &n) < 0)
+	delete_queued(st, &g, r->a, r->seq, NULL);
+	if (gone_end(st, &g, &n) < 0)
 		return -EIO;
 	if (n == 0)
 		r->result = STORE_NOTHING;
@@ -1298,14 +1416,11 @@ static int run_queue_expire(struct store *st, struct store_req *r)
 /* Everything stored for r->a goes; r->seq is how many. */
 static int run_queue_purge(struct store *st, struct store_req *r)
 {
-	sqlite3_stmt *s = prep(st, "DELETE FROM queued WHERE recipient = ? "
-				   "RETURNING recipient, length(e2e), sender, ref");
+	struct gone g = { .r = 0 };
 	int64_t n;
 
-	if (!s)
-		return -EIO;
-	bind_text(s, 1, r->a);
-	if (delete_counted(st, s, &n) < 0)
+	delete_queued(st, &g, r->a, UINT64_MAX, NULL);
+	if (gone_end(st, &g, &n) < 0)
 		return -EIO;
 	r->seq = (uint64_t)n;
 	return 0;
@@ -1314,16 +1429,12 @@ static int run_queue_purge(struct store *st, struct store_req *r)
 /* What is queued between a and b, both ways (their conversation ends). */
 static int drop_queued(struct store *st, const char *a, const char *b)
 {
-	sqlite3_stmt *s = prep(st, "DELETE FROM queued WHERE "
-		"(recipient = ?1 AND sender = ?2) OR (recipient = ?2 AND "
-		"sender = ?1) RETURNING recipient, length(e2e), sender, ref");
+	struct gone g = { .r = 0 };
 	int64_t n;
 
-	if (!s)
-		return -EIO;
-	bind_text(s, 1, a);
-	bind_text(s, 2, b);
-	return delete_counted(st, s, &n);
+	delete_queued(st, &g, a, UINT64_MAX, b);
+	delete_queued(st, &g, b, UINT64_MAX, a);
+	return gone_end(st, &g, &n);
 }
 
 /* ---- conversations ---- */
@@ -1744,7 +1855,8 @@ static void queued_apply(struct store *st, const struct store_req *r)
 {
 	static uint8_t rec[E2E_MAX + NAME_MAX_LEN + 32];
 	struct queued q = { .seq = r->seq, .at = r->at, .ref = r->ref,
-			    .e2e = (uint8_t *)r->data, .e2e_len = r->len };
+			    .e2e = (uint8_t *)r->data, .e2e_len = r->len,
+			    .rowid = r->rowid };
 	struct msg m = { .op = OP_QUEUED, .seq = r->seq, .at = (uint64_t)r->at,
 			 .e2e = r->data, .e2e_len = r->len };
 	struct event d = { .type = EVT_QUEUED, .to = online_v2(r->b) };
@@ -2060,8 +2172,9 @@ static int failed_one(struct store *st, struct store_req *r, int why)
  * again after the next batch). */
 static int reload_one(struct store *st, const char *name)
 {
-	sqlite3_stmt *s = prep(st, "SELECT recipient, seq, sender, ref, at, "
-			       "e2e FROM queued WHERE recipient = ? ORDER BY seq");
+	sqlite3_stmt *s = prep(st, "SELECT rowid, recipient, seq, sender, ref, "
+			       "at, e2e FROM queued WHERE recipient = ? "
+			       "ORDER BY seq");
 	struct queued *v = NULL, *nv, q;
 	size_t n = 0;
 	const char *to;
@@ -2126,6 +2239,7 @@ static bool run_saved(struct store *st, struct store_req *r, int *why)
 	size_t mark = tally_mark(st->tally), dmark = dedup_mark(st->dedup);
 	bool saved = !one_statement(r->op);
 
+	st->cur = r;
 	if (saved && exec1(st, "SAVEPOINT req;") < 0) {
 		*why = failure(st, *why);
 		return false;
@@ -2147,8 +2261,10 @@ void store_run(struct store *st, struct store_req *list)
 	bool ok = list && exec1(st, "BEGIN IMMEDIATE;") == 0;
 	int why = ok ? STORE_DONE : failure(st, STORE_DONE);
 
+	st->batch = list;
 	for (struct store_req *r = list; ok && r; r = r->next)
 		ok = run_saved(st, r, &why);
+	st->batch = st->cur = NULL;
 	if (ok && (tally_each_dirty(st->tally, write_tally, st) < 0 ||
 		   exec1(st, "COMMIT;") < 0))
 		ok = false;
@@ -2424,6 +2540,7 @@ void store_close(struct store *st)
 	ck_stop(st);
 	cache_clear(st);
 	free(st->exp);
+	free(st->rows);
 	tally_free(st->tally);
 	dedup_free(st->dedup);
 	/* The last connection checkpoints the WAL and removes it. */

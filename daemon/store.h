@@ -37,7 +37,7 @@
 #include "handle.h"
 
 #define STORE_FILE "secmsgd.db"
-#define STORE_SCHEMA 8		/* the schema version this code writes */
+#define STORE_SCHEMA 9		/* the schema version this code writes */
 
 struct store;
 struct store_wait;
@@ -137,6 +137,7 @@ struct store_req {
 	uint32_t ref;			/* QUEUE_ADD: the sender's ref */
 	uint64_t seq;			/* QUEUE_ACK; QUEUE_ADD: as stored */
 	int64_t at;			/* QUEUE_ADD: as stored */
+	int64_t rowid;			/* QUEUE_ADD: its row, once inserted */
 	uint64_t max_msgs, max_bytes;	/* QUEUE_ADD: the recipient's quota */
 	uint64_t max_total;		/* QUEUE_ADD: e2e bytes queued in all */
 	char fpr_a[CONVS_FPR_LEN + 1], fpr_b[CONVS_FPR_LEN + 1];

@@ -621,10 +621,17 @@ static void test_queue_ack(void **state)
 
 static int64_t sql_int(const char *stmt);
 
+/* The indexes the database has on queued. */
+static int64_t queued_indexes(void)
+{
+	return sql_int("SELECT count(*) FROM sqlite_master WHERE "
+		       "type = 'index' AND tbl_name = 'queued'");
+}
+
 /* A ref sent again is found by dedup.h after a reopen (loaded from the
  * rows) and in a later batch; once its row is acknowledged (deleted and
- * committed) the same ref is a new message; the table has one index
- * (schema 8: none on sender and ref). */
+ * committed) the same ref is a new message; the table has no index
+ * (schema 9: the view finds its rows). */
 static void test_queue_resend_later(void **state)
 {
 	struct store *st = open_ok();
@@ -647,13 +654,12 @@ static void test_queue_resend_later(void **state)
 	store_run(st, add("alice", "bob", 7, "a2", 9, 100));
 	assert_int_equal(answers[nanswers - 1].arg, STORE_DONE);
 	store_close(st);
-	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE "
-				 "type = 'index' AND tbl_name = 'queued'"), 1);
+	assert_int_equal(queued_indexes(), 0);
 }
 
 /* A database of schema 7 (queued with its unique index on sender and
- * ref) is brought to 8 keeping its rows, and a ref sent again is still
- * found after the migration. */
+ * ref) is brought to the last keeping its rows, and a ref sent again is
+ * still found after the migration. */
 static void test_migration_from_schema_7(void **state)
 {
 	struct store *st = open_ok();
@@ -668,8 +674,7 @@ static void test_migration_from_schema_7(void **state)
 	    "INSERT INTO q7 SELECT * FROM queued; DROP TABLE queued;"
 	    "ALTER TABLE q7 RENAME TO queued;"
 	    "UPDATE meta SET value = 7 WHERE key = 'schema_version';");
-	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE "
-				 "type = 'index' AND tbl_name = 'queued'"), 2);
+	assert_int_equal(queued_indexes(), 2);
 	convs_reset();
 	queue_reset();
 	st = open_ok();
@@ -684,8 +689,113 @@ static void test_migration_from_schema_7(void **state)
 	store_run(st, add("alice", "bob", 9, "kept", 9, 100));
 	assert_int_equal(answers[nanswers - 1].arg, STORE_NOTHING);
 	store_close(st);
-	assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE "
-				 "type = 'index' AND tbl_name = 'queued'"), 1);
+	assert_int_equal(queued_indexes(), 0);
+}
+
+/* A database of schema 8 (queued indexed on recipient and seq) is
+ * brought to 9: no index, the rows kept, and each recipient's rowids in
+ * its seq order whatever they were (the load at start reads by rowid
+ * and refuses a recipient's seq going back). */
+static void test_migration_from_schema_8(void **state)
+{
+	static const uint64_t seq[2] = { 1, 2 };
+	static const char *const from[2] = { "alice", "alice" };
+	static const char *const e2e[2] = { "first", "second" };
+	struct store *st = open_ok();
+
+	(void)state;
+	store_close(st);
+	sql("DROP TABLE queued;"
+	    "CREATE TABLE queued (recipient TEXT NOT NULL,"
+	    " seq INTEGER NOT NULL, sender TEXT NOT NULL, ref INTEGER NOT NULL,"
+	    " at INTEGER NOT NULL, e2e BLOB NOT NULL, UNIQUE (recipient, seq));"
+	    "INSERT INTO queued (rowid, recipient, seq, sender, ref, at, e2e)"
+	    " VALUES (5, 'bob', 1, 'alice', 1, 1700000000, CAST('first' AS BLOB)),"
+	    " (2, 'bob', 2, 'alice', 2, 1700000001, CAST('second' AS BLOB));"
+	    "INSERT INTO queues VALUES ('bob', 2, 2, 11);"
+	    "UPDATE meta SET value = 8 WHERE key = 'schema_version';");
+	assert_int_equal(queued_indexes(), 1);
+	st = open_ok();
+	assert_int_equal(store_schema(st), STORE_SCHEMA);
+	expect_queued("bob", 2, seq, from, e2e);
+	store_run(st, add("alice", "bob", 2, "second", 9, 100));
+	assert_int_equal(answers[nanswers - 1].arg, STORE_NOTHING);
+	store_close(st);
+	assert_int_equal(queued_indexes(), 0);
+	assert_int_equal(sql_int("SELECT seq FROM queued ORDER BY rowid "
+				 "LIMIT 1"), 1);
+}
+
+static struct store_req *ack(const char *name, uint64_t seq)
+{
+	struct store_req *r = store_req_new(STORE_QUEUE_ACK, name, NULL, NULL,
+					    0);
+
+	r->seq = seq;
+	return r;
+}
+
+/* An ACK, a purge and an END delete the rows their batch inserted
+ * before them (the view has those only after the commit); a rowid the
+ * view still has, that the batch deleted and SQLite gave again to
+ * another row, deletes that row only if it matches. */
+static void test_queue_batch_deletes(void **state)
+{
+	struct store *st = open_ok();
+	struct store_req *v[3];
+	size_t msgs, bytes;
+
+	(void)state;
+	create(st, "alice", "bob");
+	store_run(st, add("carol", "bob", 1, "c1", 9, 100));
+	v[0] = ack("bob", 1);		/* deletes rowid 1, the only row */
+	v[1] = add("alice", "dave", 1, "d1", 9, 100);	/* rowid 1 again */
+	v[2] = ack("bob", 1);		/* the view still says rowid 1 */
+	nanswers = 0;
+	run_list(st, v, 3);
+	assert_int_equal(answers[2].arg, STORE_NOTHING);
+	queue_count("dave", &msgs, &bytes);
+	assert_int_equal(msgs, 1);
+	v[0] = add("alice", "bob", 1, "ab1", 9, 100);
+	v[1] = add("bob", "alice", 1, "ba1", 9, 100);
+	v[2] = store_req_new(STORE_CONV_END, "alice", "bob", NULL, 0);
+	v[2]->reason = END_LEFT;
+	run_list(st, v, 3);
+	v[0] = add("carol", "erin", 1, "e1", 9, 100);
+	v[1] = add("carol", "erin", 2, "e2", 9, 100);
+	v[2] = store_req_new(STORE_QUEUE_PURGE, "erin", NULL, NULL, 0);
+	run_list(st, v, 3);
+	queue_totals(&msgs, &bytes);
+	assert_int_equal(msgs, 1);
+	store_close(st);
+	assert_int_equal(sql_int("SELECT count(*) FROM queued"), 1);
+	assert_int_equal(sql_int("SELECT count(*) FROM queued WHERE "
+				 "recipient = 'dave'"), 1);
+	assert_int_equal(sql_int("SELECT sum(count) FROM queues"), 1);
+}
+
+/* A recipient whose records the view lacks (no memory) is asked of the
+ * database: its ACK deletes by a scan, a ref sent again is found by
+ * one, and the view is read again after the batch. */
+static void test_queue_view_incomplete(void **state)
+{
+	struct store *st = open_ok();
+	size_t msgs, bytes;
+
+	(void)state;
+	store_run(st, add("alice", "bob", 1, "a1", 9, 100));
+	store_run(st, add("alice", "bob", 2, "a2", 9, 100));
+	queue_mark_incomplete("bob");
+	store_run(st, ack("bob", 1));
+	assert_int_equal(queue_incomplete("bob"), 0);
+	queue_count("bob", &msgs, &bytes);
+	assert_int_equal(msgs, 1);
+	queue_mark_incomplete("bob");
+	store_run(st, add("alice", "bob", 2, "a2", 9, 100));
+	assert_int_equal(answers[nanswers - 1].arg, STORE_NOTHING);
+	store_close(st);
+	assert_int_equal(sql_int("SELECT count(*) FROM queued"), 1);
+	assert_int_equal(sql_int("SELECT seq FROM queued"), 2);
 }
 
 /* store_figures: new rows counted as stored (not one sent again),
@@ -1411,9 +1521,9 @@ static void test_large_batch_through_wal_buffer(void **state)
 				 "length(e2e) = 4000"), 200);
 }
 
-/* A stored message runs without a savepoint: its INSERT failing (here a
- * seq taken behind the store's back) fails it alone; the batch's other
- * records are committed, and its count is undone. */
+/* A stored message runs without a savepoint: its INSERT failing (here
+ * refused by a trigger) fails it alone; the batch's other records are
+ * committed, and its count is undone. */
 static void test_queue_add_fails_alone(void **state)
 {
 	struct store *st = open_ok();
@@ -1423,7 +1533,9 @@ static void test_queue_add_fails_alone(void **state)
 
 	(void)state;
 	store_run(st, add("alice", "bob", 1, "a", 9, 100));
-	sql("INSERT INTO queued VALUES ('bob', 2, 'carol', 7, 0, x'00');");
+	sql("CREATE TRIGGER refuse BEFORE INSERT ON queued "
+	    "WHEN NEW.recipient = 'bob' BEGIN "
+	    "SELECT RAISE(ABORT, 'refused by the test'); END;");
 	nanswers = 0;
 	run_list(st, v, 2);
 	assert_int_equal(answers[0].arg, STORE_FAILED);
@@ -1444,6 +1556,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_migration_from_schema_1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_resend_later, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration_from_schema_7, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migration_from_schema_8, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_batch_deletes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_view_incomplete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration_from_empty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_database_refused, setup, teardown),
