@@ -578,7 +578,7 @@ static int start_workers(struct server *srv)
 
 	srv->workers = calloc((size_t)n, sizeof(*srv->workers));
 	srv->last_beats = calloc((size_t)n, sizeof(*srv->last_beats));
-	srv->store_out = calloc((size_t)n, sizeof(*srv->store_out));
+	srv->store_out = calloc((size_t)n * 2, sizeof(*srv->store_out));
 	if (!srv->workers || !srv->last_beats || !srv->store_out)
 		return -ENOMEM;
 	for (int i = 0; i < n; i++) {
@@ -633,15 +633,21 @@ static void stop_workers(struct server *srv)
  * gathered per worker until store_flush (a worker takes a batch's
  * answers with one lock, and the store thread allocates no event each:
  * at P=100 those allocations, their frees on the workers and the locks
- * were a fifth of the store thread's time). */
+ * were a fifth of the store thread's time). Two batches per worker:
+ * the STORED answers are handed over after every other event, for all
+ * workers. A STORED lets its sender's relay send live again (the
+ * `storing` count), and that record must find the QUEUED of the same
+ * batch already in the recipient's worker's inbox (FIFO), as when each
+ * answer was posted at once in apply's order. */
 static void store_answer(void *ctx, const struct event *e, const void *payload)
 {
 	struct server *srv = ctx;
-	int w = e->to.worker;
+	int w = e->to.worker, last = e->type == EVT_STORED;
 
 	if (w >= srv->nworkers || !srv->store_out)
 		return;
-	if (evbuf_add(&srv->store_out[w], e, payload) < 0)
+	if (evbuf_add(&srv->store_out[last * srv->nworkers + w], e,
+		      payload) < 0)
 		log_warnx("no memory for an answer of the store to worker %d "
 			  "(event %u lost)", w, (unsigned)e->type);
 }
@@ -650,8 +656,9 @@ static void store_flush(void *ctx)
 {
 	struct server *srv = ctx;
 
-	for (int i = 0; srv->store_out && i < srv->nworkers; i++) {
-		worker_post_batch(srv->workers[i], srv->store_out[i]);
+	for (int i = 0; srv->store_out && i < 2 * srv->nworkers; i++) {
+		worker_post_batch(srv->workers[i % srv->nworkers],
+				  srv->store_out[i]);
 		srv->store_out[i] = NULL;
 	}
 }

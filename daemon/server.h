@@ -63,8 +63,9 @@ struct server {
 	struct httpd *httpd;
 	uint64_t reloads_ok, reloads_failed;
 	struct store *store;	/* the database and its thread */
-	/* The store thread's answers to its batch, one per worker (that
-	 * thread's alone), handed over when the batch is answered. */
+	/* The store thread's answers to its batch (that thread's alone):
+	 * per worker its other events, then per worker its STORED answers
+	 * (2 x nworkers), handed over in that order after the batch. */
 	struct evbuf **store_out;
 };
 
